@@ -1,0 +1,1 @@
+"""The four tlssim services, one module each."""

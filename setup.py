@@ -1,0 +1,43 @@
+"""Generates the gRPC code from protos/ whenever the package is built or installed."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+ROOT = Path(__file__).parent
+PROTOS = ROOT / "protos"
+OUT = ROOT / "src"
+
+
+def generate_grpc_code() -> None:
+    import grpc_tools
+    from grpc_tools import protoc
+
+    includes = Path(grpc_tools.__file__).parent / "_proto"
+    sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
+    args = [
+        "protoc",
+        f"-I{PROTOS}",
+        f"-I{includes}",
+        f"--python_out={OUT}",
+        f"--pyi_out={OUT}",
+        f"--grpc_python_out={OUT}",
+        *sources,
+    ]
+    if protoc.main(args) != 0:
+        raise SystemExit("protoc failed on " + " ".join(sources))
+
+
+class BuildWithProtos(build_py):
+    def run(self) -> None:
+        generate_grpc_code()
+        super().run()
+
+
+setup(
+    cmdclass={"build_py": BuildWithProtos},
+    # The services live in the top-level services/ folder and install as tlssim.services.
+    package_dir={"": "src", "tlssim.services": "services"},
+    packages=[*find_packages("src"), "tlssim.services"],
+)

@@ -1,0 +1,1 @@
+"""tlssim: a TLS handshake laboratory that runs as a real distributed system."""
