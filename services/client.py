@@ -1,0 +1,196 @@
+"""The TLS client service: runs one handshake per request and returns the report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from typing import Any
+
+import grpc
+from cryptography import x509
+
+from tlssim import certcheck, rpcutil, vhosts
+from tlssim.clock import Clock, SkewedClock, monotonic_ms
+from tlssim.endpoints import split_host_port
+from tlssim.net.drive import ClientRun, run_client
+from tlssim.net.transport import GrpcClientTransport, TcpTransport, Transport
+from tlssim.pki.verify import ChainVerifier
+from tlssim.report import Verification, build_report
+from tlssim.rpc.v1 import (
+    ca_pb2,
+    ca_pb2_grpc,
+    client_pb2,
+    client_pb2_grpc,
+    ocsp_pb2,
+    ocsp_pb2_grpc,
+    server_pb2_grpc,
+)
+from tlssim.tls import ClientConfig, ClientConnection, CipherSuite, NamedGroup, SignatureScheme
+
+log = logging.getLogger("tlssim.client")
+
+SERVICE_NAME = "tlssim.rpc.v1.TlsClient"
+HANDSHAKE_DEADLINE_S = 10.0
+OCSP_TIMEOUT_S = 2.0
+DEFAULT_APPLICATION_DATA = b"GET / HTTP/1.1\r\nHost: tlssim\r\n\r\n"
+
+
+class BadRequest(ValueError):
+    """A handshake request the client cannot run; reported as INVALID_ARGUMENT."""
+
+
+def _enum_values(enum: Any, names: Any, what: str) -> tuple[Any, ...]:
+    try:
+        return tuple(enum[n] for n in names)
+    except KeyError as exc:
+        known = ", ".join(m.name for m in enum)
+        raise BadRequest(f"unknown {what} {exc.args[0]!r}; known: {known}") from None
+
+
+def client_config(request: Any) -> ClientConfig:
+    """The engine's configuration for a HandshakeRequest."""
+    if request.tls_version not in ("", "1.3"):
+        raise BadRequest(f"TLS version {request.tls_version!r} is not supported; use 1.3")
+    if request.key_exchange not in ("", "ecdhe"):
+        raise BadRequest(f"key exchange {request.key_exchange!r} needs TLS 1.2; use ecdhe")
+    if request.revocation not in ("", *certcheck.POLICIES):
+        raise BadRequest(f"revocation policy must be one of {', '.join(certcheck.POLICIES)}")
+    kwargs: dict[str, Any] = {}
+    if request.cipher_suites:
+        kwargs["cipher_suites"] = _enum_values(CipherSuite, request.cipher_suites, "cipher suite")
+    if request.groups:
+        groups = _enum_values(NamedGroup, request.groups, "group")
+        kwargs["supported_groups"] = groups
+        kwargs["key_share_groups"] = groups[:1]
+    if request.signature_schemes:
+        kwargs["signature_schemes"] = _enum_values(
+            SignatureScheme, request.signature_schemes, "signature scheme"
+        )
+    return ClientConfig(server_name=request.server_name or None, entropy=os.urandom, **kwargs)
+
+
+class TlsClientServicer(client_pb2_grpc.TlsClientServicer):  # type: ignore[misc]
+    def __init__(self, server_address: str, ca_address: str, ocsp_address: str, clock: Clock) -> None:
+        self._clock = clock
+        self._server_address = server_address
+        self._server_channel = rpcutil.open_channel(server_address)
+        self._ca_channel = rpcutil.open_channel(ca_address)
+        self._ocsp_channel = rpcutil.open_channel(ocsp_address)
+        self._server = server_pb2_grpc.TlsServerStub(self._server_channel)
+        self._ca = ca_pb2_grpc.CertificateAuthorityStub(self._ca_channel)
+        self._ocsp = ocsp_pb2_grpc.OcspResponderStub(self._ocsp_channel)
+        self._verifiers: dict[str, ChainVerifier] = {}
+
+    async def close(self) -> None:
+        for channel in (self._server_channel, self._ca_channel, self._ocsp_channel):
+            await channel.close()
+
+    async def _verifier(self, ca_pem: str) -> ChainVerifier:
+        """One verifier per trust store, built once (building it is the expensive part)."""
+        if not ca_pem:
+            if "" not in self._verifiers:
+                reply = await self._ca.GetTrustBundle(
+                    ca_pb2.GetTrustBundleRequest(), timeout=5, metadata=rpcutil.trace_metadata()
+                )
+                self._verifiers[""] = ChainVerifier(
+                    x509.load_pem_x509_certificates(reply.pem.encode())
+                )
+            return self._verifiers[""]
+        if ca_pem not in self._verifiers:
+            try:
+                roots = x509.load_pem_x509_certificates(ca_pem.encode())
+            except ValueError as exc:
+                raise BadRequest(f"ca_pem holds no PEM certificate: {exc}") from None
+            self._verifiers[ca_pem] = ChainVerifier(roots)
+        return self._verifiers[ca_pem]
+
+    async def _fetch_ocsp(self, request_der: bytes) -> bytes:
+        reply = await self._ocsp.Check(
+            ocsp_pb2.OcspCheckRequest(request_der=request_der),
+            timeout=OCSP_TIMEOUT_S,
+            metadata=rpcutil.trace_metadata(),
+        )
+        return bytes(reply.response_der)
+
+    async def RunHandshake(self, request: Any, context: Any) -> Any:  # noqa: N802
+        try:
+            config = client_config(request)
+            verifier = await self._verifier(request.ca_pem)
+        except BadRequest as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except grpc.aio.AioRpcError as exc:
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, f"cannot get the trust bundle from the ca: {exc.details()}"
+            )
+        report = await self.handshake(request, config, verifier)
+        return client_pb2.HandshakeResult(ok=report["ok"], report_json=json.dumps(report))
+
+    async def handshake(self, request: Any, config: ClientConfig, verifier: ChainVerifier) -> dict[str, Any]:
+        clock: Clock = self._clock
+        if request.clock_skew_seconds:
+            import datetime as dt
+
+            clock = SkewedClock(self._clock, dt.timedelta(seconds=request.clock_skew_seconds))
+        policy = certcheck.CertificatePolicy(
+            verifier=verifier,
+            server_name=request.server_name or vhosts.DEFAULT_HOST,
+            revocation=request.revocation or "soft",
+            clock=clock,
+            fetch_ocsp=self._fetch_ocsp,
+        )
+        app_data = request.application_data or DEFAULT_APPLICATION_DATA
+        verification = Verification()
+        run = ClientRun()
+
+        async def decide(received: Any) -> Any:
+            return await certcheck.decide(policy, received, verification, run.started_ms)
+
+        started = monotonic_ms()
+        transport, target = await self._open(request.tcp_address, run)
+        if transport is not None:
+            try:
+                await run_client(
+                    ClientConnection(config), transport, decide, app_data, HANDSHAKE_DEADLINE_S, run
+                )
+            finally:
+                await transport.close()
+        report = build_report(
+            run=run,
+            verification=verification,
+            server_name=request.server_name or None,
+            target=target,
+            trace_id=rpcutil.current_trace_id(),
+            application_data=app_data,
+        )
+        report["timings"]["total_ms"] = round(monotonic_ms() - started, 3)
+        log.info("handshake %s -> %s ok=%s", target, request.server_name, report["ok"])
+        return report
+
+    async def _open(
+        self, tcp_address: str, run: ClientRun
+    ) -> tuple[Transport | None, str]:
+        if not tcp_address:
+            call = self._server.Connect(metadata=rpcutil.trace_metadata())
+            return GrpcClientTransport(call), f"grpc://{self._server_address}"
+        try:
+            host, port = split_host_port(tcp_address)
+            tcp = await asyncio.wait_for(TcpTransport.connect(host, port), HANDSHAKE_DEADLINE_S)
+        except (OSError, ValueError, TimeoutError) as exc:
+            run.failure = f"cannot connect to {tcp_address}: {exc}"
+            return None, f"tcp://{tcp_address}"
+        return tcp, f"tcp://{tcp_address}"
+
+
+async def serve(listen: str, server_address: str, ca_address: str, ocsp_address: str, clock: Clock) -> None:
+    servicer = TlsClientServicer(server_address, ca_address, ocsp_address, clock)
+    server = rpcutil.create_server()
+    client_pb2_grpc.add_TlsClientServicer_to_server(servicer, server)
+    await rpcutil.start_server(server, listen, [SERVICE_NAME])
+    log.info("client ready on %s (server %s)", listen, server_address)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.stop(grace=1)
+        await servicer.close()

@@ -1,0 +1,219 @@
+"""The TLS server service: gets its certificates from the ca, staples OCSP, serves handshakes.
+
+Handshakes arrive over the TlsServer.Connect gRPC stream and directly over TCP (so that
+OpenSSL and other real TLS stacks can connect); application data is echoed back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import NameOID
+
+from tlssim import rpcutil, vhosts
+from tlssim.clock import Clock
+from tlssim.endpoints import split_host_port
+from tlssim.net.drive import serve_connection
+from tlssim.net.transport import GrpcServerTransport, TcpTransport
+from tlssim.pki import keys
+from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc, server_pb2_grpc
+from tlssim.tls import (
+    AlertDescription,
+    CertifiedKey,
+    ServerConfig,
+    ServerConnection,
+    SignatureScheme,
+    TLSError,
+)
+
+log = logging.getLogger("tlssim.server")
+
+SERVICE_NAME = "tlssim.rpc.v1.TlsServer"
+STAPLE_REFRESH_MARGIN = dt.timedelta(minutes=10)
+STARTUP_RETRY_S = 0.5
+
+_SCHEMES_BY_KEY: tuple[tuple[type, tuple[SignatureScheme, ...]], ...] = (
+    (ec.EllipticCurvePrivateKey, (SignatureScheme.ecdsa_secp256r1_sha256,)),
+    (
+        rsa.RSAPrivateKey,
+        (
+            SignatureScheme.rsa_pss_rsae_sha256,
+            SignatureScheme.rsa_pss_rsae_sha384,
+            SignatureScheme.rsa_pss_rsae_sha512,
+        ),
+    ),
+    (ed25519.Ed25519PrivateKey, (SignatureScheme.ed25519,)),
+)
+
+
+def signature_schemes_for(key: Any) -> tuple[SignatureScheme, ...]:
+    return next((s for kind, s in _SCHEMES_BY_KEY if isinstance(key, kind)), ())
+
+
+@dataclass
+class HostCertificate:
+    """One certificate of a virtual host, with its current OCSP staple."""
+
+    host: str
+    key: Any
+    chain: tuple[bytes, ...]
+    staple: bytes | None = None
+    staple_next_update: dt.datetime | None = None
+
+    def certified_key(self) -> CertifiedKey:
+        return CertifiedKey(chain=self.chain, private_key=self.key, ocsp_response=self.staple)
+
+
+class CertificateStore:
+    """The certificates of every virtual host, obtained from the ca by CSR at start."""
+
+    def __init__(self, ca: Any, ocsp_stub: Any, clock: Clock) -> None:
+        self._ca = ca
+        self._ocsp = ocsp_stub
+        self._clock = clock
+        self._hosts: dict[str, list[HostCertificate]] = {}
+
+    async def enroll_all(self) -> None:
+        for host in vhosts.VIRTUAL_HOSTS:
+            self._hosts[host.name] = [
+                await self._enroll(host, key_type) for key_type in host.key_types
+            ]
+            log.info("enrolled %s (%s)", host.name, ", ".join(host.key_types))
+
+    async def _enroll(self, host: vhosts.VirtualHost, key_type: str) -> HostCertificate:
+        key = keys.generate_private_key(key_type)
+        csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host.name)]))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host.name)]), False)
+            .sign(key, None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256())
+        )
+        reply = await self._ca.IssueCertificate(
+            ca_pb2.IssueCertificateRequest(
+                csr_der=csr.public_bytes(keys.Encoding.DER), profile=host.profile
+            ),
+            metadata=rpcutil.trace_metadata(),
+        )
+        return HostCertificate(host.name, key, tuple(bytes(c) for c in reply.chain_der))
+
+    async def refresh_staples(self, force: bool = False) -> None:
+        """Fetches a fresh OCSP response for every certificate whose staple nears nextUpdate."""
+        for certs in self._hosts.values():
+            for cert in certs:
+                due = cert.staple_next_update is None or (
+                    cert.staple_next_update - STAPLE_REFRESH_MARGIN <= self._clock.now()
+                )
+                if force or due:
+                    await self._fetch_staple(cert)
+
+    async def _fetch_staple(self, cert: HostCertificate) -> None:
+        if len(cert.chain) < 2:
+            return
+        leaf = x509.load_der_x509_certificate(cert.chain[0])
+        issuer = x509.load_der_x509_certificate(cert.chain[1])
+        request = (
+            ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, hashes.SHA1()).build()
+        )
+        try:
+            reply = await self._ocsp.Check(
+                ocsp_pb2.OcspCheckRequest(request_der=request.public_bytes(keys.Encoding.DER)),
+                timeout=5,
+                metadata=rpcutil.trace_metadata(),
+            )
+            response = ocsp.load_der_ocsp_response(reply.response_der)
+        except (grpc.aio.AioRpcError, ValueError) as exc:
+            log.warning("no OCSP staple for %s: %s", cert.host, exc)
+            return
+        if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+            log.warning("no OCSP staple for %s: %s", cert.host, response.response_status.name)
+            return
+        cert.staple = bytes(reply.response_der)
+        cert.staple_next_update = response.next_update_utc
+
+    def select(
+        self, server_name: str | None, offered: tuple[SignatureScheme, ...]
+    ) -> CertifiedKey:
+        host = vhosts.find(server_name)
+        if host is None:
+            raise TLSError(AlertDescription.unrecognized_name, f"no virtual host {server_name!r}")
+        certs = self._hosts.get(host.name, [])
+        for cert in certs:
+            if any(s in offered for s in signature_schemes_for(cert.key)):
+                return cert.certified_key()
+        raise TLSError(
+            AlertDescription.handshake_failure,
+            f"{host.name} has no certificate for the offered signature algorithms",
+        )
+
+
+class TlsServerServicer(server_pb2_grpc.TlsServerServicer):  # type: ignore[misc]
+    def __init__(self, certificates: CertificateStore) -> None:
+        self._certificates = certificates
+
+    def new_connection(self) -> ServerConnection:
+        return ServerConnection(
+            ServerConfig(entropy=os.urandom, certificate_selector=self._certificates.select)
+        )
+
+    async def Connect(self, request_iterator: Any, context: Any) -> None:  # noqa: N802
+        await serve_connection(self.new_connection(), GrpcServerTransport(context))
+
+
+async def serve(listen: str, tcp_listen: str, ca_address: str, ocsp_address: str, clock: Clock) -> None:
+    """Enrolls every virtual host with the ca, then serves gRPC and TCP until cancelled."""
+    ca_channel = rpcutil.open_channel(ca_address)
+    ocsp_channel = rpcutil.open_channel(ocsp_address)
+    certificates = CertificateStore(
+        ca_pb2_grpc.CertificateAuthorityStub(ca_channel),
+        ocsp_pb2_grpc.OcspResponderStub(ocsp_channel),
+        clock,
+    )
+    await _retry_until_ready("enroll with the ca at " + ca_address, certificates.enroll_all)
+    await certificates.refresh_staples(force=True)
+
+    servicer = TlsServerServicer(certificates)
+    server = rpcutil.create_server()
+    server_pb2_grpc.add_TlsServerServicer_to_server(servicer, server)
+    await rpcutil.start_server(server, listen, [SERVICE_NAME])
+
+    async def on_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        transport = TcpTransport(reader, writer)
+        try:
+            await serve_connection(servicer.new_connection(), transport)
+        finally:
+            await transport.close()
+
+    host, port = split_host_port(tcp_listen)
+    tcp_server = await asyncio.start_server(on_tcp, host, port)
+    log.info("server ready: gRPC %s, TLS over TCP %s", listen, tcp_listen)
+    try:
+        while True:
+            await asyncio.sleep(30)
+            await certificates.refresh_staples()
+    finally:
+        tcp_server.close()
+        await server.stop(grace=1)
+        await ca_channel.close()
+        await ocsp_channel.close()
+
+
+async def _retry_until_ready(what: str, action: Any) -> None:
+    delay = STARTUP_RETRY_S
+    while True:
+        try:
+            await action()
+            return
+        except grpc.aio.AioRpcError as exc:
+            log.info("waiting to %s: %s", what, exc.code().name)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -1,0 +1,3 @@
+from tlssim.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,161 @@
+"""Argument parsing and the small subcommands; the big ones live in their own modules."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from tlssim import endpoints as ep
+from tlssim import rpcutil
+
+EXIT_OK, EXIT_FAILED, EXIT_UNAVAILABLE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tlssim", description="A TLS handshake laboratory that runs as a distributed system."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start every service as a local process and stay in front")
+    up.add_argument("--data-dir", help="where the ca keeps its state (default ~/.local/state/tlssim)")
+
+    serve = sub.add_parser("serve", help="run one service in this process (used by up and compose)")
+    serve.add_argument("service", choices=["ca", "ocsp", "server", "client", "faults"])
+
+    health = sub.add_parser("health", help="exit 0 when HOST:PORT answers the gRPC health check")
+    health.add_argument("address")
+
+    hs = sub.add_parser("handshake", help="ask the client service to run one handshake")
+    hs.add_argument("--server-name", default="valid.tlssim.test", help="SNI and name to verify")
+    hs.add_argument("--no-sni", action="store_true", help="send no server_name extension")
+    hs.add_argument("--tls", choices=["1.2", "1.3"], default="", help="TLS version (default any)")
+    hs.add_argument("--kx", choices=["rsa", "ecdhe"], default="", help="key exchange")
+    hs.add_argument("--cipher", action="append", default=[], help="IANA cipher suite (repeatable)")
+    hs.add_argument("--group", action="append", default=[], help="key share group (repeatable)")
+    hs.add_argument("--sigalg", action="append", default=[], help="signature scheme (repeatable)")
+    hs.add_argument("--revocation", choices=["hard", "soft", "off"], default="soft")
+    hs.add_argument("--tcp", metavar="HOST:PORT", default="", help="any TLS server over TCP")
+    hs.add_argument("--ca-file", help="trust anchors (PEM) instead of the ca's bundle")
+    hs.add_argument("--clock-skew", type=float, default=0.0, metavar="SECONDS")
+    hs.add_argument("--data", default="", help="application data to send (echo checked)")
+    hs.add_argument("--json", action="store_true", help="print the report as one JSON document")
+
+    ca = sub.add_parser("ca", help="talk to the certificate authority")
+    ca_sub = ca.add_subparsers(dest="ca_command", required=True)
+    ca_sub.add_parser("bundle", help="print the trust anchors as PEM")
+    revoke = ca_sub.add_parser("revoke", help="revoke a certificate by serial (hex)")
+    revoke.add_argument("serial")
+    revoke.add_argument("--reason", default="unspecified")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        from tlssim.cli.services import run_service
+
+        return run_service(args.service)
+    if args.command == "up":
+        from tlssim.cli.launcher import run_up
+
+        try:
+            return asyncio.run(run_up(args.data_dir))
+        except KeyboardInterrupt:
+            return EXIT_OK
+    try:
+        return asyncio.run(_COMMANDS[args.command](args))
+    except grpc.aio.AioRpcError as exc:
+        return _rpc_failure(exc)
+
+
+def _rpc_failure(exc: grpc.aio.AioRpcError) -> int:
+    if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        print(
+            f"tlssim: a service is not answering ({exc.details()}); start the stack with "
+            "`tlssim up`, or point TLSSIM_*_ADDR at it",
+            file=sys.stderr,
+        )
+        return EXIT_UNAVAILABLE
+    print(f"tlssim: {exc.code().name.lower()}: {exc.details()}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+async def _health(args: argparse.Namespace) -> int:
+    return EXIT_OK if await rpcutil.is_serving(args.address, timeout=2.0) else EXIT_FAILED
+
+
+async def _handshake(args: argparse.Namespace) -> int:
+    from tlssim.cli.story import render
+    from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
+
+    ca_pem = ""
+    if args.ca_file:
+        try:
+            ca_pem = Path(args.ca_file).read_text()
+        except OSError as exc:
+            print(f"tlssim: cannot read --ca-file: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    request = client_pb2.HandshakeRequest(
+        server_name="" if args.no_sni else args.server_name,
+        tls_version=args.tls,
+        key_exchange=args.kx,
+        cipher_suites=args.cipher,
+        groups=args.group,
+        signature_schemes=args.sigalg,
+        revocation=args.revocation,
+        tcp_address=args.tcp,
+        ca_pem=ca_pem,
+        clock_skew_seconds=args.clock_skew,
+        application_data=args.data.encode(),
+    )
+    address = ep.Endpoints.from_env().client
+    async with rpcutil.open_channel(address) as channel:
+        stub = client_pb2_grpc.TlsClientStub(channel)
+        result = await stub.RunHandshake(request, timeout=30, metadata=rpcutil.trace_metadata())
+    report: dict[str, Any] = json.loads(result.report_json)
+    print(json.dumps(report, indent=2) if args.json else render(report))
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+async def _ca(args: argparse.Namespace) -> int:
+    from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc
+
+    address = ep.Endpoints.from_env().ca
+    async with rpcutil.open_channel(address) as channel:
+        stub = ca_pb2_grpc.CertificateAuthorityStub(channel)
+        if args.ca_command == "bundle":
+            reply = await stub.GetTrustBundle(ca_pb2.GetTrustBundleRequest(), timeout=10)
+            sys.stdout.write(reply.pem)
+            return EXIT_OK
+        token = admin_token()
+        if not token:
+            print("tlssim: no admin token: set TLSSIM_ADMIN_TOKEN", file=sys.stderr)
+            return EXIT_FAILED
+        revoked = await stub.RevokeCertificate(
+            ca_pb2.RevokeCertificateRequest(serial_hex=args.serial.lower(), reason=args.reason),
+            timeout=10,
+            metadata=(("x-tlssim-admin-token", token),),
+        )
+        print(f"revoked {args.serial} (status sequence {revoked.sequence})")
+        return EXIT_OK
+
+
+def admin_token() -> str:
+    """The deployment's admin credential: the environment, else the local ca's token file."""
+    from tlssim.cli.services import default_data_dir
+
+    if token := os.environ.get("TLSSIM_ADMIN_TOKEN"):
+        return token
+    path = default_data_dir() / "ca" / "admin-token"
+    return path.read_text().strip() if path.exists() else ""
+
+
+_COMMANDS = {"health": _health, "handshake": _handshake, "ca": _ca}

@@ -1,0 +1,97 @@
+"""Renders a handshake report as the step-by-step story of the walkthrough."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# What each step means, in the walkthrough's words.
+EXPLANATIONS: dict[str, str] = {
+    "ClientHello": "the client offers its TLS versions, cipher suites, a random and its key share",
+    "HelloRetryRequest": "the server wants a key share for another group: the client must retry",
+    "ServerHello": "the server selects the TLS version and cipher suite and sends its random "
+    "and key share",
+    "EncryptedExtensions": "from here on the handshake is encrypted with the handshake keys",
+    "Certificate": "the server sends its certificate chain (server -> intermediate CA -> root)",
+    "CertificateVerification": "the client verifies the certificate: CA signature, chain, "
+    "domain, expiry, revocation",
+    "CertificateVerify": "the server proves it holds the certificate's private key by signing "
+    "the transcript",
+    "Finished": "a MAC over the whole handshake: both sides hold the same keys and saw the same "
+    "messages",
+    "SecretDerived": "session keys derived",
+    "HandshakeComplete": "handshake complete: secure encrypted communication begins",
+    "ApplicationData": "encrypted application data",
+    "Alert": "an alert ends the connection",
+}
+
+ARROWS = {"sent": "client -> server", "received": "server -> client", "local": "client"}
+
+
+def _value(v: Any, limit: int = 72) -> str:
+    if isinstance(v, list | tuple):
+        text = ", ".join(_value(x, 40) for x in v)
+    elif isinstance(v, dict):
+        text = ", ".join(f"{k}={_value(x, 40)}" for k, x in v.items())
+    else:
+        text = str(v)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def render(report: dict[str, Any]) -> str:
+    lines = [
+        f"TLS handshake with {report.get('server_name') or '(no SNI)'} via {report['target']}"
+        f"  trace {report['trace_id']}",
+        "",
+    ]
+    for step in report["steps"]:
+        lines.extend(_render_step(step))
+    lines.append("")
+    lines.extend(_summary(report))
+    return "\n".join(lines)
+
+
+def _render_step(step: dict[str, Any]) -> list[str]:
+    name = step["name"]
+    fields = step.get("fields") or {}
+    if name == "SecretDerived":
+        return [f"  {step['at_ms']:>8.2f} ms  {'':<17} {fields.get('label', '')} derived"]
+    head = (
+        f"  {step['at_ms']:>8.2f} ms  {ARROWS[step['direction']]:<17} {name:<20}"
+        + (f" {step['size']:>5} B" if step["size"] else "")
+    )
+    out = [head, f"{'':<16}{EXPLANATIONS.get(name, '')}"]
+    if name == "CertificateVerification":
+        for check in fields.get("checks", []):
+            mark = "ok  " if check["ok"] else "FAIL"
+            source = f" ({check['source']})" if check.get("source") else ""
+            out.append(f"{'':<18}{mark} {check['name']}{source}: {check.get('detail', '')}")
+        return out
+    for key, value in fields.items():
+        out.append(f"{'':<18}{key}: {_value(value)}")
+    return out
+
+
+def _summary(report: dict[str, Any]) -> list[str]:
+    total = report["timings"].get("total_ms", 0.0)
+    out = []
+    if report["ok"]:
+        out.append(
+            f"result: OK  {report['version']}  {report['cipher_suite']}  "
+            f"{report['key_exchange']}  in {total:.1f} ms"
+        )
+    else:
+        alert = report.get("alert")
+        why = (
+            f"alert {alert['description']} sent by the {alert['sent_by']}"
+            if alert
+            else report.get("error") or "handshake did not complete"
+        )
+        out.append(f"result: FAILED  {why}  after {total:.1f} ms")
+    revocation = report.get("revocation") or {}
+    if revocation.get("policy") and revocation.get("policy") != "off":
+        out.append(
+            f"revocation: {revocation.get('status')} from {revocation.get('source') or '-'} "
+            f"(policy {revocation['policy']})"
+        )
+    out.extend(f"warning: {w}" for w in report.get("warnings", []))
+    return out

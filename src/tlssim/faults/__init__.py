@@ -1,0 +1,40 @@
+"""The faults proxy: TCP proxies with Toxiproxy-style toxics and a compatible REST API."""
+
+from tlssim.faults.api import VERSION, Api
+from tlssim.faults.errors import BadRequestError, ConflictError, FaultsError, NotFoundError
+from tlssim.faults.proxy import Proxy, ProxySpec
+from tlssim.faults.registry import CONFIG_ENV, SEED_ENV, Registry, load_config, seed_from_env
+from tlssim.faults.server import FaultsServer
+from tlssim.faults.toxics import (
+    TOXIC_TYPES,
+    Chunk,
+    Direction,
+    LinkContext,
+    Toxic,
+    ToxicSpec,
+    register_toxic,
+)
+
+__all__ = [
+    "CONFIG_ENV",
+    "SEED_ENV",
+    "TOXIC_TYPES",
+    "VERSION",
+    "Api",
+    "BadRequestError",
+    "Chunk",
+    "ConflictError",
+    "Direction",
+    "FaultsError",
+    "FaultsServer",
+    "LinkContext",
+    "NotFoundError",
+    "Proxy",
+    "ProxySpec",
+    "Registry",
+    "Toxic",
+    "ToxicSpec",
+    "load_config",
+    "register_toxic",
+    "seed_from_env",
+]

@@ -1,0 +1,117 @@
+"""The set of proxies a faults service runs, and its Toxiproxy config file format."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from tlssim.faults.errors import BadRequestError, ConflictError, NotFoundError
+from tlssim.faults.proxy import Proxy, ProxySpec
+
+SEED_ENV = "TLSSIM_FAULTS_SEED"
+CONFIG_ENV = "TLSSIM_FAULTS_CONFIG"
+
+
+def seed_from_env(env: dict[str, str] | None = None) -> int | None:
+    """The seed in TLSSIM_FAULTS_SEED, if any."""
+    raw = (os.environ if env is None else env).get(SEED_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{SEED_ENV} must be an integer, got {raw!r}") from None
+
+
+def parse_config(text: str) -> list[ProxySpec]:
+    """Parse a Toxiproxy config: a JSON list of {name, listen, upstream, enabled}."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadRequestError(f"bad request body: {exc}") from None
+    if not isinstance(raw, list):
+        raise BadRequestError("bad request body: expected a JSON list of proxies")
+    return [ProxySpec.from_json(item) for item in raw]
+
+
+def load_config(path: str | Path) -> list[ProxySpec]:
+    return parse_config(Path(path).read_text(encoding="utf-8"))
+
+
+class Registry:
+    """All proxies by name; every change goes through here (the API is a thin shell)."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = seed
+        self._proxies: dict[str, Proxy] = {}
+        self._lock = asyncio.Lock()
+
+    def proxies(self) -> list[Proxy]:
+        return list(self._proxies.values())
+
+    def get(self, name: str) -> Proxy:
+        try:
+            return self._proxies[name]
+        except KeyError:
+            raise NotFoundError("proxy not found") from None
+
+    async def create(self, spec: ProxySpec) -> Proxy:
+        async with self._lock:
+            return await self._create(spec)
+
+    async def _create(self, spec: ProxySpec) -> Proxy:
+        if spec.name in self._proxies:
+            raise ConflictError("proxy already exists")
+        proxy = Proxy(spec, self.seed)
+        await proxy.start()
+        self._proxies[spec.name] = proxy
+        return proxy
+
+    async def update(self, name: str, raw: object) -> Proxy:
+        async with self._lock:
+            proxy = self.get(name)
+            await proxy.update(proxy.spec.updated(raw))
+            return proxy
+
+    async def delete(self, name: str) -> None:
+        async with self._lock:
+            proxy = self.get(name)
+            del self._proxies[name]
+            await proxy.stop()
+
+    async def populate(self, specs: Iterable[ProxySpec]) -> list[Proxy]:
+        """Create or replace each proxy; one whose listen and upstream are unchanged stays."""
+        async with self._lock:
+            result = []
+            for spec in specs:
+                existing = self._proxies.get(spec.name)
+                if existing is not None:
+                    same = (existing.spec.listen, existing.spec.upstream) == (
+                        spec.listen,
+                        spec.upstream,
+                    )
+                    if same:
+                        await existing.update(spec)
+                        result.append(existing)
+                        continue
+                    del self._proxies[spec.name]
+                    await existing.stop()
+                result.append(await self._create(spec))
+            return result
+
+    async def reset(self) -> None:
+        """Enable every proxy and remove every toxic."""
+        async with self._lock:
+            for proxy in self._proxies.values():
+                proxy.reset_toxics()
+                if not proxy.enabled:
+                    await proxy.update(proxy.spec.updated({"enabled": True}))
+
+    async def close(self) -> None:
+        async with self._lock:
+            proxies, self._proxies = list(self._proxies.values()), {}
+            for proxy in proxies:
+                await proxy.stop()

@@ -1,0 +1,45 @@
+"""The faults service in one object: a registry of proxies plus the REST API serving it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from tlssim.faults.api import Api
+from tlssim.faults.httpserver import HttpServer
+from tlssim.faults.proxy import ProxySpec, parse_address
+from tlssim.faults.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+class FaultsServer:
+    """Start with `start()`, stop with `close()`; `api_address` is the bound HOST:PORT."""
+
+    def __init__(self, api_listen: str = "127.0.0.1:8474", seed: int | None = None) -> None:
+        self.api_listen = api_listen
+        self.registry = Registry(seed)
+        self._http: HttpServer | None = None
+        self.api_address = api_listen
+
+    async def start(self, proxies: Iterable[ProxySpec] = ()) -> None:
+        """Create the initial proxies, then open the API."""
+        await self.registry.populate(proxies)
+        host, port = parse_address(self.api_listen, "api listen")
+        self._http = HttpServer(Api(self.registry))
+        await self._http.start(host, port)
+        self.api_address = f"{host}:{self._http.port}"
+        log.info("faults API listening on %s", self.api_address)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        await self.registry.close()
+
+    async def __aenter__(self) -> FaultsServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

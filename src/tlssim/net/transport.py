@@ -1,0 +1,119 @@
+"""Byte pipes that carry TLS records: a gRPC bidirectional stream or a TCP connection."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+import grpc
+
+from tlssim.rpc.v1 import server_pb2
+
+# A single TLS record is at most 2^14 + 256 bytes; read a little more than that at a time.
+READ_SIZE = 18 * 1024
+
+
+class Transport(Protocol):
+    async def send(self, data: bytes) -> None: ...
+
+    async def receive(self) -> bytes:
+        """The next bytes from the peer; b"" once the peer has finished sending."""
+        ...
+
+    async def finish(self) -> None:
+        """Tells the peer nothing more will be sent (a TCP FIN / end of the request stream)."""
+        ...
+
+    async def close(self) -> None:
+        """Releases the connection, whatever state it is in."""
+        ...
+
+
+class GrpcClientTransport:
+    """The client's end of a TlsServer.Connect call."""
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+        self._finished = False
+
+    async def send(self, data: bytes) -> None:
+        await self._call.write(server_pb2.TlsBytes(data=data))
+
+    async def receive(self) -> bytes:
+        while True:
+            message = await self._call.read()
+            if message is grpc.aio.EOF:
+                return b""
+            if message.data:
+                return bytes(message.data)
+
+    async def finish(self) -> None:
+        if not self._finished:
+            self._finished = True
+            try:
+                await self._call.done_writing()
+            except grpc.aio.AioRpcError:
+                pass
+
+    async def close(self) -> None:
+        self._call.cancel()
+
+
+class GrpcServerTransport:
+    """The server's end of a TlsServer.Connect call, read and written through its context."""
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+
+    async def send(self, data: bytes) -> None:
+        await self._context.write(server_pb2.TlsBytes(data=data))
+
+    async def receive(self) -> bytes:
+        while True:
+            message = await self._context.read()
+            if message is grpc.aio.EOF:
+                return b""
+            if message.data:
+                return bytes(message.data)
+
+    async def finish(self) -> None:
+        # The server's side of the stream ends when the handler returns.
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class TcpTransport:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    @classmethod
+    async def connect(cls, host: str, port: int) -> TcpTransport:
+        reader, writer = await asyncio.open_connection(host, port)
+        return cls(reader, writer)
+
+    async def send(self, data: bytes) -> None:
+        self._writer.write(data)
+        await self._writer.drain()
+
+    async def receive(self) -> bytes:
+        try:
+            return await self._reader.read(READ_SIZE)
+        except ConnectionError:
+            return b""
+
+    async def finish(self) -> None:
+        if self._writer.can_write_eof() and not self._writer.is_closing():
+            try:
+                self._writer.write_eof()
+            except OSError:
+                pass
+
+    async def close(self) -> None:
+        self._writer.close()
+        try:
+            await self._writer.wait_closed()
+        except OSError:
+            pass

@@ -1,0 +1,441 @@
+"""The certificate authority: a CA hierarchy kept in the store, issuing leaves from CSRs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
+
+from tlssim.clock import Clock
+from tlssim.pki.errors import InvalidRequest, NotFound, UnknownIssuer
+from tlssim.pki.keys import (
+    PrivateKey,
+    certificate_public_key,
+    certificates_to_pem,
+    generate_private_key,
+    private_key_from_pem,
+    private_key_to_pem,
+    signature_hash_for,
+)
+from tlssim.pki.profiles import (
+    DEFAULT_HIERARCHY,
+    DEFAULT_PROFILES,
+    CaSpec,
+    CertificateProfile,
+    lookup_profile,
+)
+from tlssim.pki.store import CertificateStore, StatusEvent, StoredCa
+
+DEFAULT_OCSP_URL: Final = "http://127.0.0.1:8080"
+CRL_VALIDITY: Final = dt.timedelta(days=1)
+_BACKDATE: Final = dt.timedelta(minutes=5)
+_ORGANIZATION: Final = "tlssim"
+_SUPPORTED_PUBLIC_KEYS: Final = (
+    rsa.RSAPublicKey,
+    ec.EllipticCurvePublicKey,
+    ed25519.Ed25519PublicKey,
+)
+
+
+def issuer_id(ca_cert: x509.Certificate) -> str:
+    """A CA's public id: lowercase hex SHA-1 of its public key (its SKI and OCSP key hash).
+
+    It names the CA's CRL (`<crl base>/<issuer id>.crl`) and is computable by anyone
+    holding the CA certificate.
+    """
+    return x509.SubjectKeyIdentifier.from_public_key(ca_cert.public_key()).digest.hex()
+
+
+def serial_to_hex(serial: int) -> str:
+    return format(serial, "x")
+
+
+def serial_from_hex(serial_hex: str) -> int:
+    try:
+        value = int(serial_hex, 16)
+    except ValueError:
+        raise InvalidRequest(f"serial {serial_hex!r} is not hexadecimal") from None
+    if value <= 0:
+        raise InvalidRequest("serial must be positive")
+    return value
+
+
+def new_serial() -> int:
+    """A random positive 128-bit serial number."""
+    return secrets.randbits(128) or 1
+
+
+def reason_flag(reason: str) -> x509.ReasonFlags:
+    """An RFC 5280 CRLReason by its name ("keyCompromise"); empty means unspecified."""
+    try:
+        return x509.ReasonFlags(reason or "unspecified")
+    except ValueError:
+        known = ", ".join(r.value for r in x509.ReasonFlags)
+        raise InvalidRequest(f"unknown revocation reason {reason!r}; known: {known}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateAuthorityKeys:
+    """One CA of the hierarchy with its signing key loaded."""
+
+    id: str
+    parent_id: str | None
+    trusted: bool
+    certificate: x509.Certificate
+    private_key: PrivateKey
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCertificate:
+    """A fresh leaf, its chain up to (not including) the root, and its feed event."""
+
+    chain: tuple[x509.Certificate, ...]  # leaf first
+    serial_hex: str
+    event: StatusEvent
+
+    @property
+    def leaf(self) -> x509.Certificate:
+        return self.chain[0]
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORGANIZATION),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _key_usage(*, digital_signature: bool, key_encipherment: bool, ca: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=key_encipherment,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+class Authority:
+    """Issues, revokes and publishes; every change is written to the store first."""
+
+    def __init__(
+        self,
+        store: CertificateStore,
+        clock: Clock,
+        cas: Mapping[str, CertificateAuthorityKeys],
+        *,
+        ocsp_url: str,
+        crl_base_url: str,
+        profiles: Mapping[str, CertificateProfile],
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.cas = dict(cas)
+        self.ocsp_url = ocsp_url
+        self.crl_base_url = crl_base_url.rstrip("/")
+        self.profiles = dict(profiles)
+        self._by_issuer_id = {issuer_id(ca.certificate): ca for ca in self.cas.values()}
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path,
+        clock: Clock,
+        *,
+        ocsp_url: str = DEFAULT_OCSP_URL,
+        crl_base_url: str | None = None,
+        hierarchy: tuple[CaSpec, ...] = DEFAULT_HIERARCHY,
+        profiles: Mapping[str, CertificateProfile] = DEFAULT_PROFILES,
+    ) -> Authority:
+        """Opens (or, at first start, creates) the authority kept in `data_dir`.
+
+        CAs of `hierarchy` missing from the store are created, so the hierarchy can grow.
+        """
+        store = CertificateStore(data_dir)
+        stored = store.load_cas()
+        cas: dict[str, CertificateAuthorityKeys] = {
+            ca.id: CertificateAuthorityKeys(
+                ca.id,
+                ca.parent_id,
+                ca.trusted,
+                x509.load_der_x509_certificate(ca.cert_der),
+                private_key_from_pem(ca.key_pem),
+            )
+            for ca in stored.values()
+        }
+        for spec in hierarchy:
+            if spec.id not in cas:
+                parent = None if spec.parent is None else cas[spec.parent]
+                created = _create_ca(spec, parent, clock.now())
+                store.save_ca(
+                    StoredCa(
+                        created.id,
+                        created.parent_id,
+                        created.trusted,
+                        private_key_to_pem(created.private_key),
+                        created.certificate.public_bytes(serialization.Encoding.DER),
+                    )
+                )
+                cas[spec.id] = created
+        base = ocsp_url.rstrip("/")
+        return cls(
+            store,
+            clock,
+            cas,
+            ocsp_url=base,
+            crl_base_url=crl_base_url or f"{base}/crl",
+            profiles=profiles,
+        )
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- lookups ------------------------------------------------------------------------
+
+    def trusted_roots(self) -> list[x509.Certificate]:
+        return [ca.certificate for ca in self.cas.values() if ca.parent_id is None and ca.trusted]
+
+    def trust_bundle_pem(self) -> str:
+        return certificates_to_pem(self.trusted_roots())
+
+    def ca(self, ca_id: str) -> CertificateAuthorityKeys:
+        try:
+            return self.cas[ca_id]
+        except KeyError:
+            raise UnknownIssuer(f"no CA named {ca_id!r}") from None
+
+    def ca_by_issuer_id(self, public_id: str) -> CertificateAuthorityKeys:
+        try:
+            return self._by_issuer_id[public_id]
+        except KeyError:
+            raise UnknownIssuer(f"no CA with issuer id {public_id!r}") from None
+
+    def ca_by_certificate_der(self, der: bytes) -> CertificateAuthorityKeys:
+        for ca in self.cas.values():
+            if ca.certificate.public_bytes(serialization.Encoding.DER) == der:
+                return ca
+        raise UnknownIssuer("the given issuer certificate is not one of this authority's CAs")
+
+    def chain_above(self, ca_id: str) -> tuple[x509.Certificate, ...]:
+        """The CA certificates from `ca_id` up to, but not including, its root."""
+        chain: list[x509.Certificate] = []
+        ca = self.ca(ca_id)
+        while ca.parent_id is not None:
+            chain.append(ca.certificate)
+            ca = self.ca(ca.parent_id)
+        return tuple(chain)
+
+    # -- issuing and revoking -----------------------------------------------------------
+
+    def issue(self, csr_der: bytes, profile_name: str = "server") -> IssuedCertificate:
+        """Checks the CSR and issues a leaf for its key under the named profile."""
+        profile = lookup_profile(self.profiles, profile_name)
+        try:
+            csr = x509.load_der_x509_csr(csr_der)
+        except ValueError as exc:
+            raise InvalidRequest(f"not a DER CSR: {exc}") from exc
+        try:
+            signature_ok = csr.is_signature_valid
+        except Exception as exc:  # unsupported algorithms surface here
+            raise InvalidRequest(f"cannot check the CSR signature: {exc}") from exc
+        if not signature_ok:
+            raise InvalidRequest("the CSR signature does not verify")
+        issuer = self.ca(profile.issuer)
+        leaf = self._build_leaf(csr, profile, issuer)
+        serial_hex = serial_to_hex(leaf.serial_number)
+        event = self.store.record_issued(
+            serial_hex=serial_hex,
+            issuer_id=issuer.id,
+            profile=profile.name,
+            subject=leaf.subject.rfc4514_string(),
+            not_before=leaf.not_valid_before_utc,
+            not_after=leaf.not_valid_after_utc,
+            cert_der=leaf.public_bytes(serialization.Encoding.DER),
+        )
+        return IssuedCertificate((leaf, *self.chain_above(issuer.id)), serial_hex, event)
+
+    def revoke(self, serial_hex: str, reason: str = "") -> StatusEvent:
+        """Revokes an issued certificate now; revoking twice returns the first event."""
+        flag = reason_flag(reason)
+        normalized = serial_to_hex(serial_from_hex(serial_hex))
+        record = self.store.certificate(normalized)
+        if record is None:
+            raise NotFound(f"no certificate with serial {normalized} was issued here")
+        return self.store.record_revocation(
+            normalized, record.issuer_id, self.clock.now(), flag.value
+        )
+
+    def crl_der(self, ca_id: str = "intermediate") -> bytes:
+        """A fresh CRL of one CA, signed by it, numbered by the latest feed sequence."""
+        ca = self.ca(ca_id)
+        now = self.clock.now()
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(ca.certificate.subject)
+            .last_update(now)
+            .next_update(now + CRL_VALIDITY)
+            .add_extension(x509.CRLNumber(self.store.latest_sequence()), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                    certificate_public_key(ca.certificate)
+                ),
+                critical=False,
+            )
+        )
+        for revocation in self.store.revocations_by_issuer(ca.id):
+            entry = (
+                x509.RevokedCertificateBuilder()
+                .serial_number(int(revocation.serial_hex, 16))
+                .revocation_date(revocation.revoked_at)
+            )
+            if revocation.reason != "unspecified":
+                entry = entry.add_extension(
+                    x509.CRLReason(x509.ReasonFlags(revocation.reason)), critical=False
+                )
+            builder = builder.add_revoked_certificate(entry.build())
+        crl = builder.sign(ca.private_key, signature_hash_for(ca.private_key))
+        return crl.public_bytes(serialization.Encoding.DER)
+
+    def _build_leaf(
+        self,
+        csr: x509.CertificateSigningRequest,
+        profile: CertificateProfile,
+        issuer: CertificateAuthorityKeys,
+    ) -> x509.Certificate:
+        public_key = csr.public_key()
+        if not isinstance(public_key, _SUPPORTED_PUBLIC_KEYS):
+            raise InvalidRequest(f"unsupported key type {type(public_key).__name__} in CSR")
+        now = self.clock.now()
+        not_before = now + profile.not_before_offset
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(csr.subject)
+            .issuer_name(issuer.certificate.subject)
+            .public_key(public_key)
+            .serial_number(new_serial())
+            .not_valid_before(not_before)
+            .not_valid_after(not_before + profile.validity)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                _key_usage(
+                    digital_signature=True,
+                    key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
+                    ca=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.ExtendedKeyUsage(list(profile.extended_key_usages)), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                    certificate_public_key(issuer.certificate)
+                ),
+                critical=False,
+            )
+            .add_extension(
+                x509.AuthorityInformationAccess(
+                    [
+                        x509.AccessDescription(
+                            AuthorityInformationAccessOID.OCSP,
+                            x509.UniformResourceIdentifier(self.ocsp_url),
+                        )
+                    ]
+                ),
+                critical=False,
+            )
+            .add_extension(
+                x509.CRLDistributionPoints(
+                    [
+                        x509.DistributionPoint(
+                            full_name=[
+                                x509.UniformResourceIdentifier(
+                                    f"{self.crl_base_url}/{issuer_id(issuer.certificate)}.crl"
+                                )
+                            ],
+                            relative_name=None,
+                            reasons=None,
+                            crl_issuer=None,
+                        )
+                    ]
+                ),
+                critical=False,
+            )
+        )
+        subject_alt_name = _subject_alt_name(csr)
+        if subject_alt_name is not None:
+            builder = builder.add_extension(subject_alt_name, critical=False)
+        elif profile.requires_subject_alt_name:
+            raise InvalidRequest("the CSR has neither a subjectAltName extension nor a CN")
+        if profile.ocsp_no_check:
+            builder = builder.add_extension(x509.OCSPNoCheck(), critical=False)
+        if profile.must_staple:
+            builder = builder.add_extension(
+                x509.TLSFeature([x509.TLSFeatureType.status_request]), critical=False
+            )
+        return builder.sign(issuer.private_key, signature_hash_for(issuer.private_key))
+
+
+def _subject_alt_name(csr: x509.CertificateSigningRequest) -> x509.SubjectAlternativeName | None:
+    """The CSR's own SAN extension, else one DNS name (or IP address) from its CN."""
+    try:
+        return csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        pass
+    common_names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not common_names or not isinstance(common_names[0].value, str):
+        return None
+    cn = common_names[0].value.strip()
+    if not cn:
+        return None
+    try:
+        return x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(cn))])
+    except ValueError:
+        return x509.SubjectAlternativeName([x509.DNSName(cn)])
+
+
+def _create_ca(
+    spec: CaSpec, parent: CertificateAuthorityKeys | None, now: dt.datetime
+) -> CertificateAuthorityKeys:
+    key = generate_private_key(spec.key_type)
+    subject = _name(spec.common_name)
+    signer_key = key if parent is None else parent.private_key
+    issuer_name = subject if parent is None else parent.certificate.subject
+    issuer_public = (
+        key.public_key() if parent is None else certificate_public_key(parent.certificate)
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(new_serial())
+        .not_valid_before(now - _BACKDATE)
+        .not_valid_after(now + spec.validity)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=spec.path_length), critical=True)
+        .add_extension(
+            _key_usage(digital_signature=True, key_encipherment=False, ca=True), critical=True
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public), critical=False
+        )
+    )
+    cert = builder.sign(signer_key, signature_hash_for(signer_key))
+    return CertificateAuthorityKeys(
+        spec.id, spec.parent, spec.trusted if parent is None else parent.trusted, cert, key
+    )

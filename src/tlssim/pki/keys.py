@@ -1,0 +1,144 @@
+"""Key generation by type name, signature-hash choice and PEM (de)serialisation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from tlssim.pki.errors import InvalidRequest
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+SignatureHash = hashes.SHA256 | hashes.SHA384 | None
+
+_GENERATORS: Final[dict[str, Callable[[], PrivateKey]]] = {
+    "rsa2048": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+    "rsa3072": lambda: rsa.generate_private_key(public_exponent=65537, key_size=3072),
+    "ecdsa-p256": lambda: ec.generate_private_key(ec.SECP256R1()),
+    "ecdsa-p384": lambda: ec.generate_private_key(ec.SECP384R1()),
+    "ed25519": ed25519.Ed25519PrivateKey.generate,
+}
+KEY_TYPES: Final[tuple[str, ...]] = tuple(_GENERATORS)
+DEFAULT_KEY_TYPE: Final = "ecdsa-p256"
+
+
+def generate_private_key(key_type: str = DEFAULT_KEY_TYPE) -> PrivateKey:
+    """A fresh private key of one of KEY_TYPES (e.g. "ecdsa-p256", "rsa2048")."""
+    try:
+        generate = _GENERATORS[key_type]
+    except KeyError:
+        known = ", ".join(KEY_TYPES)
+        raise InvalidRequest(f"unknown key type {key_type!r}; known: {known}") from None
+    return generate()
+
+
+def key_type_name(key: PrivateKey | PublicKey) -> str:
+    """The KEY_TYPES name of a key, e.g. "rsa2048" or "ecdsa-p256"."""
+    public = public_key_of(key)
+    if isinstance(public, rsa.RSAPublicKey):
+        return f"rsa{public.key_size}"
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        return {"secp256r1": "ecdsa-p256", "secp384r1": "ecdsa-p384"}.get(
+            public.curve.name, f"ecdsa-{public.curve.name}"
+        )
+    if isinstance(public, ed25519.Ed25519PublicKey):
+        return "ed25519"
+    return type(public).__name__
+
+
+def public_key_of(key: PrivateKey | PublicKey) -> PublicKey:
+    if isinstance(key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)):
+        return key
+    return key.public_key()
+
+
+def certificate_public_key(cert: x509.Certificate) -> PublicKey:
+    """The certificate's key, when it is one of the types tlssim supports."""
+    key = cert.public_key()
+    if not isinstance(key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)):
+        raise InvalidRequest(f"unsupported public key type {type(key).__name__}")
+    return key
+
+
+def signature_hash_for(key: PrivateKey | PublicKey) -> SignatureHash:
+    """The hash to sign with this key: None for Ed25519, SHA-384 for P-384, else SHA-256."""
+    public = public_key_of(key)
+    if isinstance(public, ed25519.Ed25519PublicKey):
+        return None
+    if isinstance(public, ec.EllipticCurvePublicKey) and public.curve.key_size >= 384:
+        return hashes.SHA384()
+    return hashes.SHA256()
+
+
+def subject_public_key_bits(public_key: PublicKey) -> bytes:
+    """The contents of the subjectPublicKey BIT STRING (what OCSP's issuerKeyHash hashes)."""
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return public_key.public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    raise InvalidRequest(f"unsupported public key type {type(public_key).__name__}")
+
+
+def private_key_to_pem(key: PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def private_key_from_pem(pem: bytes) -> PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise InvalidRequest(f"not a PEM private key: {exc}") from exc
+    if not isinstance(
+        key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)
+    ):
+        raise InvalidRequest(f"unsupported private key type {type(key).__name__}")
+    return key
+
+
+def certificate_to_pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def certificates_to_pem(certs: list[x509.Certificate] | tuple[x509.Certificate, ...]) -> str:
+    return "".join(certificate_to_pem(c) for c in certs)
+
+
+def certificates_from_pem(pem: str | bytes) -> list[x509.Certificate]:
+    data = pem.encode("ascii") if isinstance(pem, str) else pem
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise InvalidRequest(f"not PEM certificates: {exc}") from exc
+
+
+def certificate_from_der(der: bytes) -> x509.Certificate:
+    try:
+        return x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        raise InvalidRequest(f"not a DER certificate: {exc}") from exc
+
+
+def build_csr(
+    key: PrivateKey, common_name: str, dns_names: tuple[str, ...] = ()
+) -> x509.CertificateSigningRequest:
+    """A CSR for `key` with CN `common_name` and, when given, a DNS SAN extension."""
+    builder = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, common_name)])
+    )
+    if dns_names:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False
+        )
+    return builder.sign(key, signature_hash_for(key))

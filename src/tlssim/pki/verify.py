@@ -1,0 +1,168 @@
+"""Client-side chain verification with named checks and the TLS alert for each failure."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+
+from tlssim.clock import Clock
+from tlssim.pki.checks import Check, failed, first_alert, passed
+
+
+@dataclass(frozen=True, slots=True)
+class ChainVerification:
+    """The outcome of checking a presented chain: every check, and the alert to send."""
+
+    ok: bool
+    checks: tuple[Check, ...]
+    alert: str | None
+    # The validated path (leaf first, ending at the trust anchor) when signature/chain passed.
+    verified_chain: tuple[x509.Certificate, ...] = ()
+
+    def check(self, name: str) -> Check:
+        return next(c for c in self.checks if c.name == name)
+
+
+def _subject_for(name: str) -> x509.DNSName | x509.IPAddress:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
+def _dns_names_and_ips(leaf: x509.Certificate) -> tuple[list[str], list[str]]:
+    try:
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return [], []
+    return (
+        san.get_values_for_type(x509.DNSName),
+        [str(ip) for ip in san.get_values_for_type(x509.IPAddress)],
+    )
+
+
+def _dns_matches(pattern: str, name: str) -> bool:
+    pattern, name = pattern.lower().rstrip("."), name.lower().rstrip(".")
+    if pattern.startswith("*."):
+        head, _, rest = name.partition(".")
+        return bool(head) and rest == pattern[2:] and "." in rest
+    return pattern == name
+
+
+class ChainVerifier:
+    """Checks server chains against one trust store; build it once and reuse it."""
+
+    def __init__(self, roots: Iterable[x509.Certificate], clock: Clock) -> None:
+        self.roots = tuple(roots)
+        self.clock = clock
+        self._store = Store(list(self.roots))
+
+    def verify(self, chain: list[x509.Certificate], server_name: str) -> ChainVerification:
+        """Checks `chain` (leaf first, as presented) for `server_name` at clock.now().
+
+        Checks, in the order OpenSSL reports them: "signature/chain" (path to a trusted root,
+        signatures, CA constraints; unknown_ca or bad_certificate), "validity" (every
+        certificate's window; certificate_expired or bad_certificate when not yet valid) and
+        "hostname" (the leaf's SANs; bad_certificate).
+        """
+        if not chain:
+            check = failed("signature/chain", "the server sent no certificate", "bad_certificate")
+            return ChainVerification(False, (check,), check.alert)
+        now = self.clock.now()
+        leaf, intermediates = chain[0], chain[1:]
+        validity = self._validity_check(chain, now)
+        hostname = self._hostname_check(leaf, server_name)
+        chain_check, path = self._chain_check(leaf, intermediates, server_name, now, hostname.ok)
+        checks = (chain_check, validity, hostname)
+        ok = all(c.ok for c in checks)
+        return ChainVerification(ok, checks, first_alert(checks), path)
+
+    def _chain_check(
+        self,
+        leaf: x509.Certificate,
+        intermediates: list[x509.Certificate],
+        server_name: str,
+        now: dt.datetime,
+        hostname_ok: bool,
+    ) -> tuple[Check, tuple[x509.Certificate, ...]]:
+        # Isolate the path check from validity and hostname, which have their own checks:
+        # verify at a moment inside the leaf's window, for a name the leaf does carry.
+        at = now
+        if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
+            at = (
+                leaf.not_valid_before_utc
+                + (leaf.not_valid_after_utc - leaf.not_valid_before_utc) / 2
+            )
+        dns_names, ips = _dns_names_and_ips(leaf)
+        name = server_name
+        if not hostname_ok:
+            plain = [n for n in dns_names if not n.startswith("*.")]
+            name = (plain or ips or [server_name])[0]
+        try:
+            verifier = (
+                PolicyBuilder()
+                .store(self._store)
+                .time(at)
+                .build_server_verifier(_subject_for(name))
+            )
+            path = verifier.verify(leaf, intermediates)
+        except VerificationError as exc:
+            return failed("signature/chain", str(exc), _chain_alert(str(exc))), ()
+        except ValueError as exc:  # e.g. a name that is not a valid DNS name
+            return failed("signature/chain", str(exc), "bad_certificate"), ()
+        anchor = path[-1].subject.rfc4514_string()
+        return passed("signature/chain", f"{len(path)} certificates up to {anchor}"), tuple(path)
+
+    @staticmethod
+    def _validity_check(chain: list[x509.Certificate], now: dt.datetime) -> Check:
+        for position, cert in enumerate(chain):
+            what = "leaf" if position == 0 else f"certificate {position}"
+            if now > cert.not_valid_after_utc:
+                return failed(
+                    "validity",
+                    f"{what} expired at {cert.not_valid_after_utc.isoformat()}"
+                    f" (now {now.isoformat()})",
+                    "certificate_expired",
+                )
+            if now < cert.not_valid_before_utc:
+                return failed(
+                    "validity",
+                    f"{what} is not valid before {cert.not_valid_before_utc.isoformat()}"
+                    f" (now {now.isoformat()})",
+                    "bad_certificate",
+                )
+        leaf = chain[0]
+        return passed("validity", f"valid until {leaf.not_valid_after_utc.isoformat()}")
+
+    @staticmethod
+    def _hostname_check(leaf: x509.Certificate, server_name: str) -> Check:
+        dns_names, ips = _dns_names_and_ips(leaf)
+        try:
+            wanted_ip: str | None = str(ipaddress.ip_address(server_name))
+        except ValueError:
+            wanted_ip = None
+        if wanted_ip is not None and wanted_ip in ips:
+            return passed("hostname", f"{server_name} matches an IP address SAN")
+        if wanted_ip is None:
+            for pattern in dns_names:
+                if _dns_matches(pattern, server_name):
+                    return passed("hostname", f"{server_name} matches SAN {pattern}")
+        names = ", ".join([*dns_names, *ips]) or "none"
+        return failed(
+            "hostname",
+            f"{server_name} does not match the certificate's names ({names})",
+            "bad_certificate",
+        )
+
+
+def _chain_alert(message: str) -> str:
+    """unknown_ca when no path to a trusted root exists, else bad_certificate."""
+    lowered = message.lower()
+    if "candidates exhausted" in lowered or "no issuer" in lowered or "self-signed" in lowered:
+        return "unknown_ca"
+    return "bad_certificate"

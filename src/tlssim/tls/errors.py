@@ -1,0 +1,73 @@
+"""One error hierarchy: every TLS failure carries the alert it maps to."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from tlssim.tls.constants import AlertDescription
+
+
+class TLSError(Exception):
+    """A fatal TLS protocol failure; ``alert`` is what we send (or what the peer sent)."""
+
+    default_alert: ClassVar[AlertDescription] = AlertDescription.internal_error
+
+    def __init__(self, message: str = "", alert: AlertDescription | None = None) -> None:
+        self.alert: AlertDescription = self.default_alert if alert is None else alert
+        super().__init__(message or self.alert.name)
+
+
+class DecodeError(TLSError):
+    default_alert = AlertDescription.decode_error
+
+
+class IllegalParameter(TLSError):
+    default_alert = AlertDescription.illegal_parameter
+
+
+class UnexpectedMessage(TLSError):
+    default_alert = AlertDescription.unexpected_message
+
+
+class HandshakeFailure(TLSError):
+    default_alert = AlertDescription.handshake_failure
+
+
+class BadRecordMac(TLSError):
+    default_alert = AlertDescription.bad_record_mac
+
+
+class RecordOverflow(TLSError):
+    default_alert = AlertDescription.record_overflow
+
+
+class DecryptError(TLSError):
+    default_alert = AlertDescription.decrypt_error
+
+
+class ProtocolVersionError(TLSError):
+    default_alert = AlertDescription.protocol_version
+
+
+class MissingExtension(TLSError):
+    default_alert = AlertDescription.missing_extension
+
+
+class UnsupportedExtension(TLSError):
+    default_alert = AlertDescription.unsupported_extension
+
+
+class BadCertificate(TLSError):
+    default_alert = AlertDescription.bad_certificate
+
+
+class UnrecognizedName(TLSError):
+    default_alert = AlertDescription.unrecognized_name
+
+
+class InternalError(TLSError):
+    default_alert = AlertDescription.internal_error
+
+
+class PeerAlert(TLSError):
+    """The peer sent a fatal alert (raised nowhere inside the engine; for callers)."""

@@ -1,0 +1,88 @@
+"""Events the engine returns from ``receive_data`` and friends, in wire order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tlssim.tls.constants import (
+    AlertDescription,
+    AlertLevel,
+    CipherSuite,
+    NamedGroup,
+    ProtocolVersion,
+    SignatureScheme,
+)
+
+
+class Event:
+    """Base class of every engine event."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeMessageSent(Event):
+    """A handshake message we queued; ``fields`` are decoded JSON-serialisable values."""
+
+    name: str
+    size: int
+    fields: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeMessageReceived(Event):
+    name: str
+    size: int
+    fields: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SecretDerived(Event):
+    """A traffic secret, labelled as in the NSS key log format (SSLKEYLOGFILE)."""
+
+    label: str
+    client_random: bytes
+    secret: bytes
+
+    def keylog_line(self) -> str:
+        return f"{self.label} {self.client_random.hex()} {self.secret.hex()}"
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateReceived(Event):
+    """The server's chain (DER, leaf first). The client engine pauses until the caller
+    calls ``accept_certificate()`` or ``reject_certificate(alert)``."""
+
+    chain: tuple[bytes, ...]
+    ocsp_response: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeComplete(Event):
+    version: ProtocolVersion
+    cipher_suite: CipherSuite
+    group: NamedGroup | None
+    signature_scheme: SignatureScheme | None
+    server_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationDataReceived(Event):
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AlertReceived(Event):
+    level: AlertLevel | int
+    description: AlertDescription | int
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSent(Event):
+    level: AlertLevel
+    description: AlertDescription
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionClosed(Event):
+    """The connection is over (close_notify, a fatal alert either way, or EOF)."""

@@ -1,0 +1,208 @@
+"""Extension bodies: encode/decode each extension we understand (RFC 8446 section 4.2).
+
+Messages keep extensions as ``(type, raw bytes)`` pairs in wire order; unknown ones stay raw
+and are ignored, as the RFC requires. The helpers here turn a raw body into values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tlssim.tls.constants import CertificateStatusType, ExtensionType
+from tlssim.tls.errors import DecodeError, IllegalParameter
+from tlssim.tls.wire import Reader, Writer
+
+
+@dataclass(frozen=True, slots=True)
+class Extension:
+    type: int
+    data: bytes
+
+
+def index_extensions(extensions: tuple[Extension, ...]) -> dict[int, bytes]:
+    """Map type -> body; a repeated extension type is an illegal_parameter (4.2)."""
+    out: dict[int, bytes] = {}
+    for ext in extensions:
+        if ext.type in out:
+            raise IllegalParameter(f"duplicate extension {ext.type}")
+        out[ext.type] = ext.data
+    return out
+
+
+def parse_extensions(r: Reader) -> tuple[Extension, ...]:
+    exts: list[Extension] = []
+    with r.block(2) as sub:
+        while not sub.eof():
+            etype = sub.uint16()
+            exts.append(Extension(etype, sub.vector(2)))
+    return tuple(exts)
+
+
+def write_extensions(w: Writer, extensions: tuple[Extension, ...]) -> None:
+    with w.block(2):
+        for ext in extensions:
+            w.uint16(ext.type)
+            w.vector(2, ext.data)
+
+
+def _decode(data: bytes) -> Reader:
+    return Reader(data)
+
+
+# server_name (RFC 6066 section 3)
+def encode_server_name(host: str) -> bytes:
+    name = host.encode("ascii")
+    w = Writer()
+    with w.block(2):
+        w.uint8(0)  # host_name
+        w.vector(2, name)
+    return w.getvalue()
+
+
+def decode_server_name(data: bytes) -> str | None:
+    if not data:
+        return None  # the server's empty acknowledgement
+    r = _decode(data)
+    host: str | None = None
+    with r.block(2, 1) as sub:
+        while not sub.eof():
+            name_type = sub.uint8()
+            name = sub.vector(2, 1)
+            if name_type == 0:
+                if host is not None:
+                    raise IllegalParameter("two host names in server_name")
+                try:
+                    host = name.decode("ascii")
+                except UnicodeDecodeError as exc:
+                    raise DecodeError("non-ASCII host name") from exc
+    r.expect_end()
+    return host
+
+
+# supported_versions (4.2.1)
+def encode_client_versions(versions: tuple[int, ...]) -> bytes:
+    w = Writer()
+    w.uint16_list(1, versions)
+    return w.getvalue()
+
+
+def decode_client_versions(data: bytes) -> tuple[int, ...]:
+    r = _decode(data)
+    versions = r.uint16_list(1, 2)
+    r.expect_end()
+    return versions
+
+
+def encode_uint16(value: int) -> bytes:
+    return value.to_bytes(2, "big")
+
+
+def decode_uint16(data: bytes) -> int:
+    r = _decode(data)
+    v = r.uint16()
+    r.expect_end()
+    return v
+
+
+# supported_groups (4.2.7) and signature_algorithms (4.2.3)
+def encode_uint16_list(values: tuple[int, ...]) -> bytes:
+    w = Writer()
+    w.uint16_list(2, values)
+    return w.getvalue()
+
+
+def decode_uint16_list(data: bytes) -> tuple[int, ...]:
+    r = _decode(data)
+    values = r.uint16_list(2, 2)
+    r.expect_end()
+    return values
+
+
+# key_share (4.2.8)
+def encode_client_key_shares(shares: tuple[tuple[int, bytes], ...]) -> bytes:
+    w = Writer()
+    with w.block(2):
+        for group, key in shares:
+            w.uint16(group)
+            w.vector(2, key)
+    return w.getvalue()
+
+
+def decode_client_key_shares(data: bytes) -> tuple[tuple[int, bytes], ...]:
+    r = _decode(data)
+    shares: list[tuple[int, bytes]] = []
+    with r.block(2) as sub:
+        while not sub.eof():
+            group = sub.uint16()
+            shares.append((group, sub.vector(2, 1)))
+    r.expect_end()
+    groups = [g for g, _ in shares]
+    if len(set(groups)) != len(groups):
+        raise IllegalParameter("duplicate key share group")
+    return tuple(shares)
+
+
+def encode_server_key_share(group: int, key: bytes) -> bytes:
+    w = Writer()
+    w.uint16(group)
+    w.vector(2, key)
+    return w.getvalue()
+
+
+def decode_server_key_share(data: bytes) -> tuple[int, bytes]:
+    r = _decode(data)
+    group = r.uint16()
+    key = r.vector(2, 1)
+    r.expect_end()
+    return group, key
+
+
+# status_request (RFC 6066 section 8; RFC 8446 4.4.2.1)
+def encode_status_request() -> bytes:
+    """An OCSP CertificateStatusRequest with no responder ids and no extensions."""
+    return bytes([CertificateStatusType.ocsp]) + b"\x00\x00\x00\x00"
+
+
+def decode_status_request(data: bytes) -> bool:
+    """True when the client asked for an OCSP staple."""
+    r = _decode(data)
+    status_type = r.uint8()
+    if status_type != CertificateStatusType.ocsp:
+        return False
+    r.vector(2)  # responder_id_list
+    r.vector(2)  # request_extensions
+    r.expect_end()
+    return True
+
+
+def encode_certificate_status(ocsp_response: bytes) -> bytes:
+    w = Writer()
+    w.uint8(CertificateStatusType.ocsp)
+    w.vector(3, ocsp_response)
+    return w.getvalue()
+
+
+def decode_certificate_status(data: bytes) -> bytes:
+    r = _decode(data)
+    if r.uint8() != CertificateStatusType.ocsp:
+        raise IllegalParameter("unknown CertificateStatusType")
+    resp = r.vector(3, 1)
+    r.expect_end()
+    return resp
+
+
+# cookie (4.2.2)
+def decode_cookie(data: bytes) -> bytes:
+    r = _decode(data)
+    cookie = r.vector(2, 1)
+    r.expect_end()
+    return cookie
+
+
+def encode_cookie(cookie: bytes) -> bytes:
+    w = Writer()
+    w.vector(2, cookie)
+    return w.getvalue()
+
+
+__all__ = ["Extension", "ExtensionType"]

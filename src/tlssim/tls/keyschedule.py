@@ -1,0 +1,144 @@
+"""TLS 1.3 key schedule (RFC 8446 section 7): HKDF-Expand-Label, secrets, traffic keys.
+
+HKDF-Expand comes from ``cryptography``; HKDF-Extract is one HMAC (``hmac`` C code).
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+
+from tlssim.tls.constants import CipherSuite, HandshakeType
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteParams:
+    """What a TLS 1.3 cipher suite fixes: the hash and the AEAD with its key length."""
+
+    suite: CipherSuite
+    hash_name: str
+    hash_length: int
+    key_length: int
+    aead: type[AESGCM] | type[ChaCha20Poly1305]
+
+    def hash_algorithm(self) -> hashes.HashAlgorithm:
+        return hashes.SHA384() if self.hash_name == "sha384" else hashes.SHA256()
+
+
+TLS13_SUITES: dict[CipherSuite, SuiteParams] = {
+    CipherSuite.TLS_AES_128_GCM_SHA256: SuiteParams(
+        CipherSuite.TLS_AES_128_GCM_SHA256, "sha256", 32, 16, AESGCM
+    ),
+    CipherSuite.TLS_AES_256_GCM_SHA384: SuiteParams(
+        CipherSuite.TLS_AES_256_GCM_SHA384, "sha384", 48, 32, AESGCM
+    ),
+    CipherSuite.TLS_CHACHA20_POLY1305_SHA256: SuiteParams(
+        CipherSuite.TLS_CHACHA20_POLY1305_SHA256, "sha256", 32, 32, ChaCha20Poly1305
+    ),
+}
+
+
+def hkdf_extract(hash_name: str, salt: bytes, ikm: bytes) -> bytes:
+    return hmac.digest(salt, ikm, hash_name)
+
+
+def hkdf_expand_label(
+    params: SuiteParams, secret: bytes, label: bytes, context: bytes, length: int
+) -> bytes:
+    """HKDF-Expand-Label(Secret, Label, Context, Length) from RFC 8446 section 7.1."""
+    full_label = b"tls13 " + label
+    info = (
+        length.to_bytes(2, "big")
+        + bytes([len(full_label)])
+        + full_label
+        + bytes([len(context)])
+        + context
+    )
+    return HKDFExpand(params.hash_algorithm(), length, info).derive(secret)
+
+
+def derive_secret(params: SuiteParams, secret: bytes, label: bytes, transcript_hash: bytes) -> bytes:
+    return hkdf_expand_label(params, secret, label, transcript_hash, params.hash_length)
+
+
+def traffic_key_iv(params: SuiteParams, secret: bytes) -> tuple[bytes, bytes]:
+    """The record protection key and IV for one traffic secret (7.3)."""
+    key = hkdf_expand_label(params, secret, b"key", b"", params.key_length)
+    iv = hkdf_expand_label(params, secret, b"iv", b"", 12)
+    return key, iv
+
+
+def finished_verify_data(params: SuiteParams, base_key: bytes, transcript_hash: bytes) -> bytes:
+    """verify_data = HMAC(finished_key, Transcript-Hash(...)) (4.4.4)."""
+    finished_key = hkdf_expand_label(params, base_key, b"finished", b"", params.hash_length)
+    return hmac.digest(finished_key, transcript_hash, params.hash_name)
+
+
+def next_traffic_secret(params: SuiteParams, secret: bytes) -> bytes:
+    """application_traffic_secret_N+1 (7.2, KeyUpdate)."""
+    return hkdf_expand_label(params, secret, b"traffic upd", b"", params.hash_length)
+
+
+class KeySchedule:
+    """Early -> Handshake -> Master secret chain, without PSK (section 7.1)."""
+
+    __slots__ = ("_empty_hash", "_zeros", "params", "secret")
+
+    def __init__(self, params: SuiteParams) -> None:
+        self.params = params
+        self._zeros = bytes(params.hash_length)
+        h = hashes.Hash(params.hash_algorithm())
+        self._empty_hash = h.finalize()
+        self.secret = hkdf_extract(params.hash_name, self._zeros, self._zeros)  # early secret
+
+    def _derived(self) -> bytes:
+        return derive_secret(self.params, self.secret, b"derived", self._empty_hash)
+
+    def enter_handshake(self, shared_secret: bytes) -> None:
+        self.secret = hkdf_extract(self.params.hash_name, self._derived(), shared_secret)
+
+    def enter_master(self) -> None:
+        self.secret = hkdf_extract(self.params.hash_name, self._derived(), self._zeros)
+
+    def derive(self, label: bytes, transcript_hash: bytes) -> bytes:
+        return derive_secret(self.params, self.secret, label, transcript_hash)
+
+
+class Transcript:
+    """The running transcript hash; buffers messages until the suite (hash) is known."""
+
+    __slots__ = ("_hash", "_pending")
+
+    def __init__(self) -> None:
+        self._pending: list[bytes] = []
+        self._hash: hashes.Hash | None = None
+
+    def add(self, message: bytes) -> None:
+        if self._hash is None:
+            self._pending.append(message)
+        else:
+            self._hash.update(message)
+
+    def start(self, params: SuiteParams) -> None:
+        """Fix the hash function (once the cipher suite is chosen)."""
+        self._hash = hashes.Hash(params.hash_algorithm())
+        for message in self._pending:
+            self._hash.update(message)
+        self._pending.clear()
+
+    def replace_with_message_hash(self, params: SuiteParams) -> None:
+        """After a HelloRetryRequest: ClientHello1 becomes message_hash(Hash(CH1)) (4.4.1)."""
+        ch1_hash = self.digest()
+        self._hash = hashes.Hash(params.hash_algorithm())
+        self._hash.update(
+            bytes([HandshakeType.message_hash]) + len(ch1_hash).to_bytes(3, "big") + ch1_hash
+        )
+
+    def digest(self) -> bytes:
+        if self._hash is None:
+            raise RuntimeError("transcript hash not started")
+        return self._hash.copy().finalize()

@@ -1,0 +1,228 @@
+"""The REST API: Toxiproxy's routes, status codes and shapes, over plain HTTP and its client."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from .conftest import ThreadedService
+
+
+def call(svc: ThreadedService, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"http://{svc.api}{path}", data=data, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            raw = resp.read()
+            return resp.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def echo_through(listen: str, payload: bytes = b"hello") -> tuple[bytes, float]:
+    host, _, port = listen.rpartition(":")
+    start = time.monotonic()
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(payload)
+        got = b""
+        while len(got) < len(payload):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    return got, time.monotonic() - start
+
+
+def test_version_and_empty_list(service: ThreadedService) -> None:
+    assert call(service, "GET", "/version") == (200, {"version": "2.12.0"})
+    assert call(service, "GET", "/proxies") == (200, {})
+
+
+def test_proxy_lifecycle(service: ThreadedService) -> None:
+    spec = {"name": "p", "listen": "127.0.0.1:0", "upstream": service.echo}
+    status, proxy = call(service, "POST", "/proxies", spec)
+    assert status == 201
+    assert proxy["name"] == "p" and proxy["enabled"] is True and proxy["toxics"] == []
+    assert not proxy["listen"].endswith(":0")
+    assert echo_through(proxy["listen"])[0] == b"hello"
+    assert call(service, "POST", "/proxies", spec)[0] == 409
+    assert call(service, "GET", "/proxies/p") == (200, proxy)
+    assert call(service, "GET", "/proxies")[1] == {"p": proxy}
+
+    status, toxic = call(
+        service,
+        "POST",
+        "/proxies/p/toxics",
+        {"type": "latency", "attributes": {"latency": 200}},
+    )
+    assert status == 200
+    assert toxic == {
+        "name": "latency_downstream",
+        "type": "latency",
+        "stream": "downstream",
+        "toxicity": 1.0,
+        "attributes": {"latency": 200, "jitter": 0},
+    }
+    assert echo_through(proxy["listen"])[1] >= 0.19
+    assert call(service, "GET", "/proxies/p/toxics") == (200, [toxic])
+    status, updated = call(
+        service, "POST", "/proxies/p/toxics/latency_downstream", {"attributes": {"jitter": 5}}
+    )
+    assert status == 200 and updated["attributes"] == {"latency": 200, "jitter": 5}
+    assert call(service, "GET", "/proxies/p/toxics/latency_downstream") == (200, updated)
+    assert call(service, "DELETE", "/proxies/p/toxics/latency_downstream") == (204, None)
+    assert call(service, "DELETE", "/proxies/p/toxics/latency_downstream")[0] == 404
+
+    status, disabled = call(service, "POST", "/proxies/p", {"enabled": False})
+    assert status == 200 and disabled["enabled"] is False
+    with pytest.raises(OSError):
+        echo_through(proxy["listen"])
+    call(service, "POST", "/proxies/p/toxics", {"type": "timeout", "stream": "upstream"})
+    assert call(service, "POST", "/reset") == (204, None)
+    status, after = call(service, "GET", "/proxies/p")
+    assert after["enabled"] is True and after["toxics"] == []
+    assert call(service, "DELETE", "/proxies/p") == (204, None)
+    assert call(service, "GET", "/proxies/p") == (404, {"error": "proxy not found", "status": 404})
+
+
+def test_populate_creates_and_replaces(service: ThreadedService) -> None:
+    proxies = [
+        {"name": "a", "listen": "127.0.0.1:0", "upstream": service.echo},
+        {"name": "b", "listen": "127.0.0.1:0", "upstream": service.echo, "enabled": False},
+    ]
+    status, body = call(service, "POST", "/populate", proxies)
+    assert status == 201
+    assert [p["name"] for p in body["proxies"]] == ["a", "b"]
+    assert body["proxies"][1]["enabled"] is False
+    status, body = call(service, "POST", "/populate", proxies[:1])
+    assert status == 201 and set(call(service, "GET", "/proxies")[1]) == {"a", "b"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "fragment"),
+    [
+        ("POST", "/proxies", {"listen": "127.0.0.1:0", "upstream": "x:1"}, 400, "name"),
+        ("POST", "/proxies", {"name": "n"}, 400, "upstream"),
+        ("POST", "/proxies", {"name": "n", "upstream": "nohostport"}, 400, "HOST:PORT"),
+        ("POST", "/proxies", {"name": "n", "upstream": "h:1", "enabled": "yes"}, 400, "enabled"),
+        ("POST", "/proxies", [1, 2], 400, "bad request body"),
+        ("POST", "/populate", {"x": 1}, 400, "list"),
+        ("GET", "/proxies/nope", None, 404, "proxy not found"),
+        ("GET", "/proxies/nope/toxics", None, 404, "proxy not found"),
+        ("GET", "/nowhere", None, 404, "no route"),
+    ],
+)
+def test_bad_requests(
+    service: ThreadedService, method: str, path: str, body: Any, status: int, fragment: str
+) -> None:
+    got, payload = call(service, method, path, body)
+    assert got == status and payload["status"] == status and fragment in payload["error"]
+
+
+def test_bad_toxics_and_raw_garbage(service: ThreadedService) -> None:
+    call(service, "POST", "/proxies", {"name": "t", "upstream": service.echo})
+    cases = [
+        ({"type": "nope"}, 400, "invalid toxic type"),
+        ({"type": "latency", "stream": "sideways"}, 400, "stream was invalid"),
+        ({"type": "latency", "toxicity": 2}, 400, "toxicity"),
+        ({"type": "latency", "attributes": {"latency": -1}}, 400, "latency"),
+        ({"type": "latency", "attributes": {"latency": "slow"}}, 400, "latency"),
+        ({"attributes": {}}, 400, "type"),
+    ]
+    for body, status, fragment in cases:
+        got, payload = call(service, "POST", "/proxies/t/toxics", body)
+        assert (got, payload["status"]) == (status, status), body
+        assert fragment in payload["error"], payload
+    call(service, "POST", "/proxies/t/toxics", {"type": "noop"})
+    assert call(service, "POST", "/proxies/t/toxics", {"type": "noop"})[0] == 409
+
+    conn = http.client.HTTPConnection(*service.api_host_port, timeout=5)
+    conn.request("POST", "/proxies", body=b"{not json", headers={"Content-Length": "9"})
+    resp = conn.getresponse()
+    assert resp.status == 400 and b"bad request body" in resp.read()
+    conn.request("GET", "/version")  # the same connection stays usable (keep-alive)
+    assert conn.getresponse().status == 200
+    conn.close()
+
+
+def test_toxiproxy_python_client_works_unchanged(service: ThreadedService) -> None:
+    toxiproxy = pytest.importorskip("toxiproxy")
+    from toxiproxy.api import APIConsumer
+    from toxiproxy.exceptions import NotFound, ProxyExists
+
+    server = toxiproxy.Toxiproxy()
+    server.update_api_consumer(*service.api_host_port)
+    assert APIConsumer.port == service.api_host_port[1]
+    assert server.running()
+    assert b"2.12.0" in server.version()
+    proxy = server.create(upstream=service.echo, name="client_test", listen="127.0.0.1:0")
+    assert "client_test" in server.proxies()
+    with pytest.raises(ProxyExists):
+        server.create(upstream=service.echo, name="client_test")
+
+    listen = server.get_proxy("client_test").listen
+    assert echo_through(listen)[0] == b"hello"
+    proxy.add_toxic(type="latency", attributes={"latency": 300})
+    assert set(proxy.toxics()) == {"latency_downstream"}
+    assert proxy.get_toxic("latency_downstream").attributes["latency"] == 300
+    assert echo_through(listen)[1] >= 0.29
+    proxy.destroy_toxic("latency_downstream")
+    assert echo_through(listen)[1] < 0.25
+
+    with proxy.down(), pytest.raises(OSError):
+        echo_through(listen)
+    assert echo_through(listen)[0] == b"hello"
+    assert server.reset()
+    server.destroy(proxy)
+    assert server.get_proxy("client_test") is None
+    with pytest.raises(NotFound):
+        proxy.destroy()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.integration
+def test_service_runs_as_a_separate_process(tmp_path: Any) -> None:
+    port, proxy_port = _free_port(), _free_port()
+    config = tmp_path / "toxiproxy.json"
+    config.write_text(
+        json.dumps(
+            [{"name": "cfg", "listen": f"127.0.0.1:{proxy_port}", "upstream": "127.0.0.1:9"}]
+        )
+    )
+    code = (
+        "import asyncio; from tlssim.services import faults; "
+        f"asyncio.run(faults.serve('127.0.0.1:{port}', [], seed=1))"
+    )
+    env = {**os.environ, "TLSSIM_FAULTS_CONFIG": str(config)}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/proxies", timeout=2) as r:
+                    proxies = json.loads(r.read())
+                break
+            except OSError:
+                assert proc.poll() is None, "faults service exited"
+                assert time.monotonic() < deadline, "faults API never answered"
+                time.sleep(0.1)
+        assert proxies["cfg"]["listen"] == f"127.0.0.1:{proxy_port}"
+        assert proxies["cfg"]["enabled"] is True
+    finally:
+        proc.terminate()
+        proc.wait(10)

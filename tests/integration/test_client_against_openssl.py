@@ -1,0 +1,120 @@
+"""Our client service against a TLS server we did not write: OpenSSL through Python's ssl."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from tests.integration.certs import make_ca, make_leaf
+from tests.integration.conftest import LocalStack
+
+pytestmark = pytest.mark.integration
+
+NAME = "openssl.example.test"
+
+
+class EchoServer:
+    """A Python ssl (OpenSSL) TLS 1.3 echo server on a loopback port, one thread per client."""
+
+    def __init__(self, cert_file: Path, key_file: Path) -> None:
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.minimum_version = ssl.TLSVersion.TLSv1_3
+        self.context.load_cert_chain(cert_file, key_file)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.seen: list[tuple[str | None, tuple[str, str, int] | None]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                raw, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._echo, args=(raw,), daemon=True).start()
+
+    def _echo(self, raw: socket.socket) -> None:
+        raw.settimeout(10)
+        try:
+            with self.context.wrap_socket(raw, server_side=True) as tls:
+                self.seen.append((tls.version(), tls.cipher()))
+                while data := tls.recv(4096):
+                    tls.sendall(data)
+        except (OSError, ssl.SSLError):
+            pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.listener.close()
+
+
+@pytest.fixture(scope="module", params=["ecdsa", "rsa"])
+def openssl_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[EchoServer, Path]]:
+    tmp = tmp_path_factory.mktemp(f"openssl-{request.param}")
+    ca, ca_key = make_ca("Interop Test Root")
+    key = ec.generate_private_key(ec.SECP256R1()) if request.param == "ecdsa" else (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
+    leaf = make_leaf(ca, ca_key, NAME, key)
+    (tmp / "leaf.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    (tmp / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (tmp / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    server = EchoServer(tmp / "leaf.pem", tmp / "key.pem")
+    yield server, tmp / "ca.pem"
+    server.stop()
+
+
+@pytest.mark.parametrize("group", ["x25519", "secp256r1"])
+@pytest.mark.parametrize(
+    "suite", ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"]
+)
+def test_our_client_with_an_openssl_server(
+    stack: LocalStack, openssl_server: tuple[EchoServer, Path], group: str, suite: str
+) -> None:
+    server, ca_file = openssl_server
+    done = stack.tlssim(
+        "handshake", "--json", "--tcp", f"127.0.0.1:{server.port}", "--ca-file", str(ca_file),
+        "--server-name", NAME, "--group", group, "--cipher", suite, "--revocation", "off",
+        "--data", "hello openssl",
+    )
+    report = json.loads(done.stdout)
+    assert done.returncode == 0, report
+    assert report["version"] == "TLSv1.3"
+    assert report["cipher_suite"] == suite
+    assert report["key_exchange"] == group
+    assert report["application_data"] == {"sent": 13, "echoed": 13}
+    assert (server.seen[-1][1] or ("",))[0] == suite
+
+
+def test_soft_fail_without_a_staple_or_a_responder_for_this_ca(
+    stack: LocalStack, openssl_server: tuple[EchoServer, Path]
+) -> None:
+    server, ca_file = openssl_server
+    done = stack.tlssim(
+        "handshake", "--json", "--tcp", f"127.0.0.1:{server.port}", "--ca-file", str(ca_file),
+        "--server-name", NAME, "--revocation", "soft",
+    )
+    report = json.loads(done.stdout)
+    assert done.returncode == 0, report
+    assert report["revocation"]["status"] in ("unknown", "unavailable")
+    assert report["warnings"], report

@@ -1,0 +1,149 @@
+"""The whole stack as separate processes: handshakes through the client and server services."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from tests.integration.conftest import LocalStack
+from tlssim.report import load_schema
+
+pytestmark = pytest.mark.integration
+
+
+def handshake(stack: LocalStack, *args: str) -> tuple[int, dict[str, Any]]:
+    done = stack.tlssim("handshake", "--json", *args)
+    assert done.stdout, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    jsonschema.validate(report, load_schema())
+    return done.returncode, report
+
+
+@pytest.fixture(scope="module")
+def bundle(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    done = stack.tlssim("ca", "bundle")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("-----BEGIN CERTIFICATE-----")
+    path = tmp_path_factory.mktemp("bundle") / "bundle.pem"
+    path.write_text(done.stdout)
+    return path
+
+
+def test_tls13_handshake_through_the_services(stack: LocalStack) -> None:
+    code, report = handshake(stack, "--server-name", "valid.tlssim.test")
+    assert code == 0, report
+    assert report["ok"] is True
+    assert report["version"] == "TLSv1.3"
+    assert report["alert"] is None
+    assert report["target"].startswith("grpc://")
+    assert len(report["chain"]) >= 2
+    assert report["chain"][0]["subject"].endswith("CN=valid.tlssim.test") or (
+        "valid.tlssim.test" in report["chain"][0]["subject"]
+    )
+    assert report["revocation"]["status"] == "good"
+    assert report["revocation"]["source"] == "staple"
+    names = [s["name"] for s in report["steps"]]
+    for expected in ("ClientHello", "ServerHello", "Certificate", "CertificateVerify", "Finished"):
+        assert expected in names
+    assert names.index("ClientHello") < names.index("ServerHello") < names.index("Certificate")
+    assert all(c["ok"] for c in report["checks"]), report["checks"]
+
+
+def test_story_follows_the_walkthrough(stack: LocalStack) -> None:
+    done = stack.tlssim("handshake", "--server-name", "valid.tlssim.test")
+    assert done.returncode == 0, done.stdout + done.stderr
+    story = done.stdout
+    order = ["ClientHello", "ServerHello", "Certificate", "verifies the certificate",
+             "CertificateVerify", "Finished", "result: OK"]
+    positions = [story.find(word) for word in order]
+    assert -1 not in positions, story
+    assert positions == sorted(positions), story
+
+
+@pytest.mark.parametrize(
+    ("host", "group", "scheme"),
+    [
+        ("rsa2048.tlssim.test", "secp256r1", "rsa_pss_rsae_sha256"),
+        ("ecdsa-p256.tlssim.test", "x25519", "ecdsa_secp256r1_sha256"),
+        ("ed25519.tlssim.test", "x25519", "ed25519"),
+    ],
+)
+def test_key_types_and_groups(stack: LocalStack, host: str, group: str, scheme: str) -> None:
+    code, report = handshake(stack, "--server-name", host, "--group", group)
+    assert code == 0, report
+    assert report["key_exchange"] == group
+    assert report["signature_scheme"] == scheme
+
+
+def test_valid_host_presents_rsa_to_a_client_without_ecdsa(stack: LocalStack) -> None:
+    code, report = handshake(
+        stack, "--server-name", "valid.tlssim.test", "--sigalg", "rsa_pss_rsae_sha256"
+    )
+    assert code == 0, report
+    assert report["signature_scheme"] == "rsa_pss_rsae_sha256"
+
+
+def test_untrusted_anchor_fails_with_unknown_ca(stack: LocalStack, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.integration.certs import make_ca
+
+    other_root, _ = make_ca("Some Other Root")
+    anchor = tmp_path / "other.pem"
+    anchor.write_bytes(other_root.public_bytes(serialization.Encoding.PEM))
+    code, report = handshake(stack, "--server-name", "valid.tlssim.test", "--ca-file", str(anchor))
+    assert code == 1
+    assert report["ok"] is False
+    assert report["alert"] == {"level": "fatal", "description": "unknown_ca", "sent_by": "client"}
+
+
+def test_clock_skew_makes_the_certificate_expired(stack: LocalStack) -> None:
+    code, report = handshake(stack, "--clock-skew", str(400 * 86400))
+    assert code == 1
+    assert report["alert"]["description"] == "certificate_expired"
+
+
+def test_unknown_server_name_gets_an_alert_from_the_server(stack: LocalStack) -> None:
+    code, report = handshake(stack, "--server-name", "nobody.tlssim.test")
+    assert code == 1
+    assert report["alert"]["sent_by"] == "server"
+    assert report["alert"]["description"] == "unrecognized_name"
+
+
+def test_python_ssl_client_verifies_our_server(stack: LocalStack, bundle: Path) -> None:
+    context = ssl.create_default_context(cafile=str(bundle))
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    host, port = stack.server_tcp
+    with socket.create_connection((host, port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="valid.tlssim.test") as tls:
+            assert tls.version() == "TLSv1.3"
+            tls.sendall(b"ping over TLS")
+            assert tls.recv(100) == b"ping over TLS"
+
+
+@pytest.mark.parametrize("suite", [
+    "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+])
+@pytest.mark.parametrize("group", ["X25519", "P-256"])
+@pytest.mark.parametrize("host", ["ecdsa-p256.tlssim.test", "rsa2048.tlssim.test"])
+def test_openssl_s_client_against_our_tcp_port(
+    stack: LocalStack, bundle: Path, suite: str, group: str, host: str
+) -> None:
+    addr = "{}:{}".format(*stack.server_tcp)
+    done = subprocess.run(
+        ["openssl", "s_client", "-connect", addr, "-servername", host, "-CAfile", str(bundle),
+         "-verify_return_error", "-verify_hostname", host, "-tls1_3", "-ciphersuites", suite,
+         "-groups", group, "-status"],
+        input="hello\n", capture_output=True, text=True, timeout=30, check=False,
+    )
+    out = done.stdout
+    assert "Verify return code: 0 (ok)" in out, out + done.stderr
+    assert f"Cipher is {suite}" in out or f"Cipher    : {suite}" in out, out
+    assert "OCSP Response Status: successful" in out, out
