@@ -155,10 +155,18 @@ def test_bad_toxics_and_raw_garbage(service: ThreadedService) -> None:
     conn.close()
 
 
+def test_garbage_on_the_api_socket_gets_400(service: ThreadedService) -> None:
+    for garbage in (b"\x16\x03\x01\x00\x05hello\r\n\r\n", b"GET /version HTTP/1.1\r\nbad\r\n\r\n"):
+        with socket.create_connection(service.api_host_port, timeout=5) as sock:
+            sock.sendall(garbage)
+            assert sock.recv(4096).startswith(b"HTTP/1.1 400")
+    assert call(service, "GET", "/version")[0] == 200
+
+
 def test_toxiproxy_python_client_works_unchanged(service: ThreadedService) -> None:
-    toxiproxy = pytest.importorskip("toxiproxy")
-    from toxiproxy.api import APIConsumer
-    from toxiproxy.exceptions import NotFound, ProxyExists
+    import toxiproxy  # type: ignore[import-untyped]  # PyPI toxiproxy-python
+    from toxiproxy.api import APIConsumer  # type: ignore[import-untyped]
+    from toxiproxy.exceptions import NotFound, ProxyExists  # type: ignore[import-untyped]
 
     server = toxiproxy.Toxiproxy()
     server.update_api_consumer(*service.api_host_port)

@@ -7,6 +7,8 @@ import os
 
 import pytest
 
+from tlssim.faults import ProxySpec
+
 from .helpers import Bench, round_trip, run, toxic, with_bench
 
 PAYLOAD = os.urandom(200_000)
@@ -41,15 +43,13 @@ def test_latency_delays_only_its_stream() -> None:
 
         server = await asyncio.start_server(on_client, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
-        from tlssim.faults import ProxySpec
-
         other = await bench.faults.registry.create(
             ProxySpec(name="sink", listen="127.0.0.1:0", upstream=f"127.0.0.1:{port}")
         )
         other.add_toxic(toxic("latency", "downstream", latency=1000))
         host, _, p = other.spec.listen.rpartition(":")
         start = asyncio.get_running_loop().time()
-        r2, w2 = await asyncio.open_connection(host, int(p))
+        _, w2 = await asyncio.open_connection(host, int(p))
         w2.write(b"abcd")
         arrived = await asyncio.wait_for(listener_got, 5)
         assert arrived - start < 0.5
