@@ -19,6 +19,7 @@ import enum
 from dataclasses import dataclass
 
 from tlssim.tls import events as ev
+from tlssim.tls.config import Entropy
 from tlssim.tls.constants import (
     MAX_HANDSHAKE_MESSAGE,
     AlertDescription,
@@ -32,7 +33,6 @@ from tlssim.tls.constants import (
     SignatureScheme,
     name_of,
 )
-from tlssim.tls.config import Entropy
 from tlssim.tls.errors import (
     DecodeError,
     IllegalParameter,
@@ -224,14 +224,10 @@ class Connection:
             raise DecodeError("malformed alert")
         level: AlertLevel | int = payload[0]
         description: AlertDescription | int = payload[1]
-        try:
+        if level in AlertLevel._value2member_map_:
             level = AlertLevel(level)
-        except ValueError:
-            pass
-        try:
+        if description in AlertDescription._value2member_map_:
             description = AlertDescription(description)
-        except ValueError:
-            pass
         self._events.append(ev.AlertReceived(level, description))
         if description == AlertDescription.user_canceled:
             return
@@ -239,9 +235,7 @@ class Connection:
             if not self._write_closed:
                 self._write_alert(AlertLevel.warning, AlertDescription.close_notify)
                 self._write_closed = True
-                self._events.append(
-                    ev.AlertSent(AlertLevel.warning, AlertDescription.close_notify)
-                )
+                self._events.append(ev.AlertSent(AlertLevel.warning, AlertDescription.close_notify))
         else:
             alert = description if isinstance(description, AlertDescription) else None
             self.error = TLSError("peer sent a fatal alert", alert)
@@ -257,10 +251,7 @@ class Connection:
             return
         self.error = exc
         self._hs_out.clear()
-        try:
-            self._write_alert(AlertLevel.fatal, exc.alert)
-        except Exception:  # pragma: no cover - writing an alert cannot fail in practice
-            pass
+        self._write_alert(AlertLevel.fatal, exc.alert)
         self._state = State.CLOSED
         self._paused = False
         self._events.append(ev.AlertSent(AlertLevel.fatal, exc.alert))

@@ -156,10 +156,8 @@ class KeyUpdateRequest(IntEnum):
 
 def name_of(enum_type: type[IntEnum], value: int) -> str:
     """The RFC name of a code point, or ``"0x...."`` for values we do not know."""
-    try:
-        return enum_type(value).name
-    except ValueError:
-        return f"0x{value:04x}"
+    member = enum_type._value2member_map_.get(value)
+    return member.name if member is not None else f"0x{value:04x}"
 
 
 #: ServerHello.random of a HelloRetryRequest (RFC 8446 section 4.1.3).

@@ -67,7 +67,3 @@ class UnrecognizedName(TLSError):
 
 class InternalError(TLSError):
     default_alert = AlertDescription.internal_error
-
-
-class PeerAlert(TLSError):
-    """The peer sent a fatal alert (raised nowhere inside the engine; for callers)."""

@@ -1,6 +1,8 @@
 """TLS 1.3 key schedule (RFC 8446 section 7): HKDF-Expand-Label, secrets, traffic keys.
 
-HKDF-Expand comes from ``cryptography``; HKDF-Extract is one HMAC (``hmac`` C code).
+HKDF-Extract and single-block HKDF-Expand are one HMAC each (``hmac.digest``, OpenSSL C
+code, several times cheaper than building an HKDFExpand object); longer outputs use
+``cryptography``'s HKDFExpand.
 """
 
 from __future__ import annotations
@@ -58,10 +60,15 @@ def hkdf_expand_label(
         + bytes([len(context)])
         + context
     )
+    if length <= params.hash_length:
+        # HKDF-Expand with a single output block: T(1) = HMAC(PRK, info | 0x01) (RFC 5869)
+        return hmac.digest(secret, info + b"\x01", params.hash_name)[:length]
     return HKDFExpand(params.hash_algorithm(), length, info).derive(secret)
 
 
-def derive_secret(params: SuiteParams, secret: bytes, label: bytes, transcript_hash: bytes) -> bytes:
+def derive_secret(
+    params: SuiteParams, secret: bytes, label: bytes, transcript_hash: bytes
+) -> bytes:
     return hkdf_expand_label(params, secret, label, transcript_hash, params.hash_length)
 
 

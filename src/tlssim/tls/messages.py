@@ -35,7 +35,7 @@ class ClientHello:
     def parse(cls, body: bytes) -> ClientHello:
         r = Reader(body)
         legacy_version = r.uint16()
-        random = r.bytes(32)
+        random = r.fixed(32)
         session_id = r.vector(1, 0, 32)
         suites = r.uint16_list(2, 2)
         compression = r.vector(1, 1)
@@ -53,7 +53,7 @@ class ClientHello:
     def serialize(self) -> bytes:
         w = Writer()
         w.uint16(self.legacy_version)
-        w.bytes(self.random)
+        w.raw(self.random)
         w.vector(1, self.legacy_session_id)
         w.uint16_list(2, self.cipher_suites)
         w.vector(1, self.legacy_compression_methods)
@@ -81,7 +81,7 @@ class ServerHello:
     def parse(cls, body: bytes) -> ServerHello:
         r = Reader(body)
         legacy_version = r.uint16()
-        random = r.bytes(32)
+        random = r.fixed(32)
         session_id = r.vector(1, 0, 32)
         suite = r.uint16()
         compression = r.uint8()
@@ -99,7 +99,7 @@ class ServerHello:
     def serialize(self) -> bytes:
         w = Writer()
         w.uint16(self.legacy_version)
-        w.bytes(self.random)
+        w.raw(self.random)
         w.vector(1, self.legacy_session_id_echo)
         w.uint16(self.cipher_suite)
         w.uint8(self.legacy_compression_method)
@@ -209,8 +209,8 @@ class NewSessionTicket:
     @classmethod
     def parse(cls, body: bytes) -> NewSessionTicket:
         r = Reader(body)
-        lifetime = int.from_bytes(r.bytes(4), "big")
-        age_add = int.from_bytes(r.bytes(4), "big")
+        lifetime = int.from_bytes(r.fixed(4), "big")
+        age_add = int.from_bytes(r.fixed(4), "big")
         nonce = r.vector(1)
         ticket = r.vector(2, 1)
         extensions = parse_extensions(r)
@@ -225,8 +225,8 @@ class NewSessionTicket:
 
     def serialize(self) -> bytes:
         w = Writer()
-        w.bytes(self.ticket_lifetime.to_bytes(4, "big"))
-        w.bytes(self.ticket_age_add.to_bytes(4, "big"))
+        w.raw(self.ticket_lifetime.to_bytes(4, "big"))
+        w.raw(self.ticket_age_add.to_bytes(4, "big"))
         w.vector(1, self.ticket_nonce)
         w.vector(2, self.ticket)
         write_extensions(w, self.extensions)

@@ -15,12 +15,12 @@ PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519Public
 SERVER_CONTEXT = b"TLS 1.3, server CertificateVerify"
 CLIENT_CONTEXT = b"TLS 1.3, client CertificateVerify"
 
-_RSA_PSS = {
+_RSA_PSS: dict[int, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
     SignatureScheme.rsa_pss_rsae_sha256: hashes.SHA256,
     SignatureScheme.rsa_pss_rsae_sha384: hashes.SHA384,
     SignatureScheme.rsa_pss_rsae_sha512: hashes.SHA512,
 }
-_ECDSA = {
+_ECDSA: dict[int, tuple[str, type[hashes.SHA256 | hashes.SHA384]]] = {
     SignatureScheme.ecdsa_secp256r1_sha256: ("secp256r1", hashes.SHA256),
     SignatureScheme.ecdsa_secp384r1_sha384: ("secp384r1", hashes.SHA384),
 }
@@ -47,7 +47,7 @@ def key_supports(key: PrivateKey | PublicKey, scheme: int) -> bool:
     if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
         return scheme in _RSA_PSS
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
-        entry = _ECDSA.get(SignatureScheme(scheme)) if scheme in _ECDSA else None
+        entry = _ECDSA.get(scheme)
         return entry is not None and entry[0] == key.curve.name
     return False
 
@@ -69,9 +69,9 @@ def verify(key: PublicKey, scheme: int, signature: bytes, content: bytes) -> Non
         if isinstance(key, ed25519.Ed25519PublicKey):
             key.verify(signature, content)
         elif isinstance(key, rsa.RSAPublicKey):
-            h = _RSA_PSS[SignatureScheme(scheme)]()
+            h = _RSA_PSS[scheme]()
             key.verify(signature, content, padding.PSS(padding.MGF1(h), h.digest_size), h)
         else:
-            key.verify(signature, content, ec.ECDSA(_ECDSA[SignatureScheme(scheme)][1]()))
+            key.verify(signature, content, ec.ECDSA(_ECDSA[scheme][1]()))
     except InvalidSignature as exc:
         raise DecryptError("CertificateVerify signature does not verify") from exc

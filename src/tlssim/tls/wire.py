@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -40,7 +41,7 @@ class Reader:
     def uint24(self) -> int:
         return int.from_bytes(self._take(3), "big")
 
-    def bytes(self, n: int) -> bytes:
+    def fixed(self, n: int) -> bytes:
         return bytes(self._take(n))
 
     def vector(self, length_size: int, min_len: int = 0, max_len: int | None = None) -> bytes:
@@ -61,10 +62,10 @@ class Reader:
         sub.expect_end()
 
     def uint16_list(self, length_size: int, min_len: int = 0) -> tuple[int, ...]:
-        with self.block(length_size, min_len) as sub:
-            if sub.remaining() % 2:
-                raise DecodeError("odd-length uint16 list")
-            return tuple(sub.uint16() for _ in range(sub.remaining() // 2))
+        n = int.from_bytes(self._take(length_size), "big")
+        if n < min_len or n % 2:
+            raise DecodeError("bad uint16 list length")
+        return struct.unpack(f">{n // 2}H", self._take(n))
 
     def expect_end(self) -> None:
         if self._pos != self._end:
@@ -88,7 +89,7 @@ class Writer:
     def uint24(self, v: int) -> None:
         self.buf += v.to_bytes(3, "big")
 
-    def bytes(self, b: bytes) -> None:
+    def raw(self, b: bytes) -> None:
         self.buf += b
 
     def vector(self, length_size: int, b: bytes) -> None:

@@ -1,0 +1,76 @@
+"""tlssim.tls: a sans-IO TLS 1.3 engine (bytes in, bytes and events out).
+
+    conn = ClientConnection(ClientConfig(server_name="valid.tlssim.test", entropy=os.urandom))
+    conn.start()
+    sock.sendall(conn.data_to_send())
+    for event in conn.receive_data(sock.recv(65536)): ...
+
+No sockets, threads, clocks or OS randomness: randomness comes from ``config.entropy``.
+"""
+
+from tlssim.tls import events
+from tlssim.tls.client import ClientConnection
+from tlssim.tls.config import CertifiedKey, ClientConfig, ServerConfig
+from tlssim.tls.connection import Negotiated, State
+from tlssim.tls.constants import (
+    AlertDescription,
+    AlertLevel,
+    CipherSuite,
+    ContentType,
+    ExtensionType,
+    HandshakeType,
+    NamedGroup,
+    ProtocolVersion,
+    SignatureScheme,
+)
+from tlssim.tls.errors import (
+    BadCertificate,
+    BadRecordMac,
+    DecodeError,
+    DecryptError,
+    HandshakeFailure,
+    IllegalParameter,
+    InternalError,
+    MissingExtension,
+    ProtocolVersionError,
+    RecordOverflow,
+    TLSError,
+    UnexpectedMessage,
+    UnrecognizedName,
+    UnsupportedExtension,
+)
+from tlssim.tls.server import ServerConnection
+
+__all__ = [
+    "AlertDescription",
+    "AlertLevel",
+    "BadCertificate",
+    "BadRecordMac",
+    "CertifiedKey",
+    "CipherSuite",
+    "ClientConfig",
+    "ClientConnection",
+    "ContentType",
+    "DecodeError",
+    "DecryptError",
+    "ExtensionType",
+    "HandshakeFailure",
+    "HandshakeType",
+    "IllegalParameter",
+    "InternalError",
+    "MissingExtension",
+    "NamedGroup",
+    "Negotiated",
+    "ProtocolVersion",
+    "ProtocolVersionError",
+    "RecordOverflow",
+    "ServerConfig",
+    "ServerConnection",
+    "SignatureScheme",
+    "State",
+    "TLSError",
+    "UnexpectedMessage",
+    "UnrecognizedName",
+    "UnsupportedExtension",
+    "events",
+]

@@ -1,0 +1,369 @@
+"""TLS 1.3 client state machine (RFC 8446 appendix A.1)."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import ClassVar
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from tlssim.tls import events as ev
+from tlssim.tls.config import ClientConfig
+from tlssim.tls.connection import Connection, Negotiated, State
+from tlssim.tls.constants import (
+    AlertDescription,
+    CipherSuite,
+    ContentType,
+    ExtensionType,
+    HandshakeType,
+    NamedGroup,
+    ProtocolVersion,
+    SignatureScheme,
+    name_of,
+)
+from tlssim.tls.describe import certificate_fields, client_hello_fields, server_hello_fields
+from tlssim.tls.errors import (
+    BadCertificate,
+    DecodeError,
+    DecryptError,
+    IllegalParameter,
+    MissingExtension,
+    TLSError,
+    UnsupportedExtension,
+)
+from tlssim.tls.extensions import (
+    Extension,
+    decode_certificate_status,
+    decode_cookie,
+    decode_server_key_share,
+    decode_uint16,
+    encode_client_key_shares,
+    encode_client_versions,
+    encode_cookie,
+    encode_server_name,
+    encode_status_request,
+    encode_uint16_list,
+    index_extensions,
+)
+from tlssim.tls.keyexchange import SUPPORTED_GROUPS, KeyShare
+from tlssim.tls.keyschedule import TLS13_SUITES, KeySchedule, finished_verify_data
+from tlssim.tls.messages import (
+    Certificate,
+    CertificateVerify,
+    ClientHello,
+    EncryptedExtensions,
+    Finished,
+    NewSessionTicket,
+    ServerHello,
+)
+from tlssim.tls.signatures import SERVER_CONTEXT, PublicKey, signed_content, verify
+from tlssim.tls.versions import IMPLEMENTED_VERSIONS, client_check_version
+
+_SH_ALLOWED = {ExtensionType.key_share, ExtensionType.supported_versions}
+_HRR_ALLOWED = {ExtensionType.key_share, ExtensionType.supported_versions, ExtensionType.cookie}
+_EE_ALLOWED = {ExtensionType.server_name, ExtensionType.supported_groups}
+_EE_FORBIDDEN = {
+    ExtensionType.key_share,
+    ExtensionType.supported_versions,
+    ExtensionType.signature_algorithms,
+    ExtensionType.status_request,
+    ExtensionType.pre_shared_key,
+    ExtensionType.cookie,
+}
+
+Handler = Callable[["ClientConnection", bytes, bytes], None]
+
+
+class ClientConnection(Connection):
+    """The client side. ``start()`` queues the ClientHello.
+
+    On ``CertificateReceived`` the engine pauses; the caller then calls
+    ``accept_certificate()`` or ``reject_certificate(alert)``.
+    """
+
+    is_client = True
+
+    def __init__(self, config: ClientConfig) -> None:
+        super().__init__(config.entropy)
+        for group in config.key_share_groups:
+            if group not in SUPPORTED_GROUPS or group not in config.supported_groups:
+                raise ValueError(f"cannot send a key share for {group!r}")
+        if not config.cipher_suites or any(s not in TLS13_SUITES for s in config.cipher_suites):
+            raise ValueError("cipher_suites must be TLS 1.3 suites")
+        self.config = config
+        self._session_id = b""
+        self._shares: dict[int, KeyShare] = {}
+        self._hrr_suite: int | None = None
+        self._cookie: bytes | None = None
+        self._group: NamedGroup | None = None
+        self._scheme: SignatureScheme | None = None
+        self._leaf_key: PublicKey | None = None
+        self._server_hs_secret = b""
+        self._client_hs_secret = b""
+        self._version = ProtocolVersion.TLSv1_3
+
+    # -- public API -----------------------------------------------------------------
+
+    def start(self) -> list[ev.Event]:
+        """Queue the ClientHello; returns its HandshakeMessageSent event."""
+        if self._state is not State.START:
+            raise RuntimeError("start() called twice")
+        entropy = self.config.entropy
+        self._client_random = entropy(32)
+        self._session_id = entropy(32) if self.config.compatibility_mode else b""
+        self._shares = {g: KeyShare(g, entropy) for g in self.config.key_share_groups}
+        raw = self._client_hello()
+        self._records.write_plaintext(ContentType.handshake, raw, 0x0301)
+        self._state = State.WAIT_SH
+        out, self._events = self._events, []
+        return out
+
+    def accept_certificate(self) -> list[ev.Event]:
+        """Resume after CertificateReceived: verify CertificateVerify and Finished."""
+        if not self._paused:
+            raise RuntimeError("no certificate is awaiting a decision")
+        self._paused = False
+        return self._run()
+
+    def reject_certificate(
+        self, alert: AlertDescription = AlertDescription.bad_certificate
+    ) -> list[ev.Event]:
+        """Abort after CertificateReceived with a fatal ``alert``."""
+        if not self._paused:
+            raise RuntimeError("no certificate is awaiting a decision")
+        self._fail(TLSError("certificate rejected by the caller", alert))
+        out, self._events = self._events, []
+        return out
+
+    @property
+    def awaiting_certificate_decision(self) -> bool:
+        return self._paused
+
+    # -- messages we send ---------------------------------------------------------------
+
+    def _client_hello(self) -> bytes:
+        cfg = self.config
+        exts: list[Extension] = []
+        if cfg.server_name is not None:
+            exts.append(Extension(ExtensionType.server_name, encode_server_name(cfg.server_name)))
+        exts += [
+            Extension(ExtensionType.supported_groups, encode_uint16_list(cfg.supported_groups)),
+            Extension(
+                ExtensionType.signature_algorithms, encode_uint16_list(cfg.signature_schemes)
+            ),
+        ]
+        if cfg.request_ocsp:
+            exts.append(Extension(ExtensionType.status_request, encode_status_request()))
+        exts += [
+            Extension(
+                ExtensionType.supported_versions, encode_client_versions(IMPLEMENTED_VERSIONS)
+            ),
+            Extension(
+                ExtensionType.key_share,
+                encode_client_key_shares(tuple((g, s.public) for g, s in self._shares.items())),
+            ),
+        ]
+        if self._cookie is not None:
+            exts.append(Extension(ExtensionType.cookie, encode_cookie(self._cookie)))
+        ch = ClientHello(
+            random=self._client_random,
+            legacy_session_id=self._session_id,
+            cipher_suites=cfg.cipher_suites,
+            extensions=tuple(exts),
+        )
+        raw = ch.serialize()
+        self._send_handshake(
+            raw, "ClientHello", client_hello_fields(ch, index_extensions(ch.extensions))
+        )
+        self._hs_out.clear()  # written directly as a plaintext record by the caller
+        return raw
+
+    # -- transition table -----------------------------------------------------------------
+
+    def _dispatch(self, msg_type: int, body: bytes, raw: bytes) -> None:
+        handler = self._TRANSITIONS.get((self._state, msg_type))
+        if handler is None:
+            raise self._unexpected(msg_type)
+        handler(self, body, raw)
+
+    def _on_server_hello(self, body: bytes, raw: bytes) -> None:
+        sh = ServerHello.parse(body)
+        exts = index_extensions(sh.extensions)
+        self._version = client_check_version(exts, IMPLEMENTED_VERSIONS)
+        if sh.legacy_session_id_echo != self._session_id:
+            raise IllegalParameter("legacy_session_id_echo does not match")
+        if sh.cipher_suite not in self.config.cipher_suites:
+            raise IllegalParameter("server chose a cipher suite we did not offer")
+        if sh.legacy_compression_method != 0:
+            raise IllegalParameter("non-null compression")
+        allowed = _HRR_ALLOWED if sh.is_hello_retry_request else _SH_ALLOWED
+        for etype in exts:
+            if etype not in allowed:
+                raise UnsupportedExtension(f"unexpected extension {etype} in ServerHello")
+        self._peer_hello_seen = True
+        if sh.is_hello_retry_request:
+            self._on_hello_retry_request(sh, exts, raw)
+            return
+        if self._hrr_suite is not None and sh.cipher_suite != self._hrr_suite:
+            raise IllegalParameter("cipher suite changed after HelloRetryRequest")
+        if ExtensionType.key_share not in exts:
+            raise MissingExtension("ServerHello without key_share")
+        group, server_public = decode_server_key_share(exts[ExtensionType.key_share])
+        share = self._shares.get(group)
+        if share is None:
+            raise IllegalParameter("server key share for a group we did not send")
+        shared = share.exchange(server_public)
+        self._group = NamedGroup(group)
+        self._params = params = TLS13_SUITES[CipherSuite(sh.cipher_suite)]
+        if self._hrr_suite is None:
+            self._transcript.start(params)
+        self._received(raw, "ServerHello", server_hello_fields(sh, exts, group))
+        self._schedule = schedule = KeySchedule(params)
+        schedule.enter_handshake(shared)
+        th = self._transcript.digest()
+        self._client_hs_secret = schedule.derive(b"c hs traffic", th)
+        self._server_hs_secret = schedule.derive(b"s hs traffic", th)
+        self._secret("CLIENT_HANDSHAKE_TRAFFIC_SECRET", self._client_hs_secret)
+        self._secret("SERVER_HANDSHAKE_TRAFFIC_SECRET", self._server_hs_secret)
+        self._set_read_key(self._server_hs_secret)
+        if self.config.compatibility_mode:
+            self._send_compat_ccs()
+        self._set_write_key(self._client_hs_secret)
+        self._state = State.WAIT_EE
+
+    def _on_hello_retry_request(self, hrr: ServerHello, exts: dict[int, bytes], raw: bytes) -> None:
+        if self._hrr_suite is not None:
+            raise self._unexpected(HandshakeType.server_hello)
+        if ExtensionType.cookie in exts:
+            self._cookie = decode_cookie(exts[ExtensionType.cookie])
+        selected: int | None = None
+        if ExtensionType.key_share in exts:
+            selected = decode_uint16(exts[ExtensionType.key_share])
+            if (
+                selected not in self.config.supported_groups
+                or selected not in SUPPORTED_GROUPS
+                or selected in self._shares
+            ):
+                raise IllegalParameter("HelloRetryRequest selected an unusable group")
+        elif self._cookie is None:
+            raise IllegalParameter("HelloRetryRequest would not change the ClientHello")
+        params = TLS13_SUITES[CipherSuite(hrr.cipher_suite)]
+        self._hrr_suite = hrr.cipher_suite
+        self._transcript.start(params)
+        self._transcript.replace_with_message_hash(params)
+        self._received(raw, "HelloRetryRequest", server_hello_fields(hrr, exts, selected))
+        if selected is not None:
+            group = NamedGroup(selected)
+            self._shares = {group: KeyShare(group, self.config.entropy)}
+        if self.config.compatibility_mode:
+            self._send_compat_ccs()
+        raw2 = self._client_hello()
+        self._records.write(ContentType.handshake, raw2)
+
+    def _on_encrypted_extensions(self, body: bytes, raw: bytes) -> None:
+        ee = EncryptedExtensions.parse(body)
+        exts = index_extensions(ee.extensions)
+        for etype in exts:
+            if etype in _EE_FORBIDDEN:
+                raise IllegalParameter(f"extension {etype} not allowed in EncryptedExtensions")
+            if etype in (ExtensionType.server_name,) and self.config.server_name is None:
+                raise UnsupportedExtension("server_name acknowledged but not sent")
+        fields: dict[str, object] = {
+            "extensions": [name_of(ExtensionType, t) for t in exts],
+        }
+        self._received(raw, "EncryptedExtensions", fields)
+        self._state = State.WAIT_CERT
+
+    def _on_certificate(self, body: bytes, raw: bytes) -> None:
+        cert = Certificate.parse(body)
+        if cert.request_context:
+            raise IllegalParameter("server Certificate with a request context")
+        if not cert.entries:
+            raise DecodeError("server sent an empty Certificate")
+        ocsp: bytes | None = None
+        leaf_exts = index_extensions(cert.entries[0].extensions)
+        if ExtensionType.status_request in leaf_exts:
+            if not self.config.request_ocsp:
+                raise UnsupportedExtension("OCSP staple we did not ask for")
+            ocsp = decode_certificate_status(leaf_exts[ExtensionType.status_request])
+        for entry in cert.entries[1:]:
+            index_extensions(entry.extensions)
+        try:
+            leaf = x509.load_der_x509_certificate(cert.entries[0].cert_data)
+            key = leaf.public_key()
+        except Exception as exc:
+            raise BadCertificate(f"cannot parse the leaf certificate: {exc}") from exc
+        if not isinstance(
+            key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+        ):
+            raise TLSError("unsupported leaf key type", AlertDescription.unsupported_certificate)
+        self._leaf_key = key
+        self._received(raw, "Certificate", certificate_fields(cert, ocsp))
+        self._events.append(ev.CertificateReceived(tuple(e.cert_data for e in cert.entries), ocsp))
+        self._paused = True
+        self._state = State.WAIT_CV
+
+    def _on_certificate_verify(self, body: bytes, raw: bytes) -> None:
+        cv = CertificateVerify.parse(body)
+        if cv.algorithm not in self.config.signature_schemes:
+            raise IllegalParameter("CertificateVerify with a scheme we did not offer")
+        assert self._leaf_key is not None
+        content = signed_content(SERVER_CONTEXT, self._transcript.digest())
+        verify(self._leaf_key, cv.algorithm, cv.signature, content)
+        self._scheme = SignatureScheme(cv.algorithm)
+        self._received(raw, "CertificateVerify", {"signature_scheme": self._scheme.name})
+        self._state = State.WAIT_FINISHED
+
+    def _on_finished(self, body: bytes, raw: bytes) -> None:
+        fin = Finished.parse(body)
+        params, schedule = self._params, self._schedule
+        assert params is not None and schedule is not None
+        expected = finished_verify_data(params, self._server_hs_secret, self._transcript.digest())
+        if not hmac.compare_digest(expected, fin.verify_data):
+            raise DecryptError("server Finished does not verify")
+        self._received(raw, "Finished", {"verify_data": fin.verify_data.hex()})
+        schedule.enter_master()
+        th = self._transcript.digest()
+        self._write_app_secret = schedule.derive(b"c ap traffic", th)
+        self._read_app_secret = schedule.derive(b"s ap traffic", th)
+        self._secret("CLIENT_TRAFFIC_SECRET_0", self._write_app_secret)
+        self._secret("SERVER_TRAFFIC_SECRET_0", self._read_app_secret)
+        self._set_read_key(self._read_app_secret)
+        verify_data = finished_verify_data(params, self._client_hs_secret, th)
+        self._send_handshake(
+            Finished(verify_data=verify_data).serialize(),
+            "Finished",
+            {"verify_data": verify_data.hex()},
+        )
+        self._set_write_key(self._write_app_secret)
+        self._complete(
+            Negotiated(
+                version=self._version,
+                cipher_suite=params.suite,
+                group=self._group,
+                signature_scheme=self._scheme,
+                server_name=self.config.server_name,
+            )
+        )
+
+    def _on_new_session_ticket(self, body: bytes, raw: bytes) -> None:
+        ticket = NewSessionTicket.parse(body)
+        self._events.append(
+            ev.HandshakeMessageReceived(
+                "NewSessionTicket",
+                len(raw),
+                {"ticket_lifetime": ticket.ticket_lifetime, "ignored": True},
+            )
+        )
+
+    _TRANSITIONS: ClassVar[dict[tuple[State, int], Handler]] = {
+        (State.WAIT_SH, HandshakeType.server_hello): _on_server_hello,
+        (State.WAIT_EE, HandshakeType.encrypted_extensions): _on_encrypted_extensions,
+        (State.WAIT_CERT, HandshakeType.certificate): _on_certificate,
+        (State.WAIT_CV, HandshakeType.certificate_verify): _on_certificate_verify,
+        (State.WAIT_FINISHED, HandshakeType.finished): _on_finished,
+        (State.CONNECTED, HandshakeType.new_session_ticket): _on_new_session_ticket,
+        (State.CONNECTED, HandshakeType.key_update): Connection._on_key_update,
+    }
