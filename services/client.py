@@ -27,7 +27,7 @@ from tlssim.rpc.v1 import (
     ocsp_pb2_grpc,
     server_pb2_grpc,
 )
-from tlssim.tls import ClientConfig, ClientConnection, CipherSuite, NamedGroup, SignatureScheme
+from tlssim.tls import CipherSuite, ClientConfig, ClientConnection, NamedGroup, SignatureScheme
 
 log = logging.getLogger("tlssim.client")
 
@@ -72,7 +72,9 @@ def client_config(request: Any) -> ClientConfig:
 
 
 class TlsClientServicer(client_pb2_grpc.TlsClientServicer):  # type: ignore[misc]
-    def __init__(self, server_address: str, ca_address: str, ocsp_address: str, clock: Clock) -> None:
+    def __init__(
+        self, server_address: str, ca_address: str, ocsp_address: str, clock: Clock
+    ) -> None:
         self._clock = clock
         self._server_address = server_address
         self._server_channel = rpcutil.open_channel(server_address)
@@ -114,7 +116,7 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):  # type: ignore[misc
         )
         return bytes(reply.response_der)
 
-    async def RunHandshake(self, request: Any, context: Any) -> Any:  # noqa: N802
+    async def RunHandshake(self, request: Any, context: Any) -> Any:
         try:
             config = client_config(request)
             verifier = await self._verifier(request.ca_pem)
@@ -122,12 +124,15 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):  # type: ignore[misc
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except grpc.aio.AioRpcError as exc:
             await context.abort(
-                grpc.StatusCode.UNAVAILABLE, f"cannot get the trust bundle from the ca: {exc.details()}"
+                grpc.StatusCode.UNAVAILABLE,
+                f"cannot get the trust bundle from the ca: {exc.details()}",
             )
         report = await self.handshake(request, config, verifier)
         return client_pb2.HandshakeResult(ok=report["ok"], report_json=json.dumps(report))
 
-    async def handshake(self, request: Any, config: ClientConfig, verifier: ChainVerifier) -> dict[str, Any]:
+    async def handshake(
+        self, request: Any, config: ClientConfig, verifier: ChainVerifier
+    ) -> dict[str, Any]:
         clock: Clock = self._clock
         if request.clock_skew_seconds:
             import datetime as dt
@@ -168,9 +173,7 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):  # type: ignore[misc
         log.info("handshake %s -> %s ok=%s", target, request.server_name, report["ok"])
         return report
 
-    async def _open(
-        self, tcp_address: str, run: ClientRun
-    ) -> tuple[Transport | None, str]:
+    async def _open(self, tcp_address: str, run: ClientRun) -> tuple[Transport | None, str]:
         if not tcp_address:
             call = self._server.Connect(metadata=rpcutil.trace_metadata())
             return GrpcClientTransport(call), f"grpc://{self._server_address}"
@@ -183,7 +186,9 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):  # type: ignore[misc
         return tcp, f"tcp://{tcp_address}"
 
 
-async def serve(listen: str, server_address: str, ca_address: str, ocsp_address: str, clock: Clock) -> None:
+async def serve(
+    listen: str, server_address: str, ca_address: str, ocsp_address: str, clock: Clock
+) -> None:
     servicer = TlsClientServicer(server_address, ca_address, ocsp_address, clock)
     server = rpcutil.create_server()
     client_pb2_grpc.add_TlsClientServicer_to_server(servicer, server)

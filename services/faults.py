@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Sequence
@@ -34,15 +33,3 @@ async def serve(
         await asyncio.Event().wait()
     finally:
         await server.close()
-
-
-def main() -> None:
-    """Entry point: listen on $TLSSIM_FAULTS_LISTEN (default 127.0.0.1:8474)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s faults %(levelname)s %(message)s")
-    listen = os.environ.get("TLSSIM_FAULTS_LISTEN", DEFAULT_API_LISTEN)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(listen))
-
-
-if __name__ == "__main__":
-    main()

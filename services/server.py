@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
@@ -28,36 +28,20 @@ from tlssim.net.transport import GrpcServerTransport, TcpTransport
 from tlssim.pki import keys
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc, server_pb2_grpc
 from tlssim.tls import (
-    AlertDescription,
     CertifiedKey,
+    HandshakeFailure,
     ServerConfig,
     ServerConnection,
     SignatureScheme,
-    TLSError,
+    UnrecognizedName,
 )
+from tlssim.tls.signatures import key_supports
 
 log = logging.getLogger("tlssim.server")
 
 SERVICE_NAME = "tlssim.rpc.v1.TlsServer"
 STAPLE_REFRESH_MARGIN = dt.timedelta(minutes=10)
 STARTUP_RETRY_S = 0.5
-
-_SCHEMES_BY_KEY: tuple[tuple[type, tuple[SignatureScheme, ...]], ...] = (
-    (ec.EllipticCurvePrivateKey, (SignatureScheme.ecdsa_secp256r1_sha256,)),
-    (
-        rsa.RSAPrivateKey,
-        (
-            SignatureScheme.rsa_pss_rsae_sha256,
-            SignatureScheme.rsa_pss_rsae_sha384,
-            SignatureScheme.rsa_pss_rsae_sha512,
-        ),
-    ),
-    (ed25519.Ed25519PrivateKey, (SignatureScheme.ed25519,)),
-)
-
-
-def signature_schemes_for(key: Any) -> tuple[SignatureScheme, ...]:
-    return next((s for kind, s in _SCHEMES_BY_KEY if isinstance(key, kind)), ())
 
 
 @dataclass
@@ -121,9 +105,7 @@ class CertificateStore:
             return
         leaf = x509.load_der_x509_certificate(cert.chain[0])
         issuer = x509.load_der_x509_certificate(cert.chain[1])
-        request = (
-            ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, hashes.SHA1()).build()
-        )
+        request = ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, hashes.SHA1()).build()
         try:
             reply = await self._ocsp.Check(
                 ocsp_pb2.OcspCheckRequest(request_der=request.public_bytes(keys.Encoding.DER)),
@@ -140,19 +122,16 @@ class CertificateStore:
         cert.staple = bytes(reply.response_der)
         cert.staple_next_update = response.next_update_utc
 
-    def select(
-        self, server_name: str | None, offered: tuple[SignatureScheme, ...]
-    ) -> CertifiedKey:
+    def select(self, server_name: str | None, offered: tuple[SignatureScheme, ...]) -> CertifiedKey:
         host = vhosts.find(server_name)
         if host is None:
-            raise TLSError(AlertDescription.unrecognized_name, f"no virtual host {server_name!r}")
+            raise UnrecognizedName(f"no virtual host {server_name!r}")
         certs = self._hosts.get(host.name, [])
         for cert in certs:
-            if any(s in offered for s in signature_schemes_for(cert.key)):
+            if any(key_supports(cert.key, scheme) for scheme in offered):
                 return cert.certified_key()
-        raise TLSError(
-            AlertDescription.handshake_failure,
-            f"{host.name} has no certificate for the offered signature algorithms",
+        raise HandshakeFailure(
+            f"{host.name} has no certificate for the offered signature algorithms"
         )
 
 
@@ -165,11 +144,13 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):  # type: ignore[misc
             ServerConfig(entropy=os.urandom, certificate_selector=self._certificates.select)
         )
 
-    async def Connect(self, request_iterator: Any, context: Any) -> None:  # noqa: N802
+    async def Connect(self, request_iterator: Any, context: Any) -> None:
         await serve_connection(self.new_connection(), GrpcServerTransport(context))
 
 
-async def serve(listen: str, tcp_listen: str, ca_address: str, ocsp_address: str, clock: Clock) -> None:
+async def serve(
+    listen: str, tcp_listen: str, ca_address: str, ocsp_address: str, clock: Clock
+) -> None:
     """Enrolls every virtual host with the ca, then serves gRPC and TCP until cancelled."""
     ca_channel = rpcutil.open_channel(ca_address)
     ocsp_channel = rpcutil.open_channel(ocsp_address)

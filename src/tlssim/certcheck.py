@@ -69,8 +69,11 @@ async def _check_revocation(
     verification: Verification,
 ) -> AlertDescription | None:
     started = monotonic_ms()
-    revocation: dict[str, object] = {"policy": policy.revocation, "status": "not_checked",
-                                     "source": None}
+    revocation: dict[str, object] = {
+        "policy": policy.revocation,
+        "status": "not_checked",
+        "source": None,
+    }
     verification.revocation = revocation
     if policy.revocation == "off":
         return None
@@ -86,14 +89,24 @@ async def _check_revocation(
         try:
             answer = await policy.fetch_ocsp(build_ocsp_request(leaf, issuer, nonce))
         except Exception as exc:  # the responder is down, slow or unreachable
-            revocation.update(status="unavailable", source="ocsp", detail=str(exc) or type(exc).__name__,
-                              checked_ms=round(monotonic_ms() - started, 3))
-            verification.checks.append(Check("revocation", False, f"responder unavailable: {exc}", "ocsp"))
+            revocation.update(
+                status="unavailable",
+                source="ocsp",
+                detail=str(exc) or type(exc).__name__,
+                checked_ms=round(monotonic_ms() - started, 3),
+            )
+            verification.checks.append(
+                Check("revocation", False, f"responder unavailable: {exc}", "ocsp")
+            )
             return _unavailable(policy, verification, "the OCSP responder is unavailable")
         outcome = check_ocsp_response(answer, leaf, issuer, policy.clock.now(), nonce=nonce)
         source = "ocsp"
-    revocation.update(status=outcome.status, source=source, detail=outcome.detail,
-                      checked_ms=round(monotonic_ms() - started, 3))
+    revocation.update(
+        status=outcome.status,
+        source=source,
+        detail=outcome.detail,
+        checked_ms=round(monotonic_ms() - started, 3),
+    )
     verification.checks.extend(_as_check(c, source) for c in outcome.checks)
     if outcome.status == "revoked":
         return AlertDescription.certificate_revoked

@@ -12,12 +12,10 @@ from cryptography import x509
 from tlssim.net.drive import ClientRun
 from tlssim.tls import events
 
-VERSION_NAMES = {0x0304: "TLSv1.3", 0x0303: "TLSv1.2"}
-
 
 @dataclass(frozen=True)
 class Check:
-    """One verification check: the walkthrough's 'CA signature, chain, domain, expiry, revocation'."""
+    """One verification check (the walkthrough: CA signature, chain, domain, expiry, revocation)."""
 
     name: str
     ok: bool
@@ -76,20 +74,40 @@ def _step(at_ms: float, ev: events.Event) -> dict[str, Any] | None:
         case events.HandshakeMessageReceived(name=name, size=size, fields=fields):
             return base | {"name": name, "direction": "received", "size": size, "fields": fields}
         case events.SecretDerived(label=label):
-            return base | {"name": "SecretDerived", "direction": "local", "size": 0,
-                           "fields": {"label": label}}
+            return base | {
+                "name": "SecretDerived",
+                "direction": "local",
+                "size": 0,
+                "fields": {"label": label},
+            }
         case events.HandshakeComplete():
-            return base | {"name": "HandshakeComplete", "direction": "local", "size": 0,
-                           "fields": {}}
+            return base | {
+                "name": "HandshakeComplete",
+                "direction": "local",
+                "size": 0,
+                "fields": {},
+            }
         case events.ApplicationDataReceived(data=data):
-            return base | {"name": "ApplicationData", "direction": "received",
-                           "size": len(data), "fields": {}}
+            return base | {
+                "name": "ApplicationData",
+                "direction": "received",
+                "size": len(data),
+                "fields": {},
+            }
         case events.AlertSent(level=level, description=description):
-            return base | {"name": "Alert", "direction": "sent", "size": 2,
-                           "fields": {"level": _name(level), "description": _name(description)}}
+            return base | {
+                "name": "Alert",
+                "direction": "sent",
+                "size": 2,
+                "fields": {"level": _name(level), "description": _name(description)},
+            }
         case events.AlertReceived(level=level, description=description):
-            return base | {"name": "Alert", "direction": "received", "size": 2,
-                           "fields": {"level": _name(level), "description": _name(description)}}
+            return base | {
+                "name": "Alert",
+                "direction": "received",
+                "size": 2,
+                "fields": {"level": _name(level), "description": _name(description)},
+            }
     return None
 
 
@@ -125,8 +143,10 @@ def build_report(
 
     complete = run.first(events.HandshakeComplete)
     info = complete.event if complete else None
+    if not isinstance(info, events.HandshakeComplete):
+        info = None
     echo_ok = run.echoed == application_data
-    ok = bool(info) and alert is None and run.failure is None and echo_ok
+    ok = info is not None and alert is None and run.failure is None and echo_ok
 
     timings: dict[str, float] = {"total_ms": round(_last_ms(run), 3)}
     if (first := run.first(events.HandshakeMessageReceived)) is not None:
@@ -146,12 +166,10 @@ def build_report(
         "trace_id": trace_id,
         "target": target,
         "server_name": server_name,
-        "version": VERSION_NAMES.get(int(info.version)) if isinstance(info, events.HandshakeComplete) else None,
-        "cipher_suite": _name(info.cipher_suite) if isinstance(info, events.HandshakeComplete) else None,
-        "key_exchange": _name(info.group) if isinstance(info, events.HandshakeComplete) else None,
-        "signature_scheme": (
-            _name(info.signature_scheme) if isinstance(info, events.HandshakeComplete) else None
-        ),
+        "version": info.version.label if info else None,
+        "cipher_suite": _name(info.cipher_suite) if info else None,
+        "key_exchange": _name(info.group) if info else None,
+        "signature_scheme": _name(info.signature_scheme) if info else None,
         "chain": [_chain_entry(c) for c in verification.chain],
         "checks": [c.as_dict() for c in verification.checks],
         "revocation": verification.revocation,

@@ -66,8 +66,10 @@ def openssl_server(
 ) -> Iterator[tuple[EchoServer, Path]]:
     tmp = tmp_path_factory.mktemp(f"openssl-{request.param}")
     ca, ca_key = make_ca("Interop Test Root")
-    key = ec.generate_private_key(ec.SECP256R1()) if request.param == "ecdsa" else (
-        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = (
+        ec.generate_private_key(ec.SECP256R1())
+        if request.param == "ecdsa"
+        else (rsa.generate_private_key(public_exponent=65537, key_size=2048))
     )
     leaf = make_leaf(ca, ca_key, NAME, key)
     (tmp / "leaf.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
@@ -93,9 +95,22 @@ def test_our_client_with_an_openssl_server(
 ) -> None:
     server, ca_file = openssl_server
     done = stack.tlssim(
-        "handshake", "--json", "--tcp", f"127.0.0.1:{server.port}", "--ca-file", str(ca_file),
-        "--server-name", NAME, "--group", group, "--cipher", suite, "--revocation", "off",
-        "--data", "hello openssl",
+        "handshake",
+        "--json",
+        "--tcp",
+        f"127.0.0.1:{server.port}",
+        "--ca-file",
+        str(ca_file),
+        "--server-name",
+        NAME,
+        "--group",
+        group,
+        "--cipher",
+        suite,
+        "--revocation",
+        "off",
+        "--data",
+        "hello openssl",
     )
     report = json.loads(done.stdout)
     assert done.returncode == 0, report
@@ -111,8 +126,16 @@ def test_soft_fail_without_a_staple_or_a_responder_for_this_ca(
 ) -> None:
     server, ca_file = openssl_server
     done = stack.tlssim(
-        "handshake", "--json", "--tcp", f"127.0.0.1:{server.port}", "--ca-file", str(ca_file),
-        "--server-name", NAME, "--revocation", "soft",
+        "handshake",
+        "--json",
+        "--tcp",
+        f"127.0.0.1:{server.port}",
+        "--ca-file",
+        str(ca_file),
+        "--server-name",
+        NAME,
+        "--revocation",
+        "soft",
     )
     report = json.loads(done.stdout)
     assert done.returncode == 0, report

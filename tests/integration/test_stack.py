@@ -60,8 +60,15 @@ def test_story_follows_the_walkthrough(stack: LocalStack) -> None:
     done = stack.tlssim("handshake", "--server-name", "valid.tlssim.test")
     assert done.returncode == 0, done.stdout + done.stderr
     story = done.stdout
-    order = ["ClientHello", "ServerHello", "Certificate", "verifies the certificate",
-             "CertificateVerify", "Finished", "result: OK"]
+    order = [
+        "ClientHello",
+        "ServerHello",
+        "Certificate",
+        "verifies the certificate",
+        "CertificateVerify",
+        "Finished",
+        "result: OK",
+    ]
     positions = [story.find(word) for word in order]
     assert -1 not in positions, story
     assert positions == sorted(positions), story
@@ -121,16 +128,23 @@ def test_python_ssl_client_verifies_our_server(stack: LocalStack, bundle: Path) 
     context = ssl.create_default_context(cafile=str(bundle))
     context.minimum_version = ssl.TLSVersion.TLSv1_3
     host, port = stack.server_tcp
-    with socket.create_connection((host, port), timeout=10) as raw:
-        with context.wrap_socket(raw, server_hostname="valid.tlssim.test") as tls:
-            assert tls.version() == "TLSv1.3"
-            tls.sendall(b"ping over TLS")
-            assert tls.recv(100) == b"ping over TLS"
+    with (
+        socket.create_connection((host, port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="valid.tlssim.test") as tls,
+    ):
+        assert tls.version() == "TLSv1.3"
+        tls.sendall(b"ping over TLS")
+        assert tls.recv(100) == b"ping over TLS"
 
 
-@pytest.mark.parametrize("suite", [
-    "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
-])
+@pytest.mark.parametrize(
+    "suite",
+    [
+        "TLS_AES_128_GCM_SHA256",
+        "TLS_AES_256_GCM_SHA384",
+        "TLS_CHACHA20_POLY1305_SHA256",
+    ],
+)
 @pytest.mark.parametrize("group", ["X25519", "P-256"])
 @pytest.mark.parametrize("host", ["ecdsa-p256.tlssim.test", "rsa2048.tlssim.test"])
 def test_openssl_s_client_against_our_tcp_port(
@@ -138,10 +152,30 @@ def test_openssl_s_client_against_our_tcp_port(
 ) -> None:
     addr = "{}:{}".format(*stack.server_tcp)
     done = subprocess.run(
-        ["openssl", "s_client", "-connect", addr, "-servername", host, "-CAfile", str(bundle),
-         "-verify_return_error", "-verify_hostname", host, "-tls1_3", "-ciphersuites", suite,
-         "-groups", group, "-status"],
-        input="hello\n", capture_output=True, text=True, timeout=30, check=False,
+        [
+            "openssl",
+            "s_client",
+            "-connect",
+            addr,
+            "-servername",
+            host,
+            "-CAfile",
+            str(bundle),
+            "-verify_return_error",
+            "-verify_hostname",
+            host,
+            "-tls1_3",
+            "-ciphersuites",
+            suite,
+            "-groups",
+            group,
+            "-status",
+        ],
+        input="hello\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     out = done.stdout
     assert "Verify return code: 0 (ok)" in out, out + done.stderr

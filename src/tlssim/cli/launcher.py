@@ -27,10 +27,10 @@ def local_services(e: ep.Endpoints) -> tuple[LocalService, ...]:
     """Started in this order: each one needs the ones before it."""
     return (
         LocalService("ca", e.ca, f"certificate authority  gRPC {e.ca}"),
+        LocalService("ocsp", e.ocsp, f"revocation responder   gRPC {e.ocsp}, HTTP {e.ocsp_url}"),
         LocalService(
-            "ocsp", e.ocsp, f"revocation responder   gRPC {e.ocsp}, HTTP {e.ocsp_url}"
+            "server", e.server, f"TLS server             gRPC {e.server}, TCP {e.server_tcp}"
         ),
-        LocalService("server", e.server, f"TLS server             gRPC {e.server}, TCP {e.server_tcp}"),
         LocalService("client", e.client, f"TLS client             gRPC {e.client}"),
     )
 
@@ -45,7 +45,11 @@ class Stack:
 
     async def start(self, service: LocalService) -> None:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tlssim", "serve", service.name,
+            sys.executable,
+            "-m",
+            "tlssim",
+            "serve",
+            service.name,
             env=self._env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

@@ -25,7 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="start every service as a local process and stay in front")
-    up.add_argument("--data-dir", help="where the ca keeps its state (default ~/.local/state/tlssim)")
+    up.add_argument(
+        "--data-dir", help="where the ca keeps its state (default ~/.local/state/tlssim)"
+    )
 
     serve = sub.add_parser("serve", help="run one service in this process (used by up and compose)")
     serve.add_argument("service", choices=["ca", "ocsp", "server", "client", "faults"])

@@ -69,6 +69,10 @@ def service_main(name: str) -> Callable[[], Awaitable[None]]:
         from tlssim.services import client
 
         return lambda: client.serve(_listen(listen, e.client), e.server, e.ca, e.ocsp, clock)
+    if name == "faults":
+        from tlssim.services import faults
+
+        return lambda: faults.serve(_listen(listen, e.faults_api))
     raise ValueError(f"unknown service {name!r}; choose one of {', '.join(SERVICE_NAMES)}")
 
 

@@ -55,9 +55,8 @@ def _render_step(step: dict[str, Any]) -> list[str]:
     fields = step.get("fields") or {}
     if name == "SecretDerived":
         return [f"  {step['at_ms']:>8.2f} ms  {'':<17} {fields.get('label', '')} derived"]
-    head = (
-        f"  {step['at_ms']:>8.2f} ms  {ARROWS[step['direction']]:<17} {name:<20}"
-        + (f" {step['size']:>5} B" if step["size"] else "")
+    head = f"  {step['at_ms']:>8.2f} ms  {ARROWS[step['direction']]:<17} {name:<20}" + (
+        f" {step['size']:>5} B" if step["size"] else ""
     )
     out = [head, f"{'':<16}{EXPLANATIONS.get(name, '')}"]
     if name == "CertificateVerification":

@@ -71,7 +71,7 @@ async def _client_loop(
     application_data: bytes,
     run: ClientRun,
 ) -> None:
-    conn.start()
+    run.record(conn.start())
     await _flush(conn, transport)
     closing = False
     while True:

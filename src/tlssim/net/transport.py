@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any, Protocol
 
 import grpc
@@ -50,10 +51,8 @@ class GrpcClientTransport:
     async def finish(self) -> None:
         if not self._finished:
             self._finished = True
-            try:
+            with contextlib.suppress(grpc.aio.AioRpcError):
                 await self._call.done_writing()
-            except grpc.aio.AioRpcError:
-                pass
 
     async def close(self) -> None:
         self._call.cancel()
@@ -106,14 +105,10 @@ class TcpTransport:
 
     async def finish(self) -> None:
         if self._writer.can_write_eof() and not self._writer.is_closing():
-            try:
+            with contextlib.suppress(OSError):
                 self._writer.write_eof()
-            except OSError:
-                pass
 
     async def close(self) -> None:
         self._writer.close()
-        try:
+        with contextlib.suppress(OSError):
             await self._writer.wait_closed()
-        except OSError:
-            pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,8 +38,13 @@ from tlssim.pki.store import CertificateStore, StatusEvent, StoredCa
 
 DEFAULT_OCSP_URL: Final = "http://127.0.0.1:8080"
 CRL_VALIDITY: Final = dt.timedelta(days=1)
-_BACKDATE: Final = dt.timedelta(minutes=5)
+# CAs start a year before they are created, so that a leaf of the "expired" profile sits
+# inside its issuer's window, like a real certificate that has since expired.
+_CA_BACKDATE: Final = dt.timedelta(days=365)
 _ORGANIZATION: Final = "tlssim"
+_DNS_NAME: Final = re.compile(
+    r"(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9-]{1,63}"
+)
 _SUPPORTED_PUBLIC_KEYS: Final = (
     rsa.RSAPublicKey,
     ec.EllipticCurvePublicKey,
@@ -96,7 +102,8 @@ class CertificateAuthorityKeys:
 
 @dataclass(frozen=True, slots=True)
 class IssuedCertificate:
-    """A fresh leaf, its chain up to (not including) the root, and its feed event."""
+    """A fresh leaf, its chain up to (not including) the root, and its latest feed event
+    (ISSUED, or REVOKED for a profile that revokes at once)."""
 
     chain: tuple[x509.Certificate, ...]  # leaf first
     serial_hex: str
@@ -267,6 +274,8 @@ class Authority:
             not_after=leaf.not_valid_after_utc,
             cert_der=leaf.public_bytes(serialization.Encoding.DER),
         )
+        if profile.revoke_with_reason is not None:
+            event = self.revoke(serial_hex, profile.revoke_with_reason)
         return IssuedCertificate((leaf, *self.chain_above(issuer.id)), serial_hex, event)
 
     def revoke(self, serial_hex: str, reason: str = "") -> StatusEvent:
@@ -376,7 +385,11 @@ class Authority:
                 critical=False,
             )
         )
-        subject_alt_name = _subject_alt_name(csr)
+        subject_alt_name = (
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in profile.subject_alt_names])
+            if profile.subject_alt_names
+            else _subject_alt_name(csr, from_cn=profile.requires_subject_alt_name)
+        )
         if subject_alt_name is not None:
             builder = builder.add_extension(subject_alt_name, critical=False)
         elif profile.requires_subject_alt_name:
@@ -390,12 +403,18 @@ class Authority:
         return builder.sign(issuer.private_key, signature_hash_for(issuer.private_key))
 
 
-def _subject_alt_name(csr: x509.CertificateSigningRequest) -> x509.SubjectAlternativeName | None:
-    """The CSR's own SAN extension, else one DNS name (or IP address) from its CN."""
+def _subject_alt_name(
+    csr: x509.CertificateSigningRequest, *, from_cn: bool
+) -> x509.SubjectAlternativeName | None:
+    """The CSR's own SAN extension, else (when `from_cn`) a DNS name or IP from its CN."""
     try:
         return csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         pass
+    except ValueError as exc:
+        raise InvalidRequest(f"the CSR's extensions do not parse: {exc}") from exc
+    if not from_cn:
+        return None
     common_names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if not common_names or not isinstance(common_names[0].value, str):
         return None
@@ -405,7 +424,10 @@ def _subject_alt_name(csr: x509.CertificateSigningRequest) -> x509.SubjectAltern
     try:
         return x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(cn))])
     except ValueError:
-        return x509.SubjectAlternativeName([x509.DNSName(cn)])
+        pass
+    if not _DNS_NAME.fullmatch(cn):
+        raise InvalidRequest(f"the CSR's CN {cn!r} is neither a DNS name nor an IP address")
+    return x509.SubjectAlternativeName([x509.DNSName(cn)])
 
 
 def _create_ca(
@@ -424,7 +446,7 @@ def _create_ca(
         .issuer_name(issuer_name)
         .public_key(key.public_key())
         .serial_number(new_serial())
-        .not_valid_before(now - _BACKDATE)
+        .not_valid_before(now - _CA_BACKDATE)
         .not_valid_after(now + spec.validity)
         .add_extension(x509.BasicConstraints(ca=True, path_length=spec.path_length), critical=True)
         .add_extension(

@@ -14,6 +14,7 @@ from tlssim.pki.errors import InvalidRequest
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 SignatureHash = hashes.SHA256 | hashes.SHA384 | None
+Encoding = serialization.Encoding  # re-exported: keys.Encoding.DER / .PEM
 
 _GENERATORS: Final[dict[str, Callable[[], PrivateKey]]] = {
     "rsa2048": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),

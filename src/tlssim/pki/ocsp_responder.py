@@ -140,8 +140,9 @@ class OcspResponder:
         self.lookup = lookup
         self.clock = clock
         self.validity = validity
+        self.served = tuple(served)
         self._served: dict[tuple[str, bytes, bytes], ServedIssuer] = {}
-        for issuer in served:
+        for issuer in self.served:
             for cert_id in issuer.cert_ids:
                 self._served[cert_id] = issuer
 

@@ -39,6 +39,10 @@ class CertificateProfile:
     requires_subject_alt_name: bool = True
     ocsp_no_check: bool = False
     must_staple: bool = False
+    # When set, the leaf names these hosts instead of the CSR's (the "wrong host" case).
+    subject_alt_names: tuple[str, ...] = ()
+    # When set, the leaf is revoked right after issuance with this CRLReason name.
+    revoke_with_reason: str | None = None
 
 
 DEFAULT_HIERARCHY: Final[tuple[CaSpec, ...]] = (
@@ -79,6 +83,8 @@ DEFAULT_PROFILES: Final[Mapping[str, CertificateProfile]] = {
         CertificateProfile(name="expired", not_before_offset=-120 * _DAY, validity=30 * _DAY),
         CertificateProfile(name="not-yet-valid", not_before_offset=30 * _DAY, validity=90 * _DAY),
         CertificateProfile(name="must-staple", must_staple=True),
+        CertificateProfile(name="wrong-host", subject_alt_names=("wrong.host.tlssim.invalid",)),
+        CertificateProfile(name="revoked", revoke_with_reason="keyCompromise"),
         CertificateProfile(name="untrusted", issuer="untrusted-intermediate"),
         CertificateProfile(name="long-chain", issuer="long-3"),
     )

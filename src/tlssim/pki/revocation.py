@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Final
 
@@ -20,6 +21,9 @@ from tlssim.pki.ocsp_responder import cert_id_hashes
 
 DEFAULT_SKEW: Final = dt.timedelta(minutes=5)
 _BAD_RESPONSE: Final = "bad_certificate_status_response"
+_HASHES: Final[dict[str, type[hashes.HashAlgorithm]]] = {
+    h.name: h for h in (hashes.SHA1, hashes.SHA256, hashes.SHA384, hashes.SHA512)
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,16 @@ class OcspVerification:
     next_update: dt.datetime | None = None
     revocation_time: dt.datetime | None = None
     revocation_reason: str | None = None
+
+    @property
+    def detail(self) -> str:
+        """One line for the report: the first failure, or what the response said."""
+        failure = next((c for c in self.checks if not c.ok), None)
+        if failure is not None:
+            return f"{failure.name}: {failure.detail}"
+        if self.status == "revoked":
+            return f"revoked at {self.revocation_time} ({self.revocation_reason})"
+        return f"{self.status}, valid until {self.next_update}"
 
 
 def build_ocsp_request(
@@ -62,13 +76,16 @@ def check_ocsp_response(
     response_der: bytes,
     cert: x509.Certificate,
     issuer: x509.Certificate,
-    clock: Clock,
+    clock: Clock | dt.datetime,
     nonce: bytes | None = None,
     *,
     skew: dt.timedelta = DEFAULT_SKEW,
 ) -> OcspVerification:
     """Checks an OCSP response: parse, signature, responder authorization, CertID,
-    freshness and (when one was sent) nonce; named checks prefixed with "ocsp/"."""
+    freshness and (when one was sent) nonce; named checks prefixed with "ocsp/".
+
+    `clock` is a Clock or the moment to check at.
+    """
     checks: list[Check] = []
     try:
         response = ocsp.load_der_ocsp_response(response_der)
@@ -86,7 +103,7 @@ def check_ocsp_response(
         return _unavailable(checks)
     checks.append(passed("ocsp/response-status", "successful"))
 
-    now = clock.now()
+    now = clock if isinstance(clock, dt.datetime) else clock.now()
     checks.extend(_signature_checks(response, issuer, now))
     single = _matching_single_response(response, cert, issuer)
     if single is None:
@@ -165,9 +182,7 @@ def _delegation_problem(
     signer: x509.Certificate, issuer: x509.Certificate, now: dt.datetime
 ) -> str | None:
     """Why a delegated responder may not answer for `issuer`, or None when it may."""
-    try:
-        signer.verify_directly_issued_by(issuer)
-    except (InvalidSignature, ValueError, TypeError):
+    if not _directly_issued_by(signer, issuer):
         return "the delegated responder certificate was not issued by the certificate's issuer"
     try:
         usages = signer.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
@@ -178,6 +193,16 @@ def _delegation_problem(
     if not signer.not_valid_before_utc <= now <= signer.not_valid_after_utc:
         return "the delegated responder certificate is outside its validity period"
     return None
+
+
+@functools.lru_cache(maxsize=256)
+def _directly_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Whether `issuer` signed `cert` (cached: a responder certificate is seen again and again)."""
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
 
 
 def _verify_signature(
@@ -193,13 +218,18 @@ def _verify_signature(
         key.verify(signature, data, padding.PKCS1v15(), algorithm)
 
 
+@functools.lru_cache(maxsize=256)
+def _cert_id_hashes(issuer: x509.Certificate, algorithm_name: str) -> tuple[bytes, bytes]:
+    return cert_id_hashes(issuer, _HASHES[algorithm_name]())
+
+
 def _matching_single_response(
     response: ocsp.OCSPResponse, cert: x509.Certificate, issuer: x509.Certificate
 ) -> ocsp.OCSPSingleResponse | None:
     for single in response.responses:
         if single.serial_number != cert.serial_number:
             continue
-        expected = cert_id_hashes(issuer, single.hash_algorithm)
+        expected = _cert_id_hashes(issuer, single.hash_algorithm.name)
         if (single.issuer_name_hash, single.issuer_key_hash) == expected:
             return single
     return None

@@ -8,10 +8,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from tlssim.clock import Clock
+from tlssim.clock import Clock, SystemClock
 from tlssim.pki.checks import Check, failed, first_alert, passed
+from tlssim.pki.revocation import OcspVerification, build_ocsp_request, check_ocsp_response
+
+__all__ = [
+    "ChainVerification",
+    "ChainVerifier",
+    "OcspVerification",
+    "build_ocsp_request",
+    "check_ocsp_response",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +67,19 @@ def _dns_matches(pattern: str, name: str) -> bool:
 class ChainVerifier:
     """Checks server chains against one trust store; build it once and reuse it."""
 
-    def __init__(self, roots: Iterable[x509.Certificate], clock: Clock) -> None:
+    def __init__(self, roots: Iterable[x509.Certificate], clock: Clock | None = None) -> None:
         self.roots = tuple(roots)
-        self.clock = clock
+        self.clock: Clock = clock or SystemClock()
         self._store = Store(list(self.roots))
 
-    def verify(self, chain: list[x509.Certificate], server_name: str) -> ChainVerification:
-        """Checks `chain` (leaf first, as presented) for `server_name` at clock.now().
+    def verify(
+        self,
+        chain: list[x509.Certificate],
+        server_name: str,
+        now: dt.datetime | None = None,
+    ) -> ChainVerification:
+        """Checks `chain` (leaf first, as presented) for `server_name` at `now`
+        (default: the verifier's clock).
 
         Checks, in the order OpenSSL reports them: "signature/chain" (path to a trusted root,
         signatures, CA constraints; unknown_ca or bad_certificate), "validity" (every
@@ -73,7 +89,7 @@ class ChainVerifier:
         if not chain:
             check = failed("signature/chain", "the server sent no certificate", "bad_certificate")
             return ChainVerification(False, (check,), check.alert)
-        now = self.clock.now()
+        now = self.clock.now() if now is None else now
         leaf, intermediates = chain[0], chain[1:]
         validity = self._validity_check(chain, now)
         hostname = self._hostname_check(leaf, server_name)
@@ -101,8 +117,9 @@ class ChainVerifier:
         dns_names, ips = _dns_names_and_ips(leaf)
         name = server_name
         if not hostname_ok:
-            plain = [n for n in dns_names if not n.startswith("*.")]
-            name = (plain or ips or [server_name])[0]
+            # A name the leaf does carry (a wildcard stands for any one label).
+            carried = [n.replace("*", "wildcard", 1) for n in dns_names]
+            name = (carried or ips or [server_name])[0]
         try:
             verifier = (
                 PolicyBuilder()
@@ -112,7 +129,9 @@ class ChainVerifier:
             )
             path = verifier.verify(leaf, intermediates)
         except VerificationError as exc:
-            return failed("signature/chain", str(exc), _chain_alert(str(exc))), ()
+            reaches_root = _reaches_trusted_root(leaf, intermediates, self.roots)
+            alert = "bad_certificate" if reaches_root else "unknown_ca"
+            return failed("signature/chain", str(exc), alert), ()
         except ValueError as exc:  # e.g. a name that is not a valid DNS name
             return failed("signature/chain", str(exc), "bad_certificate"), ()
         anchor = path[-1].subject.rfc4514_string()
@@ -160,9 +179,34 @@ class ChainVerifier:
         )
 
 
-def _chain_alert(message: str) -> str:
-    """unknown_ca when no path to a trusted root exists, else bad_certificate."""
-    lowered = message.lower()
-    if "candidates exhausted" in lowered or "no issuer" in lowered or "self-signed" in lowered:
-        return "unknown_ca"
-    return "bad_certificate"
+def _reaches_trusted_root(
+    leaf: x509.Certificate,
+    intermediates: list[x509.Certificate],
+    roots: tuple[x509.Certificate, ...],
+) -> bool:
+    """Whether signatures link `leaf` through the presented certificates to a trusted root.
+
+    Tells unknown_ca (no path to a trust anchor) from bad_certificate (a path exists but
+    something on it breaks the policy: a missing extension, a CA constraint, ...).
+    """
+    current = leaf
+    for _ in range(len(intermediates) + 1):
+        if any(_signed_by(current, root) for root in roots):
+            return True
+        parent = next(
+            (c for c in intermediates if c is not current and _signed_by(current, c)), None
+        )
+        if parent is None:
+            return False
+        current = parent
+    return False
+
+
+def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True

@@ -1,0 +1,378 @@
+"""The OCSP responder service: signed answers over gRPC and HTTP, fed by the ca's feed."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import contextlib
+import datetime as dt
+import logging
+import signal
+import time
+import urllib.parse
+from collections.abc import Coroutine
+from typing import Any, Final
+
+import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509 import ocsp
+
+from tlssim import rpcutil
+from tlssim.clock import Clock, SystemClock
+from tlssim.endpoints import Endpoints, split_host_port
+from tlssim.pki.authority import issuer_id
+from tlssim.pki.keys import build_csr, generate_private_key
+from tlssim.pki.ocsp_responder import (
+    CertStatus,
+    OcspReply,
+    OcspResponder,
+    ServedIssuer,
+    unsuccessful_reply,
+)
+from tlssim.pki.status_table import FeedEvent, StatusTable
+from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc
+
+log = logging.getLogger("tlssim.ocsp")
+
+SERVICE_NAME: Final = "tlssim.rpc.v1.OcspResponder"
+RESPONDER_COMMON_NAME: Final = "tlssim OCSP responder"
+# A serial the feed has not delivered yet may have been issued a moment ago: wait this long
+# for the feed before answering "unknown".
+UNKNOWN_GRACE_S: Final = 0.3
+BACKOFF_START_S: Final = 0.2
+BACKOFF_MAX_S: Final = 5.0
+CA_CALL_TIMEOUT_S: Final = 5.0
+CRL_CACHE_S: Final = 30.0
+MAX_HTTP_BODY: Final = 64 * 1024
+RENEWAL_CHECK_S: Final = 3600.0
+
+
+def _backoff(delay: float) -> float:
+    return min(delay * 2, BACKOFF_MAX_S)
+
+
+class ResponderState:
+    """What the responder serves: the status table, fed by the ca, and the signer."""
+
+    def __init__(self, responder: OcspResponder, table: StatusTable) -> None:
+        self.responder = responder
+        self.table = table
+        self.caught_up = asyncio.Event()
+        self._changed = asyncio.Event()
+
+    def apply(self, event: FeedEvent) -> None:
+        self.table.apply(event)
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def answer(self, request_der: bytes) -> OcspReply:
+        parsed = self.responder.parse(request_der)
+        if isinstance(parsed, OcspReply):
+            return parsed
+        if not self.caught_up.is_set():
+            return unsuccessful_reply(ocsp.OCSPResponseStatus.TRY_LATER)
+        record = self.table.lookup(parsed.served.issuer, parsed.serial_number)
+        deadline = time.monotonic() + UNKNOWN_GRACE_S
+        while record.status is CertStatus.UNKNOWN and (left := deadline - time.monotonic()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), left)
+            record = self.table.lookup(parsed.served.issuer, parsed.serial_number)
+        return self.responder.answer(parsed, record)
+
+
+class OcspResponderService(ocsp_pb2_grpc.OcspResponderServicer):
+    """The OcspResponder gRPC servicer."""
+
+    def __init__(self, state: ResponderState) -> None:
+        self.state = state
+
+    async def Check(self, request: Any, context: Any) -> Any:
+        reply = await self.state.answer(bytes(request.request_der))
+        log.debug("OCSP %s trace=%s", reply.outcome, rpcutil.current_trace_id())
+        return ocsp_pb2.OcspCheckResponse(response_der=reply.der)
+
+
+# -- talking to the ca -------------------------------------------------------------------
+
+
+async def enroll(ca: Any) -> tuple[ServedIssuer, str]:
+    """A delegated responder certificate from the ca (and its trust bundle), retrying with
+    backoff until the ca answers."""
+    key = generate_private_key("ecdsa-p256")
+    csr_der = build_csr(key, RESPONDER_COMMON_NAME).public_bytes(serialization.Encoding.DER)
+    delay = BACKOFF_START_S
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            bundle = await ca.GetTrustBundle(
+                ca_pb2.GetTrustBundleRequest(),
+                timeout=CA_CALL_TIMEOUT_S,
+                metadata=rpcutil.trace_metadata(),
+            )
+            reply = await ca.IssueCertificate(
+                ca_pb2.IssueCertificateRequest(csr_der=csr_der, profile="ocsp-responder"),
+                timeout=CA_CALL_TIMEOUT_S,
+                metadata=rpcutil.trace_metadata(),
+            )
+        except grpc.aio.AioRpcError as exc:
+            log.info(
+                "waiting for the ca (attempt %d): %s; retrying in %.1fs",
+                attempt,
+                exc.code().name,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            delay = _backoff(delay)
+            continue
+        chain = [x509.load_der_x509_certificate(bytes(der)) for der in reply.chain_der]
+        log.info(
+            "responder certificate %s issued by %s",
+            reply.serial_hex,
+            chain[1].subject.rfc4514_string(),
+        )
+        return ServedIssuer.create(chain[1], chain[0], key), str(bundle.pem)
+
+
+def _feed_event(message: Any) -> FeedEvent:
+    revoked = message.kind == ca_pb2.StatusEvent.REVOKED
+    when = (
+        dt.datetime.fromtimestamp(message.revocation_time, dt.UTC)
+        if revoked and message.revocation_time
+        else None
+    )
+    return FeedEvent(
+        sequence=int(message.sequence),
+        revoked=revoked,
+        serial_hex=str(message.serial_hex),
+        issuer_der=bytes(message.issuer_der),
+        revocation_time=when,
+        reason=str(message.reason),
+    )
+
+
+async def follow_feed(ca: Any, state: ResponderState) -> None:
+    """Follows WatchStatus forever, resuming after the last sequence applied."""
+    delay = BACKOFF_START_S
+    while True:
+        after = state.table.last_sequence
+        try:
+            stream = ca.WatchStatus(
+                ca_pb2.WatchStatusRequest(after_sequence=after), metadata=rpcutil.trace_metadata()
+            )
+            async for message in stream:
+                if delay > BACKOFF_START_S:
+                    log.info("status feed resumed after sequence %d", after)
+                delay = BACKOFF_START_S
+                if message.heartbeat:
+                    if not state.caught_up.is_set():
+                        log.info(
+                            "status feed caught up at sequence %d (%d certificates)",
+                            state.table.last_sequence,
+                            len(state.table),
+                        )
+                        state.caught_up.set()
+                    continue
+                state.apply(_feed_event(message))
+            log.warning("status feed ended at sequence %d; reconnecting", after)
+        except grpc.aio.AioRpcError as exc:
+            log.warning(
+                "status feed lost at sequence %d (%s); reconnecting in %.1fs",
+                state.table.last_sequence,
+                exc.code().name,
+                delay,
+            )
+        await asyncio.sleep(delay)
+        delay = _backoff(delay)
+
+
+async def keep_responder_certificate_fresh(ca: Any, state: ResponderState, clock: Clock) -> None:
+    """Re-enrolls once two thirds of the responder certificate's lifetime have passed."""
+    while True:
+        cert = state.responder.served[0].responder_cert
+        lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
+        renew_at = cert.not_valid_before_utc + lifetime * 2 / 3
+        wait = (renew_at - clock.now()).total_seconds()
+        if wait > 0:
+            await asyncio.sleep(min(wait, RENEWAL_CHECK_S))
+            continue
+        served, _ = await enroll(ca)
+        state.responder = OcspResponder([served], state.table.lookup, clock)
+        log.info("responder certificate renewed")
+
+
+# -- OCSP and CRLs over HTTP (RFC 6960 appendix A) --------------------------------------
+
+
+class HttpFront:
+    """A small HTTP/1.1 server: OCSP by GET and POST, and CRLs at /crl/<issuer id>.crl."""
+
+    def __init__(self, state: ResponderState, ca: Any, clock: Clock) -> None:
+        self.state = state
+        self.ca = ca
+        self.clock = clock
+        # issuer id -> (feed sequence, monotonic time, CRL DER)
+        self._crl_cache: dict[str, tuple[int, float, bytes]] = {}
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            status, content_type, body, headers = await asyncio.wait_for(
+                self._respond(reader), timeout=10
+            )
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
+            status, content_type, body, headers = 400, "text/plain", b"bad request\n", {}
+        except Exception:
+            log.exception("HTTP handler failed")
+            status, content_type, body, headers = 500, "text/plain", b"internal error\n", {}
+        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}"]
+        head += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
+        head += [f"{k}: {v}" for k, v in headers.items()] + ["Connection: close", "", ""]
+        try:
+            writer.write("\r\n".join(head).encode("latin-1") + body)
+            await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def _respond(
+        self, reader: asyncio.StreamReader
+    ) -> tuple[int, str, bytes, dict[str, str]]:
+        request_line = (await reader.readuntil(b"\r\n")).decode("latin-1").strip()
+        method, target, _version = request_line.split(" ", 2)
+        headers: dict[str, str] = {}
+        while (line := (await reader.readuntil(b"\r\n")).decode("latin-1").strip()) != "":
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+            if len(headers) > 100:
+                raise ValueError("too many headers")
+        path = urllib.parse.urlsplit(target).path
+        if method == "POST":
+            length = int(headers.get("content-length", "0"))
+            if not 0 <= length <= MAX_HTTP_BODY:
+                return 413, "text/plain", b"request too large\n", {}
+            return await self._ocsp(await reader.readexactly(length))
+        if method != "GET":
+            return 405, "text/plain", b"use GET or POST\n", {"Allow": "GET, POST"}
+        if path.startswith("/crl/") and path.endswith(".crl"):
+            return await self._crl(path[len("/crl/") : -len(".crl")])
+        encoded = urllib.parse.unquote(path.lstrip("/"))
+        try:
+            url_safe = "-" in encoded or "_" in encoded
+            der = base64.b64decode(encoded, altchars=b"-_" if url_safe else None)
+        except (binascii.Error, ValueError):
+            der = b""
+        return await self._ocsp(der)
+
+    async def _ocsp(self, der: bytes) -> tuple[int, str, bytes, dict[str, str]]:
+        reply = await self.state.answer(der)
+        headers: dict[str, str] = {}
+        if reply.next_update is not None:
+            max_age = max(0, int((reply.next_update - self.clock.now()).total_seconds()))
+            headers["Cache-Control"] = f"max-age={max_age}, public, no-transform, must-revalidate"
+        return 200, "application/ocsp-response", reply.der, headers
+
+    async def _crl(self, public_id: str) -> tuple[int, str, bytes, dict[str, str]]:
+        issuer_der = next(
+            (der for der, cert in self.state.table.issuers.items() if issuer_id(cert) == public_id),
+            None,
+        )
+        if issuer_der is None:
+            return 404, "text/plain", b"no such issuer\n", {}
+        sequence = self.state.table.last_sequence
+        cached = self._crl_cache.get(public_id)
+        if cached is None or cached[0] != sequence or time.monotonic() - cached[1] > CRL_CACHE_S:
+            try:
+                reply = await self.ca.GetCrl(
+                    ca_pb2.GetCrlRequest(issuer_der=issuer_der),
+                    timeout=CA_CALL_TIMEOUT_S,
+                    metadata=rpcutil.trace_metadata(),
+                )
+            except grpc.aio.AioRpcError as exc:
+                return 503, "text/plain", f"ca unavailable: {exc.code().name}\n".encode(), {}
+            cached = (sequence, time.monotonic(), bytes(reply.der))
+            self._crl_cache[public_id] = cached
+        return 200, "application/pkix-crl", cached[2], {"Cache-Control": "max-age=30"}
+
+
+_REASONS: Final = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+async def serve(listen: str, http_listen: str, ca_address: str, clock: Clock) -> None:
+    """Runs the responder until cancelled: enrolls with the ca, follows its feed, then
+    answers on gRPC at `listen` and HTTP at `http_listen`."""
+    channel = rpcutil.open_channel(ca_address)
+    ca = ca_pb2_grpc.CertificateAuthorityStub(channel)  # type: ignore[no-untyped-call]
+    server = rpcutil.create_server()
+    feed: asyncio.Task[None] | None = None
+    renewal: asyncio.Task[None] | None = None
+    http: asyncio.Server | None = None
+    try:
+        served, _bundle = await enroll(ca)
+        table = StatusTable()
+        table.issuers[served.issuer.public_bytes(serialization.Encoding.DER)] = served.issuer
+        state = ResponderState(OcspResponder([served], table.lookup, clock), table)
+        front = HttpFront(state, ca, clock)
+        feed = asyncio.create_task(follow_feed(ca, state), name="status-feed")
+        renewal = asyncio.create_task(
+            keep_responder_certificate_fresh(ca, state, clock), name="responder-renewal"
+        )
+        await state.caught_up.wait()
+        ocsp_pb2_grpc.add_OcspResponderServicer_to_server(  # type: ignore[no-untyped-call]
+            OcspResponderService(state), server
+        )
+        host, port = split_host_port(http_listen)
+        http = await asyncio.start_server(front.handle, host, port)
+        await rpcutil.start_server(server, listen, [SERVICE_NAME])
+        log.info("ocsp listening on %s (gRPC) and %s (HTTP)", listen, http_listen)
+        # Shielded: cancelling wait_for_termination itself breaks a later server.stop().
+        await asyncio.shield(server.wait_for_termination())
+    finally:
+        if http is not None:
+            http.close()
+        await server.stop(grace=1.0)
+        for task in (feed, renewal):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await channel.close()
+        log.info("ocsp stopped")
+
+
+async def run_until_signalled(service: Coroutine[Any, Any, None]) -> None:
+    """Runs `service` until SIGTERM or SIGINT, then cancels it so it shuts down gracefully."""
+    task = asyncio.ensure_future(service)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def main(argv: list[str] | None = None) -> None:
+    endpoints = Endpoints.from_env()
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--listen", default=endpoints.ocsp)
+    parser.add_argument("--http-listen", default=urllib.parse.urlsplit(endpoints.ocsp_url).netloc)
+    parser.add_argument("--ca", default=endpoints.ca)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(run_until_signalled(serve(args.listen, args.http_listen, args.ca, SystemClock())))
+
+
+if __name__ == "__main__":
+    main()

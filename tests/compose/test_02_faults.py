@@ -1,0 +1,88 @@
+"""Failure behaviour of the stack: the revocation responder goes away.
+
+Runs after test_01 (file order) and before revocation, which spoils valid.tlssim.test.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .conftest import Stack, handshake_report
+
+pytestmark = [pytest.mark.compose, pytest.mark.timeout(600)]
+
+VALID = "valid.tlssim.test"
+
+
+def _set_proxy(name: str, enabled: bool) -> None:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:8474/proxies/{name}",
+        data=json.dumps({"enabled": enabled}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5):
+        pass
+
+
+@pytest.fixture
+def responder_stopped(stack: Stack) -> Iterator[None]:
+    """The ocsp container is stopped; started again (and healthy) afterwards."""
+    stack.container("ocsp").stop(timeout=5)
+    try:
+        yield
+    finally:
+        stack.container("ocsp").start()
+        stack.wait_healthy(("ocsp",))
+
+
+def _handshake(stack: Stack, policy: str) -> dict[str, Any]:
+    return handshake_report(
+        stack.exec_tlssim(
+            "client", "handshake", "--server-name", VALID, "--revocation", policy, "--json"
+        )
+    )
+
+
+def _skip_if_stapled(report: dict[str, Any]) -> None:
+    if report.get("revocation", {}).get("source") == "staple":
+        pytest.skip("the server stapled a still-fresh OCSP response; the responder's absence "
+                    "cannot show until it expires")
+
+
+def test_soft_fail_passes_with_a_warning_when_the_responder_is_down(
+    stack: Stack, responder_stopped: None
+) -> None:
+    report = _handshake(stack, "soft")
+    _skip_if_stapled(report)
+    assert report["ok"] is True, report.get("alert")
+    assert report["revocation"]["status"] == "unavailable"
+    results = {str(c.get("result", c.get("status", ""))).lower() for c in report["checks"]}
+    assert results & {"warning", "warn", "soft-fail", "soft_fail"}, report["checks"]
+
+
+def test_hard_fail_fails_when_the_responder_is_down(
+    stack: Stack, responder_stopped: None
+) -> None:
+    report = _handshake(stack, "hard")
+    _skip_if_stapled(report)
+    assert report["ok"] is False
+    assert report["revocation"]["status"] == "unavailable"
+
+
+def test_a_disabled_link_fails_the_handshake_and_comes_back(stack: Stack) -> None:
+    _set_proxy("client_server", enabled=False)
+    try:
+        done = stack.exec_tlssim("client", "handshake", "--server-name", VALID, "--json")
+        assert done.returncode != 0
+    finally:
+        _set_proxy("client_server", enabled=True)
+    report = handshake_report(
+        stack.exec_tlssim("client", "handshake", "--server-name", VALID, "--json")
+    )
+    assert report["ok"] is True
