@@ -172,7 +172,7 @@ async def serve(listen: str, data_dir: pathlib.Path, ocsp_url: str, clock: Clock
     admin_token = load_or_create_admin_token(data_dir)
     service = CertificateAuthorityService(authority, admin_token)
     server = rpcutil.create_server()
-    ca_pb2_grpc.add_CertificateAuthorityServicer_to_server(service, server)  # type: ignore[no-untyped-call]
+    ca_pb2_grpc.add_CertificateAuthorityServicer_to_server(service, server)
     try:
         await rpcutil.start_server(server, listen, [SERVICE_NAME])
         log.info(

@@ -71,7 +71,7 @@ def client_config(request: Any) -> ClientConfig:
     return ClientConfig(server_name=request.server_name or None, entropy=os.urandom, **kwargs)
 
 
-class TlsClientServicer(client_pb2_grpc.TlsClientServicer):  # type: ignore[misc]
+class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
     def __init__(
         self, server_address: str, ca_address: str, ocsp_address: str, clock: Clock
     ) -> None:

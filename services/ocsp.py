@@ -315,7 +315,7 @@ async def serve(listen: str, http_listen: str, ca_address: str, clock: Clock) ->
     """Runs the responder until cancelled: enrolls with the ca, follows its feed, then
     answers on gRPC at `listen` and HTTP at `http_listen`."""
     channel = rpcutil.open_channel(ca_address)
-    ca = ca_pb2_grpc.CertificateAuthorityStub(channel)  # type: ignore[no-untyped-call]
+    ca = ca_pb2_grpc.CertificateAuthorityStub(channel)
     server = rpcutil.create_server()
     feed: asyncio.Task[None] | None = None
     renewal: asyncio.Task[None] | None = None
@@ -331,9 +331,7 @@ async def serve(listen: str, http_listen: str, ca_address: str, clock: Clock) ->
             keep_responder_certificate_fresh(ca, state, clock), name="responder-renewal"
         )
         await state.caught_up.wait()
-        ocsp_pb2_grpc.add_OcspResponderServicer_to_server(  # type: ignore[no-untyped-call]
-            OcspResponderService(state), server
-        )
+        ocsp_pb2_grpc.add_OcspResponderServicer_to_server(OcspResponderService(state), server)
         host, port = split_host_port(http_listen)
         http = await asyncio.start_server(front.handle, host, port)
         await rpcutil.start_server(server, listen, [SERVICE_NAME])

@@ -135,7 +135,7 @@ class CertificateStore:
         )
 
 
-class TlsServerServicer(server_pb2_grpc.TlsServerServicer):  # type: ignore[misc]
+class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
     def __init__(self, certificates: CertificateStore) -> None:
         self._certificates = certificates
 

@@ -158,9 +158,11 @@ def stack() -> Iterator[Stack]:
     try:
         client = docker.from_env(timeout=30)
         client.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means: no engine to test against
-        _no_engine(f"no Docker engine answers ({exc.__class__.__name__}); "
-                   "start one with scripts/start-dockerd.sh")
+    except Exception as exc:
+        _no_engine(
+            f"no Docker engine answers ({exc.__class__.__name__}); "
+            "start one with scripts/start-dockerd.sh"
+        )
     compose = _compose_command()
     env = {
         **os.environ,
@@ -173,7 +175,12 @@ def stack() -> Iterator[Stack]:
     if os.environ.get("TLSSIM_COMPOSE_NO_BUILD") != "1":
         built = subprocess.run(
             [str(ROOT / "scripts" / "build-image.sh")],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
         )
         if built.returncode != 0:
             pytest.fail(f"scripts/build-image.sh failed\n{built.stdout}\n{built.stderr}")

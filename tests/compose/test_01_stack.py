@@ -43,9 +43,7 @@ def test_every_link_goes_through_the_faults_proxy(stack: Stack) -> None:
         assert live["enabled"] is True
     # and the services are configured to use them: no service dials another directly
     for service in ("ocsp", "server", "client"):
-        env = dict(
-            item.split("=", 1) for item in stack.container(service).attrs["Config"]["Env"]
-        )
+        env = dict(item.split("=", 1) for item in stack.container(service).attrs["Config"]["Env"])
         for name in ("TLSSIM_CA_ADDR", "TLSSIM_OCSP_ADDR", "TLSSIM_SERVER_ADDR"):
             if name in env:
                 assert env[name].startswith("faults:"), f"{service} {name}={env[name]}"

@@ -51,8 +51,10 @@ def _handshake(stack: Stack, policy: str) -> dict[str, Any]:
 
 def _skip_if_stapled(report: dict[str, Any]) -> None:
     if report.get("revocation", {}).get("source") == "staple":
-        pytest.skip("the server stapled a still-fresh OCSP response; the responder's absence "
-                    "cannot show until it expires")
+        pytest.skip(
+            "the server stapled a still-fresh OCSP response; the responder's absence "
+            "cannot show until it expires"
+        )
 
 
 def test_soft_fail_passes_with_a_warning_when_the_responder_is_down(
@@ -66,9 +68,7 @@ def test_soft_fail_passes_with_a_warning_when_the_responder_is_down(
     assert results & {"warning", "warn", "soft-fail", "soft_fail"}, report["checks"]
 
 
-def test_hard_fail_fails_when_the_responder_is_down(
-    stack: Stack, responder_stopped: None
-) -> None:
+def test_hard_fail_fails_when_the_responder_is_down(stack: Stack, responder_stopped: None) -> None:
     report = _handshake(stack, "hard")
     _skip_if_stapled(report)
     assert report["ok"] is False
