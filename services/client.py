@@ -68,7 +68,12 @@ def client_config(request: Any) -> ClientConfig:
         kwargs["signature_schemes"] = _enum_values(
             SignatureScheme, request.signature_schemes, "signature scheme"
         )
-    return ClientConfig(server_name=request.server_name or None, entropy=os.urandom, **kwargs)
+    return ClientConfig(
+        server_name=request.server_name or None,
+        entropy=os.urandom,
+        request_ocsp=not request.no_status_request,
+        **kwargs,
+    )
 
 
 class TlsClientServicer(client_pb2_grpc.TlsClientServicer):

@@ -15,10 +15,7 @@ from typing import Any
 
 import grpc
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import NameOID
 
 from tlssim import rpcutil, vhosts
 from tlssim.clock import Clock
@@ -26,6 +23,7 @@ from tlssim.endpoints import split_host_port
 from tlssim.net.drive import serve_connection
 from tlssim.net.transport import GrpcServerTransport, TcpTransport
 from tlssim.pki import keys
+from tlssim.pki.revocation import build_ocsp_request
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc, server_pb2_grpc
 from tlssim.tls import (
     CertifiedKey,
@@ -40,7 +38,9 @@ from tlssim.tls.signatures import key_supports
 log = logging.getLogger("tlssim.server")
 
 SERVICE_NAME = "tlssim.rpc.v1.TlsServer"
-STAPLE_REFRESH_MARGIN = dt.timedelta(minutes=10)
+# How often staples are refetched: the bound on how long a revocation stays hidden from
+# clients that rely on the staple.
+STAPLE_REFRESH_S = float(os.environ.get("TLSSIM_STAPLE_REFRESH_S", "5"))
 STARTUP_RETRY_S = 0.5
 
 
@@ -76,12 +76,7 @@ class CertificateStore:
 
     async def _enroll(self, host: vhosts.VirtualHost, key_type: str) -> HostCertificate:
         key = keys.generate_private_key(key_type)
-        csr = (
-            x509.CertificateSigningRequestBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host.name)]))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host.name)]), False)
-            .sign(key, None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256())
-        )
+        csr = keys.build_csr(key, host.name, (host.name,))
         reply = await self._ca.IssueCertificate(
             ca_pb2.IssueCertificateRequest(
                 csr_der=csr.public_bytes(keys.Encoding.DER), profile=host.profile
@@ -90,25 +85,22 @@ class CertificateStore:
         )
         return HostCertificate(host.name, key, tuple(bytes(c) for c in reply.chain_der))
 
-    async def refresh_staples(self, force: bool = False) -> None:
-        """Fetches a fresh OCSP response for every certificate whose staple nears nextUpdate."""
+    async def refresh_staples(self) -> None:
+        """Fetches a fresh OCSP response for every certificate; a stale staple is dropped."""
         for certs in self._hosts.values():
             for cert in certs:
-                due = cert.staple_next_update is None or (
-                    cert.staple_next_update - STAPLE_REFRESH_MARGIN <= self._clock.now()
-                )
-                if force or due:
-                    await self._fetch_staple(cert)
+                await self._fetch_staple(cert)
+                if cert.staple_next_update and cert.staple_next_update <= self._clock.now():
+                    cert.staple, cert.staple_next_update = None, None
 
     async def _fetch_staple(self, cert: HostCertificate) -> None:
         if len(cert.chain) < 2:
             return
         leaf = x509.load_der_x509_certificate(cert.chain[0])
         issuer = x509.load_der_x509_certificate(cert.chain[1])
-        request = ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, hashes.SHA1()).build()
         try:
             reply = await self._ocsp.Check(
-                ocsp_pb2.OcspCheckRequest(request_der=request.public_bytes(keys.Encoding.DER)),
+                ocsp_pb2.OcspCheckRequest(request_der=build_ocsp_request(leaf, issuer)),
                 timeout=5,
                 metadata=rpcutil.trace_metadata(),
             )
@@ -149,7 +141,12 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
 
 
 async def serve(
-    listen: str, tcp_listen: str, ca_address: str, ocsp_address: str, clock: Clock
+    listen: str,
+    tcp_listen: str,
+    ca_address: str,
+    ocsp_address: str,
+    clock: Clock,
+    staple_refresh_s: float = STAPLE_REFRESH_S,
 ) -> None:
     """Enrolls every virtual host with the ca, then serves gRPC and TCP until cancelled."""
     ca_channel = rpcutil.open_channel(ca_address)
@@ -160,7 +157,7 @@ async def serve(
         clock,
     )
     await _retry_until_ready("enroll with the ca at " + ca_address, certificates.enroll_all)
-    await certificates.refresh_staples(force=True)
+    await certificates.refresh_staples()
 
     servicer = TlsServerServicer(certificates)
     server = rpcutil.create_server()
@@ -179,7 +176,7 @@ async def serve(
     log.info("server ready: gRPC %s, TLS over TCP %s", listen, tcp_listen)
     try:
         while True:
-            await asyncio.sleep(30)
+            await asyncio.sleep(staple_refresh_s)
             await certificates.refresh_staples()
     finally:
         tcp_server.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -69,9 +70,9 @@ def stack_env(tmp: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    tmp = tmp_path_factory.mktemp("stack")
+@contextlib.contextmanager
+def running_stack(tmp: Path) -> Iterator[LocalStack]:
+    """`tlssim up` in a subprocess, on free ports, stopped with Ctrl-C (SIGINT) afterwards."""
     env = stack_env(tmp)
     log = tmp / "up.log"
     with log.open("w") as out:
@@ -93,3 +94,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """One stack shared by the tests that leave it as they found it."""
+    with running_stack(tmp_path_factory.mktemp("stack")) as started:
+        yield started

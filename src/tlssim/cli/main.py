@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     hs.add_argument("--group", action="append", default=[], help="key share group (repeatable)")
     hs.add_argument("--sigalg", action="append", default=[], help="signature scheme (repeatable)")
     hs.add_argument("--revocation", choices=["hard", "soft", "off"], default="soft")
+    hs.add_argument("--no-staple", action="store_true", help="ask for no OCSP staple")
     hs.add_argument("--tcp", metavar="HOST:PORT", default="", help="any TLS server over TCP")
     hs.add_argument("--ca-file", help="trust anchors (PEM) instead of the ca's bundle")
     hs.add_argument("--clock-skew", type=float, default=0.0, metavar="SECONDS")
@@ -113,6 +114,7 @@ async def _handshake(args: argparse.Namespace) -> int:
         groups=args.group,
         signature_schemes=args.sigalg,
         revocation=args.revocation,
+        no_status_request=args.no_staple,
         tcp_address=args.tcp,
         ca_pem=ca_pem,
         clock_skew_seconds=args.clock_skew,

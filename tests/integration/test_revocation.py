@@ -1,0 +1,69 @@
+"""Revocation travels ca -> responder -> server staple / live OCSP -> client, while running."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import LocalStack, running_stack
+
+pytestmark = pytest.mark.integration
+
+# The server refetches staples every 5 s (TLSSIM_STAPLE_REFRESH_S); the feed adds well under 1 s.
+FRESHNESS_BOUND_S = 12.0
+HOST = "ecdsa-p256.tlssim.test"
+
+
+@pytest.fixture(scope="module")
+def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """A stack of this module's own: revoking changes it for good."""
+    with running_stack(tmp_path_factory.mktemp("revocation")) as started:
+        yield started
+
+
+def handshake(stack: LocalStack, *args: str) -> dict[str, Any]:
+    done = stack.tlssim("handshake", "--json", "--server-name", HOST, *args)
+    report: dict[str, Any] = json.loads(done.stdout)
+    assert done.returncode == (0 if report["ok"] else 1)
+    return report
+
+
+def test_live_ocsp_without_a_staple(own_stack: LocalStack) -> None:
+    report = handshake(own_stack, "--no-staple", "--revocation", "hard")
+    assert report["ok"], report
+    assert report["revocation"]["source"] == "ocsp"
+    assert report["revocation"]["status"] == "good"
+
+
+def test_revoking_fails_the_next_handshakes(own_stack: LocalStack) -> None:
+    before = handshake(own_stack, "--revocation", "hard")
+    assert before["ok"] and before["revocation"]["source"] == "staple"
+    serial = before["chain"][0]["serial"]
+
+    done = own_stack.tlssim("ca", "revoke", serial, "--reason", "keyCompromise")
+    assert done.returncode == 0, done.stderr
+    revoked_at = time.monotonic()
+
+    live = handshake(own_stack, "--no-staple", "--revocation", "hard")
+    assert live["alert"] == {
+        "level": "fatal",
+        "description": "certificate_revoked",
+        "sent_by": "client",
+    }
+    assert live["revocation"]["status"] == "revoked"
+
+    while True:
+        stapled = handshake(own_stack, "--revocation", "hard")
+        if stapled["alert"] is not None:
+            break
+        assert time.monotonic() - revoked_at < FRESHNESS_BOUND_S, "staple still says good"
+        time.sleep(0.5)
+    assert stapled["alert"]["description"] == "certificate_revoked"
+    assert stapled["revocation"] == stapled["revocation"] | {
+        "source": "staple",
+        "status": "revoked",
+    }
