@@ -27,7 +27,15 @@ from tlssim.rpc.v1 import (
     ocsp_pb2_grpc,
     server_pb2_grpc,
 )
-from tlssim.tls import CipherSuite, ClientConfig, ClientConnection, NamedGroup, SignatureScheme
+from tlssim.tls import (
+    CipherSuite,
+    ClientConfig,
+    ClientConnection,
+    NamedGroup,
+    ProtocolVersion,
+    SignatureScheme,
+)
+from tlssim.tls.config import DEFAULT_TLS12_CIPHER_SUITES, DEFAULT_TLS13_CIPHER_SUITES
 
 log = logging.getLogger("tlssim.client")
 
@@ -49,17 +57,46 @@ def _enum_values(enum: Any, names: Any, what: str) -> tuple[Any, ...]:
         raise BadRequest(f"unknown {what} {exc.args[0]!r}; known: {known}") from None
 
 
+VERSIONS = {
+    "": (ProtocolVersion.TLSv1_3, ProtocolVersion.TLSv1_2),
+    "1.3": (ProtocolVersion.TLSv1_3,),
+    "1.2": (ProtocolVersion.TLSv1_2,),
+}
+
+
+def _suites_for(
+    versions: tuple[ProtocolVersion, ...], key_exchange: str
+) -> tuple[CipherSuite, ...]:
+    """The default suites for these versions, narrowed to one TLS 1.2 key exchange if asked."""
+    suites: tuple[CipherSuite, ...] = ()
+    if ProtocolVersion.TLSv1_3 in versions and key_exchange != "rsa":
+        suites += DEFAULT_TLS13_CIPHER_SUITES
+    if ProtocolVersion.TLSv1_2 in versions:
+        rsa_kx = tuple(s for s in DEFAULT_TLS12_CIPHER_SUITES if s.name.startswith("TLS_RSA_"))
+        ecdhe = tuple(s for s in DEFAULT_TLS12_CIPHER_SUITES if s not in rsa_kx)
+        suites += {"rsa": rsa_kx, "ecdhe": ecdhe}.get(key_exchange, ecdhe + rsa_kx)
+    return suites
+
+
 def client_config(request: Any) -> ClientConfig:
     """The engine's configuration for a HandshakeRequest."""
-    if request.tls_version not in ("", "1.3"):
-        raise BadRequest(f"TLS version {request.tls_version!r} is not supported; use 1.3")
-    if request.key_exchange not in ("", "ecdhe"):
-        raise BadRequest(f"key exchange {request.key_exchange!r} needs TLS 1.2; use ecdhe")
+    if request.tls_version not in VERSIONS:
+        raise BadRequest(f"TLS version {request.tls_version!r} is not supported; use 1.2 or 1.3")
+    if request.key_exchange not in ("", "ecdhe", "rsa"):
+        raise BadRequest(f"key exchange {request.key_exchange!r}: use rsa or ecdhe")
     if request.revocation not in ("", *certcheck.POLICIES):
         raise BadRequest(f"revocation policy must be one of {', '.join(certcheck.POLICIES)}")
-    kwargs: dict[str, Any] = {}
-    if request.cipher_suites:
-        kwargs["cipher_suites"] = _enum_values(CipherSuite, request.cipher_suites, "cipher suite")
+    versions = VERSIONS[request.tls_version]
+    if request.key_exchange == "rsa":
+        if versions == (ProtocolVersion.TLSv1_3,):
+            raise BadRequest("RSA key transport exists only in TLS 1.2; use --tls 1.2")
+        versions = (ProtocolVersion.TLSv1_2,)
+    kwargs: dict[str, Any] = {"versions": versions}
+    kwargs["cipher_suites"] = (
+        _enum_values(CipherSuite, request.cipher_suites, "cipher suite")
+        if request.cipher_suites
+        else _suites_for(versions, request.key_exchange)
+    )
     if request.groups:
         groups = _enum_values(NamedGroup, request.groups, "group")
         kwargs["supported_groups"] = groups

@@ -168,7 +168,8 @@ def build_report(
         "server_name": server_name,
         "version": info.version.label if info else None,
         "cipher_suite": _name(info.cipher_suite) if info else None,
-        "key_exchange": _name(info.group) if info else None,
+        "key_exchange": _key_exchange(info) if info else None,
+        "resumed": bool(info and info.resumed),
         "signature_scheme": _name(info.signature_scheme) if info else None,
         "chain": [_chain_entry(c) for c in verification.chain],
         "checks": [c.as_dict() for c in verification.checks],
@@ -184,3 +185,10 @@ def build_report(
 
 def _last_ms(run: ClientRun) -> float:
     return run.timeline[-1].at_ms if run.timeline else 0.0
+
+
+def _key_exchange(info: events.HandshakeComplete) -> str:
+    """The (EC)DHE group, or "rsa" for TLS 1.2 RSA key transport."""
+    if info.group is not None:
+        return str(info.group.name)
+    return "rsa" if info.cipher_suite.name.startswith("TLS_RSA_") else "psk"

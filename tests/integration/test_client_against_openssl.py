@@ -26,7 +26,10 @@ class EchoServer:
 
     def __init__(self, cert_file: Path, key_file: Path) -> None:
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.context.minimum_version = ssl.TLSVersion.TLSv1_3
+        self.context.minimum_version = ssl.TLSVersion.TLSv1_2
+        # Python's own cipher string leaves out RSA key transport; OpenSSL's DEFAULT keeps it
+        # (no security level change is needed for the AES-GCM RSA suites).
+        self.context.set_ciphers("DEFAULT")
         self.context.load_cert_chain(cert_file, key_file)
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.listener.settimeout(0.2)
@@ -141,3 +144,46 @@ def test_soft_fail_without_a_staple_or_a_responder_for_this_ca(
     assert done.returncode == 0, report
     assert report["revocation"]["status"] in ("unknown", "unavailable")
     assert report["warnings"], report
+
+
+@pytest.mark.parametrize(
+    ("suite", "needs"),
+    [
+        ("TLS_RSA_WITH_AES_128_GCM_SHA256", "rsa"),
+        ("TLS_RSA_WITH_AES_256_GCM_SHA384", "rsa"),
+        ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "rsa"),
+        ("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "rsa"),
+        ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "ecdsa"),
+    ],
+)
+def test_our_client_with_an_openssl_server_tls12(
+    stack: LocalStack,
+    openssl_server: tuple[EchoServer, Path],
+    request: pytest.FixtureRequest,
+    suite: str,
+    needs: str,
+) -> None:
+    server, ca_file = openssl_server
+    if request.node.callspec.params["openssl_server"] != needs:
+        pytest.skip(f"{suite} needs an {needs} certificate")
+    done = stack.tlssim(
+        "handshake",
+        "--json",
+        "--tcp",
+        f"127.0.0.1:{server.port}",
+        "--ca-file",
+        str(ca_file),
+        "--server-name",
+        NAME,
+        "--tls",
+        "1.2",
+        "--cipher",
+        suite,
+        "--revocation",
+        "off",
+    )
+    report = json.loads(done.stdout)
+    assert done.returncode == 0, (report["alert"], report["error"], report["steps"][-3:])
+    assert report["version"] == "TLSv1.2"
+    assert report["cipher_suite"] == suite
+    assert server.seen[-1][0] == "TLSv1.2"

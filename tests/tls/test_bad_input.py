@@ -7,7 +7,7 @@ import random
 import pytest
 from tlshelpers import counter_entropy, make_pair, of_type, pump
 
-from tlssim.tls import AlertDescription, AlertLevel, State, events
+from tlssim.tls import AlertDescription, AlertLevel, ProtocolVersion, State, events
 from tlssim.tls.extensions import Extension
 from tlssim.tls.messages import ClientHello
 
@@ -139,8 +139,21 @@ def _hello(**kw: object) -> bytes:
 
 
 def test_client_hello_without_supported_versions_is_protocol_version() -> None:
-    _, server = make_pair()
+    _, server = make_pair(server_kw={"versions": (ProtocolVersion.TLSv1_3,)})
     assert server.receive_data(_hello()) == fatal(AlertDescription.protocol_version)
+
+
+def test_tls12_client_hello_with_only_tls13_suites_is_handshake_failure() -> None:
+    _, server = make_pair()  # TLS 1.3 and 1.2: without supported_versions this is TLS 1.2
+    evs = server.receive_data(_hello())
+    assert evs[-2:] == fatal(AlertDescription.handshake_failure)
+
+
+def test_tls11_client_hello_is_protocol_version() -> None:
+    _, server = make_pair()
+    assert server.receive_data(_hello(legacy_version=0x0302)) == fatal(
+        AlertDescription.protocol_version
+    )
 
 
 def test_client_hello_without_key_share_is_missing_extension() -> None:

@@ -14,6 +14,15 @@ EXPLANATIONS: dict[str, str] = {
     "Certificate": "the server sends its certificate chain (server -> intermediate CA -> root)",
     "CertificateVerification": "the client verifies the certificate: CA signature, chain, "
     "domain, expiry, revocation",
+    "CertificateStatus": "the server staples a signed OCSP response: the certificate is not "
+    "revoked",
+    "ServerKeyExchange": "the server sends its ephemeral key share, signed with the certificate's "
+    "key",
+    "ServerHelloDone": "the server has sent everything; now it is the client's turn",
+    "ClientKeyExchange": "the client sends its key material: an encrypted premaster secret (RSA) "
+    "or its ephemeral key share (ECDHE)",
+    "ChangeCipherSpec": "from the next record on, this side encrypts with the session keys",
+    "NewSessionTicket": "the server hands out a ticket for resuming this session later",
     "CertificateVerify": "the server proves it holds the certificate's private key by signing "
     "the transcript",
     "Finished": "a MAC over the whole handshake: both sides hold the same keys and saw the same "
@@ -22,6 +31,16 @@ EXPLANATIONS: dict[str, str] = {
     "HandshakeComplete": "handshake complete: secure encrypted communication begins",
     "ApplicationData": "encrypted application data",
     "Alert": "an alert ends the connection",
+}
+
+# NSS key log labels, as the walkthrough would say them.
+SECRETS = {
+    "CLIENT_RANDOM": "master secret derived: both sides derive the session keys from the "
+    "premaster secret",
+    "CLIENT_HANDSHAKE_TRAFFIC_SECRET": "handshake keys derived from the (EC)DHE shared secret",
+    "SERVER_HANDSHAKE_TRAFFIC_SECRET": "",
+    "CLIENT_TRAFFIC_SECRET_0": "session keys derived for application data",
+    "SERVER_TRAFFIC_SECRET_0": "",
 }
 
 ARROWS = {"sent": "client -> server", "received": "server -> client", "local": "client"}
@@ -44,6 +63,8 @@ def render(report: dict[str, Any]) -> str:
         "",
     ]
     for step in report["steps"]:
+        if step["name"] == "SecretDerived" and not SECRETS.get(step["fields"].get("label"), "x"):
+            continue  # one line per pair of client/server secrets is enough
         lines.extend(_render_step(step))
     lines.append("")
     lines.extend(_summary(report))
@@ -54,7 +75,9 @@ def _render_step(step: dict[str, Any]) -> list[str]:
     name = step["name"]
     fields = step.get("fields") or {}
     if name == "SecretDerived":
-        return [f"  {step['at_ms']:>8.2f} ms  {'':<17} {fields.get('label', '')} derived"]
+        label = fields.get("label", "")
+        what = SECRETS.get(label, f"{label} derived")
+        return [f"  {step['at_ms']:>8.2f} ms  {'client':<17} {what}"]
     head = f"  {step['at_ms']:>8.2f} ms  {ARROWS[step['direction']]:<17} {name:<20}" + (
         f" {step['size']:>5} B" if step["size"] else ""
     )

@@ -1,4 +1,4 @@
-"""tlssim.tls: a sans-IO TLS 1.3 engine (bytes in, bytes and events out).
+"""tlssim.tls: a sans-IO TLS 1.3 and TLS 1.2 engine (bytes in, bytes and events out).
 
     conn = ClientConnection(ClientConfig(server_name="valid.tlssim.test", entropy=os.urandom))
     conn.start()
@@ -6,6 +6,8 @@
     for event in conn.receive_data(sock.recv(65536)): ...
 
 No sockets, threads, clocks or OS randomness: randomness comes from ``config.entropy``.
+``ClientConfig.versions`` / ``ServerConfig.versions`` choose TLS 1.3 and/or TLS 1.2; a
+``SessionReceived`` event carries a ``Session`` to pass back as ``ClientConfig.session``.
 """
 
 from tlssim.tls import events
@@ -40,6 +42,7 @@ from tlssim.tls.errors import (
     UnsupportedExtension,
 )
 from tlssim.tls.server import ServerConnection
+from tlssim.tls.sessions import Session, SessionCache
 
 __all__ = [
     "AlertDescription",
@@ -66,6 +69,8 @@ __all__ = [
     "RecordOverflow",
     "ServerConfig",
     "ServerConnection",
+    "Session",
+    "SessionCache",
     "SignatureScheme",
     "State",
     "TLSError",

@@ -1,4 +1,8 @@
-"""TLS 1.3 client state machine (RFC 8446 appendix A.1)."""
+"""Client state machine: TLS 1.3 (RFC 8446 appendix A.1) here, TLS 1.2 in ``client12``.
+
+The ClientHello offers ``config.versions``; the ServerHello decides, and from then on the
+connection dispatches through that version's transition table.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from tlssim.tls import events as ev
+from tlssim.tls.client12 import ClientTLS12
 from tlssim.tls.config import ClientConfig
 from tlssim.tls.connection import Connection, Negotiated, State
 from tlssim.tls.constants import (
@@ -48,7 +53,12 @@ from tlssim.tls.extensions import (
     index_extensions,
 )
 from tlssim.tls.keyexchange import SUPPORTED_GROUPS, KeyShare
-from tlssim.tls.keyschedule import TLS13_SUITES, KeySchedule, finished_verify_data
+from tlssim.tls.keyschedule import (
+    TLS13_SUITES,
+    KeySchedule,
+    finished_verify_data,
+    resumption_psk,
+)
 from tlssim.tls.messages import (
     Certificate,
     CertificateVerify,
@@ -58,8 +68,10 @@ from tlssim.tls.messages import (
     NewSessionTicket,
     ServerHello,
 )
+from tlssim.tls.sessions import Session
 from tlssim.tls.signatures import SERVER_CONTEXT, PublicKey, signed_content, verify
-from tlssim.tls.versions import IMPLEMENTED_VERSIONS, client_check_version
+from tlssim.tls.tls12 import TLS12_SUITES
+from tlssim.tls.versions import check_enabled, client_check_version
 
 _SH_ALLOWED = {ExtensionType.key_share, ExtensionType.supported_versions}
 _HRR_ALLOWED = {ExtensionType.key_share, ExtensionType.supported_versions, ExtensionType.cookie}
@@ -76,7 +88,11 @@ _EE_FORBIDDEN = {
 Handler = Callable[["ClientConnection", bytes, bytes], None]
 
 
-class ClientConnection(Connection):
+_RENEGOTIATION_INFO_EMPTY = b"\x00"
+_EC_POINT_FORMATS_UNCOMPRESSED = b"\x01\x00"
+
+
+class ClientConnection(ClientTLS12):
     """The client side. ``start()`` queues the ClientHello.
 
     On ``CertificateReceived`` the engine pauses; the caller then calls
@@ -87,12 +103,27 @@ class ClientConnection(Connection):
 
     def __init__(self, config: ClientConfig) -> None:
         super().__init__(config.entropy)
-        for group in config.key_share_groups:
-            if group not in SUPPORTED_GROUPS or group not in config.supported_groups:
-                raise ValueError(f"cannot send a key share for {group!r}")
-        if not config.cipher_suites or any(s not in TLS13_SUITES for s in config.cipher_suites):
-            raise ValueError("cipher_suites must be TLS 1.3 suites")
+        self._versions = check_enabled(config.versions)
+        self._offers_tls13 = ProtocolVersion.TLSv1_3 in self._versions
+        self._offers_tls12 = ProtocolVersion.TLSv1_2 in self._versions
+        if self._offers_tls13:
+            for group in config.key_share_groups:
+                if group not in SUPPORTED_GROUPS or group not in config.supported_groups:
+                    raise ValueError(f"cannot send a key share for {group!r}")
+        if any(s not in TLS13_SUITES and s not in TLS12_SUITES for s in config.cipher_suites):
+            raise ValueError("cipher_suites must be TLS 1.3 or TLS 1.2 AEAD suites")
+        self._suites = tuple(
+            s
+            for s in config.cipher_suites
+            if (self._offers_tls13 and s in TLS13_SUITES)
+            or (self._offers_tls12 and s in TLS12_SUITES)
+        )
+        if not self._suites:
+            if not self._offers_tls12:
+                raise ValueError("cipher_suites must be TLS 1.3 suites")
+            raise ValueError("no cipher suite for the offered versions")
         self.config = config
+        self._init_tls12()
         self._session_id = b""
         self._shares: dict[int, KeyShare] = {}
         self._hrr_suite: int | None = None
@@ -103,6 +134,7 @@ class ClientConnection(Connection):
         self._server_hs_secret = b""
         self._client_hs_secret = b""
         self._version = ProtocolVersion.TLSv1_3
+        self._resumption_master = b""
 
     # -- public API -----------------------------------------------------------------
 
@@ -112,8 +144,18 @@ class ClientConnection(Connection):
             raise RuntimeError("start() called twice")
         entropy = self.config.entropy
         self._client_random = entropy(32)
-        self._session_id = entropy(32) if self.config.compatibility_mode else b""
-        self._shares = {g: KeyShare(g, entropy) for g in self.config.key_share_groups}
+        session = self.config.session
+        if (
+            session is not None
+            and session.version == ProtocolVersion.TLSv1_2
+            and self._offers_tls12
+            and session.session_id
+        ):
+            self._session_id = session.session_id
+        elif self.config.compatibility_mode and self._offers_tls13:
+            self._session_id = entropy(32)
+        if self._offers_tls13:
+            self._shares = {g: KeyShare(g, entropy) for g in self.config.key_share_groups}
         raw = self._client_hello()
         self._records.write_plaintext(ContentType.handshake, raw, 0x0301)
         self._state = State.WAIT_SH
@@ -156,21 +198,26 @@ class ClientConnection(Connection):
         ]
         if cfg.request_ocsp:
             exts.append(Extension(ExtensionType.status_request, encode_status_request()))
-        exts += [
-            Extension(
-                ExtensionType.supported_versions, encode_client_versions(IMPLEMENTED_VERSIONS)
-            ),
-            Extension(
-                ExtensionType.key_share,
-                encode_client_key_shares(tuple((g, s.public) for g, s in self._shares.items())),
-            ),
-        ]
+        if self._offers_tls12:
+            exts += [
+                Extension(ExtensionType.ec_point_formats, _EC_POINT_FORMATS_UNCOMPRESSED),
+                Extension(ExtensionType.extended_master_secret, b""),
+                Extension(ExtensionType.renegotiation_info, _RENEGOTIATION_INFO_EMPTY),
+            ]
+        if self._offers_tls13:
+            exts += [
+                Extension(ExtensionType.supported_versions, encode_client_versions(self._versions)),
+                Extension(
+                    ExtensionType.key_share,
+                    encode_client_key_shares(tuple((g, s.public) for g, s in self._shares.items())),
+                ),
+            ]
         if self._cookie is not None:
             exts.append(Extension(ExtensionType.cookie, encode_cookie(self._cookie)))
         ch = ClientHello(
             random=self._client_random,
             legacy_session_id=self._session_id,
-            cipher_suites=cfg.cipher_suites,
+            cipher_suites=self._suites,
             extensions=tuple(exts),
         )
         raw = ch.serialize()
@@ -182,7 +229,16 @@ class ClientConnection(Connection):
 
     # -- transition table -----------------------------------------------------------------
 
+    def _offered_versions(self) -> tuple[ProtocolVersion, ...]:
+        return self._versions
+
     def _dispatch(self, msg_type: int, body: bytes, raw: bytes) -> None:
+        if self._tls12:
+            handler12 = self._TRANSITIONS_TLS12.get((self._state, msg_type))
+            if handler12 is None:
+                raise self._unexpected(msg_type)
+            handler12(self, body, raw)
+            return
         handler = self._TRANSITIONS.get((self._state, msg_type))
         if handler is None:
             raise self._unexpected(msg_type)
@@ -191,10 +247,15 @@ class ClientConnection(Connection):
     def _on_server_hello(self, body: bytes, raw: bytes) -> None:
         sh = ServerHello.parse(body)
         exts = index_extensions(sh.extensions)
-        self._version = client_check_version(exts, IMPLEMENTED_VERSIONS)
+        self._version = client_check_version(exts, self._versions, sh.legacy_version)
+        if self._version == ProtocolVersion.TLSv1_2:
+            if self._hrr_suite is not None:
+                raise IllegalParameter("TLS 1.2 ServerHello after a HelloRetryRequest")
+            self._on_server_hello_tls12(sh, exts, raw)
+            return
         if sh.legacy_session_id_echo != self._session_id:
             raise IllegalParameter("legacy_session_id_echo does not match")
-        if sh.cipher_suite not in self.config.cipher_suites:
+        if sh.cipher_suite not in self._suites or sh.cipher_suite not in TLS13_SUITES:
             raise IllegalParameter("server chose a cipher suite we did not offer")
         if sh.legacy_compression_method != 0:
             raise IllegalParameter("non-null compression")
@@ -338,6 +399,7 @@ class ClientConnection(Connection):
             {"verify_data": verify_data.hex()},
         )
         self._set_write_key(self._write_app_secret)
+        self._resumption_master = schedule.derive(b"res master", self._transcript.digest())
         self._complete(
             Negotiated(
                 version=self._version,
@@ -349,14 +411,28 @@ class ClientConnection(Connection):
         )
 
     def _on_new_session_ticket(self, body: bytes, raw: bytes) -> None:
+        """Keep the ticket as a resumable Session (4.6.1); sending it back is not done yet."""
         ticket = NewSessionTicket.parse(body)
         self._events.append(
             ev.HandshakeMessageReceived(
                 "NewSessionTicket",
                 len(raw),
-                {"ticket_lifetime": ticket.ticket_lifetime, "ignored": True},
+                {"ticket_lifetime": ticket.ticket_lifetime, "ticket_size": len(ticket.ticket)},
             )
         )
+        params = self._params
+        assert params is not None
+        psk = resumption_psk(params, self._resumption_master, ticket.ticket_nonce)
+        session = Session(
+            version=ProtocolVersion.TLSv1_3,
+            cipher_suite=params.suite,
+            secret=psk,
+            server_name=self.config.server_name,
+            ticket=ticket.ticket,
+            ticket_age_add=ticket.ticket_age_add,
+            ticket_lifetime=ticket.ticket_lifetime,
+        )
+        self._events.append(ev.SessionReceived(session))
 
     _TRANSITIONS: ClassVar[dict[tuple[State, int], Handler]] = {
         (State.WAIT_SH, HandshakeType.server_hello): _on_server_hello,

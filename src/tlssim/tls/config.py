@@ -5,14 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tlssim.tls.constants import CipherSuite, NamedGroup, SignatureScheme
+from tlssim.tls.constants import CipherSuite, NamedGroup, ProtocolVersion, SignatureScheme
+from tlssim.tls.sessions import Session, SessionCache
 from tlssim.tls.signatures import PrivateKey
 
-DEFAULT_CIPHER_SUITES = (
+DEFAULT_TLS13_CIPHER_SUITES = (
     CipherSuite.TLS_AES_128_GCM_SHA256,
     CipherSuite.TLS_AES_256_GCM_SHA384,
     CipherSuite.TLS_CHACHA20_POLY1305_SHA256,
 )
+DEFAULT_TLS12_CIPHER_SUITES = (
+    CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    CipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    CipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    CipherSuite.TLS_RSA_WITH_AES_128_GCM_SHA256,
+    CipherSuite.TLS_RSA_WITH_AES_256_GCM_SHA384,
+)
+#: TLS 1.3 and TLS 1.2 suites together; each version uses the ones that belong to it.
+DEFAULT_CIPHER_SUITES = DEFAULT_TLS13_CIPHER_SUITES + DEFAULT_TLS12_CIPHER_SUITES
 DEFAULT_GROUPS = (NamedGroup.x25519, NamedGroup.secp256r1)
 DEFAULT_SIGNATURE_SCHEMES = (
     SignatureScheme.ecdsa_secp256r1_sha256,
@@ -21,6 +31,10 @@ DEFAULT_SIGNATURE_SCHEMES = (
     SignatureScheme.ecdsa_secp384r1_sha384,
     SignatureScheme.rsa_pss_rsae_sha384,
     SignatureScheme.rsa_pss_rsae_sha512,
+    # TLS 1.2 ServerKeyExchange only (TLS 1.3 CertificateVerify never uses PKCS#1 v1.5)
+    SignatureScheme.rsa_pkcs1_sha256,
+    SignatureScheme.rsa_pkcs1_sha384,
+    SignatureScheme.rsa_pkcs1_sha512,
 )
 
 Entropy = Callable[[int], bytes]
@@ -40,9 +54,16 @@ class ClientConfig:
     """Client settings.
 
     ``entropy(n)`` supplies every random byte, drawn in this order: ClientHello.random (32),
-    legacy_session_id (32, only when ``compatibility_mode``), then one 32-byte private key
-    seed per group in ``key_share_groups`` (and one more after a HelloRetryRequest). A test
-    reproduces RFC 8448 by feeding those bytes from a queue (see tests/tls/test_rfc8448.py).
+    legacy_session_id (32, only when ``compatibility_mode`` and no TLS 1.2 session is being
+    resumed), then, when TLS 1.3 is offered, one 32-byte private key seed per group in
+    ``key_share_groups`` (and one more after a HelloRetryRequest). TLS 1.2 then draws the
+    ECDHE seed (32) or the premaster secret's random part (46). A test reproduces RFC 8448
+    by feeding those bytes from a queue (see tests/tls/test_rfc8448.py).
+
+    ``versions`` are offered best first (TLS 1.3 and/or TLS 1.2); ``cipher_suites`` may mix
+    both versions' suites, each version offering its own. ``session`` (from a
+    ``SessionReceived`` event) asks to resume; ``session_age_ms`` is its age by the
+    caller's clock (TLS 1.3 obfuscated_ticket_age).
     """
 
     server_name: str | None
@@ -54,16 +75,28 @@ class ClientConfig:
     request_ocsp: bool = True
     #: RFC 8446 appendix D.4: random legacy_session_id and a dummy change_cipher_spec.
     compatibility_mode: bool = True
+    versions: tuple[ProtocolVersion, ...] = (ProtocolVersion.TLSv1_3,)
+    session: Session | None = None
+    session_age_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerConfig:
     """Server settings.
 
-    ``entropy(n)`` supplies ServerHello.random (32) then the key share seed (32).
+    ``entropy(n)`` supplies ServerHello.random (32) then the key share seed (32); TLS 1.2
+    draws ServerHello.random (32), a new session id (32, only with a ``session_cache``), the
+    ECDHE seed (32) or, for RSA key transport, the 48-byte fallback premaster; tickets draw
+    a 12-byte nonce and a 4-byte ticket_age_add.
     ``certificate_selector(sni, client_signature_schemes)`` returns the CertifiedKey to use or
-    raises TLSError (e.g. unrecognized_name, handshake_failure). ``cipher_suites`` and
-    ``supported_groups`` are in server preference order.
+    raises TLSError (e.g. unrecognized_name, handshake_failure). In TLS 1.2 the schemes
+    passed are those usable with the offered cipher suites (ECDSA/Ed25519 schemes for
+    ECDHE_ECDSA, RSA schemes for ECDHE_RSA and RSA key transport; when only RSA key
+    transport is possible and the client named no RSA scheme, ``rsa_pss_rsae_sha256`` stands
+    for "an RSA key"). ``cipher_suites`` and ``supported_groups`` are in server preference
+    order; ``versions`` lists what the server accepts (it picks TLS 1.3 when offered).
+    ``session_cache`` enables TLS 1.2 session-id resumption; ``ticket_key`` (32 bytes)
+    enables TLS 1.3 tickets (NewSessionTicket after the handshake, PSK with (EC)DHE).
     """
 
     entropy: Entropy
@@ -71,3 +104,6 @@ class ServerConfig:
     cipher_suites: tuple[CipherSuite, ...] = DEFAULT_CIPHER_SUITES
     supported_groups: tuple[NamedGroup, ...] = DEFAULT_GROUPS
     signature_schemes: tuple[SignatureScheme, ...] = DEFAULT_SIGNATURE_SCHEMES
+    versions: tuple[ProtocolVersion, ...] = (ProtocolVersion.TLSv1_3, ProtocolVersion.TLSv1_2)
+    session_cache: SessionCache | None = None
+    ticket_key: bytes | None = None

@@ -6,9 +6,12 @@ transition table ``{(state, HandshakeType): handler}``; anything not in the tabl
 unexpected_message. Key changes happen between records, so a paused client (waiting for the
 caller to judge the certificate) simply leaves the remaining records undecrypted.
 
-Rules (RFC 8446):
+Rules (RFC 8446, RFC 5246):
 - handshake messages may span and share records, but never straddle a key change (5.1);
-- a single change_cipher_spec record of value 0x01 is ignored during the handshake (5);
+- TLS 1.3: a change_cipher_spec record of value 0x01 is ignored during the handshake (5);
+- TLS 1.2: change_cipher_spec is accepted only in WAIT_CCS, where it switches the read key
+  (the write key switches right after we send ours); it shows in the events as a
+  HandshakeMessageSent/Received named "ChangeCipherSpec" so the story can tell it;
 - every alert except close_notify and user_canceled ends the connection (6);
 - a local failure queues the fatal alert under the current write key and closes.
 """
@@ -16,6 +19,7 @@ Rules (RFC 8446):
 from __future__ import annotations
 
 import enum
+import hmac
 from dataclasses import dataclass
 
 from tlssim.tls import events as ev
@@ -35,14 +39,16 @@ from tlssim.tls.constants import (
 )
 from tlssim.tls.errors import (
     DecodeError,
+    DecryptError,
     IllegalParameter,
     InternalError,
     TLSError,
     UnexpectedMessage,
 )
 from tlssim.tls.keyschedule import KeySchedule, SuiteParams, Transcript, next_traffic_secret
-from tlssim.tls.messages import KeyUpdate
-from tlssim.tls.record import RecordLayer, RecordProtection
+from tlssim.tls.messages import Finished, KeyUpdate
+from tlssim.tls.record import RecordLayer, RecordProtection, Tls12RecordProtection
+from tlssim.tls.tls12 import Tls12Suite, key_block, verify_data
 
 
 class State(enum.Enum):
@@ -56,6 +62,12 @@ class State(enum.Enum):
     WAIT_FINISHED = "WAIT_FINISHED"
     WAIT_CH = "WAIT_CH"
     WAIT_CH2 = "WAIT_CH2"
+    # TLS 1.2 (RFC 5246 section 7.3)
+    WAIT_CERT_STATUS = "WAIT_CERT_STATUS"
+    WAIT_SKE = "WAIT_SKE"
+    WAIT_SHD = "WAIT_SHD"
+    WAIT_CKE = "WAIT_CKE"
+    WAIT_CCS = "WAIT_CCS"
     CONNECTED = "CONNECTED"
     CLOSED = "CLOSED"
 
@@ -69,6 +81,17 @@ class Negotiated:
     group: NamedGroup | None
     signature_scheme: SignatureScheme | None
     server_name: str | None
+    #: TLS 1.2: whether the RFC 7627 extended master secret was used (always False in 1.3).
+    extended_master_secret: bool = False
+    #: Whether this was an abbreviated (resumed) handshake.
+    resumed: bool = False
+
+    @property
+    def key_exchange(self) -> str:
+        """``"rsa"`` for TLS 1.2 RSA key transport, else the (EC)DHE group's name."""
+        if self.group is None:
+            return "rsa" if self.version == ProtocolVersion.TLSv1_2 else "psk"
+        return self.group.name
 
 
 _CCS = bytes([ContentType.change_cipher_spec, 3, 3, 0, 1, 1])
@@ -98,6 +121,15 @@ class Connection:
         self._read_app_secret = b""
         self._write_app_secret = b""
         self._negotiated: Negotiated | None = None
+        # TLS 1.2
+        self._tls12 = False
+        self._suite12: Tls12Suite | None = None
+        self._server_random = b""
+        self._master = b""
+        self._ems = False
+        self._resumed = False
+        self._pending_read: Tls12RecordProtection | None = None
+        self._pending_write: Tls12RecordProtection | None = None
         #: The TLSError that ended the connection, if any (local or the peer's alert).
         self.error: TLSError | None = None
 
@@ -231,6 +263,8 @@ class Connection:
         self._events.append(ev.AlertReceived(level, description))
         if description == AlertDescription.user_canceled:
             return
+        if self._tls12 and level == AlertLevel.warning and description != 0:
+            return  # TLS 1.2 warnings (e.g. no_renegotiation) do not end the connection
         if description == AlertDescription.close_notify:
             if not self._write_closed:
                 self._write_alert(AlertLevel.warning, AlertDescription.close_notify)
@@ -243,6 +277,16 @@ class Connection:
         self._events.append(ev.ConnectionClosed())
 
     def _on_change_cipher_spec(self, payload: bytes) -> None:
+        if self._tls12:
+            if payload != b"\x01" or self._state is not State.WAIT_CCS:
+                raise UnexpectedMessage("unexpected change_cipher_spec")
+            if self._hs_in:
+                raise UnexpectedMessage("handshake data straddles change_cipher_spec")
+            self._records.read_protection = self._pending_read
+            self._pending_read = None
+            self._events.append(ev.HandshakeMessageReceived("ChangeCipherSpec", 1, {}))
+            self._state = State.WAIT_FINISHED
+            return
         if payload != b"\x01" or not self._peer_hello_seen or self._state is State.CONNECTED:
             raise UnexpectedMessage("unexpected change_cipher_spec")
 
@@ -300,6 +344,54 @@ class Connection:
         assert self._params is not None
         self._records.write_protection = RecordProtection(self._params, secret)
 
+    # -- TLS 1.2 ------------------------------------------------------------------------
+
+    def _derive_keys_tls12(self) -> None:
+        """Key block -> the pending read and write protections (switched on by CCS)."""
+        suite = self._suite12
+        assert suite is not None
+        kb = key_block(suite, self._master, self._client_random, self._server_random)
+        client = Tls12RecordProtection(suite, kb.client_write_key, kb.client_write_iv)
+        server = Tls12RecordProtection(suite, kb.server_write_key, kb.server_write_iv)
+        self._pending_write, self._pending_read = (
+            (client, server) if self.is_client else (server, client)
+        )
+
+    def _send_change_cipher_spec(self) -> None:
+        self._flush_handshake()
+        self._records.write(ContentType.change_cipher_spec, b"\x01")
+        self._records.write_protection = self._pending_write
+        self._pending_write = None
+        self._events.append(ev.HandshakeMessageSent("ChangeCipherSpec", 1, {}))
+
+    def _finished_tls12(self, from_client: bool) -> bytes:
+        assert self._suite12 is not None
+        return verify_data(self._suite12, self._master, from_client, self._transcript.digest())
+
+    def _send_finished_tls12(self) -> None:
+        data = self._finished_tls12(self.is_client)
+        self._send_handshake(
+            Finished(verify_data=data).serialize(), "Finished", {"verify_data": data.hex()}
+        )
+        self._flush_handshake()
+
+    def _check_finished_tls12(self, body: bytes, raw: bytes) -> None:
+        """Verify the peer's Finished (decrypt_error when wrong) and record it."""
+        if len(body) != 12:
+            raise DecodeError("TLS 1.2 Finished must be 12 bytes")
+        expected = self._finished_tls12(not self.is_client)
+        if not hmac.compare_digest(expected, body):
+            raise DecryptError("peer Finished does not verify")
+        self._received(raw, "Finished", {"verify_data": body.hex()})
+
+    def _refuse_renegotiation(self, body: bytes, raw: bytes) -> None:
+        """RFC 5746 section 4: we never renegotiate; say so with a warning and carry on."""
+        name = "HelloRequest" if raw[0] == HandshakeType.hello_request else "ClientHello"
+        self._events.append(ev.HandshakeMessageReceived(name, len(raw), {"renegotiation": True}))
+        if not self._write_closed:
+            self._write_alert(AlertLevel.warning, AlertDescription.no_renegotiation)
+            self._events.append(ev.AlertSent(AlertLevel.warning, AlertDescription.no_renegotiation))
+
     def _on_key_update(self, body: bytes, raw: bytes) -> None:
         """Post-handshake KeyUpdate (4.6.3): new read key; answer if asked to."""
         ku = KeyUpdate.parse(body)
@@ -330,5 +422,6 @@ class Connection:
                 negotiated.group,
                 negotiated.signature_scheme,
                 negotiated.server_name,
+                negotiated.resumed,
             )
         )

@@ -59,6 +59,7 @@ class AlertDescription(IntEnum):
     internal_error = 80
     inappropriate_fallback = 86
     user_canceled = 90
+    no_renegotiation = 100
     missing_extension = 109
     unsupported_extension = 110
     unrecognized_name = 112
@@ -85,6 +86,12 @@ class CipherSuite(IntEnum):
     TLS_AES_256_GCM_SHA384 = 0x1302
     TLS_CHACHA20_POLY1305_SHA256 = 0x1303
     TLS_EMPTY_RENEGOTIATION_INFO_SCSV = 0x00FF
+    # TLS 1.2 (RFC 5288, RFC 5289, RFC 7905)
+    TLS_RSA_WITH_AES_128_GCM_SHA256 = 0x009C
+    TLS_RSA_WITH_AES_256_GCM_SHA384 = 0x009D
+    TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 = 0xC02B
+    TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 = 0xC02F
+    TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 = 0xCCA8
 
 
 class NamedGroup(IntEnum):
@@ -163,9 +170,16 @@ def name_of(enum_type: type[IntEnum], value: int) -> str:
 #: ServerHello.random of a HelloRetryRequest (RFC 8446 section 4.1.3).
 HELLO_RETRY_REQUEST_RANDOM = hashlib.sha256(b"HelloRetryRequest").digest()
 
+#: The last 8 bytes of ServerHello.random when a TLS 1.3 server negotiates TLS 1.2 (4.1.3).
+DOWNGRADE_TLS12 = b"DOWNGRD\x01"
+#: ... and when it negotiates TLS 1.1 or below.
+DOWNGRADE_TLS11 = b"DOWNGRD\x00"
+
 #: Largest TLSPlaintext.fragment (and TLSInnerPlaintext content) allowed.
 MAX_PLAINTEXT = 2**14
 #: Largest TLSCiphertext.encrypted_record allowed in TLS 1.3.
 MAX_CIPHERTEXT = 2**14 + 256
+#: Largest TLSCiphertext.fragment allowed in TLS 1.2 (RFC 5246 section 6.2.3).
+MAX_CIPHERTEXT_TLS12 = 2**14 + 2048
 #: Largest handshake message accepted (certificate chains are the big ones).
 MAX_HANDSHAKE_MESSAGE = 2**18

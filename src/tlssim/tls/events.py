@@ -12,6 +12,7 @@ from tlssim.tls.constants import (
     ProtocolVersion,
     SignatureScheme,
 )
+from tlssim.tls.sessions import Session
 
 
 class Event:
@@ -64,6 +65,16 @@ class HandshakeComplete(Event):
     group: NamedGroup | None
     signature_scheme: SignatureScheme | None
     server_name: str | None
+    #: True for an abbreviated handshake (TLS 1.2 session id or TLS 1.3 PSK ticket).
+    resumed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SessionReceived(Event):
+    """The client got something resumable (a TLS 1.2 session id after the handshake, or a
+    TLS 1.3 NewSessionTicket); pass ``session`` back as ``ClientConfig.session``."""
+
+    session: Session
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from tlssim.tls.constants import CipherSuite, HandshakeType
+from tlssim.tls.tls12 import Tls12Suite
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,22 +86,32 @@ def finished_verify_data(params: SuiteParams, base_key: bytes, transcript_hash: 
     return hmac.digest(finished_key, transcript_hash, params.hash_name)
 
 
+def resumption_psk(params: SuiteParams, resumption_master: bytes, nonce: bytes) -> bytes:
+    """The PSK a NewSessionTicket stands for (4.6.1)."""
+    return hkdf_expand_label(params, resumption_master, b"resumption", nonce, params.hash_length)
+
+
 def next_traffic_secret(params: SuiteParams, secret: bytes) -> bytes:
     """application_traffic_secret_N+1 (7.2, KeyUpdate)."""
     return hkdf_expand_label(params, secret, b"traffic upd", b"", params.hash_length)
 
 
 class KeySchedule:
-    """Early -> Handshake -> Master secret chain, without PSK (section 7.1)."""
+    """Early -> Handshake -> Master secret chain (section 7.1), with an optional PSK."""
 
     __slots__ = ("_empty_hash", "_zeros", "params", "secret")
 
-    def __init__(self, params: SuiteParams) -> None:
+    def __init__(self, params: SuiteParams, psk: bytes | None = None) -> None:
         self.params = params
         self._zeros = bytes(params.hash_length)
         h = hashes.Hash(params.hash_algorithm())
         self._empty_hash = h.finalize()
-        self.secret = hkdf_extract(params.hash_name, self._zeros, self._zeros)  # early secret
+        ikm = self._zeros if psk is None else psk
+        self.secret = hkdf_extract(params.hash_name, self._zeros, ikm)  # early secret
+
+    def binder_key(self) -> bytes:
+        """The resumption binder_key (from the early secret; call before enter_handshake)."""
+        return derive_secret(self.params, self.secret, b"res binder", self._empty_hash)
 
     def _derived(self) -> bytes:
         return derive_secret(self.params, self.secret, b"derived", self._empty_hash)
@@ -130,7 +141,7 @@ class Transcript:
         else:
             self._hash.update(message)
 
-    def start(self, params: SuiteParams) -> None:
+    def start(self, params: SuiteParams | Tls12Suite) -> None:
         """Fix the hash function (once the cipher suite is chosen)."""
         self._hash = hashes.Hash(params.hash_algorithm())
         for message in self._pending:
@@ -144,6 +155,21 @@ class Transcript:
         self._hash.update(
             bytes([HandshakeType.message_hash]) + len(ch1_hash).to_bytes(3, "big") + ch1_hash
         )
+
+    def digest_with(self, extra: bytes, params: SuiteParams) -> bytes:
+        """Hash(transcript so far + ``extra``) without changing it (PSK binders, 4.2.11.2)."""
+        if self._hash is None:
+            h = hashes.Hash(params.hash_algorithm())
+            for message in self._pending:
+                h.update(message)
+        else:
+            h = self._hash.copy()
+        h.update(extra)
+        return h.finalize()
+
+    @property
+    def started(self) -> bool:
+        return self._hash is not None
 
     def digest(self) -> bytes:
         if self._hash is None:

@@ -1,12 +1,18 @@
-"""Record layer (RFC 8446 section 5): framing, fragmentation, AEAD protection."""
+"""Record layer (RFC 8446 section 5, RFC 5246 section 6): framing, fragmentation, AEAD.
+
+TLS 1.3 protection hides the content type inside the ciphertext (every protected record is
+outer type application_data); TLS 1.2 protection keeps the real type in the header and
+protects every record type after ChangeCipherSpec.
+"""
 
 from __future__ import annotations
 
 from cryptography.exceptions import InvalidTag
 
-from tlssim.tls.constants import MAX_CIPHERTEXT, MAX_PLAINTEXT, ContentType
+from tlssim.tls.constants import MAX_CIPHERTEXT, MAX_CIPHERTEXT_TLS12, MAX_PLAINTEXT, ContentType
 from tlssim.tls.errors import BadRecordMac, RecordOverflow, UnexpectedMessage
 from tlssim.tls.keyschedule import SuiteParams, traffic_key_iv
+from tlssim.tls.tls12 import Tls12Suite
 
 _KNOWN_TYPES = frozenset(int(t) for t in ContentType if t != ContentType.invalid)
 _APPLICATION_DATA = int(ContentType.application_data)
@@ -17,6 +23,10 @@ class RecordProtection:
     """One direction of AEAD protection under one traffic secret; the AEAD is built once."""
 
     __slots__ = ("_aead", "_iv", "seq")
+
+    #: TLS 1.3: only application_data records are protected (the inner type is hidden).
+    protects_all_types = False
+    max_ciphertext = MAX_CIPHERTEXT
 
     def __init__(self, params: SuiteParams, secret: bytes) -> None:
         key, iv = traffic_key_iv(params, secret)
@@ -52,6 +62,61 @@ class RecordProtection:
         return inner[end - 1], inner[: end - 1]
 
 
+class Tls12RecordProtection:
+    """One direction of TLS 1.2 AEAD protection (RFC 5246 6.2.3.3, RFC 5288, RFC 7905).
+
+    additional_data = seq_num + type + version + length of the plaintext. GCM sends the
+    sequence number as its 8-byte explicit nonce (unique, as RFC 5288 requires).
+    """
+
+    __slots__ = ("_aead", "_explicit", "_iv", "_salt", "seq")
+
+    protects_all_types = True
+    max_ciphertext = MAX_CIPHERTEXT_TLS12
+
+    def __init__(self, suite: Tls12Suite, key: bytes, iv: bytes) -> None:
+        self._aead = suite.aead(key)
+        self._explicit = suite.explicit_nonce_length
+        self._salt = iv
+        self._iv = int.from_bytes(iv, "big")
+        self.seq = 0
+
+    def seal(self, content_type: int, data: bytes | memoryview) -> bytes:
+        seq = self.seq
+        self.seq += 1
+        seq_bytes = seq.to_bytes(8, "big")
+        plain = bytes(data)
+        aad = seq_bytes + bytes([content_type, 3, 3]) + len(plain).to_bytes(2, "big")
+        if self._explicit:
+            nonce = self._salt + seq_bytes
+            body = seq_bytes + self._aead.encrypt(nonce, plain, aad)
+        else:
+            body = self._aead.encrypt((self._iv ^ seq).to_bytes(12, "big"), plain, aad)
+        return bytes([content_type, 3, 3]) + len(body).to_bytes(2, "big") + body
+
+    def open(self, header: bytes, payload: bytes) -> tuple[int, bytes]:
+        seq = self.seq
+        self.seq += 1
+        if len(payload) < self._explicit + 16:
+            raise BadRecordMac("record too short to be authentic")
+        if self._explicit:
+            nonce = self._salt + payload[: self._explicit]
+            payload = payload[self._explicit :]
+        else:
+            nonce = (self._iv ^ seq).to_bytes(12, "big")
+        length = len(payload) - 16
+        if length > MAX_PLAINTEXT:
+            raise RecordOverflow("decrypted record too long")
+        aad = seq.to_bytes(8, "big") + header[:3] + length.to_bytes(2, "big")
+        try:
+            return header[0], self._aead.decrypt(nonce, payload, aad)
+        except InvalidTag as exc:
+            raise BadRecordMac("record failed authentication") from exc
+
+
+Protection = RecordProtection | Tls12RecordProtection
+
+
 class RecordLayer:
     """Parses incoming records from a byte buffer and frames outgoing ones."""
 
@@ -60,8 +125,8 @@ class RecordLayer:
     def __init__(self) -> None:
         self._in = bytearray()
         self.outgoing = bytearray()
-        self.read_protection: RecordProtection | None = None
-        self.write_protection: RecordProtection | None = None
+        self.read_protection: Protection | None = None
+        self.write_protection: Protection | None = None
 
     def feed(self, data: bytes) -> None:
         self._in += data
@@ -84,17 +149,23 @@ class RecordLayer:
         if content_type not in _KNOWN_TYPES:
             raise UnexpectedMessage("unknown record content type")
         length = (buf[3] << 8) | buf[4]
-        protected = self.read_protection is not None and content_type == _APPLICATION_DATA
-        if length > (MAX_CIPHERTEXT if protected else MAX_PLAINTEXT):
+        protection = self.read_protection
+        if protection is not None and (
+            protection.protects_all_types or content_type == _APPLICATION_DATA
+        ):
+            limit = protection.max_ciphertext
+        else:
+            protection = None
+            limit = MAX_PLAINTEXT
+        if length > limit:
             raise RecordOverflow("record too long")
         if len(buf) < 5 + length:
             return None
         header = bytes(buf[:5])
         payload = bytes(buf[5 : 5 + length])
         del buf[: 5 + length]
-        if protected:
-            assert self.read_protection is not None
-            return self.read_protection.open(header, payload)
+        if protection is not None:
+            return protection.open(header, payload)
         if content_type == _APPLICATION_DATA:
             raise UnexpectedMessage("application data before keys")
         if self.read_protection is not None and content_type == ContentType.handshake:

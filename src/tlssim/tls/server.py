@@ -1,4 +1,8 @@
-"""TLS 1.3 server state machine (RFC 8446 appendix A.2)."""
+"""Server state machine: TLS 1.3 (RFC 8446 appendix A.2) here, TLS 1.2 in ``server12``.
+
+The ClientHello decides the version (``versions.server_select_version``); from then on the
+connection dispatches through that version's transition table.
+"""
 
 from __future__ import annotations
 
@@ -48,8 +52,10 @@ from tlssim.tls.messages import (
     Finished,
     ServerHello,
 )
+from tlssim.tls.server12 import ServerTLS12
 from tlssim.tls.signatures import SERVER_CONTEXT, key_supports, sign, signed_content
-from tlssim.tls.versions import server_select_version
+from tlssim.tls.tls12 import TLS12_SUITES
+from tlssim.tls.versions import check_enabled, server_select_version
 
 Handler = Callable[["ServerConnection", bytes, bytes], None]
 
@@ -86,14 +92,20 @@ class _Offer:
         self.status_request = status is not None and decode_status_request(status)
 
 
-class ServerConnection(Connection):
+class ServerConnection(ServerTLS12):
     """The server side: waits for a ClientHello, then answers in one flight."""
 
     def __init__(self, config: ServerConfig) -> None:
         super().__init__(config.entropy)
-        if not config.cipher_suites or any(s not in TLS13_SUITES for s in config.cipher_suites):
-            raise ValueError("cipher_suites must be TLS 1.3 suites")
+        check_enabled(config.versions)
+        if not config.cipher_suites or any(
+            s not in TLS13_SUITES and s not in TLS12_SUITES for s in config.cipher_suites
+        ):
+            raise ValueError("cipher_suites must be TLS 1.3 or TLS 1.2 AEAD suites")
+        if config.ticket_key is not None and len(config.ticket_key) != 32:
+            raise ValueError("ticket_key must be 32 bytes")
         self.config = config
+        self._init_tls12()
         self._state = State.WAIT_CH
         self._version = ProtocolVersion.TLSv1_3
         self._certified: CertifiedKey | None = None
@@ -108,6 +120,12 @@ class ServerConnection(Connection):
         return []
 
     def _dispatch(self, msg_type: int, body: bytes, raw: bytes) -> None:
+        if self._tls12:
+            handler12 = self._TRANSITIONS_TLS12.get((self._state, msg_type))
+            if handler12 is None:
+                raise self._unexpected(msg_type)
+            handler12(self, body, raw)
+            return
         handler = self._TRANSITIONS.get((self._state, msg_type))
         if handler is None:
             raise self._unexpected(msg_type)
@@ -115,18 +133,28 @@ class ServerConnection(Connection):
 
     # -- ClientHello ----------------------------------------------------------------------
 
-    def _parse_hello(self, body: bytes, raw: bytes) -> tuple[_Offer, dict[int, bytes]]:
+    def _parse_hello(self, body: bytes) -> tuple[ClientHello, dict[int, bytes]]:
         hello = ClientHello.parse(body)
         exts = index_extensions(hello.extensions)
-        self._version = server_select_version(exts)
-        offer = _Offer(hello, exts)
+        self._version = server_select_version(exts, hello.legacy_version, self.config.versions)
         self._peer_hello_seen = True
-        return offer, exts
+        return hello, exts
 
     def _on_client_hello(self, body: bytes, raw: bytes) -> None:
-        offer, exts = self._parse_hello(body, raw)
+        hello, exts = self._parse_hello(body)
+        if self._version == ProtocolVersion.TLSv1_2:
+            self._answer_tls12(hello, exts, raw)
+            return
+        offer = _Offer(hello, exts)
         self._client_random = offer.hello.random
-        suite = next((s for s in self.config.cipher_suites if s in offer.hello.cipher_suites), None)
+        suite = next(
+            (
+                s
+                for s in self.config.cipher_suites
+                if s in offer.hello.cipher_suites and s in TLS13_SUITES
+            ),
+            None,
+        )
         if suite is None:
             raise HandshakeFailure("no common cipher suite")
         self._params = params = TLS13_SUITES[suite]
@@ -145,7 +173,10 @@ class ServerConnection(Connection):
         self._answer(offer, NamedGroup(share[0]), share[1], params)
 
     def _on_client_hello_2(self, body: bytes, raw: bytes) -> None:
-        offer, exts = self._parse_hello(body, raw)
+        hello, exts = self._parse_hello(body)
+        if self._version != ProtocolVersion.TLSv1_3:
+            raise IllegalParameter("second ClientHello changed the version")
+        offer = _Offer(hello, exts)
         assert self._params is not None and self._hrr_group is not None
         if offer.hello.random != self._client_random:
             raise IllegalParameter("second ClientHello changed the random")

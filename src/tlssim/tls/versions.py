@@ -1,38 +1,84 @@
-"""Version negotiation in one place (RFC 8446 section 4.2.1).
+"""Version negotiation in one place (RFC 8446 sections 4.1.3 and 4.2.1, RFC 5246 E.1).
 
-Only TLS 1.3 is implemented; TLS 1.2 support plugs in here (and in the state tables).
+- A ClientHello with supported_versions offers exactly that list (legacy_version ignored);
+  without it, it offers legacy_version (capped at TLS 1.2).
+- The server picks the best version it enables among those offered: TLS 1.3 over TLS 1.2.
+- A ServerHello selects TLS 1.3 only through supported_versions, and TLS 1.2 only through
+  legacy_version without that extension.
+- A TLS 1.3-capable server that negotiates TLS 1.2 ends ServerHello.random with DOWNGRD\\x01;
+  a TLS 1.3-capable client that lands on TLS 1.2 and sees it aborts (illegal_parameter).
 """
 
 from __future__ import annotations
 
-from tlssim.tls.constants import ExtensionType, ProtocolVersion
+from tlssim.tls.constants import DOWNGRADE_TLS11, DOWNGRADE_TLS12, ExtensionType, ProtocolVersion
 from tlssim.tls.errors import IllegalParameter, ProtocolVersionError
 from tlssim.tls.extensions import decode_client_versions, decode_uint16
 
 #: Versions this engine can run, best first.
-IMPLEMENTED_VERSIONS = (ProtocolVersion.TLSv1_3,)
+IMPLEMENTED_VERSIONS = (ProtocolVersion.TLSv1_3, ProtocolVersion.TLSv1_2)
 
 
-def server_select_version(extensions: dict[int, bytes]) -> ProtocolVersion:
-    """The version a server picks from a ClientHello's extensions."""
+def check_enabled(versions: tuple[ProtocolVersion, ...]) -> tuple[ProtocolVersion, ...]:
+    """Validate a configured version list; returns it best first."""
+    if not versions or any(v not in IMPLEMENTED_VERSIONS for v in versions):
+        raise ValueError(f"versions must be a non-empty subset of {IMPLEMENTED_VERSIONS}")
+    return tuple(v for v in IMPLEMENTED_VERSIONS if v in versions)
+
+
+def server_select_version(
+    extensions: dict[int, bytes],
+    legacy_version: int = 0x0303,
+    enabled: tuple[ProtocolVersion, ...] = (ProtocolVersion.TLSv1_3,),
+) -> ProtocolVersion:
+    """The version a server picks from a ClientHello."""
     body = extensions.get(ExtensionType.supported_versions)
-    if body is None:
-        raise ProtocolVersionError("client does not offer TLS 1.3 (no supported_versions)")
-    offered = decode_client_versions(body)
+    if body is not None:
+        offered: tuple[int, ...] = decode_client_versions(body)
+    elif legacy_version >= ProtocolVersion.TLSv1_2:
+        offered = (ProtocolVersion.TLSv1_2,)
+    else:
+        offered = ()
     for version in IMPLEMENTED_VERSIONS:
-        if version in offered:
+        if version in enabled and version in offered:
             return version
+    if body is None and enabled == (ProtocolVersion.TLSv1_3,):
+        raise ProtocolVersionError("client does not offer TLS 1.3 (no supported_versions)")
     raise ProtocolVersionError("no common protocol version")
 
 
 def client_check_version(
-    extensions: dict[int, bytes], offered: tuple[ProtocolVersion, ...]
+    extensions: dict[int, bytes],
+    offered: tuple[ProtocolVersion, ...],
+    legacy_version: int = 0x0303,
 ) -> ProtocolVersion:
     """The version a ServerHello selected; it must be one we offered."""
     body = extensions.get(ExtensionType.supported_versions)
     if body is None:
+        if legacy_version == ProtocolVersion.TLSv1_2 and ProtocolVersion.TLSv1_2 in offered:
+            return ProtocolVersion.TLSv1_2
+        if ProtocolVersion.TLSv1_2 in offered:
+            raise ProtocolVersionError("server selected a version we do not support")
         raise ProtocolVersionError("server selected a version below TLS 1.3")
     selected = decode_uint16(body)
-    if selected not in offered:
+    if selected not in offered or selected < ProtocolVersion.TLSv1_3:
         raise IllegalParameter("server selected a version we did not offer")
     return ProtocolVersion(selected)
+
+
+def downgrade_random(
+    random: bytes, negotiated: ProtocolVersion, enabled: tuple[ProtocolVersion, ...]
+) -> bytes:
+    """ServerHello.random with the downgrade sentinel when it applies (4.1.3)."""
+    if ProtocolVersion.TLSv1_3 in enabled and negotiated == ProtocolVersion.TLSv1_2:
+        return random[:24] + DOWNGRADE_TLS12
+    return random
+
+
+def client_check_downgrade(
+    server_random: bytes, negotiated: ProtocolVersion, offered: tuple[ProtocolVersion, ...]
+) -> None:
+    """A TLS 1.3-capable client that negotiated below 1.3 rejects the sentinels."""
+    capable = ProtocolVersion.TLSv1_3 in offered and negotiated < ProtocolVersion.TLSv1_3
+    if capable and server_random[24:] in (DOWNGRADE_TLS12, DOWNGRADE_TLS11):
+        raise IllegalParameter("downgrade sentinel in ServerHello.random")

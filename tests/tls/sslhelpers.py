@@ -1,0 +1,79 @@
+"""Drive Python's ssl (OpenSSL) through MemoryBIO against our engine."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+from tlshelpers import pki
+
+from tlssim.tls import ClientConnection, ServerConnection, State, events
+
+
+def write_pem_dir(d: Path) -> Path:
+    p = pki()
+    (d / "ca.pem").write_bytes(p.ca_pem)
+    for kind in ("ecdsa", "rsa", "ed25519"):
+        (d / f"{kind}.crt").write_bytes(p.leaf_pem(kind) + p.ca_pem)
+        (d / f"{kind}.key").write_bytes(p.key_pem(kind))
+    return d
+
+
+def drive_our_client(
+    client: ClientConnection, sobj: ssl.SSLObject, inc: ssl.MemoryBIO, out: ssl.MemoryBIO
+) -> tuple[list[events.Event], Exception | None]:
+    """Run our client against an OpenSSL server object until both are quiet."""
+    evs: list[events.Event] = client.start()
+    done = False
+    err: Exception | None = None
+    for _ in range(20):
+        data = client.data_to_send()
+        if data:
+            inc.write(data)
+        if not done and err is None:
+            try:
+                sobj.do_handshake()
+                done = True
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLError as exc:
+                err = exc
+        reply = out.read()
+        if reply:
+            new = client.receive_data(reply)
+            evs += new
+            if any(isinstance(e, events.CertificateReceived) for e in new):
+                evs += client.accept_certificate()
+        if client.state is State.CLOSED and not reply:
+            break
+        if done and client.state is State.CONNECTED and not data and not reply:
+            break
+    return evs, err
+
+
+def drive_openssl_client(
+    server: ServerConnection, sobj: ssl.SSLObject, inc: ssl.MemoryBIO, out: ssl.MemoryBIO
+) -> tuple[list[events.Event], Exception | None]:
+    """Run an OpenSSL client object against our server until the handshake ends."""
+    evs: list[events.Event] = []
+    for _ in range(20):
+        try:
+            sobj.do_handshake()
+            data = out.read()
+            if data:
+                evs += server.receive_data(data)
+            return evs, None
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLError as exc:
+            data = out.read()
+            if data:
+                evs += server.receive_data(data)
+            return evs, exc
+        data = out.read()
+        if data:
+            evs += server.receive_data(data)
+        reply = server.data_to_send()
+        if reply:
+            inc.write(reply)
+    raise AssertionError("handshake did not finish")
