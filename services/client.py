@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime as dt
 import json
 import logging
 import os
@@ -15,7 +17,12 @@ from tlssim import certcheck, rpcutil, vhosts
 from tlssim.clock import Clock, SkewedClock, monotonic_ms
 from tlssim.endpoints import split_host_port
 from tlssim.net.drive import ClientRun, run_client
-from tlssim.net.transport import GrpcClientTransport, TcpTransport, Transport
+from tlssim.net.transport import (
+    GrpcClientTransport,
+    RecordingTransport,
+    TcpTransport,
+    Transport,
+)
 from tlssim.pki.verify import ChainVerifier
 from tlssim.report import Verification, build_report
 from tlssim.rpc.v1 import (
@@ -33,7 +40,9 @@ from tlssim.tls import (
     ClientConnection,
     NamedGroup,
     ProtocolVersion,
+    Session,
     SignatureScheme,
+    events,
 )
 from tlssim.tls.config import DEFAULT_TLS12_CIPHER_SUITES, DEFAULT_TLS13_CIPHER_SUITES
 
@@ -177,8 +186,6 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
     ) -> dict[str, Any]:
         clock: Clock = self._clock
         if request.clock_skew_seconds:
-            import datetime as dt
-
             clock = SkewedClock(self._clock, dt.timedelta(seconds=request.clock_skew_seconds))
         policy = certcheck.CertificatePolicy(
             verifier=verifier,
@@ -188,14 +195,40 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
             fetch_ocsp=self._fetch_ocsp,
         )
         app_data = request.application_data or DEFAULT_APPLICATION_DATA
+        started = monotonic_ms()
+        first: dict[str, Any] | None = None
+        if request.resume:
+            first, session = await self._run_once(request, config, policy, app_data)
+            if session is None:
+                first["ok"] = False
+                first["error"] = first["error"] or "the server offered no session to resume"
+                return first
+            config = dataclasses.replace(config, session=session)
+        report, _ = await self._run_once(request, config, policy, app_data)
+        if first is not None:
+            report["first_handshake"] = {
+                key: first[key] for key in ("ok", "version", "cipher_suite", "resumed", "timings")
+            } | {"steps": [s["name"] for s in first["steps"]]}
+        report["timings"]["total_ms"] = round(monotonic_ms() - started, 3)
+        log.info("handshake %s -> %s ok=%s", report["target"], request.server_name, report["ok"])
+        return report
+
+    async def _run_once(
+        self,
+        request: Any,
+        config: ClientConfig,
+        policy: certcheck.CertificatePolicy,
+        app_data: bytes,
+    ) -> tuple[dict[str, Any], Session | None]:
+        """One connection: handshake, echo, close; the report, plus the session to resume."""
         verification = Verification()
         run = ClientRun()
 
         async def decide(received: Any) -> Any:
             return await certcheck.decide(policy, received, verification, run.started_ms)
 
-        started = monotonic_ms()
-        transport, target = await self._open(request.tcp_address, run)
+        opened, target = await self._open(request.tcp_address, run)
+        transport = RecordingTransport(opened) if opened is not None else None
         if transport is not None:
             try:
                 await run_client(
@@ -211,9 +244,21 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
             trace_id=rpcutil.current_trace_id(),
             application_data=app_data,
         )
-        report["timings"]["total_ms"] = round(monotonic_ms() - started, 3)
-        log.info("handshake %s -> %s ok=%s", target, request.server_name, report["ok"])
-        return report
+        if request.keylog:
+            report["keylog"] = [
+                t.event.keylog_line()
+                for t in run.timeline
+                if isinstance(t.event, events.SecretDerived)
+            ]
+        if request.capture and transport is not None:
+            report["capture"] = {
+                "client_to_server": transport.sent.hex(),
+                "server_to_client": transport.received.hex(),
+            }
+        sessions = [
+            t.event.session for t in run.timeline if isinstance(t.event, events.SessionReceived)
+        ]
+        return report, (sessions[-1] if sessions else None)
 
     async def _open(self, tcp_address: str, run: ClientRun) -> tuple[Transport | None, str]:
         if not tcp_address:

@@ -30,6 +30,7 @@ from tlssim.tls import (
     HandshakeFailure,
     ServerConfig,
     ServerConnection,
+    SessionCache,
     SignatureScheme,
     UnrecognizedName,
 )
@@ -130,10 +131,18 @@ class CertificateStore:
 class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
     def __init__(self, certificates: CertificateStore) -> None:
         self._certificates = certificates
+        # Shared by every connection, over gRPC and TCP, so sessions resume across both.
+        self._session_cache = SessionCache(max_size=10_000)
+        self._ticket_key = os.urandom(32)
 
     def new_connection(self) -> ServerConnection:
         return ServerConnection(
-            ServerConfig(entropy=os.urandom, certificate_selector=self._certificates.select)
+            ServerConfig(
+                entropy=os.urandom,
+                certificate_selector=self._certificates.select,
+                session_cache=self._session_cache,
+                ticket_key=self._ticket_key,
+            )
         )
 
     async def Connect(self, request_iterator: Any, context: Any) -> None:

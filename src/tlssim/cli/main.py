@@ -49,6 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     hs.add_argument("--ca-file", help="trust anchors (PEM) instead of the ca's bundle")
     hs.add_argument("--clock-skew", type=float, default=0.0, metavar="SECONDS")
     hs.add_argument("--data", default="", help="application data to send (echo checked)")
+    hs.add_argument("--resume", action="store_true", help="handshake, then resume that session")
+    hs.add_argument(
+        "--keylog",
+        metavar="FILE",
+        default=os.environ.get("SSLKEYLOGFILE", ""),
+        help="append the session secrets in NSS key log format (default $SSLKEYLOGFILE)",
+    )
+    hs.add_argument("--capture", metavar="FILE", help="save both directions' bytes (JSON)")
     hs.add_argument("--json", action="store_true", help="print the report as one JSON document")
 
     ca = sub.add_parser("ca", help="talk to the certificate authority")
@@ -115,6 +123,9 @@ async def _handshake(args: argparse.Namespace) -> int:
         signature_schemes=args.sigalg,
         revocation=args.revocation,
         no_status_request=args.no_staple,
+        resume=args.resume,
+        keylog=bool(args.keylog),
+        capture=bool(args.capture),
         tcp_address=args.tcp,
         ca_pem=ca_pem,
         clock_skew_seconds=args.clock_skew,
@@ -125,6 +136,11 @@ async def _handshake(args: argparse.Namespace) -> int:
         stub = client_pb2_grpc.TlsClientStub(channel)
         result = await stub.RunHandshake(request, timeout=30, metadata=rpcutil.trace_metadata())
     report: dict[str, Any] = json.loads(result.report_json)
+    if args.keylog and report.get("keylog"):
+        with open(args.keylog, "a") as keylog:
+            keylog.writelines(line + "\n" for line in report["keylog"])
+    if args.capture and "capture" in report:
+        Path(args.capture).write_text(json.dumps(report.pop("capture")) + "\n")
     print(json.dumps(report, indent=2) if args.json else render(report))
     return EXIT_OK if result.ok else EXIT_FAILED
 

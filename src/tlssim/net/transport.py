@@ -112,3 +112,27 @@ class TcpTransport:
         self._writer.close()
         with contextlib.suppress(OSError):
             await self._writer.wait_closed()
+
+
+class RecordingTransport:
+    """Wraps a transport and keeps every byte in each direction, exactly as it travelled."""
+
+    def __init__(self, inner: Transport) -> None:
+        self._inner = inner
+        self.sent = bytearray()
+        self.received = bytearray()
+
+    async def send(self, data: bytes) -> None:
+        self.sent += data
+        await self._inner.send(data)
+
+    async def receive(self) -> bytes:
+        data = await self._inner.receive()
+        self.received += data
+        return data
+
+    async def finish(self) -> None:
+        await self._inner.finish()
+
+    async def close(self) -> None:
+        await self._inner.close()

@@ -1,0 +1,66 @@
+"""Resumption, key logging and capture through the client service."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import LocalStack
+
+pytestmark = pytest.mark.integration
+
+
+def handshake(stack: LocalStack, *args: str) -> dict[str, Any]:
+    done = stack.tlssim("handshake", "--json", *args)
+    assert done.stdout, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    assert done.returncode == (0 if report["ok"] else 1)
+    return report
+
+
+def test_tls12_session_id_resumption_shows_the_shorter_flight(stack: LocalStack) -> None:
+    report = handshake(stack, "--server-name", "rsa2048.tlssim.test", "--tls", "1.2", "--resume")
+    assert report["ok"], report
+    assert report["resumed"] is True
+    assert report["first_handshake"]["resumed"] is False
+    assert "Certificate" in report["first_handshake"]["steps"]
+    names = [s["name"] for s in report["steps"]]
+    assert "Certificate" not in names and "ClientKeyExchange" not in names
+    assert names[:2] == ["ClientHello", "ServerHello"]
+
+
+def test_keylog_file_in_nss_format(stack: LocalStack, tmp_path: Path) -> None:
+    keylog = tmp_path / "keys.log"
+    report = handshake(stack, "--tls", "1.2", "--keylog", str(keylog))
+    assert report["ok"], report
+    hello = next(s for s in report["steps"] if s["name"] == "ClientHello")
+    lines = keylog.read_text().splitlines()
+    assert len(lines) == 1
+    label, client_random, secret = lines[0].split()
+    assert label == "CLIENT_RANDOM"
+    assert client_random == hello["fields"]["random"]
+    assert re.fullmatch("[0-9a-f]{96}", secret)
+
+    handshake(stack, "--tls", "1.3", "--keylog", str(keylog))
+    labels = [line.split()[0] for line in keylog.read_text().splitlines()[1:]]
+    assert set(labels) >= {
+        "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+        "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+        "CLIENT_TRAFFIC_SECRET_0",
+        "SERVER_TRAFFIC_SECRET_0",
+    }
+
+
+def test_capture_holds_both_directions(stack: LocalStack, tmp_path: Path) -> None:
+    capture = tmp_path / "capture.json"
+    report = handshake(stack, "--tls", "1.2", "--capture", str(capture))
+    assert report["ok"]
+    recorded = json.loads(capture.read_text())
+    sent, received = (bytes.fromhex(recorded[k]) for k in ("client_to_server", "server_to_client"))
+    assert sent[:1] == b"\x16" and received[:1] == b"\x16"  # both start with a handshake record
+    hello = next(s for s in report["steps"] if s["name"] == "ClientHello")
+    assert len(sent) > hello["size"]
