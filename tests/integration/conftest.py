@@ -66,6 +66,8 @@ def stack_env(tmp: Path) -> dict[str, str]:
         TLSSIM_FAULTS_API=f"127.0.0.1:{faults}",
         TLSSIM_DATA_DIR=str(tmp / "data"),
         TLSSIM_ADMIN_TOKEN="integration-test-token",
+        # A short freshness bound keeps the partition scenario quick.
+        TLSSIM_FEED_MAX_AGE_S="4",
     )
     return env
 

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 
 from tlssim import endpoints as ep
+from tlssim import links
+from tlssim.faults.rest_client import FaultsApi, FaultsApiError
 from tlssim.rpcutil import is_serving
 
 STARTUP_TIMEOUT_S = 60.0
@@ -35,6 +37,17 @@ def local_services(e: ep.Endpoints) -> tuple[LocalService, ...]:
     )
 
 
+def own_listen(name: str, e: ep.Endpoints) -> dict[str, str]:
+    """Binds each service where the endpoints say, since its peers reach it through proxies."""
+    own = {"ca": e.ca, "ocsp": e.ocsp, "server": e.server, "client": e.client}
+    listen = {"TLSSIM_LISTEN": own[name]}
+    if name == "server":
+        listen["TLSSIM_TCP_LISTEN"] = e.server_tcp
+    if name == "ocsp":
+        listen["TLSSIM_HTTP_LISTEN"] = e.ocsp_url.removeprefix("http://").split("/")[0]
+    return listen
+
+
 class Stack:
     """Child processes, one per service, with their output prefixed by the service name."""
 
@@ -43,14 +56,14 @@ class Stack:
         self.processes: dict[str, asyncio.subprocess.Process] = {}
         self._pumps: list[asyncio.Task[None]] = []
 
-    async def start(self, service: LocalService) -> None:
+    async def start(self, service: LocalService, env: dict[str, str] | None = None) -> None:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "tlssim",
             "serve",
             service.name,
-            env=self._env,
+            env=self._env | (env or {}),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
@@ -96,6 +109,46 @@ async def _prefix_lines(name: str, stream: asyncio.StreamReader) -> None:
         sys.stderr.flush()
 
 
+async def start_faults(stack: Stack, e: ep.Endpoints, deadline: float) -> dict[str, dict[str, str]]:
+    """Starts the faults proxy with one proxy per link; returns each service's overrides."""
+    await stack.start(LocalService("faults", e.faults_api, ""))
+    api = FaultsApi(e.faults_api, timeout=1.0)
+    while True:
+        try:
+            await api.acall("GET", "/version")
+            break
+        except FaultsApiError:
+            if time.monotonic() > deadline or stack.processes["faults"].returncode is not None:
+                raise RuntimeError(f"faults did not answer on {e.faults_api}") from None
+            await asyncio.sleep(0.1)
+    upstreams = {
+        "server": e.server,
+        "ocsp": e.ocsp,
+        "ca": e.ca,
+        "ocsp_http": e.ocsp_url.removeprefix("http://"),
+        "server_tcp": e.server_tcp,
+    }
+    specs = [
+        {
+            "name": link.name,
+            "listen": "127.0.0.1:0",
+            "upstream": upstreams[link.target],
+            "enabled": True,
+            "protocol": link.protocol,
+        }
+        for link in links.LINKS
+    ]
+    created = await api.acall("POST", "/populate", specs)
+    bound = {p["name"]: p["listen"] for p in created["proxies"]}
+    overrides: dict[str, dict[str, str]] = {}
+    for link in links.LINKS:
+        value = bound[link.name]
+        if link.variable == "TLSSIM_OCSP_URL":
+            value = f"http://{value}"
+        overrides.setdefault(link.source, {})[link.variable] = value
+    return overrides
+
+
 async def run_up(data_dir: str | None) -> int:
     env = dict(os.environ)
     if data_dir:
@@ -108,13 +161,18 @@ async def run_up(data_dir: str | None) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        print("starting faults ...", flush=True)
+        overrides = await start_faults(stack, e, deadline)
         for service in local_services(e):
             print(f"starting {service.name} ...", flush=True)
-            await stack.start(service)
+            await stack.start(
+                service, own_listen(service.name, e) | overrides.get(service.name, {})
+            )
             await stack.wait_healthy(service, deadline)
         print("\ntlssim is up; every service answers the gRPC health check:")
         for service in local_services(e):
             print(f"  {service.name:<7} {service.description}")
+        print(f"  faults  fault proxy on every link    REST {e.faults_api} (tlssim faults list)")
         print("\ntry:  tlssim handshake --server-name valid.tlssim.test\nstop: Ctrl-C", flush=True)
         exited = asyncio.ensure_future(stack.first_exit())
         stopped = asyncio.ensure_future(stop.wait())

@@ -65,6 +65,40 @@ def _parser() -> argparse.ArgumentParser:
     revoke = ca_sub.add_parser("revoke", help="revoke a certificate by serial (hex)")
     revoke.add_argument("serial")
     revoke.add_argument("--reason", default="unspecified")
+    scenarios = sub.add_parser("scenarios", help="the fault scenario catalogue")
+    s_sub = scenarios.add_subparsers(dest="scenarios_command", required=True)
+    s_sub.add_parser("list", help="name and description of every scenario")
+    run = s_sub.add_parser("run", help="run scenarios against the running stack")
+    run.add_argument("names", nargs="*", metavar="NAME")
+    run.add_argument("--all", action="store_true", help="run the whole catalogue")
+    run.add_argument("--json", action="store_true", help="print a JSON list of results")
+
+    faults = sub.add_parser("faults", help="put faults on the links between services")
+    f_sub = faults.add_subparsers(dest="faults_command", required=True)
+    f_sub.add_parser("list", help="every link's proxy, its state and its toxics")
+    add = f_sub.add_parser("add", help="add a toxic to a link, e.g. latency latency=100")
+    add.add_argument("link")
+    add.add_argument("type", help="latency, bandwidth, timeout, reset_peer, tls_tamper, ...")
+    add.add_argument("attributes", nargs="*", metavar="NAME=VALUE")
+    add.add_argument("--stream", choices=["upstream", "downstream"], default="downstream")
+    add.add_argument("--toxicity", type=float, default=1.0)
+    add.add_argument("--name", help="toxic name (default TYPE_STREAM)")
+    remove = f_sub.add_parser("remove", help="remove a toxic from a link")
+    remove.add_argument("link")
+    remove.add_argument("toxic")
+    for state in ("disable", "enable"):
+        f_sub.add_parser(state, help=f"{state} a link (down: refuse connections)").add_argument(
+            "link"
+        )
+    f_sub.add_parser("reset", help="enable every link and remove every toxic")
+    container = f_sub.add_parser(
+        "container", help="kill/pause/restart/disconnect a compose service"
+    )
+    container.add_argument(
+        "action",
+        choices=["kill", "pause", "unpause", "restart", "stop", "start", "disconnect", "connect"],
+    )
+    container.add_argument("service")
     return parser
 
 
@@ -81,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(run_up(args.data_dir))
         except KeyboardInterrupt:
             return EXIT_OK
+    if args.command == "faults":
+        from tlssim.cli.faults import run_faults
+
+        return run_faults(args)
     try:
         return asyncio.run(_COMMANDS[args.command](args))
     except grpc.aio.AioRpcError as exc:
@@ -178,4 +216,37 @@ def admin_token() -> str:
     return path.read_text().strip() if path.exists() else ""
 
 
-_COMMANDS = {"health": _health, "handshake": _handshake, "ca": _ca}
+async def _scenarios(args: argparse.Namespace) -> int:
+    from tlssim.scenarios import SCENARIOS, ScenarioResult, run_scenarios
+
+    if args.scenarios_command == "list":
+        for scenario in SCENARIOS:
+            print(f"{scenario.name:<40} {scenario.description}")
+        return EXIT_OK
+    by_name = {s.name: s for s in SCENARIOS}
+    if args.all == bool(args.names):
+        print("tlssim: name scenarios or give --all", file=sys.stderr)
+        return EXIT_FAILED
+    unknown = [n for n in args.names if n not in by_name]
+    if unknown:
+        print(f"tlssim: unknown scenario(s): {', '.join(unknown)}", file=sys.stderr)
+        return EXIT_FAILED
+    chosen = list(SCENARIOS) if args.all else [by_name[n] for n in args.names]
+
+    def progress(result: ScenarioResult) -> None:
+        if not args.json:
+            mark = "PASS" if result.passed else "FAIL"
+            print(f"{mark}  {result.name:<40} expected {result.expected}", flush=True)
+            if not result.passed:
+                print(f"{'':<46}actual   {result.actual}", flush=True)
+
+    results = await run_scenarios(chosen, ep.Endpoints.from_env(), progress)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        passed = sum(r.passed for r in results)
+        print(f"\n{passed} passed, {len(results) - passed} failed")
+    return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED
+
+
+_COMMANDS = {"health": _health, "handshake": _handshake, "ca": _ca, "scenarios": _scenarios}

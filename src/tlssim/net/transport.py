@@ -31,22 +31,34 @@ class Transport(Protocol):
 
 
 class GrpcClientTransport:
-    """The client's end of a TlsServer.Connect call."""
+    """The client's end of a TlsServer.Connect call; a failed call is a ConnectionError."""
 
     def __init__(self, call: Any) -> None:
         self._call = call
         self._finished = False
 
     async def send(self, data: bytes) -> None:
-        await self._call.write(server_pb2.TlsBytes(data=data))
+        try:
+            await self._call.write(server_pb2.TlsBytes(data=data))
+        except grpc.aio.AioRpcError as exc:
+            raise ConnectionError(f"{exc.code().name}: {exc.details()}") from None
+        except asyncio.InvalidStateError:
+            raise ConnectionError(await self._status()) from None
 
     async def receive(self) -> bytes:
-        while True:
-            message = await self._call.read()
-            if message is grpc.aio.EOF:
-                return b""
-            if message.data:
-                return bytes(message.data)
+        try:
+            while True:
+                message = await self._call.read()
+                if message is grpc.aio.EOF:
+                    return b""
+                if message.data:
+                    return bytes(message.data)
+        except grpc.aio.AioRpcError as exc:
+            raise ConnectionError(f"{exc.code().name}: {exc.details()}") from None
+
+    async def _status(self) -> str:
+        code = await self._call.code()
+        return f"{code.name}: {await self._call.details()}"
 
     async def finish(self) -> None:
         if not self._finished:

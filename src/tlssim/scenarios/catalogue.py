@@ -1,0 +1,136 @@
+"""The scenario catalogue. Timing scenarios inject a large latency (100 ms) so that round
+trips show plainly: TLS 1.3 takes one, TLS 1.2 two, a live OCSP query one more."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from tlssim import vhosts
+from tlssim.scenarios.model import Expect, Fault, Scenario
+
+RTT_MS = 100
+# The responder answers tryLater once its view of the ca is older than this (see README).
+FEED_MAX_AGE_S = float(os.environ.get("TLSSIM_FEED_MAX_AGE_S", "30"))
+
+
+def latency(ms: int, stream: str = "downstream") -> dict[str, Any]:
+    return {"type": "latency", "stream": stream, "attributes": {"latency": ms, "jitter": 0}}
+
+
+def _host_scenarios() -> tuple[Scenario, ...]:
+    return tuple(
+        Scenario(
+            name=f"host-{host.name.removesuffix('.tlssim.test')}",
+            description=f"a handshake with {host.name}",
+            request={"server_name": host.name, "revocation": "hard"},
+            expect=(
+                Expect(ok=True)
+                if host.expected == "success"
+                else Expect(ok=False, alert=host.expected, sent_by="client")
+            ),
+        )
+        for host in vhosts.VIRTUAL_HOSTS
+    )
+
+
+def _latency_scenarios() -> tuple[Scenario, ...]:
+    live = {"no_status_request": True, "revocation": "hard"}
+    return tuple(
+        Scenario(
+            name=f"latency-{link}",
+            description=f"50 ms latency on {link}: slower, still correct",
+            faults=(Fault(link, latency(50)),),
+            request=live if link == "client_ocsp" else {},
+            expect=Expect(ok=True),
+        )
+        for link in ("client_server", "client_ocsp", "client_ca", "server_ocsp", "ocsp_ca")
+    )
+
+
+ROUND_TRIPS: tuple[Scenario, ...] = (
+    Scenario(
+        name="tls13-one-round-trip",
+        description=f"{RTT_MS} ms on every server flight: TLS 1.3 completes after one",
+        faults=(Fault("client_server", latency(RTT_MS)),),
+        request={"tls_version": "1.3"},
+        expect=Expect(ok=True, timing=("handshake_ms", RTT_MS, 2 * RTT_MS)),
+    ),
+    Scenario(
+        name="tls12-two-round-trips",
+        description=f"{RTT_MS} ms on every server flight: TLS 1.2 needs two",
+        faults=(Fault("client_server", latency(RTT_MS)),),
+        request={"tls_version": "1.2"},
+        expect=Expect(ok=True, timing=("handshake_ms", 2 * RTT_MS, 3 * RTT_MS)),
+    ),
+    Scenario(
+        name="stapled-ocsp-no-extra-round-trip",
+        description=f"{RTT_MS} ms to the responder does not matter with a staple",
+        faults=(Fault("client_ocsp", latency(RTT_MS)),),
+        request={"revocation": "hard"},
+        expect=Expect(ok=True, revocation="good", timing=("revocation_ms", 0, RTT_MS / 2)),
+    ),
+    Scenario(
+        name="live-ocsp-one-extra-round-trip",
+        description="without a staple the client asks the responder: one more round trip",
+        faults=(Fault("client_ocsp", latency(RTT_MS)),),
+        request={"revocation": "hard", "no_status_request": True},
+        expect=Expect(ok=True, revocation="good", timing=("revocation_ms", RTT_MS, 2 * RTT_MS)),
+    ),
+)
+
+REVOCATION_PATH: tuple[Scenario, ...] = (
+    Scenario(
+        name="responder-down-hard-fail",
+        description="the responder is unreachable and the policy is hard-fail",
+        faults=(Fault("client_ocsp", down=True),),
+        request={"revocation": "hard", "no_status_request": True},
+        expect=Expect(ok=False, alert="certificate_unknown", sent_by="client"),
+    ),
+    Scenario(
+        name="responder-down-soft-fail",
+        description="the responder is unreachable and the policy is soft-fail",
+        faults=(Fault("client_ocsp", down=True),),
+        request={"revocation": "soft", "no_status_request": True},
+        expect=Expect(ok=True, revocation="unavailable", warning=True),
+    ),
+    Scenario(
+        name="responder-slow-hard-fail",
+        description="the responder answers after the client's 2 s OCSP timeout",
+        faults=(Fault("client_ocsp", latency(3000)),),
+        request={"revocation": "hard", "no_status_request": True},
+        expect=Expect(ok=False, alert="certificate_unknown", sent_by="client"),
+    ),
+    Scenario(
+        name="ocsp-ca-partition-past-freshness-bound",
+        description="the responder loses the ca for longer than its freshness bound: tryLater",
+        faults=(Fault("ocsp_ca", down=True),),
+        request={"revocation": "hard", "no_status_request": True},
+        hold_s=FEED_MAX_AGE_S + 3,
+        expect=Expect(ok=False, alert="certificate_unknown", sent_by="client"),
+    ),
+)
+
+BROKEN_LINKS: tuple[Scenario, ...] = (
+    Scenario(
+        name="reset-mid-handshake",
+        description="the client-server link is reset as soon as the server answers",
+        faults=(
+            Fault(
+                "client_server",
+                {"type": "reset_peer", "stream": "downstream", "attributes": {"timeout": 0}},
+            ),
+        ),
+        expect=Expect(ok=False, error=True),
+    ),
+    Scenario(
+        name="client-server-link-down",
+        description="the client cannot reach the server at all",
+        faults=(Fault("client_server", down=True),),
+        expect=Expect(ok=False, error=True),
+    ),
+)
+
+SCENARIOS: tuple[Scenario, ...] = (
+    _host_scenarios() + _latency_scenarios() + ROUND_TRIPS + REVOCATION_PATH + BROKEN_LINKS
+)

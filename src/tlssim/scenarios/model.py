@@ -1,0 +1,66 @@
+"""What a scenario is made of: faults on links, handshake options, an expected outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A toxic on a link's proxy (Toxiproxy JSON), or the link taken down."""
+
+    link: str
+    toxic: dict[str, Any] | None = None
+    down: bool = False
+
+    def describe(self) -> str:
+        if self.down:
+            return f"{self.link} down"
+        assert self.toxic is not None
+        attrs = ",".join(f"{k}={v}" for k, v in self.toxic.get("attributes", {}).items())
+        return (
+            f"{self.link}: {self.toxic['type']}({attrs}) {self.toxic.get('stream', 'downstream')}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """The outcome: success or an exact alert, optionally a timing window and a warning."""
+
+    ok: bool
+    alert: str | None = None
+    sent_by: str | None = None
+    # (report timing key, at least ms, below ms), e.g. ("handshake_ms", 100, 200).
+    timing: tuple[str, float, float] | None = None
+    revocation: str | None = None
+    warning: bool = False
+    # For failures without an alert (reset, timeout): the report must carry an error.
+    error: bool = False
+
+    def describe(self) -> str:
+        parts = ["success" if self.ok else "failure"]
+        if self.alert:
+            parts.append(f"alert {self.alert}" + (f" from {self.sent_by}" if self.sent_by else ""))
+        if self.error:
+            parts.append("a transport error, no alert")
+        if self.revocation:
+            parts.append(f"revocation {self.revocation}")
+        if self.warning:
+            parts.append("with a warning")
+        if self.timing:
+            key, low, high = self.timing
+            parts.append(f"{key} in [{low:g}, {high:g}) ms")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    description: str
+    expect: Expect
+    faults: tuple[Fault, ...] = ()
+    # HandshakeRequest fields (see protos/tlssim/rpc/v1/client.proto).
+    request: dict[str, Any] = field(default_factory=dict)
+    # Hold the faults this long before the handshake (partitions longer than a bound).
+    hold_s: float = 0.0

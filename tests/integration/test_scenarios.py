@@ -1,0 +1,30 @@
+"""The whole scenario catalogue against the local stack (every link through the faults proxy)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.conftest import LocalStack
+from tlssim.scenarios import SCENARIOS
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+
+def test_every_scenario_passes(stack: LocalStack) -> None:
+    done = stack.tlssim("scenarios", "run", "--all", "--json", timeout=500)
+    results = json.loads(done.stdout)
+    assert [r["name"] for r in results] == [s.name for s in SCENARIOS]
+    failed = [r for r in results if not r["passed"]]
+    assert not failed, json.dumps(failed, indent=2)
+    assert done.returncode == 0
+
+
+def test_scenarios_table_and_unknown_names(stack: LocalStack) -> None:
+    done = stack.tlssim("scenarios", "run", "tls13-one-round-trip")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASS  tls13-one-round-trip" in done.stdout
+    unknown = stack.tlssim("scenarios", "run", "no-such-scenario")
+    assert unknown.returncode == 1
+    assert "unknown scenario" in unknown.stderr
