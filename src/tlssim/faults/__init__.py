@@ -1,5 +1,6 @@
 """The faults proxy: TCP proxies with Toxiproxy-style toxics and a compatible REST API."""
 
+import tlssim.faults.tlstoxics  # noqa: F401  (registers the tls_* toxics)
 from tlssim.faults.api import VERSION, Api
 from tlssim.faults.errors import BadRequestError, ConflictError, FaultsError, NotFoundError
 from tlssim.faults.proxy import Proxy, ProxySpec
