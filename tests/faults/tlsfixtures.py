@@ -21,7 +21,7 @@ HOST = "valid.tlssim.test"
 
 
 @dataclass(frozen=True)
-class TestCert:
+class ServerCert:
     ca_der: bytes
     chain: tuple[bytes, ...]
     key: ec.EllipticCurvePrivateKey
@@ -45,7 +45,7 @@ def _name(cn: str) -> x509.Name:
 
 
 @functools.cache
-def test_cert() -> TestCert:
+def server_cert() -> ServerCert:
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
@@ -88,11 +88,11 @@ def test_cert() -> TestCert:
         key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     der = serialization.Encoding.DER
-    return TestCert(ca.public_bytes(der), (leaf.public_bytes(der),), key, directory)
+    return ServerCert(ca.public_bytes(der), (leaf.public_bytes(der),), key, directory)
 
 
 def server_context() -> ssl.SSLContext:
-    cert = test_cert()
+    cert = server_cert()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(cert.cert_file, cert.key_file)
@@ -102,7 +102,7 @@ def server_context() -> ssl.SSLContext:
 def client_context() -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_verify_locations(test_cert().ca_file)
+    ctx.load_verify_locations(server_cert().ca_file)
     return ctx
 
 
