@@ -1,4 +1,8 @@
-"""The faults service process: Toxiproxy-compatible API (default :8474) and its proxies."""
+"""The faults service process: Toxiproxy-compatible API (default :8474) and its proxies.
+
+Proxies are TCP proxies or, with `"protocol": "tlssim-grpc"`, gRPC TlsServer relays;
+see docs/faults.md for the API, the proxy kinds and the handshake-aware tls_* toxics.
+"""
 
 from __future__ import annotations
 

@@ -234,3 +234,31 @@ def test_service_runs_as_a_separate_process(tmp_path: Any) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_tls_toxics_through_the_rest_api_and_toxiproxy_client(service: ThreadedService) -> None:
+    import toxiproxy  # type: ignore[import-untyped]  # PyPI toxiproxy-python
+
+    spec = {"name": "tls", "listen": "127.0.0.1:0", "upstream": service.echo}
+    assert call(service, "POST", "/proxies", spec)[0] == 201
+    body = {"type": "tls_drop", "stream": "upstream", "attributes": {"content_type": 22}}
+    status, created = call(service, "POST", "/proxies/tls/toxics", body)
+    assert status == 200
+    assert created["name"] == "tls_drop_upstream"
+    assert created["attributes"] == {"content_type": 22, "handshake_type": "", "index": 0}
+    bad = {"type": "tls_drop", "attributes": {"handshake_type": "no_such_message"}}
+    assert call(service, "POST", "/proxies/tls/toxics", bad)[0] == 400
+
+    server = toxiproxy.Toxiproxy()
+    server.update_api_consumer(*service.api_host_port)
+    proxy = server.get_proxy("tls")
+    proxy.add_toxic(
+        type="tls_tamper",
+        stream="downstream",
+        toxicity=0.5,
+        attributes={"content_type": "application_data", "flip_byte": -1, "xor": 128},
+    )
+    shown = proxy.get_toxic("tls_tamper_downstream")
+    assert shown.attributes["xor"] == 128 and shown.toxicity == 0.5
+    # non-TLS bytes pass through the TLS toxics untouched
+    assert echo_through(proxy.listen)[0] == b"hello"

@@ -1,8 +1,10 @@
 """The faults proxy: TCP proxies with Toxiproxy-style toxics and a compatible REST API."""
 
+import tlssim.faults.tlstoxics  # noqa: F401  (registers the tls_* toxics)
 from tlssim.faults.api import VERSION, Api
 from tlssim.faults.errors import BadRequestError, ConflictError, FaultsError, NotFoundError
-from tlssim.faults.proxy import Proxy, ProxySpec
+from tlssim.faults.grpcrelay import GrpcRelayProxy
+from tlssim.faults.proxy import PROTOCOLS, TCP, TLSSIM_GRPC, Proxy, ProxySpec
 from tlssim.faults.registry import CONFIG_ENV, SEED_ENV, Registry, load_config, seed_from_env
 from tlssim.faults.server import FaultsServer
 from tlssim.faults.toxics import (
@@ -17,7 +19,10 @@ from tlssim.faults.toxics import (
 
 __all__ = [
     "CONFIG_ENV",
+    "PROTOCOLS",
     "SEED_ENV",
+    "TCP",
+    "TLSSIM_GRPC",
     "TOXIC_TYPES",
     "VERSION",
     "Api",
@@ -27,6 +32,7 @@ __all__ = [
     "Direction",
     "FaultsError",
     "FaultsServer",
+    "GrpcRelayProxy",
     "LinkContext",
     "NotFoundError",
     "Proxy",

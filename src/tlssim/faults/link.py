@@ -1,4 +1,8 @@
-"""One proxied TCP connection: two directions, each piping chunks through its toxics."""
+"""One proxied connection: two directions, each piping chunks through its toxics.
+
+A direction reads from a `Source` and writes to a `Sink`; TCP streams and gRPC calls
+(see `grpcrelay`) both fit, so every toxic works the same on either kind of proxy.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import random
 import socket
 import struct
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 from tlssim.faults.toxics import TOXIC_TYPES, Chunk, Direction, Toxic, ToxicSpec
 
@@ -21,15 +26,50 @@ QUEUE_CHUNKS = 64
 ToxicSource = Callable[[Direction], Sequence[ToxicSpec]]
 
 
+class Source(Protocol):
+    async def read(self) -> bytes:
+        """The next bytes; b"" at the end of the stream. OSError ends the connection."""
+        ...
+
+
+class Sink(Protocol):
+    async def write(self, data: bytes) -> None: ...
+
+    async def write_eof(self) -> None:
+        """Half-close: nothing more will be written."""
+        ...
+
+
+class StreamSource:
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self.reader = reader
+
+    async def read(self) -> bytes:
+        return await self.reader.read(READ_SIZE)
+
+
+class StreamSink:
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+
+    async def write(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def write_eof(self) -> None:
+        if self.writer.can_write_eof() and not self.writer.is_closing():
+            self.writer.write_eof()
+
+
 class Link:
     """One direction of a connection: reads the source, runs the toxics, writes the sink."""
 
     def __init__(
         self,
-        conn: Connection,
+        conn: ConnectionBase,
         direction: Direction,
-        source: asyncio.StreamReader,
-        sink: asyncio.StreamWriter,
+        source: Source,
+        sink: Sink,
     ) -> None:
         self.conn = conn
         self.direction = direction
@@ -91,7 +131,7 @@ class Link:
     async def read_loop(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            while data := await self.source.read(READ_SIZE):
+            while data := await self.source.read():
                 await self._queue.put(Chunk(data, loop.time()))
         except OSError:
             self.conn.close()
@@ -106,38 +146,27 @@ class Link:
             self.sync_toxics()
             for toxic in tuple(self._chain):
                 await toxic.on_eof()
-            if self.sink.can_write_eof() and not self.sink.is_closing():
-                self.sink.write_eof()
+            await self.sink.write_eof()
         except OSError:
             self.conn.close()
 
     async def _through(self, chain: tuple[Toxic, ...], index: int, chunk: Chunk) -> None:
         if index == len(chain):
             if chunk.data:
-                self.sink.write(chunk.data)
-                await self.sink.drain()
+                await self.sink.write(chunk.data)
             return
         await chain[index].on_data(chunk, functools.partial(self._through, chain, index + 1))
 
 
-class Connection:
-    """A client connection accepted by a proxy and its upstream connection."""
+class ConnectionBase:
+    """A client connection (or call) and its upstream: ids, randomness, tasks, toxics."""
 
-    def __init__(
-        self,
-        conn_id: str,
-        client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-        toxic_source: ToxicSource,
-        rng_seed: str | None,
-    ) -> None:
+    def __init__(self, conn_id: str, toxic_source: ToxicSource, rng_seed: str | None) -> None:
         self.id = conn_id
-        self.client_reader, self.client_writer = client
         self.toxic_source = toxic_source
         self._rng_seed = rng_seed
-        self._writers: list[asyncio.StreamWriter] = [self.client_writer]
         self._links: list[Link] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        self._main: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
 
     def rng_for(self, label: str) -> random.Random:
@@ -152,6 +181,57 @@ class Connection:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    async def pipe(self, upstream: tuple[Source, Sink], downstream: tuple[Source, Sink]) -> None:
+        """Run both directions until both end: (client source, upstream sink) and back."""
+        self._links = [
+            Link(self, Direction.UPSTREAM, upstream[0], upstream[1]),
+            Link(self, Direction.DOWNSTREAM, downstream[0], downstream[1]),
+        ]
+        for link in self._links:
+            link.sync_toxics()
+        loops = [self.spawn(link.read_loop()) for link in self._links]
+        loops += [self.spawn(link.write_loop()) for link in self._links]
+        await asyncio.gather(*loops)
+
+    def link(self, direction: Direction) -> Link | None:
+        return next((link for link in self._links if link.direction is direction), None)
+
+    def toxics_changed(self) -> None:
+        for link in self._links:
+            link.sync_toxics()
+
+    def close(self) -> None:
+        """End both sides cleanly (data already written is still delivered)."""
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Abort both sides."""
+        raise NotImplementedError
+
+    def stop_tasks(self) -> None:
+        for link in self._links:
+            link.stop_toxics()
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+
+
+class Connection(ConnectionBase):
+    """A TCP client connection accepted by a proxy and its upstream connection."""
+
+    def __init__(
+        self,
+        conn_id: str,
+        client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+        toxic_source: ToxicSource,
+        rng_seed: str | None,
+    ) -> None:
+        super().__init__(conn_id, toxic_source, rng_seed)
+        self.client_reader, self.client_writer = client
+        self._writers: list[asyncio.StreamWriter] = [self.client_writer]
+        self._main: asyncio.Task[None] | None = None
+
     async def run(self, upstream_host: str, upstream_port: int) -> None:
         """Dial upstream and pipe both ways until both directions end or the proxy closes."""
         self._main = asyncio.current_task()
@@ -164,23 +244,14 @@ class Connection:
                 log.info("connection %s: upstream unreachable: %s", self.id, exc)
                 return
             self._writers.append(up_writer)
-            self._links = [
-                Link(self, Direction.UPSTREAM, self.client_reader, up_writer),
-                Link(self, Direction.DOWNSTREAM, up_reader, self.client_writer),
-            ]
-            for link in self._links:
-                link.sync_toxics()
-            loops = [self.spawn(link.read_loop()) for link in self._links]
-            loops += [self.spawn(link.write_loop()) for link in self._links]
-            await asyncio.gather(*loops)
+            await self.pipe(
+                (StreamSource(self.client_reader), StreamSink(up_writer)),
+                (StreamSource(up_reader), StreamSink(self.client_writer)),
+            )
         except asyncio.CancelledError:
             pass
         finally:
             self._finish(abort=False)
-
-    def toxics_changed(self) -> None:
-        for link in self._links:
-            link.sync_toxics()
 
     def close(self) -> None:
         """Close both sides with FIN (data already written is still delivered)."""
@@ -203,12 +274,7 @@ class Connection:
             self._finish(abort=False)
 
     def _finish(self, abort: bool) -> None:
-        for link in self._links:
-            link.stop_toxics()
-        current = asyncio.current_task()
-        for task in list(self._tasks):
-            if task is not current:
-                task.cancel()
+        self.stop_tasks()
         for writer in self._writers:
             if abort:
                 writer.transport.abort()

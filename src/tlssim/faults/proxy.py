@@ -11,10 +11,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from tlssim.faults.errors import BadRequestError, ConflictError, NotFoundError
-from tlssim.faults.link import Connection
+from tlssim.faults.link import Connection, ConnectionBase
 from tlssim.faults.toxics import Direction, ToxicSpec
 
 log = logging.getLogger(__name__)
+
+TCP = "tcp"
+TLSSIM_GRPC = "tlssim-grpc"
+PROTOCOLS = (TCP, TLSSIM_GRPC)
 
 
 def parse_address(address: str, what: str) -> tuple[str, int]:
@@ -27,12 +31,14 @@ def parse_address(address: str, what: str) -> tuple[str, int]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProxySpec:
-    """A proxy as configured: name, listen HOST:PORT, upstream HOST:PORT, enabled."""
+    """A proxy as configured: name, listen HOST:PORT, upstream HOST:PORT, enabled, and the
+    protocol it relays: "tcp" (bytes) or "tlssim-grpc" (TlsServer.Connect calls)."""
 
     name: str
     listen: str
     upstream: str
     enabled: bool = True
+    protocol: str = TCP
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -41,6 +47,8 @@ class ProxySpec:
             raise BadRequestError("missing required field: upstream")
         parse_address(self.listen, "listen")
         parse_address(self.upstream, "upstream")
+        if self.protocol not in PROTOCOLS:
+            raise BadRequestError(f"protocol must be one of {', '.join(PROTOCOLS)}")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +56,7 @@ class ProxySpec:
             "listen": self.listen,
             "upstream": self.upstream,
             "enabled": self.enabled,
+            "protocol": self.protocol,
         }
 
     @classmethod
@@ -57,6 +66,7 @@ class ProxySpec:
             raise BadRequestError("bad request body: proxy must be a JSON object")
         name, listen = raw.get("name"), raw.get("listen") or "127.0.0.1:0"
         upstream, enabled = raw.get("upstream"), raw.get("enabled", True)
+        protocol = raw.get("protocol") or TCP
         if not name:
             raise BadRequestError("missing required field: name")
         if not upstream:
@@ -67,7 +77,9 @@ class ProxySpec:
             raise BadRequestError("listen must be a string")
         if not isinstance(enabled, bool):
             raise BadRequestError("enabled must be true or false")
-        return cls(name=name, listen=listen, upstream=upstream, enabled=enabled)
+        if not isinstance(protocol, str):
+            raise BadRequestError("protocol must be a string")
+        return cls(name=name, listen=listen, upstream=upstream, enabled=enabled, protocol=protocol)
 
     def updated(self, raw: object) -> ProxySpec:
         """This spec with the fields given in an update body."""
@@ -85,7 +97,7 @@ class Proxy:
         self._seed = seed
         self._server: asyncio.Server | None = None
         self._toxics: dict[str, ToxicSpec] = {}
-        self._connections: set[Connection] = set()
+        self._connections: set[ConnectionBase] = set()
         self._handlers: set[asyncio.Task[None]] = set()
         self._counter = itertools.count(1)
 
@@ -105,6 +117,12 @@ class Proxy:
     @property
     def connections(self) -> int:
         return len(self._connections)
+
+    def connection_seed(self) -> str | None:
+        return None if self._seed is None else f"{self._seed}:{self.name}"
+
+    def next_connection_id(self) -> str:
+        return f"{self.name}#{next(self._counter)}"
 
     def to_json(self) -> dict[str, Any]:
         return {**self.spec.to_json(), "toxics": [t.to_json() for t in self.toxics()]}
@@ -159,8 +177,9 @@ class Proxy:
         if not self._spec.enabled:
             writer.close()
             return
-        seed = None if self._seed is None else f"{self._seed}:{self.name}"
-        conn = Connection(f"{self.name}#{next(self._counter)}", (reader, writer), self._for, seed)
+        conn = Connection(
+            self.next_connection_id(), (reader, writer), self.toxics_for, self.connection_seed()
+        )
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(conn)
@@ -176,7 +195,7 @@ class Proxy:
 
     # -- toxics ----------------------------------------------------------------------
 
-    def _for(self, direction: Direction) -> Sequence[ToxicSpec]:
+    def toxics_for(self, direction: Direction) -> Sequence[ToxicSpec]:
         return [t for t in self._toxics.values() if t.stream is direction]
 
     def toxics(self) -> list[ToxicSpec]:

@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tlssim.faults.errors import BadRequestError, ConflictError, NotFoundError
-from tlssim.faults.proxy import Proxy, ProxySpec
+from tlssim.faults.grpcrelay import GrpcRelayProxy
+from tlssim.faults.proxy import TLSSIM_GRPC, Proxy, ProxySpec
 
 SEED_ENV = "TLSSIM_FAULTS_SEED"
 CONFIG_ENV = "TLSSIM_FAULTS_CONFIG"
@@ -41,6 +42,13 @@ def load_config(path: str | Path) -> list[ProxySpec]:
     return parse_config(Path(path).read_text(encoding="utf-8"))
 
 
+def new_proxy(spec: ProxySpec, seed: int | None) -> Proxy:
+    """The proxy kind the spec's protocol asks for."""
+    if spec.protocol == TLSSIM_GRPC:
+        return GrpcRelayProxy(spec, seed)
+    return Proxy(spec, seed)
+
+
 class Registry:
     """All proxies by name; every change goes through here (the API is a thin shell)."""
 
@@ -65,16 +73,30 @@ class Registry:
     async def _create(self, spec: ProxySpec) -> Proxy:
         if spec.name in self._proxies:
             raise ConflictError("proxy already exists")
-        proxy = Proxy(spec, self.seed)
-        await proxy.start()
+        proxy = await self._create_unlisted(spec)
         self._proxies[spec.name] = proxy
+        return proxy
+
+    async def _create_unlisted(self, spec: ProxySpec) -> Proxy:
+        proxy = new_proxy(spec, self.seed)
+        await proxy.start()
         return proxy
 
     async def update(self, name: str, raw: object) -> Proxy:
         async with self._lock:
             proxy = self.get(name)
-            await proxy.update(proxy.spec.updated(raw))
-            return proxy
+            spec = proxy.spec.updated(raw)
+            if spec.protocol == proxy.spec.protocol:
+                await proxy.update(spec)
+                return proxy
+            await proxy.stop()  # another kind of proxy: replace it
+            try:
+                replacement = await self._create_unlisted(spec)
+            except ConflictError:
+                await proxy.start()
+                raise
+            self._proxies[name] = replacement
+            return replacement
 
     async def delete(self, name: str) -> None:
         async with self._lock:
@@ -89,10 +111,11 @@ class Registry:
             for spec in specs:
                 existing = self._proxies.get(spec.name)
                 if existing is not None:
-                    same = (existing.spec.listen, existing.spec.upstream) == (
-                        spec.listen,
-                        spec.upstream,
-                    )
+                    same = (
+                        existing.spec.listen,
+                        existing.spec.upstream,
+                        existing.spec.protocol,
+                    ) == (spec.listen, spec.upstream, spec.protocol)
                     if same:
                         await existing.update(spec)
                         result.append(existing)

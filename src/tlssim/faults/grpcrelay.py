@@ -1,0 +1,270 @@
+"""The tlssim-grpc proxy kind: a TlsServer that relays each Connect call to the real one.
+
+A byte-level proxy on the client→server link would only see HTTP/2. This proxy speaks the
+TlsServer service itself: for each incoming Connect call it opens a Connect call upstream
+(over one long-lived channel) and pumps the TlsBytes payloads both ways through the same
+`Link` and toxic chain as a TCP proxy, so every toxic — latency, slicer, the tls_* ones —
+acts on the TLS byte stream. A half-close (done_writing) travels like a TCP FIN; a reset
+or a disabled proxy ends the client's call with UNAVAILABLE; an upstream error status is
+passed back to the client as it came.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import replace
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from tlssim import rpcutil
+from tlssim.faults.errors import BadRequestError, ConflictError
+from tlssim.faults.link import ConnectionBase, ToxicSource
+from tlssim.faults.proxy import Proxy, ProxySpec
+from tlssim.rpc.v1 import server_pb2, server_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "tlssim.rpc.v1.TlsServer"
+_CALL_ERRORS = (grpc.aio.AioRpcError, asyncio.InvalidStateError)
+
+
+class _ContextSource:
+    """The client's request stream, read through the servicer context."""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+
+    async def read(self) -> bytes:
+        while True:
+            try:
+                message = await self.context.read()
+            except _CALL_ERRORS as exc:
+                raise ConnectionError(f"client call: {exc}") from None
+            if message is grpc.aio.EOF:
+                return b""
+            if message.data:
+                return bytes(message.data)
+
+
+class _ContextSink:
+    """The client's response stream; its end is the handler returning."""
+
+    def __init__(self, context: Any, ended: asyncio.Event) -> None:
+        self.context = context
+        self.ended = ended
+
+    async def write(self, data: bytes) -> None:
+        try:
+            await self.context.write(server_pb2.TlsBytes(data=data))
+        except _CALL_ERRORS as exc:
+            raise ConnectionError(f"client call: {exc}") from None
+
+    async def write_eof(self) -> None:
+        self.ended.set()
+
+
+class _CallSource:
+    """The upstream call's response stream; an error status is kept for the client."""
+
+    def __init__(self, call: Any) -> None:
+        self.call = call
+
+    async def read(self) -> bytes:
+        while True:
+            try:
+                message = await self.call.read()
+            except _CALL_ERRORS as exc:
+                raise ConnectionError(f"upstream call: {exc}") from None
+            if message is grpc.aio.EOF:
+                return b""
+            if message.data:
+                return bytes(message.data)
+
+
+class _CallSink:
+    """The upstream call's request stream; a half-close is done_writing()."""
+
+    def __init__(self, call: Any) -> None:
+        self.call = call
+
+    async def write(self, data: bytes) -> None:
+        try:
+            await self.call.write(server_pb2.TlsBytes(data=data))
+        except _CALL_ERRORS as exc:
+            raise ConnectionError(f"upstream call: {exc}") from None
+
+    async def write_eof(self) -> None:
+        with contextlib.suppress(*_CALL_ERRORS):
+            await self.call.done_writing()
+
+
+class RelayConnection(ConnectionBase):
+    """One relayed Connect call: the client's call and the upstream call it opened."""
+
+    def __init__(
+        self, conn_id: str, context: Any, toxic_source: ToxicSource, rng_seed: str | None
+    ) -> None:
+        super().__init__(conn_id, toxic_source, rng_seed)
+        self.context = context
+        self.was_reset = False
+        # The upstream call's error status, if it ended with one, to pass on to the client.
+        self.upstream_error: tuple[grpc.StatusCode, str] | None = None
+        self._end = asyncio.Event()
+        self._call: Any = None
+
+    async def run(self, stub: Any) -> None:
+        """Open the upstream call and pump both ways until the upstream's stream ends (or
+        the connection is closed or reset)."""
+        incoming = dict(self.context.invocation_metadata() or ())
+        trace_id = incoming.get(rpcutil.TRACE_METADATA_KEY) or rpcutil.current_trace_id()
+        self._call = stub.Connect(
+            metadata=((rpcutil.TRACE_METADATA_KEY, trace_id),),
+            timeout=self.context.time_remaining(),
+        )
+        downstream_ended = asyncio.Event()
+        pump = self.spawn(
+            self.pipe(
+                (_ContextSource(self.context), _CallSink(self._call)),
+                (_CallSource(self._call), _ContextSink(self.context, downstream_ended)),
+            )
+        )
+        waiters = [self.spawn(_wait(downstream_ended)), self.spawn(_wait(self._end))]
+        try:
+            await asyncio.wait([pump, *waiters], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.stop_tasks()
+            if self._call.done():
+                code = await self._call.code()
+                if code not in (grpc.StatusCode.OK, grpc.StatusCode.CANCELLED):
+                    self.upstream_error = (code, await self._call.details() or "")
+            self._call.cancel()
+            self.closed.set()
+
+    def close(self) -> None:
+        """End both calls cleanly: the client's with OK, the upstream's by cancelling it."""
+        self._end.set()
+
+    def reset(self) -> None:
+        """Abort both calls: the client's ends with UNAVAILABLE."""
+        self.was_reset = True
+        self._end.set()
+
+
+async def _wait(event: asyncio.Event) -> None:
+    await event.wait()
+
+
+class _RelayServicer(server_pb2_grpc.TlsServerServicer):
+    def __init__(self, proxy: GrpcRelayProxy) -> None:
+        self.proxy = proxy
+
+    async def Connect(self, request_iterator: Any, context: Any) -> None:
+        await self.proxy.relay(context)
+
+
+class GrpcRelayProxy(Proxy):
+    """A Proxy whose listener is a gRPC TlsServer service (with the standard health service).
+
+    It listens even while disabled — and then refuses calls with UNAVAILABLE and reports
+    NOT_SERVING — so that clients' channels stay connected and re-enabling is instant.
+    """
+
+    def __init__(self, spec: ProxySpec, seed: int | None = None) -> None:
+        super().__init__(spec, seed)
+        self._grpc: grpc.aio.Server | None = None
+        self._health: health.aio.HealthServicer | None = None
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: Any = None
+
+    async def start(self) -> None:
+        if self._grpc is not None:
+            return
+        server = rpcutil.create_server()
+        server_pb2_grpc.add_TlsServerServicer_to_server(_RelayServicer(self), server)
+        self._health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        try:
+            port = server.add_insecure_port(self._spec.listen)
+        except RuntimeError:
+            port = 0
+        if port == 0:
+            raise ConflictError(f"listen {self._spec.listen}: cannot bind")
+        await server.start()
+        self._grpc = server
+        host = self._spec.listen.rpartition(":")[0]
+        self._spec = replace(self._spec, listen=f"{host}:{port}")
+        self._channel = rpcutil.open_channel(self._spec.upstream)
+        self._stub = server_pb2_grpc.TlsServerStub(self._channel)
+        await self._set_health()
+        log.info(
+            "gRPC relay %s listening on %s -> %s",
+            self.name,
+            self._spec.listen,
+            self._spec.upstream,
+        )
+
+    async def _set_health(self) -> None:
+        if self._health is None:
+            return
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if self._spec.enabled
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", SERVICE_NAME):
+            await self._health.set(name, status)
+
+    def _drop_connections(self) -> None:
+        for conn in list(self._connections):
+            conn.reset()
+
+    async def stop(self) -> None:
+        self._drop_connections()
+        server, self._grpc = self._grpc, None
+        if server is not None:
+            await server.stop(grace=0.5)
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()
+
+    async def update(self, spec: ProxySpec) -> None:
+        if spec.name != self.name:
+            raise BadRequestError("a proxy cannot be renamed")
+        if (spec.listen, spec.upstream) != (self._spec.listen, self._spec.upstream):
+            await self.stop()
+            old, self._spec = self._spec, spec
+            try:
+                await self.start()
+            except ConflictError:
+                self._spec = old
+                await self.start()
+                raise
+            return
+        self._spec = spec
+        if not spec.enabled:
+            self._drop_connections()
+        await self._set_health()
+
+    async def relay(self, context: Any) -> None:
+        """Serve one Connect call (the servicer's body)."""
+        if not self._spec.enabled or self._stub is None:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"proxy {self.name} is disabled")
+        conn = RelayConnection(
+            self.next_connection_id(), context, self.toxics_for, self.connection_seed()
+        )
+        self._connections.add(conn)
+        try:
+            await conn.run(self._stub)
+        finally:
+            self._connections.discard(conn)
+        if conn.was_reset:
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, f"connection reset by faults proxy {self.name}"
+            )
+        if conn.upstream_error is not None:
+            code, details = conn.upstream_error
+            await context.abort(code, f"upstream {self._spec.upstream}: {details}")

@@ -1,0 +1,254 @@
+"""The tlssim-grpc proxy: the real engine's handshakes relayed through TlsServer.Connect."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tlssim import rpcutil
+from tlssim.faults import Api, FaultsServer, GrpcRelayProxy, ProxySpec
+from tlssim.faults.httpserver import Request
+from tlssim.net.drive import ClientRun, run_client, serve_connection
+from tlssim.net.transport import GrpcClientTransport, GrpcServerTransport
+from tlssim.rpc.v1 import server_pb2_grpc
+from tlssim.tls import (
+    AlertDescription,
+    CertifiedKey,
+    ClientConfig,
+    ClientConnection,
+    ServerConfig,
+    ServerConnection,
+    events,
+)
+
+from .helpers import run, toxic
+from .tlsfixtures import HOST, server_cert
+
+
+class EngineServer(server_pb2_grpc.TlsServerServicer):
+    """The real TlsServer wiring (as services/server.py) with the test certificate."""
+
+    def __init__(self) -> None:
+        cert = server_cert()
+        self.key = CertifiedKey(chain=cert.chain, private_key=cert.key)
+        self.trace_ids: list[str] = []
+
+    async def Connect(self, request_iterator: Any, context: Any) -> None:
+        metadata = dict(context.invocation_metadata() or ())
+        self.trace_ids.append(metadata.get(rpcutil.TRACE_METADATA_KEY, ""))
+        conn = ServerConnection(
+            ServerConfig(entropy=os.urandom, certificate_selector=lambda *_: self.key)
+        )
+        await serve_connection(conn, GrpcServerTransport(context))
+
+
+@dataclass
+class Relay:
+    faults: FaultsServer
+    proxy: GrpcRelayProxy
+    upstream: EngineServer
+    channel: grpc.aio.Channel
+    calls: list[Any] = field(default_factory=list)
+
+    async def handshake(self, data: bytes = b"hello", trace_id: str = "") -> ClientRun:
+        stub = server_pb2_grpc.TlsServerStub(self.channel)
+        metadata = ((rpcutil.TRACE_METADATA_KEY, trace_id),) if trace_id else None
+        call = stub.Connect(metadata=metadata)
+        self.calls.append(call)
+        transport = GrpcClientTransport(call)
+        conn = ClientConnection(ClientConfig(server_name=HOST, entropy=os.urandom))
+
+        async def accept(_: events.CertificateReceived) -> AlertDescription | None:
+            return None
+
+        try:
+            return await run_client(conn, transport, accept, data, deadline_s=5)
+        finally:
+            await transport.close()
+
+
+async def with_relay(body: Callable[[Relay], Awaitable[None]]) -> None:
+    upstream = EngineServer()
+    server = rpcutil.create_server()
+    server_pb2_grpc.add_TlsServerServicer_to_server(upstream, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    faults = FaultsServer("127.0.0.1:0", seed=3)
+    await faults.start()
+    proxy = await faults.registry.create(
+        ProxySpec(
+            name="server",
+            listen="127.0.0.1:0",
+            upstream=f"127.0.0.1:{port}",
+            protocol="tlssim-grpc",
+        )
+    )
+    assert isinstance(proxy, GrpcRelayProxy)
+    channel = rpcutil.open_channel(proxy.spec.listen)
+    try:
+        await body(Relay(faults, proxy, upstream, channel))
+    finally:
+        await channel.close()
+        await faults.close()
+        await server.stop(grace=None)
+
+
+def alerts_sent(result: ClientRun) -> list[AlertDescription]:
+    return [t.event.description for t in result.timeline if isinstance(t.event, events.AlertSent)]
+
+
+def handshake_ms(result: ClientRun) -> float:
+    done = result.first(events.HandshakeComplete)
+    assert done is not None, (result.failure, alerts_sent(result))
+    return done.at_ms
+
+
+def test_handshake_completes_through_the_relay_and_trace_id_travels() -> None:
+    async def body(relay: Relay) -> None:
+        assert not relay.proxy.spec.listen.endswith(":0")
+        result = await relay.handshake(b"through the relay", trace_id="feedc0de")
+        assert result.completed and result.failure is None
+        assert result.echoed == b"through the relay"
+        assert relay.upstream.trace_ids == ["feedc0de"]
+        again = await relay.handshake()
+        assert again.completed
+        assert relay.upstream.trace_ids[1]  # a new trace id when the caller sent none
+        for _ in range(100):  # the relay notices the client's cancel asynchronously
+            if relay.proxy.connections == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert relay.proxy.connections == 0
+
+    run(with_relay(body))
+
+
+def test_downstream_latency_costs_one_round_trip() -> None:
+    async def body(relay: Relay) -> None:
+        handshake_ms(await relay.handshake())  # warm the channels
+        fast = handshake_ms(await relay.handshake())
+        relay.proxy.add_toxic(toxic("latency", "downstream", latency=100))
+        slow = handshake_ms(await relay.handshake())
+        assert slow >= 100
+        assert slow < fast + 190  # TLS 1.3: one round trip, not two
+
+    run(with_relay(body))
+
+
+def test_tampered_server_finished_record_ends_in_bad_record_mac() -> None:
+    async def body(relay: Relay) -> None:
+        # The engine coalesces EncryptedExtensions..Finished into the first encrypted record.
+        relay.proxy.add_toxic(toxic("tls_tamper", "downstream", content_type="application_data"))
+        result = await relay.handshake()
+        assert not result.completed
+        assert alerts_sent(result) == [AlertDescription.bad_record_mac]
+
+    run(with_relay(body))
+
+
+def test_tls_toxics_and_slicer_apply_to_the_relayed_stream() -> None:
+    async def body(relay: Relay) -> None:
+        relay.proxy.add_toxic(toxic("slicer", "upstream", average_size=7, size_variation=3))
+        relay.proxy.add_toxic(toxic("slicer", "downstream", average_size=11))
+        sliced = await relay.handshake(b"x" * 3000)
+        assert sliced.completed and sliced.echoed == b"x" * 3000
+        relay.proxy.add_toxic(toxic("tls_downgrade", "upstream"))
+        downgraded = await relay.handshake()
+        assert not downgraded.completed
+        assert any(
+            isinstance(t.event, events.AlertReceived)
+            and t.event.description == AlertDescription.protocol_version
+            for t in downgraded.timeline
+        ), downgraded.timeline
+
+    run(with_relay(body))
+
+
+def test_reset_peer_aborts_the_call() -> None:
+    async def body(relay: Relay) -> None:
+        relay.proxy.add_toxic(toxic("reset_peer", "downstream", timeout=0))
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await relay.handshake()
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        relay.proxy.remove_toxic("reset_peer_downstream")
+        assert (await relay.handshake()).completed
+
+    run(with_relay(body))
+
+
+def test_timeout_toxic_ends_the_call_cleanly() -> None:
+    async def body(relay: Relay) -> None:
+        relay.proxy.add_toxic(toxic("timeout", "downstream", timeout=200))
+        result = await relay.handshake()
+        assert not result.completed
+        assert result.first(events.ConnectionClosed) is not None
+        assert await relay.calls[-1].code() == grpc.StatusCode.OK
+
+    run(with_relay(body))
+
+
+def test_disabled_relay_refuses_with_unavailable_and_reports_not_serving() -> None:
+    async def body(relay: Relay) -> None:
+        health = health_pb2_grpc.HealthStub(relay.channel)
+        check = health_pb2.HealthCheckRequest(service="tlssim.rpc.v1.TlsServer")
+        assert (await health.Check(check)).status == health_pb2.HealthCheckResponse.SERVING
+        await relay.faults.registry.update("server", {"enabled": False})
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await relay.handshake()
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert (await health.Check(check)).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        await relay.faults.registry.update("server", {"enabled": True})
+        assert (await relay.handshake()).completed
+
+    run(with_relay(body))
+
+
+def test_upstream_down_gives_unavailable() -> None:
+    async def body(relay: Relay) -> None:
+        await relay.faults.registry.update("server", {"upstream": "127.0.0.1:1"})
+        channel = rpcutil.open_channel(relay.proxy.spec.listen)
+        relay.channel, old = channel, relay.channel
+        try:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await relay.handshake()
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        finally:
+            await old.close()
+
+    run(with_relay(body))
+
+
+def test_rest_api_creates_and_lists_relays() -> None:
+    async def body(relay: Relay) -> None:
+        api = Api(relay.faults.registry)
+
+        async def call(method: str, path: str, payload: Any = None) -> tuple[int, Any]:
+            raw = b"" if payload is None else json.dumps(payload).encode()
+            response = await api(Request(method, path, "", {}, raw))
+            return response.status, json.loads(response.body) if response.body else None
+
+        status, shown = await call("GET", "/proxies")
+        assert shown["server"]["protocol"] == "tlssim-grpc"
+        upstream = relay.proxy.spec.upstream
+        spec = {"name": "r2", "upstream": upstream, "protocol": "tlssim-grpc"}
+        status, created = await call("POST", "/proxies", spec)
+        assert status == 201 and created["protocol"] == "tlssim-grpc"
+        assert not created["listen"].endswith(":0")
+        status, populated = await call(
+            "POST", "/populate", [{**spec, "name": "r3", "listen": "127.0.0.1:0"}]
+        )
+        assert status == 201 and populated["proxies"][0]["protocol"] == "tlssim-grpc"
+        bad = {"name": "r4", "upstream": upstream, "protocol": "udp"}
+        assert (await call("POST", "/proxies", bad))[0] == 400
+        status, tcp = await call("POST", "/proxies/r2", {"protocol": "tcp"})
+        assert status == 200 and tcp["protocol"] == "tcp"
+        assert type(relay.faults.registry.get("r2")).__name__ == "Proxy"
+
+    run(with_relay(body))
