@@ -111,6 +111,52 @@ REVOCATION_PATH: tuple[Scenario, ...] = (
     ),
 )
 
+
+def tamper(**attributes: Any) -> dict[str, Any]:
+    return {"type": "tls_tamper", "stream": "downstream", "attributes": attributes}
+
+
+HANDSHAKE_FAULTS: tuple[Scenario, ...] = (
+    Scenario(
+        name="tamper-server-hello",
+        description="the ServerHello random is changed in flight: the transcripts differ",
+        faults=(Fault("client_server", tamper(handshake_type="server_hello", field="random")),),
+        request={"tls_version": "1.3"},
+        expect=Expect(ok=False, alert="bad_record_mac", sent_by="client"),
+    ),
+    Scenario(
+        name="tamper-certificate",
+        description="a byte of the certificate chain is flipped in flight (TLS 1.2, plaintext)",
+        faults=(Fault("client_server", tamper(handshake_type="certificate", flip_byte=-20)),),
+        request={"tls_version": "1.2"},
+        expect=Expect(ok=False, alert="unknown_ca", sent_by="client"),
+    ),
+    Scenario(
+        name="tamper-finished",
+        description="the server's encrypted flight ending in Finished is altered (TLS 1.3)",
+        faults=(Fault("client_server", tamper(content_type="application_data")),),
+        request={"tls_version": "1.3"},
+        expect=Expect(ok=False, alert="bad_record_mac", sent_by="client"),
+    ),
+    Scenario(
+        name="flip-ciphertext-bit",
+        description="one bit of the server's first application data record is flipped",
+        faults=(Fault("client_server", tamper(content_type="application_data", xor=1)),),
+        request={"tls_version": "1.2"},
+        expect=Expect(ok=False, alert="bad_record_mac", sent_by="client"),
+    ),
+    Scenario(
+        name="downgrade-attempt",
+        description="TLS 1.3 is stripped from the ClientHello: the client sees the sentinel",
+        faults=(
+            Fault(
+                "client_server", {"type": "tls_downgrade", "stream": "upstream", "attributes": {}}
+            ),
+        ),
+        expect=Expect(ok=False, alert="illegal_parameter", sent_by="client"),
+    ),
+)
+
 BROKEN_LINKS: tuple[Scenario, ...] = (
     Scenario(
         name="reset-mid-handshake",
@@ -132,5 +178,10 @@ BROKEN_LINKS: tuple[Scenario, ...] = (
 )
 
 SCENARIOS: tuple[Scenario, ...] = (
-    _host_scenarios() + _latency_scenarios() + ROUND_TRIPS + REVOCATION_PATH + BROKEN_LINKS
+    _host_scenarios()
+    + _latency_scenarios()
+    + ROUND_TRIPS
+    + HANDSHAKE_FAULTS
+    + REVOCATION_PATH
+    + BROKEN_LINKS
 )
