@@ -22,6 +22,7 @@ from tlssim.endpoints import Endpoints
 from tlssim.pki.admin import ADMIN_TOKEN_METADATA_KEY, load_or_create_admin_token, token_matches
 from tlssim.pki.authority import Authority
 from tlssim.pki.errors import InvalidRequest, NotFound, PkiError
+from tlssim.pki.profiles import DEFAULT_LONG_CHAIN_DEPTH, build_hierarchy, build_profiles
 from tlssim.pki.store import EventKind, StatusEvent
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc
 
@@ -166,9 +167,31 @@ class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
                     yield ca_pb2.StatusEvent(sequence=last, heartbeat=True)
 
 
-async def serve(listen: str, data_dir: pathlib.Path, ocsp_url: str, clock: Clock) -> None:
+def long_chain_depth_from_env() -> int:
+    """TLSSIM_LONG_CHAIN_DEPTH: the intermediates of long-chain.tlssim.test (1..8, default 3)."""
+    raw = os.environ.get("TLSSIM_LONG_CHAIN_DEPTH", "").strip()
+    return int(raw) if raw.isdigit() else DEFAULT_LONG_CHAIN_DEPTH
+
+
+async def serve(
+    listen: str,
+    data_dir: pathlib.Path,
+    ocsp_url: str,
+    clock: Clock,
+    long_chain_depth: int | None = None,
+) -> None:
     """Runs the ca on `listen` until cancelled, keeping its state in `data_dir`."""
-    authority = await asyncio.to_thread(Authority.open, data_dir, clock, ocsp_url=ocsp_url)
+    depth = long_chain_depth_from_env() if long_chain_depth is None else long_chain_depth
+    authority = await asyncio.to_thread(
+        functools.partial(
+            Authority.open,
+            data_dir,
+            clock,
+            ocsp_url=ocsp_url,
+            hierarchy=build_hierarchy(depth),
+            profiles=build_profiles(depth),
+        )
+    )
     admin_token = load_or_create_admin_token(data_dir)
     service = CertificateAuthorityService(authority, admin_token)
     server = rpcutil.create_server()

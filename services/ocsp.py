@@ -8,11 +8,13 @@ import base64
 import binascii
 import contextlib
 import datetime as dt
+import functools
 import logging
+import os
 import signal
 import time
 import urllib.parse
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final
 
 import grpc
@@ -29,6 +31,7 @@ from tlssim.pki.ocsp_responder import (
     CertStatus,
     OcspReply,
     OcspResponder,
+    ParsedOcspRequest,
     ServedIssuer,
     unsuccessful_reply,
 )
@@ -46,6 +49,12 @@ BACKOFF_START_S: Final = 0.2
 BACKOFF_MAX_S: Final = 5.0
 CA_CALL_TIMEOUT_S: Final = 5.0
 CRL_CACHE_S: Final = 30.0
+# The responder answers tryLater rather than a possibly stale "good" once it has heard
+# nothing from the ca's status feed (no event, no heartbeat; the ca sends one every 2 s)
+# for this long: the bound on how stale a "good" answer can be.
+FEED_MAX_AGE_S: Final = float(os.environ.get("TLSSIM_FEED_MAX_AGE_S", "10"))
+# How long a request for an issuer being enrolled right now waits for its responder key.
+ENROLL_WAIT_S: Final = 2.0
 MAX_HTTP_BODY: Final = 64 * 1024
 RENEWAL_CHECK_S: Final = 3600.0
 
@@ -55,24 +64,84 @@ def _backoff(delay: float) -> float:
 
 
 class ResponderState:
-    """What the responder serves: the status table, fed by the ca, and the signer."""
+    """What the responder serves: the status table, fed by the ca, and the signers (one
+    delegated responder certificate per issuing CA, enrolled when the feed first names it)."""
 
-    def __init__(self, responder: OcspResponder, table: StatusTable) -> None:
+    def __init__(
+        self,
+        responder: OcspResponder,
+        table: StatusTable,
+        enroll_issuer: Callable[[x509.Certificate], Awaitable[ServedIssuer]] | None = None,
+        *,
+        feed_max_age_s: float = FEED_MAX_AGE_S,
+    ) -> None:
         self.responder = responder
         self.table = table
         self.caught_up = asyncio.Event()
+        self.feed_max_age_s = feed_max_age_s
+        self.last_heard = time.monotonic()
+        self.enrolling: dict[bytes, asyncio.Task[None]] = {}
+        self._enroll_issuer = enroll_issuer
         self._changed = asyncio.Event()
+        self._stale_logged = False
+
+    def heard_from_feed(self) -> None:
+        self.last_heard = time.monotonic()
+        self._stale_logged = False
+
+    def feed_age_s(self) -> float:
+        return time.monotonic() - self.last_heard
 
     def apply(self, event: FeedEvent) -> None:
+        self.heard_from_feed()
+        new_issuer = event.issuer_der not in self.table.issuers
         self.table.apply(event)
+        if new_issuer and event.issuer_der in self.table.issuers:
+            self.serve_issuer(self.table.issuers[event.issuer_der])
         self._changed.set()
         self._changed = asyncio.Event()
 
+    def serve_issuer(self, issuer: x509.Certificate) -> None:
+        """Starts enrolling a delegated responder certificate for `issuer` (once)."""
+        der = issuer.public_bytes(serialization.Encoding.DER)
+        if self._enroll_issuer is None or der in self.enrolling or self.responder.serves(issuer):
+            return
+        enroll_issuer = self._enroll_issuer
+
+        async def enroll_and_add() -> None:
+            self.responder.add(await enroll_issuer(issuer))
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+        task = asyncio.create_task(enroll_and_add(), name=f"enroll-{issuer_id(issuer)[:8]}")
+        task.add_done_callback(functools.partial(self._enrolled, der))
+        self.enrolling[der] = task
+
+    def _enrolled(self, der: bytes, task: asyncio.Task[None]) -> None:
+        self.enrolling.pop(der, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("enrolling a responder certificate failed: %s", task.exception())
+
+    async def enrollments_done(self, timeout: float) -> None:
+        if self.enrolling:
+            await asyncio.wait(list(self.enrolling.values()), timeout=timeout)
+
     async def answer(self, request_der: bytes) -> OcspReply:
         parsed = self.responder.parse(request_der)
+        if isinstance(parsed, OcspReply) and parsed.outcome == "unauthorized":
+            parsed = await self._parse_once_served(request_der, parsed)
         if isinstance(parsed, OcspReply):
             return parsed
         if not self.caught_up.is_set():
+            return unsuccessful_reply(ocsp.OCSPResponseStatus.TRY_LATER)
+        if self.feed_age_s() > self.feed_max_age_s:
+            if not self._stale_logged:
+                self._stale_logged = True
+                log.warning(
+                    "nothing from the status feed for %.1fs (bound %.1fs): answering tryLater",
+                    self.feed_age_s(),
+                    self.feed_max_age_s,
+                )
             return unsuccessful_reply(ocsp.OCSPResponseStatus.TRY_LATER)
         record = self.table.lookup(parsed.served.issuer, parsed.serial_number)
         deadline = time.monotonic() + UNKNOWN_GRACE_S
@@ -81,6 +150,25 @@ class ResponderState:
                 await asyncio.wait_for(self._changed.wait(), left)
             record = self.table.lookup(parsed.served.issuer, parsed.serial_number)
         return self.responder.answer(parsed, record)
+
+    async def _parse_once_served(
+        self, request_der: bytes, refused: OcspReply
+    ) -> ParsedOcspRequest | OcspReply:
+        """An issuer not served yet may be one the feed is about to name or whose responder
+        certificate is being enrolled: wait briefly for either before saying unauthorized."""
+        deadline = time.monotonic() + UNKNOWN_GRACE_S
+        while True:
+            if self.enrolling:
+                await self.enrollments_done(ENROLL_WAIT_S)
+            else:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return refused
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), left)
+            parsed = self.responder.parse(request_der)
+            if not isinstance(parsed, OcspReply) or time.monotonic() >= deadline:
+                return parsed
 
 
 class OcspResponderService(ocsp_pb2_grpc.OcspResponderServicer):
@@ -98,23 +186,19 @@ class OcspResponderService(ocsp_pb2_grpc.OcspResponderServicer):
 # -- talking to the ca -------------------------------------------------------------------
 
 
-async def enroll(ca: Any) -> tuple[ServedIssuer, str]:
-    """A delegated responder certificate from the ca (and its trust bundle), retrying with
-    backoff until the ca answers."""
+async def enroll(ca: Any, issuer: x509.Certificate | None = None) -> ServedIssuer:
+    """A delegated responder certificate from the ca, retrying with backoff until the ca
+    answers: from `issuer` ("ocsp-responder@<issuer id>"), or from the default issuing CA."""
     key = generate_private_key("ecdsa-p256")
     csr_der = build_csr(key, RESPONDER_COMMON_NAME).public_bytes(serialization.Encoding.DER)
+    profile = "ocsp-responder" if issuer is None else f"ocsp-responder@{issuer_id(issuer)}"
     delay = BACKOFF_START_S
     attempt = 0
     while True:
         attempt += 1
         try:
-            bundle = await ca.GetTrustBundle(
-                ca_pb2.GetTrustBundleRequest(),
-                timeout=CA_CALL_TIMEOUT_S,
-                metadata=rpcutil.trace_metadata(),
-            )
             reply = await ca.IssueCertificate(
-                ca_pb2.IssueCertificateRequest(csr_der=csr_der, profile="ocsp-responder"),
+                ca_pb2.IssueCertificateRequest(csr_der=csr_der, profile=profile),
                 timeout=CA_CALL_TIMEOUT_S,
                 metadata=rpcutil.trace_metadata(),
             )
@@ -129,12 +213,13 @@ async def enroll(ca: Any) -> tuple[ServedIssuer, str]:
             delay = _backoff(delay)
             continue
         chain = [x509.load_der_x509_certificate(bytes(der)) for der in reply.chain_der]
+        served_issuer = issuer if issuer is not None else chain[1]
         log.info(
             "responder certificate %s issued by %s",
             reply.serial_hex,
-            chain[1].subject.rfc4514_string(),
+            served_issuer.subject.rfc4514_string(),
         )
-        return ServedIssuer.create(chain[1], chain[0], key), str(bundle.pem)
+        return ServedIssuer.create(served_issuer, chain[0], key)
 
 
 def _feed_event(message: Any) -> FeedEvent:
@@ -164,6 +249,7 @@ async def follow_feed(ca: Any, state: ResponderState) -> None:
                 ca_pb2.WatchStatusRequest(after_sequence=after), metadata=rpcutil.trace_metadata()
             )
             async for message in stream:
+                state.heard_from_feed()
                 if delay > BACKOFF_START_S:
                     log.info("status feed resumed after sequence %d", after)
                 delay = BACKOFF_START_S
@@ -189,19 +275,21 @@ async def follow_feed(ca: Any, state: ResponderState) -> None:
         delay = _backoff(delay)
 
 
-async def keep_responder_certificate_fresh(ca: Any, state: ResponderState, clock: Clock) -> None:
-    """Re-enrolls once two thirds of the responder certificate's lifetime have passed."""
+async def keep_responder_certificates_fresh(ca: Any, state: ResponderState, clock: Clock) -> None:
+    """Re-enrolls each responder certificate once two thirds of its lifetime have passed."""
     while True:
-        cert = state.responder.served[0].responder_cert
-        lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
-        renew_at = cert.not_valid_before_utc + lifetime * 2 / 3
-        wait = (renew_at - clock.now()).total_seconds()
-        if wait > 0:
-            await asyncio.sleep(min(wait, RENEWAL_CHECK_S))
-            continue
-        served, _ = await enroll(ca)
-        state.responder = OcspResponder([served], state.table.lookup, clock)
-        log.info("responder certificate renewed")
+        now = clock.now()
+        waits = []
+        for served in state.responder.served:
+            cert = served.responder_cert
+            lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
+            renew_at = cert.not_valid_before_utc + lifetime * 2 / 3
+            if renew_at <= now:
+                state.responder.add(await enroll(ca, served.issuer))
+                log.info("responder certificate for %s renewed", served.issuer.subject)
+            else:
+                waits.append((renew_at - now).total_seconds())
+        await asyncio.sleep(min([*waits, RENEWAL_CHECK_S]))
 
 
 # -- OCSP and CRLs over HTTP (RFC 6960 appendix A) --------------------------------------
@@ -294,10 +382,18 @@ class HttpFront:
                     metadata=rpcutil.trace_metadata(),
                 )
             except grpc.aio.AioRpcError as exc:
+                # A CRL is signed and dated: the last one stays usable until its nextUpdate.
+                if cached is not None and not self._expired(cached[2]):
+                    log.info("ca unavailable (%s): serving the cached CRL", exc.code().name)
+                    return 200, "application/pkix-crl", cached[2], {"Cache-Control": "no-cache"}
                 return 503, "text/plain", f"ca unavailable: {exc.code().name}\n".encode(), {}
             cached = (sequence, time.monotonic(), bytes(reply.der))
             self._crl_cache[public_id] = cached
         return 200, "application/pkix-crl", cached[2], {"Cache-Control": "max-age=30"}
+
+    def _expired(self, crl_der: bytes) -> bool:
+        next_update = x509.load_der_x509_crl(crl_der).next_update_utc
+        return next_update is None or next_update <= self.clock.now()
 
 
 _REASONS: Final = {
@@ -321,16 +417,27 @@ async def serve(listen: str, http_listen: str, ca_address: str, clock: Clock) ->
     renewal: asyncio.Task[None] | None = None
     http: asyncio.Server | None = None
     try:
-        served, _bundle = await enroll(ca)
+        served = await enroll(ca)
         table = StatusTable()
         table.issuers[served.issuer.public_bytes(serialization.Encoding.DER)] = served.issuer
-        state = ResponderState(OcspResponder([served], table.lookup, clock), table)
+        state = ResponderState(
+            OcspResponder([served], table.lookup, clock),
+            table,
+            functools.partial(enroll, ca),
+        )
         front = HttpFront(state, ca, clock)
         feed = asyncio.create_task(follow_feed(ca, state), name="status-feed")
         renewal = asyncio.create_task(
-            keep_responder_certificate_fresh(ca, state, clock), name="responder-renewal"
+            keep_responder_certificates_fresh(ca, state, clock), name="responder-renewal"
         )
         await state.caught_up.wait()
+        # Every CA named by the feed so far gets its responder certificate before we serve.
+        await state.enrollments_done(timeout=CA_CALL_TIMEOUT_S)
+        log.info(
+            "answering for %d issuing CAs (feed bound %.0fs)",
+            len(state.responder.served),
+            state.feed_max_age_s,
+        )
         ocsp_pb2_grpc.add_OcspResponderServicer_to_server(OcspResponderService(state), server)
         host, port = split_host_port(http_listen)
         http = await asyncio.start_server(front.handle, host, port)

@@ -23,6 +23,7 @@ from tlssim.endpoints import split_host_port
 from tlssim.net.drive import serve_connection
 from tlssim.net.transport import GrpcServerTransport, TcpTransport
 from tlssim.pki import keys
+from tlssim.pki.authority import self_signed_certificate
 from tlssim.pki.revocation import build_ocsp_request
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc, server_pb2_grpc
 from tlssim.tls import (
@@ -51,12 +52,14 @@ class HostCertificate:
 
     host: str
     key: Any
-    chain: tuple[bytes, ...]
+    chain: tuple[bytes, ...]  # leaf first, every intermediate (what the ca returned)
+    send_intermediates: bool = True
     staple: bytes | None = None
     staple_next_update: dt.datetime | None = None
 
     def certified_key(self) -> CertifiedKey:
-        return CertifiedKey(chain=self.chain, private_key=self.key, ocsp_response=self.staple)
+        presented = self.chain if self.send_intermediates else self.chain[:1]
+        return CertifiedKey(chain=presented, private_key=self.key, ocsp_response=self.staple)
 
 
 class CertificateStore:
@@ -77,6 +80,9 @@ class CertificateStore:
 
     async def _enroll(self, host: vhosts.VirtualHost, key_type: str) -> HostCertificate:
         key = keys.generate_private_key(key_type)
+        if host.profile == vhosts.SELF_SIGNED:
+            cert = self_signed_certificate(key, host.name, self._clock.now())
+            return HostCertificate(host.name, key, (cert.public_bytes(keys.Encoding.DER),))
         csr = keys.build_csr(key, host.name, (host.name,))
         reply = await self._ca.IssueCertificate(
             ca_pb2.IssueCertificateRequest(
@@ -84,7 +90,9 @@ class CertificateStore:
             ),
             metadata=rpcutil.trace_metadata(),
         )
-        return HostCertificate(host.name, key, tuple(bytes(c) for c in reply.chain_der))
+        return HostCertificate(
+            host.name, key, tuple(bytes(c) for c in reply.chain_der), host.send_intermediates
+        )
 
     async def refresh_staples(self) -> None:
         """Fetches a fresh OCSP response for every certificate; a stale staple is dropped."""

@@ -1,4 +1,5 @@
-"""The server's virtual hosts: SNI name -> the certificates it presents.
+"""The server's virtual hosts: SNI name -> the certificates it presents, and what a
+verifying client should make of them (the README's table is this data).
 
 A host may hold several keys (like nginx or OpenSSL with an ECDSA and an RSA certificate);
 the one the client's signature_algorithms can use is presented.
@@ -7,23 +8,112 @@ the one the client's signature_algorithms can use is presented.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
-DEFAULT_HOST = "valid.tlssim.test"
+DEFAULT_HOST: Final = "valid.tlssim.test"
+# Not a ca profile: the server signs this host's certificate with its own key.
+SELF_SIGNED: Final = "self-signed"
+
+
+@dataclass(frozen=True, slots=True)
+class OpensslOutcome:
+    """What `openssl s_client -verify_return_error -verify_hostname HOST -CAfile bundle`
+    reports: success, or the X509 verify error and the alert it then sends."""
+
+    verify_error: int | None = None  # X509_V_ERR_* code, None when verification passes
+    verify_message: str = ""
+    alert: str | None = None  # RFC 8446 name of the alert s_client sends
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.verify_error is None
 
 
 @dataclass(frozen=True, slots=True)
 class VirtualHost:
     name: str
-    key_types: tuple[str, ...]
-    profile: str = "server"
-    expected: str = "success"  # what a verifying client should see; documented in the README
+    key_types: tuple[str, ...] = ("ecdsa-p256",)
+    profile: str = "server"  # the ca's certificate profile, or SELF_SIGNED
+    send_intermediates: bool = True  # False: the server presents the leaf alone
+    certificate: str = ""  # what the certificate is, for the README
+    expected: str = "success"  # our client (policy hard): "success" or the alert it sends
+    openssl: OpensslOutcome = OpensslOutcome()
 
+
+_OK = OpensslOutcome()
 
 VIRTUAL_HOSTS: tuple[VirtualHost, ...] = (
-    VirtualHost(DEFAULT_HOST, ("ecdsa-p256", "rsa2048")),
-    VirtualHost("rsa2048.tlssim.test", ("rsa2048",)),
-    VirtualHost("ecdsa-p256.tlssim.test", ("ecdsa-p256",)),
-    VirtualHost("ed25519.tlssim.test", ("ed25519",)),
+    VirtualHost(
+        DEFAULT_HOST,
+        ("ecdsa-p256", "rsa2048"),
+        certificate="ECDSA P-256 and RSA-2048, chosen by signature_algorithms",
+    ),
+    VirtualHost("rsa2048.tlssim.test", ("rsa2048",), certificate="RSA-2048"),
+    VirtualHost("ecdsa-p256.tlssim.test", ("ecdsa-p256",), certificate="ECDSA P-256"),
+    VirtualHost("ed25519.tlssim.test", ("ed25519",), certificate="Ed25519"),
+    VirtualHost(
+        "expired.tlssim.test",
+        profile="expired",
+        certificate="notAfter 90 days ago",
+        expected="certificate_expired",
+        openssl=OpensslOutcome(10, "certificate has expired", "certificate_expired"),
+    ),
+    VirtualHost(
+        "not-yet-valid.tlssim.test",
+        profile="not-yet-valid",
+        certificate="notBefore 30 days ahead",
+        expected="bad_certificate",
+        openssl=OpensslOutcome(9, "certificate is not yet valid", "bad_certificate"),
+    ),
+    VirtualHost(
+        "wrong-host.tlssim.test",
+        profile="wrong-host",
+        certificate="names only wrong.host.tlssim.invalid",
+        expected="bad_certificate",
+        openssl=OpensslOutcome(62, "hostname mismatch", "bad_certificate"),
+    ),
+    VirtualHost(
+        "untrusted.tlssim.test",
+        profile="untrusted",
+        certificate="issued by tlssim Untrusted Intermediate CA, whose root is not in the bundle",
+        expected="unknown_ca",
+        openssl=OpensslOutcome(20, "unable to get local issuer certificate", "unknown_ca"),
+    ),
+    VirtualHost(
+        "self-signed.tlssim.test",
+        profile=SELF_SIGNED,
+        certificate="self-signed by the server",
+        expected="unknown_ca",
+        openssl=OpensslOutcome(18, "self-signed certificate", "unknown_ca"),
+    ),
+    VirtualHost(
+        "revoked.tlssim.test",
+        profile="revoked",
+        certificate="revoked (keyCompromise) right after issuance; the staple says revoked",
+        expected="certificate_revoked",
+        openssl=OpensslOutcome(
+            note="s_client checks no revocation; with -status it prints 'Cert Status: revoked'"
+        ),
+    ),
+    VirtualHost(
+        "incomplete-chain.tlssim.test",
+        send_intermediates=False,
+        certificate="issued by the intermediate, which the server does not send",
+        expected="unknown_ca",
+        openssl=OpensslOutcome(20, "unable to get local issuer certificate", "unknown_ca"),
+    ),
+    VirtualHost(
+        "long-chain.tlssim.test",
+        profile="long-chain",
+        certificate="three intermediates below the root (TLSSIM_LONG_CHAIN_DEPTH, 1..8)",
+    ),
+    VirtualHost(
+        "must-staple.tlssim.test",
+        profile="must-staple",
+        certificate="TLS feature status_request (must-staple); the server staples",
+        openssl=OpensslOutcome(note="s_client does not enforce must-staple"),
+    ),
 )
 
 

@@ -14,8 +14,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
 from tests.pki.helpers import MovableClock, csr_der, pem
-from tlssim.pki import Authority, InvalidRequest, NotFound, issuer_id
+from tlssim.pki import Authority, ChainVerifier, InvalidRequest, NotFound, issuer_id
 from tlssim.pki.keys import build_csr, generate_private_key, private_key_to_pem
+from tlssim.pki.profiles import build_hierarchy, build_profiles
 
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl not installed")
@@ -231,8 +232,11 @@ def test_store_survives_reopen(tmp_path: Path, clock: MovableClock) -> None:
     assert record is not None and record.profile == "server"
     revocation = again.store.revocation(issued.serial_hex)
     assert revocation is not None and revocation.reason == "keyCompromise"
+    # The feed starts with the CA certificates (recorded as issued by their parents).
     events = again.store.events_after(0)
-    assert [(e.sequence, e.kind.value, e.serial_hex) for e in events] == [
+    ca_serials = {format(ca.certificate.serial_number, "x") for ca in again.cas.values()}
+    assert {e.serial_hex for e in events[:-3]} <= ca_serials
+    assert [(e.sequence, e.kind.value, e.serial_hex) for e in events[-3:]] == [
         (issued.event.sequence, "ISSUED", issued.serial_hex),
         (revoked.sequence, "REVOKED", issued.serial_hex),
         (kept.event.sequence, "ISSUED", kept.serial_hex),
@@ -279,3 +283,48 @@ def test_crl_lists_revocations_and_openssl_verifies_it(
         timeout=20,
     )
     assert "verify OK" in result.stdout + result.stderr
+
+
+def test_ca_certificates_are_recorded_revocable_and_point_at_their_parent(
+    authority: Authority,
+) -> None:
+    root = authority.ca("root")
+    intermediate = authority.ca("intermediate").certificate
+    record = authority.store.certificate(format(intermediate.serial_number, "x"))
+    assert record is not None and record.issuer_id == "root" and record.profile == "ca"
+    assert authority.store.certificate(format(root.certificate.serial_number, "x")) is None
+    crl_url = intermediate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    assert crl_url[0].full_name is not None
+    assert str(crl_url[0].full_name[0].value).endswith(f"/crl/{issuer_id(root.certificate)}.crl")
+    authority.revoke(format(intermediate.serial_number, "x"), "cACompromise")
+    crl = x509.load_der_x509_crl(authority.crl_der("root"))
+    assert crl.is_signature_valid(root.certificate.public_key())  # type: ignore[arg-type]
+    assert crl.get_revoked_certificate_by_serial_number(intermediate.serial_number) is not None
+
+
+def test_responder_profile_may_name_its_issuer_and_others_may_not(authority: Authority) -> None:
+    root = authority.ca("root").certificate
+    issued = authority.issue(
+        csr_der(cn="tlssim OCSP responder")[1], f"ocsp-responder@{issuer_id(root)}"
+    )
+    assert issued.leaf.issuer == root.subject and issued.chain == (issued.leaf,)
+    with pytest.raises(InvalidRequest):
+        authority.issue(csr_der()[1], f"server@{issuer_id(root)}")
+    with pytest.raises(InvalidRequest):
+        authority.issue(csr_der(cn="r")[1], "ocsp-responder@00")
+
+
+@pytest.mark.parametrize("depth", [1, 5, 8])
+def test_long_chain_depth_is_configurable(tmp_path: Path, clock: MovableClock, depth: int) -> None:
+    auth = Authority.open(
+        tmp_path / "ca", clock, hierarchy=build_hierarchy(depth), profiles=build_profiles(depth)
+    )
+    try:
+        issued = auth.issue(csr_der()[1], "long-chain")
+        assert len(issued.chain) == depth + 1
+        roots = auth.trusted_roots()
+        assert ChainVerifier(roots, clock).verify(list(issued.chain), "valid.tlssim.test").ok
+    finally:
+        auth.close()
+    with pytest.raises(InvalidRequest):
+        build_hierarchy(9)

@@ -61,8 +61,11 @@ class Service:
                 self.process.wait(timeout=10)
 
 
-def _start(name: str, code: str, address: str, log: Path) -> Service:
+def _start(
+    name: str, code: str, address: str, log: Path, extra_env: dict[str, str] | None = None
+) -> Service:
     env = {k: v for k, v in os.environ.items() if k != "TLSSIM_ADMIN_TOKEN"}
+    env.update(extra_env or {})
     with log.open("ab") as out:
         process = subprocess.Popen(
             [
@@ -102,6 +105,7 @@ class Stack:
     http_url: str
     ca: Service | None = None
     ocsp: Service | None = None
+    ocsp_env: dict[str, str] | None = None
 
     def start_ocsp(self) -> Service:
         http_listen = self.http_url.removeprefix("http://")
@@ -113,6 +117,7 @@ class Stack:
             f"{self.ocsp_address!r}, {http_listen!r}, {self.ca_address!r}, SystemClock())))\n",
             self.ocsp_address,
             self.tmp / "ocsp.log",
+            self.ocsp_env,
         )
         return self.ocsp
 
@@ -434,3 +439,90 @@ def _issuer_hashes(issuer: x509.Certificate) -> tuple[bytes, bytes]:
     from tlssim.pki.ocsp_responder import cert_id_hashes
 
     return cert_id_hashes(issuer, hashes.SHA1())
+
+
+def test_a_silent_feed_makes_the_responder_say_try_later(tmp_path: Path) -> None:
+    ports = [_free_port() for _ in range(3)]
+    own = Stack(
+        tmp_path,
+        f"127.0.0.1:{ports[0]}",
+        f"127.0.0.1:{ports[1]}",
+        f"http://127.0.0.1:{ports[2]}",
+        ocsp_env={"TLSSIM_FEED_MAX_AGE_S": "1.5"},
+    )
+    try:
+        own.start_ca()
+        _wait_serving(own.start_ocsp(), "tlssim.rpc.v1.OcspResponder")
+        with (
+            grpc.insecure_channel(own.ca_address) as ca_channel,
+            grpc.insecure_channel(own.ocsp_address) as ocsp_channel,
+        ):
+            ca_stub = ca_pb2_grpc.CertificateAuthorityStub(ca_channel)  # type: ignore[no-untyped-call]
+            ocsp_stub = ocsp_pb2_grpc.OcspResponderStub(ocsp_channel)  # type: ignore[no-untyped-call]
+            chain, _ = _issue(ca_stub)
+            assert _ocsp_status(ocsp_stub, chain)[0] == "good"
+            points = chain[0].extensions.get_extension_for_class(x509.CRLDistributionPoints)
+            assert points.value[0].full_name is not None
+            crl_url = str(points.value[0].full_name[0].value)
+            with urllib.request.urlopen(crl_url, timeout=10) as answer:
+                crl_before = answer.read()
+
+            assert own.ca is not None
+            own.ca.process.send_signal(signal.SIGSTOP)  # the feed goes silent, not closed
+            try:
+                request = build_ocsp_request(chain[0], chain[1])
+                deadline = time.monotonic() + 10
+                while True:
+                    reply = ocsp_stub.Check(
+                        ocsp_pb2.OcspCheckRequest(request_der=request), timeout=10
+                    )
+                    status = ocsp.load_der_ocsp_response(reply.response_der).response_status
+                    if status is ocsp.OCSPResponseStatus.TRY_LATER:
+                        break
+                    assert status is ocsp.OCSPResponseStatus.SUCCESSFUL
+                    assert time.monotonic() < deadline, "still answering from a silent feed"
+                    time.sleep(0.2)
+                # The CRL (signed and dated by the CA) is still served from the cache.
+                with urllib.request.urlopen(crl_url, timeout=10) as answer:
+                    assert answer.read() == crl_before
+            finally:
+                own.ca.process.send_signal(signal.SIGCONT)
+            deadline = time.monotonic() + 10
+            while _try_later(ocsp_stub, chain):
+                assert time.monotonic() < deadline, "the responder never trusted the feed again"
+                time.sleep(0.2)
+            assert _ocsp_status(ocsp_stub, chain)[0] == "good"
+        assert own.ocsp is not None and "answering tryLater" in own.ocsp.logs()
+    finally:
+        for service in (own.ocsp, own.ca):
+            if service is not None:
+                service.stop()
+
+
+def _try_later(ocsp_stub: ocsp_pb2_grpc.OcspResponderStub, chain: list[x509.Certificate]) -> bool:
+    reply = ocsp_stub.Check(
+        ocsp_pb2.OcspCheckRequest(request_der=build_ocsp_request(chain[0], chain[1])),
+        timeout=10,
+    )
+    status = ocsp.load_der_ocsp_response(reply.response_der).response_status
+    return bool(status is ocsp.OCSPResponseStatus.TRY_LATER)
+
+
+def test_the_responder_answers_for_the_intermediate_with_a_certificate_from_the_root(
+    stack: Stack,
+    ca_stub: ca_pb2_grpc.CertificateAuthorityStub,
+    ocsp_stub: ocsp_pb2_grpc.OcspResponderStub,
+) -> None:
+    from tlssim.clock import SystemClock
+
+    chain, _ = _issue(ca_stub)
+    root = x509.load_pem_x509_certificates(
+        ca_stub.GetTrustBundle(ca_pb2.GetTrustBundleRequest(), timeout=10).pem.encode()
+    )[0]
+    nonce = os.urandom(16)
+    request = build_ocsp_request(chain[1], root, nonce)
+    reply = ocsp_stub.Check(ocsp_pb2.OcspCheckRequest(request_der=request), timeout=10)
+    result = check_ocsp_response(reply.response_der, chain[1], root, SystemClock(), nonce)
+    assert result.status == "good", result.checks
+    responder = next(c for c in result.checks if c.name == "ocsp/responder")
+    assert "delegated responder" in responder.detail

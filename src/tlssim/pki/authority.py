@@ -7,7 +7,7 @@ import ipaddress
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
 
@@ -33,8 +33,9 @@ from tlssim.pki.profiles import (
     CaSpec,
     CertificateProfile,
     lookup_profile,
+    split_profile_name,
 )
-from tlssim.pki.store import CertificateStore, StatusEvent, StoredCa
+from tlssim.pki.store import CertificateStore, Issuance, StatusEvent, StoredCa
 
 DEFAULT_OCSP_URL: Final = "http://127.0.0.1:8080"
 CRL_VALIDITY: Final = dt.timedelta(days=1)
@@ -42,6 +43,7 @@ CRL_VALIDITY: Final = dt.timedelta(days=1)
 # inside its issuer's window, like a real certificate that has since expired.
 _CA_BACKDATE: Final = dt.timedelta(days=365)
 _ORGANIZATION: Final = "tlssim"
+CA_PROFILE: Final = "ca"  # how CA certificates are recorded in the store
 _DNS_NAME: Final = re.compile(
     r"(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9-]{1,63}"
 )
@@ -175,6 +177,8 @@ class Authority:
         """
         store = CertificateStore(data_dir)
         stored = store.load_cas()
+        base = ocsp_url.rstrip("/")
+        crl_base = (crl_base_url or f"{base}/crl").rstrip("/")
         cas: dict[str, CertificateAuthorityKeys] = {
             ca.id: CertificateAuthorityKeys(
                 ca.id,
@@ -185,10 +189,15 @@ class Authority:
             )
             for ca in stored.values()
         }
+        for ca in cas.values():  # data directories from before CAs were recorded
+            if ca.parent_id is not None:
+                serial_hex = serial_to_hex(ca.certificate.serial_number)
+                if store.certificate(serial_hex) is None:
+                    store.record_issued(**asdict(_ca_issuance(ca)))
         for spec in hierarchy:
             if spec.id not in cas:
                 parent = None if spec.parent is None else cas[spec.parent]
-                created = _create_ca(spec, parent, clock.now())
+                created = _create_ca(spec, parent, clock.now(), base, crl_base)
                 store.save_ca(
                     StoredCa(
                         created.id,
@@ -196,16 +205,16 @@ class Authority:
                         created.trusted,
                         private_key_to_pem(created.private_key),
                         created.certificate.public_bytes(serialization.Encoding.DER),
-                    )
+                    ),
+                    None if parent is None else _ca_issuance(created),
                 )
                 cas[spec.id] = created
-        base = ocsp_url.rstrip("/")
         return cls(
             store,
             clock,
             cas,
             ocsp_url=base,
-            crl_base_url=crl_base_url or f"{base}/crl",
+            crl_base_url=crl_base,
             profiles=profiles,
         )
 
@@ -251,7 +260,8 @@ class Authority:
 
     def issue(self, csr_der: bytes, profile_name: str = "server") -> IssuedCertificate:
         """Checks the CSR and issues a leaf for its key under the named profile."""
-        profile = lookup_profile(self.profiles, profile_name)
+        name, issuer_public_id = split_profile_name(profile_name)
+        profile = lookup_profile(self.profiles, name)
         try:
             csr = x509.load_der_x509_csr(csr_der)
         except ValueError as exc:
@@ -262,7 +272,12 @@ class Authority:
             raise InvalidRequest(f"cannot check the CSR signature: {exc}") from exc
         if not signature_ok:
             raise InvalidRequest("the CSR signature does not verify")
-        issuer = self.ca(profile.issuer)
+        if issuer_public_id is None:
+            issuer = self.ca(profile.issuer)
+        elif profile.any_issuer:
+            issuer = self.ca_by_issuer_id(issuer_public_id)
+        else:
+            raise InvalidRequest(f"profile {name!r} cannot be issued by another CA")
         leaf = self._build_leaf(csr, profile, issuer)
         serial_hex = serial_to_hex(leaf.serial_number)
         event = self.store.record_issued(
@@ -356,35 +371,9 @@ class Authority:
                 ),
                 critical=False,
             )
-            .add_extension(
-                x509.AuthorityInformationAccess(
-                    [
-                        x509.AccessDescription(
-                            AuthorityInformationAccessOID.OCSP,
-                            x509.UniformResourceIdentifier(self.ocsp_url),
-                        )
-                    ]
-                ),
-                critical=False,
-            )
-            .add_extension(
-                x509.CRLDistributionPoints(
-                    [
-                        x509.DistributionPoint(
-                            full_name=[
-                                x509.UniformResourceIdentifier(
-                                    f"{self.crl_base_url}/{issuer_id(issuer.certificate)}.crl"
-                                )
-                            ],
-                            relative_name=None,
-                            reasons=None,
-                            crl_issuer=None,
-                        )
-                    ]
-                ),
-                critical=False,
-            )
         )
+        for extension in revocation_pointers(self.ocsp_url, self.crl_base_url, issuer.certificate):
+            builder = builder.add_extension(extension, critical=False)
         subject_alt_name = (
             x509.SubjectAlternativeName([x509.DNSName(n) for n in profile.subject_alt_names])
             if profile.subject_alt_names
@@ -430,8 +419,78 @@ def _subject_alt_name(
     return x509.SubjectAlternativeName([x509.DNSName(cn)])
 
 
+def revocation_pointers(
+    ocsp_url: str, crl_base_url: str, issuer: x509.Certificate
+) -> tuple[x509.AuthorityInformationAccess, x509.CRLDistributionPoints]:
+    """Where the status of a certificate issued by `issuer` is found: the responder (AIA)
+    and the issuer's CRL (`<crl base>/<issuer id>.crl`)."""
+    return (
+        x509.AuthorityInformationAccess(
+            [
+                x509.AccessDescription(
+                    AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
+                )
+            ]
+        ),
+        x509.CRLDistributionPoints(
+            [
+                x509.DistributionPoint(
+                    full_name=[
+                        x509.UniformResourceIdentifier(f"{crl_base_url}/{issuer_id(issuer)}.crl")
+                    ],
+                    relative_name=None,
+                    reasons=None,
+                    crl_issuer=None,
+                )
+            ]
+        ),
+    )
+
+
+def _ca_issuance(ca: CertificateAuthorityKeys) -> Issuance:
+    assert ca.parent_id is not None
+    cert = ca.certificate
+    return Issuance(
+        serial_hex=serial_to_hex(cert.serial_number),
+        issuer_id=ca.parent_id,
+        profile=CA_PROFILE,
+        subject=cert.subject.rfc4514_string(),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        cert_der=cert.public_bytes(serialization.Encoding.DER),
+    )
+
+
+def self_signed_certificate(
+    key: PrivateKey, host: str, now: dt.datetime, validity: dt.timedelta = dt.timedelta(days=90)
+) -> x509.Certificate:
+    """A self-signed server certificate for `host` (the server's "self-signed" host)."""
+    name = _name(host)
+    public_key = key.public_key()
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public_key)
+        .serial_number(new_serial())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + validity)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .sign(key, signature_hash_for(key))
+    )
+
+
 def _create_ca(
-    spec: CaSpec, parent: CertificateAuthorityKeys | None, now: dt.datetime
+    spec: CaSpec,
+    parent: CertificateAuthorityKeys | None,
+    now: dt.datetime,
+    ocsp_url: str,
+    crl_base_url: str,
 ) -> CertificateAuthorityKeys:
     key = generate_private_key(spec.key_type)
     subject = _name(spec.common_name)
@@ -457,6 +516,9 @@ def _create_ca(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public), critical=False
         )
     )
+    if parent is not None:
+        for extension in revocation_pointers(ocsp_url, crl_base_url, parent.certificate):
+            builder = builder.add_extension(extension, critical=False)
     cert = builder.sign(signer_key, signature_hash_for(signer_key))
     return CertificateAuthorityKeys(
         spec.id, spec.parent, spec.trusted if parent is None else parent.trusted, cert, key

@@ -140,11 +140,19 @@ class OcspResponder:
         self.lookup = lookup
         self.clock = clock
         self.validity = validity
-        self.served = tuple(served)
+        self.served: tuple[ServedIssuer, ...] = ()
         self._served: dict[tuple[str, bytes, bytes], ServedIssuer] = {}
-        for issuer in self.served:
-            for cert_id in issuer.cert_ids:
-                self._served[cert_id] = issuer
+        for issuer in served:
+            self.add(issuer)
+
+    def add(self, served: ServedIssuer) -> None:
+        """Answers for `served.issuer` from now on, replacing its previous responder key."""
+        self.served = (*(s for s in self.served if s.issuer != served.issuer), served)
+        for cert_id in served.cert_ids:
+            self._served[cert_id] = served
+
+    def serves(self, issuer: x509.Certificate) -> bool:
+        return any(s.issuer == issuer for s in self.served)
 
     def parse(self, request_der: bytes) -> ParsedOcspRequest | OcspReply:
         """The request, or the error reply to send (malformedRequest / unauthorized)."""

@@ -43,52 +43,103 @@ class CertificateProfile:
     subject_alt_names: tuple[str, ...] = ()
     # When set, the leaf is revoked right after issuance with this CRLReason name.
     revoke_with_reason: str | None = None
+    # Whether a request may name another issuing CA ("ocsp-responder@<issuer id>"): how the
+    # responder gets a delegated certificate from every CA it answers for.
+    any_issuer: bool = False
 
 
-DEFAULT_HIERARCHY: Final[tuple[CaSpec, ...]] = (
-    CaSpec(id="root", common_name="tlssim Root CA", parent=None),
-    CaSpec(
-        id="intermediate",
-        common_name="tlssim Intermediate CA",
-        parent="root",
-        validity=dt.timedelta(days=1825),
-        path_length=0,
-    ),
-    CaSpec(id="untrusted-root", common_name="tlssim Untrusted Root CA", parent=None, trusted=False),
-    CaSpec(
-        id="untrusted-intermediate",
-        common_name="tlssim Untrusted Intermediate CA",
-        parent="untrusted-root",
-        validity=dt.timedelta(days=1825),
-        path_length=0,
-    ),
-    CaSpec(id="long-1", common_name="tlssim Long Chain CA 1", parent="root", path_length=2),
-    CaSpec(id="long-2", common_name="tlssim Long Chain CA 2", parent="long-1", path_length=1),
-    CaSpec(id="long-3", common_name="tlssim Long Chain CA 3", parent="long-2", path_length=0),
-)
+DEFAULT_LONG_CHAIN_DEPTH: Final = 3
+MAX_LONG_CHAIN_DEPTH: Final = 8
+# A profile name may end in "@<issuer id>" to pick the issuing CA (profiles that allow it).
+ISSUER_SEPARATOR: Final = "@"
+
+
+def long_chain_ca_id(level: int) -> str:
+    return f"long-{level}"
+
+
+def build_hierarchy(long_chain_depth: int = DEFAULT_LONG_CHAIN_DEPTH) -> tuple[CaSpec, ...]:
+    """root -> intermediate, an untrusted root -> intermediate, and root -> long-1 -> ... ->
+    long-N (N = `long_chain_depth`, 1..8: the intermediates a long-chain leaf carries).
+
+    The long-chain CAs have no pathLenConstraint, so a data directory can later be opened
+    with a deeper chain (the missing CAs are added below the existing ones).
+    """
+    if not 1 <= long_chain_depth <= MAX_LONG_CHAIN_DEPTH:
+        raise InvalidRequest(
+            f"long chain depth must be 1..{MAX_LONG_CHAIN_DEPTH}, not {long_chain_depth}"
+        )
+    long_chain = tuple(
+        CaSpec(
+            id=long_chain_ca_id(level),
+            common_name=f"tlssim Long Chain CA {level}",
+            parent="root" if level == 1 else long_chain_ca_id(level - 1),
+        )
+        for level in range(1, long_chain_depth + 1)
+    )
+    return (
+        CaSpec(id="root", common_name="tlssim Root CA", parent=None),
+        CaSpec(
+            id="intermediate",
+            common_name="tlssim Intermediate CA",
+            parent="root",
+            validity=dt.timedelta(days=1825),
+            path_length=0,
+        ),
+        CaSpec(
+            id="untrusted-root", common_name="tlssim Untrusted Root CA", parent=None, trusted=False
+        ),
+        CaSpec(
+            id="untrusted-intermediate",
+            common_name="tlssim Untrusted Intermediate CA",
+            parent="untrusted-root",
+            validity=dt.timedelta(days=1825),
+            path_length=0,
+        ),
+        *long_chain,
+    )
+
 
 _DAY = dt.timedelta(days=1)
 
-DEFAULT_PROFILES: Final[Mapping[str, CertificateProfile]] = {
-    p.name: p
-    for p in (
-        CertificateProfile(name="server"),
-        CertificateProfile(
-            name="ocsp-responder",
-            validity=30 * _DAY,
-            extended_key_usages=(ExtendedKeyUsageOID.OCSP_SIGNING,),
-            requires_subject_alt_name=False,
-            ocsp_no_check=True,
-        ),
-        CertificateProfile(name="expired", not_before_offset=-120 * _DAY, validity=30 * _DAY),
-        CertificateProfile(name="not-yet-valid", not_before_offset=30 * _DAY, validity=90 * _DAY),
-        CertificateProfile(name="must-staple", must_staple=True),
-        CertificateProfile(name="wrong-host", subject_alt_names=("wrong.host.tlssim.invalid",)),
-        CertificateProfile(name="revoked", revoke_with_reason="keyCompromise"),
-        CertificateProfile(name="untrusted", issuer="untrusted-intermediate"),
-        CertificateProfile(name="long-chain", issuer="long-3"),
-    )
-}
+
+def build_profiles(
+    long_chain_depth: int = DEFAULT_LONG_CHAIN_DEPTH,
+) -> Mapping[str, CertificateProfile]:
+    """The leaf profiles; "long-chain" is issued by the deepest long-chain CA."""
+    return {
+        p.name: p
+        for p in (
+            CertificateProfile(name="server"),
+            CertificateProfile(
+                name="ocsp-responder",
+                validity=30 * _DAY,
+                extended_key_usages=(ExtendedKeyUsageOID.OCSP_SIGNING,),
+                requires_subject_alt_name=False,
+                ocsp_no_check=True,
+                any_issuer=True,
+            ),
+            CertificateProfile(name="expired", not_before_offset=-120 * _DAY, validity=30 * _DAY),
+            CertificateProfile(
+                name="not-yet-valid", not_before_offset=30 * _DAY, validity=90 * _DAY
+            ),
+            CertificateProfile(name="must-staple", must_staple=True),
+            CertificateProfile(name="wrong-host", subject_alt_names=("wrong.host.tlssim.invalid",)),
+            CertificateProfile(name="revoked", revoke_with_reason="keyCompromise"),
+            CertificateProfile(name="untrusted", issuer="untrusted-intermediate"),
+            CertificateProfile(name="long-chain", issuer=long_chain_ca_id(long_chain_depth)),
+        )
+    }
+
+
+DEFAULT_HIERARCHY: Final[tuple[CaSpec, ...]] = build_hierarchy()
+DEFAULT_PROFILES: Final[Mapping[str, CertificateProfile]] = build_profiles()
+
+
+def split_profile_name(name: str) -> tuple[str, str | None]:
+    """ "ocsp-responder@ab12..." -> ("ocsp-responder", "ab12..."); no "@" -> (name, None)."""
+    profile, separator, issuer = (name or "server").partition(ISSUER_SEPARATOR)
+    return profile, (issuer if separator else None)
 
 
 def lookup_profile(profiles: Mapping[str, CertificateProfile], name: str) -> CertificateProfile:

@@ -61,6 +61,19 @@ class StoredCa:
 
 
 @dataclass(frozen=True, slots=True)
+class Issuance:
+    """A certificate to record as issued."""
+
+    serial_hex: str
+    issuer_id: str
+    profile: str
+    subject: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    cert_der: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class IssuedRecord:
     serial_hex: str
     issuer_id: str
@@ -123,12 +136,24 @@ class CertificateStore:
             ).fetchall()
         return {r[0]: StoredCa(r[0], r[1], bool(r[2]), bytes(r[3]), bytes(r[4])) for r in rows}
 
-    def save_ca(self, ca: StoredCa) -> None:
+    def save_ca(self, ca: StoredCa, issued: Issuance | None = None) -> StatusEvent | None:
+        """Stores a CA and, for one with a parent, its certificate as issued by that parent
+        (so that it can be revoked, and shows in the feed and the parent's CRL), in one
+        transaction."""
         with self._lock:
-            self._db.execute(
-                "INSERT INTO cas (id, parent_id, trusted, key_pem, cert_der) VALUES (?,?,?,?,?)",
-                (ca.id, ca.parent_id, int(ca.trusted), ca.key_pem, ca.cert_der),
-            )
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT INTO cas (id, parent_id, trusted, key_pem, cert_der)"
+                    " VALUES (?,?,?,?,?)",
+                    (ca.id, ca.parent_id, int(ca.trusted), ca.key_pem, ca.cert_der),
+                )
+                event = None if issued is None else self._insert_issued(issued)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return event
 
     # -- certificates and revocations -------------------------------------------------
 
@@ -144,31 +169,36 @@ class CertificateStore:
         cert_der: bytes,
     ) -> StatusEvent:
         """Stores the certificate and appends its ISSUED event, in one transaction."""
+        issued = Issuance(serial_hex, issuer_id, profile, subject, not_before, not_after, cert_der)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute(
-                    "INSERT INTO certificates VALUES (?,?,?,?,?,?,?)",
-                    (
-                        serial_hex,
-                        issuer_id,
-                        profile,
-                        subject,
-                        _to_epoch(not_before),
-                        _to_epoch(not_after),
-                        cert_der,
-                    ),
-                )
-                cursor = self._db.execute(
-                    "INSERT INTO events (kind, serial_hex, issuer_id) VALUES (?,?,?)",
-                    (EventKind.ISSUED.value, serial_hex, issuer_id),
-                )
+                event = self._insert_issued(issued)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+        return event
+
+    def _insert_issued(self, issued: Issuance) -> StatusEvent:
+        self._db.execute(
+            "INSERT INTO certificates VALUES (?,?,?,?,?,?,?)",
+            (
+                issued.serial_hex,
+                issued.issuer_id,
+                issued.profile,
+                issued.subject,
+                _to_epoch(issued.not_before),
+                _to_epoch(issued.not_after),
+                issued.cert_der,
+            ),
+        )
+        cursor = self._db.execute(
+            "INSERT INTO events (kind, serial_hex, issuer_id) VALUES (?,?,?)",
+            (EventKind.ISSUED.value, issued.serial_hex, issued.issuer_id),
+        )
         assert cursor.lastrowid is not None
-        return StatusEvent(cursor.lastrowid, EventKind.ISSUED, serial_hex, issuer_id)
+        return StatusEvent(cursor.lastrowid, EventKind.ISSUED, issued.serial_hex, issued.issuer_id)
 
     def record_revocation(
         self, serial_hex: str, issuer_id: str, revoked_at: dt.datetime, reason: str

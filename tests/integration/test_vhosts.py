@@ -1,0 +1,252 @@
+"""Every virtual host of the running stack: our client's outcome and OpenSSL's, as the
+README's table (tlssim.vhosts) says; OpenSSL's own OCSP and CRL tools against the responder."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from tests.integration.conftest import LocalStack
+from tlssim import vhosts
+
+pytestmark = pytest.mark.integration
+
+OPENSSL = shutil.which("openssl")
+needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl not installed")
+README = Path(__file__).resolve().parents[2] / "README.md"
+HOSTS = {h.name: h for h in vhosts.VIRTUAL_HOSTS}
+
+
+def handshake(stack: LocalStack, *args: str) -> dict[str, Any]:
+    done = stack.tlssim("handshake", "--json", "--revocation", "hard", *args)
+    assert done.stdout, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    assert done.returncode == (0 if report["ok"] else 1), report
+    return report
+
+
+def outcome(report: dict[str, Any]) -> str:
+    if report["ok"]:
+        return "success"
+    assert report["alert"] is not None, report
+    return str(report["alert"]["description"])
+
+
+@pytest.fixture(scope="module")
+def bundle(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    done = stack.tlssim("ca", "bundle")
+    assert done.returncode == 0, done.stderr
+    path = tmp_path_factory.mktemp("vhosts") / "bundle.pem"
+    path.write_text(done.stdout)
+    return path
+
+
+@pytest.mark.parametrize("host", sorted(HOSTS))
+def test_our_client(stack: LocalStack, host: str) -> None:
+    report = handshake(stack, "--server-name", host)
+    assert outcome(report) == HOSTS[host].expected, report["checks"]
+    if not report["ok"]:
+        assert report["alert"]["sent_by"] == "client"
+
+
+def test_no_sni_gets_the_valid_host(stack: LocalStack) -> None:
+    report = handshake(stack, "--no-sni")
+    assert report["ok"], report
+    assert report["chain"][0]["subject"].endswith(f"CN={vhosts.DEFAULT_HOST}")
+
+
+def test_revoked_host_is_revoked_by_every_source(stack: LocalStack) -> None:
+    stapled = handshake(stack, "--server-name", "revoked.tlssim.test")
+    assert (
+        stapled["revocation"] | {"status": "revoked", "source": "staple"} == (stapled["revocation"])
+    )
+    live = handshake(stack, "--server-name", "revoked.tlssim.test", "--no-staple")
+    assert outcome(live) == "certificate_revoked"
+    assert live["revocation"]["source"] == "ocsp"
+    off = handshake(stack, "--server-name", "revoked.tlssim.test", "--revocation", "off")
+    assert off["ok"], off
+
+
+def test_must_staple_without_a_staple(stack: LocalStack) -> None:
+    for policy in ("hard", "soft"):
+        report = handshake(
+            stack, "--server-name", "must-staple.tlssim.test", "--no-staple", "--revocation", policy
+        )
+        assert outcome(report) == "bad_certificate_status_response", policy
+    report = handshake(
+        stack, "--server-name", "must-staple.tlssim.test", "--no-staple", "--revocation", "off"
+    )
+    assert report["ok"], report
+
+
+def test_long_chain_checks_every_intermediate(stack: LocalStack) -> None:
+    report = handshake(stack, "--server-name", "long-chain.tlssim.test")
+    assert len(report["chain"]) == 4  # leaf and three intermediates
+    statuses = [(c["position"], c["status"]) for c in report["revocation"]["certificates"]]
+    assert statuses == [(0, "good"), (1, "good"), (2, "good"), (3, "good")]
+    names = {c["name"] for c in report["checks"]}
+    assert {"revocation/leaf", "revocation/intermediate-3"} <= names
+
+
+# -- OpenSSL ------------------------------------------------------------------------------
+
+
+def s_client(stack: LocalStack, host: str, bundle: Path, *extra: str) -> str:
+    _, port = stack.server_tcp
+    done = subprocess.run(
+        [
+            OPENSSL or "openssl",
+            "s_client",
+            "-connect",
+            f"127.0.0.1:{port}",
+            "-servername",
+            host,
+            "-CAfile",
+            str(bundle),
+            "-verify_return_error",
+            "-verify_hostname",
+            host,
+            "-msg",
+            *extra,
+        ],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return done.stdout + done.stderr
+
+
+@needs_openssl
+@pytest.mark.parametrize("host", sorted(HOSTS))
+def test_openssl(stack: LocalStack, bundle: Path, host: str) -> None:
+    expected = HOSTS[host].openssl
+    out = s_client(stack, host, bundle, "-status")
+    if expected.ok:
+        assert "Verify return code: 0 (ok)" in out, out
+        assert not re.search(r">>> .*Alert.*fatal", out), out
+    else:
+        assert f"verify error:num={expected.verify_error}:{expected.verify_message}" in out, out
+        assert re.search(rf">>> TLS 1\.3, Alert \[length 0002\], fatal {expected.alert}\b", out), (
+            out
+        )
+    if host == "revoked.tlssim.test":
+        assert "Cert Status: revoked" in out, out
+
+
+def _presented_chain(stack: LocalStack, host: str, bundle: Path) -> list[x509.Certificate]:
+    out = s_client(stack, host, bundle, "-showcerts")
+    return x509.load_pem_x509_certificates(out.encode())
+
+
+def _write(path: Path, *certs: x509.Certificate) -> Path:
+    path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs))
+    return path
+
+
+def openssl_ocsp(stack: LocalStack, cert: Path, issuer: Path, bundle: Path) -> str:
+    done = subprocess.run(
+        [
+            OPENSSL or "openssl",
+            "ocsp",
+            "-url",
+            stack.env["TLSSIM_OCSP_URL"] + "/",
+            "-issuer",
+            str(issuer),
+            "-cert",
+            str(cert),
+            "-CAfile",
+            str(bundle),
+            "-verify_other",
+            str(issuer),
+            "-timeout",
+            "10",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return done.stdout + done.stderr
+
+
+@needs_openssl
+def test_openssl_ocsp_and_crl_for_the_revoked_host(
+    stack: LocalStack, bundle: Path, tmp_path: Path
+) -> None:
+    leaf, intermediate = _presented_chain(stack, "revoked.tlssim.test", bundle)[:2]
+    leaf_pem = _write(tmp_path / "leaf.pem", leaf)
+    inter_pem = _write(tmp_path / "inter.pem", intermediate)
+
+    out = openssl_ocsp(stack, leaf_pem, inter_pem, bundle)
+    assert "Response verify OK" in out and f"{leaf_pem}: revoked" in out, out
+    assert "Reason: keyCompromise" in out, out
+
+    # The intermediate's own status, answered by a responder certificate the root signed.
+    root = x509.load_pem_x509_certificates(bundle.read_bytes())
+    root_pem = _write(tmp_path / "root.pem", *root)
+    out = openssl_ocsp(stack, inter_pem, root_pem, bundle)
+    assert "Response verify OK" in out and f"{inter_pem}: good" in out, out
+
+    points = leaf.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    assert points[0].full_name is not None
+    url = str(points[0].full_name[0].value)
+    assert url.startswith(stack.env["TLSSIM_OCSP_URL"] + "/crl/")
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        (tmp_path / "crl.der").write_bytes(answer.read())
+    done = subprocess.run(
+        [
+            OPENSSL or "openssl",
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            str(tmp_path / "crl.der"),
+            "-CAfile",
+            str(_write(tmp_path / "cas.pem", intermediate, *root)),
+            "-noout",
+            "-text",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "verify OK" in out, out
+    listed = {int(h, 16) for h in re.findall(r"Serial Number: ([0-9A-Fa-f]+)", out)}
+    assert leaf.serial_number in listed, out
+
+
+# -- the README's table is this data -------------------------------------------------------
+
+
+def _readme_rows() -> dict[str, list[str]]:
+    rows: dict[str, list[str]] = {}
+    section = README.read_text().split("## Virtual hosts", 1)[1].split("\n## ", 1)[0]
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        match = re.match(r"`([a-z0-9.-]+\.tlssim\.test)`", cells[0]) if cells else None
+        if match:
+            rows[match.group(1)] = cells
+    return rows
+
+
+def test_readme_table_matches_the_hosts() -> None:
+    rows = _readme_rows()
+    assert set(rows) == set(HOSTS)
+    for name, host in HOSTS.items():
+        _, _, ours, theirs = rows[name][:4]
+        assert f"`{host.expected}`" in ours or (host.expected == "success" and "success" in ours)
+        if host.openssl.ok:
+            assert "success" in theirs, name
+        else:
+            assert f"{host.openssl.verify_error} ({host.openssl.verify_message})" in theirs, name
+            assert f"`{host.openssl.alert}`" in theirs, name

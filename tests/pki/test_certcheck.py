@@ -1,0 +1,238 @@
+"""The client's decision: revocation of the leaf and every intermediate, staple, live OCSP
+and the CRL fallback, under the hard/soft/off policies."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509 import ocsp
+
+from tests.pki.helpers import MovableClock, csr_der
+from tests.pki.ocsp_fixtures import store_lookup
+from tlssim import certcheck
+from tlssim.pki import (
+    Authority,
+    ChainVerifier,
+    OcspResponder,
+    ServedIssuer,
+    build_ocsp_request,
+)
+from tlssim.pki.authority import serial_to_hex
+from tlssim.pki.crl import check_crl
+from tlssim.report import Verification
+from tlssim.tls import AlertDescription, events
+
+
+@dataclass
+class Services:
+    """The responder and the CRL distribution points, as the client reaches them."""
+
+    authority: Authority
+    ocsp_up: bool = True
+    crl_up: bool = True
+    ocsp_queries: list[int] = field(default_factory=list)  # serials asked about
+    crl_fetches: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        served = [
+            ServedIssuer.create(ca.certificate, ca.certificate, ca.private_key)
+            for ca in self.authority.cas.values()
+        ]
+        self.responder = OcspResponder(served, store_lookup(self.authority), self.authority.clock)
+
+    async def fetch_ocsp(self, request_der: bytes) -> bytes:
+        if not self.ocsp_up:
+            raise ConnectionError("responder down")
+        self.ocsp_queries.append(ocsp.load_der_ocsp_request(request_der).serial_number)
+        return self.responder.respond(request_der).der
+
+    async def fetch_crl(self, url: str) -> bytes:
+        self.crl_fetches.append(url)
+        if not self.crl_up:
+            raise TimeoutError("CRL server down")
+        public_id = url.rsplit("/", 1)[1].removesuffix(".crl")
+        return self.authority.crl_der(self.authority.ca_by_issuer_id(public_id).id)
+
+
+@pytest.fixture
+def services(authority: Authority) -> Services:
+    return Services(authority)
+
+
+def _decide(
+    services: Services,
+    chain: tuple[x509.Certificate, ...],
+    *,
+    policy: str = "hard",
+    staple: bytes | None = None,
+    cache: certcheck.StatusCache | None = None,
+    host: str = "valid.tlssim.test",
+) -> tuple[AlertDescription | None, Verification]:
+    authority = services.authority
+    clock: MovableClock = authority.clock  # type: ignore[assignment]
+    policy_ = certcheck.CertificatePolicy(
+        verifier=ChainVerifier(authority.trusted_roots(), clock),
+        server_name=host,
+        revocation=policy,
+        clock=clock,
+        fetch_ocsp=services.fetch_ocsp,
+        fetch_crl=services.fetch_crl,
+        status_cache=cache or certcheck.StatusCache(ttl_s=0),
+    )
+    received = events.CertificateReceived(
+        chain=tuple(c.public_bytes(serialization.Encoding.DER) for c in chain),
+        ocsp_response=staple,
+    )
+    verification = Verification()
+    alert = asyncio.run(certcheck.decide(policy_, received, verification, 0.0))
+    return alert, verification
+
+
+def _issue(authority: Authority, profile: str = "server") -> tuple[x509.Certificate, ...]:
+    return authority.issue(csr_der()[1], profile).chain
+
+
+def _revoke(authority: Authority, cert: x509.Certificate, reason: str = "keyCompromise") -> None:
+    authority.revoke(serial_to_hex(cert.serial_number), reason)
+
+
+def _by_position(verification: Verification) -> dict[int, dict[str, Any]]:
+    return {c["position"]: c for c in verification.revocation["certificates"]}
+
+
+def test_leaf_and_intermediate_are_both_checked_live(services: Services) -> None:
+    chain = _issue(services.authority)
+    alert, verification = _decide(services, chain)
+    assert alert is None
+    assert verification.revocation | {"status": "good", "source": "ocsp"} == (
+        verification.revocation
+    )
+    per_cert = _by_position(verification)
+    assert [per_cert[p]["status"] for p in (0, 1)] == ["good", "good"]
+    assert set(services.ocsp_queries) == {chain[0].serial_number, chain[1].serial_number}
+    names = {c.name: c for c in verification.checks}
+    assert names["revocation/leaf"].ok and names["revocation/intermediate-1"].ok
+    assert names["ocsp/signature"].source == "ocsp"
+
+
+def test_a_revoked_intermediate_fails_the_handshake(services: Services) -> None:
+    chain = _issue(services.authority, "long-chain")  # leaf, long-3, long-2, long-1
+    _revoke(services.authority, chain[2], "cACompromise")
+    alert, verification = _decide(services, chain)
+    assert alert is AlertDescription.certificate_revoked
+    revocation = verification.revocation
+    assert revocation["status"] == "revoked" and revocation["source"] == "ocsp"
+    assert revocation["detail"].startswith("intermediate 2: revoked")
+    per_cert = _by_position(verification)
+    assert [per_cert[p]["status"] for p in range(4)] == ["good", "good", "revoked", "good"]
+    # Revocation beats every policy but off.
+    assert _decide(services, chain, policy="soft")[0] is AlertDescription.certificate_revoked
+    assert _decide(services, chain, policy="off")[0] is None
+
+
+def test_crl_fallback_when_the_responder_is_down(services: Services) -> None:
+    chain = _issue(services.authority)
+    services.ocsp_up = False
+    alert, verification = _decide(services, chain)
+    assert alert is None
+    assert verification.revocation["source"] == "crl"
+    assert verification.revocation["status"] == "good"
+    assert "crl/signature" in {c.name for c in verification.checks}
+    assert all(c.source == "crl" for c in verification.checks if c.name.startswith("crl/"))
+
+    _revoke(services.authority, chain[0])
+    alert, verification = _decide(services, chain)
+    assert alert is AlertDescription.certificate_revoked
+    assert verification.revocation | {"status": "revoked", "source": "crl"} == (
+        verification.revocation
+    )
+
+
+def test_a_revoked_intermediate_is_found_in_the_roots_crl(services: Services) -> None:
+    chain = _issue(services.authority)
+    _revoke(services.authority, chain[1])
+    services.ocsp_up = False
+    alert, verification = _decide(services, chain)
+    assert alert is AlertDescription.certificate_revoked
+    assert (
+        _by_position(verification)[1] | {"status": "revoked", "source": "crl"}
+        == (_by_position(verification)[1])
+    )
+    assert any(url.endswith(".crl") for url in services.crl_fetches)
+
+
+def test_no_responder_and_no_crl_follows_the_policy(services: Services) -> None:
+    chain = _issue(services.authority)
+    services.ocsp_up = services.crl_up = False
+    alert, verification = _decide(services, chain, policy="hard")
+    assert alert is AlertDescription.certificate_unknown
+    assert verification.revocation["status"] == "unavailable"
+    alert, verification = _decide(services, chain, policy="soft")
+    assert alert is None and verification.warnings
+    alert, verification = _decide(services, chain, policy="off")
+    assert alert is None and verification.revocation["status"] == "not_checked"
+
+
+def test_a_stale_or_forged_crl_is_not_used(services: Services, clock: MovableClock) -> None:
+    authority = services.authority
+    chain = _issue(authority)
+    crl = authority.crl_der("intermediate")
+    assert check_crl(crl, chain[0], chain[1], clock).status == "good"
+    later = clock.now() + dt.timedelta(days=2)
+    stale = check_crl(crl, chain[0], chain[1], later)
+    assert stale.status == "unavailable" and "stale" in stale.detail
+    forged = check_crl(authority.crl_der("long-1"), chain[0], chain[1], clock)
+    assert forged.status == "unavailable" and {c.name for c in forged.checks if not c.ok} >= {
+        "crl/issuer",
+        "crl/signature",
+    }
+    assert check_crl(b"garbage", chain[0], chain[1], clock).status == "unavailable"
+
+    services.ocsp_up = False
+    clock.advance(dt.timedelta(days=2))  # the CRL the authority signs now is fresh again ...
+
+    async def stale_crl(url: str) -> bytes:  # ... but this distribution point serves an old one
+        return crl
+
+    services.fetch_crl = stale_crl  # type: ignore[method-assign]
+    alert, verification = _decide(services, _issue(authority))
+    assert alert is AlertDescription.certificate_unknown
+    assert "stale" in verification.revocation["detail"]
+
+
+def test_staple_is_used_for_the_leaf_and_a_stale_one_is_rejected(
+    services: Services, clock: MovableClock
+) -> None:
+    chain = _issue(services.authority)
+    staple = services.responder.respond(build_ocsp_request(chain[0], chain[1])).der
+    alert, verification = _decide(services, chain, staple=staple)
+    assert alert is None and verification.revocation["source"] == "staple"
+    assert chain[0].serial_number not in services.ocsp_queries  # the staple answered
+    clock.advance(dt.timedelta(hours=2))  # past the staple's nextUpdate (+ skew)
+    alert, verification = _decide(services, chain, staple=staple)
+    assert alert is AlertDescription.bad_certificate_status_response
+    assert alert is _decide(services, chain, staple=staple, policy="soft")[0]
+
+
+def test_must_staple_without_a_staple(services: Services) -> None:
+    chain = _issue(services.authority, "must-staple")
+    for policy in ("hard", "soft"):
+        alert, verification = _decide(services, chain, policy=policy)
+        assert alert is AlertDescription.bad_certificate_status_response, policy
+        assert "must-staple" in verification.revocation["detail"]
+    assert _decide(services, chain, policy="off")[0] is None
+
+
+def test_intermediate_status_is_cached_briefly(services: Services) -> None:
+    chain = _issue(services.authority)
+    cache = certcheck.StatusCache(ttl_s=60)
+    _decide(services, chain, cache=cache)
+    _decide(services, chain, cache=cache)
+    assert services.ocsp_queries.count(chain[1].serial_number) == 1
+    assert services.ocsp_queries.count(chain[0].serial_number) == 2  # never the leaf
