@@ -34,6 +34,7 @@ class Expect:
     # (report timing key, at least ms, below ms), e.g. ("handshake_ms", 100, 200).
     timing: tuple[str, float, float] | None = None
     revocation: str | None = None
+    revocation_source: str | None = None
     warning: bool = False
     # For failures without an alert (reset, timeout): the report must carry an error.
     error: bool = False
@@ -45,7 +46,7 @@ class Expect:
         if self.error:
             parts.append("a transport error, no alert")
         if self.revocation:
-            parts.append(f"revocation {self.revocation}")
+            parts.append(f"revocation {self.revocation} ({self.revocation_source or 'any'})")
         if self.warning:
             parts.append("with a warning")
         if self.timing:

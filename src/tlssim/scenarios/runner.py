@@ -61,7 +61,10 @@ def judge(expect: Expect, report: dict[str, Any]) -> bool:
         return False
     if expect.error and (alert is not None or not report.get("error")):
         return False
-    if expect.revocation and (report.get("revocation") or {}).get("status") != expect.revocation:
+    revocation = report.get("revocation") or {}
+    if expect.revocation and revocation.get("status") != expect.revocation:
+        return False
+    if expect.revocation_source and revocation.get("source") != expect.revocation_source:
         return False
     if expect.warning and not report.get("warnings"):
         return False
