@@ -64,7 +64,11 @@ class ClientConfig:
     ``versions`` are offered best first (TLS 1.3 and/or TLS 1.2); ``cipher_suites`` may mix
     both versions' suites, each version offering its own. ``session`` (from a
     ``SessionReceived`` event) asks to resume; ``session_age_ms`` is its age by the
-    caller's clock (TLS 1.3 obfuscated_ticket_age).
+    caller's clock (TLS 1.3 obfuscated_ticket_age). A TLS 1.3 session is offered as a PSK
+    (psk_dhe_ke, so a key share is still sent) only when its ``server_name`` equals
+    ``server_name`` and a suite with its hash is offered; a resumed handshake has no
+    Certificate, hence no ``CertificateReceived``: the caller relies on the verification
+    done when the session was first established.
     """
 
     server_name: str | None
