@@ -7,7 +7,10 @@
 
 No sockets, threads, clocks or OS randomness: randomness comes from ``config.entropy``.
 ``ClientConfig.versions`` / ``ServerConfig.versions`` choose TLS 1.3 and/or TLS 1.2; a
-``SessionReceived`` event carries a ``Session`` to pass back as ``ClientConfig.session``.
+``SessionReceived`` event carries a ``Session`` to pass back as ``ClientConfig.session``
+(TLS 1.2 session id, or a TLS 1.3 ticket offered as a PSK). ``decrypt_session`` decrypts a
+recorded TLS 1.2 RSA key-transport connection with the server's key, and raises
+``ForwardSecrecyError`` for (EC)DHE and TLS 1.3.
 """
 
 from tlssim.tls import events
@@ -24,6 +27,14 @@ from tlssim.tls.constants import (
     NamedGroup,
     ProtocolVersion,
     SignatureScheme,
+)
+from tlssim.tls.decrypt import (
+    DecryptedSession,
+    ForwardSecrecyError,
+    OfflineDecryptionError,
+    RecordedMessage,
+    WrongKeyError,
+    decrypt_session,
 )
 from tlssim.tls.errors import (
     BadCertificate,
@@ -56,7 +67,9 @@ __all__ = [
     "ContentType",
     "DecodeError",
     "DecryptError",
+    "DecryptedSession",
     "ExtensionType",
+    "ForwardSecrecyError",
     "HandshakeFailure",
     "HandshakeType",
     "IllegalParameter",
@@ -64,9 +77,11 @@ __all__ = [
     "MissingExtension",
     "NamedGroup",
     "Negotiated",
+    "OfflineDecryptionError",
     "ProtocolVersion",
     "ProtocolVersionError",
     "RecordOverflow",
+    "RecordedMessage",
     "ServerConfig",
     "ServerConnection",
     "Session",
@@ -77,5 +92,7 @@ __all__ = [
     "UnexpectedMessage",
     "UnrecognizedName",
     "UnsupportedExtension",
+    "WrongKeyError",
+    "decrypt_session",
     "events",
 ]

@@ -56,6 +56,7 @@ from tlssim.tls.keyexchange import SUPPORTED_GROUPS, KeyShare
 from tlssim.tls.keyschedule import (
     TLS13_SUITES,
     KeySchedule,
+    SuiteParams,
     finished_verify_data,
     resumption_psk,
 )
@@ -70,6 +71,14 @@ from tlssim.tls.messages import (
 )
 from tlssim.tls.sessions import Session
 from tlssim.tls.signatures import SERVER_CONTEXT, PublicKey, signed_content, verify
+from tlssim.tls.tickets import (
+    PSK_DHE_KE,
+    OfferedPsks,
+    PskIdentity,
+    compute_binder,
+    encode_psk_modes,
+    truncated_hello,
+)
 from tlssim.tls.tls12 import TLS12_SUITES
 from tlssim.tls.versions import check_enabled, client_check_version
 
@@ -97,6 +106,13 @@ class ClientConnection(ClientTLS12):
 
     On ``CertificateReceived`` the engine pauses; the caller then calls
     ``accept_certificate()`` or ``reject_certificate(alert)``.
+
+    A TLS 1.3 ``config.session`` is offered as a PSK (psk_dhe_ke, one identity, the binder
+    over the truncated ClientHello) when its SNI equals ``config.server_name`` and a suite
+    with its hash is offered. If the server accepts it the handshake is abbreviated: no
+    Certificate, no CertificateVerify, so no ``CertificateReceived`` and no pause; the
+    server proved it holds the PSK, and the caller relies on the verification done in the
+    session's original handshake. ``HandshakeComplete.resumed`` tells which happened.
     """
 
     is_client = True
@@ -135,6 +151,8 @@ class ClientConnection(ClientTLS12):
         self._client_hs_secret = b""
         self._version = ProtocolVersion.TLSv1_3
         self._resumption_master = b""
+        self._psk_session = self._usable_psk(config)
+        self._psk_offered = False
 
     # -- public API -----------------------------------------------------------------
 
@@ -183,6 +201,25 @@ class ClientConnection(ClientTLS12):
     def awaiting_certificate_decision(self) -> bool:
         return self._paused
 
+    def _usable_psk(self, config: ClientConfig) -> Session | None:
+        """The TLS 1.3 session to offer as a PSK, if it may be offered here (4.2.11)."""
+        session = config.session
+        if (
+            session is None
+            or not self._offers_tls13
+            or session.version != ProtocolVersion.TLSv1_3
+            or not session.ticket
+            or session.server_name != config.server_name
+            or session.cipher_suite not in TLS13_SUITES
+        ):
+            return None
+        hash_name = TLS13_SUITES[session.cipher_suite].hash_name
+        if not any(
+            s in TLS13_SUITES and TLS13_SUITES[s].hash_name == hash_name for s in self._suites
+        ):
+            return None
+        return session
+
     # -- messages we send ---------------------------------------------------------------
 
     def _client_hello(self) -> bytes:
@@ -220,12 +257,43 @@ class ClientConnection(ClientTLS12):
             cipher_suites=self._suites,
             extensions=tuple(exts),
         )
+        session = self._psk_session
+        self._psk_offered = False
+        if session is not None:
+            params = TLS13_SUITES[session.cipher_suite]
+            hrr = self._hrr_suite
+            if hrr is None or TLS13_SUITES[CipherSuite(hrr)].hash_name == params.hash_name:
+                ch = self._with_psk(ch, exts, session, params)
+                self._psk_offered = True
         raw = ch.serialize()
         self._send_handshake(
             raw, "ClientHello", client_hello_fields(ch, index_extensions(ch.extensions))
         )
         self._hs_out.clear()  # written directly as a plaintext record by the caller
         return raw
+
+    def _with_psk(
+        self, ch: ClientHello, exts: list[Extension], session: Session, params: SuiteParams
+    ) -> ClientHello:
+        """``ch`` plus psk_key_exchange_modes and pre_shared_key (last) with its binder."""
+        age = (self.config.session_age_ms + session.ticket_age_add) % (1 << 32)
+        identity = PskIdentity(session.ticket, age)
+        placeholder = OfferedPsks((identity,), (bytes(params.hash_length),))
+        modes = Extension(ExtensionType.psk_key_exchange_modes, encode_psk_modes((PSK_DHE_KE,)))
+
+        def hello(offered: OfferedPsks) -> ClientHello:
+            psk = Extension(ExtensionType.pre_shared_key, offered.encode())
+            return ClientHello(
+                random=ch.random,
+                legacy_session_id=ch.legacy_session_id,
+                cipher_suites=ch.cipher_suites,
+                extensions=(*exts, modes, psk),
+            )
+
+        truncated = truncated_hello(hello(placeholder).serialize(), placeholder)
+        transcript_hash = self._transcript.digest_with(truncated, params)
+        binder = compute_binder(params, session.secret, transcript_hash)
+        return hello(OfferedPsks((identity,), (binder,)))
 
     # -- transition table -----------------------------------------------------------------
 
@@ -260,6 +328,8 @@ class ClientConnection(ClientTLS12):
         if sh.legacy_compression_method != 0:
             raise IllegalParameter("non-null compression")
         allowed = _HRR_ALLOWED if sh.is_hello_retry_request else _SH_ALLOWED
+        if self._psk_offered and not sh.is_hello_retry_request:
+            allowed = allowed | {ExtensionType.pre_shared_key}
         for etype in exts:
             if etype not in allowed:
                 raise UnsupportedExtension(f"unexpected extension {etype} in ServerHello")
@@ -280,8 +350,14 @@ class ClientConnection(ClientTLS12):
         self._params = params = TLS13_SUITES[CipherSuite(sh.cipher_suite)]
         if self._hrr_suite is None:
             self._transcript.start(params)
-        self._received(raw, "ServerHello", server_hello_fields(sh, exts, group))
-        self._schedule = schedule = KeySchedule(params)
+        psk = self._selected_psk(exts, params)
+        fields = server_hello_fields(sh, exts, group)
+        if psk is not None:
+            self._resumed = True
+            fields["selected_identity"] = 0
+            fields["resumed"] = True
+        self._received(raw, "ServerHello", fields)
+        self._schedule = schedule = KeySchedule(params, psk)
         schedule.enter_handshake(shared)
         th = self._transcript.digest()
         self._client_hs_secret = schedule.derive(b"c hs traffic", th)
@@ -293,6 +369,19 @@ class ClientConnection(ClientTLS12):
             self._send_compat_ccs()
         self._set_write_key(self._client_hs_secret)
         self._state = State.WAIT_EE
+
+    def _selected_psk(self, exts: dict[int, bytes], params: SuiteParams) -> bytes | None:
+        """The PSK the server selected in ServerHello, or None for a full handshake."""
+        body = exts.get(ExtensionType.pre_shared_key)
+        if body is None:
+            return None
+        session = self._psk_session
+        assert session is not None  # pre_shared_key is only allowed when we offered one
+        if decode_uint16(body) != 0:
+            raise IllegalParameter("server selected a PSK identity we did not offer")
+        if TLS13_SUITES[session.cipher_suite].hash_name != params.hash_name:
+            raise IllegalParameter("server resumed with a cipher suite of another hash")
+        return session.secret
 
     def _on_hello_retry_request(self, hrr: ServerHello, exts: dict[int, bytes], raw: bytes) -> None:
         if self._hrr_suite is not None:
@@ -335,7 +424,8 @@ class ClientConnection(ClientTLS12):
             "extensions": [name_of(ExtensionType, t) for t in exts],
         }
         self._received(raw, "EncryptedExtensions", fields)
-        self._state = State.WAIT_CERT
+        # resumed with a PSK: the server authenticated by knowing it; Finished comes next
+        self._state = State.WAIT_FINISHED if self._resumed else State.WAIT_CERT
 
     def _on_certificate(self, body: bytes, raw: bytes) -> None:
         cert = Certificate.parse(body)
@@ -407,11 +497,12 @@ class ClientConnection(ClientTLS12):
                 group=self._group,
                 signature_scheme=self._scheme,
                 server_name=self.config.server_name,
+                resumed=self._resumed,
             )
         )
 
     def _on_new_session_ticket(self, body: bytes, raw: bytes) -> None:
-        """Keep the ticket as a resumable Session (4.6.1); sending it back is not done yet."""
+        """Keep the ticket as a resumable Session (4.6.1), offered back as a PSK."""
         ticket = NewSessionTicket.parse(body)
         self._events.append(
             ev.HandshakeMessageReceived(

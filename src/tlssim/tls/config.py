@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from tlssim.tls.constants import CipherSuite, NamedGroup, ProtocolVersion, SignatureScheme
 from tlssim.tls.sessions import Session, SessionCache
 from tlssim.tls.signatures import PrivateKey
+from tlssim.tls.tickets import DEFAULT_TICKET_LIFETIME
 
 DEFAULT_TLS13_CIPHER_SUITES = (
     CipherSuite.TLS_AES_128_GCM_SHA256,
@@ -63,7 +64,11 @@ class ClientConfig:
     ``versions`` are offered best first (TLS 1.3 and/or TLS 1.2); ``cipher_suites`` may mix
     both versions' suites, each version offering its own. ``session`` (from a
     ``SessionReceived`` event) asks to resume; ``session_age_ms`` is its age by the
-    caller's clock (TLS 1.3 obfuscated_ticket_age).
+    caller's clock (TLS 1.3 obfuscated_ticket_age). A TLS 1.3 session is offered as a PSK
+    (psk_dhe_ke, so a key share is still sent) only when its ``server_name`` equals
+    ``server_name`` and a suite with its hash is offered; a resumed handshake has no
+    Certificate, hence no ``CertificateReceived``: the caller relies on the verification
+    done when the session was first established.
     """
 
     server_name: str | None
@@ -96,7 +101,13 @@ class ServerConfig:
     for "an RSA key"). ``cipher_suites`` and ``supported_groups`` are in server preference
     order; ``versions`` lists what the server accepts (it picks TLS 1.3 when offered).
     ``session_cache`` enables TLS 1.2 session-id resumption; ``ticket_key`` (32 bytes)
-    enables TLS 1.3 tickets (NewSessionTicket after the handshake, PSK with (EC)DHE).
+    enables TLS 1.3 tickets: one NewSessionTicket after the client's Finished, valid for
+    ``ticket_lifetime`` seconds, and PSK resumption with (EC)DHE (psk_dhe_ke) for tickets
+    sealed under that key (AES-256-GCM, self-contained: the server stores nothing). The
+    server has no clock: it takes the ticket age the client reports and only checks it is
+    within the lifetime. A ticket that does not open, or is for another SNI, gets a full
+    handshake; a wrong binder on one that opens is a decrypt_error. Rotating
+    ``ticket_key`` invalidates every outstanding ticket.
     """
 
     entropy: Entropy
@@ -107,3 +118,4 @@ class ServerConfig:
     versions: tuple[ProtocolVersion, ...] = (ProtocolVersion.TLSv1_3, ProtocolVersion.TLSv1_2)
     session_cache: SessionCache | None = None
     ticket_key: bytes | None = None
+    ticket_lifetime: int = DEFAULT_TICKET_LIFETIME

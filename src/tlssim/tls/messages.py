@@ -197,7 +197,7 @@ class Finished:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NewSessionTicket:
-    """Parsed for well-formedness only; this engine does not resume sessions yet."""
+    """A TLS 1.3 ticket (4.6.1): the server issues one, the client keeps it as a Session."""
 
     msg_type: ClassVar[HandshakeType] = HandshakeType.new_session_ticket
     ticket_lifetime: int
