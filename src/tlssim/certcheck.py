@@ -140,11 +140,20 @@ async def decide(
         verification.finished_ms = monotonic_ms() - run_started_ms
 
 
+def _load_fully(der: bytes) -> x509.Certificate:
+    """Parses a certificate completely: `cryptography` decodes fields lazily, so a damaged
+    name or extension would otherwise only fail later, far from here."""
+    cert = x509.load_der_x509_certificate(der)
+    _ = (cert.subject, cert.issuer, cert.extensions, cert.not_valid_before_utc)
+    _ = (cert.not_valid_after_utc, cert.public_key(), cert.signature_hash_algorithm)
+    return cert
+
+
 async def _decide(
     policy: CertificatePolicy, received: events.CertificateReceived, verification: Verification
 ) -> AlertDescription | None:
     try:
-        chain = [x509.load_der_x509_certificate(der) for der in received.chain]
+        chain = [_load_fully(der) for der in received.chain]
     except ValueError as exc:
         verification.checks.append(Check("parse", False, str(exc), alert="bad_certificate"))
         return AlertDescription.bad_certificate

@@ -236,3 +236,30 @@ def test_intermediate_status_is_cached_briefly(services: Services) -> None:
     _decide(services, chain, cache=cache)
     assert services.ocsp_queries.count(chain[1].serial_number) == 1
     assert services.ocsp_queries.count(chain[0].serial_number) == 2  # never the leaf
+
+
+def test_a_certificate_damaged_in_flight_is_a_bad_certificate(services: Services) -> None:
+    """cryptography parses lazily: a broken issuer name must still fail here, not later."""
+    authority = services.authority
+    leaf, *rest = _issue(authority)
+    der = bytearray(leaf.public_bytes(serialization.Encoding.DER))
+    issuer_der = leaf.issuer.public_bytes()
+    start = bytes(der).index(issuer_der)
+    der[start + 2] ^= 0xFF  # the first RDN's SET tag: the name no longer parses
+    clock: MovableClock = authority.clock  # type: ignore[assignment]
+    policy = certcheck.CertificatePolicy(
+        verifier=ChainVerifier(authority.trusted_roots(), clock),
+        server_name="valid.tlssim.test",
+        revocation="hard",
+        clock=clock,
+        fetch_ocsp=services.fetch_ocsp,
+        fetch_crl=services.fetch_crl,
+    )
+    received = events.CertificateReceived(
+        chain=(bytes(der), *(c.public_bytes(serialization.Encoding.DER) for c in rest)),
+        ocsp_response=None,
+    )
+    verification = Verification()
+    alert = asyncio.run(certcheck.decide(policy, received, verification, 0.0))
+    assert alert is AlertDescription.bad_certificate
+    assert verification.checks[-1].name == "parse"

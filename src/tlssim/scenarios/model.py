@@ -38,6 +38,8 @@ class Expect:
     warning: bool = False
     # For failures without an alert (reset, timeout): the report must carry an error.
     error: bool = False
+    # Words that a failed check's detail must contain, e.g. the OCSP status "tryLater".
+    failed_check: str | None = None
 
     def describe(self) -> str:
         parts = ["success" if self.ok else "failure"]
@@ -49,6 +51,8 @@ class Expect:
             parts.append(f"revocation {self.revocation} ({self.revocation_source or 'any'})")
         if self.warning:
             parts.append("with a warning")
+        if self.failed_check:
+            parts.append(f"a failed check says {self.failed_check!r}")
         if self.timing:
             key, low, high = self.timing
             parts.append(f"{key} in [{low:g}, {high:g}) ms")

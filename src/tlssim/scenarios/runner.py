@@ -46,6 +46,9 @@ def describe(report: dict[str, Any]) -> str:
         parts.append(f"revocation {revocation['status']} ({revocation.get('source') or '-'})")
     if report.get("warnings"):
         parts.append("with a warning")
+    parts.extend(
+        f"failed {c['name']}: {c.get('detail', '')}" for c in report["checks"] if not c["ok"]
+    )
     timings = report.get("timings", {})
     parts.append(", ".join(f"{k}={v:.0f}" for k, v in timings.items() if k.endswith("_ms")))
     return ", ".join(p for p in parts if p)
@@ -67,6 +70,10 @@ def judge(expect: Expect, report: dict[str, Any]) -> bool:
     if expect.revocation_source and revocation.get("source") != expect.revocation_source:
         return False
     if expect.warning and not report.get("warnings"):
+        return False
+    if expect.failed_check and not any(
+        expect.failed_check in c.get("detail", "") for c in report["checks"] if not c["ok"]
+    ):
         return False
     if expect.timing is not None:
         key, low, high = expect.timing
