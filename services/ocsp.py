@@ -178,9 +178,25 @@ class OcspResponderService(ocsp_pb2_grpc.OcspResponderServicer):
         self.state = state
 
     async def Check(self, request: Any, context: Any) -> Any:
-        reply = await self.state.answer(bytes(request.request_der))
-        log.debug("OCSP %s trace=%s", reply.outcome, rpcutil.current_trace_id())
+        der = bytes(request.request_der)
+        reply = await self.state.answer(der)
+        # Clients asking live send a nonce; the server's staple refreshes (every few seconds
+        # for every certificate) do not, and stay out of the INFO log.
+        log.log(
+            logging.INFO if _has_nonce(der) else logging.DEBUG,
+            "OCSP answered %s",
+            reply.outcome,
+        )
         return ocsp_pb2.OcspCheckResponse(response_der=reply.der)
+
+
+def _has_nonce(request_der: bytes) -> bool:
+    try:
+        request = ocsp.load_der_ocsp_request(request_der)
+        request.extensions.get_extension_for_class(x509.OCSPNonce)
+    except (ValueError, x509.ExtensionNotFound):
+        return False
+    return True
 
 
 # -- talking to the ca -------------------------------------------------------------------

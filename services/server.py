@@ -136,6 +136,25 @@ class CertificateStore:
         )
 
 
+def log_connection(transport: str, conn: ServerConnection) -> None:
+    """One line per connection, carrying the trace id of the call it belongs to."""
+    if conn.negotiated is not None:
+        n = conn.negotiated
+        log.info(
+            "%s handshake for %s: %s %s %s%s%s",
+            transport,
+            n.server_name or "(no SNI)",
+            n.version.label,
+            n.cipher_suite.name,
+            n.key_exchange,
+            " resumed" if n.resumed else "",
+            f", ended by {conn.error.alert.name}" if conn.error else "",
+        )
+    else:
+        why = conn.error.alert.name if conn.error else "the client went away"
+        log.info("%s handshake failed: %s", transport, why)
+
+
 class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
     def __init__(self, certificates: CertificateStore) -> None:
         self._certificates = certificates
@@ -154,7 +173,12 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
         )
 
     async def Connect(self, request_iterator: Any, context: Any) -> None:
-        await serve_connection(self.new_connection(), GrpcServerTransport(context))
+        rpcutil.bind_trace(context)
+        conn = self.new_connection()
+        try:
+            await serve_connection(conn, GrpcServerTransport(context))
+        finally:
+            log_connection("gRPC", conn)
 
 
 async def serve(
@@ -183,10 +207,12 @@ async def serve(
 
     async def on_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         transport = TcpTransport(reader, writer)
+        conn = servicer.new_connection()
         try:
-            await serve_connection(servicer.new_connection(), transport)
+            await serve_connection(conn, transport)
         finally:
             await transport.close()
+        log_connection("TCP", conn)
 
     host, port = split_host_port(tcp_listen)
     tcp_server = await asyncio.start_server(on_tcp, host, port)

@@ -52,6 +52,15 @@ class _TraceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return await continuation(handler_call_details)
 
 
+def bind_trace(context: Any) -> str:
+    """Sets the trace id from a call's metadata inside a streaming handler, whose task does
+    not inherit what the interceptor set."""
+    metadata = dict(context.invocation_metadata() or ())
+    tid = str(metadata.get(TRACE_METADATA_KEY) or new_trace_id())
+    trace_id_var.set(tid)
+    return tid
+
+
 def create_server() -> grpc.aio.Server:
     return grpc.aio.server(interceptors=[_TraceInterceptor()], options=_OPTIONS)
 

@@ -187,3 +187,47 @@ def test_our_client_with_an_openssl_server_tls12(
     assert report["version"] == "TLSv1.2"
     assert report["cipher_suite"] == suite
     assert server.seen[-1][0] == "TLSv1.2"
+
+
+def test_forward_secrecy_shown_with_a_recorded_session(
+    stack: LocalStack,
+    openssl_server: tuple[EchoServer, Path],
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    """With the server's key, a recorded RSA-key-transport session opens; ECDHE's does not."""
+    if request.node.callspec.params["openssl_server"] != "rsa":
+        pytest.skip("RSA key transport needs an RSA certificate")
+    server, ca_file = openssl_server
+    key_file = ca_file.parent / "key.pem"
+    for kx in ("rsa", "ecdhe"):
+        done = stack.tlssim(
+            "handshake",
+            "--tcp",
+            f"127.0.0.1:{server.port}",
+            "--ca-file",
+            str(ca_file),
+            "--server-name",
+            NAME,
+            "--tls",
+            "1.2",
+            "--kx",
+            kx,
+            "--revocation",
+            "off",
+            "--data",
+            "the secret recipe",
+            "--capture",
+            str(tmp_path / f"{kx}.json"),
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    opened = stack.tlssim("decrypt", str(tmp_path / "rsa.json"), "--key", str(key_file))
+    assert opened.returncode == 0, opened.stderr
+    assert "TLS_RSA_WITH_" in opened.stdout
+    assert opened.stdout.count("the secret recipe") == 2  # sent, and echoed back
+
+    sealed = stack.tlssim("decrypt", str(tmp_path / "ecdhe.json"), "--key", str(key_file))
+    assert sealed.returncode == 1
+    assert "the secret recipe" not in sealed.stdout
+    assert "ephemeral" in sealed.stderr

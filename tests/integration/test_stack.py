@@ -6,6 +6,7 @@ import json
 import socket
 import ssl
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +182,17 @@ def test_openssl_s_client_against_our_tcp_port(
     assert "Verify return code: 0 (ok)" in out, out + done.stderr
     assert f"Cipher is {suite}" in out or f"Cipher    : {suite}" in out, out
     assert "OCSP Response Status: successful" in out, out
+
+
+def test_one_trace_id_across_the_services(stack: LocalStack) -> None:
+    code, report = handshake(stack, "--no-staple", "--revocation", "hard")
+    assert code == 0, report
+    trace = report["trace_id"]
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [line for line in stack.logs().splitlines() if f"[trace {trace}]" in line]
+        services = {line.split("]", 1)[0].strip("[ ") for line in lines}
+        if services >= {"client", "server", "ocsp"} or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert services >= {"client", "server", "ocsp"}, lines

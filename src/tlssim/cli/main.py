@@ -65,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     revoke = ca_sub.add_parser("revoke", help="revoke a certificate by serial (hex)")
     revoke.add_argument("serial")
     revoke.add_argument("--reason", default="unspecified")
+    decrypt = sub.add_parser(
+        "decrypt", help="decrypt a captured TLS 1.2 RSA session with the server's private key"
+    )
+    decrypt.add_argument("capture", help="a file written by `tlssim handshake --capture`")
+    decrypt.add_argument("--key", required=True, help="the server's private key (PEM)")
+
     scenarios = sub.add_parser("scenarios", help="the fault scenario catalogue")
     s_sub = scenarios.add_subparsers(dest="scenarios_command", required=True)
     s_sub.add_parser("list", help="name and description of every scenario")
@@ -115,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(run_up(args.data_dir))
         except KeyboardInterrupt:
             return EXIT_OK
+    if args.command == "decrypt":
+        from tlssim.cli.decrypt import run_decrypt
+
+        return run_decrypt(args.capture, args.key)
     if args.command == "faults":
         from tlssim.cli.faults import run_faults
 

@@ -10,6 +10,9 @@ import grpc
 
 from tlssim.rpc.v1 import server_pb2
 
+# How long a client waits for the server to end a gRPC call before cancelling it.
+CLOSE_GRACE_S = 1.0
+
 # A single TLS record is at most 2^14 + 256 bytes; read a little more than that at a time.
 READ_SIZE = 18 * 1024
 
@@ -67,6 +70,13 @@ class GrpcClientTransport:
                 await self._call.done_writing()
 
     async def close(self) -> None:
+        """Waits briefly for the server to end the call (so it finishes its side cleanly),
+        then cancels whatever is left."""
+        if not self._call.done():
+            with contextlib.suppress(TimeoutError, grpc.aio.AioRpcError, ConnectionError):
+                async with asyncio.timeout(CLOSE_GRACE_S):
+                    while await self.receive():
+                        pass
         self._call.cancel()
 
 

@@ -31,8 +31,9 @@ class Expect:
     ok: bool
     alert: str | None = None
     sent_by: str | None = None
-    # (report timing key, at least ms, below ms), e.g. ("handshake_ms", 100, 200).
-    timing: tuple[str, float, float] | None = None
+    # (report timing key, round trips): the time the faults added to that timing, compared
+    # with the same handshake without them, is this many injected latencies (±40%).
+    round_trips: tuple[str, int] | None = None
     revocation: str | None = None
     revocation_source: str | None = None
     warning: bool = False
@@ -53,9 +54,9 @@ class Expect:
             parts.append("with a warning")
         if self.failed_check:
             parts.append(f"a failed check says {self.failed_check!r}")
-        if self.timing:
-            key, low, high = self.timing
-            parts.append(f"{key} in [{low:g}, {high:g}) ms")
+        if self.round_trips:
+            key, count = self.round_trips
+            parts.append(f"{key} {count} injected round trip{'s' if count != 1 else ''} longer")
         return ", ".join(parts)
 
 
@@ -69,3 +70,5 @@ class Scenario:
     request: dict[str, Any] = field(default_factory=dict)
     # Hold the faults this long before the handshake (partitions longer than a bound).
     hold_s: float = 0.0
+    # The latency injected per round trip, for Expect.round_trips.
+    rtt_ms: float = 0.0

@@ -16,6 +16,9 @@ from tlssim.scenarios.model import Expect, Scenario
 
 # Longer than the client's own handshake deadline, so the client always answers first.
 RPC_TIMEOUT_S = 30.0
+# A timing scenario passes when the added time is within this many round trips of the
+# expectation: with a 100 ms latency, one round trip is anything from 60 to 140 ms added.
+ROUND_TRIP_TOLERANCE = 0.4
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,15 @@ def describe(report: dict[str, Any]) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def judge(expect: Expect, report: dict[str, Any]) -> bool:
+def added_round_trips(
+    key: str, rtt_ms: float, report: dict[str, Any], baseline: dict[str, Any]
+) -> float:
+    """How many injected latencies the faults added to a timing, against the baseline."""
+    added = report.get("timings", {}).get(key, 0.0) - baseline.get("timings", {}).get(key, 0.0)
+    return float(added / rtt_ms)
+
+
+def judge(expect: Expect, report: dict[str, Any], round_trips: float | None = None) -> bool:
     if report["ok"] != expect.ok:
         return False
     alert = report.get("alert")
@@ -75,12 +86,10 @@ def judge(expect: Expect, report: dict[str, Any]) -> bool:
         expect.failed_check in c.get("detail", "") for c in report["checks"] if not c["ok"]
     ):
         return False
-    if expect.timing is not None:
-        key, low, high = expect.timing
-        value = report.get("timings", {}).get(key)
-        if value is None or not low <= value < high:
-            return False
-    return True
+    if expect.round_trips is None:
+        return True
+    expected_trips = expect.round_trips[1]
+    return round_trips is not None and abs(round_trips - expected_trips) <= ROUND_TRIP_TOLERANCE
 
 
 async def run_scenarios(
@@ -104,7 +113,11 @@ async def run_scenarios(
 
 async def _run_one(api: FaultsApi, client: Any, scenario: Scenario) -> ScenarioResult:
     expected = scenario.expect.describe()
+    round_trips = None
     try:
+        baseline = None
+        if scenario.expect.round_trips is not None:
+            baseline = await _handshake(client, scenario.request)
         for fault in scenario.faults:
             if fault.down:
                 await api.acall("POST", f"/proxies/{fault.link}", {"enabled": False})
@@ -113,11 +126,19 @@ async def _run_one(api: FaultsApi, client: Any, scenario: Scenario) -> ScenarioR
         if scenario.hold_s:
             await asyncio.sleep(scenario.hold_s)
         report = await _handshake(client, scenario.request)
+        if baseline is not None and scenario.expect.round_trips is not None:
+            key = scenario.expect.round_trips[0]
+            round_trips = added_round_trips(key, scenario.rtt_ms, report, baseline)
     except Exception as exc:  # an infrastructure failure is a failed scenario, not a crash
         return ScenarioResult(scenario.name, False, expected, f"could not run: {exc}")
     finally:
         await api.acall("POST", "/reset")
-    return ScenarioResult(scenario.name, judge(scenario.expect, report), expected, describe(report))
+    actual = describe(report)
+    if round_trips is not None:
+        actual += f", {round_trips:.2f} injected round trips longer than without the faults"
+    return ScenarioResult(
+        scenario.name, judge(scenario.expect, report, round_trips), expected, actual
+    )
 
 
 async def _handshake(client: Any, fields: dict[str, Any]) -> dict[str, Any]:
