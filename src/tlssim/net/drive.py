@@ -103,8 +103,10 @@ async def _client_loop(
                     await _flush(conn, transport)
                     await transport.finish()
                     return
-            await _flush(conn, transport)
             pending = follow_up
+        # One write for everything these bytes caused: in TLS 1.3 the client's Finished and
+        # its first application data travel together (one gRPC message, one TCP send).
+        await _flush(conn, transport)
         if not data:
             if not run.failure and not closing:
                 run.failure = "the server closed the connection"

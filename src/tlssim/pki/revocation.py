@@ -147,17 +147,31 @@ def _signature_checks(
         if problem:
             return [failed("ocsp/responder", problem, _BAD_RESPONSE)]
     responder = passed("ocsp/responder", why)
+    algorithm = response.signature_hash_algorithm
+    problem = _signature_problem(
+        signer, response.signature, response.tbs_response_bytes, algorithm and algorithm.name
+    )
+    if problem is not None:
+        return [responder, failed("ocsp/signature", problem, _BAD_RESPONSE)]
+    return [responder, passed("ocsp/signature", "verified")]
+
+
+@functools.lru_cache(maxsize=256)
+def _signature_problem(
+    signer: x509.Certificate, signature: bytes, data: bytes, hash_name: str | None
+) -> str | None:
+    """Why `signer`'s signature over `data` does not verify, or None when it does (cached:
+    the same staple is checked by every handshake until the server refreshes it)."""
     try:
         _verify_signature(
             certificate_public_key(signer),
-            response.signature,
-            response.tbs_response_bytes,
-            response.signature_hash_algorithm,
+            signature,
+            data,
+            _HASHES[hash_name]() if hash_name in _HASHES else None,
         )
     except (InvalidSignature, ValueError, TypeError) as exc:
-        detail = str(exc) or "the signature does not verify"
-        return [responder, failed("ocsp/signature", detail, _BAD_RESPONSE)]
-    return [responder, passed("ocsp/signature", "verified")]
+        return str(exc) or "the signature does not verify"
+    return None
 
 
 def _find_signer(
@@ -173,9 +187,14 @@ def _find_signer(
 
 def _is_responder(cert: x509.Certificate, response: ocsp.OCSPResponse) -> bool:
     if response.responder_key_hash is not None:
-        digest = x509.SubjectKeyIdentifier.from_public_key(certificate_public_key(cert)).digest
-        return digest == response.responder_key_hash
+        return _key_hash(cert) == response.responder_key_hash
     return cert.subject == response.responder_name
+
+
+@functools.lru_cache(maxsize=256)
+def _key_hash(cert: x509.Certificate) -> bytes:
+    """SHA-1 of the certificate's public key (the OCSP ResponderID byKey)."""
+    return x509.SubjectKeyIdentifier.from_public_key(certificate_public_key(cert)).digest
 
 
 def _delegation_problem(

@@ -71,6 +71,12 @@ class ChainVerifier:
         self.roots = tuple(roots)
         self.clock: Clock = clock or SystemClock()
         self._store = Store(list(self.roots))
+        # Paths already validated, by (presented chain, name checked). A path's outcome
+        # depends on the moment only through its certificates' validity windows, so a hit
+        # is reused only when every certificate of the path is valid at the new moment.
+        self._paths: dict[
+            tuple[tuple[x509.Certificate, ...], str], tuple[x509.Certificate, ...]
+        ] = {}
 
     def verify(
         self,
@@ -120,6 +126,12 @@ class ChainVerifier:
             # A name the leaf does carry (a wildcard stands for any one label).
             carried = [n.replace("*", "wildcard", 1) for n in dns_names]
             name = (carried or ips or [server_name])[0]
+        key = ((leaf, *intermediates), name)
+        cached = self._paths.get(key)
+        if cached is not None and all(
+            c.not_valid_before_utc <= at <= c.not_valid_after_utc for c in cached
+        ):
+            return _chain_passed(cached), cached
         try:
             verifier = (
                 PolicyBuilder()
@@ -134,8 +146,10 @@ class ChainVerifier:
             return failed("signature/chain", str(exc), alert), ()
         except ValueError as exc:  # e.g. a name that is not a valid DNS name
             return failed("signature/chain", str(exc), "bad_certificate"), ()
-        anchor = path[-1].subject.rfc4514_string()
-        return passed("signature/chain", f"{len(path)} certificates up to {anchor}"), tuple(path)
+        if len(self._paths) >= _MAX_CACHED_PATHS:
+            self._paths.clear()
+        self._paths[key] = tuple(path)
+        return _chain_passed(tuple(path)), tuple(path)
 
     @staticmethod
     def _validity_check(chain: list[x509.Certificate], now: dt.datetime) -> Check:
@@ -177,6 +191,14 @@ class ChainVerifier:
             f"{server_name} does not match the certificate's names ({names})",
             "bad_certificate",
         )
+
+
+_MAX_CACHED_PATHS = 256
+
+
+def _chain_passed(path: tuple[x509.Certificate, ...]) -> Check:
+    anchor = path[-1].subject.rfc4514_string()
+    return passed("signature/chain", f"{len(path)} certificates up to {anchor}")
 
 
 def _reaches_trusted_root(

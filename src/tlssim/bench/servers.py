@@ -1,0 +1,113 @@
+"""TLS echo servers for the TCP benchmark, each run in its own process:
+
+    python -m tlssim.bench.servers {tlssim|openssl-asyncio|openssl-threads} PORT PKI_DIR
+
+``tlssim`` is our engine behind a plain asyncio TCP listener, exactly as services/server.py
+serves TCP (serve_connection over a TcpTransport). The other two are Python ``ssl``
+(OpenSSL) servers. All serve the ECDSA P-256 certificate, send no session tickets, echo
+application data and print "ready" once listening.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import socketserver
+import ssl
+import sys
+from pathlib import Path
+
+from tlssim.bench import certs
+from tlssim.net.drive import serve_connection
+from tlssim.net.transport import READ_SIZE, TcpTransport
+from tlssim.tls import CertifiedKey, ServerConfig, ServerConnection, SignatureScheme
+
+KINDS = ("tlssim", "openssl-asyncio", "openssl-threads")
+
+
+def openssl_server_context(pki: certs.BenchPKI) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pki.cert_file("ecdsa"), pki.key_file("ecdsa"))
+    ctx.num_tickets = 0
+    return ctx
+
+
+async def serve_tlssim(port: int, pki: certs.BenchPKI) -> None:
+    certified = pki.keys["ecdsa"]
+
+    def select(sni: str | None, schemes: tuple[SignatureScheme, ...]) -> CertifiedKey:
+        return certified
+
+    config = ServerConfig(entropy=os.urandom, certificate_selector=select)
+
+    async def on_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        transport = TcpTransport(reader, writer)
+        try:
+            await serve_connection(ServerConnection(config), transport)
+        finally:
+            await transport.close()
+
+    server = await asyncio.start_server(on_tcp, "127.0.0.1", port, backlog=1024)
+    print("ready", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+async def serve_openssl_asyncio(port: int, pki: certs.BenchPKI) -> None:
+    ctx = openssl_server_context(pki)
+
+    async def on_tls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(READ_SIZE):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(on_tls, "127.0.0.1", port, ssl=ctx, backlog=1024)
+    print("ready", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+def serve_openssl_threads(port: int, pki: certs.BenchPKI) -> None:
+    ctx = openssl_server_context(pki)
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            try:
+                with ctx.wrap_socket(self.request, server_side=True) as tls:
+                    while data := tls.recv(READ_SIZE):
+                        tls.sendall(data)
+            except (ConnectionError, OSError, ssl.SSLError):
+                pass
+
+    class Server(socketserver.ThreadingTCPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+        request_queue_size = 1024
+
+    with Server(("127.0.0.1", port), Handler) as server:
+        server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        print("ready", flush=True)
+        server.serve_forever()
+
+
+def main() -> None:
+    kind, port, directory = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+    pki = certs.load(directory)
+    if kind == "tlssim":
+        asyncio.run(serve_tlssim(port, pki))
+    elif kind == "openssl-asyncio":
+        asyncio.run(serve_openssl_asyncio(port, pki))
+    elif kind == "openssl-threads":
+        serve_openssl_threads(port, pki)
+    else:
+        raise SystemExit(f"unknown server {kind!r}; one of {', '.join(KINDS)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""The distributed path: a real `tlssim up` stack, driven through the client service.
+
+Every RunHandshake goes bench -> client service -(gRPC Connect, through the faults relay)->
+server service, and the client checks the chain, the stapled OCSP response and (cached for
+a few seconds) the intermediate's status at the ocsp service. "direct" is a second client
+service process whose links point straight at the server, ocsp and ca (no faults hop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from tlssim import rpcutil
+from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
+
+STARTUP_TIMEOUT_S = 90
+SERVER_NAME = "valid.tlssim.test"
+
+
+def free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports: list[int] = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def stack_env(tmp: Path) -> dict[str, str]:
+    ca, ocsp, http, server, tcp, client, faults = free_ports(7)
+    env = dict(os.environ)
+    env.update(
+        TLSSIM_CA_ADDR=f"127.0.0.1:{ca}",
+        TLSSIM_OCSP_ADDR=f"127.0.0.1:{ocsp}",
+        TLSSIM_OCSP_URL=f"http://127.0.0.1:{http}",
+        TLSSIM_SERVER_ADDR=f"127.0.0.1:{server}",
+        TLSSIM_SERVER_TCP_ADDR=f"127.0.0.1:{tcp}",
+        TLSSIM_CLIENT_ADDR=f"127.0.0.1:{client}",
+        TLSSIM_FAULTS_API=f"127.0.0.1:{faults}",
+        TLSSIM_DATA_DIR=str(tmp / "data"),
+        TLSSIM_ADMIN_TOKEN="bench-token",
+        TLSSIM_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def _wait_for(
+    process: subprocess.Popen[bytes], log: Path, marker: str | None, address: str
+) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while True:
+        if marker is not None and marker in log.read_text(errors="replace"):
+            return
+        if marker is None and asyncio.run(rpcutil.is_serving(address, timeout=0.5)):
+            return
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the stack did not come up:\n" + log.read_text(errors="replace"))
+        time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def _process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("w") as out:
+        process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def running_stack(tmp: Path) -> Iterator[dict[str, str]]:
+    """`tlssim up` on free ports; yields its environment (the services' real addresses)."""
+    env = stack_env(tmp)
+    log = tmp / "up.log"
+    with _process([sys.executable, "-m", "tlssim", "up"], env, log) as process:
+        _wait_for(process, log, "tlssim is up", "")
+        yield env
+
+
+@contextlib.contextmanager
+def direct_client(env: dict[str, str], tmp: Path) -> Iterator[str]:
+    """An extra client service whose links go straight to the services (no faults hop)."""
+    (port,) = free_ports(1)
+    address = f"127.0.0.1:{port}"
+    direct = env | {"TLSSIM_LISTEN": address, "TLSSIM_CLIENT_ADDR": address}
+    log = tmp / "direct-client.log"
+    args = [sys.executable, "-m", "tlssim", "serve", "client"]
+    with _process(args, direct, log) as process:
+        _wait_for(process, log, None, address)
+        yield address
+
+
+@dataclass(frozen=True)
+class Latency:
+    label: str
+    n: int
+    handshake_ms: tuple[float, float, float]  # p50, p90, p99 of the report's handshake_ms
+    rpc_ms: tuple[float, float, float]  # p50, p90, p99 of the RunHandshake wall time
+
+
+@dataclass(frozen=True)
+class Throughput:
+    label: str
+    concurrency: int
+    rate: float
+    failures: int
+    rpc_p50_ms: float
+
+
+def _percentiles(values: list[float]) -> tuple[float, float, float]:
+    ordered = sorted(values)
+    q = statistics.quantiles(ordered, n=100, method="inclusive")
+    return q[49], q[89], q[98]
+
+
+async def _one(stub: client_pb2_grpc.TlsClientStub) -> tuple[bool, float, float]:
+    started = time.perf_counter()
+    reply = await stub.RunHandshake(
+        client_pb2.HandshakeRequest(server_name=SERVER_NAME, tls_version="1.3"), timeout=15
+    )
+    rpc_ms = (time.perf_counter() - started) * 1000
+    report = json.loads(reply.report_json)
+    return bool(reply.ok), float(report["timings"].get("handshake_ms", 0.0)), rpc_ms
+
+
+async def sequential(address: str, label: str, n: int) -> Latency:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = client_pb2_grpc.TlsClientStub(channel)
+        for _ in range(10):
+            await _one(stub)  # warm up (trust bundle, channels, intermediate status cache)
+        handshake, rpc = [], []
+        for _ in range(n):
+            ok, hs_ms, rpc_ms = await _one(stub)
+            if not ok:
+                raise RuntimeError(f"handshake failed through {label}")
+            handshake.append(hs_ms)
+            rpc.append(rpc_ms)
+    return Latency(label, n, _percentiles(handshake), _percentiles(rpc))
+
+
+async def concurrent(address: str, label: str, concurrency: int, seconds: float) -> Throughput:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = client_pb2_grpc.TlsClientStub(channel)
+        await _one(stub)
+        stop = time.perf_counter() + seconds
+        done, failures = 0, 0
+        rpc: list[float] = []
+
+        async def worker() -> None:
+            nonlocal done, failures
+            while time.perf_counter() < stop:
+                try:
+                    ok, _, rpc_ms = await _one(stub)
+                except grpc.aio.AioRpcError:
+                    ok, rpc_ms = False, 0.0
+                if ok:
+                    done += 1
+                    rpc.append(rpc_ms)
+                else:
+                    failures += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return Throughput(
+        label, concurrency, done / elapsed, failures, statistics.median(rpc) if rpc else 0.0
+    )
