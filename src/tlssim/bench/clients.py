@@ -47,7 +47,7 @@ def _loop(once: Callable[[], None], n: int) -> float:
 
 def tlslite_client(port: int) -> Callable[[], None] | None:
     try:
-        from tlslite.api import HandshakeSettings, TLSConnection  # type: ignore[import-untyped]
+        from tlslite.api import HandshakeSettings, TLSConnection
     except ImportError:
         return None
     settings: Any = HandshakeSettings()
