@@ -135,6 +135,7 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         self._ca = ca_pb2_grpc.CertificateAuthorityStub(self._ca_channel)
         self._ocsp = ocsp_pb2_grpc.OcspResponderStub(self._ocsp_channel)
         self._verifiers: dict[str, ChainVerifier] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def close(self) -> None:
         for channel in (self._server_channel, self._ca_channel, self._ocsp_channel):
@@ -235,7 +236,10 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
                     ClientConnection(config), transport, decide, app_data, HANDSHAKE_DEADLINE_S, run
                 )
             finally:
-                await transport.close()
+                # The report does not wait for the server to finish its side of the call.
+                closing = asyncio.create_task(transport.close())
+                self._closing.add(closing)
+                closing.add_done_callback(self._closing.discard)
         report = build_report(
             run=run,
             verification=verification,

@@ -82,9 +82,19 @@ async def start_server(
     return servicer
 
 
+# Faults come and go all the time here: reconnect within a second or two of a link coming
+# back, instead of gRPC's default backoff of up to two minutes.
+_CHANNEL_OPTIONS = [
+    *_OPTIONS,
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+
 def open_channel(address: str) -> grpc.aio.Channel:
     """A long-lived channel; open one per peer and reuse it for every call."""
-    return grpc.aio.insecure_channel(address, options=_OPTIONS)
+    return grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
 
 
 async def is_serving(address: str, timeout: float = 1.0) -> bool:

@@ -168,6 +168,8 @@ def stack() -> Iterator[Stack]:
         **os.environ,
         "TLSSIM_ADMIN_TOKEN": ADMIN_TOKEN,
         "TLSSIM_HEALTH_INTERVAL": "2s",
+        # `tlssim faults container ...` finds its containers by this compose project.
+        "COMPOSE_PROJECT_NAME": os.environ.get("TLSSIM_COMPOSE_PROJECT", "tlssim-compose-test"),
     }
     project = os.environ.get("TLSSIM_COMPOSE_PROJECT", "tlssim-compose-test")
     s = Stack(compose=compose, project=project, env=env, docker=client)

@@ -25,8 +25,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.integration.conftest import stack_env
 from tlssim.clock import SystemClock
+from tlssim.localstack import stack_env
 from tlssim.pki import build_ocsp_request, check_ocsp_response
 from tlssim.pki.admin import ADMIN_TOKEN_METADATA_KEY
 from tlssim.pki.keys import build_csr, generate_private_key
@@ -113,7 +113,7 @@ class Services:
 
 @pytest.fixture
 def services(tmp_path: Path) -> Iterator[Services]:
-    started = Services(stack_env(tmp_path), tmp_path)
+    started = Services(stack_env(tmp_path, TLSSIM_ADMIN_TOKEN="integration-test-token"), tmp_path)
     try:
         for name in ("ca", "ocsp", "server", "client"):
             started.start(name)

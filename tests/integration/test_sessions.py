@@ -64,3 +64,13 @@ def test_capture_holds_both_directions(stack: LocalStack, tmp_path: Path) -> Non
     assert sent[:1] == b"\x16" and received[:1] == b"\x16"  # both start with a handshake record
     hello = next(s for s in report["steps"] if s["name"] == "ClientHello")
     assert len(sent) > hello["size"]
+
+
+def test_tls13_ticket_resumption_skips_the_certificate(stack: LocalStack) -> None:
+    report = handshake(stack, "--tls", "1.3", "--resume")
+    assert report["ok"], report
+    assert report["resumed"] is True and report["version"] == "TLSv1.3"
+    assert "NewSessionTicket" in report["first_handshake"]["steps"]
+    names = [s["name"] for s in report["steps"]]
+    assert "Certificate" not in names and "CertificateVerify" not in names
+    assert report["key_exchange"] in ("x25519", "secp256r1")  # psk_dhe_ke: still (EC)DHE

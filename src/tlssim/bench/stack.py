@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,90 +21,46 @@ from pathlib import Path
 
 import grpc
 
-from tlssim import rpcutil
+from tlssim import localstack, rpcutil
 from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
 
 STARTUP_TIMEOUT_S = 90
 SERVER_NAME = "valid.tlssim.test"
 
 
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports: list[int] = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def stack_env(tmp: Path) -> dict[str, str]:
-    ca, ocsp, http, server, tcp, client, faults = free_ports(7)
-    env = dict(os.environ)
-    env.update(
-        TLSSIM_CA_ADDR=f"127.0.0.1:{ca}",
-        TLSSIM_OCSP_ADDR=f"127.0.0.1:{ocsp}",
-        TLSSIM_OCSP_URL=f"http://127.0.0.1:{http}",
-        TLSSIM_SERVER_ADDR=f"127.0.0.1:{server}",
-        TLSSIM_SERVER_TCP_ADDR=f"127.0.0.1:{tcp}",
-        TLSSIM_CLIENT_ADDR=f"127.0.0.1:{client}",
-        TLSSIM_FAULTS_API=f"127.0.0.1:{faults}",
-        TLSSIM_DATA_DIR=str(tmp / "data"),
-        TLSSIM_ADMIN_TOKEN="bench-token",
-        TLSSIM_LOG_LEVEL="WARNING",
-    )
-    return env
-
-
-def _wait_for(
-    process: subprocess.Popen[bytes], log: Path, marker: str | None, address: str
-) -> None:
+def _wait_for(process: subprocess.Popen[bytes], log: Path, address: str) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while True:
-        if marker is not None and marker in log.read_text(errors="replace"):
-            return
-        if marker is None and asyncio.run(rpcutil.is_serving(address, timeout=0.5)):
-            return
+    while not asyncio.run(rpcutil.is_serving(address, timeout=0.5)):
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("the stack did not come up:\n" + log.read_text(errors="replace"))
         time.sleep(0.2)
 
 
 @contextlib.contextmanager
-def _process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("w") as out:
-        process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield process
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextlib.contextmanager
 def running_stack(tmp: Path) -> Iterator[dict[str, str]]:
     """`tlssim up` on free ports; yields its environment (the services' real addresses)."""
-    env = stack_env(tmp)
-    log = tmp / "up.log"
-    with _process([sys.executable, "-m", "tlssim", "up"], env, log) as process:
-        _wait_for(process, log, "tlssim is up", "")
-        yield env
+    with localstack.running_stack(
+        tmp, TLSSIM_ADMIN_TOKEN="bench-token", TLSSIM_LOG_LEVEL="WARNING"
+    ) as stack:
+        yield stack.env
 
 
 @contextlib.contextmanager
 def direct_client(env: dict[str, str], tmp: Path) -> Iterator[str]:
     """An extra client service whose links go straight to the services (no faults hop)."""
-    (port,) = free_ports(1)
+    (port,) = localstack.free_ports(1)
     address = f"127.0.0.1:{port}"
     direct = env | {"TLSSIM_LISTEN": address, "TLSSIM_CLIENT_ADDR": address}
     log = tmp / "direct-client.log"
-    args = [sys.executable, "-m", "tlssim", "serve", "client"]
-    with _process(args, direct, log) as process:
-        _wait_for(process, log, None, address)
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tlssim", "serve", "client"],
+            env=direct,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    with localstack.stopped_with_sigint(process):
+        _wait_for(process, log, address)
         yield address
 
 

@@ -18,6 +18,10 @@ def latency(ms: int, stream: str = "downstream") -> dict[str, Any]:
     return {"type": "latency", "stream": stream, "attributes": {"latency": ms, "jitter": 0}}
 
 
+def tamper(**attributes: Any) -> dict[str, Any]:
+    return {"type": "tls_tamper", "stream": "downstream", "attributes": attributes}
+
+
 def _host_scenarios() -> tuple[Scenario, ...]:
     return tuple(
         Scenario(
@@ -83,6 +87,26 @@ ROUND_TRIPS: tuple[Scenario, ...] = (
     ),
 )
 
+STAPLE_FAULTS: tuple[Scenario, ...] = (
+    Scenario(
+        name="stale-staple",
+        description="the staple's nextUpdate has passed (the client's clock runs 2 h ahead)",
+        request={"revocation": "soft", "clock_skew_seconds": 7200},
+        expect=Expect(ok=False, alert="bad_certificate_status_response", sent_by="client"),
+    ),
+    Scenario(
+        name="wrongly-signed-staple",
+        description="the stapled response's responder certificate is damaged in flight "
+        "(TLS 1.2 staples in the clear): its signature no longer verifies",
+        # In the server's first flight the staple ends just before ServerKeyExchange (about
+        # 120 bytes with ServerHelloDone): 140 bytes from the end is in the signature of the
+        # responder certificate that closes the OCSP response.
+        faults=(Fault("client_server", tamper(handshake_type="server_hello", flip_byte=-140)),),
+        request={"tls_version": "1.2", "revocation": "soft"},
+        expect=Expect(ok=False, alert="bad_certificate_status_response", sent_by="client"),
+    ),
+)
+
 RESPONDER_DOWN = (Fault("client_ocsp", down=True), Fault("ocsp_http", down=True))
 
 REVOCATION_PATH: tuple[Scenario, ...] = (
@@ -126,10 +150,6 @@ REVOCATION_PATH: tuple[Scenario, ...] = (
         ),
     ),
 )
-
-
-def tamper(**attributes: Any) -> dict[str, Any]:
-    return {"type": "tls_tamper", "stream": "downstream", "attributes": attributes}
 
 
 HANDSHAKE_FAULTS: tuple[Scenario, ...] = (
@@ -195,11 +215,21 @@ BROKEN_LINKS: tuple[Scenario, ...] = (
     ),
 )
 
+CA_DOWN_AT_SERVER_START = Scenario(
+    name="ca-down-while-server-starts",
+    description="a server starts while the ca is unreachable: it waits, unhealthy, then "
+    "enrolls and serves once the ca is back",
+    procedure="ca_down_while_server_starts",
+    expect=Expect(ok=True),
+)
+
 SCENARIOS: tuple[Scenario, ...] = (
     _host_scenarios()
     + _latency_scenarios()
     + ROUND_TRIPS
     + HANDSHAKE_FAULTS
+    + STAPLE_FAULTS
     + REVOCATION_PATH
     + BROKEN_LINKS
+    + (CA_DOWN_AT_SERVER_START,)
 )

@@ -72,3 +72,5 @@ class Scenario:
     hold_s: float = 0.0
     # The latency injected per round trip, for Expect.round_trips.
     rtt_ms: float = 0.0
+    # A scenario that is a procedure rather than one handshake (see scenarios/restart.py).
+    procedure: str = ""

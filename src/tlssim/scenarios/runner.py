@@ -12,6 +12,7 @@ from tlssim import rpcutil
 from tlssim.endpoints import Endpoints
 from tlssim.faults.rest_client import FaultsApi
 from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
+from tlssim.scenarios import restart
 from tlssim.scenarios.model import Expect, Scenario
 
 # Longer than the client's own handshake deadline, so the client always answers first.
@@ -105,7 +106,10 @@ async def run_scenarios(
         # Warm up every channel between the services, so no scenario pays for a connection.
         await _handshake(client, {"no_status_request": True})
         for scenario in scenarios:
-            result = await _run_one(api, client, scenario)
+            if scenario.procedure:
+                result = await _run_procedure(api, client, scenario, endpoints)
+            else:
+                result = await _run_one(api, client, scenario)
             progress(result)
             results.append(result)
     return results
@@ -139,6 +143,25 @@ async def _run_one(api: FaultsApi, client: Any, scenario: Scenario) -> ScenarioR
     return ScenarioResult(
         scenario.name, judge(scenario.expect, report, round_trips), expected, actual
     )
+
+
+async def _run_procedure(
+    api: FaultsApi, client: Any, scenario: Scenario, endpoints: Endpoints
+) -> ScenarioResult:
+    procedure = PROCEDURES[scenario.procedure]
+    expected = scenario.expect.describe()
+    try:
+        passed, actual = await procedure(
+            api, endpoints, lambda fields: _handshake(client, scenario.request | fields)
+        )
+    except Exception as exc:  # an infrastructure failure is a failed scenario, not a crash
+        return ScenarioResult(scenario.name, False, expected, f"could not run: {exc}")
+    finally:
+        await api.acall("POST", "/reset")
+    return ScenarioResult(scenario.name, passed, expected, actual)
+
+
+PROCEDURES = {"ca_down_while_server_starts": restart.ca_down_while_server_starts}
 
 
 async def _handshake(client: Any, fields: dict[str, Any]) -> dict[str, Any]:

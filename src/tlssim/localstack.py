@@ -1,0 +1,104 @@
+"""A whole local stack (`tlssim up`) in a subprocess on free ports, for tests and benchmarks."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+STARTUP_TIMEOUT_S = 90
+
+
+def free_ports(n: int) -> list[int]:
+    """n loopback ports that were free a moment ago (held together, so all distinct)."""
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports: list[int] = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def stack_env(tmp: Path, **overrides: str) -> dict[str, str]:
+    """This process's environment with every service moved to a free port."""
+    ca, ocsp, http, server, tcp, client, faults = free_ports(7)
+    return (
+        dict(os.environ)
+        | {
+            "TLSSIM_CA_ADDR": f"127.0.0.1:{ca}",
+            "TLSSIM_OCSP_ADDR": f"127.0.0.1:{ocsp}",
+            "TLSSIM_OCSP_URL": f"http://127.0.0.1:{http}",
+            "TLSSIM_SERVER_ADDR": f"127.0.0.1:{server}",
+            "TLSSIM_SERVER_TCP_ADDR": f"127.0.0.1:{tcp}",
+            "TLSSIM_CLIENT_ADDR": f"127.0.0.1:{client}",
+            "TLSSIM_FAULTS_API": f"127.0.0.1:{faults}",
+            "TLSSIM_DATA_DIR": str(tmp / "data"),
+        }
+        | overrides
+    )
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    env: dict[str, str]
+    data_dir: Path
+    log: Path
+
+    @property
+    def server_tcp(self) -> tuple[str, int]:
+        host, port = self.env["TLSSIM_SERVER_TCP_ADDR"].rsplit(":", 1)
+        return host, int(port)
+
+    def tlssim(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Runs the tlssim command against this stack."""
+        return subprocess.run(
+            [sys.executable, "-m", "tlssim", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def stopped_with_sigint(process: subprocess.Popen[bytes]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def running_stack(tmp: Path, **overrides: str) -> Iterator[LocalStack]:
+    """`tlssim up` in a subprocess, on free ports, stopped with Ctrl-C (SIGINT) afterwards."""
+    env = stack_env(tmp, **overrides)
+    log = tmp / "up.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tlssim", "up"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    started = LocalStack(env, tmp / "data", log)
+    with stopped_with_sigint(process):
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while "tlssim is up" not in started.logs():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("tlssim up did not come up:\n" + started.logs())
+            time.sleep(0.2)
+        yield started
