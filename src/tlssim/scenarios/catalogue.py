@@ -14,12 +14,21 @@ RTT_MS = 100
 FEED_MAX_AGE_S = float(os.environ.get("TLSSIM_FEED_MAX_AGE_S", "10"))
 
 
-def latency(ms: int, stream: str = "downstream") -> dict[str, Any]:
-    return {"type": "latency", "stream": stream, "attributes": {"latency": ms, "jitter": 0}}
+def toxic(kind: str, stream: str = "downstream", **attributes: Any) -> dict[str, Any]:
+    """A toxic as the faults API takes it."""
+    return {"type": kind, "stream": stream, "attributes": attributes}
+
+
+def latency(ms: int) -> dict[str, Any]:
+    return toxic("latency", latency=ms, jitter=0)
+
+
+def drop(**attributes: Any) -> dict[str, Any]:
+    return toxic("tls_drop", **attributes)
 
 
 def tamper(**attributes: Any) -> dict[str, Any]:
-    return {"type": "tls_tamper", "stream": "downstream", "attributes": attributes}
+    return toxic("tls_tamper", **attributes)
 
 
 def _host_scenarios() -> tuple[Scenario, ...]:
@@ -186,23 +195,32 @@ HANDSHAKE_FAULTS: tuple[Scenario, ...] = (
     Scenario(
         name="downgrade-attempt",
         description="TLS 1.3 is stripped from the ClientHello: the client sees the sentinel",
-        faults=(
-            Fault(
-                "client_server", {"type": "tls_downgrade", "stream": "upstream", "attributes": {}}
-            ),
-        ),
+        faults=(Fault("client_server", toxic("tls_downgrade", "upstream")),),
         expect=Expect(ok=False, alert="illegal_parameter", sent_by="client"),
     ),
 )
 
 BROKEN_LINKS: tuple[Scenario, ...] = (
     Scenario(
+        name="dropped-server-hello",
+        description="the ServerHello record is dropped: encrypted records follow out of turn",
+        faults=(Fault("client_server", drop(handshake_type="server_hello")),),
+        expect=Expect(ok=False, alert="unexpected_message", sent_by="client"),
+    ),
+    Scenario(
+        name="server-answer-held",
+        description="nothing comes back from the server: the client gives up at its 10 s "
+        "deadline instead of hanging",
+        faults=(Fault("client_server", toxic("timeout", timeout=0)),),
+        expect=Expect(ok=False, error=True),
+    ),
+    Scenario(
         name="reset-mid-handshake",
         description="the client-server link is reset as soon as the server answers",
         faults=(
             Fault(
                 "client_server",
-                {"type": "reset_peer", "stream": "downstream", "attributes": {"timeout": 0}},
+                toxic("reset_peer", timeout=0),
             ),
         ),
         expect=Expect(ok=False, error=True),
