@@ -6,10 +6,12 @@ import pytest
 
 from tlssim.faults import BadRequestError, ToxicSpec
 from tlssim.faults.tlsrecords import (
+    HelloRewriteError,
     Record,
     RecordParser,
     Selector,
     remove_tls13,
+    replace_certificate,
     tamper_hello_field,
 )
 from tlssim.tls import ContentType, HandshakeType
@@ -151,3 +153,26 @@ def test_tls_toxic_attributes_validate() -> None:
     ):
         with pytest.raises(BadRequestError):
             ToxicSpec.from_json(bad)
+
+
+def certificate_message(*ders: bytes) -> bytes:
+    entries = b"".join(len(d).to_bytes(3, "big") + d for d in ders)
+    return handshake(HandshakeType.certificate, len(entries).to_bytes(3, "big") + entries)
+
+
+def test_replace_certificate_swaps_the_chain_and_keeps_the_rest() -> None:
+    hello = handshake(HandshakeType.server_hello, b"\x03\x03" + b"r" * 32 + b"\x00\x13\x01\x00")
+    done = handshake(HandshakeType.server_hello_done, b"")
+    flight = record(ContentType.handshake, hello + certificate_message(b"A" * 300) + done)
+    swapped = replace_certificate(Record(flight, False), [b"B" * 120, b"C" * 80])
+    expected = record(
+        ContentType.handshake, hello + certificate_message(b"B" * 120, b"C" * 80) + done
+    )
+    assert swapped.raw == expected
+
+
+def test_replace_certificate_needs_a_certificate_message() -> None:
+    with pytest.raises(HelloRewriteError):
+        replace_certificate(Record(SH, False), [b"B"])
+    with pytest.raises(HelloRewriteError):
+        replace_certificate(Record(APP, True), [b"B"])

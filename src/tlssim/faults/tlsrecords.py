@@ -262,3 +262,28 @@ def tamper_hello_field(record: Record, field: str, value: int | None, xor: int) 
     new = value if value is not None else current ^ xor
     head[at : at + 2] = (new & 0xFFFF).to_bytes(2, "big")
     return Record(hello.serialize(), record.encrypted)
+
+
+def replace_certificate(record: Record, chain_der: list[bytes]) -> Record:
+    """Puts another chain in place of the Certificate message of a plaintext (TLS 1.2)
+    handshake record, fixing every length; raises HelloRewriteError when there is none."""
+    if record.encrypted or record.content_type != ContentType.handshake:
+        raise HelloRewriteError("not a plaintext handshake record")
+    body, out, at = record.body, bytearray(), 0
+    found = False
+    while at + 4 <= len(body):
+        kind, length = body[at], int.from_bytes(body[at + 1 : at + 4], "big")
+        end = at + 4 + length
+        if end > len(body):
+            raise HelloRewriteError("a handshake message continues in the next record")
+        if kind == HandshakeType.certificate and not found:
+            entries = b"".join(len(der).to_bytes(3, "big") + der for der in chain_der)
+            message = len(entries).to_bytes(3, "big") + entries
+            out += bytes([kind]) + len(message).to_bytes(3, "big") + message
+            found = True
+        else:
+            out += body[at:end]
+        at = end
+    if not found:
+        raise HelloRewriteError("no Certificate message in this record")
+    return Record.build(record.content_type, record.raw[1:3], bytes(out), record.encrypted)

@@ -14,6 +14,9 @@ import random
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from tlssim.faults.errors import BadRequestError
 from tlssim.faults.tlsrecords import (
     HELLO_FIELDS,
@@ -22,6 +25,7 @@ from tlssim.faults.tlsrecords import (
     RecordParser,
     Selector,
     remove_tls13,
+    replace_certificate,
     tamper_hello_field,
 )
 from tlssim.faults.toxics import (
@@ -360,4 +364,34 @@ class TlsDowngradeToxic(TlsToxic):
             self.send(remove_tls13(record).raw)
         except HelloRewriteError as exc:
             log.warning("%s: tls_downgrade left the record: %s", self.link.connection_id, exc)
+            self.send(record.raw)
+
+
+@register_toxic("tls_swap_certificate")
+class TlsSwapCertificateToxic(TlsToxic):
+    """Presents another certificate chain (`certificate_pem`, leaf first) in place of the
+    server's: a man in the middle with a certificate of its own. TLS 1.2 only, where the
+    Certificate message travels in the clear (put it on downstream)."""
+
+    defaults = MappingProxyType({**SELECTOR_DEFAULTS, "certificate_pem": ""})
+
+    @classmethod
+    def validate(cls, attributes: Mapping[str, AttrValue]) -> None:
+        super().validate(attributes)
+        try:
+            x509.load_pem_x509_certificates(str(attributes["certificate_pem"]).encode())
+        except ValueError as exc:
+            raise BadRequestError(
+                f"attribute 'certificate_pem' holds no certificate: {exc}"
+            ) from None
+
+    def on_selected(self, record: Record) -> None:
+        pem = str(self.attr("certificate_pem")).encode()
+        chain = [c.public_bytes(Encoding.DER) for c in x509.load_pem_x509_certificates(pem)]
+        try:
+            self.send(replace_certificate(record, chain).raw)
+        except HelloRewriteError as exc:
+            log.warning(
+                "%s: tls_swap_certificate left the record: %s", self.link.connection_id, exc
+            )
             self.send(record.raw)

@@ -3,8 +3,15 @@ trips show plainly: TLS 1.3 takes one, TLS 1.2 two, a live OCSP query one more."
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import os
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tlssim import vhosts
 from tlssim.scenarios.model import Expect, Fault, Scenario
@@ -25,6 +32,26 @@ def latency(ms: int) -> dict[str, Any]:
 
 def drop(**attributes: Any) -> dict[str, Any]:
     return toxic("tls_drop", **attributes)
+
+
+@functools.cache
+def impostor_pem(name: str = "valid.tlssim.test") -> str:
+    """A self-signed certificate for `name` that no trust store knows: a man in the middle's."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def tamper(**attributes: Any) -> dict[str, Any]:
@@ -177,6 +204,18 @@ HANDSHAKE_FAULTS: tuple[Scenario, ...] = (
         faults=(Fault("client_server", tamper(handshake_type="server_hello", flip_byte=109)),),
         request={"tls_version": "1.2"},
         expect=Expect(ok=False, alert="bad_certificate", sent_by="client"),
+    ),
+    Scenario(
+        name="swap-certificate",
+        description="a man in the middle presents its own certificate for the name (TLS 1.2)",
+        faults=(
+            Fault(
+                "client_server",
+                toxic("tls_swap_certificate", certificate_pem=impostor_pem()),
+            ),
+        ),
+        request={"tls_version": "1.2"},
+        expect=Expect(ok=False, alert="unknown_ca", sent_by="client"),
     ),
     Scenario(
         name="tamper-finished",
