@@ -164,9 +164,9 @@ def test_garbage_on_the_api_socket_gets_400(service: ThreadedService) -> None:
 
 
 def test_toxiproxy_python_client_works_unchanged(service: ThreadedService) -> None:
-    import toxiproxy  # type: ignore[import-untyped]  # PyPI toxiproxy-python
-    from toxiproxy.api import APIConsumer  # type: ignore[import-untyped]
-    from toxiproxy.exceptions import NotFound, ProxyExists  # type: ignore[import-untyped]
+    import toxiproxy  # PyPI toxiproxy-python
+    from toxiproxy.api import APIConsumer
+    from toxiproxy.exceptions import NotFound, ProxyExists
 
     server = toxiproxy.Toxiproxy()
     server.update_api_consumer(*service.api_host_port)
@@ -237,7 +237,7 @@ def test_service_runs_as_a_separate_process(tmp_path: Any) -> None:
 
 
 def test_tls_toxics_through_the_rest_api_and_toxiproxy_client(service: ThreadedService) -> None:
-    import toxiproxy  # type: ignore[import-untyped]  # PyPI toxiproxy-python
+    import toxiproxy  # PyPI toxiproxy-python
 
     spec = {"name": "tls", "listen": "127.0.0.1:0", "upstream": service.echo}
     assert call(service, "POST", "/proxies", spec)[0] == 201

@@ -125,7 +125,7 @@ def services(tmp_path: Path) -> Iterator[Services]:
 def _ocsp_status(address: str, chain: list[x509.Certificate]) -> str:
     nonce = os.urandom(16)
     with grpc.insecure_channel(address) as channel:
-        stub = ocsp_pb2_grpc.OcspResponderStub(channel)  # type: ignore[no-untyped-call]
+        stub = ocsp_pb2_grpc.OcspResponderStub(channel)
         reply = stub.Check(
             ocsp_pb2.OcspCheckRequest(request_der=build_ocsp_request(chain[0], chain[1], nonce)),
             timeout=10,
@@ -148,7 +148,7 @@ def test_acknowledged_revocations_survive_kill_9_of_ca_and_responder(
     # A burst of issuances and revocations, each acknowledged, then SIGKILL straight after.
     chains: list[list[x509.Certificate]] = []
     with grpc.insecure_channel(env["TLSSIM_CA_ADDR"]) as channel:
-        ca = ca_pb2_grpc.CertificateAuthorityStub(channel)  # type: ignore[no-untyped-call]
+        ca = ca_pb2_grpc.CertificateAuthorityStub(channel)
         token = ((ADMIN_TOKEN_METADATA_KEY, env["TLSSIM_ADMIN_TOKEN"]),)
         for i in range(BURST):
             name = f"burst-{i}.tlssim.test"

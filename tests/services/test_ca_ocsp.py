@@ -168,13 +168,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def ca_stub(stack: Stack) -> Iterator[ca_pb2_grpc.CertificateAuthorityStub]:
     assert stack.ca is not None
     with grpc.insecure_channel(stack.ca.address) as channel:
-        yield ca_pb2_grpc.CertificateAuthorityStub(channel)  # type: ignore[no-untyped-call]
+        yield ca_pb2_grpc.CertificateAuthorityStub(channel)
 
 
 @pytest.fixture
 def ocsp_stub(stack: Stack) -> Iterator[ocsp_pb2_grpc.OcspResponderStub]:
     with grpc.insecure_channel(stack.ocsp_address) as channel:
-        yield ocsp_pb2_grpc.OcspResponderStub(channel)  # type: ignore[no-untyped-call]
+        yield ocsp_pb2_grpc.OcspResponderStub(channel)
 
 
 def _issue(
@@ -387,7 +387,7 @@ def test_ca_restart_keeps_state_and_the_responder_resumes(
     assert stack.ca is not None
     stack.ca.stop(signal.SIGKILL)  # an acknowledged issuance must survive kill -9
     with grpc.insecure_channel(stack.start_ca().address) as channel:
-        fresh = ca_pb2_grpc.CertificateAuthorityStub(channel)  # type: ignore[no-untyped-call]
+        fresh = ca_pb2_grpc.CertificateAuthorityStub(channel)
         assert fresh.GetTrustBundle(ca_pb2.GetTrustBundleRequest(), timeout=10).pem == before
         assert stack.admin_token == token
         fresh.RevokeCertificate(
@@ -457,8 +457,8 @@ def test_a_silent_feed_makes_the_responder_say_try_later(tmp_path: Path) -> None
             grpc.insecure_channel(own.ca_address) as ca_channel,
             grpc.insecure_channel(own.ocsp_address) as ocsp_channel,
         ):
-            ca_stub = ca_pb2_grpc.CertificateAuthorityStub(ca_channel)  # type: ignore[no-untyped-call]
-            ocsp_stub = ocsp_pb2_grpc.OcspResponderStub(ocsp_channel)  # type: ignore[no-untyped-call]
+            ca_stub = ca_pb2_grpc.CertificateAuthorityStub(ca_channel)
+            ocsp_stub = ocsp_pb2_grpc.OcspResponderStub(ocsp_channel)
             chain, _ = _issue(ca_stub)
             assert _ocsp_status(ocsp_stub, chain)[0] == "good"
             points = chain[0].extensions.get_extension_for_class(x509.CRLDistributionPoints)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-from tlshelpers import pki
-
 from tlssim.tls import ClientConnection, ServerConnection, State, events
+
+from .tlshelpers import pki
 
 
 def write_pem_dir(d: Path) -> Path:

@@ -5,11 +5,20 @@ from __future__ import annotations
 import random
 
 import pytest
-from tlshelpers import counter_entropy, make_pair, of_type, pump
 
-from tlssim.tls import AlertDescription, AlertLevel, ProtocolVersion, State, events
+from tlssim.tls import (
+    AlertDescription,
+    AlertLevel,
+    ClientConnection,
+    ProtocolVersion,
+    ServerConnection,
+    State,
+    events,
+)
 from tlssim.tls.extensions import Extension
 from tlssim.tls.messages import ClientHello
+
+from .tlshelpers import counter_entropy, make_pair, of_type, pump
 
 
 def fatal(desc: AlertDescription) -> list[events.Event]:
@@ -20,7 +29,7 @@ def plaintext_alert(desc: AlertDescription) -> bytes:
     return bytes([21, 3, 3, 0, 2, 2, desc])
 
 
-def connected_pair():  # type: ignore[no-untyped-def]
+def connected_pair() -> tuple[ClientConnection, ServerConnection]:
     client, server = make_pair()
     client.start()
     pump(client, server)

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sslhelpers import write_pem_dir
-from tlshelpers import HOST, counter_entropy, make_pair, pki, selector_for
 
 from tlssim.tls import (
     AlertDescription,
@@ -28,6 +26,9 @@ from tlssim.tls import (
     decrypt_session,
     events,
 )
+
+from .sslhelpers import write_pem_dir
+from .tlshelpers import HOST, counter_entropy, make_pair, pki, selector_for
 
 TLS12 = (ProtocolVersion.TLSv1_2,)
 RSA_SUITES = (

@@ -7,7 +7,6 @@ import ssl
 from pathlib import Path
 
 import pytest
-from tlshelpers import HOST, counter_entropy, of_type, pki, selector_for
 
 from tlssim.tls import (
     AlertDescription,
@@ -22,6 +21,8 @@ from tlssim.tls import (
     State,
     events,
 )
+
+from .tlshelpers import HOST, counter_entropy, of_type, pki, selector_for
 
 SUITES = [
     CipherSuite.TLS_AES_128_GCM_SHA256,
@@ -105,13 +106,14 @@ def test_our_client_against_openssl_server(
     )
     assert "NewSessionTicket" in received  # OpenSSL sends tickets; we accept and ignore them
     group = NamedGroup.x25519 if group_case == "x25519" else NamedGroup.secp256r1
+    assert client.negotiated is not None
     assert of_type(evs, events.HandshakeComplete) == [
         events.HandshakeComplete(
             client.negotiated.version,
             suite,
             group,
             KINDS[kind],
-            HOST,  # type: ignore[union-attr]
+            HOST,
         )
     ]
     cipher = sobj.cipher()
@@ -122,7 +124,7 @@ def test_our_client_against_openssl_server(
     assert sobj.read(1024) == b"hello from tlssim"
     sobj.write(b"hello from OpenSSL" * 1000)
     got = client.receive_data(out.read())
-    data = b"".join(e.data for e in of_type(got, events.ApplicationDataReceived))  # type: ignore[attr-defined]
+    data = b"".join(e.data for e in of_type(got, events.ApplicationDataReceived))
     assert data == b"hello from OpenSSL" * 1000
 
     client.close()
@@ -180,7 +182,7 @@ def test_openssl_client_against_our_server(
     ctx = ssl.create_default_context(cafile=str(pem_dir / "ca.pem"))
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     assert ctx.check_hostname and ctx.verify_mode == ssl.CERT_REQUIRED
-    server_groups = (NamedGroup.x25519, NamedGroup.secp256r1)
+    server_groups: tuple[NamedGroup, ...] = (NamedGroup.x25519, NamedGroup.secp256r1)
     if group_case == "secp256r1":
         ctx.set_ecdh_curve("prime256v1")
     elif group_case == "hrr":
@@ -195,13 +197,14 @@ def test_openssl_client_against_our_server(
     if group_case == "hrr":
         assert received[:2] == ["ClientHello", "ClientHello"] and sent[0] == "HelloRetryRequest"
     group = NamedGroup.x25519 if group_case == "x25519" else NamedGroup.secp256r1
+    assert server.negotiated is not None
     assert of_type(evs, events.HandshakeComplete) == [
         events.HandshakeComplete(
             server.negotiated.version,
             suite,
             group,
             KINDS[kind],
-            HOST,  # type: ignore[union-attr]
+            HOST,
         )
     ]
     cipher = sobj.cipher()
@@ -210,7 +213,7 @@ def test_openssl_client_against_our_server(
 
     sobj.write(b"ping" * 5000)
     got = server.receive_data(out.read())
-    data = b"".join(e.data for e in of_type(got, events.ApplicationDataReceived))  # type: ignore[attr-defined]
+    data = b"".join(e.data for e in of_type(got, events.ApplicationDataReceived))
     assert data == b"ping" * 5000
     server.send_application_data(b"pong")
     inc.write(server.data_to_send())

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from tlshelpers import HOST, make_pair, of_type, pump
 
 from tlssim.tls import (
     AlertDescription,
+    AlertLevel,
     CipherSuite,
     NamedGroup,
     ProtocolVersion,
@@ -16,8 +16,13 @@ from tlssim.tls import (
 )
 from tlssim.tls.keyschedule import TLS13_SUITES
 
+from .tlshelpers import HOST, make_pair, of_type, pump
 
-def names(evs: list[events.Event], cls: type) -> list[str]:
+
+def names(
+    evs: list[events.Event],
+    cls: type[events.HandshakeMessageSent] | type[events.HandshakeMessageReceived],
+) -> list[str]:
     return [e.name for e in evs if isinstance(e, cls)]
 
 
@@ -70,11 +75,9 @@ def test_full_handshake_and_data(kind: str, scheme: SignatureScheme, suite: Ciph
     got = client.receive_data(server.data_to_send())
     assert b"".join(e.data for e in of_type(got, events.ApplicationDataReceived)) == big
 
-    assert client.close() == [
-        events.AlertSent(events.AlertLevel.warning, AlertDescription.close_notify)
-    ]
+    assert client.close() == [events.AlertSent(AlertLevel.warning, AlertDescription.close_notify)]
     sev2 = server.receive_data(client.data_to_send())
-    assert events.AlertReceived(events.AlertLevel.warning, AlertDescription.close_notify) in sev2
+    assert events.AlertReceived(AlertLevel.warning, AlertDescription.close_notify) in sev2
     assert isinstance(sev2[-1], events.ConnectionClosed) and server.state is State.CLOSED
     cev2 = client.receive_data(server.data_to_send())
     assert isinstance(cev2[-1], events.ConnectionClosed)
@@ -126,7 +129,7 @@ def test_no_staple_when_client_does_not_ask() -> None:
     client, server = make_pair(client_kw={"request_ocsp": False}, ocsp=b"\x30\x00")
     client.start()
     cev, _ = pump(client, server)
-    assert of_type(cev, events.CertificateReceived)[0].ocsp_response is None  # type: ignore[attr-defined]
+    assert of_type(cev, events.CertificateReceived)[0].ocsp_response is None
 
 
 def test_reject_certificate_alert_reaches_server() -> None:
@@ -136,12 +139,12 @@ def test_reject_certificate_alert_reaches_server() -> None:
     client.receive_data(server.data_to_send())
     out = client.reject_certificate(AlertDescription.unknown_ca)
     assert out == [
-        events.AlertSent(events.AlertLevel.fatal, AlertDescription.unknown_ca),
+        events.AlertSent(AlertLevel.fatal, AlertDescription.unknown_ca),
         events.ConnectionClosed(),
     ]
     assert client.state is State.CLOSED
     sev = server.receive_data(client.data_to_send())
-    assert events.AlertReceived(events.AlertLevel.fatal, AlertDescription.unknown_ca) in sev
+    assert events.AlertReceived(AlertLevel.fatal, AlertDescription.unknown_ca) in sev
     assert isinstance(sev[-1], events.ConnectionClosed)
     assert server.error is not None and server.error.alert == AlertDescription.unknown_ca
 
@@ -167,8 +170,8 @@ def test_no_common_suite_is_handshake_failure() -> None:
     )
     client.start()
     cev, sev = pump(client, server)
-    assert events.AlertSent(events.AlertLevel.fatal, AlertDescription.handshake_failure) in sev
-    assert events.AlertReceived(events.AlertLevel.fatal, AlertDescription.handshake_failure) in cev
+    assert events.AlertSent(AlertLevel.fatal, AlertDescription.handshake_failure) in sev
+    assert events.AlertReceived(AlertLevel.fatal, AlertDescription.handshake_failure) in cev
 
 
 def test_selector_error_becomes_alert() -> None:
@@ -186,8 +189,8 @@ def test_selector_error_becomes_alert() -> None:
     )
     client.start()
     cev, sev = pump(client, server)
-    assert events.AlertSent(events.AlertLevel.fatal, AlertDescription.unrecognized_name) in sev
-    assert events.AlertReceived(events.AlertLevel.fatal, AlertDescription.unrecognized_name) in cev
+    assert events.AlertSent(AlertLevel.fatal, AlertDescription.unrecognized_name) in sev
+    assert events.AlertReceived(AlertLevel.fatal, AlertDescription.unrecognized_name) in cev
 
 
 def test_api_misuse_raises_runtime_error() -> None:

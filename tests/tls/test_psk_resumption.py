@@ -6,8 +6,6 @@ import ssl
 from pathlib import Path
 
 import pytest
-from sslhelpers import drive_openssl_client, drive_our_client, write_pem_dir
-from tlshelpers import HOST, counter_entropy, make_pair, of_type, pki, pump, selector_for
 
 from tlssim.tls import (
     AlertDescription,
@@ -21,6 +19,9 @@ from tlssim.tls import (
     Session,
     events,
 )
+
+from .sslhelpers import drive_openssl_client, drive_our_client, write_pem_dir
+from .tlshelpers import HOST, counter_entropy, make_pair, of_type, pki, pump, selector_for
 
 TICKET_KEY = bytes(range(32))
 ABBREVIATED = ["ServerHello", "EncryptedExtensions", "Finished"]

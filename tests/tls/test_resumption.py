@@ -6,8 +6,6 @@ import ssl
 from pathlib import Path
 
 import pytest
-from sslhelpers import drive_openssl_client, drive_our_client, write_pem_dir
-from tlshelpers import HOST, counter_entropy, make_pair, of_type, pki, pump, selector_for
 
 from tlssim.tls import (
     CipherSuite,
@@ -21,6 +19,9 @@ from tlssim.tls import (
     events,
 )
 from tlssim.tls.keyschedule import TLS13_SUITES
+
+from .sslhelpers import drive_openssl_client, drive_our_client, write_pem_dir
+from .tlshelpers import HOST, counter_entropy, make_pair, of_type, pki, pump, selector_for
 
 TLS12 = (ProtocolVersion.TLSv1_2,)
 ABBREVIATED_SERVER = ["ServerHello", "ChangeCipherSpec", "Finished"]
@@ -42,7 +43,7 @@ def sent(evs: list[events.Event]) -> list[str]:
 def session_of(evs: list[events.Event]) -> Session:
     got = of_type(evs, events.SessionReceived)
     assert len(got) == 1
-    return got[0].session  # type: ignore[attr-defined]
+    return got[0].session
 
 
 @pytest.mark.parametrize("kind", ["ecdsa", "rsa"])
@@ -69,7 +70,7 @@ def test_tls12_session_id_resumption_pairwise(kind: str) -> None:
     assert sent(cev2) == ["ClientHello", "ChangeCipherSpec", "Finished"][1:]
     assert not of_type(cev2, events.CertificateReceived)
     done = of_type(cev2, events.HandshakeComplete)
-    assert len(done) == 1 and done[0].resumed  # type: ignore[attr-defined]
+    assert len(done) == 1 and done[0].resumed
     assert of_type(sev2, events.HandshakeComplete) == done
     assert client2.negotiated is not None and client2.negotiated.resumed
     # the same master secret, fresh keys (new randoms): data flows
@@ -98,7 +99,7 @@ def test_unknown_session_falls_back_to_a_full_handshake() -> None:
     cev2, _ = pump(client2, server2)
     assert "Certificate" in received(cev2)
     done = of_type(cev2, events.HandshakeComplete)
-    assert len(done) == 1 and not done[0].resumed  # type: ignore[attr-defined]
+    assert len(done) == 1 and not done[0].resumed
 
 
 def test_session_cache_is_bounded() -> None:
@@ -138,7 +139,7 @@ def test_our_client_resumes_with_openssl_server(pem_dir: Path) -> None:
     evs2, sobj2 = run(session_of(evs))
     assert sobj2.session_reused
     assert received(evs2) == ABBREVIATED_SERVER
-    assert of_type(evs2, events.HandshakeComplete)[0].resumed  # type: ignore[attr-defined]
+    assert of_type(evs2, events.HandshakeComplete)[0].resumed
 
 
 def test_openssl_client_resumes_with_our_server(pem_dir: Path) -> None:
@@ -166,7 +167,7 @@ def test_openssl_client_resumes_with_our_server(pem_dir: Path) -> None:
     assert sobj2.session_reused
     assert sent(evs2) == ABBREVIATED_SERVER
     assert received(evs2) == ["ClientHello", "ChangeCipherSpec", "Finished"]
-    assert of_type(evs2, events.HandshakeComplete)[0].resumed  # type: ignore[attr-defined]
+    assert of_type(evs2, events.HandshakeComplete)[0].resumed
 
 
 def test_tls13_ticket_from_openssl_becomes_a_session(pem_dir: Path) -> None:

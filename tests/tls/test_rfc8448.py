@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import x25519
-from tlshelpers import pki, queue_entropy, selector_for
 
 from tlssim.tls import (
     AlertDescription,
@@ -39,6 +38,8 @@ from tlssim.tls.keyschedule import (
 from tlssim.tls.messages import Certificate, CertificateVerify, ClientHello, Finished
 from tlssim.tls.record import RecordLayer, RecordProtection
 from tlssim.tls.signatures import SERVER_CONTEXT, signed_content, verify
+
+from .tlshelpers import pki, queue_entropy, selector_for
 
 V = {
     k: (bytes.fromhex(v) if all(c in "0123456789abcdef" for c in v) else v)

@@ -14,8 +14,6 @@ import ssl
 from pathlib import Path
 
 import pytest
-from sslhelpers import drive_openssl_client, drive_our_client, write_pem_dir
-from tlshelpers import HOST, counter_entropy, of_type, pki, selector_for
 
 from tlssim.tls import (
     AlertDescription,
@@ -29,6 +27,9 @@ from tlssim.tls import (
     events,
 )
 from tlssim.tls.tls12 import TLS12_SUITES
+
+from .sslhelpers import drive_openssl_client, drive_our_client, write_pem_dir
+from .tlshelpers import HOST, counter_entropy, of_type, pki, selector_for
 
 OPENSSL_NAMES = {
     CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256: "ECDHE-ECDSA-AES128-GCM-SHA256",
@@ -93,7 +94,7 @@ def test_our_client_against_openssl_server(
     assert received(evs)[: 3 + len(ske)] == ["ServerHello", "Certificate", *ske, "ServerHelloDone"]
     done = of_type(evs, events.HandshakeComplete)
     assert len(done) == 1
-    assert done[0].version == ProtocolVersion.TLSv1_2 and done[0].cipher_suite == suite  # type: ignore[attr-defined]
+    assert done[0].version == ProtocolVersion.TLSv1_2 and done[0].cipher_suite == suite
     assert sobj.version() == "TLSv1.2" and sobj.cipher()[0] == OPENSSL_NAMES[suite]  # type: ignore[index]
     assert client.negotiated is not None and client.negotiated.extended_master_secret
 
@@ -102,7 +103,7 @@ def test_our_client_against_openssl_server(
     assert sobj.read(1024) == b"hello from tlssim"
     sobj.write(b"hello from OpenSSL" * 1000)
     got = client.receive_data(out.read())
-    data = b"".join(e.data for e in of_type(got, events.ApplicationDataReceived))  # type: ignore[attr-defined]
+    data = b"".join(e.data for e in of_type(got, events.ApplicationDataReceived))
     assert data == b"hello from OpenSSL" * 1000
 
     client.close()
@@ -128,13 +129,13 @@ def test_openssl_client_against_our_server(pem_dir: Path, suite: CipherSuite) ->
     assert err is None
     assert received(evs) == ["ClientHello", "ClientKeyExchange", "ChangeCipherSpec", "Finished"]
     done = of_type(evs, events.HandshakeComplete)
-    assert len(done) == 1 and done[0].cipher_suite == suite  # type: ignore[attr-defined]
+    assert len(done) == 1 and done[0].cipher_suite == suite
     assert sobj.version() == "TLSv1.2" and sobj.cipher()[0] == OPENSSL_NAMES[suite]  # type: ignore[index]
     assert server.negotiated is not None and server.negotiated.extended_master_secret
 
     sobj.write(b"ping" * 5000)
     got = server.receive_data(out.read())
-    data = b"".join(e.data for e in of_type(got, events.ApplicationDataReceived))  # type: ignore[attr-defined]
+    data = b"".join(e.data for e in of_type(got, events.ApplicationDataReceived))
     assert data == b"ping" * 5000
     server.send_application_data(b"pong")
     inc.write(server.data_to_send())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from tlshelpers import HOST, make_pair, of_type, pump
 
 from tlssim.tls import (
     AlertDescription,
@@ -17,6 +16,8 @@ from tlssim.tls import (
 )
 from tlssim.tls.tls12 import TLS12_SUITES
 
+from .tlshelpers import HOST, make_pair, of_type, pump
+
 TLS12 = (ProtocolVersion.TLSv1_2,)
 BOTH = (ProtocolVersion.TLSv1_3, ProtocolVersion.TLSv1_2)
 
@@ -25,7 +26,10 @@ def kind_for(suite: CipherSuite) -> str:
     return "ecdsa" if TLS12_SUITES[suite].authentication == "ecdsa" else "rsa"
 
 
-def names(evs: list[events.Event], cls: type) -> list[str]:
+def names(
+    evs: list[events.Event],
+    cls: type[events.HandshakeMessageSent] | type[events.HandshakeMessageReceived],
+) -> list[str]:
     return [e.name for e in evs if isinstance(e, cls)]
 
 
@@ -71,9 +75,9 @@ def test_full_handshake_and_data(suite: CipherSuite) -> None:
     assert server.negotiated == client.negotiated
     # one NSS key log line per side: CLIENT_RANDOM <client random> <master secret>
     cs = of_type(cev, events.SecretDerived)
-    assert [e.label for e in cs] == ["CLIENT_RANDOM"]  # type: ignore[attr-defined]
+    assert [e.label for e in cs] == ["CLIENT_RANDOM"]
     assert cs == of_type(sev, events.SecretDerived)
-    assert len(cs[0].secret) == 48  # type: ignore[attr-defined]
+    assert len(cs[0].secret) == 48
 
     if not ecdhe:
         cke = next(
@@ -100,7 +104,7 @@ def test_full_handshake_and_data(suite: CipherSuite) -> None:
     big = bytes(range(256)) * 200
     server.send_application_data(big)
     got = client.receive_data(server.data_to_send())
-    assert b"".join(e.data for e in of_type(got, events.ApplicationDataReceived)) == big  # type: ignore[attr-defined]
+    assert b"".join(e.data for e in of_type(got, events.ApplicationDataReceived)) == big
 
     client.close()
     sev2 = server.receive_data(client.data_to_send())
@@ -114,7 +118,7 @@ def test_both_versions_offered_picks_tls13() -> None:
     client.start()
     cev, _ = pump(client, server)
     done = of_type(cev, events.HandshakeComplete)
-    assert done and done[0].version == ProtocolVersion.TLSv1_3  # type: ignore[attr-defined]
+    assert done and done[0].version == ProtocolVersion.TLSv1_3
 
 
 def test_client_hello_offering_both_carries_both_suite_lists() -> None:
@@ -172,7 +176,7 @@ def test_ocsp_staple_in_certificate_status_and_pause() -> None:
         "CertificateStatus",
     ]
     received = of_type(cev, events.CertificateReceived)
-    assert received == [events.CertificateReceived(received[0].chain, staple)]  # type: ignore[attr-defined]
+    assert received == [events.CertificateReceived(received[0].chain, staple)]
     assert client.awaiting_certificate_decision
     more = client.accept_certificate()
     assert names(more, events.HandshakeMessageReceived) == ["ServerKeyExchange", "ServerHelloDone"]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from tlshelpers import make_pair, of_type, pki
 
 from tlssim.tls import AlertDescription, AlertLevel, CipherSuite, ProtocolVersion, events
+
+from .tlshelpers import make_pair, of_type, pki
 
 
 def _replace_cke(flight: bytes, encrypted: bytes) -> bytes:
@@ -62,8 +63,8 @@ def test_bad_premaster_surfaces_only_at_finished(case: str) -> None:
         events.AlertSent(AlertLevel.fatal, AlertDescription.bad_record_mac)
     ]
     # the server derived a master secret, just not the client's
-    client_master = of_type(cev, events.SecretDerived)[0].secret  # type: ignore[attr-defined]
-    server_master = of_type(sev, events.SecretDerived)[0].secret  # type: ignore[attr-defined]
+    client_master = of_type(cev, events.SecretDerived)[0].secret
+    server_master = of_type(sev, events.SecretDerived)[0].secret
     assert server_master != client_master
 
 

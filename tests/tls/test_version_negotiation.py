@@ -6,8 +6,6 @@ import ssl
 from pathlib import Path
 
 import pytest
-from sslhelpers import drive_openssl_client, drive_our_client, write_pem_dir
-from tlshelpers import HOST, counter_entropy, make_pair, of_type, pki, pump, selector_for
 
 from tlssim.tls import (
     AlertDescription,
@@ -21,6 +19,9 @@ from tlssim.tls import (
 )
 from tlssim.tls.constants import DOWNGRADE_TLS12, ExtensionType
 from tlssim.tls.messages import ClientHello
+
+from .sslhelpers import drive_openssl_client, drive_our_client, write_pem_dir
+from .tlshelpers import HOST, counter_entropy, make_pair, of_type, pki, pump, selector_for
 
 TLS13 = (ProtocolVersion.TLSv1_3,)
 TLS12 = (ProtocolVersion.TLSv1_2,)
@@ -78,7 +79,7 @@ def test_server_picks_the_best_common_version(
     cev, sev = pump(client, server)
     for evs in (cev, sev):
         done = of_type(evs, events.HandshakeComplete)
-        assert len(done) == 1 and done[0].version == expected  # type: ignore[attr-defined]
+        assert len(done) == 1 and done[0].version == expected
 
 
 @pytest.mark.parametrize(
@@ -154,7 +155,7 @@ def test_our_client_against_openssl_limited_to_tls12(pem_dir: Path) -> None:
     assert err is None
     assert server_hello_random(evs)[24:] != DOWNGRADE_TLS12
     done = of_type(evs, events.HandshakeComplete)
-    assert len(done) == 1 and done[0].version == ProtocolVersion.TLSv1_2  # type: ignore[attr-defined]
+    assert len(done) == 1 and done[0].version == ProtocolVersion.TLSv1_2
 
 
 def test_openssl_tls13_only_client_against_tls12_server(pem_dir: Path) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -26,6 +27,8 @@ from tlssim.tls.signatures import PrivateKey, key_supports
 
 HOST = "valid.tlssim.test"
 NOW = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+
+E = TypeVar("E", bound=events.Event)
 
 
 def counter_entropy(seed: bytes = b"tlssim") -> Callable[[int], bytes]:
@@ -202,5 +205,6 @@ def pump(
     return client_events, server_events
 
 
-def of_type(evs: list[events.Event], cls: type[events.Event]) -> list[events.Event]:
+def of_type(evs: Sequence[events.Event], cls: type[E]) -> list[E]:
+    """The events of one class, typed as that class."""
     return [e for e in evs if isinstance(e, cls)]
