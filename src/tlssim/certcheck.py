@@ -140,12 +140,24 @@ async def decide(
         verification.finished_ms = monotonic_ms() - run_started_ms
 
 
+# Certificates parsed completely, by their DER: servers present the same few chains again and
+# again, and a parsed certificate is immutable. Parse failures are not kept.
+_PARSED: dict[bytes, x509.Certificate] = {}
+_PARSED_MAX: Final = 256
+
+
 def _load_fully(der: bytes) -> x509.Certificate:
     """Parses a certificate completely: `cryptography` decodes fields lazily, so a damaged
     name or extension would otherwise only fail later, far from here."""
+    cert = _PARSED.get(der)
+    if cert is not None:
+        return cert
     cert = x509.load_der_x509_certificate(der)
     _ = (cert.subject, cert.issuer, cert.extensions, cert.not_valid_before_utc)
     _ = (cert.not_valid_after_utc, cert.public_key(), cert.signature_hash_algorithm)
+    if len(_PARSED) >= _PARSED_MAX:
+        _PARSED.clear()
+    _PARSED[bytes(der)] = cert
     return cert
 
 
