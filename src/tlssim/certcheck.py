@@ -21,6 +21,7 @@ accepts with a warning; off checks nothing).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import itertools
 import os
@@ -33,9 +34,10 @@ from typing import Any, Final
 from cryptography import x509
 
 from tlssim.clock import Clock, monotonic_ms
+from tlssim.pki.checks import Check
 from tlssim.pki.crl import check_crl, crl_urls
 from tlssim.pki.verify import ChainVerifier, build_ocsp_request, check_ocsp_response
-from tlssim.report import Check, Verification
+from tlssim.report import Verification
 from tlssim.tls import AlertDescription, events
 
 # Sends an OCSP request (DER) to the responder and returns its answer (DER), or raises.
@@ -171,7 +173,7 @@ async def _decide(
         return AlertDescription.bad_certificate
     verification.chain = chain
     result = policy.verifier.verify(chain, policy.server_name, policy.clock.now())
-    verification.checks.extend(_as_check(c) for c in result.checks)
+    verification.checks.extend(result.checks)
     if result.alert is not None:
         return AlertDescription[result.alert]
     path = list(result.verified_chain) or chain
@@ -225,15 +227,17 @@ async def _check_revocation(
         ],
     )
     leaf = statuses[0]
-    verification.checks.extend(_as_check(c, _source_of(c, leaf.source)) for c in leaf.checks)
+    verification.checks.extend(
+        dataclasses.replace(c, source=_source_of(c, leaf.source)) for c in leaf.checks
+    )
     for s in statuses:
         verification.checks.append(
             Check(
                 f"revocation/{s.label.replace(' ', '-')}",
                 s.status == "good",
                 f"{s.status}: {s.detail}",
-                s.source or "",
                 alert=_alert_for(s, policy),
+                source=s.source or "",
             )
         )
     if overall == "revoked":
@@ -401,13 +405,3 @@ def _unavailable(
         return AlertDescription.certificate_unknown
     verification.warnings.append(f"soft-fail: {why}; the certificate was accepted")
     return None
-
-
-def _as_check(check: object, source: str = "") -> Check:
-    return Check(
-        name=str(getattr(check, "name", "")),
-        ok=bool(getattr(check, "ok", False)),
-        detail=str(getattr(check, "detail", "")),
-        source=source or str(getattr(check, "source", "") or ""),
-        alert=getattr(check, "alert", None),
-    )

@@ -10,26 +10,8 @@ from typing import Any
 from cryptography import x509
 
 from tlssim.net.drive import ClientRun
+from tlssim.pki.checks import Check
 from tlssim.tls import events
-
-
-@dataclass(frozen=True)
-class Check:
-    """One verification check (the walkthrough: CA signature, chain, domain, expiry, revocation)."""
-
-    name: str
-    ok: bool
-    detail: str = ""
-    source: str = ""
-    alert: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"name": self.name, "ok": self.ok, "detail": self.detail}
-        if self.source:
-            d["source"] = self.source
-        if self.alert:
-            d["alert"] = self.alert
-        return d
 
 
 @dataclass

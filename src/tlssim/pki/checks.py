@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
 class Check:
-    """One verification step: its name, whether it passed, why, and the alert on failure."""
+    """One verification step (the walkthrough: CA signature, chain, domain, expiry,
+    revocation): its name, whether it passed, why, the alert on failure, and where the
+    answer came from (staple, ocsp, crl) when that matters."""
 
     name: str
     ok: bool
-    detail: str
+    detail: str = ""
     alert: str | None = None  # RFC 8446 alert name, set only when ok is False
+    source: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def as_dict(self) -> dict[str, Any]:
+        """The report's form: `source` and `alert` only when set."""
+        d: dict[str, Any] = {"name": self.name, "ok": self.ok, "detail": self.detail}
+        if self.source:
+            d["source"] = self.source
+        if self.alert:
+            d["alert"] = self.alert
+        return d
 
 
 def passed(name: str, detail: str) -> Check:
