@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.integration.certs import make_ca, make_leaf
 from tests.integration.conftest import LocalStack
+from tlssim.pki.throwaway import make_ca, make_leaf
 
 pytestmark = pytest.mark.integration
 

@@ -101,7 +101,7 @@ def test_valid_host_presents_rsa_to_a_client_without_ecdsa(stack: LocalStack) ->
 def test_untrusted_anchor_fails_with_unknown_ca(stack: LocalStack, tmp_path: Path) -> None:
     from cryptography.hazmat.primitives import serialization
 
-    from tests.integration.certs import make_ca
+    from tlssim.pki.throwaway import make_ca
 
     other_root, _ = make_ca("Some Other Root")
     anchor = tmp_path / "other.pem"

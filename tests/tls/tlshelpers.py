@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import NameOID
 
+from tlssim.pki import throwaway
 from tlssim.tls import (
     CertifiedKey,
     ClientConfig,
@@ -75,52 +75,17 @@ class TestPKI:
         )
 
 
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
 @functools.cache
 def pki() -> TestPKI:
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("tlssim test CA"))
-        .issuer_name(_name("tlssim test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), True
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca_cert, ca_key = throwaway.make_ca("tlssim test CA")
     keys: dict[str, CertifiedKey] = {}
     leaf_keys: dict[str, PrivateKey] = {
         "ecdsa": ec.generate_private_key(ec.SECP256R1()),
         "rsa": rsa.generate_private_key(65537, 2048),
         "ed25519": ed25519.Ed25519PrivateKey.generate(),
     }
-    for serial, (kind, key) in enumerate(leaf_keys.items(), start=2):
-        leaf = (
-            x509.CertificateBuilder()
-            .subject_name(_name(HOST))
-            .issuer_name(ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(serial)
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST)]), False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
-            )
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False)
-            .sign(ca_key, hashes.SHA256())
-        )
+    for kind, key in leaf_keys.items():
+        leaf = throwaway.make_leaf(ca_cert, ca_key, HOST, key)
         keys[kind] = CertifiedKey(
             chain=(
                 leaf.public_bytes(serialization.Encoding.DER),

@@ -3,17 +3,14 @@ trips show plainly: TLS 1.3 takes one, TLS 1.2 two, a live OCSP query one more."
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import os
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from tlssim import vhosts
+from tlssim.pki import throwaway
 from tlssim.scenarios.model import Expect, Fault, Scenario
 
 RTT_MS = 100
@@ -37,20 +34,7 @@ def drop(**attributes: Any) -> dict[str, Any]:
 @functools.cache
 def impostor_pem(name: str = "valid.tlssim.test") -> str:
     """A self-signed certificate for `name` that no trust store knows: a man in the middle's."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
+    cert, _ = throwaway.self_signed(name)
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
