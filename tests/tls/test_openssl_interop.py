@@ -22,6 +22,7 @@ from tlssim.tls import (
     events,
 )
 
+from .sslhelpers import drive_openssl_client, drive_our_client, write_pem_dir
 from .tlshelpers import HOST, counter_entropy, of_type, pki, selector_for
 
 SUITES = [
@@ -40,39 +41,7 @@ GROUP_CASES = ["x25519", "secp256r1", "hrr"]
 
 @pytest.fixture(scope="module")
 def pem_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("pki")
-    p = pki()
-    (d / "ca.pem").write_bytes(p.ca_pem)
-    for kind in KINDS:
-        (d / f"{kind}.crt").write_bytes(p.leaf_pem(kind) + p.ca_pem)
-        (d / f"{kind}.key").write_bytes(p.key_pem(kind))
-    return d
-
-
-def _drive_our_client(
-    client: ClientConnection, sobj: ssl.SSLObject, inc: ssl.MemoryBIO, out: ssl.MemoryBIO
-) -> list[events.Event]:
-    evs: list[events.Event] = client.start()
-    done = False
-    for _ in range(20):
-        data = client.data_to_send()
-        if data:
-            inc.write(data)
-        if not done:
-            try:
-                sobj.do_handshake()
-                done = True
-            except ssl.SSLWantReadError:
-                pass
-        reply = out.read()
-        if reply:
-            new = client.receive_data(reply)
-            evs += new
-            if any(isinstance(e, events.CertificateReceived) for e in new):
-                evs += client.accept_certificate()
-        if done and client.state is State.CONNECTED and not data and not reply:
-            break
-    return evs
+    return write_pem_dir(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.mark.parametrize("group_case", GROUP_CASES)
@@ -99,7 +68,8 @@ def test_our_client_against_openssl_server(
             key_share_groups=shares,
         )
     )
-    evs = _drive_our_client(client, sobj, inc, out)
+    evs, err = drive_our_client(client, sobj, inc, out)
+    assert err is None, err
     received = [e.name for e in evs if isinstance(e, events.HandshakeMessageReceived)]
     assert received[: 1 + (group_case == "hrr")] == (
         ["HelloRetryRequest", "ServerHello"] if group_case == "hrr" else ["ServerHello"]
@@ -136,33 +106,6 @@ def test_our_client_against_openssl_server(
     assert isinstance(tail[-1], events.ConnectionClosed)
 
 
-def _drive_openssl_client(
-    server: ServerConnection, sobj: ssl.SSLObject, inc: ssl.MemoryBIO, out: ssl.MemoryBIO
-) -> tuple[list[events.Event], Exception | None]:
-    evs: list[events.Event] = []
-    for _ in range(20):
-        try:
-            sobj.do_handshake()
-            data = out.read()
-            if data:
-                evs += server.receive_data(data)
-            return evs, None
-        except ssl.SSLWantReadError:
-            pass
-        except ssl.SSLError as exc:
-            data = out.read()
-            if data:
-                evs += server.receive_data(data)
-            return evs, exc
-        data = out.read()
-        if data:
-            evs += server.receive_data(data)
-        reply = server.data_to_send()
-        if reply:
-            inc.write(reply)
-    raise AssertionError("handshake did not finish")
-
-
 def _our_server(kind: str, **kw: object) -> ServerConnection:
     return ServerConnection(
         ServerConfig(
@@ -190,7 +133,7 @@ def test_openssl_client_against_our_server(
     inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
     sobj = ctx.wrap_bio(inc, out, server_hostname=HOST)
     server = _our_server(kind, cipher_suites=(suite,), supported_groups=server_groups)
-    evs, err = _drive_openssl_client(server, sobj, inc, out)
+    evs, err = drive_openssl_client(server, sobj, inc, out)
     assert err is None
     received = [e.name for e in evs if isinstance(e, events.HandshakeMessageReceived)]
     sent = [e.name for e in evs if isinstance(e, events.HandshakeMessageSent)]
@@ -234,7 +177,7 @@ def test_openssl_client_rejects_untrusted_chain(pem_dir: Path) -> None:
     inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
     sobj = ctx.wrap_bio(inc, out, server_hostname=HOST)
     server = _our_server("ecdsa")
-    evs, err = _drive_openssl_client(server, sobj, inc, out)
+    evs, err = drive_openssl_client(server, sobj, inc, out)
     assert isinstance(err, ssl.SSLCertVerificationError)
     assert events.AlertReceived(AlertLevel.fatal, AlertDescription.unknown_ca) in evs
     assert server.state is State.CLOSED
@@ -245,7 +188,7 @@ def test_openssl_client_rejects_wrong_host(pem_dir: Path) -> None:
     inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
     sobj = ctx.wrap_bio(inc, out, server_hostname="other.tlssim.test")
     server = _our_server("ecdsa")
-    evs, err = _drive_openssl_client(server, sobj, inc, out)
+    evs, err = drive_openssl_client(server, sobj, inc, out)
     assert isinstance(err, ssl.SSLCertVerificationError)
     assert "Hostname mismatch" in str(err)
     assert of_type(evs, events.AlertReceived)
