@@ -37,7 +37,6 @@ class BuildWithProtos(build_py):
 
 setup(
     cmdclass={"build_py": BuildWithProtos},
-    # The services live in the top-level services/ folder and install as tlssim.services.
-    package_dir={"": "src", "tlssim.services": "services"},
-    packages=[*find_packages("src"), "tlssim.services"],
+    package_dir={"": "src"},
+    packages=find_packages("src"),
 )

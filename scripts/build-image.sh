@@ -5,7 +5,7 @@
 #      code from protos/ with grpcio-tools; the wheels of its dependencies for the image's
 #      Python (3.11, manylinux, this machine's architecture) are fetched with `pip download`;
 #      all of it lands in build/wheels/;
-#   2. `docker build` installs them with `pip install --no-index` (docker/Dockerfile).
+#   2. `docker build` installs them with `pip install --no-index` (services/Dockerfile).
 #
 # Base image: TLSSIM_BASE_IMAGE, default tlssim/base:bookworm, made here by
 # scripts/build-base-image.sh when missing (no registry needed). With a registry, run
@@ -66,7 +66,7 @@ t2=$(date +%s)
 say "docker build $IMAGE (FROM $BASE)"
 set +e
 DOCKER_BUILDKIT=${DOCKER_BUILDKIT:-0} docker build \
-    --file "$ROOT/docker/Dockerfile" \
+    --file "$ROOT/services/Dockerfile" \
     --build-arg "BASE_IMAGE=$BASE" \
     --tag "$IMAGE" \
     "$ROOT" 2>&1 | grep -vE '^ ---> |^Removing intermediate|^DEPRECATED|BuildKit|buildx|environment-variable|^ *$' >&2

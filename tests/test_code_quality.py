@@ -37,4 +37,4 @@ def test_ruff_format() -> None:
 
 
 def test_mypy() -> None:
-    run_tool("mypy", "src", "services", "tests")
+    run_tool("mypy", "src", "tests")

@@ -9,9 +9,8 @@ ACTIONS = ("kill", "pause", "unpause", "restart", "stop", "start", "disconnect",
 
 
 def _client() -> Any:
-    from docker.errors import DockerException
-
     from docker import DockerClient
+    from docker.errors import DockerException
 
     try:
         client = DockerClient.from_env()

@@ -1,7 +1,7 @@
 """Every link between two services, each routed through a faults proxy of the same name.
 
 `tlssim up` creates these proxies and points each service's variable at its proxy; compose
-does the same with docker/faults.json. A fault is put on a link by naming its proxy.
+does the same with services/faults.json. A fault is put on a link by naming its proxy.
 """
 
 from __future__ import annotations
