@@ -42,6 +42,7 @@ from tlssim.tls.errors import (
     DecryptError,
     IllegalParameter,
     InternalError,
+    PeerAlert,
     TLSError,
     UnexpectedMessage,
 )
@@ -272,9 +273,9 @@ class Connection:
                 self._events.append(ev.AlertSent(AlertLevel.warning, AlertDescription.close_notify))
         else:
             alert = description if isinstance(description, AlertDescription) else None
-            self.error = TLSError("peer sent a fatal alert", alert)
+            self.error = PeerAlert(alert, payload[1])
         self._state = State.CLOSED
-        self._events.append(ev.ConnectionClosed())
+        self._events.append(ev.ConnectionClosed(self.error))
 
     def _on_change_cipher_spec(self, payload: bytes) -> None:
         if self._tls12:
@@ -299,7 +300,7 @@ class Connection:
         self._state = State.CLOSED
         self._paused = False
         self._events.append(ev.AlertSent(AlertLevel.fatal, exc.alert))
-        self._events.append(ev.ConnectionClosed())
+        self._events.append(ev.ConnectionClosed(exc))
 
     # -- output helpers -----------------------------------------------------------------
 

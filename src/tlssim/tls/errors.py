@@ -8,9 +8,14 @@ from tlssim.tls.constants import AlertDescription
 
 
 class TLSError(Exception):
-    """A fatal TLS protocol failure; ``alert`` is what we send (or what the peer sent)."""
+    """A fatal TLS protocol failure; ``alert`` is what we send (or what the peer sent).
+
+    Errors we detect are local (we send the alert); ``PeerAlert`` is the peer's fatal alert.
+    """
 
     default_alert: ClassVar[AlertDescription] = AlertDescription.internal_error
+    #: True when the peer sent the alert, False when we detected the error and sent it.
+    sent_by_peer: ClassVar[bool] = False
 
     def __init__(self, message: str = "", alert: AlertDescription | None = None) -> None:
         self.alert: AlertDescription = self.default_alert if alert is None else alert
@@ -67,3 +72,14 @@ class UnrecognizedName(TLSError):
 
 class InternalError(TLSError):
     default_alert = AlertDescription.internal_error
+
+
+class PeerAlert(TLSError):
+    """The peer ended the connection with a fatal alert (``alert`` is None if unknown)."""
+
+    sent_by_peer = True
+
+    def __init__(self, alert: AlertDescription | None, code: int) -> None:
+        super().__init__(f"peer sent fatal alert {alert.name if alert else code}", alert)
+        #: The description byte as received, also when it is not a known alert.
+        self.code = code

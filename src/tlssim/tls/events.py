@@ -12,6 +12,7 @@ from tlssim.tls.constants import (
     ProtocolVersion,
     SignatureScheme,
 )
+from tlssim.tls.errors import TLSError
 from tlssim.tls.sessions import Session
 
 
@@ -96,4 +97,10 @@ class AlertSent(Event):
 
 @dataclass(frozen=True, slots=True)
 class ConnectionClosed(Event):
-    """The connection is over (close_notify, a fatal alert either way, or EOF)."""
+    """The connection is over (close_notify, a fatal alert either way, or EOF).
+
+    ``error`` is what ended it, if it was not a clean close: a local ``TLSError`` (we sent
+    its alert) or a ``PeerAlert`` (the peer sent one).
+    """
+
+    error: TLSError | None = field(default=None, compare=False)
