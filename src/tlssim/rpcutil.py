@@ -39,6 +39,34 @@ def trace_metadata() -> tuple[tuple[str, str], ...]:
     return ((TRACE_METADATA_KEY, current_trace_id()),)
 
 
+def _with_trace(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+    metadata = grpc.aio.Metadata(*(details.metadata or ()))
+    if TRACE_METADATA_KEY not in metadata:
+        metadata.add(TRACE_METADATA_KEY, current_trace_id())
+    return grpc.aio.ClientCallDetails(
+        details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+    )
+
+
+class _TraceClientInterceptor(
+    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[misc]
+    grpc.aio.UnaryStreamClientInterceptor,  # type: ignore[misc]
+    grpc.aio.StreamStreamClientInterceptor,  # type: ignore[misc]
+):
+    """Sends the current trace id with every call made on our channels."""
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(_with_trace(details), request)
+
+    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(_with_trace(details), request)
+
+    async def intercept_stream_stream(
+        self, continuation: Any, details: Any, request_iterator: Any
+    ) -> Any:
+        return await continuation(_with_trace(details), request_iterator)
+
+
 class _TraceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Puts the caller's trace id (or a new one) into trace_id_var for the handler."""
 
@@ -94,7 +122,9 @@ _CHANNEL_OPTIONS = [
 
 def open_channel(address: str) -> grpc.aio.Channel:
     """A long-lived channel; open one per peer and reuse it for every call."""
-    return grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+    return grpc.aio.insecure_channel(
+        address, options=_CHANNEL_OPTIONS, interceptors=[_TraceClientInterceptor()]
+    )
 
 
 async def is_serving(address: str, timeout: float = 1.0) -> bool:

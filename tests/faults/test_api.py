@@ -212,12 +212,13 @@ def test_service_runs_as_a_separate_process(tmp_path: Any) -> None:
             [{"name": "cfg", "listen": f"127.0.0.1:{proxy_port}", "upstream": "127.0.0.1:9"}]
         )
     )
-    code = (
-        "import asyncio; from tlssim.services import faults; "
-        f"asyncio.run(faults.serve('127.0.0.1:{port}', [], seed=1))"
-    )
-    env = {**os.environ, "TLSSIM_FAULTS_CONFIG": str(config)}
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    env = {
+        **os.environ,
+        "TLSSIM_LISTEN": f"127.0.0.1:{port}",
+        "TLSSIM_FAULTS_CONFIG": str(config),
+        "TLSSIM_FAULTS_SEED": "1",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "tlssim", "serve", "faults"], env=env)
     try:
         deadline = time.monotonic() + 15
         while True:

@@ -10,7 +10,6 @@ from cryptography.hazmat.primitives import serialization
 
 from tlssim.pki import Authority, CertStatus
 from tlssim.pki.admin import (
-    ADMIN_TOKEN_ENV,
     ADMIN_TOKEN_FILE,
     load_or_create_admin_token,
     token_matches,
@@ -37,12 +36,12 @@ def test_status_table_applies_feed_events_once_and_in_order(authority: Authority
 
 
 def test_admin_token_is_created_once_private_and_env_wins(tmp_path: Path) -> None:
-    token = load_or_create_admin_token(tmp_path, env={})
+    token = load_or_create_admin_token(tmp_path)
     assert len(token) >= 32
     path = tmp_path / ADMIN_TOKEN_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert load_or_create_admin_token(tmp_path, env={}) == token
-    assert load_or_create_admin_token(tmp_path, env={ADMIN_TOKEN_ENV: "from-env"}) == "from-env"
+    assert load_or_create_admin_token(tmp_path) == token
+    assert load_or_create_admin_token(tmp_path, " from-env\n") == "from-env"
     assert token_matches(token, token)
     assert not token_matches(None, token)
     assert not token_matches(token + "x", token)

@@ -61,18 +61,12 @@ class Service:
                 self.process.wait(timeout=10)
 
 
-def _start(
-    name: str, code: str, address: str, log: Path, extra_env: dict[str, str] | None = None
-) -> Service:
-    env = {k: v for k, v in os.environ.items() if k != "TLSSIM_ADMIN_TOKEN"}
-    env.update(extra_env or {})
+def _start(name: str, env: dict[str, str], address: str, log: Path) -> Service:
+    """`tlssim serve NAME` with these settings."""
+    env = {k: v for k, v in os.environ.items() if k != "TLSSIM_ADMIN_TOKEN"} | env
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import logging; logging.basicConfig(level=logging.INFO)\n" + code,
-            ],
+            [sys.executable, "-m", "tlssim", "serve", name],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -108,31 +102,23 @@ class Stack:
     ocsp_env: dict[str, str] | None = None
 
     def start_ocsp(self) -> Service:
-        http_listen = self.http_url.removeprefix("http://")
+        env = {
+            "TLSSIM_LISTEN": self.ocsp_address,
+            "TLSSIM_HTTP_LISTEN": self.http_url.removeprefix("http://"),
+            "TLSSIM_CA_ADDR": self.ca_address,
+        }
         self.ocsp = _start(
-            "ocsp",
-            "import asyncio\nfrom tlssim.services import ocsp\n"
-            "from tlssim.clock import SystemClock\n"
-            "asyncio.run(ocsp.run_until_signalled(ocsp.serve("
-            f"{self.ocsp_address!r}, {http_listen!r}, {self.ca_address!r}, SystemClock())))\n",
-            self.ocsp_address,
-            self.tmp / "ocsp.log",
-            self.ocsp_env,
+            "ocsp", env | (self.ocsp_env or {}), self.ocsp_address, self.tmp / "ocsp.log"
         )
         return self.ocsp
 
     def start_ca(self) -> Service:
-        data_dir = str(self.tmp / "ca")
-        self.ca = _start(
-            "ca",
-            "import asyncio, pathlib\nfrom tlssim.services import ca\n"
-            "from tlssim.clock import SystemClock\n"
-            "asyncio.run(ca.run_until_signalled(ca.serve("
-            f"{self.ca_address!r}, pathlib.Path({data_dir!r}), {self.http_url!r},"
-            " SystemClock())))\n",
-            self.ca_address,
-            self.tmp / "ca.log",
-        )
+        env = {
+            "TLSSIM_LISTEN": self.ca_address,
+            "TLSSIM_DATA_DIR": str(self.tmp),
+            "TLSSIM_OCSP_URL": self.http_url,
+        }
+        self.ca = _start("ca", env, self.ca_address, self.tmp / "ca.log")
         _wait_serving(self.ca, "tlssim.rpc.v1.CertificateAuthority")
         return self.ca
 

@@ -14,6 +14,7 @@ import grpc
 
 from tlssim import endpoints as ep
 from tlssim import rpcutil
+from tlssim.services.settings import Environment, SettingsError
 
 EXIT_OK, EXIT_FAILED, EXIT_UNAVAILABLE = 0, 1, 2
 
@@ -133,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_COMMANDS[args.command](args))
     except grpc.aio.AioRpcError as exc:
         return _rpc_failure(exc)
+    except SettingsError as exc:
+        print(f"tlssim: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _rpc_failure(exc: grpc.aio.AioRpcError) -> int:
@@ -218,11 +222,11 @@ async def _ca(args: argparse.Namespace) -> int:
 
 def admin_token() -> str:
     """The deployment's admin credential: the environment, else the local ca's token file."""
-    from tlssim.cli.services import default_data_dir
+    from tlssim.services.settings import default_data_dir
 
-    if token := os.environ.get("TLSSIM_ADMIN_TOKEN"):
+    if token := os.environ.get("TLSSIM_ADMIN_TOKEN", "").strip():
         return token
-    path = default_data_dir() / "ca" / "admin-token"
+    path = default_data_dir(os.environ) / "ca" / "admin-token"
     return path.read_text().strip() if path.exists() else ""
 
 
@@ -250,7 +254,8 @@ async def _scenarios(args: argparse.Namespace) -> int:
             if not result.passed:
                 print(f"{'':<46}actual   {result.actual}", flush=True)
 
-    results = await run_scenarios(chosen, ep.Endpoints.from_env(), progress)
+    feed_max_age_s = Environment(os.environ).seconds("TLSSIM_FEED_MAX_AGE_S", 10.0)
+    results = await run_scenarios(chosen, ep.Endpoints.from_env(), progress, feed_max_age_s)
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:

@@ -5,7 +5,7 @@ from tlssim.faults.api import VERSION, Api
 from tlssim.faults.errors import BadRequestError, ConflictError, FaultsError, NotFoundError
 from tlssim.faults.grpcrelay import GrpcRelayProxy
 from tlssim.faults.proxy import PROTOCOLS, TCP, TLSSIM_GRPC, Proxy, ProxySpec
-from tlssim.faults.registry import CONFIG_ENV, SEED_ENV, Registry, load_config, seed_from_env
+from tlssim.faults.registry import Registry, load_config
 from tlssim.faults.server import FaultsServer
 from tlssim.faults.toxics import (
     TOXIC_TYPES,
@@ -18,9 +18,7 @@ from tlssim.faults.toxics import (
 )
 
 __all__ = [
-    "CONFIG_ENV",
     "PROTOCOLS",
-    "SEED_ENV",
     "TCP",
     "TLSSIM_GRPC",
     "TOXIC_TYPES",
@@ -42,5 +40,4 @@ __all__ = [
     "ToxicSpec",
     "load_config",
     "register_toxic",
-    "seed_from_env",
 ]

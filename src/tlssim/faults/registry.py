@@ -4,27 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from tlssim.faults.errors import BadRequestError, ConflictError, NotFoundError
 from tlssim.faults.grpcrelay import GrpcRelayProxy
 from tlssim.faults.proxy import TLSSIM_GRPC, Proxy, ProxySpec
-
-SEED_ENV = "TLSSIM_FAULTS_SEED"
-CONFIG_ENV = "TLSSIM_FAULTS_CONFIG"
-
-
-def seed_from_env(env: dict[str, str] | None = None) -> int | None:
-    """The seed in TLSSIM_FAULTS_SEED, if any."""
-    raw = (os.environ if env is None else env).get(SEED_ENV, "").strip()
-    if not raw:
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{SEED_ENV} must be an integer, got {raw!r}") from None
 
 
 def parse_config(text: str) -> list[ProxySpec]:

@@ -5,20 +5,17 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
-ADMIN_TOKEN_ENV: Final = "TLSSIM_ADMIN_TOKEN"
 ADMIN_TOKEN_FILE: Final = "admin-token"
 ADMIN_TOKEN_METADATA_KEY: Final = "x-tlssim-admin-token"
 
 
-def load_or_create_admin_token(data_dir: Path, env: Mapping[str, str] | None = None) -> str:
-    """$TLSSIM_ADMIN_TOKEN if set, else the token saved in `data_dir` (created at first use,
-    mode 0600, so the local CLI can read it)."""
-    token = (os.environ if env is None else env).get(ADMIN_TOKEN_ENV, "").strip()
-    if token:
+def load_or_create_admin_token(data_dir: Path, configured: str = "") -> str:
+    """The configured token ($TLSSIM_ADMIN_TOKEN) if any, else the token saved in `data_dir`
+    (created at first use, mode 0600, so the local CLI can read it)."""
+    if token := configured.strip():
         return token
     path = data_dir / ADMIN_TOKEN_FILE
     if path.exists():

@@ -68,8 +68,10 @@ class Scenario:
     faults: tuple[Fault, ...] = ()
     # HandshakeRequest fields (see protos/tlssim/rpc/v1/client.proto).
     request: dict[str, Any] = field(default_factory=dict)
-    # Hold the faults this long before the handshake (partitions longer than a bound).
+    # Hold the faults this long before the handshake (partitions longer than a bound)...
     hold_s: float = 0.0
+    # ... plus the responder's feed bound (TLSSIM_FEED_MAX_AGE_S), which the runner is given.
+    hold_past_feed_bound: bool = False
     # The latency injected per round trip, for Expect.round_trips.
     rtt_ms: float = 0.0
     # A scenario that is a procedure rather than one handshake (see scenarios/restart.py).

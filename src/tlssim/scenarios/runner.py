@@ -97,7 +97,9 @@ async def run_scenarios(
     scenarios: Iterable[Scenario],
     endpoints: Endpoints,
     progress: Callable[[ScenarioResult], None] = lambda _: None,
+    feed_max_age_s: float = 10.0,
 ) -> list[ScenarioResult]:
+    """Runs each scenario against the stack; `feed_max_age_s` is the responder's feed bound."""
     api = FaultsApi(endpoints.faults_api)
     results = []
     async with rpcutil.open_channel(endpoints.client) as channel:
@@ -109,13 +111,15 @@ async def run_scenarios(
             if scenario.procedure:
                 result = await _run_procedure(api, client, scenario, endpoints)
             else:
-                result = await _run_one(api, client, scenario)
+                result = await _run_one(api, client, scenario, feed_max_age_s)
             progress(result)
             results.append(result)
     return results
 
 
-async def _run_one(api: FaultsApi, client: Any, scenario: Scenario) -> ScenarioResult:
+async def _run_one(
+    api: FaultsApi, client: Any, scenario: Scenario, feed_max_age_s: float
+) -> ScenarioResult:
     expected = scenario.expect.describe()
     round_trips = None
     try:
@@ -127,8 +131,9 @@ async def _run_one(api: FaultsApi, client: Any, scenario: Scenario) -> ScenarioR
                 await api.acall("POST", f"/proxies/{fault.link}", {"enabled": False})
             else:
                 await api.acall("POST", f"/proxies/{fault.link}/toxics", fault.toxic)
-        if scenario.hold_s:
-            await asyncio.sleep(scenario.hold_s)
+        hold_s = scenario.hold_s + (feed_max_age_s if scenario.hold_past_feed_bound else 0)
+        if hold_s:
+            await asyncio.sleep(hold_s)
         report = await _handshake(client, scenario.request)
         if baseline is not None and scenario.expect.round_trips is not None:
             key = scenario.expect.round_trips[0]

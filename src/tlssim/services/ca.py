@@ -2,35 +2,30 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import functools
 import logging
-import os
-import pathlib
-import signal
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from typing import Any, Final
 
 import grpc
 from cryptography.hazmat.primitives import serialization
 
 from tlssim import rpcutil
-from tlssim.clock import Clock, SystemClock
-from tlssim.endpoints import Endpoints
+from tlssim.clock import Clock
 from tlssim.pki.admin import ADMIN_TOKEN_METADATA_KEY, load_or_create_admin_token, token_matches
 from tlssim.pki.authority import Authority
 from tlssim.pki.errors import InvalidRequest, NotFound, PkiError
-from tlssim.pki.profiles import DEFAULT_LONG_CHAIN_DEPTH, build_hierarchy, build_profiles
+from tlssim.pki.profiles import build_hierarchy, build_profiles
 from tlssim.pki.store import EventKind, StatusEvent
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc
+from tlssim.services import runtime
+from tlssim.services.settings import CaSettings
 
 log = logging.getLogger("tlssim.ca")
 
 SERVICE_NAME: Final = "tlssim.rpc.v1.CertificateAuthority"
 HEARTBEAT_INTERVAL_S: Final = 2.0
-DEFAULT_DATA_DIR: Final = pathlib.Path("tlssim-data/ca")
 _FEED_BATCH: Final = 500
 
 _KIND: Final = {
@@ -167,78 +162,36 @@ class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
                     yield ca_pb2.StatusEvent(sequence=last, heartbeat=True)
 
 
-def long_chain_depth_from_env() -> int:
-    """TLSSIM_LONG_CHAIN_DEPTH: the intermediates of long-chain.tlssim.test (1..8, default 3)."""
-    raw = os.environ.get("TLSSIM_LONG_CHAIN_DEPTH", "").strip()
-    return int(raw) if raw.isdigit() else DEFAULT_LONG_CHAIN_DEPTH
-
-
-async def serve(
-    listen: str,
-    data_dir: pathlib.Path,
-    ocsp_url: str,
-    clock: Clock,
-    long_chain_depth: int | None = None,
-) -> None:
-    """Runs the ca on `listen` until cancelled, keeping its state in `data_dir`."""
-    depth = long_chain_depth_from_env() if long_chain_depth is None else long_chain_depth
+async def serve(settings: CaSettings, clock: Clock) -> None:
+    """Runs the ca until cancelled, keeping its state in `settings.data_dir`."""
+    depth = settings.long_chain_depth
     authority = await asyncio.to_thread(
         functools.partial(
             Authority.open,
-            data_dir,
+            settings.data_dir,
             clock,
-            ocsp_url=ocsp_url,
+            ocsp_url=settings.ocsp_url,
             hierarchy=build_hierarchy(depth),
             profiles=build_profiles(depth),
         )
     )
-    admin_token = load_or_create_admin_token(data_dir)
+    admin_token = load_or_create_admin_token(settings.data_dir, settings.admin_token)
     service = CertificateAuthorityService(authority, admin_token)
-    server = rpcutil.create_server()
-    ca_pb2_grpc.add_CertificateAuthorityServicer_to_server(service, server)
     try:
-        await rpcutil.start_server(server, listen, [SERVICE_NAME])
-        log.info(
-            "ca listening on %s (data %s, %d events, OCSP URL %s)",
-            listen,
-            data_dir,
-            authority.store.latest_sequence(),
-            ocsp_url,
-        )
-        # Shielded: cancelling wait_for_termination itself breaks a later server.stop().
-        await asyncio.shield(server.wait_for_termination())
+        async with runtime.grpc_server(
+            settings.listen,
+            SERVICE_NAME,
+            functools.partial(ca_pb2_grpc.add_CertificateAuthorityServicer_to_server, service),
+        ):
+            log.info(
+                "ca listening on %s (data %s, %d events, OCSP URL %s)",
+                settings.listen,
+                settings.data_dir,
+                authority.store.latest_sequence(),
+                settings.ocsp_url,
+            )
+            await runtime.run_forever()
     finally:
         await service.close()
-        await server.stop(grace=1.0)
         authority.close()
         log.info("ca stopped")
-
-
-async def run_until_signalled(service: Coroutine[Any, Any, None]) -> None:
-    """Runs `service` until SIGTERM or SIGINT, then cancels it so it shuts down gracefully."""
-    task = asyncio.ensure_future(service)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
-def main(argv: list[str] | None = None) -> None:
-    endpoints = Endpoints.from_env()
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--listen", default=endpoints.ca)
-    parser.add_argument(
-        "--data-dir",
-        type=pathlib.Path,
-        default=pathlib.Path(os.environ.get("TLSSIM_CA_DATA_DIR", str(DEFAULT_DATA_DIR))),
-    )
-    parser.add_argument("--ocsp-url", default=endpoints.ocsp_url)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    service = serve(args.listen, args.data_dir, args.ocsp_url, SystemClock())
-    asyncio.run(run_until_signalled(service))
-
-
-if __name__ == "__main__":
-    main()

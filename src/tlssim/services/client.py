@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -34,6 +35,8 @@ from tlssim.rpc.v1 import (
     ocsp_pb2_grpc,
     server_pb2_grpc,
 )
+from tlssim.services import runtime
+from tlssim.services.settings import ClientSettings
 from tlssim.tls import (
     CipherSuite,
     ClientConfig,
@@ -277,16 +280,12 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         return tcp, f"tcp://{tcp_address}"
 
 
-async def serve(
-    listen: str, server_address: str, ca_address: str, ocsp_address: str, clock: Clock
-) -> None:
-    servicer = TlsClientServicer(server_address, ca_address, ocsp_address, clock)
-    server = rpcutil.create_server()
-    client_pb2_grpc.add_TlsClientServicer_to_server(servicer, server)
-    await rpcutil.start_server(server, listen, [SERVICE_NAME])
-    log.info("client ready on %s (server %s)", listen, server_address)
+async def serve(settings: ClientSettings, clock: Clock) -> None:
+    servicer = TlsClientServicer(settings.server, settings.ca, settings.ocsp, clock)
+    register = functools.partial(client_pb2_grpc.add_TlsClientServicer_to_server, servicer)
     try:
-        await asyncio.Event().wait()
+        async with runtime.grpc_server(settings.listen, SERVICE_NAME, register):
+            log.info("client ready on %s (server %s)", settings.listen, settings.server)
+            await runtime.run_forever()
     finally:
-        await server.stop(grace=1)
         await servicer.close()

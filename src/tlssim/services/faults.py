@@ -6,34 +6,22 @@ see docs/faults.md for the API, the proxy kinds and the handshake-aware tls_* to
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-from collections.abc import Sequence
 
-from tlssim.endpoints import FAULTS_API_PORT
-from tlssim.faults import CONFIG_ENV, FaultsServer, ProxySpec, load_config, seed_from_env
+from tlssim.clock import Clock
+from tlssim.faults import FaultsServer, load_config
+from tlssim.services import runtime
+from tlssim.services.settings import FaultsSettings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API_LISTEN = f"127.0.0.1:{FAULTS_API_PORT}"
 
-
-async def serve(
-    api_listen: str = DEFAULT_API_LISTEN,
-    proxies: Sequence[ProxySpec] = (),
-    seed: int | None = None,
-) -> None:
-    """Run the API and the proxies (plus those in $TLSSIM_FAULTS_CONFIG) until cancelled."""
-    initial = list(proxies)
-    config = os.environ.get(CONFIG_ENV)
-    if config:
-        initial += load_config(config)
-    if seed is None:
-        seed = seed_from_env()
-    server = FaultsServer(api_listen, seed)
+async def serve(settings: FaultsSettings, clock: Clock | None = None) -> None:
+    """Run the API and the proxies (plus those in `settings.config`) until cancelled."""
+    initial = load_config(str(settings.config)) if settings.config else []
+    server = FaultsServer(settings.api_listen, settings.seed)
     await server.start(initial)
     try:
-        await asyncio.Event().wait()
+        await runtime.run_forever()
     finally:
         await server.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import binascii
@@ -10,11 +9,9 @@ import contextlib
 import datetime as dt
 import functools
 import logging
-import os
-import signal
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import grpc
@@ -23,8 +20,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
 from tlssim import rpcutil
-from tlssim.clock import Clock, SystemClock
-from tlssim.endpoints import Endpoints, split_host_port
+from tlssim.clock import Clock
+from tlssim.endpoints import split_host_port
 from tlssim.pki.authority import issuer_id
 from tlssim.pki.keys import build_csr, generate_private_key
 from tlssim.pki.ocsp_responder import (
@@ -37,6 +34,8 @@ from tlssim.pki.ocsp_responder import (
 )
 from tlssim.pki.status_table import FeedEvent, StatusTable
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc
+from tlssim.services import runtime
+from tlssim.services.settings import OcspSettings
 
 log = logging.getLogger("tlssim.ocsp")
 
@@ -52,7 +51,7 @@ CRL_CACHE_S: Final = 30.0
 # The responder answers tryLater rather than a possibly stale "good" once it has heard
 # nothing from the ca's status feed (no event, no heartbeat; the ca sends one every 2 s)
 # for this long: the bound on how stale a "good" answer can be.
-FEED_MAX_AGE_S: Final = float(os.environ.get("TLSSIM_FEED_MAX_AGE_S", "10"))
+FEED_MAX_AGE_S: Final = 10.0
 # How long a request for an issuer being enrolled right now waits for its responder key.
 ENROLL_WAIT_S: Final = 2.0
 MAX_HTTP_BODY: Final = 64 * 1024
@@ -216,7 +215,6 @@ async def enroll(ca: Any, issuer: x509.Certificate | None = None) -> ServedIssue
             reply = await ca.IssueCertificate(
                 ca_pb2.IssueCertificateRequest(csr_der=csr_der, profile=profile),
                 timeout=CA_CALL_TIMEOUT_S,
-                metadata=rpcutil.trace_metadata(),
             )
         except grpc.aio.AioRpcError as exc:
             log.info(
@@ -261,9 +259,7 @@ async def follow_feed(ca: Any, state: ResponderState) -> None:
     while True:
         after = state.table.last_sequence
         try:
-            stream = ca.WatchStatus(
-                ca_pb2.WatchStatusRequest(after_sequence=after), metadata=rpcutil.trace_metadata()
-            )
+            stream = ca.WatchStatus(ca_pb2.WatchStatusRequest(after_sequence=after))
             async for message in stream:
                 state.heard_from_feed()
                 if delay > BACKOFF_START_S:
@@ -393,9 +389,7 @@ class HttpFront:
         if cached is None or cached[0] != sequence or time.monotonic() - cached[1] > CRL_CACHE_S:
             try:
                 reply = await self.ca.GetCrl(
-                    ca_pb2.GetCrlRequest(issuer_der=issuer_der),
-                    timeout=CA_CALL_TIMEOUT_S,
-                    metadata=rpcutil.trace_metadata(),
+                    ca_pb2.GetCrlRequest(issuer_der=issuer_der), timeout=CA_CALL_TIMEOUT_S
                 )
             except grpc.aio.AioRpcError as exc:
                 # A CRL is signed and dated: the last one stays usable until its nextUpdate.
@@ -423,14 +417,12 @@ _REASONS: Final = {
 }
 
 
-async def serve(listen: str, http_listen: str, ca_address: str, clock: Clock) -> None:
+async def serve(settings: OcspSettings, clock: Clock) -> None:
     """Runs the responder until cancelled: enrolls with the ca, follows its feed, then
-    answers on gRPC at `listen` and HTTP at `http_listen`."""
-    channel = rpcutil.open_channel(ca_address)
+    answers on gRPC at `settings.listen` and HTTP at `settings.http_listen`."""
+    channel = rpcutil.open_channel(settings.ca)
     ca = ca_pb2_grpc.CertificateAuthorityStub(channel)
-    server = rpcutil.create_server()
-    feed: asyncio.Task[None] | None = None
-    renewal: asyncio.Task[None] | None = None
+    tasks: list[asyncio.Task[None]] = []
     http: asyncio.Server | None = None
     try:
         served = await enroll(ca)
@@ -440,11 +432,14 @@ async def serve(listen: str, http_listen: str, ca_address: str, clock: Clock) ->
             OcspResponder([served], table.lookup, clock),
             table,
             functools.partial(enroll, ca),
+            feed_max_age_s=settings.feed_max_age_s,
         )
         front = HttpFront(state, ca, clock)
-        feed = asyncio.create_task(follow_feed(ca, state), name="status-feed")
-        renewal = asyncio.create_task(
-            keep_responder_certificates_fresh(ca, state, clock), name="responder-renewal"
+        tasks.append(asyncio.create_task(follow_feed(ca, state), name="status-feed"))
+        tasks.append(
+            asyncio.create_task(
+                keep_responder_certificates_fresh(ca, state, clock), name="responder-renewal"
+            )
         )
         await state.caught_up.wait()
         # Every CA named by the feed so far gets its responder certificate before we serve.
@@ -454,46 +449,22 @@ async def serve(listen: str, http_listen: str, ca_address: str, clock: Clock) ->
             len(state.responder.served),
             state.feed_max_age_s,
         )
-        ocsp_pb2_grpc.add_OcspResponderServicer_to_server(OcspResponderService(state), server)
-        host, port = split_host_port(http_listen)
+        host, port = split_host_port(settings.http_listen)
         http = await asyncio.start_server(front.handle, host, port)
-        await rpcutil.start_server(server, listen, [SERVICE_NAME])
-        log.info("ocsp listening on %s (gRPC) and %s (HTTP)", listen, http_listen)
-        # Shielded: cancelling wait_for_termination itself breaks a later server.stop().
-        await asyncio.shield(server.wait_for_termination())
+        register = functools.partial(
+            ocsp_pb2_grpc.add_OcspResponderServicer_to_server, OcspResponderService(state)
+        )
+        async with runtime.grpc_server(settings.listen, SERVICE_NAME, register):
+            log.info(
+                "ocsp listening on %s (gRPC) and %s (HTTP)", settings.listen, settings.http_listen
+            )
+            await runtime.run_forever()
     finally:
         if http is not None:
             http.close()
-        await server.stop(grace=1.0)
-        for task in (feed, renewal):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await channel.close()
         log.info("ocsp stopped")
-
-
-async def run_until_signalled(service: Coroutine[Any, Any, None]) -> None:
-    """Runs `service` until SIGTERM or SIGINT, then cancels it so it shuts down gracefully."""
-    task = asyncio.ensure_future(service)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
-def main(argv: list[str] | None = None) -> None:
-    endpoints = Endpoints.from_env()
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--listen", default=endpoints.ocsp)
-    parser.add_argument("--http-listen", default=urllib.parse.urlsplit(endpoints.ocsp_url).netloc)
-    parser.add_argument("--ca", default=endpoints.ca)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(run_until_signalled(serve(args.listen, args.http_listen, args.ca, SystemClock())))
-
-
-if __name__ == "__main__":
-    main()

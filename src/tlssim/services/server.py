@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from tlssim.pki import keys
 from tlssim.pki.authority import self_signed_certificate
 from tlssim.pki.revocation import build_ocsp_request
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc, server_pb2_grpc
+from tlssim.services import runtime
+from tlssim.services.settings import ServerSettings
 from tlssim.tls import (
     CertifiedKey,
     HandshakeFailure,
@@ -40,9 +43,6 @@ from tlssim.tls.signatures import key_supports
 log = logging.getLogger("tlssim.server")
 
 SERVICE_NAME = "tlssim.rpc.v1.TlsServer"
-# How often staples are refetched: the bound on how long a revocation stays hidden from
-# clients that rely on the staple.
-STAPLE_REFRESH_S = float(os.environ.get("TLSSIM_STAPLE_REFRESH_S", "5"))
 STARTUP_RETRY_S = 0.5
 
 
@@ -87,8 +87,7 @@ class CertificateStore:
         reply = await self._ca.IssueCertificate(
             ca_pb2.IssueCertificateRequest(
                 csr_der=csr.public_bytes(keys.Encoding.DER), profile=host.profile
-            ),
-            metadata=rpcutil.trace_metadata(),
+            )
         )
         return HostCertificate(
             host.name, key, tuple(bytes(c) for c in reply.chain_der), host.send_intermediates
@@ -109,9 +108,7 @@ class CertificateStore:
         issuer = x509.load_der_x509_certificate(cert.chain[1])
         try:
             reply = await self._ocsp.Check(
-                ocsp_pb2.OcspCheckRequest(request_der=build_ocsp_request(leaf, issuer)),
-                timeout=5,
-                metadata=rpcutil.trace_metadata(),
+                ocsp_pb2.OcspCheckRequest(request_der=build_ocsp_request(leaf, issuer)), timeout=5
             )
             response = ocsp.load_der_ocsp_response(reply.response_der)
         except (grpc.aio.AioRpcError, ValueError) as exc:
@@ -181,49 +178,41 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
             log_connection("gRPC", conn)
 
 
-async def serve(
-    listen: str,
-    tcp_listen: str,
-    ca_address: str,
-    ocsp_address: str,
-    clock: Clock,
-    staple_refresh_s: float = STAPLE_REFRESH_S,
-) -> None:
+async def serve(settings: ServerSettings, clock: Clock) -> None:
     """Enrolls every virtual host with the ca, then serves gRPC and TCP until cancelled."""
-    ca_channel = rpcutil.open_channel(ca_address)
-    ocsp_channel = rpcutil.open_channel(ocsp_address)
-    certificates = CertificateStore(
-        ca_pb2_grpc.CertificateAuthorityStub(ca_channel),
-        ocsp_pb2_grpc.OcspResponderStub(ocsp_channel),
-        clock,
-    )
-    await _retry_until_ready("enroll with the ca at " + ca_address, certificates.enroll_all)
-    await certificates.refresh_staples()
-
-    servicer = TlsServerServicer(certificates)
-    server = rpcutil.create_server()
-    server_pb2_grpc.add_TlsServerServicer_to_server(servicer, server)
-    await rpcutil.start_server(server, listen, [SERVICE_NAME])
-
-    async def on_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        transport = TcpTransport(reader, writer)
-        conn = servicer.new_connection()
-        try:
-            await serve_connection(conn, transport)
-        finally:
-            await transport.close()
-        log_connection("TCP", conn)
-
-    host, port = split_host_port(tcp_listen)
-    tcp_server = await asyncio.start_server(on_tcp, host, port)
-    log.info("server ready: gRPC %s, TLS over TCP %s", listen, tcp_listen)
+    ca_channel = rpcutil.open_channel(settings.ca)
+    ocsp_channel = rpcutil.open_channel(settings.ocsp)
+    tcp_server: asyncio.Server | None = None
     try:
-        while True:
-            await asyncio.sleep(staple_refresh_s)
-            await certificates.refresh_staples()
+        certificates = CertificateStore(
+            ca_pb2_grpc.CertificateAuthorityStub(ca_channel),
+            ocsp_pb2_grpc.OcspResponderStub(ocsp_channel),
+            clock,
+        )
+        await _retry_until_ready(f"enroll with the ca at {settings.ca}", certificates.enroll_all)
+        await certificates.refresh_staples()
+        servicer = TlsServerServicer(certificates)
+
+        async def on_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            transport = TcpTransport(reader, writer)
+            conn = servicer.new_connection()
+            try:
+                await serve_connection(conn, transport)
+            finally:
+                await transport.close()
+            log_connection("TCP", conn)
+
+        register = functools.partial(server_pb2_grpc.add_TlsServerServicer_to_server, servicer)
+        async with runtime.grpc_server(settings.listen, SERVICE_NAME, register):
+            host, port = split_host_port(settings.tcp_listen)
+            tcp_server = await asyncio.start_server(on_tcp, host, port)
+            log.info("server ready: gRPC %s, TLS over TCP %s", settings.listen, settings.tcp_listen)
+            while True:
+                await asyncio.sleep(settings.staple_refresh_s)
+                await certificates.refresh_staples()
     finally:
-        tcp_server.close()
-        await server.stop(grace=1)
+        if tcp_server is not None:
+            tcp_server.close()
         await ca_channel.close()
         await ocsp_channel.close()
 

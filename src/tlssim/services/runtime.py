@@ -1,0 +1,120 @@
+"""What every service process shares: settings, logging, its gRPC server, signals, stop.
+
+A service is one coroutine, ``serve(settings, clock)``, that runs until it is cancelled and
+cleans up in ``finally``. ``run_service`` reads the settings once, sets up logging, runs that
+coroutine and cancels it on SIGINT or SIGTERM, so every service stops the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import grpc
+
+from tlssim import rpcutil
+from tlssim.clock import Clock, SystemClock
+from tlssim.rpcutil import trace_id_var
+from tlssim.services import settings as st
+
+log = logging.getLogger("tlssim.services")
+
+# How long in-flight calls may finish when a service stops.
+STOP_GRACE_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceEntry:
+    """How to read one service's settings and start it."""
+
+    load: Callable[[Mapping[str, str]], Any]
+    serve: Callable[[Any, Clock], Coroutine[Any, Any, None]]
+
+
+def _entries() -> dict[str, ServiceEntry]:
+    # Imported here so that `tlssim serve ca` loads the ca's code and nobody else's.
+    from tlssim.services import ca, client, faults, ocsp, server
+
+    return {
+        "ca": ServiceEntry(st.CaSettings.from_env, ca.serve),
+        "ocsp": ServiceEntry(st.OcspSettings.from_env, ocsp.serve),
+        "server": ServiceEntry(st.ServerSettings.from_env, server.serve),
+        "client": ServiceEntry(st.ClientSettings.from_env, client.serve),
+        "faults": ServiceEntry(st.FaultsSettings.from_env, faults.serve),
+    }
+
+
+SERVICE_NAMES = ("ca", "ocsp", "server", "client", "faults")
+
+
+class _TraceFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.trace = trace_id_var.get() or "-"
+        return True
+
+
+def configure_logging(service: str, level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_TraceFilter())
+    handler.setFormatter(
+        logging.Formatter(f"%(asctime)s {service} %(levelname)s [trace %(trace)s] %(message)s")
+    )
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+def run_service(name: str, env: Mapping[str, str]) -> int:
+    """Runs service `name` in this process until SIGINT or SIGTERM; the exit status."""
+    if name not in SERVICE_NAMES:
+        known = ", ".join(SERVICE_NAMES)
+        print(f"tlssim: unknown service {name!r}; choose {known}", file=sys.stderr)
+        return 2
+    entry = _entries()[name]
+    try:
+        config = entry.load(env)
+        level = st.log_level(env)
+    except st.SettingsError as exc:
+        print(f"tlssim serve {name}: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(name, level)
+    try:
+        asyncio.run(until_signalled(entry.serve(config, SystemClock())))
+    except OSError as exc:
+        log.error("%s cannot start: %s", name, exc)
+        return 1
+    return 0
+
+
+async def until_signalled(service: Coroutine[Any, Any, None]) -> None:
+    """Runs `service`, cancelling it on SIGINT or SIGTERM so that it stops gracefully."""
+    task = asyncio.ensure_future(service)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+@contextlib.asynccontextmanager
+async def grpc_server(
+    listen: str, service_name: str, register: Callable[[grpc.aio.Server], None]
+) -> AsyncIterator[grpc.aio.Server]:
+    """A started gRPC server with the standard health service; stopped gracefully on exit."""
+    server = rpcutil.create_server()
+    register(server)
+    try:
+        await rpcutil.start_server(server, listen, [service_name])
+        yield server
+    finally:
+        await server.stop(grace=STOP_GRACE_S)
+
+
+async def run_forever() -> NoReturn:
+    """Parks the service's coroutine until it is cancelled."""
+    await asyncio.Event().wait()
+    raise AssertionError("unreachable")

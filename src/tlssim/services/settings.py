@@ -1,0 +1,356 @@
+"""Every service's settings, read once from the environment into one frozen object.
+
+``VARIABLES`` is the whole list of environment variables the services read; docs/settings.md
+shows it as a table, and a test holds the two together. Nothing else in the services reads
+the environment.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from tlssim import endpoints as ep
+
+
+class SettingsError(ValueError):
+    """A variable holds a value the service cannot use; the message names it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Variable:
+    name: str
+    default: str
+    meaning: str
+    services: tuple[str, ...]
+
+
+_ALL = ("ca", "ocsp", "server", "client", "faults")
+
+VARIABLES: Final[tuple[Variable, ...]] = (
+    Variable(
+        name="TLSSIM_HOST",
+        default=ep.DEFAULT_HOST,
+        meaning="host of every default address below",
+        services=_ALL,
+    ),
+    Variable(
+        name="TLSSIM_CA_ADDR",
+        default=f"$TLSSIM_HOST:{ep.CA_PORT}",
+        meaning="where the ca answers gRPC",
+        services=("ca", "ocsp", "server", "client"),
+    ),
+    Variable(
+        name="TLSSIM_OCSP_ADDR",
+        default=f"$TLSSIM_HOST:{ep.OCSP_GRPC_PORT}",
+        meaning="where the responder answers gRPC",
+        services=("ocsp", "server", "client"),
+    ),
+    Variable(
+        name="TLSSIM_OCSP_URL",
+        default=f"http://$TLSSIM_HOST:{ep.OCSP_HTTP_PORT}",
+        meaning="OCSP and CRL URL written into certificates; the responder's HTTP front",
+        services=("ca", "ocsp"),
+    ),
+    Variable(
+        name="TLSSIM_SERVER_ADDR",
+        default=f"$TLSSIM_HOST:{ep.SERVER_GRPC_PORT}",
+        meaning="where the TLS server answers gRPC",
+        services=("server", "client"),
+    ),
+    Variable(
+        name="TLSSIM_SERVER_TCP_ADDR",
+        default=f"$TLSSIM_HOST:{ep.SERVER_TCP_PORT}",
+        meaning="where the TLS server accepts TLS over TCP",
+        services=("server",),
+    ),
+    Variable(
+        name="TLSSIM_CLIENT_ADDR",
+        default=f"$TLSSIM_HOST:{ep.CLIENT_GRPC_PORT}",
+        meaning="where the client service answers gRPC",
+        services=("client",),
+    ),
+    Variable(
+        name="TLSSIM_FAULTS_API",
+        default=f"$TLSSIM_HOST:{ep.FAULTS_API_PORT}",
+        meaning="the faults REST API",
+        services=("faults",),
+    ),
+    Variable(
+        name="TLSSIM_LISTEN_HOST",
+        default=ep.DEFAULT_HOST,
+        meaning="host a service binds when its listen address is not given",
+        services=_ALL,
+    ),
+    Variable(
+        name="TLSSIM_LISTEN",
+        default="$TLSSIM_LISTEN_HOST and the port of the service's own address",
+        meaning="where the service binds its gRPC port (the faults service: its REST API)",
+        services=_ALL,
+    ),
+    Variable(
+        name="TLSSIM_HTTP_LISTEN",
+        default="$TLSSIM_LISTEN_HOST and the port of $TLSSIM_OCSP_URL",
+        meaning="where the responder binds OCSP and CRLs over HTTP",
+        services=("ocsp",),
+    ),
+    Variable(
+        name="TLSSIM_TCP_LISTEN",
+        default="$TLSSIM_LISTEN_HOST and the port of $TLSSIM_SERVER_TCP_ADDR",
+        meaning="where the TLS server binds TLS over TCP",
+        services=("server",),
+    ),
+    Variable(
+        name="TLSSIM_DATA_DIR",
+        default="$XDG_STATE_HOME/tlssim (~/.local/state/tlssim)",
+        meaning="state directory; the ca keeps its keys and database in its ca/ folder",
+        services=("ca",),
+    ),
+    Variable(
+        name="TLSSIM_LOG_LEVEL",
+        default="INFO",
+        meaning="log level (DEBUG, INFO, WARNING, ERROR)",
+        services=_ALL,
+    ),
+    Variable(
+        name="TLSSIM_LONG_CHAIN_DEPTH",
+        default="3",
+        meaning="intermediates of long-chain.tlssim.test (1..8), read at the ca's first start",
+        services=("ca",),
+    ),
+    Variable(
+        name="TLSSIM_FEED_MAX_AGE_S",
+        default="10",
+        meaning="seconds without news from the ca after which the responder answers tryLater",
+        services=("ocsp",),
+    ),
+    Variable(
+        name="TLSSIM_STAPLE_REFRESH_S",
+        default="5",
+        meaning="seconds between the server's refreshes of its OCSP staples",
+        services=("server",),
+    ),
+    Variable(
+        name="TLSSIM_CRL_TIMEOUT_S",
+        default="2",
+        meaning="seconds the client waits for a CRL download",
+        services=("client",),
+    ),
+    Variable(
+        name="TLSSIM_STATUS_CACHE_S",
+        default="5",
+        meaning="seconds the client reuses an intermediate's good or revoked status",
+        services=("client",),
+    ),
+    Variable(
+        name="TLSSIM_FAULTS_CONFIG",
+        default="(none)",
+        meaning="JSON file of proxies to create at start (Toxiproxy's config format)",
+        services=("faults",),
+    ),
+    Variable(
+        name="TLSSIM_FAULTS_SEED",
+        default="(random)",
+        meaning="integer seed for every random choice of the toxics, for repeatable runs",
+        services=("faults",),
+    ),
+    Variable(
+        name="TLSSIM_ADMIN_TOKEN",
+        default="the ca's admin-token file",
+        meaning="token that revocation requests must present",
+        services=("ca",),
+    ),
+)
+
+_KNOWN: Final = frozenset(v.name for v in VARIABLES)
+
+
+class Environment:
+    """Typed reads of the documented variables, each failing with a sentence that names it."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def text(self, name: str, default: str = "") -> str:
+        if name not in _KNOWN:
+            raise KeyError(f"{name} is not a documented setting")
+        return self._env.get(name, "").strip() or default
+
+    def seconds(self, name: str, default: float) -> float:
+        raw = self.text(name)
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value <= 0:
+            raise SettingsError(f"{name} must be a positive number of seconds, got {raw!r}")
+        return value
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.text(name)
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise SettingsError(f"{name} must be an integer from {low} to {high}, got {raw!r}")
+        return value
+
+    def optional_integer(self, name: str) -> int | None:
+        raw = self.text(name)
+        if not raw:
+            return None
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+
+    def endpoints(self) -> ep.Endpoints:
+        return ep.Endpoints.from_env(dict(self._env))
+
+    def listen(self, variable: str, own_address: str) -> str:
+        """Where a service binds: the explicit variable, else the port of its own address."""
+        if explicit := self.text(variable):
+            _check_address(variable, explicit)
+            return explicit
+        host = self.text("TLSSIM_LISTEN_HOST", ep.DEFAULT_HOST)
+        return f"{host}:{_check_address(variable, own_address)[1]}"
+
+    def data_dir(self) -> Path:
+        return default_data_dir(self._env)
+
+
+def _check_address(variable: str, address: str) -> tuple[str, int]:
+    try:
+        host, port = ep.split_host_port(address)
+    except ValueError as exc:
+        raise SettingsError(f"{variable}: {exc}") from None
+    if not 0 < port < 65536:
+        raise SettingsError(f"{variable}: port {port} is out of range")
+    return host, port
+
+
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    state = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(env.get("TLSSIM_DATA_DIR") or Path(state) / "tlssim")
+
+
+def _http_netloc(url: str) -> str:
+    return url.removeprefix("http://").split("/")[0]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CaSettings:
+    listen: str
+    data_dir: Path
+    ocsp_url: str
+    long_chain_depth: int = 3
+    admin_token: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> CaSettings:
+        e = Environment(env)
+        own = e.endpoints()
+        return cls(
+            listen=e.listen("TLSSIM_LISTEN", own.ca),
+            data_dir=e.data_dir() / "ca",
+            ocsp_url=own.ocsp_url,
+            long_chain_depth=e.integer("TLSSIM_LONG_CHAIN_DEPTH", 3, 1, 8),
+            admin_token=e.text("TLSSIM_ADMIN_TOKEN"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OcspSettings:
+    listen: str
+    http_listen: str
+    ca: str
+    feed_max_age_s: float = 10.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> OcspSettings:
+        e = Environment(env)
+        own = e.endpoints()
+        return cls(
+            listen=e.listen("TLSSIM_LISTEN", own.ocsp),
+            http_listen=e.listen("TLSSIM_HTTP_LISTEN", _http_netloc(own.ocsp_url)),
+            ca=own.ca,
+            feed_max_age_s=e.seconds("TLSSIM_FEED_MAX_AGE_S", 10.0),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerSettings:
+    listen: str
+    tcp_listen: str
+    ca: str
+    ocsp: str
+    staple_refresh_s: float = 5.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ServerSettings:
+        e = Environment(env)
+        own = e.endpoints()
+        return cls(
+            listen=e.listen("TLSSIM_LISTEN", own.server),
+            tcp_listen=e.listen("TLSSIM_TCP_LISTEN", own.server_tcp),
+            ca=own.ca,
+            ocsp=own.ocsp,
+            staple_refresh_s=e.seconds("TLSSIM_STAPLE_REFRESH_S", 5.0),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientSettings:
+    listen: str
+    server: str
+    ca: str
+    ocsp: str
+    crl_timeout_s: float = 2.0
+    status_cache_s: float = 5.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ClientSettings:
+        e = Environment(env)
+        own = e.endpoints()
+        return cls(
+            listen=e.listen("TLSSIM_LISTEN", own.client),
+            server=own.server,
+            ca=own.ca,
+            ocsp=own.ocsp,
+            crl_timeout_s=e.seconds("TLSSIM_CRL_TIMEOUT_S", 2.0),
+            status_cache_s=e.seconds("TLSSIM_STATUS_CACHE_S", 5.0),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaultsSettings:
+    api_listen: str
+    config: Path | None = None
+    seed: int | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> FaultsSettings:
+        e = Environment(env)
+        config = e.text("TLSSIM_FAULTS_CONFIG")
+        return cls(
+            api_listen=e.listen("TLSSIM_LISTEN", e.endpoints().faults_api),
+            config=Path(config) if config else None,
+            seed=e.optional_integer("TLSSIM_FAULTS_SEED"),
+        )
+
+
+def log_level(env: Mapping[str, str]) -> str:
+    level = Environment(env).text("TLSSIM_LOG_LEVEL", "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise SettingsError(
+            f"TLSSIM_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}"
+        )
+    return level
