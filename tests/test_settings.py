@@ -1,0 +1,107 @@
+"""The services' settings: one documented table, read once, bad values refused by name."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tlssim.services import settings as st
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "src" / "tlssim"
+
+
+def _documented() -> dict[str, str]:
+    """variable -> default, from the table in docs/settings.md."""
+    rows = re.findall(
+        r"^\| `(TLSSIM_[A-Z_]+)` \| ([^|]*) \|", (ROOT / "docs/settings.md").read_text(), re.M
+    )
+    return {name: default.strip() for name, default in rows}
+
+
+def test_the_docs_table_is_the_code_list() -> None:
+    assert _documented() == {v.name: v.default for v in st.VARIABLES}
+
+
+def test_services_read_the_environment_only_through_settings() -> None:
+    allowed = {SRC / "services" / "settings.py"}
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in ("services", "pki", "tls", "faults", "net", "scenarios")
+        for path in (SRC / folder).rglob("*.py")
+        if path not in allowed
+        and re.search(r"os\.environ|os\.getenv", path.read_text())
+        and path.name != "restart.py"  # starts a ca process with the caller's environment
+    ]
+    assert offenders == []
+
+
+def test_every_variable_the_code_names_is_documented() -> None:
+    named = set()
+    for path in SRC.rglob("*.py"):
+        named |= set(re.findall(r'"(TLSSIM_[A-Z_]+)"', path.read_text()))
+    # Set for the compose demo and the test harness, or a constant named like a variable.
+    not_settings = {"TLSSIM_REQUIRE_DOCKER", "TLSSIM_DEMO_HOSTS", "TLSSIM_GRPC"}
+    assert named - not_settings <= {v.name for v in st.VARIABLES}
+
+
+def test_defaults_match_the_table() -> None:
+    ca = st.CaSettings.from_env({})
+    assert (ca.listen, ca.long_chain_depth) == ("127.0.0.1:50051", 3)
+    ocsp = st.OcspSettings.from_env({})
+    assert (ocsp.listen, ocsp.http_listen, ocsp.feed_max_age_s) == (
+        "127.0.0.1:50052",
+        "127.0.0.1:8080",
+        10.0,
+    )
+    server = st.ServerSettings.from_env({"TLSSIM_LISTEN_HOST": "0.0.0.0"})
+    assert (server.listen, server.tcp_listen, server.staple_refresh_s) == (
+        "0.0.0.0:50053",
+        "0.0.0.0:8443",
+        5.0,
+    )
+    client = st.ClientSettings.from_env({"TLSSIM_HOST": "ca.example"})
+    assert (client.ca, client.crl_timeout_s, client.status_cache_s) == (
+        "ca.example:50051",
+        2.0,
+        5.0,
+    )
+    faults = st.FaultsSettings.from_env({"TLSSIM_FAULTS_SEED": "7"})
+    assert (faults.api_listen, faults.seed, faults.config) == ("127.0.0.1:8474", 7, None)
+
+
+@pytest.mark.parametrize(
+    ("load", "env"),
+    [
+        (st.OcspSettings.from_env, {"TLSSIM_FEED_MAX_AGE_S": "soon"}),
+        (st.OcspSettings.from_env, {"TLSSIM_FEED_MAX_AGE_S": "nan"}),
+        (st.ServerSettings.from_env, {"TLSSIM_STAPLE_REFRESH_S": "-1"}),
+        (st.CaSettings.from_env, {"TLSSIM_LONG_CHAIN_DEPTH": "9"}),
+        (st.FaultsSettings.from_env, {"TLSSIM_FAULTS_SEED": "x"}),
+        (st.ClientSettings.from_env, {"TLSSIM_LISTEN": "nowhere"}),
+        (st.ServerSettings.from_env, {"TLSSIM_TCP_LISTEN": "127.0.0.1:99999"}),
+    ],
+)
+def test_a_bad_value_is_refused_by_name(load: object, env: dict[str, str]) -> None:
+    (name,) = env
+    with pytest.raises(st.SettingsError, match=name):
+        load(env)  # type: ignore[operator]
+
+
+def test_serve_with_a_bad_setting_says_so_in_one_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tlssim", "serve", "ocsp"],
+        env={"TLSSIM_FEED_MAX_AGE_S": "soon", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "tlssim serve ocsp: TLSSIM_FEED_MAX_AGE_S must be a positive number of seconds, got 'soon'"
+    ]
