@@ -1,5 +1,7 @@
 """Generates the gRPC code from protos/ whenever the package is built or installed."""
 
+import shutil
+import sys
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -15,6 +17,12 @@ def generate_grpc_code() -> None:
     from grpc_tools import protoc
 
     includes = Path(grpc_tools.__file__).parent / "_proto"
+    # mypy-protobuf's plugin writes typed stubs for the generated gRPC classes.
+    plugin = shutil.which("protoc-gen-mypy_grpc") or str(
+        Path(sys.executable).parent / "protoc-gen-mypy_grpc"
+    )
+    if not Path(plugin).exists():
+        raise SystemExit("protoc-gen-mypy_grpc not found: install mypy-protobuf")
     sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
     args = [
         "protoc",
@@ -23,6 +31,8 @@ def generate_grpc_code() -> None:
         f"--python_out={OUT}",
         f"--pyi_out={OUT}",
         f"--grpc_python_out={OUT}",
+        f"--plugin=protoc-gen-mypy_grpc={plugin}",
+        f"--mypy_grpc_out={OUT}",
         *sources,
     ]
     if protoc.main(args) != 0:

@@ -41,7 +41,7 @@ def trace_metadata() -> tuple[tuple[str, str], ...]:
 
 def _with_trace(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
     metadata = grpc.aio.Metadata(*(details.metadata or ()))
-    if TRACE_METADATA_KEY not in metadata:
+    if metadata.get(TRACE_METADATA_KEY) is None:
         metadata.add(TRACE_METADATA_KEY, current_trace_id())
     return grpc.aio.ClientCallDetails(
         details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
@@ -49,9 +49,9 @@ def _with_trace(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetai
 
 
 class _TraceClientInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[misc]
-    grpc.aio.UnaryStreamClientInterceptor,  # type: ignore[misc]
-    grpc.aio.StreamStreamClientInterceptor,  # type: ignore[misc]
+    grpc.aio.UnaryUnaryClientInterceptor,
+    grpc.aio.UnaryStreamClientInterceptor,
+    grpc.aio.StreamStreamClientInterceptor,
 ):
     """Sends the current trace id with every call made on our channels."""
 
@@ -67,7 +67,7 @@ class _TraceClientInterceptor(
         return await continuation(_with_trace(details), request_iterator)
 
 
-class _TraceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class _TraceInterceptor(grpc.aio.ServerInterceptor):
     """Puts the caller's trace id (or a new one) into trace_id_var for the handler."""
 
     async def intercept_service(

@@ -41,7 +41,9 @@ class EngineServer(server_pb2_grpc.TlsServerServicer):
         self.key = CertifiedKey(chain=cert.chain, private_key=cert.key)
         self.trace_ids: list[str] = []
 
-    async def Connect(self, request_iterator: Any, context: Any) -> None:
+    # Streams back through context.write() rather than by yielding, hence the override.
+
+    async def Connect(self, request_iterator: Any, context: Any) -> None:  # type: ignore[override]
         metadata = dict(context.invocation_metadata() or ())
         self.trace_ids.append(metadata.get(rpcutil.TRACE_METADATA_KEY, ""))
         conn = ServerConnection(

@@ -87,7 +87,7 @@ def _percentiles(values: list[float]) -> tuple[float, float, float]:
     return q[49], q[89], q[98]
 
 
-async def _one(stub: client_pb2_grpc.TlsClientStub) -> tuple[bool, float, float]:
+async def _one(stub: client_pb2_grpc.TlsClientAsyncStub) -> tuple[bool, float, float]:
     started = time.perf_counter()
     reply = await stub.RunHandshake(
         client_pb2.HandshakeRequest(server_name=SERVER_NAME, tls_version="1.3"), timeout=15
