@@ -2,8 +2,8 @@
 # Start a local Docker engine for the compose stack and its tests (needs root).
 #
 # - installs Debian's docker.io and docker-compose (Compose 1.29) with apt when missing;
-# - starts dockerd with address pools inside 198.18.0.0/15 (the benchmarking range, see
-#   DESIGN.md §5) and no outbound masquerading: containers talk to each other and to the
+# - starts dockerd with address pools inside 198.18.0.0/15 (the benchmarking range,
+#   RFC 2544) and no outbound masquerading: containers talk to each other and to the
 #   host's published loopback ports, never to the outside;
 # - waits until `docker info` answers. Idempotent: does nothing when an engine answers.
 #

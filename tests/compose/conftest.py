@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LONG_RUNNING = ("faults", "ca", "ocsp", "server", "client")
 HEALTHY_WITHIN_S = 240.0
 ADMIN_TOKEN = "tlssim-compose-test-admin"
-# Published on 127.0.0.1 by compose.yaml (DESIGN.md §3 ports).
+# Published on 127.0.0.1 by compose.yaml (the default ports).
 HOST_ENDPOINTS = {
     "TLSSIM_CA_ADDR": "127.0.0.1:50051",
     "TLSSIM_OCSP_ADDR": "127.0.0.1:50052",
