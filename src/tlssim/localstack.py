@@ -51,6 +51,7 @@ class LocalStack:
     env: dict[str, str]
     data_dir: Path
     log: Path
+    process: subprocess.Popen[bytes]
 
     @property
     def server_tcp(self) -> tuple[str, int]:
@@ -70,6 +71,21 @@ class LocalStack:
 
     def logs(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def service_pid(self, name: str) -> int:
+        """The pid of `tlssim serve NAME` under this stack's `tlssim up`."""
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                stat = (proc / "stat").read_text()
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            if parent == self.process.pid and argv[-3:-1] == [b"serve", name.encode()]:
+                return int(proc.name)
+        raise LookupError(f"no running {name} service under pid {self.process.pid}")
 
 
 @contextlib.contextmanager
@@ -94,7 +110,7 @@ def running_stack(tmp: Path, **overrides: str) -> Iterator[LocalStack]:
         process = subprocess.Popen(
             [sys.executable, "-m", "tlssim", "up"], env=env, stdout=out, stderr=subprocess.STDOUT
         )
-    started = LocalStack(env, tmp / "data", log)
+    started = LocalStack(env, tmp / "data", log, process)
     with stopped_with_sigint(process):
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while "tlssim is up" not in started.logs():

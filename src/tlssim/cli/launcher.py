@@ -8,7 +8,8 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from tlssim import endpoints as ep
 from tlssim import links
@@ -23,6 +24,8 @@ class LocalService:
     name: str
     health_address: str
     description: str
+    #: False for the faults service, whose REST API (not gRPC health) tells it is up.
+    grpc_health: bool = True
 
 
 def local_services(e: ep.Endpoints) -> tuple[LocalService, ...]:
@@ -48,31 +51,73 @@ def own_listen(name: str, e: ep.Endpoints) -> dict[str, str]:
     return listen
 
 
+# A child that exits is restarted after this delay, doubled at each exit in a row...
+RESTART_DELAY_S = 0.5
+RESTART_DELAY_MAX_S = 8.0
+# ... and given up on (the rest keep running) after this many exits within the window.
+GIVE_UP_EXITS = 5
+GIVE_UP_WINDOW_S = 60.0
+# Ctrl-C: children get SIGTERM, and SIGKILL after this long.
+STOP_TIMEOUT_S = 4.0
+# Child output is read in chunks, never waiting for a newline; longer lines are cut here.
+MAX_LOG_LINE = 2000
+_READ_CHUNK = 64 * 1024
+
+
+@dataclass
+class Child:
+    """One supervised service process."""
+
+    service: LocalService
+    env: dict[str, str]
+    process: asyncio.subprocess.Process | None = None
+    exits: list[float] = field(default_factory=list)
+    restarts: int = 0
+    gave_up: bool = False
+
+
 class Stack:
-    """Child processes, one per service, with their output prefixed by the service name."""
+    """Child processes, one per service, with their output prefixed by the service name.
+
+    A child that exits is restarted with backoff and the restart is reported; one that keeps
+    exiting is given up on while the others keep running.
+    """
 
     def __init__(self, env: dict[str, str]) -> None:
         self._env = env
-        self.processes: dict[str, asyncio.subprocess.Process] = {}
-        self._pumps: list[asyncio.Task[None]] = []
+        self.children: dict[str, Child] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        #: Called after a child came back (e.g. to recreate the faults proxies).
+        self.on_restart: dict[str, Callable[[], Awaitable[None]]] = {}
 
     async def start(self, service: LocalService, env: dict[str, str] | None = None) -> None:
+        child = Child(service, self._env | (env or {}))
+        self.children[service.name] = child
+        await self._spawn(child)
+
+    def process(self, name: str) -> asyncio.subprocess.Process:
+        process = self.children[name].process
+        assert process is not None
+        return process
+
+    async def _spawn(self, child: Child) -> None:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "tlssim",
             "serve",
-            service.name,
-            env=self._env | (env or {}),
+            child.service.name,
+            env=child.env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
-        self.processes[service.name] = process
+        child.process = process
         assert process.stdout is not None
-        self._pumps.append(asyncio.create_task(_prefix_lines(service.name, process.stdout)))
+        self._tasks.append(asyncio.create_task(pump_output(child.service.name, process.stdout)))
 
     async def wait_healthy(self, service: LocalService, deadline: float) -> None:
-        process = self.processes[service.name]
+        process = self.process(service.name)
         while time.monotonic() < deadline:
             if process.returncode is not None:
                 raise RuntimeError(f"{service.name} exited with status {process.returncode}")
@@ -81,46 +126,106 @@ class Stack:
             await asyncio.sleep(0.1)
         raise RuntimeError(f"{service.name} did not become healthy on {service.health_address}")
 
-    async def stop(self) -> None:
-        for process in reversed(list(self.processes.values())):
-            if process.returncode is None:
-                process.terminate()
-        for process in self.processes.values():
+    def supervise(self) -> None:
+        """From now on, restart children that exit."""
+        for child in self.children.values():
+            self._tasks.append(asyncio.create_task(self._watch(child)))
+
+    async def _watch(self, child: Child) -> None:
+        name = child.service.name
+        while not self._stopping:
+            code = await self.process(name).wait()
+            if self._stopping:
+                return
+            now = time.monotonic()
+            child.exits = [t for t in child.exits if now - t < GIVE_UP_WINDOW_S] + [now]
+            if len(child.exits) >= GIVE_UP_EXITS:
+                child.gave_up = True
+                say(
+                    f"{name} exited with status {code}, {len(child.exits)} times within "
+                    f"{GIVE_UP_WINDOW_S:.0f} s; not restarting it (the other services keep "
+                    "running; Ctrl-C stops the stack)"
+                )
+                return
+            delay = min(RESTART_DELAY_S * 2 ** (len(child.exits) - 1), RESTART_DELAY_MAX_S)
+            await asyncio.sleep(delay)
+            if self._stopping:
+                return
+            child.restarts += 1
+            await self._spawn(child)
             try:
-                await asyncio.wait_for(process.wait(), 5)
+                if child.service.grpc_health:
+                    await self.wait_healthy(child.service, time.monotonic() + STARTUP_TIMEOUT_S)
+                if hook := self.on_restart.get(name):
+                    await hook()
+            except (RuntimeError, FaultsApiError) as exc:
+                say(f"{name} restarted ({child.restarts}) but is not healthy: {exc}")
+                continue
+            took = time.monotonic() - now
+            say(f"{name} exited with status {code}; restarted ({child.restarts}) in {took:.1f} s")
+
+    async def stop(self) -> None:
+        """SIGTERM to every child (last started first), SIGKILL to those still running."""
+        self._stopping = True
+        running = [
+            c.process
+            for c in reversed(self.children.values())
+            if c.process is not None and c.process.returncode is None
+        ]
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+        for process in running:
+            try:
+                await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
             except TimeoutError:
-                process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
                 await process.wait()
-        for pump in self._pumps:
-            pump.cancel()
-
-    async def first_exit(self) -> tuple[str, int]:
-        waits = {asyncio.ensure_future(p.wait()): n for n, p in self.processes.items()}
-        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
+        for task in self._tasks:
             task.cancel()
-        task = done.pop()
-        return waits[task], task.result()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-async def _prefix_lines(name: str, stream: asyncio.StreamReader) -> None:
-    while line := await stream.readline():
-        sys.stderr.write(f"[{name:>6}] {line.decode(errors='replace')}")
-        sys.stderr.flush()
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+async def pump_output(name: str, stream: asyncio.StreamReader) -> None:
+    """Copies a child's output to ours, each line prefixed with its name and cut at
+    MAX_LOG_LINE characters; reads in chunks so that no line length can stall the child."""
+    prefix = f"[{name:>6}] "
+    pending = b""
+    cut = 0  # bytes dropped from the line being read
+    while chunk := await stream.read(_READ_CHUNK):
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            _write_line(prefix, line, cut)
+            cut = 0
+        if len(pending) > MAX_LOG_LINE:
+            cut += len(pending) - MAX_LOG_LINE
+            pending = pending[:MAX_LOG_LINE]
+    if pending:
+        _write_line(prefix, pending, cut)
+
+
+def _write_line(prefix: str, line: bytes, cut: int) -> None:
+    text = line[:MAX_LOG_LINE].decode(errors="replace")
+    cut += max(0, len(line) - MAX_LOG_LINE)
+    tail = f" ... [{cut} more bytes]" if cut else ""
+    sys.stderr.write(f"{prefix}{text}{tail}\n")
+    sys.stderr.flush()
 
 
 async def start_faults(stack: Stack, e: ep.Endpoints, deadline: float) -> dict[str, dict[str, str]]:
-    """Starts the faults proxy with one proxy per link; returns each service's overrides."""
-    await stack.start(LocalService("faults", e.faults_api, ""))
+    """Starts the faults proxy with one proxy per link; returns each service's overrides.
+
+    Each proxy gets a free port once; a restarted faults process gets the same ports back
+    (its toxics are gone), so the other services' addresses stay valid.
+    """
+    await stack.start(LocalService("faults", e.faults_api, "", grpc_health=False))
     api = FaultsApi(e.faults_api, timeout=1.0)
-    while True:
-        try:
-            await api.acall("GET", "/version")
-            break
-        except FaultsApiError:
-            if time.monotonic() > deadline or stack.processes["faults"].returncode is not None:
-                raise RuntimeError(f"faults did not answer on {e.faults_api}") from None
-            await asyncio.sleep(0.1)
+    await _wait_for_api(api, stack, deadline)
     upstreams = {
         "server": e.server,
         "ocsp": e.ocsp,
@@ -140,6 +245,14 @@ async def start_faults(stack: Stack, e: ep.Endpoints, deadline: float) -> dict[s
     ]
     created = await api.acall("POST", "/populate", specs)
     bound = {p["name"]: p["listen"] for p in created["proxies"]}
+    again = [spec | {"listen": bound[spec["name"]]} for spec in specs]
+
+    async def recreate_proxies() -> None:
+        await _wait_for_api(api, stack, time.monotonic() + STARTUP_TIMEOUT_S)
+        await api.acall("POST", "/populate", again)
+        say("faults: proxies recreated on their ports (toxics from before are gone)")
+
+    stack.on_restart["faults"] = recreate_proxies
     overrides: dict[str, dict[str, str]] = {}
     for link in links.LINKS:
         value = bound[link.name]
@@ -147,6 +260,27 @@ async def start_faults(stack: Stack, e: ep.Endpoints, deadline: float) -> dict[s
             value = f"http://{value}"
         overrides.setdefault(link.source, {})[link.variable] = value
     return overrides
+
+
+async def _wait_for_api(api: FaultsApi, stack: Stack, deadline: float) -> None:
+    while True:
+        try:
+            await api.acall("GET", "/version")
+            return
+        except FaultsApiError:
+            if time.monotonic() > deadline or stack.process("faults").returncode is not None:
+                raise RuntimeError(f"faults did not answer on {api.base}") from None
+            await asyncio.sleep(0.1)
+
+
+async def _start_all(stack: Stack, e: ep.Endpoints) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    print("starting faults ...", flush=True)
+    overrides = await start_faults(stack, e, deadline)
+    for service in local_services(e):
+        print(f"starting {service.name} ...", flush=True)
+        await stack.start(service, own_listen(service.name, e) | overrides.get(service.name, {}))
+        await stack.wait_healthy(service, deadline)
 
 
 async def run_up(data_dir: str | None) -> int:
@@ -160,28 +294,21 @@ async def run_up(data_dir: str | None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        print("starting faults ...", flush=True)
-        overrides = await start_faults(stack, e, deadline)
-        for service in local_services(e):
-            print(f"starting {service.name} ...", flush=True)
-            await stack.start(
-                service, own_listen(service.name, e) | overrides.get(service.name, {})
-            )
-            await stack.wait_healthy(service, deadline)
+        # Ctrl-C during start-up stops too.
+        starting = asyncio.ensure_future(_start_all(stack, e))
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            return 0
+        starting.result()
         print("\ntlssim is up; every service answers the gRPC health check:")
         for service in local_services(e):
             print(f"  {service.name:<7} {service.description}")
         print(f"  faults  fault proxy on every link    REST {e.faults_api} (tlssim faults list)")
         print("\ntry:  tlssim handshake --server-name valid.tlssim.test\nstop: Ctrl-C", flush=True)
-        exited = asyncio.ensure_future(stack.first_exit())
-        stopped = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({exited, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        if exited.done():
-            name, code = exited.result()
-            print(f"{name} exited with status {code}; stopping the stack", file=sys.stderr)
-            return 1
-        exited.cancel()
+        stack.supervise()
+        await stopped
         return 0
     except RuntimeError as exc:
         print(f"tlssim up failed: {exc}", file=sys.stderr)
