@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextvars
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -13,12 +14,17 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 TRACE_METADATA_KEY = "x-tlssim-trace-id"
 trace_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("trace_id", default="")
 
-# Handshake messages and chains are small, but CRLs and bundles can grow.
+# What our channels accept in answers: handshake flights and chains are small, but CRLs and
+# trust bundles can grow. A server accepts far less in requests (see create_server).
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 _OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
 ]
+# A request larger than its service's limit is refused (RESOURCE_EXHAUSTED) before it is
+# parsed. Sized to the real messages: a CSR or an OCSP request is a few KiB, a handshake
+# flight tens of KiB.
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024
 
 
 def new_trace_id() -> str:
@@ -67,17 +73,82 @@ class _TraceClientInterceptor(
         return await continuation(_with_trace(details), request_iterator)
 
 
-class _TraceInterceptor(grpc.aio.ServerInterceptor):
-    """Puts the caller's trace id (or a new one) into trace_id_var for the handler."""
+@dataclass(frozen=True, slots=True)
+class MalformedRequest:
+    """Stands in for a request whose bytes are not the method's protobuf message."""
+
+    reason: str
+
+
+def _tolerant(method: str, deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any]:
+    def parse(raw: bytes) -> Any:
+        try:
+            return deserialize(raw) if deserialize else raw
+        except Exception as exc:  # protobuf's DecodeError, or anything a parser raises
+            return MalformedRequest(f"malformed request for {method}: {exc}")
+
+    return parse
+
+
+async def reject_malformed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    """Ends the call with INVALID_ARGUMENT when `request` did not parse."""
+    if isinstance(request, MalformedRequest):
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.reason)
+
+
+def _guarded(
+    method: str, handler: grpc.RpcMethodHandler[Any, Any]
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """The handler with a deserializer that never raises: a malformed request gets
+    INVALID_ARGUMENT and one log-free line, not UNKNOWN and a traceback. Handlers that
+    stream requests check each message with `reject_malformed` themselves."""
+    parse = _tolerant(method, handler.request_deserializer)
+    serialize = handler.response_serializer
+    if handler.unary_unary is not None:
+        unary = handler.unary_unary
+
+        async def unary_unary(request: Any, context: Any) -> Any:
+            await reject_malformed(request, context)
+            return await unary(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(unary_unary, parse, serialize)
+    if handler.unary_stream is not None:
+        streaming: Any = handler.unary_stream
+
+        async def unary_stream(request: Any, context: Any) -> AsyncIterator[Any]:
+            await reject_malformed(request, context)
+            async for reply in streaming(request, context):
+                yield reply
+
+        return grpc.unary_stream_rpc_method_handler(unary_stream, parse, serialize)
+    if handler.stream_stream is not None:
+        return grpc.stream_stream_rpc_method_handler(handler.stream_stream, parse, serialize)
+    return handler
+
+
+class _ServerInterceptor(grpc.aio.ServerInterceptor):
+    """Puts the caller's trace id (or a new one) into trace_id_var for the handler, and
+    guards every method against requests that do not parse."""
+
+    def __init__(self) -> None:
+        self._guarded: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
     async def intercept_service(
         self,
-        continuation: Callable[[Any], Awaitable[Any]],
-        handler_call_details: Any,
-    ) -> Any:
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         metadata = dict(handler_call_details.invocation_metadata or ())
-        trace_id_var.set(metadata.get(TRACE_METADATA_KEY) or new_trace_id())
-        return await continuation(handler_call_details)
+        trace_id_var.set(str(metadata.get(TRACE_METADATA_KEY) or new_trace_id()))
+        method = handler_call_details.method
+        if (guarded := self._guarded.get(method)) is None:
+            handler = await continuation(handler_call_details)
+            if handler is None:
+                return handler
+            guarded = self._guarded[method] = _guarded(method, handler)
+        return guarded
 
 
 def bind_trace(context: Any) -> str:
@@ -89,8 +160,12 @@ def bind_trace(context: Any) -> str:
     return tid
 
 
-def create_server() -> grpc.aio.Server:
-    return grpc.aio.server(interceptors=[_TraceInterceptor()], options=_OPTIONS)
+def create_server(max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> grpc.aio.Server:
+    options = [
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", max_request_bytes),
+    ]
+    return grpc.aio.server(interceptors=[_ServerInterceptor()], options=options)
 
 
 async def start_server(

@@ -29,6 +29,8 @@ from tlssim.rpc.v1 import server_pb2, server_pb2_grpc
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "tlssim.rpc.v1.TlsServer"
+# As the server it stands in for: one message carries the records of a flight.
+RELAY_MAX_REQUEST_BYTES = 256 * 1024
 _CALL_ERRORS = (grpc.aio.AioRpcError, asyncio.InvalidStateError)
 
 
@@ -46,6 +48,7 @@ class _ContextSource:
                 raise ConnectionError(f"client call: {exc}") from None
             if message is grpc.aio.EOF:
                 return b""
+            await rpcutil.reject_malformed(message, self.context)
             if message.data:
                 return bytes(message.data)
 
@@ -185,7 +188,7 @@ class GrpcRelayProxy(Proxy):
     async def start(self) -> None:
         if self._grpc is not None:
             return
-        server = rpcutil.create_server()
+        server = rpcutil.create_server(RELAY_MAX_REQUEST_BYTES)
         server_pb2_grpc.add_TlsServerServicer_to_server(_RelayServicer(self), server)
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)

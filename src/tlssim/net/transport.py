@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 import grpc
 
+from tlssim import rpcutil
 from tlssim.rpc.v1 import server_pb2
 
 # How long a client waits for the server to end a gRPC call before cancelling it.
@@ -94,6 +95,7 @@ class GrpcServerTransport:
             message = await self._context.read()
             if message is grpc.aio.EOF:
                 return b""
+            await rpcutil.reject_malformed(message, self._context)
             if message.data:
                 return bytes(message.data)
 

@@ -114,8 +114,12 @@ class CertificateStore:
     """All PKI state in one SQLite file; every write is durable once the call returns."""
 
     def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        # The database holds the CAs' private keys: only the service's user may read it.
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        data_dir.chmod(0o700)
         self.path = data_dir / DATABASE_FILE
+        self.path.touch(mode=0o600, exist_ok=True)
+        self.path.chmod(0o600)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")

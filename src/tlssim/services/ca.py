@@ -27,6 +27,8 @@ log = logging.getLogger("tlssim.ca")
 SERVICE_NAME: Final = "tlssim.rpc.v1.CertificateAuthority"
 HEARTBEAT_INTERVAL_S: Final = 2.0
 _FEED_BATCH: Final = 500
+# Sequences are SQLite integers (signed 64-bit).
+MAX_SEQUENCE: Final = 2**63 - 1
 
 _KIND: Final = {
     EventKind.ISSUED: ca_pb2.StatusEvent.ISSUED,
@@ -140,6 +142,10 @@ class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
         """Replays events after `after_sequence`, sends a heartbeat once caught up, then
         streams new events as they are committed and a heartbeat every couple of seconds."""
         last = int(request.after_sequence)
+        if last > MAX_SEQUENCE:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"after_sequence {last} is beyond any sequence"
+            )
         caught_up_announced = False
         while not self._closing:
             events = await asyncio.to_thread(self.authority.store.events_after, last, _FEED_BATCH)

@@ -52,6 +52,8 @@ from tlssim.tls.config import DEFAULT_TLS12_CIPHER_SUITES, DEFAULT_TLS13_CIPHER_
 log = logging.getLogger("tlssim.client")
 
 SERVICE_NAME = "tlssim.rpc.v1.TlsClient"
+# A request may carry trust anchors (ca_pem) and application data.
+MAX_REQUEST_BYTES = 1024 * 1024
 HANDSHAKE_DEADLINE_S = 10.0
 OCSP_TIMEOUT_S = 2.0
 DEFAULT_APPLICATION_DATA = b"GET / HTTP/1.1\r\nHost: tlssim\r\n\r\n"
@@ -284,7 +286,7 @@ async def serve(settings: ClientSettings, clock: Clock) -> None:
     servicer = TlsClientServicer(settings.server, settings.ca, settings.ocsp, clock)
     register = functools.partial(client_pb2_grpc.add_TlsClientServicer_to_server, servicer)
     try:
-        async with runtime.grpc_server(settings.listen, SERVICE_NAME, register):
+        async with runtime.grpc_server(settings.listen, SERVICE_NAME, register, MAX_REQUEST_BYTES):
             log.info("client ready on %s (server %s)", settings.listen, settings.server)
             await runtime.run_forever()
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
@@ -83,6 +84,8 @@ def run_service(name: str, env: Mapping[str, str]) -> int:
         return 2
     configure_logging(name, level)
     try:
+        # Key material and databases the service writes are for its own user alone.
+        os.umask(0o077)
         asyncio.run(until_signalled(entry.serve(config, SystemClock())))
     except OSError as exc:
         log.error("%s cannot start: %s", name, exc)
@@ -102,10 +105,13 @@ async def until_signalled(service: Coroutine[Any, Any, None]) -> None:
 
 @contextlib.asynccontextmanager
 async def grpc_server(
-    listen: str, service_name: str, register: Callable[[grpc.aio.Server], None]
+    listen: str,
+    service_name: str,
+    register: Callable[[grpc.aio.Server], None],
+    max_request_bytes: int = rpcutil.DEFAULT_MAX_REQUEST_BYTES,
 ) -> AsyncIterator[grpc.aio.Server]:
     """A started gRPC server with the standard health service; stopped gracefully on exit."""
-    server = rpcutil.create_server()
+    server = rpcutil.create_server(max_request_bytes)
     register(server)
     try:
         await rpcutil.start_server(server, listen, [service_name])

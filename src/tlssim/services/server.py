@@ -43,6 +43,8 @@ from tlssim.tls.signatures import key_supports
 log = logging.getLogger("tlssim.server")
 
 SERVICE_NAME = "tlssim.rpc.v1.TlsServer"
+# One message carries the TLS records of a flight (the engine caps a record at 16 KiB).
+MAX_REQUEST_BYTES = 256 * 1024
 STARTUP_RETRY_S = 0.5
 
 
@@ -205,7 +207,7 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
             log_connection("TCP", conn)
 
         register = functools.partial(server_pb2_grpc.add_TlsServerServicer_to_server, servicer)
-        async with runtime.grpc_server(settings.listen, SERVICE_NAME, register):
+        async with runtime.grpc_server(settings.listen, SERVICE_NAME, register, MAX_REQUEST_BYTES):
             host, port = split_host_port(settings.tcp_listen)
             tcp_server = await asyncio.start_server(on_tcp, host, port)
             log.info("server ready: gRPC %s, TLS over TCP %s", settings.listen, settings.tcp_listen)
