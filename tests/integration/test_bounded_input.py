@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -14,6 +17,12 @@ from tlssim.rpc.v1 import ca_pb2, client_pb2, ocsp_pb2, server_pb2
 # Not a protobuf message: a field tag whose varint never ends.
 GARBAGE = b"\xff\xff\xff"
 OVERSIZED = b"\x0a" + b"\xff" * 5 + b"x" * (2 * 1024 * 1024)
+SERVICE_OF = {
+    "CertificateAuthority": "ca",
+    "OcspResponder": "ocsp",
+    "TlsServer": "server",
+    "TlsClient": "client",
+}
 
 
 def _methods(stack: LocalStack) -> Iterator[tuple[str, str, bool, bool]]:
@@ -37,18 +46,24 @@ def _methods(stack: LocalStack) -> Iterator[tuple[str, str, bool, bool]]:
 
 def _call(address: str, method: str, streams: tuple[bool, bool], payload: bytes) -> grpc.StatusCode:
     with grpc.insecure_channel(address) as channel:
-        raw: Any = channel  # raw bytes, no (de)serializers: the typed signatures do not apply
-        client_streams, server_streams = streams
-        try:
-            if client_streams:
-                list(raw.stream_stream(method)(iter([payload]), timeout=5))
-            elif server_streams:
-                next(iter(raw.unary_stream(method)(payload, timeout=5)))
-            else:
-                raw.unary_unary(method)(payload, timeout=5)
-        except grpc.RpcError as exc:
-            code: grpc.StatusCode = exc.code()
-            return code
+        return _call_on(channel, method, streams, payload)
+
+
+def _call_on(
+    channel: grpc.Channel, method: str, streams: tuple[bool, bool], payload: bytes
+) -> grpc.StatusCode:
+    raw: Any = channel  # raw bytes, no (de)serializers: the typed signatures do not apply
+    client_streams, server_streams = streams
+    try:
+        if client_streams:
+            list(raw.stream_stream(method)(iter([payload]), timeout=5))
+        elif server_streams:
+            next(iter(raw.unary_stream(method)(payload, timeout=5)))
+        else:
+            raw.unary_unary(method)(payload, timeout=5)
+    except grpc.RpcError as exc:
+        code: grpc.StatusCode = exc.code()
+        return code
     return grpc.StatusCode.OK
 
 
@@ -79,3 +94,30 @@ def test_the_ca_keeps_its_keys_to_itself(stack: LocalStack) -> None:
     assert ca_dir.stat().st_mode & 0o777 == 0o700
     for path in ca_dir.iterdir():
         assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by others"
+
+
+def _rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0]) / 1024
+
+
+@pytest.mark.integration
+def test_oversized_requests_do_not_grow_memory(stack: LocalStack) -> None:
+    """200 requests of 2 MiB to each service leave its memory within 50 MB of the start."""
+    growth = {}
+    first_method: dict[str, tuple[str, str, tuple[bool, bool]]] = {}
+    for address, method, *streams in _methods(stack):
+        name = method.split("/")[1].rsplit(".", 1)[1]
+        first_method.setdefault(name, (address, method, (streams[0], streams[1])))
+    for name, (address, method, streams) in first_method.items():
+        pid = stack.service_pid(SERVICE_OF[name])
+        before = _rss_mb(pid)
+        # Many in flight at once on one channel: one by one, each would wait out HTTP/2
+        # flow control.
+        with grpc.insecure_channel(address) as channel, ThreadPoolExecutor(50) as pool:
+            send = functools.partial(_call_on, channel, method, streams)
+            codes = set(pool.map(send, [OVERSIZED] * 200))
+        assert codes == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+        growth[name] = _rss_mb(pid) - before
+    assert set(growth) == set(SERVICE_OF)
+    assert max(growth.values()) < 50, growth
