@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_compose_proxies_match_the_links() -> None:
-    proxies = json.loads((ROOT / "docker" / "faults.json").read_text())
+    proxies = json.loads((ROOT / "services" / "faults.json").read_text())
     compose = {p["name"]: p.get("protocol", "tcp") for p in proxies}
     assert compose == {link.name: link.protocol for link in LINKS}
 
