@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -159,7 +160,8 @@ def test_garbage_on_the_api_socket_gets_400(service: ThreadedService) -> None:
     for garbage in (b"\x16\x03\x01\x00\x05hello\r\n\r\n", b"GET /version HTTP/1.1\r\nbad\r\n\r\n"):
         with socket.create_connection(service.api_host_port, timeout=5) as sock:
             sock.sendall(garbage)
-            assert sock.recv(4096).startswith(b"HTTP/1.1 400")
+            # No usable request line, so no version to answer in: HTTP/1.0 or 1.1.
+            assert re.match(rb"HTTP/1\.[01] 400 ", sock.recv(4096))
     assert call(service, "GET", "/version")[0] == 200
 
 

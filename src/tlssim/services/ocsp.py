@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import binascii
 import contextlib
 import datetime as dt
 import functools
@@ -37,6 +35,8 @@ from tlssim.pki.ocsp_responder import (
 )
 from tlssim.pki.status_table import FeedEvent, StatusTable
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc
+from tlssim.services.ocsp_http import OcspHttpFront
+from tlssim.web import WebServer
 
 log = logging.getLogger("tlssim.ocsp")
 
@@ -48,14 +48,12 @@ UNKNOWN_GRACE_S: Final = 0.3
 BACKOFF_START_S: Final = 0.2
 BACKOFF_MAX_S: Final = 5.0
 CA_CALL_TIMEOUT_S: Final = 5.0
-CRL_CACHE_S: Final = 30.0
 # The responder answers tryLater rather than a possibly stale "good" once it has heard
 # nothing from the ca's status feed (no event, no heartbeat; the ca sends one every 2 s)
 # for this long: the bound on how stale a "good" answer can be.
 FEED_MAX_AGE_S: Final = float(os.environ.get("TLSSIM_FEED_MAX_AGE_S", "10"))
 # How long a request for an issuer being enrolled right now waits for its responder key.
 ENROLL_WAIT_S: Final = 2.0
-MAX_HTTP_BODY: Final = 64 * 1024
 RENEWAL_CHECK_S: Final = 3600.0
 
 
@@ -308,121 +306,6 @@ async def keep_responder_certificates_fresh(ca: Any, state: ResponderState, cloc
         await asyncio.sleep(min([*waits, RENEWAL_CHECK_S]))
 
 
-# -- OCSP and CRLs over HTTP (RFC 6960 appendix A) --------------------------------------
-
-
-class HttpFront:
-    """A small HTTP/1.1 server: OCSP by GET and POST, and CRLs at /crl/<issuer id>.crl."""
-
-    def __init__(self, state: ResponderState, ca: Any, clock: Clock) -> None:
-        self.state = state
-        self.ca = ca
-        self.clock = clock
-        # issuer id -> (feed sequence, monotonic time, CRL DER)
-        self._crl_cache: dict[str, tuple[int, float, bytes]] = {}
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            status, content_type, body, headers = await asyncio.wait_for(
-                self._respond(reader), timeout=10
-            )
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
-            status, content_type, body, headers = 400, "text/plain", b"bad request\n", {}
-        except Exception:
-            log.exception("HTTP handler failed")
-            status, content_type, body, headers = 500, "text/plain", b"internal error\n", {}
-        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}"]
-        head += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
-        head += [f"{k}: {v}" for k, v in headers.items()] + ["Connection: close", "", ""]
-        try:
-            writer.write("\r\n".join(head).encode("latin-1") + body)
-            await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-
-    async def _respond(
-        self, reader: asyncio.StreamReader
-    ) -> tuple[int, str, bytes, dict[str, str]]:
-        request_line = (await reader.readuntil(b"\r\n")).decode("latin-1").strip()
-        method, target, _version = request_line.split(" ", 2)
-        headers: dict[str, str] = {}
-        while (line := (await reader.readuntil(b"\r\n")).decode("latin-1").strip()) != "":
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-            if len(headers) > 100:
-                raise ValueError("too many headers")
-        path = urllib.parse.urlsplit(target).path
-        if method == "POST":
-            length = int(headers.get("content-length", "0"))
-            if not 0 <= length <= MAX_HTTP_BODY:
-                return 413, "text/plain", b"request too large\n", {}
-            return await self._ocsp(await reader.readexactly(length))
-        if method != "GET":
-            return 405, "text/plain", b"use GET or POST\n", {"Allow": "GET, POST"}
-        if path.startswith("/crl/") and path.endswith(".crl"):
-            return await self._crl(path[len("/crl/") : -len(".crl")])
-        encoded = urllib.parse.unquote(path.lstrip("/"))
-        try:
-            url_safe = "-" in encoded or "_" in encoded
-            der = base64.b64decode(encoded, altchars=b"-_" if url_safe else None)
-        except (binascii.Error, ValueError):
-            der = b""
-        return await self._ocsp(der)
-
-    async def _ocsp(self, der: bytes) -> tuple[int, str, bytes, dict[str, str]]:
-        reply = await self.state.answer(der)
-        headers: dict[str, str] = {}
-        if reply.next_update is not None:
-            max_age = max(0, int((reply.next_update - self.clock.now()).total_seconds()))
-            headers["Cache-Control"] = f"max-age={max_age}, public, no-transform, must-revalidate"
-        return 200, "application/ocsp-response", reply.der, headers
-
-    async def _crl(self, public_id: str) -> tuple[int, str, bytes, dict[str, str]]:
-        issuer_der = next(
-            (der for der, cert in self.state.table.issuers.items() if issuer_id(cert) == public_id),
-            None,
-        )
-        if issuer_der is None:
-            return 404, "text/plain", b"no such issuer\n", {}
-        sequence = self.state.table.last_sequence
-        cached = self._crl_cache.get(public_id)
-        if cached is None or cached[0] != sequence or time.monotonic() - cached[1] > CRL_CACHE_S:
-            try:
-                reply = await self.ca.GetCrl(
-                    ca_pb2.GetCrlRequest(issuer_der=issuer_der),
-                    timeout=CA_CALL_TIMEOUT_S,
-                    metadata=rpcutil.trace_metadata(),
-                )
-            except grpc.aio.AioRpcError as exc:
-                # A CRL is signed and dated: the last one stays usable until its nextUpdate.
-                if cached is not None and not self._expired(cached[2]):
-                    log.info("ca unavailable (%s): serving the cached CRL", exc.code().name)
-                    return 200, "application/pkix-crl", cached[2], {"Cache-Control": "no-cache"}
-                return 503, "text/plain", f"ca unavailable: {exc.code().name}\n".encode(), {}
-            cached = (sequence, time.monotonic(), bytes(reply.der))
-            self._crl_cache[public_id] = cached
-        return 200, "application/pkix-crl", cached[2], {"Cache-Control": "max-age=30"}
-
-    def _expired(self, crl_der: bytes) -> bool:
-        next_update = x509.load_der_x509_crl(crl_der).next_update_utc
-        return next_update is None or next_update <= self.clock.now()
-
-
-_REASONS: Final = {
-    200: "OK",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    413: "Payload Too Large",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
-
-
 async def serve(listen: str, http_listen: str, ca_address: str, clock: Clock) -> None:
     """Runs the responder until cancelled: enrolls with the ca, follows its feed, then
     answers on gRPC at `listen` and HTTP at `http_listen`."""
@@ -431,7 +314,7 @@ async def serve(listen: str, http_listen: str, ca_address: str, clock: Clock) ->
     server = rpcutil.create_server()
     feed: asyncio.Task[None] | None = None
     renewal: asyncio.Task[None] | None = None
-    http: asyncio.Server | None = None
+    http: WebServer | None = None
     try:
         served = await enroll(ca)
         table = StatusTable()
@@ -441,7 +324,7 @@ async def serve(listen: str, http_listen: str, ca_address: str, clock: Clock) ->
             table,
             functools.partial(enroll, ca),
         )
-        front = HttpFront(state, ca, clock)
+        front = OcspHttpFront(state, ca, clock)
         feed = asyncio.create_task(follow_feed(ca, state), name="status-feed")
         renewal = asyncio.create_task(
             keep_responder_certificates_fresh(ca, state, clock), name="responder-renewal"
@@ -456,14 +339,14 @@ async def serve(listen: str, http_listen: str, ca_address: str, clock: Clock) ->
         )
         ocsp_pb2_grpc.add_OcspResponderServicer_to_server(OcspResponderService(state), server)
         host, port = split_host_port(http_listen)
-        http = await asyncio.start_server(front.handle, host, port)
+        http = await front.listen(host, port)
         await rpcutil.start_server(server, listen, [SERVICE_NAME])
         log.info("ocsp listening on %s (gRPC) and %s (HTTP)", listen, http_listen)
         # Shielded: cancelling wait_for_termination itself breaks a later server.stop().
         await asyncio.shield(server.wait_for_termination())
     finally:
         if http is not None:
-            http.close()
+            await http.stop()
         await server.stop(grace=1.0)
         for task in (feed, renewal):
             if task is not None:
