@@ -1,8 +1,9 @@
 """HTTP fronts of the services (faults REST API, OCSP over HTTP) on aiohttp.web.
 
-aiohttp is the one HTTP stack because its server starts and stops inside the service's own
-asyncio loop beside grpc.aio (no server process or thread of its own), and the same library
-brings websockets, streamed responses for server-sent events and an HTTP client.
+Why aiohttp: its server starts and stops inside the service's own asyncio loop beside
+grpc.aio, and the one library also brings websockets, streamed responses for server-sent
+events and an HTTP client, where an ASGI server (uvicorn, hypercorn) would need a framework
+and a client library besides.
 
 This module holds what every front needs: `new_app` (an application with request limits and
 errors rendered in the front's own format), `read_body` and `read_json` (bodies with a size

@@ -35,7 +35,7 @@ class FaultsApi:
             message = f"the faults API at {self.base} is not answering: {reason}"
             raise FaultsApiError(message) from None
         if response.status >= 400:
-            raise FaultsApiError(f"{method} {path}: {response.status} {text}")
+            raise FaultsApiError(f"{method} {path}: {response.status} {text.strip()}")
         return json.loads(text) if text.strip() else None
 
     def call(self, method: str, path: str, body: object = None) -> Any:
