@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -15,7 +17,12 @@ from typing import Any
 
 import pytest
 
+from tlssim.faults import FaultsServer
+from tlssim.faults.rest_client import FaultsApi
+from tlssim.web import HttpLimits
+
 from .conftest import ThreadedService
+from .helpers import run
 
 
 def call(svc: ThreadedService, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -159,7 +166,8 @@ def test_garbage_on_the_api_socket_gets_400(service: ThreadedService) -> None:
     for garbage in (b"\x16\x03\x01\x00\x05hello\r\n\r\n", b"GET /version HTTP/1.1\r\nbad\r\n\r\n"):
         with socket.create_connection(service.api_host_port, timeout=5) as sock:
             sock.sendall(garbage)
-            assert sock.recv(4096).startswith(b"HTTP/1.1 400")
+            # No usable request line, so no version to answer in: HTTP/1.0 or 1.1.
+            assert re.match(rb"HTTP/1\.[01] 400 ", sock.recv(4096))
     assert call(service, "GET", "/version")[0] == 200
 
 
@@ -263,3 +271,86 @@ def test_tls_toxics_through_the_rest_api_and_toxiproxy_client(service: ThreadedS
     assert shown.attributes["xor"] == 128 and shown.toxicity == 0.5
     # non-TLS bytes pass through the TLS toxics untouched
     assert echo_through(proxy.listen)[0] == b"hello"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/proxies", {"name": "a/b", "upstream": "127.0.0.1:9"}),
+        ("POST", "/proxies", {"name": "x" * 1_000_000, "upstream": "127.0.0.1:9"}),
+        ("POST", "/proxies", {"name": "new\nline", "upstream": "127.0.0.1:9"}),
+        ("POST", "/populate", [{"name": n, "upstream": "h:9"} for n in ("ok", "a b")]),
+        ("GET", "/proxies/a%2Fb", None),
+        ("GET", "/proxies/" + "y" * 200, None),
+        ("POST", "/proxies/a%2Fb/toxics", {"type": "latency"}),
+    ],
+)
+def test_bad_proxy_names_get_a_one_line_400(
+    service: ThreadedService, method: str, path: str, body: Any
+) -> None:
+    status, payload = call(service, method, path, body)
+    assert (status, payload["status"]) == (400, 400)
+    assert payload["error"].startswith("proxy name must be"), payload
+    assert "\n" not in payload["error"] and len(payload["error"]) < 200
+    assert call(service, "GET", "/proxies") == (200, {})  # nothing was created
+
+
+def test_deeply_nested_json_gets_400_not_500(service: ThreadedService) -> None:
+    spec = {"name": "deep", "upstream": service.echo, "listen": "127.0.0.1:0"}
+    for depth in (33, 100_000):  # past our limit; past the JSON parser's recursion limit
+        raw = b"[" * depth + b"]" * depth
+        status, payload = _raw_call(service, "POST", "/proxies", raw)
+        assert (status, payload["status"]) == (400, 400)
+        assert "nested deeper than 32 levels" in payload["error"]
+    nested: Any = {"latency": 5}
+    for _ in range(29):  # 32 levels with the toxic object and "attributes": accepted
+        nested = {"n": nested}
+    assert call(service, "POST", "/proxies", spec)[0] == 201
+    toxic = {"type": "latency", "attributes": {"latency": 5, "extra": nested}}
+    assert call(service, "POST", "/proxies/deep/toxics", toxic)[0] == 200
+
+
+def test_oversize_body_gets_413_and_the_api_still_answers(service: ThreadedService) -> None:
+    with socket.create_connection(service.api_host_port, timeout=5) as sock:
+        length = 4 * 1024 * 1024 + 1
+        sock.sendall(
+            f"POST /proxies HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n".encode()
+        )
+        answer = b""
+        while chunk := sock.recv(4096):  # refused before the body: then closed
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413 ")
+    payload = json.loads(body)
+    assert payload["status"] == 413 and "too large" in payload["error"]
+    assert call(service, "GET", "/version")[0] == 200
+
+
+def _raw_call(service: ThreadedService, method: str, path: str, body: bytes) -> tuple[int, Any]:
+    conn = http.client.HTTPConnection(*service.api_host_port, timeout=10)
+    try:
+        conn.request(method, path, body=body)
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def test_a_body_that_never_arrives_is_cut_off_after_the_body_timeout() -> None:
+    async def body() -> None:
+        limits = HttpLimits(body_timeout_s=0.5)
+        async with FaultsServer("127.0.0.1:0", http_limits=limits) as faults:
+            host, _, port = faults.api_address.rpartition(":")
+            reader, writer = await asyncio.open_connection(host, int(port))
+            started = time.monotonic()
+            writer.write(b"POST /proxies HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            answer = await asyncio.wait_for(reader.read(), 5)  # until the server closes
+            took = time.monotonic() - started
+            writer.close()
+            assert answer.startswith(b"HTTP/1.1 408 "), answer
+            assert b'"status": 408' in answer
+            assert 0.4 < took < 2.0, took
+            reply = await FaultsApi(faults.api_address).acall("GET", "/version")
+            assert reply == {"version": "2.12.0"}
+
+    run(body())

@@ -9,12 +9,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tlssim import rpcutil
-from tlssim.faults import Api, FaultsServer, GrpcRelayProxy, ProxySpec
-from tlssim.faults.httpserver import Request
+from tlssim.faults import FaultsServer, GrpcRelayProxy, ProxySpec
 from tlssim.net.drive import ClientRun, run_client, serve_connection
 from tlssim.net.transport import GrpcClientTransport, GrpcServerTransport
 from tlssim.rpc.v1 import server_pb2_grpc
@@ -231,12 +231,16 @@ def test_upstream_down_gives_unavailable() -> None:
 
 def test_rest_api_creates_and_lists_relays() -> None:
     async def body(relay: Relay) -> None:
-        api = Api(relay.faults.registry)
+        base = f"http://{relay.faults.api_address}"
 
         async def call(method: str, path: str, payload: Any = None) -> tuple[int, Any]:
             raw = b"" if payload is None else json.dumps(payload).encode()
-            response = await api(Request(method, path, "", {}, raw))
-            return response.status, json.loads(response.body) if response.body else None
+            async with (
+                aiohttp.ClientSession() as session,
+                session.request(method, base + path, data=raw) as response,
+            ):
+                body = await response.read()
+                return response.status, json.loads(body) if body else None
 
         status, shown = await call("GET", "/proxies")
         assert shown["server"]["protocol"] == "tlssim-grpc"

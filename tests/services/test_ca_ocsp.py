@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 import signal
 import socket
@@ -391,7 +392,7 @@ def test_http_front_survives_garbage(stack: Stack) -> None:
     host, _, port = stack.http_url.removeprefix("http://").partition(":")
     with socket.create_connection((host, int(port)), timeout=10) as raw:
         raw.sendall(b"\x16\x03\x01garbage\r\n\r\n")
-        assert raw.recv(100).startswith(b"HTTP/1.1 400")
+        assert re.match(rb"HTTP/1\.[01] 400 ", raw.recv(100))
     with urllib.request.urlopen(stack.http_url + "/%21%21not-base64", timeout=10) as answer:
         response = ocsp.load_der_ocsp_response(answer.read())
     assert response.response_status is ocsp.OCSPResponseStatus.MALFORMED_REQUEST

@@ -1,122 +1,137 @@
-"""The Toxiproxy-compatible REST API over a `Registry`."""
+"""The Toxiproxy-compatible REST API over a `Registry`, as an aiohttp application."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Iterable
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from tlssim.faults.errors import BadRequestError, FaultsError
-from tlssim.faults.httpserver import Request, Response
 from tlssim.faults.proxy import ProxySpec
 from tlssim.faults.registry import Registry, parse_config
 from tlssim.faults.toxics import ToxicSpec
+from tlssim.web import HttpLimits, json_error, json_response, new_app, read_json
 
 # The Toxiproxy release whose API this one follows; clients compare against it.
 VERSION = "2.12.0"
 
-Route = Callable[[Request, list[str]], Awaitable[Response]]
+# Proxy names end up in URLs (/proxies/<name>/toxics), so they are kept URL-safe and short.
+PROXY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
 
-def _json_body(request: Request) -> object:
-    if not request.body.strip():
-        raise BadRequestError("bad request body: empty")
+def check_proxy_name(name: str) -> None:
+    """A 400 error unless `name` is 1 to 128 of A-Z a-z 0-9 _ . -"""
+    if not PROXY_NAME.fullmatch(name):
+        shown = repr(name[:40]) + ("..." if len(name) > 40 else "")
+        raise BadRequestError(
+            f"proxy name must be 1 to 128 characters of A-Z a-z 0-9 _ . - (got {shown})"
+        )
+
+
+@web.middleware
+async def _faults_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        return json.loads(request.body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequestError(f"bad request body: {exc}") from None
+        return await handler(request)
+    except FaultsError as exc:
+        return json_error(exc.status, exc.message)
 
 
 class Api:
-    """Maps Toxiproxy's routes onto registry calls; every error becomes a JSON error body."""
+    """Maps Toxiproxy's routes onto registry calls; every error is a JSON error body."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, limits: HttpLimits | None = None) -> None:
         self.registry = registry
+        self.limits = limits or HttpLimits()
 
-    async def __call__(self, request: Request) -> Response:
-        parts = [p for p in request.path.split("/") if p]
-        method = "POST" if request.method == "PATCH" else request.method
-        route = self._route(method, parts)
-        if route is None:
-            return Response.error(404, f"no route for {request.method} {request.path}")
-        try:
-            return await route(request, parts)
-        except FaultsError as exc:
-            return Response.error(exc.status, exc.message)
+    def application(self) -> web.Application:
+        app = new_app(self.limits, json_error, [_faults_errors])
+        proxy, toxic = "/proxies/{proxy}", "/proxies/{proxy}/toxics/{toxic}"
+        # PATCH does what POST does, as in Toxiproxy.
+        for method in ("POST", "PATCH"):
+            app.router.add_route(method, proxy, self._proxy_update)
+            app.router.add_route(method, toxic, self._toxic_update)
+        app.router.add_get("/version", self._version, allow_head=False)
+        app.router.add_get("/proxies", self._proxies, allow_head=False)
+        app.router.add_post("/proxies", self._proxy_create)
+        app.router.add_post("/reset", self._reset)
+        app.router.add_post("/populate", self._populate)
+        app.router.add_get(proxy, self._proxy_show, allow_head=False)
+        app.router.add_delete(proxy, self._proxy_delete)
+        app.router.add_get(proxy + "/toxics", self._toxic_index, allow_head=False)
+        app.router.add_post(proxy + "/toxics", self._toxic_create)
+        app.router.add_get(toxic, self._toxic_show, allow_head=False)
+        app.router.add_delete(toxic, self._toxic_delete)
+        return app
 
-    def _route(self, method: str, parts: list[str]) -> Route | None:
-        table: dict[tuple[str, int], Route] = {
-            ("GET", 1): self._version if parts[:1] == ["version"] else self._proxies,
-            ("POST", 1): self._post_top,
-            ("GET", 2): self._proxy_show,
-            ("POST", 2): self._proxy_update,
-            ("DELETE", 2): self._proxy_delete,
-            ("GET", 3): self._toxic_index,
-            ("POST", 3): self._toxic_create,
-            ("GET", 4): self._toxic_show,
-            ("POST", 4): self._toxic_update,
-            ("DELETE", 4): self._toxic_delete,
-        }
-        if not parts:
-            return None
-        if len(parts) == 1 and parts[0] not in ("version", "proxies", "reset", "populate"):
-            return None
-        if len(parts) > 1 and parts[0] != "proxies":
-            return None
-        if len(parts) >= 3 and parts[2] != "toxics":
-            return None
-        return table.get((method, len(parts)))
+    def _proxy(self, request: web.Request) -> str:
+        name = request.match_info["proxy"]
+        check_proxy_name(name)
+        return name
 
-    async def _version(self, request: Request, parts: list[str]) -> Response:
-        return Response.json(200, {"version": VERSION})
+    async def _version(self, request: web.Request) -> web.Response:
+        return json_response(200, {"version": VERSION})
 
-    async def _proxies(self, request: Request, parts: list[str]) -> Response:
-        if parts[0] != "proxies":
-            return Response.error(405, "method not allowed")
-        return Response.json(200, {p.name: p.to_json() for p in self.registry.proxies()})
+    async def _proxies(self, request: web.Request) -> web.Response:
+        return json_response(200, {p.name: p.to_json() for p in self.registry.proxies()})
 
-    async def _post_top(self, request: Request, parts: list[str]) -> Response:
-        if parts[0] == "proxies":
-            proxy = await self.registry.create(ProxySpec.from_json(_json_body(request)))
-            return Response.json(201, proxy.to_json())
-        if parts[0] == "reset":
-            await self.registry.reset()
-            return Response(204)
-        if parts[0] == "populate":
-            raw = _json_body(request)
-            if isinstance(raw, dict) and isinstance(raw.get("proxies"), list):
-                raw = raw["proxies"]
-            specs = parse_config(json.dumps(raw))
-            proxies = await self.registry.populate(specs)
-            return Response.json(201, {"proxies": [p.to_json() for p in proxies]})
-        return Response.error(405, "method not allowed")
+    async def _proxy_create(self, request: web.Request) -> web.Response:
+        spec = ProxySpec.from_json(await read_json(request))
+        _check_names([spec])
+        return json_response(201, (await self.registry.create(spec)).to_json())
 
-    async def _proxy_show(self, request: Request, parts: list[str]) -> Response:
-        return Response.json(200, self.registry.get(parts[1]).to_json())
+    async def _reset(self, request: web.Request) -> web.Response:
+        await self.registry.reset()
+        return web.Response(status=204)
 
-    async def _proxy_update(self, request: Request, parts: list[str]) -> Response:
-        proxy = await self.registry.update(parts[1], _json_body(request))
-        return Response.json(200, proxy.to_json())
+    async def _populate(self, request: web.Request) -> web.Response:
+        raw = await read_json(request)
+        if isinstance(raw, dict) and isinstance(raw.get("proxies"), list):
+            raw = raw["proxies"]
+        specs = parse_config(json.dumps(raw))
+        _check_names(specs)
+        proxies = await self.registry.populate(specs)
+        return json_response(201, {"proxies": [p.to_json() for p in proxies]})
 
-    async def _proxy_delete(self, request: Request, parts: list[str]) -> Response:
-        await self.registry.delete(parts[1])
-        return Response(204)
+    async def _proxy_show(self, request: web.Request) -> web.Response:
+        return json_response(200, self.registry.get(self._proxy(request)).to_json())
 
-    async def _toxic_index(self, request: Request, parts: list[str]) -> Response:
-        proxy = self.registry.get(parts[1])
-        return Response.json(200, [t.to_json() for t in proxy.toxics()])
+    async def _proxy_update(self, request: web.Request) -> web.Response:
+        name = self._proxy(request)
+        proxy = await self.registry.update(name, await read_json(request))
+        return json_response(200, proxy.to_json())
 
-    async def _toxic_create(self, request: Request, parts: list[str]) -> Response:
-        proxy = self.registry.get(parts[1])
-        toxic = proxy.add_toxic(ToxicSpec.from_json(_json_body(request)))
-        return Response.json(200, toxic.to_json())
+    async def _proxy_delete(self, request: web.Request) -> web.Response:
+        await self.registry.delete(self._proxy(request))
+        return web.Response(status=204)
 
-    async def _toxic_show(self, request: Request, parts: list[str]) -> Response:
-        return Response.json(200, self.registry.get(parts[1]).get_toxic(parts[3]).to_json())
+    async def _toxic_index(self, request: web.Request) -> web.Response:
+        proxy = self.registry.get(self._proxy(request))
+        return json_response(200, [t.to_json() for t in proxy.toxics()])
 
-    async def _toxic_update(self, request: Request, parts: list[str]) -> Response:
-        proxy = self.registry.get(parts[1])
-        return Response.json(200, proxy.update_toxic(parts[3], _json_body(request)).to_json())
+    async def _toxic_create(self, request: web.Request) -> web.Response:
+        proxy = self.registry.get(self._proxy(request))
+        toxic = proxy.add_toxic(ToxicSpec.from_json(await read_json(request)))
+        return json_response(200, toxic.to_json())
 
-    async def _toxic_delete(self, request: Request, parts: list[str]) -> Response:
-        self.registry.get(parts[1]).remove_toxic(parts[3])
-        return Response(204)
+    async def _toxic_show(self, request: web.Request) -> web.Response:
+        proxy = self.registry.get(self._proxy(request))
+        return json_response(200, proxy.get_toxic(request.match_info["toxic"]).to_json())
+
+    async def _toxic_update(self, request: web.Request) -> web.Response:
+        proxy = self.registry.get(self._proxy(request))
+        changes = await read_json(request)
+        return json_response(
+            200, proxy.update_toxic(request.match_info["toxic"], changes).to_json()
+        )
+
+    async def _toxic_delete(self, request: web.Request) -> web.Response:
+        self.registry.get(self._proxy(request)).remove_toxic(request.match_info["toxic"])
+        return web.Response(status=204)
+
+
+def _check_names(specs: Iterable[ProxySpec]) -> None:
+    for spec in specs:
+        check_proxy_name(spec.name)

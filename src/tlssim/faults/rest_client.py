@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.error
-import urllib.request
 from typing import Any
+
+import aiohttp
 
 
 class FaultsApiError(RuntimeError):
@@ -14,30 +14,32 @@ class FaultsApiError(RuntimeError):
 
 
 class FaultsApi:
+    """`acall` inside a running loop; `call` and the helpers below from synchronous code."""
+
     def __init__(self, address: str, timeout: float = 5.0) -> None:
         self.base = f"http://{address}"
         self.timeout = timeout
 
-    def call(self, method: str, path: str, body: object = None) -> Any:
+    async def acall(self, method: str, path: str, body: object = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.base + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
+        headers = {"Content-Type": "application/json"}
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                text = response.read().decode()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")
-            raise FaultsApiError(f"{method} {path}: {exc.code} {detail}") from None
-        except OSError as exc:
-            raise FaultsApiError(f"the faults API at {self.base} is not answering: {exc}") from None
+            async with (
+                aiohttp.ClientSession(timeout=timeout, headers=headers) as http,
+                http.request(method, self.base + path, data=data) as response,
+            ):
+                text = (await response.read()).decode(errors="replace")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            reason = str(exc) or type(exc).__name__
+            message = f"the faults API at {self.base} is not answering: {reason}"
+            raise FaultsApiError(message) from None
+        if response.status >= 400:
+            raise FaultsApiError(f"{method} {path}: {response.status} {text.strip()}")
         return json.loads(text) if text.strip() else None
 
-    async def acall(self, method: str, path: str, body: object = None) -> Any:
-        return await asyncio.to_thread(self.call, method, path, body)
+    def call(self, method: str, path: str, body: object = None) -> Any:
+        return asyncio.run(self.acall(method, path, body))
 
     def proxies(self) -> dict[str, Any]:
         return dict(self.call("GET", "/proxies"))

@@ -6,9 +6,9 @@ import logging
 from collections.abc import Iterable
 
 from tlssim.faults.api import Api
-from tlssim.faults.httpserver import HttpServer
 from tlssim.faults.proxy import ProxySpec, parse_address
 from tlssim.faults.registry import Registry
+from tlssim.web import HttpLimits, WebServer
 
 log = logging.getLogger(__name__)
 
@@ -16,24 +16,31 @@ log = logging.getLogger(__name__)
 class FaultsServer:
     """Start with `start()`, stop with `close()`; `api_address` is the bound HOST:PORT."""
 
-    def __init__(self, api_listen: str = "127.0.0.1:8474", seed: int | None = None) -> None:
+    def __init__(
+        self,
+        api_listen: str = "127.0.0.1:8474",
+        seed: int | None = None,
+        *,
+        http_limits: HttpLimits | None = None,
+    ) -> None:
         self.api_listen = api_listen
         self.registry = Registry(seed)
-        self._http: HttpServer | None = None
+        self.http_limits = http_limits or HttpLimits()
+        self._http: WebServer | None = None
         self.api_address = api_listen
 
     async def start(self, proxies: Iterable[ProxySpec] = ()) -> None:
         """Create the initial proxies, then open the API."""
         await self.registry.populate(proxies)
         host, port = parse_address(self.api_listen, "api listen")
-        self._http = HttpServer(Api(self.registry))
+        self._http = WebServer(Api(self.registry, self.http_limits).application())
         await self._http.start(host, port)
         self.api_address = f"{host}:{self._http.port}"
         log.info("faults API listening on %s", self.api_address)
 
     async def close(self) -> None:
         if self._http is not None:
-            await self._http.close()
+            await self._http.stop()
             self._http = None
         await self.registry.close()
 

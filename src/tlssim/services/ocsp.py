@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import datetime as dt
 import functools
 import logging
 import time
-import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -35,7 +32,9 @@ from tlssim.pki.ocsp_responder import (
 from tlssim.pki.status_table import FeedEvent, StatusTable
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc
 from tlssim.services import runtime
+from tlssim.services.ocsp_http import OcspHttpFront
 from tlssim.services.settings import OcspSettings
+from tlssim.web import WebServer
 
 log = logging.getLogger("tlssim.ocsp")
 
@@ -47,14 +46,12 @@ UNKNOWN_GRACE_S: Final = 0.3
 BACKOFF_START_S: Final = 0.2
 BACKOFF_MAX_S: Final = 5.0
 CA_CALL_TIMEOUT_S: Final = 5.0
-CRL_CACHE_S: Final = 30.0
 # The responder answers tryLater rather than a possibly stale "good" once it has heard
 # nothing from the ca's status feed (no event, no heartbeat; the ca sends one every 2 s)
 # for this long: the bound on how stale a "good" answer can be.
 FEED_MAX_AGE_S: Final = 10.0
 # How long a request for an issuer being enrolled right now waits for its responder key.
 ENROLL_WAIT_S: Final = 2.0
-MAX_HTTP_BODY: Final = 64 * 1024
 RENEWAL_CHECK_S: Final = 3600.0
 
 
@@ -304,126 +301,13 @@ async def keep_responder_certificates_fresh(ca: Any, state: ResponderState, cloc
         await asyncio.sleep(min([*waits, RENEWAL_CHECK_S]))
 
 
-# -- OCSP and CRLs over HTTP (RFC 6960 appendix A) --------------------------------------
-
-
-class HttpFront:
-    """A small HTTP/1.1 server: OCSP by GET and POST, and CRLs at /crl/<issuer id>.crl."""
-
-    def __init__(self, state: ResponderState, ca: Any, clock: Clock) -> None:
-        self.state = state
-        self.ca = ca
-        self.clock = clock
-        # issuer id -> (feed sequence, monotonic time, CRL DER)
-        self._crl_cache: dict[str, tuple[int, float, bytes]] = {}
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            status, content_type, body, headers = await asyncio.wait_for(
-                self._respond(reader), timeout=10
-            )
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
-            status, content_type, body, headers = 400, "text/plain", b"bad request\n", {}
-        except Exception:
-            log.exception("HTTP handler failed")
-            status, content_type, body, headers = 500, "text/plain", b"internal error\n", {}
-        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}"]
-        head += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
-        head += [f"{k}: {v}" for k, v in headers.items()] + ["Connection: close", "", ""]
-        try:
-            writer.write("\r\n".join(head).encode("latin-1") + body)
-            await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-
-    async def _respond(
-        self, reader: asyncio.StreamReader
-    ) -> tuple[int, str, bytes, dict[str, str]]:
-        request_line = (await reader.readuntil(b"\r\n")).decode("latin-1").strip()
-        method, target, _version = request_line.split(" ", 2)
-        headers: dict[str, str] = {}
-        while (line := (await reader.readuntil(b"\r\n")).decode("latin-1").strip()) != "":
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-            if len(headers) > 100:
-                raise ValueError("too many headers")
-        path = urllib.parse.urlsplit(target).path
-        if method == "POST":
-            length = int(headers.get("content-length", "0"))
-            if not 0 <= length <= MAX_HTTP_BODY:
-                return 413, "text/plain", b"request too large\n", {}
-            return await self._ocsp(await reader.readexactly(length))
-        if method != "GET":
-            return 405, "text/plain", b"use GET or POST\n", {"Allow": "GET, POST"}
-        if path.startswith("/crl/") and path.endswith(".crl"):
-            return await self._crl(path[len("/crl/") : -len(".crl")])
-        encoded = urllib.parse.unquote(path.lstrip("/"))
-        try:
-            url_safe = "-" in encoded or "_" in encoded
-            der = base64.b64decode(encoded, altchars=b"-_" if url_safe else None)
-        except (binascii.Error, ValueError):
-            der = b""
-        return await self._ocsp(der)
-
-    async def _ocsp(self, der: bytes) -> tuple[int, str, bytes, dict[str, str]]:
-        reply = await self.state.answer(der)
-        headers: dict[str, str] = {}
-        if reply.next_update is not None:
-            max_age = max(0, int((reply.next_update - self.clock.now()).total_seconds()))
-            headers["Cache-Control"] = f"max-age={max_age}, public, no-transform, must-revalidate"
-        return 200, "application/ocsp-response", reply.der, headers
-
-    async def _crl(self, public_id: str) -> tuple[int, str, bytes, dict[str, str]]:
-        issuer_der = next(
-            (der for der, cert in self.state.table.issuers.items() if issuer_id(cert) == public_id),
-            None,
-        )
-        if issuer_der is None:
-            return 404, "text/plain", b"no such issuer\n", {}
-        sequence = self.state.table.last_sequence
-        cached = self._crl_cache.get(public_id)
-        if cached is None or cached[0] != sequence or time.monotonic() - cached[1] > CRL_CACHE_S:
-            try:
-                reply = await self.ca.GetCrl(
-                    ca_pb2.GetCrlRequest(issuer_der=issuer_der), timeout=CA_CALL_TIMEOUT_S
-                )
-            except grpc.aio.AioRpcError as exc:
-                # A CRL is signed and dated: the last one stays usable until its nextUpdate.
-                if cached is not None and not self._expired(cached[2]):
-                    log.info("ca unavailable (%s): serving the cached CRL", exc.code().name)
-                    return 200, "application/pkix-crl", cached[2], {"Cache-Control": "no-cache"}
-                return 503, "text/plain", f"ca unavailable: {exc.code().name}\n".encode(), {}
-            cached = (sequence, time.monotonic(), bytes(reply.der))
-            self._crl_cache[public_id] = cached
-        return 200, "application/pkix-crl", cached[2], {"Cache-Control": "max-age=30"}
-
-    def _expired(self, crl_der: bytes) -> bool:
-        next_update = x509.load_der_x509_crl(crl_der).next_update_utc
-        return next_update is None or next_update <= self.clock.now()
-
-
-_REASONS: Final = {
-    200: "OK",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    413: "Payload Too Large",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
-
-
 async def serve(settings: OcspSettings, clock: Clock) -> None:
     """Runs the responder until cancelled: enrolls with the ca, follows its feed, then
     answers on gRPC at `settings.listen` and HTTP at `settings.http_listen`."""
     channel = rpcutil.open_channel(settings.ca)
     ca = ca_pb2_grpc.CertificateAuthorityStub(channel)
     tasks: list[asyncio.Task[None]] = []
-    http: asyncio.Server | None = None
+    http: WebServer | None = None
     try:
         served = await enroll(ca)
         table = StatusTable()
@@ -434,7 +318,7 @@ async def serve(settings: OcspSettings, clock: Clock) -> None:
             functools.partial(enroll, ca),
             feed_max_age_s=settings.feed_max_age_s,
         )
-        front = HttpFront(state, ca, clock)
+        front = OcspHttpFront(state, ca, clock)
         tasks.append(asyncio.create_task(follow_feed(ca, state), name="status-feed"))
         tasks.append(
             asyncio.create_task(
@@ -450,7 +334,7 @@ async def serve(settings: OcspSettings, clock: Clock) -> None:
             state.feed_max_age_s,
         )
         host, port = split_host_port(settings.http_listen)
-        http = await asyncio.start_server(front.handle, host, port)
+        http = await front.listen(host, port)
         register = functools.partial(
             ocsp_pb2_grpc.add_OcspResponderServicer_to_server, OcspResponderService(state)
         )
@@ -461,7 +345,7 @@ async def serve(settings: OcspSettings, clock: Clock) -> None:
             await runtime.run_forever()
     finally:
         if http is not None:
-            http.close()
+            await http.stop()
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,0 +1,129 @@
+"""The OCSP responder's HTTP front: OCSP by GET and POST (RFC 6960 appendix A) and the
+CRLs that certificates name in their distribution points, at /crl/<issuer id>.crl."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import time
+import urllib.parse
+from typing import TYPE_CHECKING, Any, Final
+
+import grpc
+from aiohttp import web
+from cryptography import x509
+
+from tlssim import rpcutil
+from tlssim.clock import Clock
+from tlssim.pki.authority import issuer_id
+from tlssim.rpc.v1 import ca_pb2
+from tlssim.web import HttpLimits, WebServer, new_app, read_body, text_error
+
+if TYPE_CHECKING:
+    from tlssim.services.ocsp import ResponderState
+
+log = logging.getLogger("tlssim.ocsp")
+
+MAX_HTTP_BODY: Final = 64 * 1024
+# OCSP requests are a few hundred bytes: a client gets 10 s for its request, and for an
+# idle keep-alive connection.
+HTTP_LIMITS: Final = HttpLimits(max_body=MAX_HTTP_BODY, body_timeout_s=10.0, idle_timeout_s=10.0)
+CRL_CACHE_S: Final = 30.0
+CRL_FETCH_TIMEOUT_S: Final = 5.0
+
+OCSP_RESPONSE: Final = "application/ocsp-response"
+PKIX_CRL: Final = "application/pkix-crl"
+
+
+class OcspHttpFront:
+    """Answers from the responder `state`; fetches CRLs from the `ca` stub (cached for
+    CRL_CACHE_S, or until the status feed moves on)."""
+
+    def __init__(
+        self, state: ResponderState, ca: Any, clock: Clock, *, limits: HttpLimits = HTTP_LIMITS
+    ) -> None:
+        self.state = state
+        self.ca = ca
+        self.clock = clock
+        self.limits = limits
+        # issuer id -> (feed sequence, monotonic time, CRL DER)
+        self._crl_cache: dict[str, tuple[int, float, bytes]] = {}
+
+    def application(self) -> web.Application:
+        app = new_app(self.limits, text_error)
+        app.router.add_get("/{path:.*}", self._get, allow_head=False)
+        app.router.add_post("/{path:.*}", self._post)
+        return app
+
+    async def listen(self, host: str, port: int) -> WebServer:
+        """Serves on HOST:PORT until the returned server's `stop()`."""
+        server = WebServer(self.application())
+        await server.start(host, port)
+        return server
+
+    async def _post(self, request: web.Request) -> web.Response:
+        return await self._ocsp(await read_body(request))
+
+    async def _get(self, request: web.Request) -> web.Response:
+        path = request.rel_url.raw_path
+        if path.startswith("/crl/") and path.endswith(".crl"):
+            return await self._crl(path[len("/crl/") : -len(".crl")])
+        return await self._ocsp(_request_in_path(path))
+
+    async def _ocsp(self, der: bytes) -> web.Response:
+        reply = await self.state.answer(der)
+        response = web.Response(body=reply.der, content_type=OCSP_RESPONSE)
+        if reply.next_update is not None:
+            max_age = max(0, int((reply.next_update - self.clock.now()).total_seconds()))
+            response.headers["Cache-Control"] = (
+                f"max-age={max_age}, public, no-transform, must-revalidate"
+            )
+        return response
+
+    async def _crl(self, public_id: str) -> web.Response:
+        issuer_der = next(
+            (der for der, cert in self.state.table.issuers.items() if issuer_id(cert) == public_id),
+            None,
+        )
+        if issuer_der is None:
+            return text_error(404, "no such issuer")
+        sequence = self.state.table.last_sequence
+        cached = self._crl_cache.get(public_id)
+        if cached is None or cached[0] != sequence or time.monotonic() - cached[1] > CRL_CACHE_S:
+            try:
+                reply = await self.ca.GetCrl(
+                    ca_pb2.GetCrlRequest(issuer_der=issuer_der),
+                    timeout=CRL_FETCH_TIMEOUT_S,
+                    metadata=rpcutil.trace_metadata(),
+                )
+            except grpc.aio.AioRpcError as exc:
+                # A CRL is signed and dated: the last one stays usable until its nextUpdate.
+                if cached is not None and not self._expired(cached[2]):
+                    log.info("ca unavailable (%s): serving the cached CRL", exc.code().name)
+                    return _crl_response(cached[2], "no-cache")
+                return text_error(503, f"ca unavailable: {exc.code().name}")
+            cached = (sequence, time.monotonic(), bytes(reply.der))
+            self._crl_cache[public_id] = cached
+        return _crl_response(cached[2], f"max-age={CRL_CACHE_S:.0f}")
+
+    def _expired(self, crl_der: bytes) -> bool:
+        next_update = x509.load_der_x509_crl(crl_der).next_update_utc
+        return next_update is None or next_update <= self.clock.now()
+
+
+def _request_in_path(path: str) -> bytes:
+    """The DER request of a GET: base64 (or its URL-safe form), URL-encoded, after the /.
+    Not base64: empty, which the responder answers with malformedRequest."""
+    encoded = urllib.parse.unquote(path.lstrip("/"))
+    try:
+        url_safe = "-" in encoded or "_" in encoded
+        return base64.b64decode(encoded, altchars=b"-_" if url_safe else None)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def _crl_response(der: bytes, cache_control: str) -> web.Response:
+    response = web.Response(body=der, content_type=PKIX_CRL)
+    response.headers["Cache-Control"] = cache_control
+    return response
