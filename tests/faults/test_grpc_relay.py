@@ -13,9 +13,10 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tlssim import rpcutil
+from tlssim.client.run import ClientRun, run_client
 from tlssim.faults import Api, FaultsServer, GrpcRelayProxy, ProxySpec
 from tlssim.faults.httpserver import Request
-from tlssim.net.drive import ClientRun, run_client, serve_connection
+from tlssim.net.drive import serve_connection
 from tlssim.net.transport import GrpcClientTransport, GrpcServerTransport
 from tlssim.rpc.v1 import server_pb2_grpc
 from tlssim.tls import (
