@@ -93,7 +93,8 @@ async def ca_down_while_server_starts(
             )
         ready_s = time.monotonic() - started
         report = await handshake(server["request"] | {"revocation": "hard"})
-        verdict = "success" if report.ok else f"failure: {report.alert or report.error}"
+        why = f"alert {report.alert.description}" if report.alert else report.error
+        verdict = "success" if report.ok else f"failure: {why}"
         return report.ok, (
             f"not healthy while the ca was down; healthy {ready_s:.1f} s after it came back; "
             f"handshake {verdict}"
