@@ -11,8 +11,7 @@ import grpc
 from cryptography import x509
 
 from tlssim import rpcutil
-from tlssim.client.handshake import HANDSHAKE_DEADLINE_S, Connector
-from tlssim.client.handshake import run_handshake as run_client_handshake
+from tlssim.client.handshake import HANDSHAKE_DEADLINE_S, Connector, run_handshake
 from tlssim.client.policy import CertificatePolicy
 from tlssim.client.request import BadRequest, Plan, plan_for
 from tlssim.client.status import CRL_TIMEOUT_S, STATUS_CACHE_S, HttpCrlFetcher, StatusCache
@@ -119,7 +118,7 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
             fetch_crl=self._fetch_crl,
             status_cache=self._status_cache,
         )
-        report = await run_client_handshake(
+        report = await run_handshake(
             plan, policy, self._connector(plan.tcp_address), rpcutil.current_trace_id()
         )
         log.info("handshake %s -> %s ok=%s", report.target, plan.target.verify_name, report.ok)
