@@ -1,31 +1,174 @@
-"""The handshake report (report.schema.json): what the client saw, step by step."""
+"""The handshake report (report.schema.json): what the client saw, step by step, as typed
+values; `to_dict`/`to_json` is the one way they become JSON and `from_dict`/`from_json` the
+way back (what the CLI, the scenarios and the benchmarks read)."""
 
 from __future__ import annotations
 
+import enum
 import json
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Final
 
-from cryptography import x509
-
-from tlssim.net.drive import ClientRun
+from tlssim.client.decision import (
+    CertificateRevocation,
+    Revocation,
+    RevocationPolicy,
+    RevocationSource,
+    RevocationStatus,
+)
 from tlssim.pki.checks import Check
-from tlssim.tls import events
+
+SCHEMA_VERSION: Final = 1
 
 
-@dataclass
-class Verification:
-    """What the client's certificate decision was based on."""
+class Direction(enum.StrEnum):
+    SENT = "sent"  # client -> server
+    RECEIVED = "received"  # server -> client
+    LOCAL = "local"  # in the client
 
-    chain: list[x509.Certificate] = field(default_factory=list)
-    checks: list[Check] = field(default_factory=list)
-    revocation: dict[str, Any] = field(
-        default_factory=lambda: {"status": "unknown", "source": None, "policy": "off"}
-    )
-    started_ms: float | None = None
-    finished_ms: float | None = None
-    warnings: list[str] = field(default_factory=list)
+
+class Party(enum.StrEnum):
+    CLIENT = "client"
+    SERVER = "server"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Step:
+    """A message or a local event of the handshake, `at_ms` after the run started."""
+
+    name: str
+    direction: Direction
+    at_ms: float
+    size: int
+    fields: Mapping[str, Any]  # decoded message fields, JSON values
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChainEntry:
+    """A certificate as presented (leaf first)."""
+
+    subject: str
+    issuer: str
+    serial: str  # hex
+    not_before: str  # ISO 8601
+    not_after: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Alert:
+    """The fatal alert that ended the handshake, and who sent it."""
+
+    level: str
+    description: str
+    sent_by: Party
+
+
+_TIMING_KEYS: Final = (
+    "total_ms",
+    "first_server_flight_ms",
+    "handshake_ms",
+    "verification_ms",
+    "revocation_ms",
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Timings:
+    """Milliseconds since the run started (durations for verification and revocation)."""
+
+    total_ms: float
+    first_server_flight_ms: float | None = None
+    handshake_ms: float | None = None
+    verification_ms: float | None = None
+    revocation_ms: float | None = None
+
+    def get(self, key: str) -> float | None:
+        """A timing by its report key, e.g. "handshake_ms"."""
+        value = getattr(self, key) if key in _TIMING_KEYS else None
+        return None if value is None else float(value)
+
+    def items(self) -> list[tuple[str, float]]:
+        """The timings that were measured, in report order."""
+        return [(k, v) for k in _TIMING_KEYS if (v := getattr(self, k)) is not None]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApplicationData:
+    sent: int
+    echoed: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Capture:
+    """Both directions' raw bytes, for offline decryption (`tlssim decrypt`)."""
+
+    client_to_server: bytes
+    server_to_client: bytes
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FirstHandshake:
+    """The full handshake of a --resume run, before the one that resumed its session."""
+
+    ok: bool
+    version: str | None
+    cipher_suite: str | None
+    resumed: bool
+    timings: Timings
+    steps: tuple[str, ...]  # step names
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Report:
+    ok: bool  # handshake completed, verified, and the echo matched
+    trace_id: str
+    target: str  # grpc://HOST:PORT or tcp://HOST:PORT
+    server_name: str | None  # the SNI sent
+    version: str | None
+    cipher_suite: str | None
+    key_exchange: str | None
+    resumed: bool
+    signature_scheme: str | None
+    chain: tuple[ChainEntry, ...]
+    checks: tuple[Check, ...]
+    revocation: Revocation
+    alert: Alert | None
+    application_data: ApplicationData
+    warnings: tuple[str, ...]
+    error: str | None  # a transport failure, not a TLS alert
+    steps: tuple[Step, ...]
+    timings: Timings
+    keylog: tuple[str, ...] | None = None  # NSS key log lines, when asked for
+    capture: Capture | None = None  # when asked for
+    first_handshake: FirstHandshake | None = None  # --resume only
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+    def to_json(self, indent: int | None = None) -> str:
+        return to_json(self, indent)
+
+    @staticmethod
+    def from_json(text: str | bytes) -> Report:
+        return from_json(text)
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> Report:
+        return from_dict(d)
+
+    def first_handshake_summary(self) -> FirstHandshake:
+        """This report as the first handshake of a --resume run."""
+        return FirstHandshake(
+            ok=self.ok,
+            version=self.version,
+            cipher_suite=self.cipher_suite,
+            resumed=self.resumed,
+            timings=self.timings,
+            steps=tuple(s.name for s in self.steps),
+        )
 
 
 def load_schema() -> dict[str, Any]:
@@ -33,144 +176,165 @@ def load_schema() -> dict[str, Any]:
     return dict(json.loads(text))
 
 
-def _name(enum_value: Any) -> Any:
-    return getattr(enum_value, "name", enum_value)
+# -- to JSON ----------------------------------------------------------------------------------
 
 
-def _chain_entry(cert: x509.Certificate) -> dict[str, Any]:
-    return {
-        "subject": cert.subject.rfc4514_string(),
-        "issuer": cert.issuer.rfc4514_string(),
-        "serial": format(cert.serial_number, "x"),
-        "not_before": cert.not_valid_before_utc.isoformat(),
-        "not_after": cert.not_valid_after_utc.isoformat(),
+def to_json(report: Report, indent: int | None = None) -> str:
+    return json.dumps(to_dict(report), indent=indent)
+
+
+def to_dict(report: Report) -> dict[str, Any]:
+    """The report as the schema's JSON object."""
+    out: dict[str, Any] = {
+        "schema_version": report.schema_version,
+        "ok": report.ok,
+        "trace_id": report.trace_id,
+        "target": report.target,
+        "server_name": report.server_name,
+        "version": report.version,
+        "cipher_suite": report.cipher_suite,
+        "key_exchange": report.key_exchange,
+        "resumed": report.resumed,
+        "signature_scheme": report.signature_scheme,
+        "chain": [_plain(c) for c in report.chain],
+        "checks": [c.as_dict() for c in report.checks],
+        "revocation": _revocation(report.revocation),
+        "alert": None if report.alert is None else _plain(report.alert),
+        "application_data": _plain(report.application_data),
+        "warnings": list(report.warnings),
+        "error": report.error,
+        "steps": [_plain(s) | {"fields": dict(s.fields)} for s in report.steps],
+        "timings": dict(report.timings.items()),
     }
+    if report.keylog is not None:
+        out["keylog"] = list(report.keylog)
+    if report.capture is not None:
+        out["capture"] = {
+            "client_to_server": report.capture.client_to_server.hex(),
+            "server_to_client": report.capture.server_to_client.hex(),
+        }
+    if (first := report.first_handshake) is not None:
+        out["first_handshake"] = {
+            "ok": first.ok,
+            "version": first.version,
+            "cipher_suite": first.cipher_suite,
+            "resumed": first.resumed,
+            "timings": dict(first.timings.items()),
+            "steps": list(first.steps),
+        }
+    return out
 
 
-def _step(at_ms: float, ev: events.Event) -> dict[str, Any] | None:
-    """A report step for an engine event, or None for events that are not steps."""
-    base: dict[str, Any] = {"at_ms": round(at_ms, 3)}
-    match ev:
-        case events.HandshakeMessageSent(name=name, size=size, fields=fields):
-            return base | {"name": name, "direction": "sent", "size": size, "fields": fields}
-        case events.HandshakeMessageReceived(name=name, size=size, fields=fields):
-            return base | {"name": name, "direction": "received", "size": size, "fields": fields}
-        case events.SecretDerived(label=label):
-            return base | {
-                "name": "SecretDerived",
-                "direction": "local",
-                "size": 0,
-                "fields": {"label": label},
-            }
-        case events.HandshakeComplete():
-            return base | {
-                "name": "HandshakeComplete",
-                "direction": "local",
-                "size": 0,
-                "fields": {},
-            }
-        case events.ApplicationDataReceived(data=data):
-            return base | {
-                "name": "ApplicationData",
-                "direction": "received",
-                "size": len(data),
-                "fields": {},
-            }
-        case events.AlertSent(level=level, description=description):
-            return base | {
-                "name": "Alert",
-                "direction": "sent",
-                "size": 2,
-                "fields": {"level": _name(level), "description": _name(description)},
-            }
-        case events.AlertReceived(level=level, description=description):
-            return base | {
-                "name": "Alert",
-                "direction": "received",
-                "size": 2,
-                "fields": {"level": _name(level), "description": _name(description)},
-            }
-    return None
+def _plain(value: Any) -> dict[str, Any]:
+    """A flat dataclass of JSON values (enums are strings) as a dict, in field order."""
+    return {name: getattr(value, name) for name in value.__slots__}
 
 
-def build_report(
-    *,
-    run: ClientRun,
-    verification: Verification,
-    server_name: str | None,
-    target: str,
-    trace_id: str,
-    application_data: bytes,
-) -> dict[str, Any]:
-    steps = [s for t in run.timeline if (s := _step(t.at_ms, t.event)) is not None]
-    if verification.started_ms is not None and verification.finished_ms is not None:
-        steps.append(
-            {
-                "name": "CertificateVerification",
-                "direction": "local",
-                "at_ms": round(verification.started_ms, 3),
-                "size": 0,
-                "fields": {"checks": [c.as_dict() for c in verification.checks]},
-            }
-        )
-        steps.sort(key=lambda s: s["at_ms"])
-
-    alert = None
-    for timed in run.timeline:
-        ev = timed.event
-        if isinstance(ev, events.AlertSent | events.AlertReceived) and _name(ev.level) == "fatal":
-            sent_by = "client" if isinstance(ev, events.AlertSent) else "server"
-            alert = {"level": "fatal", "description": _name(ev.description), "sent_by": sent_by}
-            break
-
-    complete = run.first(events.HandshakeComplete)
-    info = complete.event if complete else None
-    if not isinstance(info, events.HandshakeComplete):
-        info = None
-    echo_ok = run.echoed == application_data
-    ok = info is not None and alert is None and run.failure is None and echo_ok
-
-    timings: dict[str, float] = {"total_ms": round(_last_ms(run), 3)}
-    if (first := run.first(events.HandshakeMessageReceived)) is not None:
-        timings["first_server_flight_ms"] = round(first.at_ms, 3)
-    if complete is not None:
-        timings["handshake_ms"] = round(complete.at_ms, 3)
-    if verification.started_ms is not None and verification.finished_ms is not None:
-        timings["verification_ms"] = round(verification.finished_ms - verification.started_ms, 3)
-    if "checked_ms" in verification.revocation:
-        timings["revocation_ms"] = verification.revocation["checked_ms"]
-
-    error = run.failure
-    if error is None and info is not None and not echo_ok:
-        error = "the application data echo did not match"
-    return {
-        "ok": ok,
-        "trace_id": trace_id,
-        "target": target,
-        "server_name": server_name,
-        "version": info.version.label if info else None,
-        "cipher_suite": _name(info.cipher_suite) if info else None,
-        "key_exchange": _key_exchange(info) if info else None,
-        "resumed": bool(info and info.resumed),
-        "signature_scheme": _name(info.signature_scheme) if info else None,
-        "chain": [_chain_entry(c) for c in verification.chain],
-        "checks": [c.as_dict() for c in verification.checks],
-        "revocation": verification.revocation,
-        "alert": alert,
-        "application_data": {"sent": len(application_data), "echoed": len(run.echoed)},
-        "warnings": verification.warnings,
-        "error": error,
-        "steps": steps,
-        "timings": timings,
-    }
+def _revocation(r: Revocation) -> dict[str, Any]:
+    out: dict[str, Any] = {"policy": r.policy, "status": r.status, "source": r.source}
+    if r.detail is not None:
+        out["detail"] = r.detail
+    if r.checked_ms is not None:
+        out["checked_ms"] = r.checked_ms
+    if r.certificates is not None:
+        out["certificates"] = [_plain(c) for c in r.certificates]
+    return out
 
 
-def _last_ms(run: ClientRun) -> float:
-    return run.timeline[-1].at_ms if run.timeline else 0.0
+# -- from JSON --------------------------------------------------------------------------------
 
 
-def _key_exchange(info: events.HandshakeComplete) -> str:
-    """The (EC)DHE group, or "rsa" for TLS 1.2 RSA key transport."""
-    if info.group is not None:
-        return str(info.group.name)
-    return "rsa" if info.cipher_suite.name.startswith("TLS_RSA_") else "psk"
+def from_json(text: str | bytes) -> Report:
+    return from_dict(json.loads(text))
+
+
+def from_dict(d: Mapping[str, Any]) -> Report:
+    """A report from the schema's JSON object (raises KeyError/ValueError when it is not)."""
+    alert = d["alert"]
+    capture = d.get("capture")
+    first = d.get("first_handshake")
+    return Report(
+        schema_version=int(d.get("schema_version", SCHEMA_VERSION)),
+        ok=bool(d["ok"]),
+        trace_id=d["trace_id"],
+        target=d["target"],
+        server_name=d["server_name"],
+        version=d["version"],
+        cipher_suite=d["cipher_suite"],
+        key_exchange=d["key_exchange"],
+        resumed=bool(d.get("resumed", False)),
+        signature_scheme=d.get("signature_scheme"),
+        chain=tuple(ChainEntry(**c) for c in d["chain"]),
+        checks=tuple(_check(c) for c in d["checks"]),
+        revocation=_revocation_from(d["revocation"]),
+        alert=None
+        if alert is None
+        else Alert(
+            level=alert["level"], description=alert["description"], sent_by=Party(alert["sent_by"])
+        ),
+        application_data=ApplicationData(**d.get("application_data", {"sent": 0, "echoed": 0})),
+        warnings=tuple(d.get("warnings", ())),
+        error=d.get("error"),
+        steps=tuple(
+            Step(
+                name=s["name"],
+                direction=Direction(s["direction"]),
+                at_ms=s["at_ms"],
+                size=s["size"],
+                fields=s["fields"],
+            )
+            for s in d["steps"]
+        ),
+        timings=Timings(**d["timings"]),
+        keylog=None if d.get("keylog") is None else tuple(d["keylog"]),
+        capture=None
+        if capture is None
+        else Capture(
+            client_to_server=bytes.fromhex(capture["client_to_server"]),
+            server_to_client=bytes.fromhex(capture["server_to_client"]),
+        ),
+        first_handshake=None
+        if first is None
+        else FirstHandshake(
+            ok=bool(first["ok"]),
+            version=first["version"],
+            cipher_suite=first["cipher_suite"],
+            resumed=bool(first["resumed"]),
+            timings=Timings(**first["timings"]),
+            steps=tuple(first["steps"]),
+        ),
+    )
+
+
+def _check(c: Mapping[str, Any]) -> Check:
+    return Check(
+        c["name"],
+        bool(c["ok"]),
+        c.get("detail", ""),
+        alert=c.get("alert"),
+        source=c.get("source", ""),
+    )
+
+
+def _revocation_from(r: Mapping[str, Any]) -> Revocation:
+    certificates = r.get("certificates")
+    return Revocation(
+        policy=RevocationPolicy(r["policy"]),
+        status=RevocationStatus(r["status"]),
+        source=None if r["source"] is None else RevocationSource(r["source"]),
+        detail=r.get("detail"),
+        checked_ms=r.get("checked_ms"),
+        certificates=None
+        if certificates is None
+        else tuple(
+            CertificateRevocation(
+                position=c["position"],
+                subject=c["subject"],
+                serial=c["serial"],
+                status=RevocationStatus(c["status"]),
+                source=None if c["source"] is None else RevocationSource(c["source"]),
+                detail=c["detail"],
+            )
+            for c in certificates
+        ),
+    )

@@ -40,11 +40,6 @@ def current_trace_id() -> str:
     return tid
 
 
-def trace_metadata() -> tuple[tuple[str, str], ...]:
-    """Metadata that carries the current trace id to the next service."""
-    return ((TRACE_METADATA_KEY, current_trace_id()),)
-
-
 def _with_trace(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
     metadata = grpc.aio.Metadata(*(details.metadata or ()))
     if metadata.get(TRACE_METADATA_KEY) is None:

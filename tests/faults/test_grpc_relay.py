@@ -14,8 +14,9 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tlssim import rpcutil
+from tlssim.client.run import ClientRun, run_client
 from tlssim.faults import FaultsServer, GrpcRelayProxy, ProxySpec
-from tlssim.net.drive import ClientRun, run_client, serve_connection
+from tlssim.net.drive import serve_connection
 from tlssim.net.transport import GrpcClientTransport, GrpcServerTransport
 from tlssim.rpc.v1 import server_pb2_grpc
 from tlssim.tls import (

@@ -7,9 +7,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from tests.integration.conftest import LocalStack
+from tlssim.report import Report, load_schema
 
 pytestmark = pytest.mark.integration
 
@@ -19,6 +21,8 @@ def handshake(stack: LocalStack, *args: str) -> dict[str, Any]:
     assert done.stdout, done.stderr
     report: dict[str, Any] = json.loads(done.stdout)
     assert done.returncode == (0 if report["ok"] else 1)
+    jsonschema.validate(report, load_schema())
+    assert Report.from_json(done.stdout).to_json(indent=2) == done.stdout.rstrip("\n")
     return report
 
 

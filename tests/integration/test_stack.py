@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from tests.integration.conftest import LocalStack
-from tlssim.report import load_schema
+from tlssim.report import Report, load_schema
 
 pytestmark = pytest.mark.integration
 
@@ -24,6 +24,8 @@ def handshake(stack: LocalStack, *args: str) -> tuple[int, dict[str, Any]]:
     assert done.stdout, done.stderr
     report: dict[str, Any] = json.loads(done.stdout)
     jsonschema.validate(report, load_schema())
+    # The CLI prints the typed report again: the JSON is the one it was sent, unchanged.
+    assert Report.from_json(done.stdout).to_json(indent=2) == done.stdout.rstrip("\n")
     return done.returncode, report
 
 

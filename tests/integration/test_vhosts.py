@@ -64,6 +64,24 @@ def test_no_sni_gets_the_valid_host(stack: LocalStack) -> None:
     assert report["chain"][0]["subject"].endswith(f"CN={vhosts.DEFAULT_HOST}")
 
 
+def test_no_sni_still_verifies_the_name_given(stack: LocalStack) -> None:
+    """Without SNI the server presents its default host's certificate; the client checks it
+    against the name it was given, never against the server's default."""
+    report = handshake(stack, "--no-sni", "--server-name", "other.test")
+    assert report["server_name"] is None
+    hello = next(s for s in report["steps"] if s["name"] == "ClientHello")
+    assert "server_name" not in hello["fields"], hello
+    assert report["chain"][0]["subject"].endswith(f"CN={vhosts.DEFAULT_HOST}")
+    assert outcome(report) == "bad_certificate"
+    assert report["alert"]["sent_by"] == "client"
+    hostname = next(c for c in report["checks"] if c["name"] == "hostname")
+    assert not hostname["ok"] and hostname["detail"].startswith("other.test does not match")
+
+    report = handshake(stack, "--no-sni", "--server-name", vhosts.DEFAULT_HOST)
+    assert report["ok"], report
+    assert report["server_name"] is None
+
+
 def test_revoked_host_is_revoked_by_every_source(stack: LocalStack) -> None:
     stapled = handshake(stack, "--server-name", "revoked.tlssim.test")
     assert (

@@ -18,7 +18,7 @@ from typing import Any
 
 from tlssim.bench.certs import HOST
 from tlssim.bench.load import client_context, one_handshake
-from tlssim.net.drive import run_client
+from tlssim.client.run import run_client
 from tlssim.net.transport import TcpTransport
 from tlssim.tls import AlertDescription, ClientConfig, ClientConnection, events
 

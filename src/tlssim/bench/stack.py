@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 import grpc
 
 from tlssim import localstack, rpcutil
+from tlssim.report import Report
 from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
 
 STARTUP_TIMEOUT_S = 90
@@ -93,8 +93,8 @@ async def _one(stub: client_pb2_grpc.TlsClientAsyncStub) -> tuple[bool, float, f
         client_pb2.HandshakeRequest(server_name=SERVER_NAME, tls_version="1.3"), timeout=15
     )
     rpc_ms = (time.perf_counter() - started) * 1000
-    report = json.loads(reply.report_json)
-    return bool(reply.ok), float(report["timings"].get("handshake_ms", 0.0)), rpc_ms
+    report = Report.from_json(reply.report_json)
+    return bool(reply.ok), report.timings.handshake_ms or 0.0, rpc_ms
 
 
 async def sequential(address: str, label: str, n: int) -> Latency:

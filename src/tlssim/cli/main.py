@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import grpc
 
@@ -37,8 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     health.add_argument("address")
 
     hs = sub.add_parser("handshake", help="ask the client service to run one handshake")
-    hs.add_argument("--server-name", default="valid.tlssim.test", help="SNI and name to verify")
-    hs.add_argument("--no-sni", action="store_true", help="send no server_name extension")
+    hs.add_argument(
+        "--server-name", default="", help="SNI and name to verify (default valid.tlssim.test)"
+    )
+    hs.add_argument(
+        "--no-sni", action="store_true", help="send no server_name extension (still verify it)"
+    )
     hs.add_argument("--tls", choices=["1.2", "1.3"], default="", help="TLS version (default any)")
     hs.add_argument("--kx", choices=["rsa", "ecdhe"], default="", help="key exchange")
     hs.add_argument("--cipher", action="append", default=[], help="IANA cipher suite (repeatable)")
@@ -157,6 +161,7 @@ async def _health(args: argparse.Namespace) -> int:
 
 async def _handshake(args: argparse.Namespace) -> int:
     from tlssim.cli.story import render
+    from tlssim.report import Report
     from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
 
     ca_pem = ""
@@ -167,7 +172,8 @@ async def _handshake(args: argparse.Namespace) -> int:
             print(f"tlssim: cannot read --ca-file: {exc}", file=sys.stderr)
             return EXIT_FAILED
     request = client_pb2.HandshakeRequest(
-        server_name="" if args.no_sni else args.server_name,
+        server_name=args.server_name,
+        no_sni=args.no_sni,
         tls_version=args.tls,
         key_exchange=args.kx,
         cipher_suites=args.cipher,
@@ -186,14 +192,15 @@ async def _handshake(args: argparse.Namespace) -> int:
     address = ep.Endpoints.from_env().client
     async with rpcutil.open_channel(address) as channel:
         stub = client_pb2_grpc.TlsClientStub(channel)
-        result = await stub.RunHandshake(request, timeout=30, metadata=rpcutil.trace_metadata())
-    report: dict[str, Any] = json.loads(result.report_json)
-    if args.keylog and report.get("keylog"):
+        result = await stub.RunHandshake(request, timeout=30)
+    report = Report.from_json(result.report_json)
+    if args.keylog and report.keylog:
         with open(args.keylog, "a") as keylog:
-            keylog.writelines(line + "\n" for line in report["keylog"])
-    if args.capture and "capture" in report:
-        Path(args.capture).write_text(json.dumps(report.pop("capture")) + "\n")
-    print(json.dumps(report, indent=2) if args.json else render(report))
+            keylog.writelines(line + "\n" for line in report.keylog)
+    if args.capture and report.capture is not None:
+        Path(args.capture).write_text(json.dumps(report.to_dict()["capture"]) + "\n")
+        report = dataclasses.replace(report, capture=None)
+    print(report.to_json(indent=2) if args.json else render(report))
     return EXIT_OK if result.ok else EXIT_FAILED
 
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from tlssim.client.decision import RevocationPolicy
+from tlssim.pki.checks import Check
+from tlssim.report import Direction, Report, Step
+
 # What each step means, in the walkthrough's words.
 EXPLANATIONS: dict[str, str] = {
     "ClientHello": "the client offers its TLS versions, cipher suites, a random and its key share",
@@ -43,7 +47,11 @@ SECRETS = {
     "SERVER_TRAFFIC_SECRET_0": "",
 }
 
-ARROWS = {"sent": "client -> server", "received": "server -> client", "local": "client"}
+ARROWS = {
+    Direction.SENT: "client -> server",
+    Direction.RECEIVED: "server -> client",
+    Direction.LOCAL: "client",
+}
 
 
 def _value(v: Any, limit: int = 72) -> str:
@@ -56,64 +64,63 @@ def _value(v: Any, limit: int = 72) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def render(report: dict[str, Any]) -> str:
+def render(report: Report) -> str:
     lines = [
-        f"TLS handshake with {report.get('server_name') or '(no SNI)'} via {report['target']}"
-        f"  trace {report['trace_id']}",
+        f"TLS handshake with {report.server_name or '(no SNI)'} via {report.target}"
+        f"  trace {report.trace_id}",
         "",
     ]
-    for step in report["steps"]:
-        if step["name"] == "SecretDerived" and not SECRETS.get(step["fields"].get("label"), "x"):
+    for step in report.steps:
+        if step.name == "SecretDerived" and not SECRETS.get(str(step.fields.get("label")), "x"):
             continue  # one line per pair of client/server secrets is enough
-        lines.extend(_render_step(step))
+        lines.extend(_render_step(step, report.checks))
     lines.append("")
     lines.extend(_summary(report))
     return "\n".join(lines)
 
 
-def _render_step(step: dict[str, Any]) -> list[str]:
-    name = step["name"]
-    fields = step.get("fields") or {}
+def _render_step(step: Step, checks: tuple[Check, ...]) -> list[str]:
+    name = step.name
     if name == "SecretDerived":
-        label = fields.get("label", "")
+        label = str(step.fields.get("label", ""))
         what = SECRETS.get(label, f"{label} derived")
-        return [f"  {step['at_ms']:>8.2f} ms  {'client':<17} {what}"]
-    head = f"  {step['at_ms']:>8.2f} ms  {ARROWS[step['direction']]:<17} {name:<20}" + (
-        f" {step['size']:>5} B" if step["size"] else ""
+        return [f"  {step.at_ms:>8.2f} ms  {'client':<17} {what}"]
+    head = f"  {step.at_ms:>8.2f} ms  {ARROWS[step.direction]:<17} {name:<20}" + (
+        f" {step.size:>5} B" if step.size else ""
     )
     out = [head, f"{'':<16}{EXPLANATIONS.get(name, '')}"]
     if name == "CertificateVerification":
-        for check in fields.get("checks", []):
-            mark = "ok  " if check["ok"] else "FAIL"
-            source = f" ({check['source']})" if check.get("source") else ""
-            out.append(f"{'':<18}{mark} {check['name']}{source}: {check.get('detail', '')}")
+        for check in checks:
+            mark = "ok  " if check.ok else "FAIL"
+            source = f" ({check.source})" if check.source else ""
+            out.append(f"{'':<18}{mark} {check.name}{source}: {check.detail}")
         return out
-    for key, value in fields.items():
+    for key, value in step.fields.items():
         out.append(f"{'':<18}{key}: {_value(value)}")
     return out
 
 
-def _summary(report: dict[str, Any]) -> list[str]:
-    total = report["timings"].get("total_ms", 0.0)
+def _summary(report: Report) -> list[str]:
+    total = report.timings.total_ms
     out = []
-    if report["ok"]:
+    if report.ok:
         out.append(
-            f"result: OK  {report['version']}  {report['cipher_suite']}  "
-            f"{report['key_exchange']}  in {total:.1f} ms"
+            f"result: OK  {report.version}  {report.cipher_suite}  "
+            f"{report.key_exchange}  in {total:.1f} ms"
         )
     else:
-        alert = report.get("alert")
+        alert = report.alert
         why = (
-            f"alert {alert['description']} sent by the {alert['sent_by']}"
+            f"alert {alert.description} sent by the {alert.sent_by}"
             if alert
-            else report.get("error") or "handshake did not complete"
+            else report.error or "handshake did not complete"
         )
         out.append(f"result: FAILED  {why}  after {total:.1f} ms")
-    revocation = report.get("revocation") or {}
-    if revocation.get("policy") and revocation.get("policy") != "off":
+    revocation = report.revocation
+    if revocation.policy is not RevocationPolicy.OFF:
         out.append(
-            f"revocation: {revocation.get('status')} from {revocation.get('source') or '-'} "
-            f"(policy {revocation['policy']})"
+            f"revocation: {revocation.status} from {revocation.source or '-'} "
+            f"(policy {revocation.policy})"
         )
-    out.extend(f"warning: {w}" for w in report.get("warnings", []))
+    out.extend(f"warning: {w}" for w in report.warnings)
     return out

@@ -11,13 +11,14 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from tlssim import containers, rpcutil
 from tlssim.endpoints import Endpoints
 from tlssim.faults.rest_client import FaultsApi
 from tlssim.localstack import free_ports
+from tlssim.report import Report
 
 UNHEALTHY_FOR_S = 3.0
 HEALTHY_WITHIN_S = 30.0
@@ -74,7 +75,9 @@ async def restarted_server(api: FaultsApi, endpoints: Endpoints) -> AsyncIterato
 
 
 async def ca_down_while_server_starts(
-    api: FaultsApi, endpoints: Endpoints, handshake: Any
+    api: FaultsApi,
+    endpoints: Endpoints,
+    handshake: Callable[[dict[str, Any]], Awaitable[Report]],
 ) -> tuple[bool, str]:
     """(passed, what happened)"""
     await api.acall("POST", "/proxies/server_ca", {"enabled": False})
@@ -90,10 +93,9 @@ async def ca_down_while_server_starts(
             )
         ready_s = time.monotonic() - started
         report = await handshake(server["request"] | {"revocation": "hard"})
-        verdict = (
-            "success" if report["ok"] else f"failure: {report.get('alert') or report.get('error')}"
-        )
-        return bool(report["ok"]), (
+        why = f"alert {report.alert.description}" if report.alert else report.error
+        verdict = "success" if report.ok else f"failure: {why}"
+        return report.ok, (
             f"not healthy while the ca was down; healthy {ready_s:.1f} s after it came back; "
             f"handshake {verdict}"
         )

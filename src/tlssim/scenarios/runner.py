@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from tlssim import rpcutil
+from tlssim.client.decision import RevocationStatus
 from tlssim.endpoints import Endpoints
 from tlssim.faults.rest_client import FaultsApi
+from tlssim.report import Report
 from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
 from tlssim.scenarios import restart
 from tlssim.scenarios.model import Expect, Scenario
@@ -38,53 +39,48 @@ class ScenarioResult:
         }
 
 
-def describe(report: dict[str, Any]) -> str:
+def describe(report: Report) -> str:
     """The outcome of a handshake report, in the same words as Expect.describe()."""
-    parts = ["success" if report["ok"] else "failure"]
-    if alert := report.get("alert"):
-        parts.append(f"alert {alert['description']} from {alert['sent_by']}")
-    if report.get("error"):
-        parts.append(f"error: {report['error']}")
-    revocation = report.get("revocation") or {}
-    if revocation.get("status") not in (None, "not_checked"):
-        parts.append(f"revocation {revocation['status']} ({revocation.get('source') or '-'})")
-    if report.get("warnings"):
+    parts = ["success" if report.ok else "failure"]
+    if alert := report.alert:
+        parts.append(f"alert {alert.description} from {alert.sent_by}")
+    if report.error:
+        parts.append(f"error: {report.error}")
+    revocation = report.revocation
+    if revocation.status is not RevocationStatus.NOT_CHECKED:
+        parts.append(f"revocation {revocation.status} ({revocation.source or '-'})")
+    if report.warnings:
         parts.append("with a warning")
-    parts.extend(
-        f"failed {c['name']}: {c.get('detail', '')}" for c in report["checks"] if not c["ok"]
-    )
-    timings = report.get("timings", {})
-    parts.append(", ".join(f"{k}={v:.0f}" for k, v in timings.items() if k.endswith("_ms")))
+    parts.extend(f"failed {c.name}: {c.detail}" for c in report.checks if not c.ok)
+    parts.append(", ".join(f"{k}={v:.0f}" for k, v in report.timings.items()))
     return ", ".join(p for p in parts if p)
 
 
-def added_round_trips(
-    key: str, rtt_ms: float, report: dict[str, Any], baseline: dict[str, Any]
-) -> float:
+def added_round_trips(key: str, rtt_ms: float, report: Report, baseline: Report) -> float:
     """How many injected latencies the faults added to a timing, against the baseline."""
-    added = report.get("timings", {}).get(key, 0.0) - baseline.get("timings", {}).get(key, 0.0)
+    added = (report.timings.get(key) or 0.0) - (baseline.timings.get(key) or 0.0)
     return float(added / rtt_ms)
 
 
-def judge(expect: Expect, report: dict[str, Any], round_trips: float | None = None) -> bool:
-    if report["ok"] != expect.ok:
+def judge(expect: Expect, report: Report, round_trips: float | None = None) -> bool:
+    if report.ok != expect.ok:
         return False
-    alert = report.get("alert")
-    if expect.alert is not None and (alert is None or alert["description"] != expect.alert):
+    alert = report.alert
+    if expect.alert is not None and (alert is None or alert.description != expect.alert):
         return False
-    if expect.sent_by is not None and (alert is None or alert["sent_by"] != expect.sent_by):
+    if expect.sent_by is not None and (alert is None or alert.sent_by != expect.sent_by):
         return False
-    if expect.error and (alert is not None or not report.get("error")):
+    if expect.error and (alert is not None or not report.error):
         return False
-    revocation = report.get("revocation") or {}
-    if expect.revocation and revocation.get("status") != expect.revocation:
+    revocation = report.revocation
+    if expect.revocation and revocation.status != expect.revocation:
         return False
-    if expect.revocation_source and revocation.get("source") != expect.revocation_source:
+    if expect.revocation_source and revocation.source != expect.revocation_source:
         return False
-    if expect.warning and not report.get("warnings"):
+    if expect.warning and not report.warnings:
         return False
     if expect.failed_check and not any(
-        expect.failed_check in c.get("detail", "") for c in report["checks"] if not c["ok"]
+        expect.failed_check in c.detail for c in report.checks if not c.ok
     ):
         return False
     if expect.round_trips is None:
@@ -169,12 +165,9 @@ async def _run_procedure(
 PROCEDURES = {"ca_down_while_server_starts": restart.ca_down_while_server_starts}
 
 
-async def _handshake(client: Any, fields: dict[str, Any]) -> dict[str, Any]:
+async def _handshake(client: Any, fields: dict[str, Any]) -> Report:
     request = client_pb2.HandshakeRequest(
         **({"server_name": "valid.tlssim.test", "revocation": "soft"} | fields)
     )
-    result = await client.RunHandshake(
-        request, timeout=RPC_TIMEOUT_S, metadata=rpcutil.trace_metadata()
-    )
-    report: dict[str, Any] = json.loads(result.report_json)
-    return report
+    result = await client.RunHandshake(request, timeout=RPC_TIMEOUT_S)
+    return Report.from_json(result.report_json)

@@ -14,7 +14,6 @@ import grpc
 from aiohttp import web
 from cryptography import x509
 
-from tlssim import rpcutil
 from tlssim.clock import Clock
 from tlssim.pki.authority import issuer_id
 from tlssim.rpc.v1 import ca_pb2
@@ -95,7 +94,6 @@ class OcspHttpFront:
                 reply = await self.ca.GetCrl(
                     ca_pb2.GetCrlRequest(issuer_der=issuer_der),
                     timeout=CRL_FETCH_TIMEOUT_S,
-                    metadata=rpcutil.trace_metadata(),
                 )
             except grpc.aio.AioRpcError as exc:
                 # A CRL is signed and dated: the last one stays usable until its nextUpdate.

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 from cryptography import x509
@@ -15,7 +14,9 @@ from cryptography.x509 import ocsp
 
 from tests.pki.helpers import MovableClock, csr_der
 from tests.pki.ocsp_fixtures import store_lookup
-from tlssim import certcheck
+from tlssim.client.decision import CertificateRevocation, Decision, RevocationPolicy
+from tlssim.client.policy import CertificatePolicy
+from tlssim.client.status import StatusCache
 from tlssim.pki import (
     Authority,
     ChainVerifier,
@@ -25,7 +26,6 @@ from tlssim.pki import (
 )
 from tlssim.pki.authority import serial_to_hex
 from tlssim.pki.crl import check_crl
-from tlssim.report import Verification
 from tlssim.tls import AlertDescription, events
 
 
@@ -71,27 +71,26 @@ def _decide(
     *,
     policy: str = "hard",
     staple: bytes | None = None,
-    cache: certcheck.StatusCache | None = None,
+    cache: StatusCache | None = None,
     host: str = "valid.tlssim.test",
-) -> tuple[AlertDescription | None, Verification]:
+) -> tuple[AlertDescription | None, Decision]:
     authority = services.authority
     clock: MovableClock = authority.clock  # type: ignore[assignment]
-    policy_ = certcheck.CertificatePolicy(
+    policy_ = CertificatePolicy(
         verifier=ChainVerifier(authority.trusted_roots(), clock),
         server_name=host,
-        revocation=policy,
+        revocation=RevocationPolicy(policy),
         clock=clock,
         fetch_ocsp=services.fetch_ocsp,
         fetch_crl=services.fetch_crl,
-        status_cache=cache or certcheck.StatusCache(ttl_s=0),
+        status_cache=cache or StatusCache(ttl_s=0),
     )
     received = events.CertificateReceived(
         chain=tuple(c.public_bytes(serialization.Encoding.DER) for c in chain),
         ocsp_response=staple,
     )
-    verification = Verification()
-    alert = asyncio.run(certcheck.decide(policy_, received, verification, 0.0))
-    return alert, verification
+    decision = asyncio.run(policy_.decide(received))
+    return decision.alert, decision
 
 
 def _issue(authority: Authority, profile: str = "server") -> tuple[x509.Certificate, ...]:
@@ -102,21 +101,20 @@ def _revoke(authority: Authority, cert: x509.Certificate, reason: str = "keyComp
     authority.revoke(serial_to_hex(cert.serial_number), reason)
 
 
-def _by_position(verification: Verification) -> dict[int, dict[str, Any]]:
-    return {c["position"]: c for c in verification.revocation["certificates"]}
+def _by_position(decision: Decision) -> dict[int, CertificateRevocation]:
+    assert decision.revocation.certificates is not None
+    return {c.position: c for c in decision.revocation.certificates}
 
 
 def test_leaf_and_intermediate_are_both_checked_live(services: Services) -> None:
     chain = _issue(services.authority)
-    alert, verification = _decide(services, chain)
+    alert, decision = _decide(services, chain)
     assert alert is None
-    assert verification.revocation | {"status": "good", "source": "ocsp"} == (
-        verification.revocation
-    )
-    per_cert = _by_position(verification)
-    assert [per_cert[p]["status"] for p in (0, 1)] == ["good", "good"]
+    assert (decision.revocation.status, decision.revocation.source) == ("good", "ocsp")
+    per_cert = _by_position(decision)
+    assert [per_cert[p].status for p in (0, 1)] == ["good", "good"]
     assert set(services.ocsp_queries) == {chain[0].serial_number, chain[1].serial_number}
-    names = {c.name: c for c in verification.checks}
+    names = {c.name: c for c in decision.checks}
     assert names["revocation/leaf"].ok and names["revocation/intermediate-1"].ok
     assert names["ocsp/signature"].source == "ocsp"
 
@@ -124,13 +122,13 @@ def test_leaf_and_intermediate_are_both_checked_live(services: Services) -> None
 def test_a_revoked_intermediate_fails_the_handshake(services: Services) -> None:
     chain = _issue(services.authority, "long-chain")  # leaf, long-3, long-2, long-1
     _revoke(services.authority, chain[2], "cACompromise")
-    alert, verification = _decide(services, chain)
+    alert, decision = _decide(services, chain)
     assert alert is AlertDescription.certificate_revoked
-    revocation = verification.revocation
-    assert revocation["status"] == "revoked" and revocation["source"] == "ocsp"
-    assert revocation["detail"].startswith("intermediate 2: revoked")
-    per_cert = _by_position(verification)
-    assert [per_cert[p]["status"] for p in range(4)] == ["good", "good", "revoked", "good"]
+    revocation = decision.revocation
+    assert revocation.status == "revoked" and revocation.source == "ocsp"
+    assert revocation.detail and revocation.detail.startswith("intermediate 2: revoked")
+    per_cert = _by_position(decision)
+    assert [per_cert[p].status for p in range(4)] == ["good", "good", "revoked", "good"]
     # Revocation beats every policy but off.
     assert _decide(services, chain, policy="soft")[0] is AlertDescription.certificate_revoked
     assert _decide(services, chain, policy="off")[0] is None
@@ -139,44 +137,40 @@ def test_a_revoked_intermediate_fails_the_handshake(services: Services) -> None:
 def test_crl_fallback_when_the_responder_is_down(services: Services) -> None:
     chain = _issue(services.authority)
     services.ocsp_up = False
-    alert, verification = _decide(services, chain)
+    alert, decision = _decide(services, chain)
     assert alert is None
-    assert verification.revocation["source"] == "crl"
-    assert verification.revocation["status"] == "good"
-    assert "crl/signature" in {c.name for c in verification.checks}
-    assert all(c.source == "crl" for c in verification.checks if c.name.startswith("crl/"))
+    assert decision.revocation.source == "crl"
+    assert decision.revocation.status == "good"
+    assert "crl/signature" in {c.name for c in decision.checks}
+    assert all(c.source == "crl" for c in decision.checks if c.name.startswith("crl/"))
 
     _revoke(services.authority, chain[0])
-    alert, verification = _decide(services, chain)
+    alert, decision = _decide(services, chain)
     assert alert is AlertDescription.certificate_revoked
-    assert verification.revocation | {"status": "revoked", "source": "crl"} == (
-        verification.revocation
-    )
+    assert (decision.revocation.status, decision.revocation.source) == ("revoked", "crl")
 
 
 def test_a_revoked_intermediate_is_found_in_the_roots_crl(services: Services) -> None:
     chain = _issue(services.authority)
     _revoke(services.authority, chain[1])
     services.ocsp_up = False
-    alert, verification = _decide(services, chain)
+    alert, decision = _decide(services, chain)
     assert alert is AlertDescription.certificate_revoked
-    assert (
-        _by_position(verification)[1] | {"status": "revoked", "source": "crl"}
-        == (_by_position(verification)[1])
-    )
+    intermediate = _by_position(decision)[1]
+    assert (intermediate.status, intermediate.source) == ("revoked", "crl")
     assert any(url.endswith(".crl") for url in services.crl_fetches)
 
 
 def test_no_responder_and_no_crl_follows_the_policy(services: Services) -> None:
     chain = _issue(services.authority)
     services.ocsp_up = services.crl_up = False
-    alert, verification = _decide(services, chain, policy="hard")
+    alert, decision = _decide(services, chain, policy="hard")
     assert alert is AlertDescription.certificate_unknown
-    assert verification.revocation["status"] == "unavailable"
-    alert, verification = _decide(services, chain, policy="soft")
-    assert alert is None and verification.warnings
-    alert, verification = _decide(services, chain, policy="off")
-    assert alert is None and verification.revocation["status"] == "not_checked"
+    assert decision.revocation.status == "unavailable"
+    alert, decision = _decide(services, chain, policy="soft")
+    assert alert is None and decision.warnings
+    alert, decision = _decide(services, chain, policy="off")
+    assert alert is None and decision.revocation.status == "not_checked"
 
 
 def test_a_stale_or_forged_crl_is_not_used(services: Services, clock: MovableClock) -> None:
@@ -201,9 +195,9 @@ def test_a_stale_or_forged_crl_is_not_used(services: Services, clock: MovableClo
         return crl
 
     services.fetch_crl = stale_crl  # type: ignore[method-assign]
-    alert, verification = _decide(services, _issue(authority))
+    alert, decision = _decide(services, _issue(authority))
     assert alert is AlertDescription.certificate_unknown
-    assert "stale" in verification.revocation["detail"]
+    assert "stale" in (decision.revocation.detail or "")
 
 
 def test_staple_is_used_for_the_leaf_and_a_stale_one_is_rejected(
@@ -211,11 +205,11 @@ def test_staple_is_used_for_the_leaf_and_a_stale_one_is_rejected(
 ) -> None:
     chain = _issue(services.authority)
     staple = services.responder.respond(build_ocsp_request(chain[0], chain[1])).der
-    alert, verification = _decide(services, chain, staple=staple)
-    assert alert is None and verification.revocation["source"] == "staple"
+    alert, decision = _decide(services, chain, staple=staple)
+    assert alert is None and decision.revocation.source == "staple"
     assert chain[0].serial_number not in services.ocsp_queries  # the staple answered
     clock.advance(dt.timedelta(hours=2))  # past the staple's nextUpdate (+ skew)
-    alert, verification = _decide(services, chain, staple=staple)
+    alert, decision = _decide(services, chain, staple=staple)
     assert alert is AlertDescription.bad_certificate_status_response
     assert alert is _decide(services, chain, staple=staple, policy="soft")[0]
 
@@ -223,15 +217,15 @@ def test_staple_is_used_for_the_leaf_and_a_stale_one_is_rejected(
 def test_must_staple_without_a_staple(services: Services) -> None:
     chain = _issue(services.authority, "must-staple")
     for policy in ("hard", "soft"):
-        alert, verification = _decide(services, chain, policy=policy)
+        alert, decision = _decide(services, chain, policy=policy)
         assert alert is AlertDescription.bad_certificate_status_response, policy
-        assert "must-staple" in verification.revocation["detail"]
+        assert "must-staple" in (decision.revocation.detail or "")
     assert _decide(services, chain, policy="off")[0] is None
 
 
 def test_intermediate_status_is_cached_briefly(services: Services) -> None:
     chain = _issue(services.authority)
-    cache = certcheck.StatusCache(ttl_s=60)
+    cache = StatusCache(ttl_s=60)
     _decide(services, chain, cache=cache)
     _decide(services, chain, cache=cache)
     assert services.ocsp_queries.count(chain[1].serial_number) == 1
@@ -247,10 +241,10 @@ def test_a_certificate_damaged_in_flight_is_a_bad_certificate(services: Services
     start = bytes(der).index(issuer_der)
     der[start + 2] ^= 0xFF  # the first RDN's SET tag: the name no longer parses
     clock: MovableClock = authority.clock  # type: ignore[assignment]
-    policy = certcheck.CertificatePolicy(
+    policy = CertificatePolicy(
         verifier=ChainVerifier(authority.trusted_roots(), clock),
         server_name="valid.tlssim.test",
-        revocation="hard",
+        revocation=RevocationPolicy.HARD,
         clock=clock,
         fetch_ocsp=services.fetch_ocsp,
         fetch_crl=services.fetch_crl,
@@ -259,7 +253,6 @@ def test_a_certificate_damaged_in_flight_is_a_bad_certificate(services: Services
         chain=(bytes(der), *(c.public_bytes(serialization.Encoding.DER) for c in rest)),
         ocsp_response=None,
     )
-    verification = Verification()
-    alert = asyncio.run(certcheck.decide(policy, received, verification, 0.0))
-    assert alert is AlertDescription.bad_certificate
-    assert verification.checks[-1].name == "parse"
+    decision = asyncio.run(policy.decide(received))
+    assert decision.alert is AlertDescription.bad_certificate
+    assert decision.checks[-1].name == "parse"

@@ -1,0 +1,144 @@
+"""One handshake request, end to end: connect, run the engine, decide on the certificate,
+build the report (for --resume: a full handshake first, then one that resumes it)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from tlssim.client.policy import CertificatePolicy
+from tlssim.client.reporting import TimedDecision, build_report
+from tlssim.client.request import Plan
+from tlssim.client.run import ClientRun, failed_run, run_client
+from tlssim.clock import monotonic_ms
+from tlssim.net.transport import RecordingTransport, Transport
+from tlssim.report import Capture, FirstHandshake, Report
+from tlssim.tls import AlertDescription, ClientConfig, ClientConnection, Session, events
+
+HANDSHAKE_DEADLINE_S = 10.0
+NO_SESSION = "the server offered no session to resume"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Connector:
+    """How to reach the server: `open` returns a connected transport or raises
+    (OSError, ValueError, TimeoutError) with why it could not."""
+
+    label: str  # grpc://HOST:PORT or tcp://HOST:PORT, for the report
+    open: Callable[[], Awaitable[Transport]]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Attempt:
+    """One connection's run, its certificate decision and what it leaves behind."""
+
+    run: ClientRun
+    decided: TimedDecision | None
+    capture: Capture | None
+    session: Session | None
+
+
+async def run_handshake(
+    plan: Plan, policy: CertificatePolicy, connector: Connector, trace_id: str
+) -> Report:
+    started = monotonic_ms()
+    config = plan.config
+    first: FirstHandshake | None = None
+    if plan.resume:
+        attempt = await _connect_once(plan, config, policy, connector)
+        if attempt.session is None:
+            return _report(plan, attempt, connector, trace_id, failure=NO_SESSION)
+        first = _report(plan, attempt, connector, trace_id).first_handshake_summary()
+        config = dataclasses.replace(config, session=attempt.session)
+    attempt = await _connect_once(plan, config, policy, connector)
+    return _report(
+        plan, attempt, connector, trace_id, first=first, total_ms=monotonic_ms() - started
+    )
+
+
+def _report(
+    plan: Plan,
+    attempt: _Attempt,
+    connector: Connector,
+    trace_id: str,
+    *,
+    first: FirstHandshake | None = None,
+    total_ms: float | None = None,
+    failure: str | None = None,
+) -> Report:
+    return build_report(
+        run=attempt.run,
+        decided=attempt.decided,
+        server_name=plan.target.sni,
+        target=connector.label,
+        trace_id=trace_id,
+        application_data=plan.application_data,
+        keylog=plan.keylog,
+        capture=attempt.capture,
+        first_handshake=first,
+        total_ms=total_ms,
+        failure=failure,
+    )
+
+
+async def _connect_once(
+    plan: Plan, config: ClientConfig, policy: CertificatePolicy, connector: Connector
+) -> _Attempt:
+    """One connection: handshake, echo, close."""
+    started = monotonic_ms()
+    decisions: list[TimedDecision] = []
+
+    async def decide(received: events.CertificateReceived) -> AlertDescription | None:
+        begun = monotonic_ms() - started
+        decision = await policy.decide(received)
+        decisions.append(
+            TimedDecision(decision=decision, started_ms=begun, finished_ms=monotonic_ms() - started)
+        )
+        return decision.alert
+
+    try:
+        opened = await asyncio.wait_for(connector.open(), HANDSHAKE_DEADLINE_S)
+    except (OSError, ValueError, TimeoutError) as exc:
+        where = connector.label.split("://", 1)[-1]
+        return _Attempt(
+            run=failed_run(started, f"cannot connect to {where}: {exc}"),
+            decided=None,
+            capture=None,
+            session=None,
+        )
+    transport = RecordingTransport(opened) if plan.capture else opened
+    try:
+        run = await run_client(
+            ClientConnection(config),
+            transport,
+            decide,
+            plan.application_data,
+            HANDSHAKE_DEADLINE_S,
+            started_ms=started,
+        )
+    finally:
+        _close_in_background(transport)
+    sessions = run.all(events.SessionReceived)
+    last = sessions[-1] if sessions else None
+    return _Attempt(
+        run=run,
+        decided=decisions[-1] if decisions else None,
+        capture=Capture(
+            client_to_server=bytes(transport.sent), server_to_client=bytes(transport.received)
+        )
+        if isinstance(transport, RecordingTransport)
+        else None,
+        session=last.session if isinstance(last, events.SessionReceived) else None,
+    )
+
+
+# Closing tasks still running: the report does not wait for the server to finish its side.
+_CLOSING: set[asyncio.Task[None]] = set()
+
+
+def _close_in_background(transport: Transport) -> None:
+    closing = asyncio.create_task(transport.close())
+    _CLOSING.add(closing)
+    closing.add_done_callback(_CLOSING.discard)

@@ -1,0 +1,189 @@
+"""The handshake report, built once from a run and the certificate decision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+
+from tlssim.client.decision import NOT_DECIDED, Decision
+from tlssim.client.run import ClientRun
+from tlssim.report import (
+    Alert,
+    ApplicationData,
+    Capture,
+    ChainEntry,
+    Direction,
+    FirstHandshake,
+    Party,
+    Report,
+    Step,
+    Timings,
+)
+from tlssim.tls import AlertDescription, PeerAlert, TLSError, events
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TimedDecision:
+    """A decision and when the client was making it (ms since the run started)."""
+
+    decision: Decision
+    started_ms: float
+    finished_ms: float
+
+
+def build_report(
+    *,
+    run: ClientRun,
+    decided: TimedDecision | None,
+    server_name: str | None,
+    target: str,
+    trace_id: str,
+    application_data: bytes,
+    keylog: bool = False,
+    capture: Capture | None = None,
+    first_handshake: FirstHandshake | None = None,
+    total_ms: float | None = None,
+    failure: str | None = None,
+) -> Report:
+    """`failure` fails a run that otherwise succeeded (e.g. no session to resume); `total_ms`
+    replaces the run's own length (a --resume run counts both handshakes)."""
+    decision = decided.decision if decided else Decision(alert=None)
+    steps = [s for t in run.timeline if (s := _step(t.at_ms, t.event)) is not None]
+    if decided is not None:
+        steps.append(
+            Step(
+                name="CertificateVerification",
+                direction=Direction.LOCAL,
+                at_ms=round(decided.started_ms, 3),
+                size=0,
+                fields={"checks": [c.as_dict() for c in decision.checks]},
+            )
+        )
+        steps.sort(key=lambda s: s.at_ms)
+
+    complete = run.first(events.HandshakeComplete)
+    info = complete.event if complete else None
+    if not isinstance(info, events.HandshakeComplete):
+        info = None
+    alert = _alert(run.error)
+    echo_ok = run.echoed == application_data
+    error = run.failure
+    if error is None and info is not None and not echo_ok:
+        error = "the application data echo did not match"
+    if error is None and failure is not None:
+        error = failure
+    ok = info is not None and alert is None and error is None
+
+    first_flight = run.first(events.HandshakeMessageReceived)
+    revocation = decision.revocation
+    timings = Timings(
+        total_ms=round(run.last_ms if total_ms is None else total_ms, 3),
+        first_server_flight_ms=round(first_flight.at_ms, 3) if first_flight else None,
+        handshake_ms=round(complete.at_ms, 3) if complete else None,
+        verification_ms=round(decided.finished_ms - decided.started_ms, 3) if decided else None,
+        revocation_ms=revocation.checked_ms,
+    )
+    return Report(
+        ok=ok,
+        trace_id=trace_id,
+        target=target,
+        server_name=server_name,
+        version=info.version.label if info else None,
+        cipher_suite=info.cipher_suite.name if info else None,
+        key_exchange=key_exchange(info) if info else None,
+        resumed=bool(info and info.resumed),
+        signature_scheme=info.signature_scheme.name if info and info.signature_scheme else None,
+        chain=tuple(_chain_entry(c) for c in decision.chain),
+        checks=decision.checks,
+        revocation=revocation if decided else NOT_DECIDED,
+        alert=alert,
+        application_data=ApplicationData(sent=len(application_data), echoed=len(run.echoed)),
+        warnings=decision.warnings,
+        error=error,
+        steps=tuple(steps),
+        timings=timings,
+        keylog=tuple(ev.keylog_line() for ev in _secrets(run)) if keylog else None,
+        capture=capture,
+        first_handshake=first_handshake,
+    )
+
+
+def key_exchange(info: events.HandshakeComplete) -> str:
+    """The (EC)DHE group; "rsa" for TLS 1.2 RSA key transport; "psk" for a resumption that
+    exchanged no key (a TLS 1.3 psk_ke ticket, a TLS 1.2 session id of an ECDHE suite)."""
+    if info.group is not None:
+        return str(info.group.name)
+    return "rsa" if info.cipher_suite.name.startswith("TLS_RSA_") else "psk"
+
+
+def _secrets(run: ClientRun) -> list[events.SecretDerived]:
+    return [ev for ev in run.all(events.SecretDerived) if isinstance(ev, events.SecretDerived)]
+
+
+def _alert(error: TLSError | None) -> Alert | None:
+    """The alert that ended the connection, said by the error: the peer's or ours."""
+    if error is None:
+        return None
+    if isinstance(error, PeerAlert):
+        known = error.code in AlertDescription._value2member_map_
+        description = AlertDescription(error.code).name if known else str(error.code)
+    else:
+        description = error.alert.name
+    sent_by = Party.SERVER if error.sent_by_peer else Party.CLIENT
+    return Alert(level="fatal", description=description, sent_by=sent_by)
+
+
+def _chain_entry(cert: x509.Certificate) -> ChainEntry:
+    return ChainEntry(
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        serial=format(cert.serial_number, "x"),
+        not_before=cert.not_valid_before_utc.isoformat(),
+        not_after=cert.not_valid_after_utc.isoformat(),
+    )
+
+
+def _name(value: Any) -> Any:
+    return getattr(value, "name", value)
+
+
+def _step(at_ms: float, ev: events.Event) -> Step | None:
+    """A report step for an engine event, or None for events that are not steps."""
+    at = round(at_ms, 3)
+    match ev:
+        case events.HandshakeMessageSent(name=name, size=size, fields=fields):
+            return Step(name=name, direction=Direction.SENT, at_ms=at, size=size, fields=fields)
+        case events.HandshakeMessageReceived(name=name, size=size, fields=fields):
+            return Step(name=name, direction=Direction.RECEIVED, at_ms=at, size=size, fields=fields)
+        case events.SecretDerived(label=label):
+            return Step(
+                name="SecretDerived",
+                direction=Direction.LOCAL,
+                at_ms=at,
+                size=0,
+                fields={"label": label},
+            )
+        case events.HandshakeComplete():
+            return Step(
+                name="HandshakeComplete", direction=Direction.LOCAL, at_ms=at, size=0, fields={}
+            )
+        case events.ApplicationDataReceived(data=data):
+            return Step(
+                name="ApplicationData",
+                direction=Direction.RECEIVED,
+                at_ms=at,
+                size=len(data),
+                fields={},
+            )
+        case events.AlertSent(level=level, description=description):
+            return _alert_step(at, Direction.SENT, level, description)
+        case events.AlertReceived(level=level, description=description):
+            return _alert_step(at, Direction.RECEIVED, level, description)
+    return None
+
+
+def _alert_step(at_ms: float, direction: Direction, level: Any, description: Any) -> Step:
+    fields = {"level": _name(level), "description": _name(description)}
+    return Step(name="Alert", direction=direction, at_ms=at_ms, size=2, fields=fields)

@@ -1,0 +1,152 @@
+"""Runs the client side of the sans-IO engine over a Transport: handshake, send the
+application data, wait for its echo, close; and records what happened, with times."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from tlssim.clock import monotonic_ms
+from tlssim.net.drive import flush
+from tlssim.net.transport import Transport
+from tlssim.tls import AlertDescription, ClientConnection, TLSError, events
+
+# Decides on the server's certificate: None accepts it, an alert rejects it.
+CertificateDecider = Callable[[events.CertificateReceived], Awaitable[AlertDescription | None]]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TimedEvent:
+    at_ms: float  # since the run started
+    event: events.Event
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientRun:
+    """Everything that happened on the client's side of one connection."""
+
+    started_ms: float  # monotonic_ms() when the run started
+    timeline: tuple[TimedEvent, ...] = ()
+    echoed: bytes = b""
+    # What ended the connection, if not a clean close: a local TLSError (the client sent its
+    # alert) or a tlssim.tls.PeerAlert (the server sent one).
+    error: TLSError | None = None
+    failure: str | None = None  # transport-level failure (timeout, reset), not a TLS alert
+
+    def first(self, kind: type[events.Event]) -> TimedEvent | None:
+        return next((t for t in self.timeline if isinstance(t.event, kind)), None)
+
+    def all(self, kind: type[events.Event]) -> list[events.Event]:
+        return [t.event for t in self.timeline if isinstance(t.event, kind)]
+
+    @property
+    def completed(self) -> bool:
+        return self.first(events.HandshakeComplete) is not None
+
+    @property
+    def last_ms(self) -> float:
+        return self.timeline[-1].at_ms if self.timeline else 0.0
+
+
+@dataclass
+class _Recorder:
+    """The run while it happens; frozen into a ClientRun at the end."""
+
+    started_ms: float
+    timeline: list[TimedEvent] = field(default_factory=list)
+    echoed: bytes = b""
+    error: TLSError | None = None
+    failure: str | None = None
+
+    def record(self, evs: list[events.Event]) -> None:
+        now = monotonic_ms() - self.started_ms
+        self.timeline.extend(TimedEvent(at_ms=now, event=ev) for ev in evs)
+        for ev in evs:
+            if isinstance(ev, events.ConnectionClosed) and ev.error is not None:
+                self.error = ev.error
+
+    def frozen(self) -> ClientRun:
+        return ClientRun(
+            started_ms=self.started_ms,
+            timeline=tuple(self.timeline),
+            echoed=self.echoed,
+            error=self.error,
+            failure=self.failure,
+        )
+
+
+async def run_client(
+    conn: ClientConnection,
+    transport: Transport,
+    decide_certificate: CertificateDecider,
+    application_data: bytes,
+    deadline_s: float,
+    *,
+    started_ms: float | None = None,
+) -> ClientRun:
+    """Handshakes, sends `application_data`, waits for its echo and closes, within a deadline.
+    Times are counted from `started_ms` (monotonic_ms()), by default from now."""
+    run = _Recorder(monotonic_ms() if started_ms is None else started_ms)
+    try:
+        async with asyncio.timeout(deadline_s):
+            await _client_loop(conn, transport, decide_certificate, application_data, run)
+    except TimeoutError:
+        run.failure = f"no answer within {deadline_s:g} s"
+    except (ConnectionError, OSError) as exc:
+        run.failure = f"connection failed: {exc}"
+    return run.frozen()
+
+
+def failed_run(started_ms: float, failure: str) -> ClientRun:
+    """A run that never reached the server (it could not be connected to)."""
+    return ClientRun(started_ms=started_ms, failure=failure)
+
+
+async def _client_loop(
+    conn: ClientConnection,
+    transport: Transport,
+    decide_certificate: CertificateDecider,
+    application_data: bytes,
+    run: _Recorder,
+) -> None:
+    run.record(conn.start())
+    await flush(conn, transport)
+    closing = False
+    while True:
+        data = await transport.receive()
+        pending = conn.receive_data(data)
+        while pending:
+            run.record(pending)
+            follow_up: list[events.Event] = []
+            for ev in pending:
+                if isinstance(ev, events.CertificateReceived):
+                    alert = await decide_certificate(ev)
+                    follow_up = (
+                        conn.accept_certificate()
+                        if alert is None
+                        else conn.reject_certificate(alert)
+                    )
+                elif isinstance(ev, events.HandshakeComplete):
+                    if application_data:
+                        conn.send_application_data(application_data)
+                    else:
+                        conn.close()
+                        closing = True
+                elif isinstance(ev, events.ApplicationDataReceived):
+                    run.echoed += ev.data
+                    if len(run.echoed) >= len(application_data) and not closing:
+                        conn.close()
+                        closing = True
+                elif isinstance(ev, events.ConnectionClosed):
+                    await flush(conn, transport)
+                    await transport.finish()
+                    return
+            pending = follow_up
+        # One write for everything these bytes caused: in TLS 1.3 the client's Finished and
+        # its first application data travel together (one gRPC message, one TCP send).
+        await flush(conn, transport)
+        if not data:
+            if not run.failure and not closing:
+                run.failure = "the server closed the connection"
+            return

@@ -1,0 +1,96 @@
+"""Where revocation answers come from besides the staple: the CRL over HTTP, and a short
+cache of intermediates' answers so that a stream of handshakes does not ask again and again."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Final
+
+from cryptography import x509
+
+from tlssim.client.decision import RevocationSource, RevocationStatus
+from tlssim.pki.checks import Check
+
+# Sends an OCSP request (DER) to the responder and returns its answer (DER), or raises.
+OcspFetcher = Callable[[bytes], Awaitable[bytes]]
+# Fetches a CRL (DER) from its distribution point URL, or raises.
+CrlFetcher = Callable[[str], Awaitable[bytes]]
+
+CRL_TIMEOUT_S: Final = 2.0
+STATUS_CACHE_S: Final = 5.0
+MAX_CRL_BYTES: Final = 4 * 1024 * 1024
+MAX_CACHED: Final = 1024
+# Addresses in certificates point at the lab's own responder: never through a proxy.
+_DIRECT: Final = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _http_get(url: str, timeout: float) -> bytes:
+    with _DIRECT.open(url, timeout=timeout) as answer:
+        body: bytes = answer.read(MAX_CRL_BYTES + 1)
+    if len(body) > MAX_CRL_BYTES:
+        raise ValueError(f"the CRL at {url} is larger than {MAX_CRL_BYTES} bytes")
+    return body
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HttpCrlFetcher:
+    """GETs a CRL from its distribution point, giving up after `timeout_s`."""
+
+    timeout_s: float = CRL_TIMEOUT_S
+
+    async def __call__(self, url: str) -> bytes:
+        return await asyncio.wait_for(
+            asyncio.to_thread(_http_get, url, self.timeout_s), self.timeout_s + 0.5
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CertificateStatus:
+    """What is known about one certificate of the path, and from where."""
+
+    position: int  # 0 = the leaf, 1 = the first intermediate, ...
+    cert: x509.Certificate
+    status: RevocationStatus
+    source: RevocationSource | None
+    detail: str
+    checks: tuple[Check, ...] = ()  # the checks behind the answer
+    alert: str | None = None  # set for a bad staple or a missing must-staple staple
+    next_update: dt.datetime | None = None
+
+    @property
+    def label(self) -> str:
+        return "leaf" if self.position == 0 else f"intermediate {self.position}"
+
+
+class StatusCache:
+    """Recent good/revoked answers for intermediates (thread-unsafe; one event loop)."""
+
+    def __init__(self, ttl_s: float = STATUS_CACHE_S) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[x509.Certificate, tuple[float, CertificateStatus]] = {}
+
+    def get(self, cert: x509.Certificate) -> CertificateStatus | None:
+        entry = self._entries.get(cert)
+        if entry is None:
+            return None
+        if entry[0] <= time.monotonic():
+            del self._entries[cert]
+            return None
+        return entry[1]
+
+    def put(self, status: CertificateStatus, valid_for_s: float | None) -> None:
+        if self.ttl_s <= 0 or status.status not in (
+            RevocationStatus.GOOD,
+            RevocationStatus.REVOKED,
+        ):
+            return
+        ttl = self.ttl_s if valid_for_s is None else min(self.ttl_s, valid_for_s)
+        if ttl > 0:
+            if len(self._entries) > MAX_CACHED:
+                self._entries.clear()
+            self._entries[status.cert] = (time.monotonic() + ttl, status)
