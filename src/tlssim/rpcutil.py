@@ -172,7 +172,11 @@ async def start_server(
     """
     servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
-    if server.add_insecure_port(listen) == 0:
+    try:
+        bound = server.add_insecure_port(listen)
+    except RuntimeError as exc:  # grpc's word for a failed bind
+        raise OSError(f"cannot listen on {listen}: {exc}") from None
+    if bound == 0:
         raise OSError(f"cannot listen on {listen}")
     await server.start()
     for name in ["", *service_names]:
