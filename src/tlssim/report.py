@@ -150,7 +150,7 @@ def build_report(
         "server_name": server_name,
         "version": info.version.label if info else None,
         "cipher_suite": _name(info.cipher_suite) if info else None,
-        "key_exchange": _key_exchange(info) if info else None,
+        "key_exchange": info.key_exchange if info else None,
         "resumed": bool(info and info.resumed),
         "signature_scheme": _name(info.signature_scheme) if info else None,
         "chain": [_chain_entry(c) for c in verification.chain],
@@ -167,10 +167,3 @@ def build_report(
 
 def _last_ms(run: ClientRun) -> float:
     return run.timeline[-1].at_ms if run.timeline else 0.0
-
-
-def _key_exchange(info: events.HandshakeComplete) -> str:
-    """The (EC)DHE group, or "rsa" for TLS 1.2 RSA key transport."""
-    if info.group is not None:
-        return str(info.group.name)
-    return "rsa" if info.cipher_suite.name.startswith("TLS_RSA_") else "psk"
