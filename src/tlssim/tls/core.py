@@ -178,6 +178,8 @@ class ConnectionCore:
             self.events.append(ev.ApplicationDataReceived(payload))
 
     def _on_alert(self, payload: bytes) -> None:
+        if not payload:  # an alert record holds exactly one alert (RFC 8446 5.1, 6)
+            raise UnexpectedMessage("empty alert record")
         if len(payload) != 2:
             raise DecodeError("malformed alert")
         level: AlertLevel | int = payload[0]

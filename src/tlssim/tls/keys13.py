@@ -11,7 +11,7 @@ import hmac
 from tlssim.tls import events as ev
 from tlssim.tls.constants import KeyUpdateRequest
 from tlssim.tls.core import ConnectionCore
-from tlssim.tls.errors import DecryptError
+from tlssim.tls.errors import DecodeError, DecryptError
 from tlssim.tls.keyschedule import (
     KeySchedule,
     SuiteParams,
@@ -86,6 +86,8 @@ class Tls13Keys:
 
     def check_finished(self, body: bytes, raw: bytes, base_key: bytes, peer: str) -> None:
         """The peer's Finished must verify (decrypt_error otherwise); then it is recorded."""
+        if len(body) != self.params.hash_length:  # 4.4.4: Hash.length bytes
+            raise DecodeError(f"{peer} Finished of the wrong length for the suite's hash")
         fin = Finished.parse(body)
         expected = finished_verify_data(self.params, base_key, self._core.transcript.digest())
         if not hmac.compare_digest(expected, fin.verify_data):

@@ -21,7 +21,7 @@ from tlssim.tls.server13 import ServerTls13
 from tlssim.tls.states import Handshake, HandshakeState, State, message_name
 from tlssim.tls.tickets import MAX_TICKET_LIFETIME
 from tlssim.tls.tls12 import TLS12_SUITES
-from tlssim.tls.versions import check_enabled, server_select_version
+from tlssim.tls.versions import check_enabled, server_check_fallback, server_select_version
 
 
 class ServerConnection:
@@ -51,6 +51,7 @@ class ServerConnection:
         hello = ClientHello.parse(body)
         exts = index_extensions(hello.extensions)
         version = server_select_version(exts, hello.legacy_version, self.config.versions)
+        server_check_fallback(hello.cipher_suites, version, self.config.versions)
         core.peer_hello_seen = True
         if version == ProtocolVersion.TLSv1_3:
             return ServerTls13(core, self.config, (hello, exts))

@@ -49,7 +49,13 @@ from tlssim.tls.messages12 import (
 )
 from tlssim.tls.negotiated import Negotiated, key_exchange_name
 from tlssim.tls.sessions import Session
-from tlssim.tls.signatures import PrivateKey, key_supports, sign
+from tlssim.tls.signatures import (
+    SCHEMES_FOR_KEY,
+    TLS13_COUNTERPART,
+    PrivateKey,
+    key_supports,
+    sign,
+)
 from tlssim.tls.states import CHANGE_CIPHER_SPEC, Handshake, Table, Tls12State, bind
 from tlssim.tls.tls12 import TLS12_SUITES, Tls12Suite, master_secret
 from tlssim.tls.versions import downgrade_random
@@ -65,10 +71,9 @@ TRANSITIONS: Table = {
     (S.CONNECTED, M.client_hello): ("on_renegotiation", S.CONNECTED),
 }
 
-_RSA_SCHEMES = frozenset(
-    s for s in SignatureScheme if s.name.startswith(("rsa_pss_rsae", "rsa_pkcs1"))
-)
-_ECDSA_SCHEMES = frozenset(s for s in SignatureScheme if s.name.startswith(("ecdsa", "ed25519")))
+_RULES = SCHEMES_FOR_KEY[ProtocolVersion.TLSv1_2]
+_RSA_SCHEMES = _RULES["rsa"]
+_ECDSA_SCHEMES = frozenset().union(*(v for k, v in _RULES.items() if k != "rsa"))
 _UNCOMPRESSED = b"\x01\x00"  # ec_point_formats: [uncompressed]
 
 
@@ -254,10 +259,14 @@ class ServerTls12(Handshake):
         if not candidates:
             raise HandshakeFailure("no common cipher suite")
         auths = {c.authentication for c in candidates}
+        # the selector judges keys by TLS 1.3's rule: PKCS#1 schemes go by their PSS names
         hint = tuple(
-            s
-            for s in offer.schemes
-            if ("rsa" in auths and s in _RSA_SCHEMES) or ("ecdsa" in auths and s in _ECDSA_SCHEMES)
+            dict.fromkeys(
+                TLS13_COUNTERPART.get(s, s)
+                for s in offer.schemes
+                if ("rsa" in auths and s in _RSA_SCHEMES)
+                or ("ecdsa" in auths and s in _ECDSA_SCHEMES)
+            )
         )
         rsa_kx = any(c.key_exchange == "rsa" for c in candidates)
         if rsa_kx and not any(s in _RSA_SCHEMES for s in hint):
@@ -309,8 +318,11 @@ class ServerTls12(Handshake):
             or session.server_name != offer.server_name
         ):
             return None
+        # RFC 7627 5.3: an EMS session offered without EMS aborts; the other way round, a
+        # full handshake replaces the session that had none
+        if session.extended_master_secret and not offer.extended_master_secret:
+            raise HandshakeFailure("resuming an extended master secret session without it")
         if session.extended_master_secret != offer.extended_master_secret:
-            # RFC 7627 5.3: never resume across an EMS mismatch; fall back to a full handshake
             return None
         return session
 
