@@ -7,6 +7,7 @@ import socket
 import ssl
 import subprocess
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,7 @@ def alerts_sent(evs: list[events.Event]) -> list[events.AlertSent]:
 
 
 def client_hello_record(
-    client_kw: dict[str, object] | None = None,
+    client_kw: Mapping[str, object] | None = None,
     *,
     drop: tuple[int, ...] = (),
     replace: dict[int, bytes] | None = None,
