@@ -58,6 +58,7 @@ def client_hello_record(
     *,
     drop: tuple[int, ...] = (),
     replace: dict[int, bytes] | None = None,
+    add: tuple[Extension, ...] = (),
     extra_suites: tuple[int, ...] = (),
     legacy_version: int | None = None,
 ) -> bytes:
@@ -68,10 +69,13 @@ def client_hello_record(
     client.start()
     record = client.data_to_send()
     ch = ClientHello.parse(record[9:])
-    exts = tuple(
-        Extension(e.type, (replace or {}).get(e.type, e.data))
-        for e in ch.extensions
-        if e.type not in drop
+    exts = (
+        tuple(
+            Extension(e.type, (replace or {}).get(e.type, e.data))
+            for e in ch.extensions
+            if e.type not in drop
+        )
+        + add
     )
     raw = ClientHello(
         legacy_version=ch.legacy_version if legacy_version is None else legacy_version,
@@ -209,6 +213,36 @@ def test_empty_server_name_list_is_decode_error(
     kw = {"versions": versions} if versions else {}
     record = client_hello_record(kw, replace={ExtensionType.server_name: b"\x00\x00"})
     assert alerts_sent(server().receive_data(record)) == [fatal(AlertDescription.decode_error)]
+
+
+# -- every ClientHello extension's syntax, checked in one place ----------------------------
+
+MALFORMED = {
+    "server_name empty": (ExtensionType.server_name, b""),  # RFC 6066 3
+    "supported_versions odd": (ExtensionType.supported_versions, b"\x03\x03\x04"),  # 4.2.1
+    "supported_groups odd": (ExtensionType.supported_groups, b"\x00\x01\x00"),  # 4.2.7
+    "signature_algorithms odd": (ExtensionType.signature_algorithms, b"\x00\x03\x04\x03\x05"),
+    "key_share truncated": (ExtensionType.key_share, b"\x00\x05\x00\x1d\x00\x20\x00"),  # 4.2.8
+    "status_request truncated": (ExtensionType.status_request, b"\x01\x00"),  # RFC 6066 8
+    "psk_key_exchange_modes empty": (ExtensionType.psk_key_exchange_modes, b"\x00"),  # 4.2.9
+    "cookie empty": (ExtensionType.cookie, b"\x00\x00"),  # 4.2.2
+    "extended_master_secret with a body": (ExtensionType.extended_master_secret, b"\x00"),
+    "renegotiation_info truncated": (ExtensionType.renegotiation_info, b"\x02\x00"),
+    "ec_point_formats empty": (ExtensionType.ec_point_formats, b"\x00"),  # RFC 8422 5.1.2
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+@pytest.mark.parametrize("server_versions", [None, TLS12], ids=["1.3+1.2", "1.2"])
+def test_malformed_client_hello_extension_is_decode_error(
+    case: str, server_versions: tuple[ProtocolVersion, ...] | None
+) -> None:
+    """Whatever version the hello settles on, a malformed extension is a decode_error."""
+    etype, body = MALFORMED[case]
+    both = {"versions": (ProtocolVersion.TLSv1_3, ProtocolVersion.TLSv1_2)}
+    record = client_hello_record(both, drop=(etype,), add=(Extension(etype, body),))
+    srv = server(**({"versions": server_versions} if server_versions else {}))
+    assert alerts_sent(srv.receive_data(record)) == [fatal(AlertDescription.decode_error)]
 
 
 # -- C. RFC 8446 5.1 / 6: a zero-length alert record --------------------------------------

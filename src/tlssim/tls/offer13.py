@@ -6,20 +6,13 @@ import hmac
 
 from tlssim.tls.constants import ExtensionType, SignatureScheme
 from tlssim.tls.errors import DecryptError, IllegalParameter, MissingExtension
-from tlssim.tls.extensions import (
-    decode_client_key_shares,
-    decode_server_name,
-    decode_status_request,
-    decode_uint16_list,
-)
+from tlssim.tls.hello_extensions import HelloExtensions
 from tlssim.tls.keyschedule import TLS13_SUITES, SuiteParams, Transcript
 from tlssim.tls.messages import ClientHello
 from tlssim.tls.tickets import (
     PSK_DHE_KE,
-    OfferedPsks,
     TicketContents,
     compute_binder,
-    decode_psk_modes,
     open_ticket,
     truncated_hello,
 )
@@ -40,44 +33,38 @@ class Offer13:
         "status_request",
     )
 
-    def __init__(self, hello: ClientHello, exts: dict[int, bytes]) -> None:
+    def __init__(self, hello: ClientHello, exts: HelloExtensions) -> None:
         self.hello = hello
         self.extensions = exts
-        for needed in (
-            ExtensionType.supported_groups,
-            ExtensionType.key_share,
-            ExtensionType.signature_algorithms,
-        ):
-            if needed not in exts:
-                raise MissingExtension(f"ClientHello without {ExtensionType(needed).name}")
+        groups, shares, schemes = exts.supported_groups, exts.key_share, exts.signature_algorithms
+        if groups is None:
+            raise MissingExtension("ClientHello without supported_groups")
+        if shares is None:
+            raise MissingExtension("ClientHello without key_share")
+        if schemes is None:
+            raise MissingExtension("ClientHello without signature_algorithms")
         if hello.legacy_compression_methods != b"\x00":
             raise IllegalParameter("TLS 1.3 ClientHello must offer only null compression")
-        self.groups = decode_uint16_list(exts[ExtensionType.supported_groups])
-        self.shares = decode_client_key_shares(exts[ExtensionType.key_share])
-        for group, _ in self.shares:
-            if group not in self.groups:
+        self.groups = groups
+        self.shares = shares
+        for group, _ in shares:
+            if group not in groups:
                 raise IllegalParameter("key share for a group not in supported_groups")
         self.schemes = tuple(
-            SignatureScheme(s)
-            for s in decode_uint16_list(exts[ExtensionType.signature_algorithms])
-            if s in SignatureScheme._value2member_map_
+            SignatureScheme(s) for s in schemes if s in SignatureScheme._value2member_map_
         )
-        name_ext = exts.get(ExtensionType.server_name)
-        self.server_name = decode_server_name(name_ext) if name_ext is not None else None
-        status = exts.get(ExtensionType.status_request)
-        self.status_request = status is not None and decode_status_request(status)
+        self.server_name = exts.server_name
+        self.status_request = exts.status_request
         # pre_shared_key (4.2.11): the last extension, and only with psk_key_exchange_modes
-        self.psks: OfferedPsks | None = None
+        self.psks = exts.pre_shared_key
         self.psk_dhe_ke = False
-        psk_body = exts.get(ExtensionType.pre_shared_key)
-        if psk_body is not None:
+        if self.psks is not None:
             if hello.extensions[-1].type != ExtensionType.pre_shared_key:
                 raise IllegalParameter("pre_shared_key is not the last extension")
-            modes = exts.get(ExtensionType.psk_key_exchange_modes)
+            modes = exts.psk_key_exchange_modes
             if modes is None:
                 raise MissingExtension("pre_shared_key without psk_key_exchange_modes")
-            self.psks = OfferedPsks.decode(psk_body)
-            self.psk_dhe_ke = PSK_DHE_KE in decode_psk_modes(modes)
+            self.psk_dhe_ke = PSK_DHE_KE in modes
 
 
 class AcceptedPsk:

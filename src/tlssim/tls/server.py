@@ -12,7 +12,7 @@ from tlssim.tls.config import ServerConfig
 from tlssim.tls.constants import HandshakeType, ProtocolVersion
 from tlssim.tls.core import ConnectionCore
 from tlssim.tls.errors import TLSError, UnexpectedMessage
-from tlssim.tls.extensions import index_extensions
+from tlssim.tls.hello_extensions import decode_hello_extensions
 from tlssim.tls.keyschedule import TLS13_SUITES
 from tlssim.tls.messages import ClientHello
 from tlssim.tls.negotiated import Negotiated
@@ -49,8 +49,10 @@ class ServerConnection:
         core = self._core
         core.started = True
         hello = ClientHello.parse(body)
-        exts = index_extensions(hello.extensions)
-        version = server_select_version(exts, hello.legacy_version, self.config.versions)
+        exts = decode_hello_extensions(hello)
+        version = server_select_version(
+            exts.supported_versions, hello.legacy_version, self.config.versions
+        )
         server_check_fallback(hello.cipher_suites, version, self.config.versions)
         core.peer_hello_seen = True
         if version == ProtocolVersion.TLSv1_3:

@@ -28,14 +28,12 @@ from tlssim.tls.constants import (
 )
 from tlssim.tls.core import ConnectionCore
 from tlssim.tls.describe import client_hello_fields, server_hello_fields
-from tlssim.tls.errors import DecodeError, HandshakeFailure, IllegalParameter, TLSError
+from tlssim.tls.errors import HandshakeFailure, IllegalParameter, TLSError
 from tlssim.tls.extensions import (
     Extension,
-    decode_server_name,
-    decode_status_request,
-    decode_uint16_list,
     index_extensions,
 )
+from tlssim.tls.hello_extensions import HelloExtensions
 from tlssim.tls.keyexchange import SUPPORTED_GROUPS, KeyShare
 from tlssim.tls.keys12 import Tls12Keys, refuse_renegotiation
 from tlssim.tls.messages import ClientHello, ServerHello
@@ -97,35 +95,29 @@ class Offer12:
         "status_request",
     )
 
-    def __init__(self, hello: ClientHello, exts: dict[int, bytes]) -> None:
+    def __init__(self, hello: ClientHello, exts: HelloExtensions) -> None:
         self.hello = hello
         if 0 not in hello.legacy_compression_methods:
             raise IllegalParameter("ClientHello without null compression")
-        groups = exts.get(ExtensionType.supported_groups)
         # RFC 8422 5.1: no supported_groups means "any curve"; we then use secp256r1.
-        self.groups = decode_uint16_list(groups) if groups is not None else (NamedGroup.secp256r1,)
-        schemes = exts.get(ExtensionType.signature_algorithms)
+        groups = exts.supported_groups
+        self.groups = groups if groups is not None else (NamedGroup.secp256r1,)
         self.schemes = tuple(
             SignatureScheme(s)
-            for s in (decode_uint16_list(schemes) if schemes is not None else ())
+            for s in exts.signature_algorithms or ()
             if s in SignatureScheme._value2member_map_
         )
-        name_ext = exts.get(ExtensionType.server_name)
-        self.server_name = decode_server_name(name_ext) if name_ext is not None else None
-        status = exts.get(ExtensionType.status_request)
-        self.status_request = status is not None and decode_status_request(status)
-        ems = exts.get(ExtensionType.extended_master_secret)
-        if ems:
-            raise DecodeError("extended_master_secret with a body")
-        self.extended_master_secret = ems is not None
-        reneg = exts.get(ExtensionType.renegotiation_info)
-        if reneg is not None and reneg != b"\x00":
+        self.server_name = exts.server_name
+        self.status_request = exts.status_request
+        self.extended_master_secret = exts.extended_master_secret
+        reneg = exts.renegotiation_info
+        if reneg:  # RFC 5746 3.6
             raise HandshakeFailure("renegotiation_info must be empty in an initial handshake")
         self.renegotiation_info = (
             reneg is not None
             or CipherSuite.TLS_EMPTY_RENEGOTIATION_INFO_SCSV in hello.cipher_suites
         )
-        self.ec_point_formats = ExtensionType.ec_point_formats in exts
+        self.ec_point_formats = exts.ec_point_formats is not None
 
 
 class ServerTls12(Handshake):
@@ -135,13 +127,13 @@ class ServerTls12(Handshake):
         self,
         core: ConnectionCore,
         config: ServerConfig,
-        hello: tuple[ClientHello, dict[int, bytes]],
+        hello: tuple[ClientHello, HelloExtensions],
     ) -> None:
         self.state = S.WAIT_CH
         self._core = core
         self._config = config
         #: The ClientHello the facade parsed to choose this version.
-        self._first_hello: tuple[ClientHello, dict[int, bytes]] | None = hello
+        self._first_hello: tuple[ClientHello, HelloExtensions] | None = hello
         self._keys: Tls12Keys | None = None
         self._client_version = 0x0303
         self._server_name: str | None = None
@@ -166,7 +158,9 @@ class ServerTls12(Handshake):
         self._server_name = offer.server_name
         self._ems = offer.extended_master_secret
         core.events.append(
-            ev.HandshakeMessageReceived("ClientHello", len(raw), client_hello_fields(hello, exts))
+            ev.HandshakeMessageReceived(
+                "ClientHello", len(raw), client_hello_fields(hello, exts.by_type)
+            )
         )
         cached = self._find_session(offer)
         if cached is not None:

@@ -28,6 +28,7 @@ from tlssim.tls.extensions import (
     encode_uint16,
     index_extensions,
 )
+from tlssim.tls.hello_extensions import HelloExtensions, decode_hello_extensions
 from tlssim.tls.keyexchange import SUPPORTED_GROUPS, KeyShare
 from tlssim.tls.keys13 import Tls13Keys
 from tlssim.tls.keyschedule import TLS13_SUITES, SuiteParams, resumption_psk
@@ -65,13 +66,13 @@ class ServerTls13(Handshake):
         self,
         core: ConnectionCore,
         config: ServerConfig,
-        hello: tuple[ClientHello, dict[int, bytes]],
+        hello: tuple[ClientHello, HelloExtensions],
     ) -> None:
         self.state = S.WAIT_CH
         self._core = core
         self._config = config
         #: The ClientHello the facade parsed to choose this version.
-        self._first_hello: tuple[ClientHello, dict[int, bytes]] | None = hello
+        self._first_hello: tuple[ClientHello, HelloExtensions] | None = hello
         self._params: SuiteParams | None = None
         self._keys: Tls13Keys | None = None
         self._certified: CertifiedKey | None = None
@@ -123,8 +124,10 @@ class ServerTls13(Handshake):
     def on_client_hello_after_retry(self, body: bytes, raw: bytes) -> None:
         core, config = self._core, self._config
         hello = ClientHello.parse(body)
-        exts = index_extensions(hello.extensions)
-        version = server_select_version(exts, hello.legacy_version, config.versions)
+        exts = decode_hello_extensions(hello)
+        version = server_select_version(
+            exts.supported_versions, hello.legacy_version, config.versions
+        )
         if version != ProtocolVersion.TLSv1_3:
             raise IllegalParameter("second ClientHello changed the version")
         offer = Offer13(hello, exts)
@@ -317,7 +320,7 @@ class ServerTls13(Handshake):
 
 def _hello_received(raw: bytes, offer: Offer13) -> ev.HandshakeMessageReceived:
     return ev.HandshakeMessageReceived(
-        "ClientHello", len(raw), client_hello_fields(offer.hello, offer.extensions)
+        "ClientHello", len(raw), client_hello_fields(offer.hello, offer.extensions.by_type)
     )
 
 

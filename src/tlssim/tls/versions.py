@@ -23,7 +23,7 @@ from tlssim.tls.constants import (
     ProtocolVersion,
 )
 from tlssim.tls.errors import IllegalParameter, ProtocolVersionError, TLSError
-from tlssim.tls.extensions import decode_client_versions, decode_uint16
+from tlssim.tls.extensions import decode_uint16
 
 #: Versions this engine can run, best first.
 IMPLEMENTED_VERSIONS = (ProtocolVersion.TLSv1_3, ProtocolVersion.TLSv1_2)
@@ -37,15 +37,15 @@ def check_enabled(versions: tuple[ProtocolVersion, ...]) -> tuple[ProtocolVersio
 
 
 def server_select_version(
-    extensions: dict[int, bytes],
+    supported_versions: tuple[int, ...] | None,
     legacy_version: int = 0x0303,
     enabled: tuple[ProtocolVersion, ...] = (ProtocolVersion.TLSv1_3,),
 ) -> ProtocolVersion:
-    """The version a server picks from a ClientHello."""
+    """The version a server picks from a ClientHello (its decoded supported_versions)."""
     _check_legacy_version(legacy_version)
-    body = extensions.get(ExtensionType.supported_versions)
+    body = supported_versions
     if body is not None:
-        offered: tuple[int, ...] = decode_client_versions(body)
+        offered: tuple[int, ...] = body
     elif legacy_version >= ProtocolVersion.TLSv1_2:
         offered = (ProtocolVersion.TLSv1_2,)
     else:
