@@ -291,6 +291,18 @@ def test_client_hello_legacy_version_ssl3_or_below_is_protocol_version(legacy_ve
     assert alerts_sent(server().receive_data(record)) == [fatal(AlertDescription.protocol_version)]
 
 
+def test_server_hello_legacy_version_ssl3_is_protocol_version() -> None:
+    """RFC 8446 D.5: the same rule holds for ServerHello.legacy_version."""
+    client, srv = make_pair()
+    client.start()
+    srv.receive_data(client.data_to_send())
+    flight = bytearray(srv.data_to_send())
+    assert flight[0] == 22 and flight[5] == 2 and flight[9:11] == b"\x03\x03"
+    flight[9:11] = b"\x03\x00"
+    evs = client.receive_data(bytes(flight))
+    assert alerts_sent(evs) == [fatal(AlertDescription.protocol_version)]
+
+
 # -- F. RFC 7627 5.3: an EMS session resumed without EMS ----------------------------------
 
 
