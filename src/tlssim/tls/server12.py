@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from tlssim.tls import events as ev
 from tlssim.tls.config import CertifiedKey, ServerConfig
 from tlssim.tls.constants import (
-    CipherSuite,
     ExtensionType,
     HandshakeType,
     NamedGroup,
@@ -28,7 +27,7 @@ from tlssim.tls.constants import (
 )
 from tlssim.tls.core import ConnectionCore
 from tlssim.tls.describe import client_hello_fields, server_hello_fields
-from tlssim.tls.errors import HandshakeFailure, IllegalParameter, TLSError
+from tlssim.tls.errors import HandshakeFailure, TLSError
 from tlssim.tls.extensions import (
     Extension,
     index_extensions,
@@ -46,6 +45,7 @@ from tlssim.tls.messages12 import (
     ecdh_params,
 )
 from tlssim.tls.negotiated import Negotiated, key_exchange_name
+from tlssim.tls.offer12 import Offer12
 from tlssim.tls.sessions import Session
 from tlssim.tls.signatures import (
     SCHEMES_FOR_KEY,
@@ -79,45 +79,6 @@ def _auth_fits(key: PrivateKey, authentication: str) -> bool:
     if authentication == "rsa":
         return isinstance(key, rsa.RSAPrivateKey)
     return isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey)
-
-
-class Offer12:
-    """What a TLS 1.2 ClientHello offers, validated once."""
-
-    __slots__ = (
-        "ec_point_formats",
-        "extended_master_secret",
-        "groups",
-        "hello",
-        "renegotiation_info",
-        "schemes",
-        "server_name",
-        "status_request",
-    )
-
-    def __init__(self, hello: ClientHello, exts: HelloExtensions) -> None:
-        self.hello = hello
-        if 0 not in hello.legacy_compression_methods:
-            raise IllegalParameter("ClientHello without null compression")
-        # RFC 8422 5.1: no supported_groups means "any curve"; we then use secp256r1.
-        groups = exts.supported_groups
-        self.groups = groups if groups is not None else (NamedGroup.secp256r1,)
-        self.schemes = tuple(
-            SignatureScheme(s)
-            for s in exts.signature_algorithms or ()
-            if s in SignatureScheme._value2member_map_
-        )
-        self.server_name = exts.server_name
-        self.status_request = exts.status_request
-        self.extended_master_secret = exts.extended_master_secret
-        reneg = exts.renegotiation_info
-        if reneg:  # RFC 5746 3.6
-            raise HandshakeFailure("renegotiation_info must be empty in an initial handshake")
-        self.renegotiation_info = (
-            reneg is not None
-            or CipherSuite.TLS_EMPTY_RENEGOTIATION_INFO_SCSV in hello.cipher_suites
-        )
-        self.ec_point_formats = exts.ec_point_formats is not None
 
 
 class ServerTls12(Handshake):
