@@ -14,15 +14,15 @@ from tlssim.tls.client_hello import ClientOffer
 from tlssim.tls.config import ClientConfig
 from tlssim.tls.constants import AlertDescription, HandshakeType, ProtocolVersion
 from tlssim.tls.core import ConnectionCore
+from tlssim.tls.endpoint import Endpoint
 from tlssim.tls.errors import TLSError, UnexpectedMessage
 from tlssim.tls.extensions import index_extensions
 from tlssim.tls.messages import ServerHello
-from tlssim.tls.negotiated import Negotiated
-from tlssim.tls.states import Handshake, HandshakeState, State, message_name
+from tlssim.tls.states import Handshake, message_name
 from tlssim.tls.versions import client_check_version
 
 
-class ClientConnection:
+class ClientConnection(Endpoint):
     """The client side. ``start()`` queues the ClientHello.
 
     On ``CertificateReceived`` the engine pauses; the caller then calls
@@ -67,21 +67,6 @@ class ClientConnection:
         self._offer.send_first(core)
         return core.take_events()
 
-    def receive_data(self, data: bytes) -> list[ev.Event]:
-        """Feed bytes from the server (``b""`` means EOF); never raises a TLSError."""
-        return self._core.receive(data)
-
-    def data_to_send(self) -> bytes:
-        """Bytes to put on the wire; drains the outgoing buffer."""
-        return self._core.records.take_outgoing()
-
-    def send_application_data(self, data: bytes) -> None:
-        self._core.send_application_data(data)
-
-    def close(self) -> list[ev.Event]:
-        """Queue close_notify. Reading stays open until the peer's close_notify or EOF."""
-        return self._core.close()
-
     def accept_certificate(self) -> list[ev.Event]:
         """Resume after CertificateReceived: verify CertificateVerify and Finished."""
         core = self._core
@@ -103,31 +88,3 @@ class ClientConnection:
     @property
     def awaiting_certificate_decision(self) -> bool:
         return self._core.paused
-
-    @property
-    def state(self) -> State:
-        return self._core.state
-
-    @property
-    def handshake_state(self) -> HandshakeState | None:
-        """The version's handshake state once the ServerHello chose it (for diagnosis)."""
-        handshake = self._core.handshake
-        return None if handshake is None else handshake.state
-
-    @property
-    def negotiated(self) -> Negotiated | None:
-        """Version, suite, group, signature scheme and SNI once the handshake completed."""
-        return self._core.negotiated
-
-    @property
-    def handshake_complete(self) -> bool:
-        return self._core.negotiated is not None
-
-    @property
-    def closed(self) -> bool:
-        return self._core.closed
-
-    @property
-    def error(self) -> TLSError | None:
-        """The TLSError that ended the connection, if any (local or the peer's alert)."""
-        return self._core.error

@@ -40,6 +40,7 @@ from tlssim.tls.errors import (
     UnexpectedMessage,
 )
 from tlssim.tls.keyschedule import Transcript
+from tlssim.tls.messages import parse_alert
 from tlssim.tls.negotiated import Negotiated
 from tlssim.tls.record import Protection, RecordLayer
 from tlssim.tls.states import CHANGE_CIPHER_SPEC, Handshake, State, message_name
@@ -178,16 +179,7 @@ class ConnectionCore:
             self.events.append(ev.ApplicationDataReceived(payload))
 
     def _on_alert(self, payload: bytes) -> None:
-        if not payload:  # an alert record holds exactly one alert (RFC 8446 5.1, 6)
-            raise UnexpectedMessage("empty alert record")
-        if len(payload) != 2:
-            raise DecodeError("malformed alert")
-        level: AlertLevel | int = payload[0]
-        description: AlertDescription | int = payload[1]
-        if level in AlertLevel._value2member_map_:
-            level = AlertLevel(level)
-        if description in AlertDescription._value2member_map_:
-            description = AlertDescription(description)
+        level, description = parse_alert(payload)
         self.events.append(ev.AlertReceived(level, description))
         if description == AlertDescription.user_canceled:
             return

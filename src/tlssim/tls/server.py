@@ -11,20 +11,20 @@ from tlssim.tls import events as ev
 from tlssim.tls.config import ServerConfig
 from tlssim.tls.constants import HandshakeType, ProtocolVersion
 from tlssim.tls.core import ConnectionCore
-from tlssim.tls.errors import TLSError, UnexpectedMessage
+from tlssim.tls.endpoint import Endpoint
+from tlssim.tls.errors import UnexpectedMessage
 from tlssim.tls.hello_extensions import decode_hello_extensions
 from tlssim.tls.keyschedule import TLS13_SUITES
 from tlssim.tls.messages import ClientHello
-from tlssim.tls.negotiated import Negotiated
 from tlssim.tls.server12 import ServerTls12
 from tlssim.tls.server13 import ServerTls13
-from tlssim.tls.states import Handshake, HandshakeState, State, message_name
+from tlssim.tls.states import Handshake, message_name
 from tlssim.tls.tickets import MAX_TICKET_LIFETIME
 from tlssim.tls.tls12 import TLS12_SUITES
 from tlssim.tls.versions import check_enabled, server_check_fallback, server_select_version
 
 
-class ServerConnection:
+class ServerConnection(Endpoint):
     """The server side: waits for a ClientHello, then answers in one flight."""
 
     is_client = False
@@ -64,46 +64,3 @@ class ServerConnection:
     def start(self) -> list[ev.Event]:
         """Nothing to send first; present for symmetry with the client."""
         return []
-
-    def receive_data(self, data: bytes) -> list[ev.Event]:
-        """Feed bytes from the client (``b""`` means EOF); never raises a TLSError."""
-        return self._core.receive(data)
-
-    def data_to_send(self) -> bytes:
-        """Bytes to put on the wire; drains the outgoing buffer."""
-        return self._core.records.take_outgoing()
-
-    def send_application_data(self, data: bytes) -> None:
-        self._core.send_application_data(data)
-
-    def close(self) -> list[ev.Event]:
-        """Queue close_notify. Reading stays open until the peer's close_notify or EOF."""
-        return self._core.close()
-
-    @property
-    def state(self) -> State:
-        return self._core.state
-
-    @property
-    def handshake_state(self) -> HandshakeState | None:
-        """The version's handshake state once the ClientHello chose it (for diagnosis)."""
-        handshake = self._core.handshake
-        return None if handshake is None else handshake.state
-
-    @property
-    def negotiated(self) -> Negotiated | None:
-        """Version, suite, group, signature scheme and SNI once the handshake completed."""
-        return self._core.negotiated
-
-    @property
-    def handshake_complete(self) -> bool:
-        return self._core.negotiated is not None
-
-    @property
-    def closed(self) -> bool:
-        return self._core.closed
-
-    @property
-    def error(self) -> TLSError | None:
-        """The TLSError that ended the connection, if any (local or the peer's alert)."""
-        return self._core.error
