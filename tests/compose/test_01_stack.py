@@ -34,7 +34,7 @@ def test_ca_state_lives_in_a_named_volume(stack: Stack) -> None:
 
 
 def test_every_link_goes_through_the_faults_proxy(stack: Stack) -> None:
-    configured = json.loads((ROOT / "docker" / "faults.json").read_text())
+    configured = json.loads((ROOT / "services" / "faults.json").read_text())
     with urllib.request.urlopen("http://127.0.0.1:8474/proxies", timeout=5) as reply:
         proxies = json.load(reply)
     for proxy in configured:
