@@ -22,6 +22,7 @@ from tlssim.report import Report
 
 UNHEALTHY_FOR_S = 3.0
 HEALTHY_WITHIN_S = 30.0
+RECONNECT_WITHIN_S = 3.0
 
 
 async def _wait_serving(address: str, within_s: float) -> bool:
@@ -92,7 +93,14 @@ async def ca_down_while_server_starts(
                 f"the server was not healthy {HEALTHY_WITHIN_S:g} s after the ca came back",
             )
         ready_s = time.monotonic() - started
-        report = await handshake(server["request"] | {"revocation": "hard"})
+        # Callers' channels to the restarted server reconnect within their backoff (2 s at
+        # most); a transport failure in that window is retried, a TLS alert never is.
+        reconnect_by = time.monotonic() + RECONNECT_WITHIN_S
+        while True:
+            report = await handshake(server["request"] | {"revocation": "hard"})
+            if report.ok or report.alert or time.monotonic() > reconnect_by:
+                break
+            await asyncio.sleep(0.3)
         why = f"alert {report.alert.description}" if report.alert else report.error
         verdict = "success" if report.ok else f"failure: {why}"
         return report.ok, (
