@@ -26,5 +26,5 @@ def test_scenarios_table_and_unknown_names(stack: LocalStack) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS  tls13-one-round-trip" in done.stdout
     unknown = stack.tlssim("scenarios", "run", "no-such-scenario")
-    assert unknown.returncode == 1
+    assert unknown.returncode == 2  # usage
     assert "unknown scenario" in unknown.stderr

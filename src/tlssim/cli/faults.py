@@ -4,22 +4,40 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from tlssim import containers
 from tlssim import endpoints as ep
-from tlssim.faults.rest_client import FaultsApi, FaultsApiError
+from tlssim.cli.errors import CliError, Exit
+from tlssim.faults.rest_client import FaultsApi
 
 
-def _attribute(text: str) -> tuple[str, Any]:
-    name, sep, value = text.partition("=")
-    if not sep:
-        raise ValueError(f"expected NAME=VALUE, got {text!r}")
-    try:
-        return name, json.loads(value)
-    except json.JSONDecodeError:
-        return name, value
+def toxic_kinds() -> dict[str, tuple[str, ...]]:
+    """Every toxic type the faults service knows, with its attribute names."""
+    from tlssim.faults import tlstoxics  # noqa: F401  (registers the tls_* toxics)
+    from tlssim.faults.toxics import TOXIC_TYPES
+
+    return {name: tuple(kind.defaults) for name, kind in TOXIC_TYPES.items()}
+
+
+def _attributes(kind: str, texts: list[str]) -> dict[str, Any]:
+    """NAME=VALUE arguments, checked against the toxic's own attributes."""
+    kinds = toxic_kinds()
+    if kind not in kinds:
+        raise CliError(f"unknown toxic type {kind!r}; known: {', '.join(kinds)}")
+    attributes: dict[str, Any] = {}
+    for text in texts:
+        name, sep, value = text.partition("=")
+        if not sep:
+            raise CliError(f"expected NAME=VALUE, got {text!r}")
+        if name not in kinds[kind]:
+            known = ", ".join(kinds[kind]) or "none"
+            raise CliError(f"{kind} has no attribute {name!r}; its attributes: {known}")
+        try:
+            attributes[name] = json.loads(value)
+        except json.JSONDecodeError:
+            attributes[name] = value
+    return attributes
 
 
 def _print_proxies(proxies: dict[str, Any]) -> None:
@@ -38,35 +56,34 @@ def run_faults(args: argparse.Namespace) -> int:
         try:
             print(containers.apply(args.action, args.service))
         except RuntimeError as exc:
-            print(f"tlssim: {exc}", file=sys.stderr)
-            return 1
-        return 0
+            raise CliError(str(exc), Exit.UNAVAILABLE) from None
+        return Exit.OK
+    if args.faults_command == "types":
+        for name, attributes in toxic_kinds().items():
+            print(f"{name:<22} {' '.join(f'{a}=' for a in attributes) or '(no attributes)'}")
+        return Exit.OK
     api = FaultsApi(ep.Endpoints.from_env().faults_api)
-    try:
-        match args.faults_command:
-            case "list":
-                _print_proxies(api.proxies())
-            case "add":
-                toxic = {
-                    "type": args.type,
-                    "stream": args.stream,
-                    "toxicity": args.toxicity,
-                    "attributes": dict(_attribute(a) for a in args.attributes),
-                }
-                if args.name:
-                    toxic["name"] = args.name
-                created = api.add_toxic(args.link, toxic)
-                print(f"added {created['name']} to {args.link}")
-            case "remove":
-                api.call("DELETE", f"/proxies/{args.link}/toxics/{args.toxic}")
-                print(f"removed {args.toxic} from {args.link}")
-            case "disable" | "enable":
-                api.set_enabled(args.link, args.faults_command == "enable")
-                print(f"{args.link} {args.faults_command}d")
-            case "reset":
-                api.reset()
-                print("every link enabled, every toxic removed")
-    except (FaultsApiError, ValueError) as exc:
-        print(f"tlssim: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    match args.faults_command:
+        case "list":
+            _print_proxies(api.proxies())
+        case "add":
+            toxic = {
+                "type": args.type,
+                "stream": args.stream,
+                "toxicity": args.toxicity,
+                "attributes": _attributes(args.type, args.attributes),
+            }
+            if args.name:
+                toxic["name"] = args.name
+            created = api.add_toxic(args.link, toxic)
+            print(f"added {created['name']} to {args.link}")
+        case "remove":
+            api.call("DELETE", f"/proxies/{args.link}/toxics/{args.toxic}")
+            print(f"removed {args.toxic} from {args.link}")
+        case "disable" | "enable":
+            api.set_enabled(args.link, args.faults_command == "enable")
+            print(f"{args.link} {args.faults_command}d")
+        case "reset":
+            api.reset()
+            print("every link enabled, every toxic removed")
+    return Exit.OK

@@ -5,23 +5,36 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import enum
 import json
 import os
 import sys
 from pathlib import Path
 
-import grpc
-
 from tlssim import endpoints as ep
 from tlssim import rpcutil
-from tlssim.services.settings import Environment, SettingsError
+from tlssim.cli.errors import CliError, Exit, run_guarded
+from tlssim.client.request import (
+    USABLE_GROUPS,
+    USABLE_SIGNATURE_SCHEMES,
+    USABLE_SUITES,
+)
+from tlssim.services.settings import Environment
+from tlssim.tls import ProtocolVersion
 
-EXIT_OK, EXIT_FAILED, EXIT_UNAVAILABLE = 0, 1, 2
+EXIT_OK, EXIT_FAILED = Exit.OK, Exit.FAILED
+
+
+def _names(members: tuple[enum.Enum, ...]) -> str:
+    return ", ".join(m.name for m in members)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tlssim", description="A TLS handshake laboratory that runs as a distributed system."
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an unexpected error"
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -45,10 +58,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     hs.add_argument("--tls", choices=["1.2", "1.3"], default="", help="TLS version (default any)")
     hs.add_argument("--kx", choices=["rsa", "ecdhe"], default="", help="key exchange")
-    hs.add_argument("--cipher", action="append", default=[], help="IANA cipher suite (repeatable)")
-    hs.add_argument("--group", action="append", default=[], help="key share group (repeatable)")
-    hs.add_argument("--sigalg", action="append", default=[], help="signature scheme (repeatable)")
-    hs.add_argument("--revocation", choices=["hard", "soft", "off"], default="soft")
+    hs.add_argument(
+        "--cipher",
+        action="append",
+        default=[],
+        metavar="SUITE",
+        help="IANA cipher suite, repeatable, in preference order; TLS 1.3: "
+        f"{_names(USABLE_SUITES[ProtocolVersion.TLSv1_3])}; TLS 1.2: "
+        f"{_names(USABLE_SUITES[ProtocolVersion.TLSv1_2])}",
+    )
+    hs.add_argument(
+        "--group",
+        action="append",
+        default=[],
+        metavar="GROUP",
+        help=f"key exchange group, repeatable (the first gets the key share): "
+        f"{_names(USABLE_GROUPS)}",
+    )
+    hs.add_argument(
+        "--sigalg",
+        action="append",
+        default=[],
+        metavar="SCHEME",
+        help=f"signature scheme, repeatable: {_names(USABLE_SIGNATURE_SCHEMES)}",
+    )
+    hs.add_argument(
+        "--revocation",
+        choices=["hard", "soft", "off"],
+        default="soft",
+        help="hard: no status is a failure; soft: no status is a warning; off: not checked",
+    )
     hs.add_argument("--no-staple", action="store_true", help="ask for no OCSP staple")
     hs.add_argument("--tcp", metavar="HOST:PORT", default="", help="any TLS server over TCP")
     hs.add_argument("--ca-file", help="trust anchors (PEM) instead of the ca's bundle")
@@ -87,20 +126,28 @@ def _parser() -> argparse.ArgumentParser:
     faults = sub.add_parser("faults", help="put faults on the links between services")
     f_sub = faults.add_subparsers(dest="faults_command", required=True)
     f_sub.add_parser("list", help="every link's proxy, its state and its toxics")
+    f_sub.add_parser("types", help="every toxic type and its attributes")
     add = f_sub.add_parser("add", help="add a toxic to a link, e.g. latency latency=100")
-    add.add_argument("link")
-    add.add_argument("type", help="latency, bandwidth, timeout, reset_peer, tls_tamper, ...")
+    add.add_argument("link", help="a link's proxy, e.g. client_server (`tlssim faults list`)")
+    add.add_argument("type", help="the toxic type (`tlssim faults types`)")
     add.add_argument("attributes", nargs="*", metavar="NAME=VALUE")
-    add.add_argument("--stream", choices=["upstream", "downstream"], default="downstream")
-    add.add_argument("--toxicity", type=float, default=1.0)
+    add.add_argument(
+        "--stream",
+        choices=["upstream", "downstream"],
+        default="downstream",
+        help="downstream: towards the service that dialled; upstream: towards the target",
+    )
+    add.add_argument(
+        "--toxicity", type=float, default=1.0, help="share of connections affected (0..1)"
+    )
     add.add_argument("--name", help="toxic name (default TYPE_STREAM)")
     remove = f_sub.add_parser("remove", help="remove a toxic from a link")
     remove.add_argument("link")
     remove.add_argument("toxic")
-    for state in ("disable", "enable"):
-        f_sub.add_parser(state, help=f"{state} a link (down: refuse connections)").add_argument(
-            "link"
-        )
+    f_sub.add_parser("disable", help="take a link down: it refuses connections").add_argument(
+        "link"
+    )
+    f_sub.add_parser("enable", help="bring a link back up").add_argument("link")
     f_sub.add_parser("reset", help="enable every link and remove every toxic")
     container = f_sub.add_parser(
         "container", help="kill/pause/restart/disconnect a compose service"
@@ -115,6 +162,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    return run_guarded(lambda: _dispatch(args), args.debug)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from tlssim.cli.services import run_service
 
@@ -122,10 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         from tlssim.cli.launcher import run_up
 
-        try:
-            return asyncio.run(run_up(args.data_dir))
-        except KeyboardInterrupt:
-            return EXIT_OK
+        return asyncio.run(run_up(args.data_dir))
     if args.command == "decrypt":
         from tlssim.cli.decrypt import run_decrypt
 
@@ -134,29 +182,11 @@ def main(argv: list[str] | None = None) -> int:
         from tlssim.cli.faults import run_faults
 
         return run_faults(args)
-    try:
-        return asyncio.run(_COMMANDS[args.command](args))
-    except grpc.aio.AioRpcError as exc:
-        return _rpc_failure(exc)
-    except SettingsError as exc:
-        print(f"tlssim: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-
-
-def _rpc_failure(exc: grpc.aio.AioRpcError) -> int:
-    if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        print(
-            f"tlssim: a service is not answering ({exc.details()}); start the stack with "
-            "`tlssim up`, or point TLSSIM_*_ADDR at it",
-            file=sys.stderr,
-        )
-        return EXIT_UNAVAILABLE
-    print(f"tlssim: {exc.code().name.lower()}: {exc.details()}", file=sys.stderr)
-    return EXIT_FAILED
+    return asyncio.run(_COMMANDS[args.command](args))
 
 
 async def _health(args: argparse.Namespace) -> int:
-    return EXIT_OK if await rpcutil.is_serving(args.address, timeout=2.0) else EXIT_FAILED
+    return Exit.OK if await rpcutil.is_serving(args.address, timeout=2.0) else Exit.UNAVAILABLE
 
 
 async def _handshake(args: argparse.Namespace) -> int:
@@ -164,13 +194,10 @@ async def _handshake(args: argparse.Namespace) -> int:
     from tlssim.report import Report
     from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
 
-    ca_pem = ""
-    if args.ca_file:
-        try:
-            ca_pem = Path(args.ca_file).read_text()
-        except OSError as exc:
-            print(f"tlssim: cannot read --ca-file: {exc}", file=sys.stderr)
-            return EXIT_FAILED
+    ca_pem = Path(args.ca_file).read_text() if args.ca_file else ""
+    # Output files are opened before the handshake, so a bad path costs no handshake.
+    keylog = open(args.keylog, "a") if args.keylog else None  # noqa: SIM115
+    capture = open(args.capture, "w") if args.capture else None  # noqa: SIM115
     request = client_pb2.HandshakeRequest(
         server_name=args.server_name,
         no_sni=args.no_sni,
@@ -194,11 +221,12 @@ async def _handshake(args: argparse.Namespace) -> int:
         stub = client_pb2_grpc.TlsClientStub(channel)
         result = await stub.RunHandshake(request, timeout=30)
     report = Report.from_json(result.report_json)
-    if args.keylog and report.keylog:
-        with open(args.keylog, "a") as keylog:
-            keylog.writelines(line + "\n" for line in report.keylog)
-    if args.capture and report.capture is not None:
-        Path(args.capture).write_text(json.dumps(report.to_dict()["capture"]) + "\n")
+    if keylog is not None:
+        with keylog:
+            keylog.writelines(line + "\n" for line in report.keylog or ())
+    if capture is not None:
+        with capture:
+            capture.write(json.dumps(report.to_dict().get("capture", {})) + "\n")
         report = dataclasses.replace(report, capture=None)
     print(report.to_json(indent=2) if args.json else render(report))
     return EXIT_OK if result.ok else EXIT_FAILED
@@ -216,8 +244,11 @@ async def _ca(args: argparse.Namespace) -> int:
             return EXIT_OK
         token = admin_token()
         if not token:
-            print("tlssim: no admin token: set TLSSIM_ADMIN_TOKEN", file=sys.stderr)
-            return EXIT_FAILED
+            raise CliError(
+                "no admin token: set TLSSIM_ADMIN_TOKEN (a local stack keeps it in "
+                "~/.local/state/tlssim/ca/admin-token)",
+                Exit.REFUSED,
+            )
         revoked = await stub.RevokeCertificate(
             ca_pb2.RevokeCertificateRequest(serial_hex=args.serial.lower(), reason=args.reason),
             timeout=10,
@@ -246,12 +277,12 @@ async def _scenarios(args: argparse.Namespace) -> int:
         return EXIT_OK
     by_name = {s.name: s for s in SCENARIOS}
     if args.all == bool(args.names):
-        print("tlssim: name scenarios or give --all", file=sys.stderr)
-        return EXIT_FAILED
+        raise CliError("name scenarios or give --all (`tlssim scenarios list` names them)")
     unknown = [n for n in args.names if n not in by_name]
     if unknown:
-        print(f"tlssim: unknown scenario(s): {', '.join(unknown)}", file=sys.stderr)
-        return EXIT_FAILED
+        raise CliError(
+            f"unknown scenario(s): {', '.join(unknown)}; `tlssim scenarios list` names them"
+        )
     chosen = list(SCENARIOS) if args.all else [by_name[n] for n in args.names]
 
     def progress(result: ScenarioResult) -> None:

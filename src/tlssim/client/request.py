@@ -4,11 +4,13 @@ the target names, the engine's configuration and the options of the run, checked
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 from dataclasses import dataclass
 from typing import Any, Final
 
 from tlssim.client.decision import RevocationPolicy
+from tlssim.endpoints import split_host_port
 from tlssim.tls import (
     CipherSuite,
     ClientConfig,
@@ -17,6 +19,10 @@ from tlssim.tls import (
     SignatureScheme,
 )
 from tlssim.tls.config import DEFAULT_TLS12_CIPHER_SUITES, DEFAULT_TLS13_CIPHER_SUITES
+from tlssim.tls.keyexchange import SUPPORTED_GROUPS
+from tlssim.tls.keyschedule import TLS13_SUITES
+from tlssim.tls.signatures import SUPPORTED_SCHEMES
+from tlssim.tls.tls12 import TLS12_SUITES
 
 # The name sent and verified when the request names none: the lab's valid host.
 DEFAULT_SERVER_NAME: Final = "valid.tlssim.test"
@@ -28,6 +34,20 @@ VERSIONS: Final = {
     "1.3": (ProtocolVersion.TLSv1_3,),
     "1.2": (ProtocolVersion.TLSv1_2,),
 }
+
+
+# What a request may name: only what the engine can actually use. The CLI offers the same.
+USABLE_SUITES: Final = {
+    ProtocolVersion.TLSv1_3: tuple(TLS13_SUITES),
+    ProtocolVersion.TLSv1_2: tuple(TLS12_SUITES),
+}
+USABLE_GROUPS: Final = tuple(SUPPORTED_GROUPS)
+USABLE_SIGNATURE_SCHEMES: Final = tuple(SignatureScheme(s) for s in SUPPORTED_SCHEMES)
+# Bounds on what a caller controls (a DNS name is at most 253 characters).
+MAX_SERVER_NAME = 253
+MAX_LIST = 64
+MAX_APPLICATION_DATA = 64 * 1024
+MAX_CLOCK_SKEW_S = 100 * 365 * 86400
 
 
 class BadRequest(ValueError):
@@ -68,6 +88,7 @@ class Plan:
 
 def plan_for(request: Any) -> Plan:
     """Checks a HandshakeRequest; raises BadRequest with what is wrong."""
+    _check_bounds(request)
     target = target_for(request.server_name, request.no_sni)
     try:
         revocation = RevocationPolicy(request.revocation or DEFAULT_REVOCATION)
@@ -101,17 +122,17 @@ def client_config(request: Any, target: Target) -> ClientConfig:
         versions = (ProtocolVersion.TLSv1_2,)
     kwargs: dict[str, Any] = {"versions": versions}
     kwargs["cipher_suites"] = (
-        _enum_values(CipherSuite, request.cipher_suites, "cipher suite")
+        _chosen_suites(request.cipher_suites, versions)
         if request.cipher_suites
         else _suites_for(versions, request.key_exchange)
     )
     if request.groups:
-        groups = _enum_values(NamedGroup, request.groups, "group")
+        groups = _usable(NamedGroup, request.groups, USABLE_GROUPS, "group")
         kwargs["supported_groups"] = groups
         kwargs["key_share_groups"] = groups[:1]
     if request.signature_schemes:
-        kwargs["signature_schemes"] = _enum_values(
-            SignatureScheme, request.signature_schemes, "signature scheme"
+        kwargs["signature_schemes"] = _usable(
+            SignatureScheme, request.signature_schemes, USABLE_SIGNATURE_SCHEMES, "signature scheme"
         )
     return ClientConfig(
         server_name=target.sni,
@@ -121,12 +142,60 @@ def client_config(request: Any, target: Target) -> ClientConfig:
     )
 
 
-def _enum_values(enum: Any, names: Any, what: str) -> tuple[Any, ...]:
-    try:
-        return tuple(enum[n] for n in names)
-    except KeyError as exc:
-        known = ", ".join(m.name for m in enum)
-        raise BadRequest(f"unknown {what} {exc.args[0]!r}; known: {known}") from None
+def _check_bounds(request: Any) -> None:
+    """Sizes and numbers a caller controls, before anything is built from them."""
+    name = request.server_name
+    if len(name) > MAX_SERVER_NAME or not all(" " < c < "\x7f" for c in name):
+        raise BadRequest(
+            f"server name must be at most {MAX_SERVER_NAME} printable ASCII characters"
+        )
+    for what, values in (
+        ("cipher suites", request.cipher_suites),
+        ("groups", request.groups),
+        ("signature schemes", request.signature_schemes),
+    ):
+        if len(values) > MAX_LIST:
+            raise BadRequest(f"at most {MAX_LIST} {what}, got {len(values)}")
+    skew = request.clock_skew_seconds
+    if not math.isfinite(skew) or abs(skew) > MAX_CLOCK_SKEW_S:
+        raise BadRequest(f"clock skew must be a number of seconds within +-{MAX_CLOCK_SKEW_S}")
+    if len(request.application_data) > MAX_APPLICATION_DATA:
+        raise BadRequest(f"application data is limited to {MAX_APPLICATION_DATA} bytes")
+    if request.tcp_address:
+        try:
+            _, port = split_host_port(request.tcp_address)
+        except ValueError as exc:
+            raise BadRequest(f"tcp address: {exc}") from None
+        if not 0 < port < 65536:
+            raise BadRequest(f"tcp address: port {port} is out of range (1-65535)")
+
+
+def _usable(enum: Any, names: Any, usable: tuple[Any, ...], what: str) -> tuple[Any, ...]:
+    chosen = []
+    for name in names:
+        member = enum.__members__.get(name)
+        if member not in usable:
+            known = ", ".join(m.name for m in usable)
+            raise BadRequest(f"{what} {name!r} cannot be used; choose from {known}")
+        chosen.append(member)
+    return tuple(chosen)
+
+
+def _chosen_suites(names: Any, versions: tuple[ProtocolVersion, ...]) -> tuple[CipherSuite, ...]:
+    """The named suites; each must belong to a version on offer."""
+    every = tuple(
+        s for v in (ProtocolVersion.TLSv1_3, ProtocolVersion.TLSv1_2) for s in USABLE_SUITES[v]
+    )
+    suites = _usable(CipherSuite, names, every, "cipher suite")
+    for suite in suites:
+        if not any(suite in USABLE_SUITES[v] for v in versions):
+            other = next(v for v in USABLE_SUITES if suite in USABLE_SUITES[v])
+            offered = [s.name for v in versions for s in USABLE_SUITES[v]]
+            raise BadRequest(
+                f"{suite.name} is a {other.label} suite; for {versions[0].label} use one "
+                f"of {', '.join(offered)}"
+            )
+    return suites
 
 
 def _suites_for(

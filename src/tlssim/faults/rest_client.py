@@ -10,7 +10,11 @@ import aiohttp
 
 
 class FaultsApiError(RuntimeError):
-    pass
+    """The API refused (``status`` is its HTTP status) or did not answer (``status`` None)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class FaultsApi:
@@ -31,11 +35,17 @@ class FaultsApi:
             ):
                 text = (await response.read()).decode(errors="replace")
         except (aiohttp.ClientError, TimeoutError) as exc:
-            reason = str(exc) or type(exc).__name__
-            message = f"the faults API at {self.base} is not answering: {reason}"
+            if isinstance(exc, aiohttp.ClientConnectorError):
+                reason = exc.os_error.strerror or str(exc.os_error)
+            else:
+                reason = str(exc) or type(exc).__name__
+            message = (
+                f"the faults API at {self.base} is not answering ({reason}); start the stack "
+                "with `tlssim up`, or point TLSSIM_FAULTS_API at it"
+            )
             raise FaultsApiError(message) from None
         if response.status >= 400:
-            raise FaultsApiError(f"{method} {path}: {response.status} {text.strip()}")
+            raise FaultsApiError(_error_message(text, response.status), response.status)
         return json.loads(text) if text.strip() else None
 
     def call(self, method: str, path: str, body: object = None) -> Any:
@@ -52,3 +62,14 @@ class FaultsApi:
 
     def reset(self) -> None:
         self.call("POST", "/reset")
+
+
+def _error_message(text: str, status: int) -> str:
+    """The API's own sentence from its JSON error body, else the status."""
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return f"faults API: {body['error']}"
+    return f"faults API answered {status}: {text.strip()[:200]}"
