@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -231,3 +233,59 @@ def test_forward_secrecy_shown_with_a_recorded_session(
     assert sealed.returncode == 1
     assert "the secret recipe" not in sealed.stdout
     assert "ephemeral" in sealed.stderr
+
+
+def test_no_echo_against_openssl_s_server(
+    stack: LocalStack, openssl_server: tuple[EchoServer, Path], tmp_path: Path
+) -> None:
+    """`openssl s_server` prints what it gets and answers nothing: --no-echo finishes at once."""
+    _, ca_file = openssl_server
+    folder = ca_file.parent
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            "openssl",
+            "s_server",
+            "-quiet",
+            "-accept",
+            f"127.0.0.1:{port}",
+            "-cert",
+            str(folder / "leaf.pem"),
+            "-key",
+            str(folder / "key.pem"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        started = time.monotonic()
+        done = stack.tlssim(
+            "handshake",
+            "--json",
+            "--no-echo",
+            "--tcp",
+            f"127.0.0.1:{port}",
+            "--ca-file",
+            str(ca_file),
+            "--server-name",
+            NAME,
+            "--revocation",
+            "off",
+        )
+        took = time.monotonic() - started
+    finally:
+        server.kill()
+        server.wait()
+    report = json.loads(done.stdout)
+    assert done.returncode == 0, report
+    assert report["application_data"]["echoed"] == 0
+    assert took < 5  # no wait for an echo that never comes

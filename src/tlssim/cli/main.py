@@ -91,8 +91,24 @@ def _parser() -> argparse.ArgumentParser:
     hs.add_argument("--no-staple", action="store_true", help="ask for no OCSP staple")
     hs.add_argument("--tcp", metavar="HOST:PORT", default="", help="any TLS server over TCP")
     hs.add_argument("--ca-file", help="trust anchors (PEM) instead of the ca's bundle")
-    hs.add_argument("--clock-skew", type=float, default=0.0, metavar="SECONDS")
-    hs.add_argument("--data", default="", help="application data to send (echo checked)")
+    hs.add_argument(
+        "--clock-skew",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="shift the client's clock (negative: the past) to test expiry and freshness",
+    )
+    hs.add_argument(
+        "--data",
+        default="",
+        help="application data to send after the handshake; the server service echoes it and "
+        "the echo is checked (default: GET / HTTP/1.1)",
+    )
+    hs.add_argument(
+        "--no-echo",
+        action="store_true",
+        help="do not wait for an echo: for plain TLS servers (openssl s_server) with --tcp",
+    )
     hs.add_argument("--resume", action="store_true", help="handshake, then resume that session")
     hs.add_argument(
         "--keylog",
@@ -215,6 +231,7 @@ async def _handshake(args: argparse.Namespace) -> int:
         ca_pem=ca_pem,
         clock_skew_seconds=args.clock_skew,
         application_data=args.data.encode(),
+        no_echo=args.no_echo,
     )
     address = ep.Endpoints.from_env().client
     async with rpcutil.open_channel(address) as channel:

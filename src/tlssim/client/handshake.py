@@ -117,6 +117,7 @@ async def _connect_once(
             plan.application_data,
             HANDSHAKE_DEADLINE_S,
             started_ms=started,
+            expect_echo=plan.expect_echo,
         )
     finally:
         _close_in_background(transport)

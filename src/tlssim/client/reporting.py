@@ -68,7 +68,7 @@ def build_report(
     if not isinstance(info, events.HandshakeComplete):
         info = None
     alert = _alert(run.error)
-    echo_ok = run.echoed == application_data
+    echo_ok = not run.echo_expected or run.echoed == application_data
     error = run.failure
     if error is None and info is not None and not echo_ok:
         error = "the application data echo did not match"

@@ -84,6 +84,7 @@ class Plan:
     resume: bool
     keylog: bool
     capture: bool
+    expect_echo: bool
 
 
 def plan_for(request: Any) -> Plan:
@@ -106,6 +107,7 @@ def plan_for(request: Any) -> Plan:
         resume=request.resume,
         keylog=request.keylog,
         capture=request.capture,
+        expect_echo=not request.no_echo,
     )
 
 

@@ -33,6 +33,8 @@ class ClientRun:
     # alert) or a tlssim.tls.PeerAlert (the server sent one).
     error: TLSError | None = None
     failure: str | None = None  # transport-level failure (timeout, reset), not a TLS alert
+    # False when the peer is not expected to echo the application data (a plain TLS server).
+    echo_expected: bool = True
 
     def first(self, kind: type[events.Event]) -> TimedEvent | None:
         return next((t for t in self.timeline if isinstance(t.event, kind)), None)
@@ -58,6 +60,7 @@ class _Recorder:
     echoed: bytes = b""
     error: TLSError | None = None
     failure: str | None = None
+    echo_expected: bool = True
 
     def record(self, evs: list[events.Event]) -> None:
         now = monotonic_ms() - self.started_ms
@@ -73,6 +76,7 @@ class _Recorder:
             echoed=self.echoed,
             error=self.error,
             failure=self.failure,
+            echo_expected=self.echo_expected,
         )
 
 
@@ -84,10 +88,13 @@ async def run_client(
     deadline_s: float,
     *,
     started_ms: float | None = None,
+    expect_echo: bool = True,
 ) -> ClientRun:
-    """Handshakes, sends `application_data`, waits for its echo and closes, within a deadline.
-    Times are counted from `started_ms` (monotonic_ms()), by default from now."""
+    """Handshakes, sends `application_data`, waits for its echo (unless not `expect_echo`)
+    and closes, within a deadline. Times are counted from `started_ms` (monotonic_ms()), by
+    default from now."""
     run = _Recorder(monotonic_ms() if started_ms is None else started_ms)
+    run.echo_expected = expect_echo
     try:
         async with asyncio.timeout(deadline_s):
             await _client_loop(conn, transport, decide_certificate, application_data, run)
@@ -130,7 +137,7 @@ async def _client_loop(
                 elif isinstance(ev, events.HandshakeComplete):
                     if application_data:
                         conn.send_application_data(application_data)
-                    else:
+                    if not application_data or not run.echo_expected:
                         conn.close()
                         closing = True
                 elif isinstance(ev, events.ApplicationDataReceived):
