@@ -9,7 +9,9 @@ from pathlib import Path
 
 from tlssim.faults.errors import BadRequestError, ConflictError, NotFoundError
 from tlssim.faults.grpcrelay import GrpcRelayProxy
-from tlssim.faults.proxy import TLSSIM_GRPC, Proxy, ProxySpec
+from tlssim.faults.proxy import TLSSIM_GRPC, Proxy, ProxySpec, parse_address
+
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 def parse_config(text: str) -> list[ProxySpec]:
@@ -37,10 +39,22 @@ def new_proxy(spec: ProxySpec, seed: int | None) -> Proxy:
 class Registry:
     """All proxies by name; every change goes through here (the API is a thin shell)."""
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(
+        self, seed: int | None = None, listen_hosts: frozenset[str] | None = LOOPBACK
+    ) -> None:
         self.seed = seed
+        #: Hosts a proxy may listen on (None: any); loopback unless the operator says more.
+        self.listen_hosts = listen_hosts
         self._proxies: dict[str, Proxy] = {}
         self._lock = asyncio.Lock()
+
+    def _check_listen(self, spec: ProxySpec) -> None:
+        host, _ = parse_address(spec.listen, "listen")
+        if self.listen_hosts is not None and host not in self.listen_hosts:
+            allowed = ", ".join(sorted(self.listen_hosts))
+            raise BadRequestError(
+                f"proxies may listen on {allowed} only (TLSSIM_FAULTS_LISTEN_HOSTS), not {host}"
+            )
 
     def proxies(self) -> list[Proxy]:
         return list(self._proxies.values())
@@ -63,6 +77,7 @@ class Registry:
         return proxy
 
     async def _create_unlisted(self, spec: ProxySpec) -> Proxy:
+        self._check_listen(spec)
         proxy = new_proxy(spec, self.seed)
         await proxy.start()
         return proxy
@@ -71,6 +86,7 @@ class Registry:
         async with self._lock:
             proxy = self.get(name)
             spec = proxy.spec.updated(raw)
+            self._check_listen(spec)
             if spec.protocol == proxy.spec.protocol:
                 await proxy.update(spec)
                 return proxy

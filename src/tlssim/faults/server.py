@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from tlssim.faults.api import Api
 from tlssim.faults.proxy import ProxySpec, parse_address
-from tlssim.faults.registry import Registry
+from tlssim.faults.registry import LOOPBACK, Registry
 from tlssim.web import HttpLimits, WebServer
 
 log = logging.getLogger(__name__)
@@ -22,9 +22,10 @@ class FaultsServer:
         seed: int | None = None,
         *,
         http_limits: HttpLimits | None = None,
+        listen_hosts: frozenset[str] | None = LOOPBACK,
     ) -> None:
         self.api_listen = api_listen
-        self.registry = Registry(seed)
+        self.registry = Registry(seed, listen_hosts)
         self.http_limits = http_limits or HttpLimits()
         self._http: WebServer | None = None
         self.api_address = api_listen

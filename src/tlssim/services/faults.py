@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 async def serve(settings: FaultsSettings, clock: Clock | None = None) -> None:
     """Run the API and the proxies (plus those in `settings.config`) until cancelled."""
     initial = load_config(str(settings.config)) if settings.config else []
-    server = FaultsServer(settings.api_listen, settings.seed)
+    server = FaultsServer(settings.api_listen, settings.seed, listen_hosts=settings.listen_hosts)
     await server.start(initial)
     try:
         await runtime.run_forever()

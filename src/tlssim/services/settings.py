@@ -158,6 +158,12 @@ VARIABLES: Final[tuple[Variable, ...]] = (
         services=("faults",),
     ),
     Variable(
+        name="TLSSIM_FAULTS_LISTEN_HOSTS",
+        default="127.0.0.1,::1,localhost",
+        meaning="hosts the faults proxies may listen on (comma-separated; * for any)",
+        services=("faults",),
+    ),
+    Variable(
         name="TLSSIM_ADMIN_TOKEN",
         default="the ca's admin-token file",
         meaning="token that revocation requests must present",
@@ -335,15 +341,21 @@ class FaultsSettings:
     api_listen: str
     config: Path | None = None
     seed: int | None = None
+    # None: any host (compose, where proxies listen on the container's network).
+    listen_hosts: frozenset[str] | None = frozenset({"127.0.0.1", "::1", "localhost"})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> FaultsSettings:
         e = Environment(env)
         config = e.text("TLSSIM_FAULTS_CONFIG")
+        hosts = e.text("TLSSIM_FAULTS_LISTEN_HOSTS", "127.0.0.1,::1,localhost")
         return cls(
             api_listen=e.listen("TLSSIM_LISTEN", e.endpoints().faults_api),
             config=Path(config) if config else None,
             seed=e.optional_integer("TLSSIM_FAULTS_SEED"),
+            listen_hosts=None
+            if hosts == "*"
+            else frozenset(h.strip().strip("[]") for h in hosts.split(",") if h.strip()),
         )
 
 
