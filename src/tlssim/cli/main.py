@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     hs.add_argument("--capture", metavar="FILE", help="save both directions' bytes (JSON)")
     hs.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    hs.add_argument("--mermaid", action="store_true", help="print a Mermaid sequence diagram")
+    hs.add_argument("--html", metavar="FILE", help="write the diagram as one HTML page")
 
     ca = sub.add_parser("ca", help="talk to the certificate authority")
     ca_sub = ca.add_subparsers(dest="ca_command", required=True)
@@ -200,7 +202,16 @@ async def _handshake(args: argparse.Namespace) -> int:
     if args.capture and report.capture is not None:
         Path(args.capture).write_text(json.dumps(report.to_dict()["capture"]) + "\n")
         report = dataclasses.replace(report, capture=None)
-    print(report.to_json(indent=2) if args.json else render(report))
+    if args.html:
+        from tlssim.diagrams.page import html_page
+
+        Path(args.html).write_text(html_page(report))
+    if args.mermaid:
+        from tlssim.diagrams.mermaid import mermaid
+
+        print(mermaid(report))
+    else:
+        print(report.to_json(indent=2) if args.json else render(report))
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
@@ -241,8 +252,10 @@ async def _scenarios(args: argparse.Namespace) -> int:
     from tlssim.scenarios import SCENARIOS, ScenarioResult, run_scenarios
 
     if args.scenarios_command == "list":
-        for scenario in SCENARIOS:
-            print(f"{scenario.name:<40} {scenario.description}")
+        from tlssim.cli.fit import terminal_width, two_columns
+
+        rows = [(s.name, s.description) for s in SCENARIOS]
+        print("\n".join(two_columns(rows, terminal_width())))
         return EXIT_OK
     by_name = {s.name: s for s in SCENARIOS}
     if args.all == bool(args.names):
@@ -256,10 +269,14 @@ async def _scenarios(args: argparse.Namespace) -> int:
 
     def progress(result: ScenarioResult) -> None:
         if not args.json:
+            from tlssim.cli.fit import terminal_width, wrap
+
             mark = "PASS" if result.passed else "FAIL"
-            print(f"{mark}  {result.name:<40} expected {result.expected}", flush=True)
+            lines = wrap(f"{mark}  {result.name}", terminal_width())
+            lines += wrap(f"expected {result.expected}", terminal_width(), indent=6, hanging=9)
             if not result.passed:
-                print(f"{'':<46}actual   {result.actual}", flush=True)
+                lines += wrap(f"actual   {result.actual}", terminal_width(), indent=6, hanging=9)
+            print("\n".join(lines), flush=True)
 
     feed_max_age_s = Environment(os.environ).seconds("TLSSIM_FEED_MAX_AGE_S", 10.0)
     results = await run_scenarios(chosen, ep.Endpoints.from_env(), progress, feed_max_age_s)
