@@ -151,8 +151,10 @@ def _server_hello(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
         )
     kx = {KeyExchange.RSA: "RSA key transport", KeyExchange.ECDHE: "ECDHE key exchange"}
     how = kx.get(ctx.kind)
-    return f"the server picks TLS 1.2 and {suite}" + (f" ({how})" if how else "") + (
-        " and sends its random and a session id"
+    return (
+        f"the server picks TLS 1.2 and {suite}"
+        + (f" ({how})" if how else "")
+        + (" and sends its random and a session id")
     )
 
 
@@ -288,8 +290,7 @@ _EXPLAINERS: dict[str, Any] = {
     ),
     "ServerHello": _server_hello,
     "EncryptedExtensions": _fixed(
-        "the first message under the server's handshake key: the extensions that no key "
-        "depends on"
+        "the first message under the server's handshake key: the extensions that no key depends on"
     ),
     "Certificate": _certificate,
     "CertificateStatus": _certificate_status,

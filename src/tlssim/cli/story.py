@@ -56,7 +56,9 @@ def _first_handshake(first: FirstHandshake, width: int) -> list[str]:
     what = ", ".join(x for x in (first.version, first.cipher_suite) if x)
     names = [n for n in first.steps if n != "SecretDerived"]
     return [
-        *wrap(f"first handshake (full): {outcome} {what} in {first.timings.total_ms:.1f} ms", width),
+        *wrap(
+            f"first handshake (full): {outcome} {what} in {first.timings.total_ms:.1f} ms", width
+        ),
         *wrap(", ".join(names), width, indent=2),
         "",
     ]

@@ -352,5 +352,5 @@ def _unavailable(
 
 
 def _status_detail(status: RevocationStatus, detail: str) -> str:
-    """"good, valid until ..." already says its status; other details get it in front."""
+    """ "good, valid until ..." already says its status; other details get it in front."""
     return detail if detail.startswith(str(status)) else f"{status}: {detail}"

@@ -32,7 +32,9 @@ def mermaid(report: Report) -> str:
             before = False
         lines.append("    " + _line(arrow))
         if arrow.kind is Kind.ALERT:
-            lines.append(f"    Note over {arrow.source}: {_text(arrow.label)} sent by the {arrow.source}")
+            lines.append(
+                f"    Note over {arrow.source}: {_text(arrow.label)} sent by the {arrow.source}"
+            )
     lines.append(f"    Note over client,ca: {_text(seq.outcome)}")
     return "\n".join(lines)
 

@@ -103,7 +103,10 @@ def _arrow(step: Step, ctx: Context, report: Report) -> Arrow:
         bad = [c for c in report.checks if not c.ok]
         label += f": FAIL {bad[0].name}" if bad else ": ok"
         failed = bool(bad)
-        fields = {c.name + (f" ({c.source})" if c.source else ""): _check(c.ok, c.detail) for c in report.checks}
+        fields = {
+            c.name + (f" ({c.source})" if c.source else ""): _check(c.ok, c.detail)
+            for c in report.checks
+        }
     elif step.name == "SecretDerived":
         label = _KEYS.get(str(fields.get("label")), f"keys: {fields.get('label')}")
     elif step.name == "EchoCheck":

@@ -92,9 +92,7 @@ def _row(seq: Sequence, index: int, arrow: Arrow, y: int) -> str:
             f'<path d="M{x1},{y - 8} h24 v14 h-22" fill="none" stroke="{colour}" '
             f'stroke-width="{weight}" marker-end="url(#head)"/>'
         )
-        out.append(
-            f'<text x="{x1 + 30}" y="{y + 2}" fill="{colour}">{escape(label)}</text>'
-        )
+        out.append(f'<text x="{x1 + 30}" y="{y + 2}" fill="{colour}">{escape(label)}</text>')
     else:
         out.append(
             f'<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" stroke="{colour}" '
