@@ -113,7 +113,7 @@ def explain(step: Step, ctx: Context) -> str:
     f: Mapping[str, Any] = step.fields
     explainer = _EXPLAINERS.get(step.name)
     if explainer is not None:
-        return explainer(step, f, ctx)
+        return str(explainer(step, f, ctx))
     if step.name in CHAIN_VALIDATION_NAMES:
         return (
             "the client checks the chain: signatures up to a trusted root, validity dates, "

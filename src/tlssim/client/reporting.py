@@ -23,7 +23,6 @@ from tlssim.report import (
 )
 from tlssim.tls import AlertDescription, PeerAlert, TLSError, events
 
-
 # The client's own check of the chain (a local step; "CertificateVerify" is the message).
 CHAIN_VALIDATION = "ChainValidation"
 # The client compares the echo with what it sent.

@@ -58,7 +58,7 @@ def follow_all(state: LabState, server: str, client: str, ca: str, faults_api: s
 async def _connections(state: LabState, address: str, after: list[int]) -> None:
     """`after` holds the last sequence seen, so a new subscription resumes there."""
     async with rpcutil.open_channel(address) as channel:
-        stub = server_pb2_grpc.TlsServerStub(channel)
+        stub = server_pb2_grpc.ServerWatchStub(channel)
         request = server_pb2.WatchConnectionsRequest(after_sequence=after[0])
         async for item in stub.WatchConnections(request):
             after[0] = item.sequence

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -189,8 +188,13 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
                 )
             )
 
+
+class ServerWatchServicer(server_pb2_grpc.ServerWatchServicer):
+    def __init__(self, served: ConnectionFeed) -> None:
+        self._served = served
+
     async def WatchConnections(self, request: Any, context: Any) -> Any:
-        async for number, served in self.served.follow(request.after_sequence):
+        async for number, served in self._served.follow(request.after_sequence):
             yield server_pb2.ServedConnection(sequence=number, summary_json=served.summary_json())
 
 
@@ -223,7 +227,11 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
                 ServedConnection(transport="TCP", peer=where, trace_id="", conn=conn)
             )
 
-        register = functools.partial(server_pb2_grpc.add_TlsServerServicer_to_server, servicer)
+        def register(server: grpc.aio.Server) -> None:
+            server_pb2_grpc.add_TlsServerServicer_to_server(servicer, server)
+            watch = ServerWatchServicer(servicer.served)
+            server_pb2_grpc.add_ServerWatchServicer_to_server(watch, server)
+
         async with runtime.grpc_server(settings.listen, SERVICE_NAME, register, MAX_REQUEST_BYTES):
             host, port = split_host_port(settings.tcp_listen)
             tcp_server = await asyncio.start_server(on_tcp, host, port)
