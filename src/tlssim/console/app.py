@@ -83,13 +83,16 @@ async def _events(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     changes = request.app[STATE].changes
-    while True:
-        items = await changes.wait_since(after, KEEPALIVE_S)
-        if not items:
-            await response.write(b": keepalive\n\n")
-        for number, message in items:
-            data = json.dumps(message)
-            await response.write(
-                f"id: {number}\nevent: {message['type']}\ndata: {data}\n\n".encode()
-            )
-            after = number
+    try:
+        while True:
+            items = await changes.wait_since(after, KEEPALIVE_S)
+            if not items:
+                await response.write(b": keepalive\n\n")
+            for number, message in items:
+                data = json.dumps(message)
+                await response.write(
+                    f"id: {number}\nevent: {message['type']}\ndata: {data}\n\n".encode()
+                )
+                after = number
+    except ConnectionError:  # the page went away
+        return response
