@@ -14,3 +14,13 @@ if [ ! -f "$stamp" ] || [ -n "$(find pyproject.toml setup.py protos -newer "$sta
   .venv/bin/python -m pip install --quiet -e '.[test]'
   touch "$stamp"
 fi
+# Headless Chromium and its WebDriver: the diagram and console tests render pages in it.
+# Installed with apt where we are root and it is missing; elsewhere those tests skip.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium and chromium-driver with apt" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-dejavu-core >/dev/null
+  fi
+fi

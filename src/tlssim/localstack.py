@@ -29,7 +29,7 @@ def free_ports(n: int) -> list[int]:
 
 def stack_env(tmp: Path, **overrides: str) -> dict[str, str]:
     """This process's environment with every service moved to a free port."""
-    ca, ocsp, http, server, tcp, client, faults = free_ports(7)
+    ca, ocsp, http, server, tcp, client, faults, console = free_ports(8)
     return (
         dict(os.environ)
         | {
@@ -40,6 +40,7 @@ def stack_env(tmp: Path, **overrides: str) -> dict[str, str]:
             "TLSSIM_SERVER_TCP_ADDR": f"127.0.0.1:{tcp}",
             "TLSSIM_CLIENT_ADDR": f"127.0.0.1:{client}",
             "TLSSIM_FAULTS_API": f"127.0.0.1:{faults}",
+            "TLSSIM_CONSOLE_ADDR": f"127.0.0.1:{console}",
             "TLSSIM_DATA_DIR": str(tmp / "data"),
         }
         | overrides
@@ -52,6 +53,10 @@ class LocalStack:
     data_dir: Path
     log: Path
     process: subprocess.Popen[bytes]
+
+    @property
+    def console_url(self) -> str:
+        return f"http://{self.env['TLSSIM_CONSOLE_ADDR']}"
 
     @property
     def server_tcp(self) -> tuple[str, int]:

@@ -88,7 +88,7 @@ def full_report() -> Report:
                 fields={"server_name": "valid.tlssim.test", "cipher_suites": ["TLS_AES_128"]},
             ),
             Step(
-                name="CertificateVerification",
+                name="ChainValidation",
                 direction=Direction.LOCAL,
                 at_ms=3.5,
                 size=0,

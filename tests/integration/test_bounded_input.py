@@ -21,6 +21,7 @@ SERVICE_OF = {
     "CertificateAuthority": "ca",
     "OcspResponder": "ocsp",
     "TlsServer": "server",
+    "ServerWatch": "server",
     "TlsClient": "client",
 }
 
@@ -31,6 +32,7 @@ def _methods(stack: LocalStack) -> Iterator[tuple[str, str, bool, bool]]:
         "CertificateAuthority": stack.env["TLSSIM_CA_ADDR"],
         "OcspResponder": stack.env["TLSSIM_OCSP_ADDR"],
         "TlsServer": stack.env["TLSSIM_SERVER_ADDR"],
+        "ServerWatch": stack.env["TLSSIM_SERVER_ADDR"],
         "TlsClient": stack.env["TLSSIM_CLIENT_ADDR"],
     }
     for module in (ca_pb2, ocsp_pb2, server_pb2, client_pb2):

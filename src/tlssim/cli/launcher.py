@@ -15,6 +15,7 @@ from tlssim import endpoints as ep
 from tlssim import links
 from tlssim.faults.rest_client import FaultsApi, FaultsApiError
 from tlssim.rpcutil import is_serving
+from tlssim.services.settings import console_address
 
 STARTUP_TIMEOUT_S = 60.0
 
@@ -85,6 +86,7 @@ class Stack:
 
     def __init__(self, env: dict[str, str]) -> None:
         self._env = env
+        self.env = env
         self.children: dict[str, Child] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -273,6 +275,29 @@ async def _wait_for_api(api: FaultsApi, stack: Stack, deadline: float) -> None:
             await asyncio.sleep(0.1)
 
 
+async def start_console(stack: Stack, address: str, deadline: float) -> None:
+    """The console watches the services directly, on their own addresses (not the proxies)."""
+    listen = {"TLSSIM_LISTEN": address}
+    await stack.start(LocalService("console", address, "", grpc_health=False), listen)
+    while not await _answers_http(f"http://{address}/healthz"):
+        if time.monotonic() > deadline or stack.process("console").returncode is not None:
+            raise RuntimeError(f"console did not answer on http://{address}")
+        await asyncio.sleep(0.1)
+
+
+async def _answers_http(url: str) -> bool:
+    import aiohttp
+
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.5)) as http,
+            http.get(url) as reply,
+        ):
+            return reply.status == 200
+    except (aiohttp.ClientError, TimeoutError):
+        return False
+
+
 async def _start_all(stack: Stack, e: ep.Endpoints) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     print("starting faults ...", flush=True)
@@ -281,6 +306,8 @@ async def _start_all(stack: Stack, e: ep.Endpoints) -> None:
         print(f"starting {service.name} ...", flush=True)
         await stack.start(service, own_listen(service.name, e) | overrides.get(service.name, {}))
         await stack.wait_healthy(service, deadline)
+    print("starting console ...", flush=True)
+    await start_console(stack, console_address(stack.env), deadline)
 
 
 async def run_up(data_dir: str | None) -> int:
@@ -306,6 +333,7 @@ async def run_up(data_dir: str | None) -> int:
         for service in local_services(e):
             print(f"  {service.name:<7} {service.description}")
         print(f"  faults  fault proxy on every link    REST {e.faults_api} (tlssim faults list)")
+        print(f"  console live web page                http://{console_address(env)}")
         print("\ntry:  tlssim handshake --server-name valid.tlssim.test\nstop: Ctrl-C", flush=True)
         stack.supervise()
         await stopped

@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     serve = sub.add_parser("serve", help="run one service in this process (used by up and compose)")
-    serve.add_argument("service", choices=["ca", "ocsp", "server", "client", "faults"])
+    serve.add_argument("service", choices=["ca", "ocsp", "server", "client", "faults", "console"])
 
     health = sub.add_parser("health", help="exit 0 when HOST:PORT answers the gRPC health check")
     health.add_argument("address")
@@ -118,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     hs.add_argument("--capture", metavar="FILE", help="save both directions' bytes (JSON)")
     hs.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    hs.add_argument("--mermaid", action="store_true", help="print a Mermaid sequence diagram")
+    hs.add_argument("--html", metavar="FILE", help="write the diagram as one HTML page")
 
     ca = sub.add_parser("ca", help="talk to the certificate authority")
     ca_sub = ca.add_subparsers(dest="ca_command", required=True)
@@ -245,7 +247,16 @@ async def _handshake(args: argparse.Namespace) -> int:
         with capture:
             capture.write(json.dumps(report.to_dict().get("capture", {})) + "\n")
         report = dataclasses.replace(report, capture=None)
-    print(report.to_json(indent=2) if args.json else render(report))
+    if args.html:
+        from tlssim.diagrams.page import html_page
+
+        Path(args.html).write_text(html_page(report))
+    if args.mermaid:
+        from tlssim.diagrams.mermaid import mermaid
+
+        print(mermaid(report))
+    else:
+        print(report.to_json(indent=2) if args.json else render(report))
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
@@ -289,8 +300,10 @@ async def _scenarios(args: argparse.Namespace) -> int:
     from tlssim.scenarios import SCENARIOS, ScenarioResult, run_scenarios
 
     if args.scenarios_command == "list":
-        for scenario in SCENARIOS:
-            print(f"{scenario.name:<40} {scenario.description}")
+        from tlssim.cli.fit import terminal_width, two_columns
+
+        rows = [(s.name, s.description) for s in SCENARIOS]
+        print("\n".join(two_columns(rows, terminal_width())))
         return EXIT_OK
     by_name = {s.name: s for s in SCENARIOS}
     if args.all == bool(args.names):
@@ -304,10 +317,14 @@ async def _scenarios(args: argparse.Namespace) -> int:
 
     def progress(result: ScenarioResult) -> None:
         if not args.json:
+            from tlssim.cli.fit import terminal_width, wrap
+
             mark = "PASS" if result.passed else "FAIL"
-            print(f"{mark}  {result.name:<40} expected {result.expected}", flush=True)
+            lines = wrap(f"{mark}  {result.name}", terminal_width())
+            lines += wrap(f"expected {result.expected}", terminal_width(), indent=6, hanging=9)
             if not result.passed:
-                print(f"{'':<46}actual   {result.actual}", flush=True)
+                lines += wrap(f"actual   {result.actual}", terminal_width(), indent=6, hanging=9)
+            print("\n".join(lines), flush=True)
 
     feed_max_age_s = Environment(os.environ).seconds("TLSSIM_FEED_MAX_AGE_S", 10.0)
     results = await run_scenarios(chosen, ep.Endpoints.from_env(), progress, feed_max_age_s)

@@ -1,113 +1,118 @@
-"""Renders a handshake report as the step-by-step story of the walkthrough."""
+"""Renders a handshake report as the step-by-step story of the walkthrough, fitted to the
+terminal's width: each step on one line, what it means and its fields wrapped under it."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from tlssim.cli.fit import terminal_width, wrap
 from tlssim.client.decision import RevocationPolicy
 from tlssim.pki.checks import Check
-from tlssim.report import Direction, Report, Step
-
-# What each step means, in the walkthrough's words.
-EXPLANATIONS: dict[str, str] = {
-    "ClientHello": "the client offers its TLS versions, cipher suites, a random and its key share",
-    "HelloRetryRequest": "the server wants a key share for another group: the client must retry",
-    "ServerHello": "the server selects the TLS version and cipher suite and sends its random "
-    "and key share",
-    "EncryptedExtensions": "from here on the handshake is encrypted with the handshake keys",
-    "Certificate": "the server sends its certificate chain (server -> intermediate CA -> root)",
-    "CertificateVerification": "the client verifies the certificate: CA signature, chain, "
-    "domain, expiry, revocation",
-    "CertificateStatus": "the server staples a signed OCSP response: the certificate is not "
-    "revoked",
-    "ServerKeyExchange": "the server sends its ephemeral key share, signed with the certificate's "
-    "key",
-    "ServerHelloDone": "the server has sent everything; now it is the client's turn",
-    "ClientKeyExchange": "the client sends its key material: an encrypted premaster secret (RSA) "
-    "or its ephemeral key share (ECDHE)",
-    "ChangeCipherSpec": "from the next record on, this side encrypts with the session keys",
-    "NewSessionTicket": "the server hands out a ticket for resuming this session later",
-    "CertificateVerify": "the server proves it holds the certificate's private key by signing "
-    "the transcript",
-    "Finished": "a MAC over the whole handshake: both sides hold the same keys and saw the same "
-    "messages",
-    "SecretDerived": "session keys derived",
-    "HandshakeComplete": "handshake complete: secure encrypted communication begins",
-    "ApplicationData": "encrypted application data",
-    "Alert": "an alert ends the connection",
-}
-
-# NSS key log labels, as the walkthrough would say them.
-SECRETS = {
-    "CLIENT_RANDOM": "master secret derived: both sides derive the session keys from the "
-    "premaster secret",
-    "CLIENT_HANDSHAKE_TRAFFIC_SECRET": "handshake keys derived from the (EC)DHE shared secret",
-    "SERVER_HANDSHAKE_TRAFFIC_SECRET": "",
-    "CLIENT_TRAFFIC_SECRET_0": "session keys derived for application data",
-    "SERVER_TRAFFIC_SECRET_0": "",
-}
+from tlssim.report import Direction, FirstHandshake, Report, Step
+from tlssim.walkthrough import (
+    CHAIN_VALIDATION_NAMES,
+    PAIRED_SECRETS,
+    Context,
+    display_name,
+    explain,
+    key_schedule,
+)
 
 ARROWS = {
     Direction.SENT: "client -> server",
     Direction.RECEIVED: "server -> client",
     Direction.LOCAL: "client",
 }
+# Columns: time, who, then the step; what it means and its fields sit indented under it.
+EXPLAIN_INDENT = 14
+FIELD_INDENT = 16
+# Fields whose values say nothing new to a reader of the story (still in the JSON).
+QUIET_FIELDS = frozenset({"label", "checks"})
+MAX_VALUE = 160  # characters of one field value before it is cut
+_HEX = re.compile(r"[0-9a-f]+")
 
 
-def _value(v: Any, limit: int = 72) -> str:
-    if isinstance(v, list | tuple):
-        text = ", ".join(_value(x, 40) for x in v)
-    elif isinstance(v, dict):
-        text = ", ".join(f"{k}={_value(x, 40)}" for k, x in v.items())
-    else:
-        text = str(v)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def render(report: Report) -> str:
-    lines = [
-        f"TLS handshake with {report.server_name or '(no SNI)'} via {report.target}"
-        f"  trace {report.trace_id}",
-        "",
-    ]
-    for step in report.steps:
-        if step.name == "SecretDerived" and not SECRETS.get(str(step.fields.get("label")), "x"):
-            continue  # one line per pair of client/server secrets is enough
-        lines.extend(_render_step(step, report.checks))
+def render(report: Report, width: int | None = None) -> str:
+    width = width or terminal_width()
+    lines = wrap(f"TLS handshake with {report.server_name or '(no SNI)'}", width)
+    lines += wrap(f"via {report.target}, trace {report.trace_id}", width, indent=2)
+    if report.first_handshake is not None:
+        lines += ["", *_first_handshake(report.first_handshake, width)]
+        lines += wrap("second handshake, resuming the first one's session:", width)
     lines.append("")
-    lines.extend(_summary(report))
+    ctx = Context.of(report)
+    for step in report.steps:
+        if step.name == "SecretDerived" and step.fields.get("label") in PAIRED_SECRETS:
+            continue  # one line per pair of client/server secrets is enough
+        lines.extend(_render_step(step, ctx, report.checks, width))
+    lines.append("")
+    lines.extend(_summary(report, width))
     return "\n".join(lines)
 
 
-def _render_step(step: Step, checks: tuple[Check, ...]) -> list[str]:
-    name = step.name
-    if name == "SecretDerived":
-        label = str(step.fields.get("label", ""))
-        what = SECRETS.get(label, f"{label} derived")
-        return [f"  {step.at_ms:>8.2f} ms  {'client':<17} {what}"]
-    head = f"  {step.at_ms:>8.2f} ms  {ARROWS[step.direction]:<17} {name:<20}" + (
-        f" {step.size:>5} B" if step.size else ""
-    )
-    out = [head, f"{'':<16}{EXPLANATIONS.get(name, '')}"]
-    if name == "CertificateVerification":
+def _first_handshake(first: FirstHandshake, width: int) -> list[str]:
+    outcome = "OK" if first.ok else "FAILED"
+    what = ", ".join(x for x in (first.version, first.cipher_suite) if x)
+    names = [n for n in first.steps if n != "SecretDerived"]
+    return [
+        *wrap(
+            f"first handshake (full): {outcome} {what} in {first.timings.total_ms:.1f} ms", width
+        ),
+        *wrap(", ".join(names), width, indent=2),
+        "",
+    ]
+
+
+def _head(step: Step, width: int) -> list[str]:
+    size = f"  {step.size} B" if step.size else ""
+    text = f"{step.at_ms:>8.2f} ms  {ARROWS[step.direction]:<16}  {display_name(step)}{size}"
+    return wrap(text, width, indent=2, hanging=12)
+
+
+def _render_step(step: Step, ctx: Context, checks: tuple[Check, ...], width: int) -> list[str]:
+    out = _head(step, width)
+    if meaning := explain(step, ctx):
+        out += wrap(meaning, width, indent=EXPLAIN_INDENT)
+    if step.name in CHAIN_VALIDATION_NAMES:
         for check in checks:
-            mark = "ok  " if check.ok else "FAIL"
-            source = f" ({check.source})" if check.source else ""
-            out.append(f"{'':<18}{mark} {check.name}{source}: {check.detail}")
+            out += wrap(_check_line(check), width, indent=FIELD_INDENT, hanging=5)
         return out
     for key, value in step.fields.items():
-        out.append(f"{'':<18}{key}: {_value(value)}")
+        if key not in QUIET_FIELDS:
+            out += wrap(f"{key}: {_value(value)}", width, indent=FIELD_INDENT, hanging=2)
     return out
 
 
-def _summary(report: Report) -> list[str]:
+def _check_line(check: Check) -> str:
+    mark = "ok  " if check.ok else "FAIL"
+    source = f" ({check.source})" if check.source else ""
+    return f"{mark} {check.name}{source}: {check.detail}"
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, list | tuple):
+        text = ", ".join(str(x) for x in v) or "(none)"
+    elif isinstance(v, dict):
+        text = ", ".join(f"{k}={x}" for k, x in v.items())
+    elif v == "":
+        text = "(empty)"
+    elif isinstance(v, str) and len(v) > 32 and _HEX.fullmatch(v):
+        text = f"{v[:16]}...{v[-8:]} ({len(v) // 2} bytes)"  # the JSON has it whole
+    else:
+        text = str(v)
+    return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 3] + "..."
+
+
+def _summary(report: Report, width: int) -> list[str]:
     total = report.timings.total_ms
-    out = []
+    out: list[str] = []
     if report.ok:
-        out.append(
-            f"result: OK  {report.version}  {report.cipher_suite}  "
-            f"{report.key_exchange}  in {total:.1f} ms"
-        )
+        kx = report.key_exchange or "?"
+        if report.resumed:
+            kx = f"resumed session ({kx})" if report.version == "TLSv1.3" else "resumed session"
+        text = f"result: OK  {report.version}  {report.cipher_suite}  {kx}  in {total:.1f} ms"
+        out += wrap(text, width, hanging=8)
     else:
         alert = report.alert
         why = (
@@ -115,12 +120,27 @@ def _summary(report: Report) -> list[str]:
             if alert
             else report.error or "handshake did not complete"
         )
-        out.append(f"result: FAILED  {why}  after {total:.1f} ms")
+        out += wrap(f"result: FAILED  {why}  after {total:.1f} ms", width, hanging=8)
+        failed = next((c for c in report.checks if not c.ok), None)
+        if failed is not None:
+            out += wrap(f"because: {_check_line(failed)[5:]}", width, hanging=9)
+        elif alert is not None and report.error:
+            out += wrap(f"because: {report.error}", width, hanging=9)
+    data = report.application_data
+    if data.sent and report.version is not None:
+        match = next((s for s in report.steps if s.name == "EchoCheck"), None)
+        same = match.fields.get("matches") if match else data.sent == data.echoed
+        verdict = "the same bytes came back" if same else f"{data.echoed} bytes came back"
+        out += wrap(f"echo: {data.sent} bytes sent, {verdict}", width, hanging=6)
+    if schedule := key_schedule(report):
+        out += wrap(f"keys: {schedule}", width, hanging=6)
     revocation = report.revocation
     if revocation.policy is not RevocationPolicy.OFF:
-        out.append(
+        text = (
             f"revocation: {revocation.status} from {revocation.source or '-'} "
             f"(policy {revocation.policy})"
         )
-    out.extend(f"warning: {w}" for w in report.warnings)
+        out += wrap(text, width, hanging=12)
+    for warning in report.warnings:
+        out += wrap(f"warning: {warning}", width, hanging=9)
     return out

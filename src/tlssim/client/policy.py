@@ -176,7 +176,7 @@ async def _check_revocation(
             Check(
                 f"revocation/{s.label.replace(' ', '-')}",
                 s.status is _GOOD,
-                f"{s.status}: {s.detail}",
+                _status_detail(s.status, s.detail),
                 alert=_alert_for(s, policy),
                 source=s.source.value if s.source else "",
             )
@@ -349,3 +349,8 @@ def _unavailable(
         )
     warning = f"soft-fail: {why}; the certificate was accepted"
     return _RevocationOutcome(alert=None, revocation=revocation, checks=checks, warnings=(warning,))
+
+
+def _status_detail(status: RevocationStatus, detail: str) -> str:
+    """ "good, valid until ..." already says its status; other details get it in front."""
+    return detail if detail.startswith(str(status)) else f"{status}: {detail}"

@@ -8,7 +8,7 @@ from typing import Any
 from cryptography import x509
 
 from tlssim.client.decision import NOT_DECIDED, Decision
-from tlssim.client.run import ClientRun
+from tlssim.client.run import ApplicationDataSent, ClientRun
 from tlssim.report import (
     Alert,
     ApplicationData,
@@ -22,6 +22,11 @@ from tlssim.report import (
     Timings,
 )
 from tlssim.tls import AlertDescription, PeerAlert, TLSError, events
+
+# The client's own check of the chain (a local step; "CertificateVerify" is the message).
+CHAIN_VALIDATION = "ChainValidation"
+# The client compares the echo with what it sent.
+ECHO_CHECK = "EchoCheck"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -54,7 +59,7 @@ def build_report(
     if decided is not None:
         steps.append(
             Step(
-                name="CertificateVerification",
+                name=CHAIN_VALIDATION,
                 direction=Direction.LOCAL,
                 at_ms=round(decided.started_ms, 3),
                 size=0,
@@ -75,6 +80,8 @@ def build_report(
     if error is None and failure is not None:
         error = failure
     ok = info is not None and alert is None and error is None
+    if application_data and info is not None:
+        _insert_echo_step(steps, application_data, run.echoed)
 
     first_flight = run.first(events.HandshakeMessageReceived)
     revocation = decision.revocation
@@ -108,6 +115,25 @@ def build_report(
         capture=capture,
         first_handshake=first_handshake,
     )
+
+
+def _insert_echo_step(steps: list[Step], sent: bytes, echoed: bytes) -> None:
+    """Where the client compared the echo with what it sent: after the last data it got
+    (or at the end, when none came)."""
+    received = [
+        i
+        for i, s in enumerate(steps)
+        if s.name == "ApplicationData" and s.direction is Direction.RECEIVED
+    ]
+    at = received[-1] + 1 if received else len(steps)
+    step = Step(
+        name=ECHO_CHECK,
+        direction=Direction.LOCAL,
+        at_ms=steps[at - 1].at_ms if at else 0.0,
+        size=0,
+        fields={"sent": len(sent), "echoed": len(echoed), "matches": echoed == sent},
+    )
+    steps.insert(at, step)
 
 
 def _secrets(run: ClientRun) -> list[events.SecretDerived]:
@@ -160,6 +186,10 @@ def _step(at_ms: float, ev: events.Event) -> Step | None:
         case events.HandshakeComplete():
             return Step(
                 name="HandshakeComplete", direction=Direction.LOCAL, at_ms=at, size=0, fields={}
+            )
+        case ApplicationDataSent(size=size):
+            return Step(
+                name="ApplicationData", direction=Direction.SENT, at_ms=at, size=size, fields={}
             )
         case events.ApplicationDataReceived(data=data):
             return Step(

@@ -16,6 +16,14 @@ from tlssim.tls import AlertDescription, ClientConnection, TLSError, events
 CertificateDecider = Callable[[events.CertificateReceived], Awaitable[AlertDescription | None]]
 
 
+@dataclass(frozen=True, slots=True)
+class ApplicationDataSent(events.Event):
+    """The client handed its application data to the engine (not an engine event: the
+    engine reports what it receives, the client records what it sends)."""
+
+    size: int
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TimedEvent:
     at_ms: float  # since the run started
@@ -137,6 +145,7 @@ async def _client_loop(
                 elif isinstance(ev, events.HandshakeComplete):
                     if application_data:
                         conn.send_application_data(application_data)
+                        run.record([ApplicationDataSent(len(application_data))])
                     if not application_data or not run.echo_expected:
                         conn.close()
                         closing = True

@@ -22,7 +22,8 @@ async def serve_connection(conn: ServerConnection, transport: Transport) -> list
                 evs = conn.receive_data(data)
                 seen.extend(evs)
                 for ev in evs:
-                    if isinstance(ev, events.ApplicationDataReceived):
+                    # Data and close_notify can arrive in one read: no echo after the close.
+                    if isinstance(ev, events.ApplicationDataReceived) and not conn.closed:
                         conn.send_application_data(ev.data)
                 await flush(conn, transport)
                 if not data or any(isinstance(ev, events.ConnectionClosed) for ev in evs):

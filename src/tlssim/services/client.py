@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 from typing import Any
@@ -18,6 +19,7 @@ from tlssim.client.request import BadRequest, Plan, plan_for
 from tlssim.client.status import CRL_TIMEOUT_S, STATUS_CACHE_S, HttpCrlFetcher, StatusCache
 from tlssim.clock import Clock, SkewedClock
 from tlssim.endpoints import split_host_port
+from tlssim.feed import Feed
 from tlssim.net.transport import GrpcClientTransport, TcpTransport, Transport
 from tlssim.pki.verify import ChainVerifier
 from tlssim.report import Report
@@ -64,6 +66,8 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         # Shared by every handshake: intermediates' answers, and how CRLs are fetched.
         self._status_cache = StatusCache(ttl_s=status_cache_s)
         self._fetch_crl = HttpCrlFetcher(timeout_s=crl_timeout_s)
+        # Each report once built, for watchers (WatchReports).
+        self.reports: Feed[Report] = Feed()
 
     async def close(self) -> None:
         for channel in (self._server_channel, self._ca_channel, self._ocsp_channel):
@@ -124,7 +128,14 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
             plan, policy, self._connector(plan.tcp_address), rpcutil.current_trace_id()
         )
         log.info("handshake %s -> %s ok=%s", report.target, plan.target.verify_name, report.ok)
+        self.reports.publish(report)
         return report
+
+    async def WatchReports(self, request: Any, context: Any) -> Any:
+        async for number, report in self.reports.follow(request.after_sequence):
+            # Secrets and raw bytes stay with whoever asked for the handshake.
+            shown = dataclasses.replace(report, keylog=None, capture=None)
+            yield client_pb2.PublishedReport(sequence=number, report_json=shown.to_json())
 
     def _connector(self, tcp_address: str) -> Connector:
         if not tcp_address:

@@ -40,7 +40,7 @@ class ServiceEntry:
 
 def _entries() -> dict[str, ServiceEntry]:
     # Imported here so that `tlssim serve ca` loads the ca's code and nobody else's.
-    from tlssim.services import ca, client, faults, ocsp, server
+    from tlssim.services import ca, client, console, faults, ocsp, server
 
     return {
         "ca": ServiceEntry(st.CaSettings.from_env, ca.serve),
@@ -48,10 +48,11 @@ def _entries() -> dict[str, ServiceEntry]:
         "server": ServiceEntry(st.ServerSettings.from_env, server.serve),
         "client": ServiceEntry(st.ClientSettings.from_env, client.serve),
         "faults": ServiceEntry(st.FaultsSettings.from_env, faults.serve),
+        "console": ServiceEntry(st.ConsoleSettings.from_env, console.serve),
     }
 
 
-SERVICE_NAMES = ("ca", "ocsp", "server", "client", "faults")
+SERVICE_NAMES = ("ca", "ocsp", "server", "client", "faults", "console")
 
 
 class _TraceFilter(logging.Filter):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -26,8 +25,9 @@ from tlssim.net.transport import GrpcServerTransport, TcpTransport
 from tlssim.pki import keys
 from tlssim.pki.authority import self_signed_certificate
 from tlssim.pki.revocation import build_ocsp_request
-from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc, server_pb2_grpc
+from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc, server_pb2, server_pb2_grpc
 from tlssim.services import runtime
+from tlssim.services.served import ConnectionFeed, ObservedServerConnection, ServedConnection
 from tlssim.services.settings import ServerSettings
 from tlssim.tls import (
     CertifiedKey,
@@ -160,9 +160,11 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
         # Shared by every connection, over gRPC and TCP, so sessions resume across both.
         self._session_cache = SessionCache(max_size=10_000)
         self._ticket_key = os.urandom(32)
+        # Each connection once it ends, for watchers (WatchConnections).
+        self.served = ConnectionFeed()
 
-    def new_connection(self) -> ServerConnection:
-        return ServerConnection(
+    def new_connection(self) -> ObservedServerConnection:
+        return ObservedServerConnection(
             ServerConfig(
                 entropy=os.urandom,
                 certificate_selector=self._certificates.select,
@@ -174,12 +176,26 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
     # Streams back through context.write() rather than by yielding, hence the override.
 
     async def Connect(self, request_iterator: Any, context: Any) -> None:  # type: ignore[override]
-        rpcutil.bind_trace(context)
+        trace_id = rpcutil.bind_trace(context)
         conn = self.new_connection()
         try:
             await serve_connection(conn, GrpcServerTransport(context))
         finally:
             log_connection("gRPC", conn)
+            self.served.publish(
+                ServedConnection(
+                    transport="gRPC", peer=context.peer(), trace_id=trace_id, conn=conn
+                )
+            )
+
+
+class ServerWatchServicer(server_pb2_grpc.ServerWatchServicer):
+    def __init__(self, served: ConnectionFeed) -> None:
+        self._served = served
+
+    async def WatchConnections(self, request: Any, context: Any) -> Any:
+        async for number, served in self._served.follow(request.after_sequence):
+            yield server_pb2.ServedConnection(sequence=number, summary_json=served.summary_json())
 
 
 async def serve(settings: ServerSettings, clock: Clock) -> None:
@@ -205,8 +221,17 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
             finally:
                 await transport.close()
             log_connection("TCP", conn)
+            peer = writer.get_extra_info("peername")
+            where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+            servicer.served.publish(
+                ServedConnection(transport="TCP", peer=where, trace_id="", conn=conn)
+            )
 
-        register = functools.partial(server_pb2_grpc.add_TlsServerServicer_to_server, servicer)
+        def register(server: grpc.aio.Server) -> None:
+            server_pb2_grpc.add_TlsServerServicer_to_server(servicer, server)
+            watch = ServerWatchServicer(servicer.served)
+            server_pb2_grpc.add_ServerWatchServicer_to_server(watch, server)
+
         async with runtime.grpc_server(settings.listen, SERVICE_NAME, register, MAX_REQUEST_BYTES):
             host, port = split_host_port(settings.tcp_listen)
             tcp_server = await asyncio.start_server(on_tcp, host, port)

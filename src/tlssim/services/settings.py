@@ -29,6 +29,7 @@ class Variable:
 
 
 _ALL = ("ca", "ocsp", "server", "client", "faults")
+CONSOLE_PORT = 8000
 
 VARIABLES: Final[tuple[Variable, ...]] = (
     Variable(
@@ -162,6 +163,12 @@ VARIABLES: Final[tuple[Variable, ...]] = (
         default="127.0.0.1,::1,localhost",
         meaning="hosts the faults proxies may listen on (comma-separated; * for any)",
         services=("faults",),
+    ),
+    Variable(
+        name="TLSSIM_CONSOLE_ADDR",
+        default=f"$TLSSIM_HOST:{CONSOLE_PORT}",
+        meaning="where the console serves its web page (the console binds it: TLSSIM_LISTEN)",
+        services=("console",),
     ),
     Variable(
         name="TLSSIM_ADMIN_TOKEN",
@@ -356,6 +363,35 @@ class FaultsSettings:
             listen_hosts=None
             if hosts == "*"
             else frozenset(h.strip().strip("[]") for h in hosts.split(",") if h.strip()),
+        )
+
+
+def console_address(env: Mapping[str, str]) -> str:
+    e = Environment(env)
+    return e.text("TLSSIM_CONSOLE_ADDR", f"{e.text('TLSSIM_HOST', ep.DEFAULT_HOST)}:{CONSOLE_PORT}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsoleSettings:
+    """The console watches the services directly (not through the faults proxies): what
+    it shows must not change with the faults it shows."""
+
+    listen: str
+    server: str
+    client: str
+    ca: str
+    faults_api: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ConsoleSettings:
+        e = Environment(env)
+        own = e.endpoints()
+        return cls(
+            listen=e.listen("TLSSIM_LISTEN", console_address(env)),
+            server=own.server,
+            client=own.client,
+            ca=own.ca,
+            faults_api=own.faults_api,
         )
 
 

@@ -1,0 +1,98 @@
+"""The console's web front (aiohttp, through tlssim.web): the page, its static files, the
+state as JSON, one handshake's diagram, and server-sent events for live updates."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+from aiohttp import web
+
+from tlssim import web as tweb
+from tlssim.cli.story import render
+from tlssim.console.state import LabState
+from tlssim.diagrams.page import diagram_fragment
+
+STATE = web.AppKey("state", LabState)
+KEEPALIVE_S = 15.0
+# Static files: the console's own and the diagram's (shared with `tlssim handshake --html`).
+_STATIC = {
+    "console.js": ("tlssim.console", "application/javascript"),
+    "console.css": ("tlssim.console", "text/css"),
+    "diagram.js": ("tlssim.diagrams", "application/javascript"),
+    "diagram.css": ("tlssim.diagrams", "text/css"),
+}
+
+
+def _static(package: str, name: str) -> str:
+    return resources.files(package).joinpath("static", name).read_text()
+
+
+def console_app(state: LabState) -> web.Application:
+    app = tweb.new_app(tweb.HttpLimits(max_body=64 * 1024), tweb.text_error)
+    app[STATE] = state
+    app.router.add_get("/", _page)
+    app.router.add_get("/healthz", _health)
+    app.router.add_get("/static/{name}", _static_file)
+    app.router.add_get("/api/state", _state)
+    app.router.add_get("/api/handshakes/{id}", _handshake)
+    app.router.add_get("/events", _events)
+    return app
+
+
+async def _page(request: web.Request) -> web.Response:
+    return web.Response(text=_static("tlssim.console", "console.html"), content_type="text/html")
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+async def _static_file(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name not in _STATIC:
+        raise web.HTTPNotFound(text=f"no static file {name}")
+    package, content_type = _STATIC[name]
+    return web.Response(text=_static(package, name), content_type=content_type)
+
+
+async def _state(request: web.Request) -> web.Response:
+    return tweb.json_response(200, request.app[STATE].snapshot())
+
+
+async def _handshake(request: web.Request) -> web.Response:
+    row = request.app[STATE].handshakes.get(request.match_info["id"])
+    if row is None:
+        raise web.HTTPNotFound(text="no such handshake (the console keeps the recent ones)")
+    report = row.report
+    body = {
+        "summary": row.summary(),
+        "html": diagram_fragment(report),
+        "story": render(report, width=100),
+        "server_view": row.server is not None and row.client is not None,
+    }
+    return tweb.json_response(200, body)
+
+
+async def _events(request: web.Request) -> web.StreamResponse:
+    """Every change after the one the page last saw (Last-Event-ID or ?after=)."""
+    raw = request.headers.get("Last-Event-ID") or request.query.get("after", "0")
+    after = int(raw) if raw.isdigit() else 0
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    changes = request.app[STATE].changes
+    try:
+        while True:
+            items = await changes.wait_since(after, KEEPALIVE_S)
+            if not items:
+                await response.write(b": keepalive\n\n")
+            for number, message in items:
+                data = json.dumps(message)
+                await response.write(
+                    f"id: {number}\nevent: {message['type']}\ndata: {data}\n\n".encode()
+                )
+                after = number
+    except ConnectionError:  # the page went away
+        return response

@@ -1,0 +1,110 @@
+"""One self-contained HTML page of a handshake: the sequence diagram (inline SVG), each
+arrow's meaning and decoded fields on click, the chain, the checks and the key schedule.
+Its CSS and JavaScript ship inside the package (static/), so the page needs no network."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from importlib import resources
+from typing import Any
+
+from tlssim.diagrams.sequence import Sequence, sequence_of
+from tlssim.diagrams.svg import render_svg
+from tlssim.report import Report
+from tlssim.walkthrough import key_schedule
+
+
+def static_text(name: str) -> str:
+    return resources.files("tlssim.diagrams").joinpath("static", name).read_text()
+
+
+def arrow_details(seq: Sequence) -> list[dict[str, Any]]:
+    """What a click on row N shows: JSON for the page's script."""
+    return [
+        {
+            "label": a.label,
+            "from": a.source,
+            "to": a.target,
+            "at_ms": a.at_ms,
+            "kind": str(a.kind),
+            "failed": a.failed,
+            "explanation": a.explanation,
+            "fields": {k: _plain(v) for k, v in a.fields.items()},
+        }
+        for a in seq.arrows
+    ]
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, str | int | float | bool | list | dict) else str(value)
+
+
+def script_json(value: Any) -> str:
+    """JSON safe inside a <script> element."""
+    return json.dumps(value).replace("</", "<\\/")
+
+
+def diagram_fragment(report: Report) -> str:
+    """The diagram, its details panel and the report's facts, for any page to embed."""
+    seq = sequence_of(report)
+    banner = "ok" if seq.ok else "failed"
+    parts = [
+        f'<div class="banner {banner}">{escape(seq.outcome)}</div>',
+        '<div class="diagram-area">',
+        f'<div class="diagram">{render_svg(seq)}</div>',
+        '<aside class="details"><p class="hint">Click a message to see its fields.</p></aside>',
+        "</div>",
+        f'<script type="application/json" class="arrow-data">'
+        f"{script_json(arrow_details(seq))}</script>",
+    ]
+    if schedule := key_schedule(report):
+        parts.append(f'<p class="keys"><b>keys:</b> {escape(schedule)}</p>')
+    parts.append(_chain(report))
+    parts.append(_checks(report))
+    return "\n".join(parts)
+
+
+def _chain(report: Report) -> str:
+    if not report.chain:
+        return ""
+    rows = "".join(
+        f"<tr><td>{i}</td><td>{escape(c.subject)}</td><td>{escape(c.issuer)}</td>"
+        f"<td><code>{escape(c.serial)}</code></td><td>{escape(c.not_after)}</td></tr>"
+        for i, c in enumerate(report.chain)
+    )
+    return (
+        '<h2>Certificate chain (leaf first)</h2><table class="chain"><tr><th>#</th>'
+        "<th>subject</th><th>issuer</th><th>serial</th><th>not after</th></tr>"
+        f"{rows}</table>"
+    )
+
+
+def _checks(report: Report) -> str:
+    if not report.checks:
+        return ""
+    rows = "".join(
+        f'<tr class="{"ok" if c.ok else "fail"}"><td>{"ok" if c.ok else "FAIL"}</td>'
+        f"<td>{escape(c.name)}</td><td>{escape(c.source)}</td><td>{escape(c.detail)}</td></tr>"
+        for c in report.checks
+    )
+    return (
+        '<h2>Checks made by the client</h2><table class="checks"><tr><th></th><th>check</th>'
+        f"<th>source</th><th>detail</th></tr>{rows}</table>"
+    )
+
+
+def html_page(report: Report) -> str:
+    title = escape(sequence_of(report).title)
+    meta = escape(f"via {report.target}, trace {report.trace_id}")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{title}</title>
+<style>{static_text("diagram.css")}</style>
+</head><body>
+<h1>{title}</h1>
+<p class="meta">{meta}</p>
+<div class="handshake">{diagram_fragment(report)}</div>
+<script>{static_text("diagram.js")}</script>
+</body></html>
+"""

@@ -1,0 +1,60 @@
+"""A bounded feed: producers append without waiting, followers read from a sequence number
+on and wait for more. What the services publish for watchers (e.g. the console) goes
+through one, so a handshake never waits for anyone who watches it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+DEFAULT_SIZE = 256
+
+
+class Feed(Generic[T]):
+    """The last `size` items, numbered from 1; older ones are dropped."""
+
+    def __init__(self, size: int = DEFAULT_SIZE) -> None:
+        self._items: deque[tuple[int, T]] = deque(maxlen=size)
+        self._sequence = 0
+        self._changed = asyncio.Event()
+
+    @property
+    def sequence(self) -> int:
+        """The number of the last item published."""
+        return self._sequence
+
+    def publish(self, item: T) -> int:
+        """Appends `item` and wakes the followers; never blocks."""
+        self._sequence += 1
+        self._items.append((self._sequence, item))
+        woken, self._changed = self._changed, asyncio.Event()
+        woken.set()
+        return self._sequence
+
+    def since(self, after: int) -> list[tuple[int, T]]:
+        return [(n, item) for n, item in self._items if n > after]
+
+    async def wait_since(self, after: int, timeout_s: float) -> list[tuple[int, T]]:
+        """Items after `after`; if there are none yet, waits up to `timeout_s` for one."""
+        changed = self._changed
+        if items := self.since(after):
+            return items
+        try:
+            async with asyncio.timeout(timeout_s):
+                await changed.wait()
+        except TimeoutError:
+            return []
+        return self.since(after)
+
+    async def follow(self, after: int = 0) -> AsyncIterator[tuple[int, T]]:
+        """Items after `after` still held, then each new one as it comes."""
+        while True:
+            changed = self._changed
+            for number, item in self.since(after):
+                yield number, item
+                after = number
+            await changed.wait()

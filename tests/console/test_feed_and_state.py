@@ -1,0 +1,76 @@
+"""The bounded feed the services publish to, and how the console merges what it hears."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from tests.diagrams.reports import load
+from tlssim.console.sources import _fault_changes, _link_state
+from tlssim.console.state import LabState
+from tlssim.feed import Feed
+
+
+def test_publishing_never_waits_and_keeps_only_the_last_items() -> None:
+    async def scenario() -> None:
+        feed: Feed[int] = Feed(size=3)
+        for n in range(10):
+            feed.publish(n)  # nobody follows: still returns at once
+        assert [item for _, item in feed.since(0)] == [7, 8, 9]
+        assert feed.sequence == 10
+
+    asyncio.run(scenario())
+
+
+def test_a_follower_gets_the_held_items_then_the_new_ones() -> None:
+    async def scenario() -> list[int]:
+        feed: Feed[int] = Feed()
+        feed.publish(1)
+        got: list[int] = []
+
+        async def follow() -> None:
+            async for _, item in feed.follow(0):
+                got.append(item)
+                if len(got) == 3:
+                    return
+
+        task = asyncio.create_task(follow())
+        await asyncio.sleep(0)
+        feed.publish(2)
+        feed.publish(3)
+        await asyncio.wait_for(task, 2)
+        assert await feed.wait_since(3, timeout_s=0.01) == []
+        return got
+
+    assert asyncio.run(scenario()) == [1, 2, 3]
+
+
+def test_the_client_report_and_the_server_view_make_one_row() -> None:
+    async def scenario() -> None:
+        state = LabState()
+        report = load("tls13")
+        server = dataclasses.replace(report, chain=(), checks=())
+        state.server_view(
+            {"transport": "gRPC", "peer": "ipv4:127.0.0.1:1", "report": server.to_dict()}
+        )
+        state.client_report(report)
+        (row,) = state.snapshot()["handshakes"]
+        assert row["seen_by"] == ["client", "server"]
+        assert row["source"] == "client service (gRPC)"
+        assert row["ok"] is True and row["version"] == "TLSv1.3"
+        untraced = dataclasses.replace(report, trace_id="")
+        state.server_view({"transport": "TCP", "peer": "127.0.0.1:2", "report": untraced.to_dict()})
+        assert len(state.snapshot()["handshakes"]) == 2
+        assert state.changes.sequence == 3
+
+    asyncio.run(scenario())
+
+
+def test_fault_changes_are_told_as_events() -> None:
+    before = {"client_ocsp": _link_state({"enabled": True, "toxics": []})}
+    latency = {"name": "latency_downstream", "type": "latency", "attributes": {"latency": 100}}
+    now = {"client_ocsp": _link_state({"enabled": False, "toxics": [latency]})}
+    changes = _fault_changes(before, now)
+    assert "link client_ocsp disabled (down)" in changes
+    assert any("toxic latency_downstream added (latency" in c for c in changes)
+    assert _fault_changes(now, before)[-1] == "link client_ocsp: toxic latency_downstream removed"

@@ -1,0 +1,110 @@
+"""The live console in headless Chromium: handshakes from openssl s_client and from
+`tlssim handshake` appear without a reload, and a click shows the sequence diagram."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.browser import need_chromium, webdriver
+from tests.integration.conftest import LocalStack
+
+pytestmark = pytest.mark.integration
+APPEARS_WITHIN_S = 2.0
+
+
+def _openssl_handshake(stack: LocalStack, bundle: Path) -> None:
+    done = subprocess.run(
+        [
+            "openssl",
+            "s_client",
+            "-connect",
+            "{}:{}".format(*stack.server_tcp),
+            "-servername",
+            "ecdsa-p256.tlssim.test",
+            "-CAfile",
+            str(bundle),
+            "-verify_return_error",
+            "-brief",
+        ],
+        input="console\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert "Verification: OK" in done.stderr, done.stderr
+
+
+def test_console_lists_handshakes_live_and_shows_a_diagram(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    need_chromium(driver=True)
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text(stack.tlssim("ca", "bundle").stdout)
+    with webdriver() as browser:
+        browser.get(stack.console_url)
+        WebDriverWait(browser, 10).until(lambda b: b.find_element(By.ID, "live").text == "live")
+
+        def rows() -> list[str]:
+            # One round trip to the browser, so that polling costs little of the 2 s.
+            texts: list[str] = browser.execute_script(
+                "return [...document.querySelectorAll('tr.handshake')].map(r => r.textContent)"
+            )
+            return texts
+
+        before = len(rows())
+        _openssl_handshake(stack, bundle)
+        started = time.monotonic()
+        WebDriverWait(browser, APPEARS_WITHIN_S, poll_frequency=0.05).until(
+            lambda b: any("ecdsa-p256.tlssim.test" in r and "TCP" in r for r in rows())
+        )
+        assert time.monotonic() - started <= APPEARS_WITHIN_S
+
+        done = stack.tlssim("handshake", "--server-name", "rsa2048.tlssim.test")
+        assert done.returncode == 0, done.stderr
+        started = time.monotonic()
+        WebDriverWait(browser, APPEARS_WITHIN_S, poll_frequency=0.05).until(
+            lambda b: any("rsa2048.tlssim.test" in r and "client service" in r for r in rows())
+        )
+        assert time.monotonic() - started <= APPEARS_WITHIN_S
+        assert len(rows()) >= before + 2  # no reload: the rows came by server-sent events
+
+        row = next(
+            r
+            for r in browser.find_elements(By.CSS_SELECTOR, "tr.handshake")
+            if "rsa2048.tlssim.test" in r.text
+        )
+        row.click()
+        WebDriverWait(browser, 5).until(
+            lambda b: b.find_elements(By.CSS_SELECTOR, "#detail svg.sequence")
+        )
+        diagram = browser.find_element(By.CSS_SELECTOR, "#detail svg.sequence")
+        assert "ClientHello" in diagram.text and "CertificateVerify" in diagram.text
+        browser.save_screenshot(str(tmp_path / "console.png"))
+    assert (tmp_path / "console.png").stat().st_size > 10_000
+
+
+def test_console_shows_the_ca_feed_and_fault_changes(stack: LocalStack) -> None:
+    done = stack.tlssim("faults", "add", "client_ocsp", "latency", "latency=1")
+    assert done.returncode == 0, done.stderr
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with urllib.request.urlopen(stack.console_url + "/api/state", timeout=5) as reply:
+                events = [e["text"] for e in json.load(reply)["events"]]
+            if any("client_ocsp" in e for e in events) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert any("link client_ocsp: toxic" in e and "added" in e for e in events), events
+        assert any(e.startswith("issued serial") for e in events), events
+    finally:
+        stack.tlssim("faults", "remove", "client_ocsp", "latency_downstream")

@@ -1,0 +1,87 @@
+"""The handshake command's outputs against the real stack: the story fits COLUMNS, --json
+and --mermaid are alone on standard output, --html writes a page; and the demo script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import LocalStack
+from tlssim.localstack import stack_env
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def at_80_columns(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
+    env = stack.env | {"COLUMNS": "80"}
+    return subprocess.run(
+        [*_tlssim(), *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def _tlssim() -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "tlssim"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("handshake", "--server-name", "valid.tlssim.test"),
+        ("handshake", "--tls", "1.2", "--kx", "rsa", "--server-name", "rsa2048.tlssim.test"),
+        ("handshake", "--tls", "1.2", "--server-name", "revoked.tlssim.test"),
+        ("handshake", "--resume"),
+        ("handshake", "--server-name", "long-chain.tlssim.test", "--no-staple"),
+        ("scenarios", "list"),
+    ],
+)
+def test_no_line_is_wider_than_80_columns(stack: LocalStack, args: tuple[str, ...]) -> None:
+    done = at_80_columns(stack, *args)
+    assert done.stdout, done.stderr
+    too_wide = [line for line in done.stdout.splitlines() if len(line) > 80]
+    assert too_wide == [], done.stdout
+
+
+def test_the_revoked_story_never_claims_not_revoked(stack: LocalStack) -> None:
+    done = at_80_columns(stack, "handshake", "--tls", "1.2", "--server-name", "revoked.tlssim.test")
+    assert done.returncode == 1
+    assert "not revoked" not in done.stdout
+    assert "certificate_revoked" in done.stdout
+
+
+def test_json_is_alone_on_standard_output(stack: LocalStack) -> None:
+    done = stack.tlssim("handshake", "--json")
+    assert done.stdout.startswith("{"), done.stdout[:200]
+    assert json.loads(done.stdout)["ok"] is True
+
+
+def test_mermaid_and_html_outputs(stack: LocalStack, tmp_path: Path) -> None:
+    page = tmp_path / "handshake.html"
+    done = stack.tlssim("handshake", "--mermaid", "--html", str(page))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("sequenceDiagram\n")
+    assert "<svg" in page.read_text() and "ClientHello" in page.read_text()
+
+
+def test_demo_script_json_is_alone_on_standard_output(tmp_path: Path) -> None:
+    env = stack_env(tmp_path) | {"PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "demo.sh"), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("{"), done.stdout[:300]
+    assert json.loads(done.stdout)["ok"] is True
+    log = tmp_path / "data" / "up.log"
+    assert f"output goes to {log}" in done.stderr
+    assert "tlssim is up" in log.read_text()
