@@ -4,7 +4,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).parent
@@ -48,5 +48,6 @@ class BuildWithProtos(build_py):
 setup(
     cmdclass={"build_py": BuildWithProtos},
     package_dir={"": "src"},
-    packages=find_packages("src"),
+    # Namespace discovery: the static/ folders of web assets count as (data) packages.
+    packages=find_namespace_packages("src", include=["tlssim*"]),
 )
