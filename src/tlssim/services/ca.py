@@ -66,7 +66,8 @@ class Refusals:
     def record(self, code: grpc.StatusCode, reason: str, detail: str, **fields: str) -> None:
         self.counts[reason] += 1
         now = time.monotonic()
-        if now - self._last_logged.get(reason, -REFUSAL_LOG_INTERVAL_S) < REFUSAL_LOG_INTERVAL_S:
+        last = self._last_logged.get(reason)
+        if last is not None and now - last < REFUSAL_LOG_INTERVAL_S:
             self._unlogged[reason] += 1
             return
         self._last_logged[reason] = now
