@@ -49,23 +49,27 @@ def _with_trace(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetai
     )
 
 
-class _TraceClientInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor,
-    grpc.aio.UnaryStreamClientInterceptor,
-    grpc.aio.StreamStreamClientInterceptor,
-):
-    """Sends the current trace id with every call made on our channels."""
-
+# grpc.aio files each interceptor under the first call kind it implements, so each kind
+# needs an object of its own.
+class _TraceUnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(_with_trace(details), request)
 
+
+class _TraceUnaryStream(grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(_with_trace(details), request)
 
+
+class _TraceStreamStream(grpc.aio.StreamStreamClientInterceptor):
     async def intercept_stream_stream(
         self, continuation: Any, details: Any, request_iterator: Any
     ) -> Any:
         return await continuation(_with_trace(details), request_iterator)
+
+
+# Sends the current trace id with every call made on our channels.
+_TRACE_INTERCEPTORS = (_TraceUnaryUnary(), _TraceUnaryStream(), _TraceStreamStream())
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +201,7 @@ _CHANNEL_OPTIONS = [
 def open_channel(address: str) -> grpc.aio.Channel:
     """A long-lived channel; open one per peer and reuse it for every call."""
     return grpc.aio.insecure_channel(
-        address, options=_CHANNEL_OPTIONS, interceptors=[_TraceClientInterceptor()]
+        address, options=_CHANNEL_OPTIONS, interceptors=list(_TRACE_INTERCEPTORS)
     )
 
 

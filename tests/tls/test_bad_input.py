@@ -194,14 +194,15 @@ def test_tampered_client_finished_is_decrypt_error() -> None:
     client, server = make_pair()
     client.start()
     server.receive_data(client.data_to_send())
-    client.receive_data(server.data_to_send())
+    secrets = of_type(client.receive_data(server.data_to_send()), events.SecretDerived)
     client.accept_certificate()
     # replace the Finished: re-encrypt a wrong verify_data under the client handshake key
-    assert client._client_hs_secret
+    client_hs = next(e.secret for e in secrets if e.label == "CLIENT_HANDSHAKE_TRAFFIC_SECRET")
+    from tlssim.tls.keyschedule import TLS13_SUITES
     from tlssim.tls.record import RecordProtection
 
-    assert server._params is not None
-    prot = RecordProtection(server._params, client._client_hs_secret)
+    assert client.negotiated is not None
+    prot = RecordProtection(TLS13_SUITES[client.negotiated.cipher_suite], client_hs)
     bad = prot.seal(22, bytes([20, 0, 0, 32]) + bytes(32))
     evs = server.receive_data(bad)
     assert evs == fatal(AlertDescription.decrypt_error)

@@ -84,6 +84,7 @@ def test_our_client_against_openssl_server(
             group,
             KINDS[kind],
             HOST,
+            group.name,
         )
     ]
     cipher = sobj.cipher()
@@ -148,6 +149,7 @@ def test_openssl_client_against_our_server(
             group,
             KINDS[kind],
             HOST,
+            group.name,
         )
     ]
     cipher = sobj.cipher()

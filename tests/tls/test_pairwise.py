@@ -59,7 +59,7 @@ def test_full_handshake_and_data(kind: str, scheme: SignatureScheme, suite: Ciph
     done_s = of_type(sev, events.HandshakeComplete)
     assert len(done_c) == 1 and len(done_s) == 1
     expected = events.HandshakeComplete(
-        ProtocolVersion.TLSv1_3, suite, NamedGroup.x25519, scheme, HOST
+        ProtocolVersion.TLSv1_3, suite, NamedGroup.x25519, scheme, HOST, "x25519"
     )
     assert done_c[0] == expected and done_s[0] == expected
     assert client.negotiated is not None and client.negotiated.cipher_suite == suite

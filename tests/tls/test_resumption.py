@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 from pathlib import Path
 
@@ -73,6 +74,11 @@ def test_tls12_session_id_resumption_pairwise(kind: str) -> None:
     assert len(done) == 1 and done[0].resumed
     assert of_type(sev2, events.HandshakeComplete) == done
     assert client2.negotiated is not None and client2.negotiated.resumed
+    # a resumption agrees no key: it is named after the session's original key exchange
+    original = "x25519"  # both certificates negotiate ECDHE with the default suites
+    assert session.key_exchange == original
+    assert done[0].key_exchange == client2.negotiated.key_exchange == original
+    assert server2.negotiated is not None and server2.negotiated.key_exchange == original
     # the same master secret, fresh keys (new randoms): data flows
     client2.send_application_data(b"again")
     assert server2.receive_data(client2.data_to_send()) == [
@@ -185,3 +191,18 @@ def test_tls13_ticket_from_openssl_becomes_a_session(pem_dir: Path) -> None:
     assert client.negotiated is not None
     size = TLS13_SUITES[client.negotiated.cipher_suite].hash_length
     assert all(s.ticket and len(s.secret) == size and s.server_name == HOST for s in sessions)
+
+
+def test_tls12_resumption_of_a_session_without_its_key_exchange_says_resumed() -> None:
+    cache = SessionCache()
+    client, server = make_pair(client_kw={"versions": TLS12}, server_kw={"session_cache": cache})
+    client.start()
+    session = dataclasses.replace(session_of(pump(client, server)[0]), key_exchange="")
+    client2, server2 = make_pair(
+        client_kw={"versions": TLS12, "session": session}, server_kw={"session_cache": cache}
+    )
+    client2.start()
+    cev, sev = pump(client2, server2)
+    assert [e.key_exchange for e in of_type(cev, events.HandshakeComplete)] == ["resumed"]
+    # the server's cached copy still knows how the original handshake agreed its keys
+    assert [e.key_exchange for e in of_type(sev, events.HandshakeComplete)] == ["x25519"]

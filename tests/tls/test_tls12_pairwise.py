@@ -67,6 +67,7 @@ def test_full_handshake_and_data(suite: CipherSuite) -> None:
         NamedGroup.x25519 if ecdhe else None,
         scheme if ecdhe else None,
         HOST,
+        "x25519" if ecdhe else "rsa",
     )
     assert of_type(cev, events.HandshakeComplete) == [expected]
     assert of_type(sev, events.HandshakeComplete) == [expected]
@@ -218,7 +219,7 @@ def test_renegotiation_is_refused_with_a_warning() -> None:
     # the server asks for renegotiation: the client says no_renegotiation and stays up
     from tlssim.tls.constants import ContentType
 
-    server._records.write(ContentType.handshake, bytes([0, 0, 0, 0]))
+    server._core.records.write(ContentType.handshake, bytes([0, 0, 0, 0]))
     cev = client.receive_data(server.data_to_send())
     assert cev[-1] == events.AlertSent(AlertLevel.warning, AlertDescription.no_renegotiation)
     sev = server.receive_data(client.data_to_send())

@@ -92,7 +92,7 @@ def build_report(
         server_name=server_name,
         version=info.version.label if info else None,
         cipher_suite=info.cipher_suite.name if info else None,
-        key_exchange=key_exchange(info) if info else None,
+        key_exchange=info.key_exchange if info else None,
         resumed=bool(info and info.resumed),
         signature_scheme=info.signature_scheme.name if info and info.signature_scheme else None,
         chain=tuple(_chain_entry(c) for c in decision.chain),
@@ -108,14 +108,6 @@ def build_report(
         capture=capture,
         first_handshake=first_handshake,
     )
-
-
-def key_exchange(info: events.HandshakeComplete) -> str:
-    """The (EC)DHE group; "rsa" for TLS 1.2 RSA key transport; "psk" for a resumption that
-    exchanged no key (a TLS 1.3 psk_ke ticket, a TLS 1.2 session id of an ECDHE suite)."""
-    if info.group is not None:
-        return str(info.group.name)
-    return "rsa" if info.cipher_suite.name.startswith("TLS_RSA_") else "psk"
 
 
 def _secrets(run: ClientRun) -> list[events.SecretDerived]:

@@ -16,7 +16,6 @@ recorded TLS 1.2 RSA key-transport connection with the server's key, and raises
 from tlssim.tls import events
 from tlssim.tls.client import ClientConnection
 from tlssim.tls.config import CertifiedKey, ClientConfig, ServerConfig
-from tlssim.tls.connection import Negotiated, State
 from tlssim.tls.constants import (
     AlertDescription,
     AlertLevel,
@@ -53,8 +52,10 @@ from tlssim.tls.errors import (
     UnrecognizedName,
     UnsupportedExtension,
 )
+from tlssim.tls.negotiated import Negotiated, key_exchange_name
 from tlssim.tls.server import ServerConnection
 from tlssim.tls.sessions import Session, SessionCache
+from tlssim.tls.states import State, Tls12State, Tls13State
 
 __all__ = [
     "AlertDescription",
@@ -91,10 +92,13 @@ __all__ = [
     "SignatureScheme",
     "State",
     "TLSError",
+    "Tls12State",
+    "Tls13State",
     "UnexpectedMessage",
     "UnrecognizedName",
     "UnsupportedExtension",
     "WrongKeyError",
     "decrypt_session",
     "events",
+    "key_exchange_name",
 ]

@@ -1,11 +1,10 @@
-"""TLS 1.2 half of the client state machine (RFC 5246 section 7.3).
+"""The TLS 1.2 client handshake (RFC 5246 section 7.3), from the ServerHello on.
 
-Full handshake:  ServerHello (WAIT_CERT) -> Certificate -> [CertificateStatus]
-                 -> [ServerKeyExchange] -> ServerHelloDone -> ClientKeyExchange,
-                 ChangeCipherSpec, Finished (WAIT_CCS) -> ChangeCipherSpec (WAIT_FINISHED)
-                 -> Finished (CONNECTED)
-Abbreviated:     ServerHello echoing our session id (WAIT_CCS) -> ChangeCipherSpec
-                 -> Finished -> ChangeCipherSpec, Finished (CONNECTED)
+Full:        ServerHello -> Certificate -> [CertificateStatus] -> [ServerKeyExchange]
+             -> ServerHelloDone; we send ClientKeyExchange, ChangeCipherSpec, Finished
+             -> ChangeCipherSpec -> Finished
+Abbreviated: ServerHello echoing our session id -> ChangeCipherSpec -> Finished; we send
+             ChangeCipherSpec, Finished
 
 The ``CertificateReceived`` pause comes as soon as the chain and its staple are known:
 right after Certificate, or after CertificateStatus when the server acknowledged
@@ -16,15 +15,11 @@ RFC 6066 allows, gets the pause with no staple before its next message is proces
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import ClassVar
-
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from tlssim.tls import events as ev
-from tlssim.tls.config import ClientConfig
-from tlssim.tls.connection import Connection, Negotiated, State
+from tlssim.tls.client_hello import ClientOffer
 from tlssim.tls.constants import (
     AlertDescription,
     CipherSuite,
@@ -34,6 +29,7 @@ from tlssim.tls.constants import (
     ProtocolVersion,
     SignatureScheme,
 )
+from tlssim.tls.core import ConnectionCore
 from tlssim.tls.describe import server_hello_fields
 from tlssim.tls.errors import (
     BadCertificate,
@@ -44,6 +40,7 @@ from tlssim.tls.errors import (
     UnsupportedExtension,
 )
 from tlssim.tls.keyexchange import SUPPORTED_GROUPS, KeyShare
+from tlssim.tls.keys12 import Tls12Keys, refuse_renegotiation
 from tlssim.tls.messages import ServerHello
 from tlssim.tls.messages12 import (
     Certificate12,
@@ -52,12 +49,29 @@ from tlssim.tls.messages12 import (
     ServerHelloDone,
     ServerKeyExchange,
 )
+from tlssim.tls.negotiated import Negotiated, key_exchange_name
 from tlssim.tls.sessions import Session
 from tlssim.tls.signatures import PublicKey, verify
+from tlssim.tls.states import CHANGE_CIPHER_SPEC, Handshake, Table, Tls12State, bind
 from tlssim.tls.tls12 import TLS12_SUITES, master_secret
 from tlssim.tls.versions import client_check_downgrade
 
-Handler = Callable[["ClientTLS12", bytes, bytes], None]
+S, M = Tls12State, HandshakeType
+
+TRANSITIONS: Table = {
+    # a full handshake, or the server resumes the session we offered
+    (S.WAIT_SH, M.server_hello): ("on_server_hello", (S.WAIT_CERT, S.WAIT_CCS)),
+    # CertificateStatus if status_request was acknowledged; ServerKeyExchange for ECDHE
+    (S.WAIT_CERT, M.certificate): ("on_certificate", (S.WAIT_CERT_STATUS, S.WAIT_SKE, S.WAIT_SHD)),
+    (S.WAIT_CERT_STATUS, M.certificate_status): ("on_certificate_status", (S.WAIT_SKE, S.WAIT_SHD)),
+    (S.WAIT_CERT_STATUS, M.server_key_exchange): ("on_no_certificate_status", S.WAIT_SKE),
+    (S.WAIT_CERT_STATUS, M.server_hello_done): ("on_no_certificate_status", S.WAIT_SHD),
+    (S.WAIT_SKE, M.server_key_exchange): ("on_server_key_exchange", S.WAIT_SHD),
+    (S.WAIT_SHD, M.server_hello_done): ("on_server_hello_done", S.WAIT_CCS),
+    (S.WAIT_CCS, CHANGE_CIPHER_SPEC): ("on_change_cipher_spec", S.WAIT_FINISHED),
+    (S.WAIT_FINISHED, M.finished): ("on_finished", S.CONNECTED),
+    (S.CONNECTED, M.hello_request): ("on_hello_request", S.CONNECTED),
+}
 
 #: ServerHello extensions a TLS 1.2 server may answer with (only if we sent them).
 _SH12_ALLOWED = {
@@ -69,38 +83,45 @@ _SH12_ALLOWED = {
 }
 
 
-class ClientTLS12(Connection):
-    """The TLS 1.2 handlers of ClientConnection (which sets the attributes below)."""
+class ClientTls12(Handshake):
+    version = ProtocolVersion.TLSv1_2
 
-    config: ClientConfig
-    _session_id: bytes
-    _leaf_key: PublicKey | None
-    _scheme: SignatureScheme | None
-    _group: NamedGroup | None
-
-    def _init_tls12(self) -> None:
-        self._chain12: tuple[bytes, ...] = ()
-        self._staple_expected = False
-        self._server_public = b""
+    def __init__(
+        self, core: ConnectionCore, offer: ClientOffer, hello: tuple[ServerHello, dict[int, bytes]]
+    ) -> None:
+        self.state = S.WAIT_SH
+        self._core = core
+        self._offer = offer
+        self._config = offer.config
+        #: The ServerHello the facade parsed to choose this version.
+        self._first_hello: tuple[ServerHello, dict[int, bytes]] | None = hello
+        self._keys: Tls12Keys | None = None
+        self._ems = False
+        self._resumed_from: Session | None = None
         self._server_session_id = b""
+        self._staple_expected = False
+        self._chain: tuple[bytes, ...] = ()
+        self._leaf_key: PublicKey | None = None
+        self._group: NamedGroup | None = None
+        self._scheme: SignatureScheme | None = None
+        self._server_public = b""
 
-    def _offered_versions(self) -> tuple[ProtocolVersion, ...]:
-        raise NotImplementedError
-
-    # -- ServerHello ----------------------------------------------------------------------
-
-    def _on_server_hello_tls12(self, sh: ServerHello, exts: dict[int, bytes], raw: bytes) -> None:
-        client_check_downgrade(sh.random, ProtocolVersion.TLSv1_2, self._offered_versions())
-        if sh.cipher_suite not in self.config.cipher_suites or sh.cipher_suite not in TLS12_SUITES:
+    def on_server_hello(self, body: bytes, raw: bytes) -> Tls12State:
+        assert self._first_hello is not None
+        sh, exts = self._first_hello
+        self._first_hello = None
+        core, config = self._core, self._config
+        client_check_downgrade(sh.random, ProtocolVersion.TLSv1_2, self._offer.versions)
+        if sh.cipher_suite not in config.cipher_suites or sh.cipher_suite not in TLS12_SUITES:
             raise IllegalParameter("server chose a cipher suite we did not offer")
         if sh.legacy_compression_method != 0:
             raise IllegalParameter("non-null compression")
         for etype in exts:
             if etype not in _SH12_ALLOWED:
                 raise UnsupportedExtension(f"unexpected extension {etype} in ServerHello")
-        if ExtensionType.status_request in exts and not self.config.request_ocsp:
+        if ExtensionType.status_request in exts and not config.request_ocsp:
             raise UnsupportedExtension("status_request acknowledged but not sent")
-        if ExtensionType.server_name in exts and self.config.server_name is None:
+        if ExtensionType.server_name in exts and config.server_name is None:
             raise UnsupportedExtension("server_name acknowledged but not sent")
         reneg = exts.get(ExtensionType.renegotiation_info)
         if reneg is not None and reneg != b"\x00":
@@ -108,16 +129,15 @@ class ClientTLS12(Connection):
         ems = exts.get(ExtensionType.extended_master_secret)
         if ems:
             raise DecodeError("extended_master_secret with a body")
-        self._tls12 = True
         self._ems = ems is not None
-        self._peer_hello_seen = True
-        self._suite12 = suite = TLS12_SUITES[CipherSuite(sh.cipher_suite)]
-        self._server_random = sh.random
+        core.peer_hello_seen = True
+        suite = TLS12_SUITES[CipherSuite(sh.cipher_suite)]
+        self._keys = keys = Tls12Keys(core, suite, sh.random)
         self._server_session_id = sh.legacy_session_id_echo
         self._staple_expected = ExtensionType.status_request in exts
-        self._transcript.start(suite)
-        session = self.config.session
-        self._resumed = (
+        core.transcript.start(suite)
+        session = config.session
+        resumed = (
             session is not None
             and session.version == ProtocolVersion.TLSv1_2
             and bool(session.session_id)
@@ -126,24 +146,22 @@ class ClientTLS12(Connection):
         fields = server_hello_fields(sh, exts, None)
         fields["selected_version"] = ProtocolVersion.TLSv1_2.label
         fields["extended_master_secret"] = self._ems
-        fields["resumed"] = self._resumed
-        self._received(raw, "ServerHello", fields)
-        if self._resumed:
-            assert session is not None
-            if session.cipher_suite != sh.cipher_suite:
-                raise IllegalParameter("resumed session with a different cipher suite")
-            if session.extended_master_secret != self._ems:
-                raise HandshakeFailure("extended_master_secret differs from the session's")
-            self._master = session.secret
-            self._secret("CLIENT_RANDOM", self._master)
-            self._derive_keys_tls12()
-            self._state = State.WAIT_CCS
-        else:
-            self._state = State.WAIT_CERT
+        fields["resumed"] = resumed
+        core.received(raw, "ServerHello", fields)
+        if not resumed:
+            return S.WAIT_CERT
+        assert session is not None
+        if session.cipher_suite != sh.cipher_suite:
+            raise IllegalParameter("resumed session with a different cipher suite")
+        if session.extended_master_secret != self._ems:
+            raise HandshakeFailure("extended_master_secret differs from the session's")
+        self._resumed_from = session
+        keys.set_master(session.secret)
+        return S.WAIT_CCS
 
-    # -- server certificate ---------------------------------------------------------------
+    # -- the server's certificate ---------------------------------------------------------
 
-    def _on_certificate_tls12(self, body: bytes, raw: bytes) -> None:
+    def on_certificate(self, body: bytes, raw: bytes) -> Tls12State:
         cert = Certificate12.parse(body)
         if not cert.chain:
             raise DecodeError("server sent an empty Certificate")
@@ -151,8 +169,8 @@ class ClientTLS12(Connection):
             key = x509.load_der_x509_certificate(cert.chain[0]).public_key()
         except Exception as exc:
             raise BadCertificate(f"cannot parse the leaf certificate: {exc}") from exc
-        assert self._suite12 is not None
-        if self._suite12.authentication == "rsa":
+        assert self._keys is not None
+        if self._keys.suite.authentication == "rsa":
             fits = isinstance(key, rsa.RSAPublicKey)
         else:
             fits = isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey)
@@ -164,52 +182,53 @@ class ClientTLS12(Connection):
                 AlertDescription.unsupported_certificate,
             )
         self._leaf_key = key
-        self._chain12 = cert.chain
-        self._received(
+        self._chain = cert.chain
+        self._core.received(
             raw,
             "Certificate",
             {"certificates": len(cert.chain), "sizes": [len(c) for c in cert.chain]},
         )
         if self._staple_expected:
-            self._state = State.WAIT_CERT_STATUS
-        else:
-            self._pause_for_certificate(None)
+            return S.WAIT_CERT_STATUS
+        return self._pause_for_certificate(None)
 
-    def _pause_for_certificate(self, staple: bytes | None) -> None:
-        self._events.append(ev.CertificateReceived(self._chain12, staple))
-        self._paused = True
-        assert self._suite12 is not None
-        self._state = State.WAIT_SKE if self._suite12.key_exchange == "ecdhe" else State.WAIT_SHD
+    def _pause_for_certificate(self, staple: bytes | None) -> Tls12State:
+        """Hand the chain to the caller; the key exchange decides what comes next."""
+        self._core.events.append(ev.CertificateReceived(self._chain, staple))
+        self._core.pause()
+        assert self._keys is not None
+        return S.WAIT_SKE if self._keys.suite.key_exchange == "ecdhe" else S.WAIT_SHD
 
-    def _on_certificate_status(self, body: bytes, raw: bytes) -> None:
+    def on_certificate_status(self, body: bytes, raw: bytes) -> Tls12State:
         status = CertificateStatus.parse(body)
-        self._received(
+        self._core.received(
             raw,
             "CertificateStatus",
             {"status_type": "ocsp", "ocsp_response_size": len(status.ocsp_response)},
         )
-        self._pause_for_certificate(status.ocsp_response)
+        return self._pause_for_certificate(status.ocsp_response)
 
-    def _on_no_certificate_status(self, body: bytes, raw: bytes) -> None:
+    def on_no_certificate_status(self, body: bytes, raw: bytes) -> Tls12State:
         """status_request acknowledged but no CertificateStatus (RFC 6066 allows it)."""
-        self._hs_in[:0] = raw  # handled again after the caller's decision
-        self._pause_for_certificate(None)
+        self._core.hs_in[:0] = raw  # handled again after the caller's decision
+        return self._pause_for_certificate(None)
 
-    # -- ServerKeyExchange, ServerHelloDone -------------------------------------------------
+    # -- key exchange -----------------------------------------------------------------------
 
-    def _on_server_key_exchange(self, body: bytes, raw: bytes) -> None:
+    def on_server_key_exchange(self, body: bytes, raw: bytes) -> None:
+        config, keys = self._config, self._keys
+        assert keys is not None and self._leaf_key is not None
         ske = ServerKeyExchange.parse(body)
-        if ske.group not in self.config.supported_groups or ske.group not in SUPPORTED_GROUPS:
+        if ske.group not in config.supported_groups or ske.group not in SUPPORTED_GROUPS:
             raise IllegalParameter("ServerKeyExchange for a group we did not offer")
-        if ske.algorithm not in self.config.signature_schemes:
+        if ske.algorithm not in config.signature_schemes:
             raise IllegalParameter("ServerKeyExchange signed with a scheme we did not offer")
-        assert self._leaf_key is not None
-        signed = self._client_random + self._server_random + ske.params
+        signed = self._core.client_random + keys.server_random + ske.params
         verify(self._leaf_key, ske.algorithm, ske.signature, signed, tls12=True)
         self._group = NamedGroup(ske.group)
         self._scheme = SignatureScheme(ske.algorithm)
         self._server_public = ske.public
-        self._received(
+        self._core.received(
             raw,
             "ServerKeyExchange",
             {
@@ -219,16 +238,17 @@ class ClientTLS12(Connection):
                 "signature_scheme": self._scheme.name,
             },
         )
-        self._state = State.WAIT_SHD
 
-    def _on_server_hello_done(self, body: bytes, raw: bytes) -> None:
+    def on_server_hello_done(self, body: bytes, raw: bytes) -> None:
+        """ClientKeyExchange, then the master secret, ChangeCipherSpec and our Finished."""
+        core, config, keys = self._core, self._config, self._keys
+        assert keys is not None
         ServerHelloDone.parse(body)
-        self._received(raw, "ServerHelloDone", {})
-        suite = self._suite12
-        assert suite is not None
+        core.received(raw, "ServerHelloDone", {})
+        suite = keys.suite
         if suite.key_exchange == "ecdhe":
             assert self._group is not None
-            share = KeyShare(self._group, self.config.entropy)
+            share = KeyShare(self._group, config.entropy)
             premaster = share.exchange(self._server_public)
             cke = ClientKeyExchange(key_exchange="ecdhe", exchange_keys=share.public)
             fields: dict[str, object] = {
@@ -237,7 +257,7 @@ class ClientTLS12(Connection):
                 "public_size": len(share.public),
             }
         else:
-            premaster = ProtocolVersion.TLSv1_2.to_bytes(2, "big") + self.config.entropy(46)
+            premaster = ProtocolVersion.TLSv1_2.to_bytes(2, "big") + config.entropy(46)
             assert isinstance(self._leaf_key, rsa.RSAPublicKey)
             encrypted = self._leaf_key.encrypt(premaster, padding.PKCS1v15())
             cke = ClientKeyExchange(key_exchange="rsa", exchange_keys=encrypted)
@@ -246,53 +266,55 @@ class ClientTLS12(Connection):
                 "premaster": "encrypted with the server's public key",
                 "encrypted_size": len(encrypted),
             }
-        self._send_handshake(cke.serialize(), "ClientKeyExchange", fields)
-        session_hash = self._transcript.digest() if self._ems else None
-        self._master = master_secret(
-            suite, premaster, self._client_random, self._server_random, session_hash
+        core.send_handshake(cke.serialize(), "ClientKeyExchange", fields)
+        session_hash = core.transcript.digest() if self._ems else None
+        keys.set_master(
+            master_secret(suite, premaster, core.client_random, keys.server_random, session_hash)
         )
-        self._secret("CLIENT_RANDOM", self._master)
-        self._derive_keys_tls12()
-        self._send_change_cipher_spec()
-        self._send_finished_tls12()
-        self._state = State.WAIT_CCS
+        keys.send_change_cipher_spec()
+        keys.send_finished()
 
-    # -- Finished -------------------------------------------------------------------------
+    # -- ChangeCipherSpec, Finished ------------------------------------------------------
 
-    def _on_finished_tls12(self, body: bytes, raw: bytes) -> None:
-        self._check_finished_tls12(body, raw)
-        if self._resumed:
-            self._send_change_cipher_spec()
-            self._send_finished_tls12()
-        assert self._suite12 is not None
-        negotiated = Negotiated(
-            version=ProtocolVersion.TLSv1_2,
-            cipher_suite=self._suite12.suite,
-            group=self._group,
-            signature_scheme=self._scheme,
-            server_name=self.config.server_name,
-            extended_master_secret=self._ems,
-            resumed=self._resumed,
+    def on_change_cipher_spec(self, body: bytes, raw: bytes) -> None:
+        assert self._keys is not None
+        self._keys.receive_change_cipher_spec()
+
+    def on_finished(self, body: bytes, raw: bytes) -> None:
+        core, keys = self._core, self._keys
+        assert keys is not None
+        keys.check_finished(body, raw)
+        resumed = self._resumed_from is not None
+        if resumed:
+            keys.send_change_cipher_spec()
+            keys.send_finished()
+        key_exchange = key_exchange_name(self._group, self._resumed_from)
+        core.complete(
+            Negotiated(
+                version=self.version,
+                cipher_suite=keys.suite.suite,
+                group=self._group,
+                signature_scheme=self._scheme,
+                server_name=self._config.server_name,
+                key_exchange=key_exchange,
+                extended_master_secret=self._ems,
+                resumed=resumed,
+            )
         )
-        self._complete(negotiated)
-        if self._server_session_id and not self._resumed:
+        if self._server_session_id and not resumed:
             session = Session(
                 version=ProtocolVersion.TLSv1_2,
-                cipher_suite=self._suite12.suite,
-                secret=self._master,
-                server_name=self.config.server_name,
+                cipher_suite=keys.suite.suite,
+                secret=keys.master,
+                server_name=self._config.server_name,
                 session_id=self._server_session_id,
                 extended_master_secret=self._ems,
+                key_exchange=key_exchange,
             )
-            self._events.append(ev.SessionReceived(session))
+            core.events.append(ev.SessionReceived(session))
 
-    _TRANSITIONS_TLS12: ClassVar[dict[tuple[State, int], Handler]] = {
-        (State.WAIT_CERT, HandshakeType.certificate): _on_certificate_tls12,
-        (State.WAIT_CERT_STATUS, HandshakeType.certificate_status): _on_certificate_status,
-        (State.WAIT_CERT_STATUS, HandshakeType.server_key_exchange): _on_no_certificate_status,
-        (State.WAIT_CERT_STATUS, HandshakeType.server_hello_done): _on_no_certificate_status,
-        (State.WAIT_SKE, HandshakeType.server_key_exchange): _on_server_key_exchange,
-        (State.WAIT_SHD, HandshakeType.server_hello_done): _on_server_hello_done,
-        (State.WAIT_FINISHED, HandshakeType.finished): _on_finished_tls12,
-        (State.CONNECTED, HandshakeType.hello_request): Connection._refuse_renegotiation,
-    }
+    def on_hello_request(self, body: bytes, raw: bytes) -> None:
+        refuse_renegotiation(self._core, raw)
+
+
+ClientTls12.transitions = bind(ClientTls12, TRANSITIONS)

@@ -96,10 +96,12 @@ class ServerConfig:
     ``certificate_selector(sni, client_signature_schemes)`` returns the CertifiedKey to use or
     raises TLSError (e.g. unrecognized_name, handshake_failure). In TLS 1.2 the schemes
     passed are those usable with the offered cipher suites (ECDSA/Ed25519 schemes for
-    ECDHE_ECDSA, RSA schemes for ECDHE_RSA and RSA key transport; when only RSA key
-    transport is possible and the client named no RSA scheme, ``rsa_pss_rsae_sha256`` stands
-    for "an RSA key"). ``cipher_suites`` and ``supported_groups`` are in server preference
-    order; ``versions`` lists what the server accepts (it picks TLS 1.3 when offered).
+    ECDHE_ECDSA, RSA schemes for ECDHE_RSA and RSA key transport), named as TLS 1.3 names
+    them so that ``key_supports(key, scheme)`` judges the key: a PKCS#1 v1.5 scheme appears
+    as the RSA-PSS scheme of the same hash, and when only RSA key transport is possible and
+    the client named no RSA scheme, ``rsa_pss_rsae_sha256`` stands for "an RSA key".
+    ``cipher_suites`` and ``supported_groups`` are in server preference order;
+    ``versions`` lists what the server accepts (it picks TLS 1.3 when offered).
     ``session_cache`` enables TLS 1.2 session-id resumption; ``ticket_key`` (32 bytes)
     enables TLS 1.3 tickets: one NewSessionTicket after the client's Finished, valid for
     ``ticket_lifetime`` seconds, and PSK resumption with (EC)DHE (psk_dhe_ke) for tickets

@@ -37,7 +37,7 @@ from tlssim.tls.constants import (
 )
 from tlssim.tls.errors import TLSError
 from tlssim.tls.extensions import decode_uint16, index_extensions
-from tlssim.tls.messages import ClientHello, ServerHello
+from tlssim.tls.messages import ClientHello, ServerHello, parse_alert
 from tlssim.tls.messages12 import Certificate12, ClientKeyExchange
 from tlssim.tls.record import RecordLayer, Tls12RecordProtection
 from tlssim.tls.signatures import PrivateKey
@@ -104,15 +104,10 @@ def _camel(msg_type: int) -> str:
 
 
 def _alert(payload: bytes) -> tuple[AlertLevel | int, AlertDescription | int]:
-    if len(payload) != 2:
-        raise OfflineDecryptionError("malformed alert record in the recording")
-    level: AlertLevel | int = payload[0]
-    description: AlertDescription | int = payload[1]
-    if level in AlertLevel._value2member_map_:
-        level = AlertLevel(level)
-    if description in AlertDescription._value2member_map_:
-        description = AlertDescription(description)
-    return level, description
+    try:
+        return parse_alert(payload)
+    except TLSError:
+        raise OfflineDecryptionError("malformed alert record in the recording") from None
 
 
 class _Stream:

@@ -66,6 +66,9 @@ class HandshakeComplete(Event):
     group: NamedGroup | None
     signature_scheme: SignatureScheme | None
     server_name: str | None
+    #: The (EC)DHE group's name, "rsa" (TLS 1.2 key transport), or for a TLS 1.2 session-id
+    #: resumption the original session's ("resumed" if unknown); see ``key_exchange_name``.
+    key_exchange: str
     #: True for an abbreviated handshake (TLS 1.2 session id or TLS 1.3 PSK ticket).
     resumed: bool = False
 

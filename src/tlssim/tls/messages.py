@@ -10,8 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from tlssim.tls.constants import HELLO_RETRY_REQUEST_RANDOM, HandshakeType, KeyUpdateRequest
-from tlssim.tls.errors import DecodeError, IllegalParameter
+from tlssim.tls.constants import (
+    HELLO_RETRY_REQUEST_RANDOM,
+    AlertDescription,
+    AlertLevel,
+    HandshakeType,
+    KeyUpdateRequest,
+)
+from tlssim.tls.errors import DecodeError, IllegalParameter, UnexpectedMessage
 from tlssim.tls.extensions import Extension, parse_extensions, write_extensions
 from tlssim.tls.wire import Reader, Writer
 
@@ -250,3 +256,18 @@ class KeyUpdate:
 
     def serialize(self) -> bytes:
         return frame(self.msg_type, bytes([self.request_update]))
+
+
+def parse_alert(payload: bytes) -> tuple[AlertLevel | int, AlertDescription | int]:
+    """An alert record's level and description, as enums where they are known values."""
+    if not payload:  # an alert record holds exactly one alert (RFC 8446 5.1, 6)
+        raise UnexpectedMessage("empty alert record")
+    if len(payload) != 2:
+        raise DecodeError("malformed alert")
+    level: AlertLevel | int = payload[0]
+    description: AlertDescription | int = payload[1]
+    if level in AlertLevel._value2member_map_:
+        level = AlertLevel(level)
+    if description in AlertDescription._value2member_map_:
+        description = AlertDescription(description)
+    return level, description

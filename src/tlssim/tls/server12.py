@@ -1,11 +1,10 @@
-"""TLS 1.2 half of the server state machine (RFC 5246 section 7.3).
+"""The TLS 1.2 server handshake (RFC 5246 section 7.3), from the ClientHello on.
 
-Full handshake:   ClientHello -> ServerHello, Certificate, [CertificateStatus],
-                  [ServerKeyExchange], ServerHelloDone  (WAIT_CKE)
-                  ClientKeyExchange (WAIT_CCS) -> ChangeCipherSpec (WAIT_FINISHED)
-                  -> Finished -> ChangeCipherSpec, Finished (CONNECTED)
-Abbreviated:      ClientHello with a cached session id -> ServerHello, ChangeCipherSpec,
-                  Finished (WAIT_CCS) -> ChangeCipherSpec, Finished (CONNECTED)
+Full:        ClientHello -> we send ServerHello, Certificate, [CertificateStatus],
+             [ServerKeyExchange], ServerHelloDone -> ClientKeyExchange -> ChangeCipherSpec
+             -> Finished; we send ChangeCipherSpec, Finished
+Abbreviated: ClientHello with a cached session id -> we send ServerHello, ChangeCipherSpec,
+             Finished -> ChangeCipherSpec -> Finished
 
 RSA key transport follows the RFC 5246 7.4.7.1 countermeasure: a random 48-byte premaster
 is drawn *before* decrypting, and any decryption, length or version failure silently uses
@@ -15,32 +14,27 @@ a wrong password: no distinguishable alert and no early exit.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import ClassVar
-
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from tlssim.tls import events as ev
 from tlssim.tls.config import CertifiedKey, ServerConfig
-from tlssim.tls.connection import Connection, Negotiated, State
 from tlssim.tls.constants import (
-    CipherSuite,
     ExtensionType,
     HandshakeType,
     NamedGroup,
     ProtocolVersion,
     SignatureScheme,
 )
+from tlssim.tls.core import ConnectionCore
 from tlssim.tls.describe import client_hello_fields, server_hello_fields
-from tlssim.tls.errors import DecodeError, HandshakeFailure, IllegalParameter, TLSError
+from tlssim.tls.errors import HandshakeFailure, TLSError
 from tlssim.tls.extensions import (
     Extension,
-    decode_server_name,
-    decode_status_request,
-    decode_uint16_list,
     index_extensions,
 )
+from tlssim.tls.hello_extensions import HelloExtensions
 from tlssim.tls.keyexchange import SUPPORTED_GROUPS, KeyShare
+from tlssim.tls.keys12 import Tls12Keys, refuse_renegotiation
 from tlssim.tls.messages import ClientHello, ServerHello
 from tlssim.tls.messages12 import (
     Certificate12,
@@ -50,17 +44,34 @@ from tlssim.tls.messages12 import (
     ServerKeyExchange,
     ecdh_params,
 )
+from tlssim.tls.negotiated import Negotiated, key_exchange_name
+from tlssim.tls.offer12 import Offer12
 from tlssim.tls.sessions import Session
-from tlssim.tls.signatures import PrivateKey, key_supports, sign
+from tlssim.tls.signatures import (
+    SCHEMES_FOR_KEY,
+    TLS13_COUNTERPART,
+    PrivateKey,
+    key_supports,
+    sign,
+)
+from tlssim.tls.states import CHANGE_CIPHER_SPEC, Handshake, Table, Tls12State, bind
 from tlssim.tls.tls12 import TLS12_SUITES, Tls12Suite, master_secret
 from tlssim.tls.versions import downgrade_random
 
-Handler = Callable[["ServerTLS12", bytes, bytes], None]
+S, M = Tls12State, HandshakeType
 
-_RSA_SCHEMES = frozenset(
-    s for s in SignatureScheme if s.name.startswith(("rsa_pss_rsae", "rsa_pkcs1"))
-)
-_ECDSA_SCHEMES = frozenset(s for s in SignatureScheme if s.name.startswith(("ecdsa", "ed25519")))
+TRANSITIONS: Table = {
+    # a full handshake, or a resumed one when the session id is in our cache
+    (S.WAIT_CH, M.client_hello): ("on_client_hello", (S.WAIT_CKE, S.WAIT_CCS)),
+    (S.WAIT_CKE, M.client_key_exchange): ("on_client_key_exchange", S.WAIT_CCS),
+    (S.WAIT_CCS, CHANGE_CIPHER_SPEC): ("on_change_cipher_spec", S.WAIT_FINISHED),
+    (S.WAIT_FINISHED, M.finished): ("on_finished", S.CONNECTED),
+    (S.CONNECTED, M.client_hello): ("on_renegotiation", S.CONNECTED),
+}
+
+_RULES = SCHEMES_FOR_KEY[ProtocolVersion.TLSv1_2]
+_RSA_SCHEMES = _RULES["rsa"]
+_ECDSA_SCHEMES = frozenset().union(*(v for k, v in _RULES.items() if k != "rsa"))
 _UNCOMPRESSED = b"\x01\x00"  # ec_point_formats: [uncompressed]
 
 
@@ -70,118 +81,90 @@ def _auth_fits(key: PrivateKey, authentication: str) -> bool:
     return isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey)
 
 
-class Offer12:
-    """What a TLS 1.2 ClientHello offers, validated once."""
+class ServerTls12(Handshake):
+    version = ProtocolVersion.TLSv1_2
 
-    __slots__ = (
-        "ec_point_formats",
-        "extended_master_secret",
-        "groups",
-        "hello",
-        "renegotiation_info",
-        "schemes",
-        "server_name",
-        "status_request",
-    )
-
-    def __init__(self, hello: ClientHello, exts: dict[int, bytes]) -> None:
-        self.hello = hello
-        if 0 not in hello.legacy_compression_methods:
-            raise IllegalParameter("ClientHello without null compression")
-        groups = exts.get(ExtensionType.supported_groups)
-        # RFC 8422 5.1: no supported_groups means "any curve"; we then use secp256r1.
-        self.groups = decode_uint16_list(groups) if groups is not None else (NamedGroup.secp256r1,)
-        schemes = exts.get(ExtensionType.signature_algorithms)
-        self.schemes = tuple(
-            SignatureScheme(s)
-            for s in (decode_uint16_list(schemes) if schemes is not None else ())
-            if s in SignatureScheme._value2member_map_
-        )
-        name_ext = exts.get(ExtensionType.server_name)
-        self.server_name = decode_server_name(name_ext) if name_ext is not None else None
-        status = exts.get(ExtensionType.status_request)
-        self.status_request = status is not None and decode_status_request(status)
-        ems = exts.get(ExtensionType.extended_master_secret)
-        if ems:
-            raise DecodeError("extended_master_secret with a body")
-        self.extended_master_secret = ems is not None
-        reneg = exts.get(ExtensionType.renegotiation_info)
-        if reneg is not None and reneg != b"\x00":
-            raise HandshakeFailure("renegotiation_info must be empty in an initial handshake")
-        self.renegotiation_info = (
-            reneg is not None
-            or CipherSuite.TLS_EMPTY_RENEGOTIATION_INFO_SCSV in hello.cipher_suites
-        )
-        self.ec_point_formats = ExtensionType.ec_point_formats in exts
-
-
-class ServerTLS12(Connection):
-    """The TLS 1.2 handlers of ServerConnection (which sets the attributes below)."""
-
-    config: ServerConfig
-    _certified: CertifiedKey | None
-    _scheme: SignatureScheme | None
-    _group: NamedGroup | None
-    _server_name: str | None
-
-    def _init_tls12(self) -> None:
-        self._share12: KeyShare | None = None
+    def __init__(
+        self,
+        core: ConnectionCore,
+        config: ServerConfig,
+        hello: tuple[ClientHello, HelloExtensions],
+    ) -> None:
+        self.state = S.WAIT_CH
+        self._core = core
+        self._config = config
+        #: The ClientHello the facade parsed to choose this version.
+        self._first_hello: tuple[ClientHello, HelloExtensions] | None = hello
+        self._keys: Tls12Keys | None = None
         self._client_version = 0x0303
+        self._server_name: str | None = None
+        self._ems = False
         self._session_id = b""
+        self._resumed_from: Session | None = None
+        self._certified: CertifiedKey | None = None
+        self._scheme: SignatureScheme | None = None
+        self._group: NamedGroup | None = None
+        self._share: KeyShare | None = None
 
     # -- ClientHello ----------------------------------------------------------------------
 
-    def _answer_tls12(self, hello: ClientHello, exts: dict[int, bytes], raw: bytes) -> None:
+    def on_client_hello(self, body: bytes, raw: bytes) -> Tls12State:
+        assert self._first_hello is not None
+        hello, exts = self._first_hello
+        self._first_hello = None
+        core = self._core
         offer = Offer12(hello, exts)
-        self._tls12 = True
-        self._client_random = hello.random
+        core.client_random = hello.random
         self._client_version = hello.legacy_version
         self._server_name = offer.server_name
         self._ems = offer.extended_master_secret
-        self._events.append(
-            ev.HandshakeMessageReceived("ClientHello", len(raw), client_hello_fields(hello, exts))
+        core.events.append(
+            ev.HandshakeMessageReceived(
+                "ClientHello", len(raw), client_hello_fields(hello, exts.by_type)
+            )
         )
         cached = self._find_session(offer)
         if cached is not None:
-            self._resume_tls12(offer, cached, raw)
-            return
-        suite, certified, scheme, group = self._choose_tls12(offer)
-        self._suite12, self._certified, self._scheme, self._group = suite, certified, scheme, group
-        self._transcript.add(raw)
-        self._transcript.start(suite)
-        entropy = self.config.entropy
-        random = entropy(32)
-        self._server_random = downgrade_random(
-            random, ProtocolVersion.TLSv1_2, self.config.versions
-        )
-        self._session_id = entropy(32) if self.config.session_cache is not None else b""
+            self._resume(offer, cached, raw)
+            return S.WAIT_CCS
+        self._full_handshake(offer, raw)
+        return S.WAIT_CKE
+
+    def _full_handshake(self, offer: Offer12, raw: bytes) -> None:
+        """ServerHello, Certificate, [CertificateStatus], [ServerKeyExchange], ServerHelloDone."""
+        core, config = self._core, self._config
+        suite, certified, scheme, group = self._choose(offer)
+        self._certified, self._scheme, self._group = certified, scheme, group
+        core.transcript.add(raw)
+        core.transcript.start(suite)
+        entropy = config.entropy
+        server_random = downgrade_random(entropy(32), ProtocolVersion.TLSv1_2, config.versions)
+        self._keys = keys = Tls12Keys(core, suite, server_random)
+        self._session_id = entropy(32) if config.session_cache is not None else b""
         staple = certified.ocsp_response if offer.status_request else None
-        self._send_server_hello(offer, staple is not None)
+        self._send_server_hello(offer, keys, staple is not None)
         cert = Certificate12(chain=certified.chain)
-        self._send_handshake(
+        core.send_handshake(
             cert.serialize(),
             "Certificate",
             {"certificates": len(cert.chain), "sizes": [len(c) for c in cert.chain]},
         )
         if staple is not None:
-            self._send_handshake(
+            core.send_handshake(
                 CertificateStatus(ocsp_response=staple).serialize(),
                 "CertificateStatus",
                 {"status_type": "ocsp", "ocsp_response_size": len(staple)},
             )
         if suite.key_exchange == "ecdhe":
             assert group is not None and scheme is not None
-            share = self._share12 = KeyShare(group, entropy)
+            share = self._share = KeyShare(group, entropy)
             params = ecdh_params(group, share.public)
-            signature = sign(
-                certified.private_key,
-                scheme,
-                self._client_random + self._server_random + params,
-            )
+            signed = core.client_random + server_random + params
+            signature = sign(certified.private_key, scheme, signed)
             ske = ServerKeyExchange(
                 group=group, public=share.public, algorithm=scheme, signature=signature
             )
-            self._send_handshake(
+            core.send_handshake(
                 ske.serialize(),
                 "ServerKeyExchange",
                 {
@@ -191,56 +174,60 @@ class ServerTLS12(Connection):
                     "signature_scheme": scheme.name,
                 },
             )
-        self._send_handshake(ServerHelloDone().serialize(), "ServerHelloDone", {})
-        self._flush_handshake()
-        self._state = State.WAIT_CKE
+        core.send_handshake(ServerHelloDone().serialize(), "ServerHelloDone", {})
+        core.flush_handshake()
 
-    def _send_server_hello(self, offer: Offer12, staple: bool) -> None:
-        assert self._suite12 is not None
+    def _send_server_hello(self, offer: Offer12, keys: Tls12Keys, staple: bool) -> None:
+        resumed = self._resumed_from is not None
         exts: list[Extension] = []
         if offer.renegotiation_info:
             exts.append(Extension(ExtensionType.renegotiation_info, b"\x00"))
         if self._ems:
             exts.append(Extension(ExtensionType.extended_master_secret, b""))
-        if offer.server_name is not None and not self._resumed:
+        if offer.server_name is not None and not resumed:
             exts.append(Extension(ExtensionType.server_name, b""))
         if staple:
             exts.append(Extension(ExtensionType.status_request, b""))
-        if offer.ec_point_formats and self._suite12.key_exchange == "ecdhe":
+        if offer.ec_point_formats and keys.suite.key_exchange == "ecdhe":
             exts.append(Extension(ExtensionType.ec_point_formats, _UNCOMPRESSED))
         sh = ServerHello(
-            random=self._server_random,
+            random=keys.server_random,
             legacy_session_id_echo=self._session_id,
-            cipher_suite=self._suite12.suite,
+            cipher_suite=keys.suite.suite,
             extensions=tuple(exts),
         )
         fields = server_hello_fields(sh, index_extensions(sh.extensions), None)
         fields["selected_version"] = ProtocolVersion.TLSv1_2.label
         fields["extended_master_secret"] = self._ems
-        fields["resumed"] = self._resumed
-        self._send_handshake(sh.serialize(), "ServerHello", fields)
+        fields["resumed"] = resumed
+        self._core.send_handshake(sh.serialize(), "ServerHello", fields)
 
-    def _choose_tls12(
+    def _choose(
         self, offer: Offer12
     ) -> tuple[Tls12Suite, CertifiedKey, SignatureScheme | None, NamedGroup | None]:
         """Suite, certificate, signature scheme and group, in server preference order."""
+        config = self._config
         offered = offer.hello.cipher_suites
         candidates = [
-            TLS12_SUITES[s] for s in self.config.cipher_suites if s in TLS12_SUITES and s in offered
+            TLS12_SUITES[s] for s in config.cipher_suites if s in TLS12_SUITES and s in offered
         ]
         if not candidates:
             raise HandshakeFailure("no common cipher suite")
         auths = {c.authentication for c in candidates}
+        # the selector judges keys by TLS 1.3's rule: PKCS#1 schemes go by their PSS names
         hint = tuple(
-            s
-            for s in offer.schemes
-            if ("rsa" in auths and s in _RSA_SCHEMES) or ("ecdsa" in auths and s in _ECDSA_SCHEMES)
+            dict.fromkeys(
+                TLS13_COUNTERPART.get(s, s)
+                for s in offer.schemes
+                if ("rsa" in auths and s in _RSA_SCHEMES)
+                or ("ecdsa" in auths and s in _ECDSA_SCHEMES)
+            )
         )
         rsa_kx = any(c.key_exchange == "rsa" for c in candidates)
         if rsa_kx and not any(s in _RSA_SCHEMES for s in hint):
             hint += (SignatureScheme.rsa_pss_rsae_sha256,)
         try:
-            certified = self.config.certificate_selector(offer.server_name, hint)
+            certified = config.certificate_selector(offer.server_name, hint)
         except TLSError:
             raise
         except Exception as exc:
@@ -250,7 +237,7 @@ class ServerTLS12(Connection):
         key = certified.private_key
         groups = [
             NamedGroup(g)
-            for g in self.config.supported_groups
+            for g in config.supported_groups
             if g in SUPPORTED_GROUPS and g in offer.groups
         ]
         for suite in candidates:
@@ -262,7 +249,7 @@ class ServerTLS12(Connection):
                 (
                     s
                     for s in offer.schemes
-                    if s in self.config.signature_schemes and key_supports(key, s, tls12=True)
+                    if s in config.signature_schemes and key_supports(key, s, tls12=True)
                 ),
                 None,
             )
@@ -273,7 +260,7 @@ class ServerTLS12(Connection):
     # -- resumption -----------------------------------------------------------------------
 
     def _find_session(self, offer: Offer12) -> Session | None:
-        cache = self.config.session_cache
+        cache = self._config.session_cache
         session_id = offer.hello.legacy_session_id
         if cache is None or not session_id:
             return None
@@ -282,41 +269,45 @@ class ServerTLS12(Connection):
             session is None
             or session.version != ProtocolVersion.TLSv1_2
             or session.cipher_suite not in offer.hello.cipher_suites
-            or session.cipher_suite not in self.config.cipher_suites
+            or session.cipher_suite not in self._config.cipher_suites
             or session.server_name != offer.server_name
         ):
             return None
+        # RFC 7627 5.3: an EMS session offered without EMS aborts; the other way round, a
+        # full handshake replaces the session that had none
+        if session.extended_master_secret and not offer.extended_master_secret:
+            raise HandshakeFailure("resuming an extended master secret session without it")
         if session.extended_master_secret != offer.extended_master_secret:
-            # RFC 7627 5.3: never resume across an EMS mismatch; fall back to a full handshake
             return None
         return session
 
-    def _resume_tls12(self, offer: Offer12, session: Session, raw: bytes) -> None:
-        self._resumed = True
-        self._suite12 = suite = TLS12_SUITES[session.cipher_suite]
-        self._transcript.add(raw)
-        self._transcript.start(suite)
-        self._server_random = downgrade_random(
-            self.config.entropy(32), ProtocolVersion.TLSv1_2, self.config.versions
+    def _resume(self, offer: Offer12, session: Session, raw: bytes) -> None:
+        """ServerHello echoing the session id, then ChangeCipherSpec and our Finished."""
+        core, config = self._core, self._config
+        self._resumed_from = session
+        suite = TLS12_SUITES[session.cipher_suite]
+        core.transcript.add(raw)
+        core.transcript.start(suite)
+        server_random = downgrade_random(
+            config.entropy(32), ProtocolVersion.TLSv1_2, config.versions
         )
+        self._keys = keys = Tls12Keys(core, suite, server_random)
         self._session_id = session.session_id
-        self._master = session.secret
-        self._send_server_hello(offer, False)
-        self._secret("CLIENT_RANDOM", self._master)
-        self._derive_keys_tls12()
-        self._send_change_cipher_spec()
-        self._send_finished_tls12()
-        self._state = State.WAIT_CCS
+        self._send_server_hello(offer, keys, False)
+        keys.set_master(session.secret)
+        keys.send_change_cipher_spec()
+        keys.send_finished()
 
     # -- ClientKeyExchange ----------------------------------------------------------------
 
-    def _on_client_key_exchange(self, body: bytes, raw: bytes) -> None:
-        suite = self._suite12
-        assert suite is not None
+    def on_client_key_exchange(self, body: bytes, raw: bytes) -> None:
+        core, keys = self._core, self._keys
+        assert keys is not None
+        suite = keys.suite
         cke = ClientKeyExchange.parse(body, suite.key_exchange)
         if suite.key_exchange == "ecdhe":
-            assert self._share12 is not None and self._group is not None
-            premaster = self._share12.exchange(cke.exchange_keys)
+            assert self._share is not None and self._group is not None
+            premaster = self._share.exchange(cke.exchange_keys)
             fields: dict[str, object] = {
                 "key_exchange": "ecdhe",
                 "group": self._group.name,
@@ -329,20 +320,17 @@ class ServerTLS12(Connection):
                 "premaster": "encrypted with the server's public key",
                 "encrypted_size": len(cke.exchange_keys),
             }
-        self._received(raw, "ClientKeyExchange", fields)
-        session_hash = self._transcript.digest() if self._ems else None
-        self._master = master_secret(
-            suite, premaster, self._client_random, self._server_random, session_hash
+        core.received(raw, "ClientKeyExchange", fields)
+        session_hash = core.transcript.digest() if self._ems else None
+        keys.set_master(
+            master_secret(suite, premaster, core.client_random, keys.server_random, session_hash)
         )
-        self._secret("CLIENT_RANDOM", self._master)
-        self._derive_keys_tls12()
-        self._state = State.WAIT_CCS
 
     def _rsa_premaster(self, encrypted: bytes) -> bytes:
         """Decrypt the premaster; every failure yields the random one (5246 7.4.7.1)."""
         assert self._certified is not None
         key = self._certified.private_key
-        fallback = self.config.entropy(48)
+        fallback = self._config.entropy(48)
         if not isinstance(key, rsa.RSAPrivateKey):
             return fallback
         try:
@@ -354,45 +342,52 @@ class ServerTLS12(Connection):
             return fallback
         return premaster
 
-    # -- Finished -------------------------------------------------------------------------
+    # -- ChangeCipherSpec, Finished -------------------------------------------------------
 
-    def _on_finished_tls12(self, body: bytes, raw: bytes) -> None:
-        self._check_finished_tls12(body, raw)
-        if not self._resumed:
-            self._send_change_cipher_spec()
-            self._send_finished_tls12()
-            self._store_session()
-        assert self._suite12 is not None
-        self._complete(
+    def on_change_cipher_spec(self, body: bytes, raw: bytes) -> None:
+        assert self._keys is not None
+        self._keys.receive_change_cipher_spec()
+
+    def on_finished(self, body: bytes, raw: bytes) -> None:
+        keys = self._keys
+        assert keys is not None
+        keys.check_finished(body, raw)
+        key_exchange = key_exchange_name(self._group, self._resumed_from)
+        if self._resumed_from is None:
+            keys.send_change_cipher_spec()
+            keys.send_finished()
+            self._store_session(keys, key_exchange)
+        self._core.complete(
             Negotiated(
-                version=ProtocolVersion.TLSv1_2,
-                cipher_suite=self._suite12.suite,
+                version=self.version,
+                cipher_suite=keys.suite.suite,
                 group=self._group,
                 signature_scheme=self._scheme,
                 server_name=self._server_name,
+                key_exchange=key_exchange,
                 extended_master_secret=self._ems,
-                resumed=self._resumed,
+                resumed=self._resumed_from is not None,
             )
         )
 
-    def _store_session(self) -> None:
-        cache = self.config.session_cache
+    def _store_session(self, keys: Tls12Keys, key_exchange: str) -> None:
+        cache = self._config.session_cache
         if cache is None or not self._session_id:
             return
-        assert self._suite12 is not None
         cache.put(
             Session(
                 version=ProtocolVersion.TLSv1_2,
-                cipher_suite=self._suite12.suite,
-                secret=self._master,
+                cipher_suite=keys.suite.suite,
+                secret=keys.master,
                 server_name=self._server_name,
                 session_id=self._session_id,
                 extended_master_secret=self._ems,
+                key_exchange=key_exchange,
             )
         )
 
-    _TRANSITIONS_TLS12: ClassVar[dict[tuple[State, int], Handler]] = {
-        (State.WAIT_CKE, HandshakeType.client_key_exchange): _on_client_key_exchange,
-        (State.WAIT_FINISHED, HandshakeType.finished): _on_finished_tls12,
-        (State.CONNECTED, HandshakeType.client_hello): Connection._refuse_renegotiation,
-    }
+    def on_renegotiation(self, body: bytes, raw: bytes) -> None:
+        refuse_renegotiation(self._core, raw)
+
+
+ServerTls12.transitions = bind(ServerTls12, TRANSITIONS)

@@ -26,6 +26,9 @@ class Session:
     server_name: str | None
     session_id: bytes = b""
     extended_master_secret: bool = False
+    #: TLS 1.2: how the original handshake agreed the keys ("x25519", "rsa"...), so that a
+    #: resumption can report it; "" when unknown.
+    key_exchange: str = ""
     ticket: bytes = b""
     ticket_age_add: int = 0
     ticket_lifetime: int = 0

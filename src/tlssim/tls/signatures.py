@@ -1,7 +1,8 @@
-"""CertificateVerify signatures (RFC 8446 section 4.4.3) over ``cryptography`` keys.
+"""Handshake signatures over ``cryptography`` keys, and which scheme fits which key.
 
-TLS 1.2 ServerKeyExchange signatures (RFC 5246 7.4.3) use the same schemes plus the
-PKCS#1 v1.5 ones that TLS 1.3 forbids in CertificateVerify (``tls12=True``).
+TLS 1.3 CertificateVerify (RFC 8446 4.4.3) and TLS 1.2 ServerKeyExchange (RFC 5246 7.4.3)
+share the schemes, except PKCS#1 v1.5, which TLS 1.2 allows and TLS 1.3 forbids in
+CertificateVerify (4.2.3): ``SCHEMES_FOR_KEY`` holds the rule per version.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-from tlssim.tls.constants import SignatureScheme
+from tlssim.tls.constants import ProtocolVersion, SignatureScheme
 from tlssim.tls.errors import DecryptError, IllegalParameter
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
@@ -58,16 +59,49 @@ SUPPORTED_SCHEMES_TLS12 = (
 )
 
 
+_PSS_SCHEMES = frozenset(SignatureScheme(s) for s in _RSA_PSS)
+_PKCS1_SCHEMES = frozenset(SignatureScheme(s) for s in _RSA_PKCS1)
+_BY_CURVE = {
+    "secp256r1": frozenset({SignatureScheme.ecdsa_secp256r1_sha256}),
+    "secp384r1": frozenset({SignatureScheme.ecdsa_secp384r1_sha384}),
+}
+_ED25519 = frozenset({SignatureScheme.ed25519})
+
+#: The schemes a key may sign with, by key kind ("rsa", "ed25519" or the EC curve), per
+#: version: TLS 1.3 signs RSA with RSASSA-PSS only (4.2.3); TLS 1.2 also with PKCS#1 v1.5
+#: (RFC 5246 7.4.1.4.1). ECDSA schemes stay bound to their curve in both.
+SCHEMES_FOR_KEY: dict[ProtocolVersion, dict[str, frozenset[SignatureScheme]]] = {
+    ProtocolVersion.TLSv1_3: {"rsa": _PSS_SCHEMES, "ed25519": _ED25519, **_BY_CURVE},
+    ProtocolVersion.TLSv1_2: {
+        "rsa": _PSS_SCHEMES | _PKCS1_SCHEMES,
+        "ed25519": _ED25519,
+        **_BY_CURVE,
+    },
+}
+
+#: What a TLS 1.2-only scheme means in TLS 1.3 terms: the same key kind and hash.
+TLS13_COUNTERPART = {
+    SignatureScheme.rsa_pkcs1_sha256: SignatureScheme.rsa_pss_rsae_sha256,
+    SignatureScheme.rsa_pkcs1_sha384: SignatureScheme.rsa_pss_rsae_sha384,
+    SignatureScheme.rsa_pkcs1_sha512: SignatureScheme.rsa_pss_rsae_sha512,
+}
+
+
+def key_kind(key: PrivateKey | PublicKey) -> str:
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+        return "rsa"
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
+        return "ed25519"
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+        return str(key.curve.name)
+    return ""  # a key no scheme here fits
+
+
 def key_supports(key: PrivateKey | PublicKey, scheme: int, tls12: bool = False) -> bool:
     """Whether ``scheme`` can be used with this (private or public) key."""
-    if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
-        return scheme == SignatureScheme.ed25519
-    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
-        return scheme in _RSA_PSS or (tls12 and scheme in _RSA_PKCS1)
-    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
-        entry = _ECDSA.get(scheme)
-        return entry is not None and entry[0] == key.curve.name
-    return False
+    version = ProtocolVersion.TLSv1_2 if tls12 else ProtocolVersion.TLSv1_3
+    allowed = SCHEMES_FOR_KEY[version].get(key_kind(key))
+    return allowed is not None and scheme in allowed
 
 
 def sign(key: PrivateKey, scheme: SignatureScheme, content: bytes) -> bytes:

@@ -7,13 +7,23 @@
   legacy_version without that extension.
 - A TLS 1.3-capable server that negotiates TLS 1.2 ends ServerHello.random with DOWNGRD\\x01;
   a TLS 1.3-capable client that lands on TLS 1.2 and sees it aborts (illegal_parameter).
+- A hello whose legacy_version is 0x0300 (SSL 3.0) or less aborts (protocol_version, D.5).
+- TLS_FALLBACK_SCSV from a client that settles below our best version aborts
+  (inappropriate_fallback, RFC 7507 3).
 """
 
 from __future__ import annotations
 
-from tlssim.tls.constants import DOWNGRADE_TLS11, DOWNGRADE_TLS12, ExtensionType, ProtocolVersion
-from tlssim.tls.errors import IllegalParameter, ProtocolVersionError
-from tlssim.tls.extensions import decode_client_versions, decode_uint16
+from tlssim.tls.constants import (
+    DOWNGRADE_TLS11,
+    DOWNGRADE_TLS12,
+    AlertDescription,
+    CipherSuite,
+    ExtensionType,
+    ProtocolVersion,
+)
+from tlssim.tls.errors import IllegalParameter, ProtocolVersionError, TLSError
+from tlssim.tls.extensions import decode_uint16
 
 #: Versions this engine can run, best first.
 IMPLEMENTED_VERSIONS = (ProtocolVersion.TLSv1_3, ProtocolVersion.TLSv1_2)
@@ -27,14 +37,15 @@ def check_enabled(versions: tuple[ProtocolVersion, ...]) -> tuple[ProtocolVersio
 
 
 def server_select_version(
-    extensions: dict[int, bytes],
+    supported_versions: tuple[int, ...] | None,
     legacy_version: int = 0x0303,
     enabled: tuple[ProtocolVersion, ...] = (ProtocolVersion.TLSv1_3,),
 ) -> ProtocolVersion:
-    """The version a server picks from a ClientHello."""
-    body = extensions.get(ExtensionType.supported_versions)
+    """The version a server picks from a ClientHello (its decoded supported_versions)."""
+    _check_legacy_version(legacy_version)
+    body = supported_versions
     if body is not None:
-        offered: tuple[int, ...] = decode_client_versions(body)
+        offered: tuple[int, ...] = body
     elif legacy_version >= ProtocolVersion.TLSv1_2:
         offered = (ProtocolVersion.TLSv1_2,)
     else:
@@ -53,6 +64,7 @@ def client_check_version(
     legacy_version: int = 0x0303,
 ) -> ProtocolVersion:
     """The version a ServerHello selected; it must be one we offered."""
+    _check_legacy_version(legacy_version)
     body = extensions.get(ExtensionType.supported_versions)
     if body is None:
         if legacy_version == ProtocolVersion.TLSv1_2 and ProtocolVersion.TLSv1_2 in offered:
@@ -64,6 +76,23 @@ def client_check_version(
     if selected not in offered or selected < ProtocolVersion.TLSv1_3:
         raise IllegalParameter("server selected a version we did not offer")
     return ProtocolVersion(selected)
+
+
+def _check_legacy_version(legacy_version: int) -> None:
+    if legacy_version <= 0x0300:
+        raise ProtocolVersionError("hello with legacy_version 0x0300 or below (RFC 8446 D.5)")
+
+
+def server_check_fallback(
+    cipher_suites: tuple[int, ...],
+    selected: ProtocolVersion,
+    enabled: tuple[ProtocolVersion, ...],
+) -> None:
+    """A client retrying with a lower version says so; below our best it is an attack."""
+    if CipherSuite.TLS_FALLBACK_SCSV in cipher_suites and selected < max(enabled):
+        raise TLSError(
+            "TLS_FALLBACK_SCSV below our highest version", AlertDescription.inappropriate_fallback
+        )
 
 
 def downgrade_random(

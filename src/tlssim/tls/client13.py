@@ -1,0 +1,327 @@
+"""The TLS 1.3 client handshake (RFC 8446 appendix A.1), from the ServerHello on.
+
+The client facade sent the ClientHello and, seeing a ServerHello that selects TLS 1.3,
+hands over to this object. A resumed (PSK) handshake has no Certificate or
+CertificateVerify: EncryptedExtensions leads straight to WAIT_FINISHED. On Certificate the
+engine pauses until the caller accepts or rejects the chain.
+"""
+
+from __future__ import annotations
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from tlssim.tls import events as ev
+from tlssim.tls.client_hello import ClientOffer
+from tlssim.tls.constants import (
+    AlertDescription,
+    CipherSuite,
+    ExtensionType,
+    HandshakeType,
+    NamedGroup,
+    ProtocolVersion,
+    SignatureScheme,
+    name_of,
+)
+from tlssim.tls.core import ConnectionCore
+from tlssim.tls.describe import certificate_fields, server_hello_fields
+from tlssim.tls.errors import (
+    BadCertificate,
+    DecodeError,
+    IllegalParameter,
+    MissingExtension,
+    TLSError,
+    UnexpectedMessage,
+    UnsupportedExtension,
+)
+from tlssim.tls.extensions import (
+    decode_certificate_status,
+    decode_cookie,
+    decode_server_key_share,
+    decode_uint16,
+    index_extensions,
+)
+from tlssim.tls.keyexchange import SUPPORTED_GROUPS, KeyShare
+from tlssim.tls.keys13 import Tls13Keys
+from tlssim.tls.keyschedule import TLS13_SUITES, SuiteParams, resumption_psk
+from tlssim.tls.messages import (
+    Certificate,
+    CertificateVerify,
+    EncryptedExtensions,
+    NewSessionTicket,
+    ServerHello,
+)
+from tlssim.tls.negotiated import Negotiated, key_exchange_name
+from tlssim.tls.sessions import Session
+from tlssim.tls.signatures import SERVER_CONTEXT, PublicKey, signed_content, verify
+from tlssim.tls.states import Handshake, Table, Tls13State, bind
+from tlssim.tls.versions import client_check_version
+
+S, M = Tls13State, HandshakeType
+
+TRANSITIONS: Table = {
+    # ServerHello, or a HelloRetryRequest (another ClientHello goes out)
+    (S.WAIT_SH, M.server_hello): ("on_server_hello", (S.WAIT_EE, S.WAIT_SH2)),
+    (S.WAIT_SH2, M.server_hello): ("on_server_hello_after_retry", S.WAIT_EE),
+    # a full handshake authenticates with a certificate; a PSK resumption does not
+    (S.WAIT_EE, M.encrypted_extensions): (
+        "on_encrypted_extensions",
+        (S.WAIT_CERT, S.WAIT_FINISHED),
+    ),
+    (S.WAIT_CERT, M.certificate): ("on_certificate", S.WAIT_CV),
+    (S.WAIT_CV, M.certificate_verify): ("on_certificate_verify", S.WAIT_FINISHED),
+    (S.WAIT_FINISHED, M.finished): ("on_finished", S.CONNECTED),
+    (S.CONNECTED, M.new_session_ticket): ("on_new_session_ticket", S.CONNECTED),
+    (S.CONNECTED, M.key_update): ("on_key_update", S.CONNECTED),
+}
+
+_SH_ALLOWED = {ExtensionType.key_share, ExtensionType.supported_versions}
+_HRR_ALLOWED = {ExtensionType.key_share, ExtensionType.supported_versions, ExtensionType.cookie}
+_EE_FORBIDDEN = {
+    ExtensionType.key_share,
+    ExtensionType.supported_versions,
+    ExtensionType.signature_algorithms,
+    ExtensionType.status_request,
+    ExtensionType.pre_shared_key,
+    ExtensionType.cookie,
+}
+
+
+class ClientTls13(Handshake):
+    version = ProtocolVersion.TLSv1_3
+
+    def __init__(
+        self, core: ConnectionCore, offer: ClientOffer, hello: tuple[ServerHello, dict[int, bytes]]
+    ) -> None:
+        self.state = S.WAIT_SH
+        self._core = core
+        self._offer = offer
+        self._config = offer.config
+        #: The ServerHello the facade parsed to choose this version.
+        self._first_hello: tuple[ServerHello, dict[int, bytes]] | None = hello
+        self._keys: Tls13Keys | None = None
+        self._group: NamedGroup | None = None
+        self._scheme: SignatureScheme | None = None
+        self._leaf_key: PublicKey | None = None
+        self._resumed = False
+        self._resumption_master = b""
+
+    # -- ServerHello / HelloRetryRequest -----------------------------------------------
+
+    def on_server_hello(self, body: bytes, raw: bytes) -> Tls13State:
+        assert self._first_hello is not None
+        sh, exts = self._first_hello
+        self._first_hello = None
+        self._check_server_hello(sh, exts)
+        if sh.is_hello_retry_request:
+            self._retry(sh, exts, raw)
+            return S.WAIT_SH2
+        self._enter_handshake(sh, exts, raw)
+        return S.WAIT_EE
+
+    def on_server_hello_after_retry(self, body: bytes, raw: bytes) -> None:
+        sh = ServerHello.parse(body)
+        exts = index_extensions(sh.extensions)
+        version = client_check_version(exts, self._offer.versions, sh.legacy_version)
+        if version != ProtocolVersion.TLSv1_3:
+            raise IllegalParameter("TLS 1.2 ServerHello after a HelloRetryRequest")
+        self._check_server_hello(sh, exts)
+        if sh.is_hello_retry_request:
+            raise UnexpectedMessage("a second HelloRetryRequest")
+        if sh.cipher_suite != self._offer.retry_suite:
+            raise IllegalParameter("cipher suite changed after HelloRetryRequest")
+        self._enter_handshake(sh, exts, raw)
+
+    def _check_server_hello(self, sh: ServerHello, exts: dict[int, bytes]) -> None:
+        offer = self._offer
+        if sh.legacy_session_id_echo != offer.session_id:
+            raise IllegalParameter("legacy_session_id_echo does not match")
+        if sh.cipher_suite not in offer.suites or sh.cipher_suite not in TLS13_SUITES:
+            raise IllegalParameter("server chose a cipher suite we did not offer")
+        if sh.legacy_compression_method != 0:
+            raise IllegalParameter("non-null compression")
+        allowed = _HRR_ALLOWED if sh.is_hello_retry_request else _SH_ALLOWED
+        if offer.psk_offered and not sh.is_hello_retry_request:
+            allowed = allowed | {ExtensionType.pre_shared_key}
+        for etype in exts:
+            if etype not in allowed:
+                raise UnsupportedExtension(f"unexpected extension {etype} in ServerHello")
+        self._core.peer_hello_seen = True
+
+    def _retry(self, hrr: ServerHello, exts: dict[int, bytes], raw: bytes) -> None:
+        """HelloRetryRequest (4.1.4): a new share and/or the cookie, in a new ClientHello."""
+        core, offer, config = self._core, self._offer, self._config
+        if ExtensionType.cookie in exts:
+            offer.cookie = decode_cookie(exts[ExtensionType.cookie])
+        selected: int | None = None
+        if ExtensionType.key_share in exts:
+            selected = decode_uint16(exts[ExtensionType.key_share])
+            if (
+                selected not in config.supported_groups
+                or selected not in SUPPORTED_GROUPS
+                or selected in offer.shares
+            ):
+                raise IllegalParameter("HelloRetryRequest selected an unusable group")
+        elif offer.cookie is None:
+            raise IllegalParameter("HelloRetryRequest would not change the ClientHello")
+        suite = CipherSuite(hrr.cipher_suite)
+        params = TLS13_SUITES[suite]
+        offer.retry_suite = suite
+        core.transcript.start(params)
+        core.transcript.replace_with_message_hash(params)
+        core.received(raw, "HelloRetryRequest", server_hello_fields(hrr, exts, selected))
+        if selected is not None:
+            group = NamedGroup(selected)
+            offer.shares = {group: KeyShare(group, config.entropy)}
+        if config.compatibility_mode:
+            core.send_compat_ccs()
+        offer.hello(core)
+        core.flush_handshake()
+
+    def _enter_handshake(self, sh: ServerHello, exts: dict[int, bytes], raw: bytes) -> None:
+        """(EC)DHE with the server's share, then the handshake traffic keys."""
+        core = self._core
+        if ExtensionType.key_share not in exts:
+            raise MissingExtension("ServerHello without key_share")
+        group, server_public = decode_server_key_share(exts[ExtensionType.key_share])
+        share = self._offer.shares.get(group)
+        if share is None:
+            raise IllegalParameter("server key share for a group we did not send")
+        shared = share.exchange(server_public)
+        self._group = NamedGroup(group)
+        params = TLS13_SUITES[CipherSuite(sh.cipher_suite)]
+        if self._offer.retry_suite is None:
+            core.transcript.start(params)
+        psk = self._selected_psk(exts, params)
+        fields = server_hello_fields(sh, exts, group)
+        if psk is not None:
+            self._resumed = True
+            fields["selected_identity"] = 0
+            fields["resumed"] = True
+        core.received(raw, "ServerHello", fields)
+        self._keys = keys = Tls13Keys(core, params, psk)
+        keys.enter_handshake(shared)
+        keys.read_with(keys.server_handshake)
+        if self._config.compatibility_mode:
+            core.send_compat_ccs()
+        keys.write_with(keys.client_handshake)
+
+    def _selected_psk(self, exts: dict[int, bytes], params: SuiteParams) -> bytes | None:
+        """The PSK the server selected in ServerHello, or None for a full handshake."""
+        body = exts.get(ExtensionType.pre_shared_key)
+        if body is None:
+            return None
+        session = self._offer.psk_session
+        assert session is not None  # pre_shared_key is only allowed when we offered one
+        if decode_uint16(body) != 0:
+            raise IllegalParameter("server selected a PSK identity we did not offer")
+        if TLS13_SUITES[session.cipher_suite].hash_name != params.hash_name:
+            raise IllegalParameter("server resumed with a cipher suite of another hash")
+        return session.secret
+
+    # -- the server's encrypted flight ------------------------------------------------
+
+    def on_encrypted_extensions(self, body: bytes, raw: bytes) -> Tls13State:
+        ee = EncryptedExtensions.parse(body)
+        exts = index_extensions(ee.extensions)
+        for etype in exts:
+            if etype in _EE_FORBIDDEN:
+                raise IllegalParameter(f"extension {etype} not allowed in EncryptedExtensions")
+            if etype == ExtensionType.server_name and self._config.server_name is None:
+                raise UnsupportedExtension("server_name acknowledged but not sent")
+        fields: dict[str, object] = {"extensions": [name_of(ExtensionType, t) for t in exts]}
+        self._core.received(raw, "EncryptedExtensions", fields)
+        # resumed with a PSK: the server authenticated by knowing it; Finished comes next
+        return S.WAIT_FINISHED if self._resumed else S.WAIT_CERT
+
+    def on_certificate(self, body: bytes, raw: bytes) -> None:
+        core = self._core
+        cert = Certificate.parse(body)
+        if cert.request_context:
+            raise IllegalParameter("server Certificate with a request context")
+        if not cert.entries:
+            raise DecodeError("server sent an empty Certificate")
+        ocsp: bytes | None = None
+        leaf_exts = index_extensions(cert.entries[0].extensions)
+        if ExtensionType.status_request in leaf_exts:
+            if not self._config.request_ocsp:
+                raise UnsupportedExtension("OCSP staple we did not ask for")
+            ocsp = decode_certificate_status(leaf_exts[ExtensionType.status_request])
+        for entry in cert.entries[1:]:
+            index_extensions(entry.extensions)
+        try:
+            key = x509.load_der_x509_certificate(cert.entries[0].cert_data).public_key()
+        except Exception as exc:
+            raise BadCertificate(f"cannot parse the leaf certificate: {exc}") from exc
+        if not isinstance(
+            key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+        ):
+            raise TLSError("unsupported leaf key type", AlertDescription.unsupported_certificate)
+        self._leaf_key = key
+        core.received(raw, "Certificate", certificate_fields(cert, ocsp))
+        core.events.append(ev.CertificateReceived(tuple(e.cert_data for e in cert.entries), ocsp))
+        core.pause()
+
+    def on_certificate_verify(self, body: bytes, raw: bytes) -> None:
+        cv = CertificateVerify.parse(body)
+        if cv.algorithm not in self._config.signature_schemes:
+            raise IllegalParameter("CertificateVerify with a scheme we did not offer")
+        assert self._leaf_key is not None
+        content = signed_content(SERVER_CONTEXT, self._core.transcript.digest())
+        verify(self._leaf_key, cv.algorithm, cv.signature, content)
+        self._scheme = SignatureScheme(cv.algorithm)
+        self._core.received(raw, "CertificateVerify", {"signature_scheme": self._scheme.name})
+
+    def on_finished(self, body: bytes, raw: bytes) -> None:
+        keys = self._keys
+        assert keys is not None and self._group is not None
+        keys.check_finished(body, raw, keys.server_handshake, "server")
+        keys.enter_master()
+        keys.read_with(keys.read_application)
+        keys.send_finished(keys.client_handshake)
+        keys.write_with(keys.write_application)
+        self._resumption_master = keys.resumption_master()
+        self._core.complete(
+            Negotiated(
+                version=self.version,
+                cipher_suite=keys.params.suite,
+                group=self._group,
+                signature_scheme=self._scheme,
+                server_name=self._config.server_name,
+                key_exchange=key_exchange_name(self._group),
+                resumed=self._resumed,
+            )
+        )
+
+    # -- after the handshake ------------------------------------------------------------
+
+    def on_new_session_ticket(self, body: bytes, raw: bytes) -> None:
+        """Keep the ticket as a resumable Session (4.6.1), offered back as a PSK."""
+        ticket = NewSessionTicket.parse(body)
+        core, keys = self._core, self._keys
+        assert keys is not None
+        core.events.append(
+            ev.HandshakeMessageReceived(
+                "NewSessionTicket",
+                len(raw),
+                {"ticket_lifetime": ticket.ticket_lifetime, "ticket_size": len(ticket.ticket)},
+            )
+        )
+        psk = resumption_psk(keys.params, self._resumption_master, ticket.ticket_nonce)
+        session = Session(
+            version=ProtocolVersion.TLSv1_3,
+            cipher_suite=keys.params.suite,
+            secret=psk,
+            server_name=self._config.server_name,
+            ticket=ticket.ticket,
+            ticket_age_add=ticket.ticket_age_add,
+            ticket_lifetime=ticket.ticket_lifetime,
+        )
+        core.events.append(ev.SessionReceived(session))
+
+    def on_key_update(self, body: bytes, raw: bytes) -> None:
+        assert self._keys is not None
+        self._keys.on_key_update(body, raw)
+
+
+ClientTls13.transitions = bind(ClientTls13, TRANSITIONS)

@@ -1,0 +1,187 @@
+"""What a client offers, and the ClientHello that says so (RFC 8446 4.1.2, RFC 5246 7.4.1.2).
+
+One ClientHello serves both versions: TLS 1.2 extensions when TLS 1.2 is offered,
+supported_versions and key_share when TLS 1.3 is. A HelloRetryRequest changes the key
+shares and cookie, and the same offer is sent again.
+"""
+
+from __future__ import annotations
+
+from tlssim.tls.config import ClientConfig
+from tlssim.tls.constants import CipherSuite, ExtensionType, ProtocolVersion
+from tlssim.tls.core import ConnectionCore
+from tlssim.tls.describe import client_hello_fields
+from tlssim.tls.extensions import (
+    Extension,
+    encode_client_key_shares,
+    encode_client_versions,
+    encode_cookie,
+    encode_server_name,
+    encode_status_request,
+    encode_uint16_list,
+    index_extensions,
+)
+from tlssim.tls.keyexchange import SUPPORTED_GROUPS, KeyShare
+from tlssim.tls.keyschedule import TLS13_SUITES, SuiteParams
+from tlssim.tls.messages import ClientHello
+from tlssim.tls.sessions import Session
+from tlssim.tls.tickets import (
+    PSK_DHE_KE,
+    OfferedPsks,
+    PskIdentity,
+    compute_binder,
+    encode_psk_modes,
+    truncated_hello,
+)
+from tlssim.tls.tls12 import TLS12_SUITES
+from tlssim.tls.versions import check_enabled
+
+_RENEGOTIATION_INFO_EMPTY = b"\x00"
+_EC_POINT_FORMATS_UNCOMPRESSED = b"\x01\x00"
+
+
+class ClientOffer:
+    """The versions, suites, key shares and session a client offers; validated up front."""
+
+    def __init__(self, config: ClientConfig) -> None:
+        self.config = config
+        self.versions = check_enabled(config.versions)
+        self.tls13 = ProtocolVersion.TLSv1_3 in self.versions
+        self.tls12 = ProtocolVersion.TLSv1_2 in self.versions
+        if self.tls13:
+            for group in config.key_share_groups:
+                if group not in SUPPORTED_GROUPS or group not in config.supported_groups:
+                    raise ValueError(f"cannot send a key share for {group!r}")
+        if any(s not in TLS13_SUITES and s not in TLS12_SUITES for s in config.cipher_suites):
+            raise ValueError("cipher_suites must be TLS 1.3 or TLS 1.2 AEAD suites")
+        self.suites = tuple(
+            s
+            for s in config.cipher_suites
+            if (self.tls13 and s in TLS13_SUITES) or (self.tls12 and s in TLS12_SUITES)
+        )
+        if not self.suites:
+            if not self.tls12:
+                raise ValueError("cipher_suites must be TLS 1.3 suites")
+            raise ValueError("no cipher suite for the offered versions")
+        self.session_id = b""
+        self.shares: dict[int, KeyShare] = {}
+        #: After a HelloRetryRequest: its cipher suite and cookie (4.1.4).
+        self.retry_suite: CipherSuite | None = None
+        self.cookie: bytes | None = None
+        self.psk_session = self._usable_psk(config)
+        self.psk_offered = False
+
+    def _usable_psk(self, config: ClientConfig) -> Session | None:
+        """The TLS 1.3 session to offer as a PSK, if it may be offered here (4.2.11)."""
+        session = config.session
+        if (
+            session is None
+            or not self.tls13
+            or session.version != ProtocolVersion.TLSv1_3
+            or not session.ticket
+            or session.server_name != config.server_name
+            or session.cipher_suite not in TLS13_SUITES
+        ):
+            return None
+        hash_name = TLS13_SUITES[session.cipher_suite].hash_name
+        if not any(
+            s in TLS13_SUITES and TLS13_SUITES[s].hash_name == hash_name for s in self.suites
+        ):
+            return None
+        return session
+
+    def send_first(self, core: ConnectionCore) -> None:
+        """Draw the random, session id and key shares, and queue the first ClientHello."""
+        entropy = self.config.entropy
+        core.client_random = entropy(32)
+        session = self.config.session
+        if (
+            session is not None
+            and session.version == ProtocolVersion.TLSv1_2
+            and self.tls12
+            and session.session_id
+        ):
+            self.session_id = session.session_id
+        elif self.config.compatibility_mode and self.tls13:
+            self.session_id = entropy(32)
+        if self.tls13:
+            self.shares = {g: KeyShare(g, entropy) for g in self.config.key_share_groups}
+        core.send_first_client_hello(self.hello(core))
+
+    def hello(self, core: ConnectionCore) -> bytes:
+        """The ClientHello for the current offer, taken into the transcript and reported."""
+        cfg = self.config
+        exts: list[Extension] = []
+        if cfg.server_name is not None:
+            exts.append(Extension(ExtensionType.server_name, encode_server_name(cfg.server_name)))
+        exts += [
+            Extension(ExtensionType.supported_groups, encode_uint16_list(cfg.supported_groups)),
+            Extension(
+                ExtensionType.signature_algorithms, encode_uint16_list(cfg.signature_schemes)
+            ),
+        ]
+        if cfg.request_ocsp:
+            exts.append(Extension(ExtensionType.status_request, encode_status_request()))
+        if self.tls12:
+            exts += [
+                Extension(ExtensionType.ec_point_formats, _EC_POINT_FORMATS_UNCOMPRESSED),
+                Extension(ExtensionType.extended_master_secret, b""),
+                Extension(ExtensionType.renegotiation_info, _RENEGOTIATION_INFO_EMPTY),
+            ]
+        if self.tls13:
+            exts += [
+                Extension(ExtensionType.supported_versions, encode_client_versions(self.versions)),
+                Extension(
+                    ExtensionType.key_share,
+                    encode_client_key_shares(tuple((g, s.public) for g, s in self.shares.items())),
+                ),
+            ]
+        if self.cookie is not None:
+            exts.append(Extension(ExtensionType.cookie, encode_cookie(self.cookie)))
+        ch = ClientHello(
+            random=core.client_random,
+            legacy_session_id=self.session_id,
+            cipher_suites=self.suites,
+            extensions=tuple(exts),
+        )
+        session = self.psk_session
+        self.psk_offered = False
+        if session is not None:
+            params = TLS13_SUITES[session.cipher_suite]
+            retry = self.retry_suite
+            if retry is None or TLS13_SUITES[retry].hash_name == params.hash_name:
+                ch = self._with_psk(core, ch, exts, session, params)
+                self.psk_offered = True
+        raw = ch.serialize()
+        core.send_handshake(
+            raw, "ClientHello", client_hello_fields(ch, index_extensions(ch.extensions))
+        )
+        return raw
+
+    def _with_psk(
+        self,
+        core: ConnectionCore,
+        ch: ClientHello,
+        exts: list[Extension],
+        session: Session,
+        params: SuiteParams,
+    ) -> ClientHello:
+        """``ch`` plus psk_key_exchange_modes and pre_shared_key (last) with its binder."""
+        age = (self.config.session_age_ms + session.ticket_age_add) % (1 << 32)
+        identity = PskIdentity(session.ticket, age)
+        placeholder = OfferedPsks((identity,), (bytes(params.hash_length),))
+        modes = Extension(ExtensionType.psk_key_exchange_modes, encode_psk_modes((PSK_DHE_KE,)))
+
+        def hello(offered: OfferedPsks) -> ClientHello:
+            psk = Extension(ExtensionType.pre_shared_key, offered.encode())
+            return ClientHello(
+                random=ch.random,
+                legacy_session_id=ch.legacy_session_id,
+                cipher_suites=ch.cipher_suites,
+                extensions=(*exts, modes, psk),
+            )
+
+        truncated = truncated_hello(hello(placeholder).serialize(), placeholder)
+        transcript_hash = core.transcript.digest_with(truncated, params)
+        binder = compute_binder(params, session.secret, transcript_hash)
+        return hello(OfferedPsks((identity,), (binder,)))

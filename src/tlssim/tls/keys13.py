@@ -1,0 +1,112 @@
+"""TLS 1.3 secrets for either role: key schedule, traffic keys, Finished, KeyUpdate.
+
+Both sides derive the same secrets (RFC 8446 section 7.1); ``core.is_client`` decides which
+of each pair protects what we read and what we write.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from tlssim.tls import events as ev
+from tlssim.tls.constants import KeyUpdateRequest
+from tlssim.tls.core import ConnectionCore
+from tlssim.tls.errors import DecodeError, DecryptError
+from tlssim.tls.keyschedule import (
+    KeySchedule,
+    SuiteParams,
+    finished_verify_data,
+    next_traffic_secret,
+)
+from tlssim.tls.messages import Finished, KeyUpdate
+from tlssim.tls.record import RecordProtection
+
+
+class Tls13Keys:
+    """The key schedule of one connection and the traffic secrets it yields."""
+
+    __slots__ = (
+        "_core",
+        "_schedule",
+        "client_handshake",
+        "params",
+        "read_application",
+        "server_handshake",
+        "write_application",
+    )
+
+    def __init__(self, core: ConnectionCore, params: SuiteParams, psk: bytes | None) -> None:
+        self._core = core
+        self.params = params
+        self._schedule = KeySchedule(params, psk)
+        self.client_handshake = b""
+        self.server_handshake = b""
+        self.read_application = b""
+        self.write_application = b""
+
+    def enter_handshake(self, shared_secret: bytes) -> None:
+        """(EC)DHE in: both handshake traffic secrets, over the transcript to ServerHello."""
+        core, schedule = self._core, self._schedule
+        schedule.enter_handshake(shared_secret)
+        th = core.transcript.digest()
+        self.client_handshake = schedule.derive(b"c hs traffic", th)
+        self.server_handshake = schedule.derive(b"s hs traffic", th)
+        core.secret("CLIENT_HANDSHAKE_TRAFFIC_SECRET", self.client_handshake)
+        core.secret("SERVER_HANDSHAKE_TRAFFIC_SECRET", self.server_handshake)
+
+    def enter_master(self) -> None:
+        """Both application traffic secrets, over the transcript to the server's Finished."""
+        core, schedule = self._core, self._schedule
+        schedule.enter_master()
+        th = core.transcript.digest()
+        client = schedule.derive(b"c ap traffic", th)
+        server = schedule.derive(b"s ap traffic", th)
+        core.secret("CLIENT_TRAFFIC_SECRET_0", client)
+        core.secret("SERVER_TRAFFIC_SECRET_0", server)
+        self.write_application, self.read_application = (
+            (client, server) if core.is_client else (server, client)
+        )
+
+    def resumption_master(self) -> bytes:
+        return self._schedule.derive(b"res master", self._core.transcript.digest())
+
+    def read_with(self, secret: bytes) -> None:
+        self._core.set_read_protection(RecordProtection(self.params, secret))
+
+    def write_with(self, secret: bytes) -> None:
+        self._core.set_write_protection(RecordProtection(self.params, secret))
+
+    # -- Finished (4.4.4) ---------------------------------------------------------------
+
+    def send_finished(self, base_key: bytes) -> None:
+        data = finished_verify_data(self.params, base_key, self._core.transcript.digest())
+        self._core.send_handshake(
+            Finished(verify_data=data).serialize(), "Finished", {"verify_data": data.hex()}
+        )
+
+    def check_finished(self, body: bytes, raw: bytes, base_key: bytes, peer: str) -> None:
+        """The peer's Finished must verify (decrypt_error otherwise); then it is recorded."""
+        if len(body) != self.params.hash_length:  # 4.4.4: Hash.length bytes
+            raise DecodeError(f"{peer} Finished of the wrong length for the suite's hash")
+        fin = Finished.parse(body)
+        expected = finished_verify_data(self.params, base_key, self._core.transcript.digest())
+        if not hmac.compare_digest(expected, fin.verify_data):
+            raise DecryptError(f"{peer} Finished does not verify")
+        self._core.received(raw, "Finished", {"verify_data": fin.verify_data.hex()})
+
+    # -- KeyUpdate (4.6.3) --------------------------------------------------------------
+
+    def on_key_update(self, body: bytes, raw: bytes) -> None:
+        """New read key; answer with our own update if asked to."""
+        core, params = self._core, self.params
+        ku = KeyUpdate.parse(body)
+        core.events.append(
+            ev.HandshakeMessageReceived("KeyUpdate", len(raw), {"request": ku.request_update.name})
+        )
+        self.read_application = next_traffic_secret(params, self.read_application)
+        self.read_with(self.read_application)
+        if ku.request_update == KeyUpdateRequest.update_requested and not core.write_closed:
+            reply = KeyUpdate(request_update=KeyUpdateRequest.update_not_requested).serialize()
+            core.send_post_handshake(reply, "KeyUpdate", {"request": "update_not_requested"})
+            self.write_application = next_traffic_secret(params, self.write_application)
+            self.write_with(self.write_application)

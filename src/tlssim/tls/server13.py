@@ -1,0 +1,327 @@
+"""The TLS 1.3 server handshake (RFC 8446 appendix A.2), from the ClientHello on.
+
+The server answers a ClientHello in one flight (ServerHello, EncryptedExtensions,
+Certificate, CertificateVerify, Finished; no Certificate or CertificateVerify when it
+resumes a ticket), or with a HelloRetryRequest when no offered key share fits, then waits
+for the client's Finished and sends one NewSessionTicket when tickets are enabled.
+"""
+
+from __future__ import annotations
+
+from tlssim.tls import events as ev
+from tlssim.tls.config import CertifiedKey, ServerConfig
+from tlssim.tls.constants import (
+    HELLO_RETRY_REQUEST_RANDOM,
+    ExtensionType,
+    HandshakeType,
+    NamedGroup,
+    ProtocolVersion,
+    SignatureScheme,
+)
+from tlssim.tls.core import ConnectionCore
+from tlssim.tls.describe import certificate_fields, client_hello_fields, server_hello_fields
+from tlssim.tls.errors import HandshakeFailure, IllegalParameter, TLSError
+from tlssim.tls.extensions import (
+    Extension,
+    encode_certificate_status,
+    encode_server_key_share,
+    encode_uint16,
+    index_extensions,
+)
+from tlssim.tls.hello_extensions import HelloExtensions, decode_hello_extensions
+from tlssim.tls.keyexchange import SUPPORTED_GROUPS, KeyShare
+from tlssim.tls.keys13 import Tls13Keys
+from tlssim.tls.keyschedule import TLS13_SUITES, SuiteParams, resumption_psk
+from tlssim.tls.messages import (
+    Certificate,
+    CertificateEntry,
+    CertificateVerify,
+    ClientHello,
+    EncryptedExtensions,
+    NewSessionTicket,
+    ServerHello,
+)
+from tlssim.tls.negotiated import Negotiated, key_exchange_name
+from tlssim.tls.offer13 import AcceptedPsk, Offer13, accept_psk
+from tlssim.tls.signatures import SERVER_CONTEXT, key_supports, sign, signed_content
+from tlssim.tls.states import Handshake, Table, Tls13State, bind
+from tlssim.tls.tickets import TicketContents, seal_ticket
+from tlssim.tls.versions import server_select_version
+
+S, M = Tls13State, HandshakeType
+
+TRANSITIONS: Table = {
+    # our flight up to Finished, or a HelloRetryRequest when no offered key share fits
+    (S.WAIT_CH, M.client_hello): ("on_client_hello", (S.WAIT_FINISHED, S.WAIT_CH2)),
+    (S.WAIT_CH2, M.client_hello): ("on_client_hello_after_retry", S.WAIT_FINISHED),
+    (S.WAIT_FINISHED, M.finished): ("on_finished", S.CONNECTED),
+    (S.CONNECTED, M.key_update): ("on_key_update", S.CONNECTED),
+}
+
+
+class ServerTls13(Handshake):
+    version = ProtocolVersion.TLSv1_3
+
+    def __init__(
+        self,
+        core: ConnectionCore,
+        config: ServerConfig,
+        hello: tuple[ClientHello, HelloExtensions],
+    ) -> None:
+        self.state = S.WAIT_CH
+        self._core = core
+        self._config = config
+        #: The ClientHello the facade parsed to choose this version.
+        self._first_hello: tuple[ClientHello, HelloExtensions] | None = hello
+        self._params: SuiteParams | None = None
+        self._keys: Tls13Keys | None = None
+        self._certified: CertifiedKey | None = None
+        self._scheme: SignatureScheme | None = None
+        self._group: NamedGroup | None = None
+        self._retry_group: NamedGroup | None = None
+        self._server_name: str | None = None
+        self._resumed = False
+
+    # -- ClientHello --------------------------------------------------------------------
+
+    def on_client_hello(self, body: bytes, raw: bytes) -> Tls13State:
+        assert self._first_hello is not None
+        hello, exts = self._first_hello
+        self._first_hello = None
+        core, config = self._core, self._config
+        offer = Offer13(hello, exts)
+        core.client_random = hello.random
+        candidates = tuple(
+            TLS13_SUITES[s]
+            for s in config.cipher_suites
+            if s in hello.cipher_suites and s in TLS13_SUITES
+        )
+        if not candidates:
+            raise HandshakeFailure("no common cipher suite")
+        params = candidates[0]
+        self._server_name = offer.server_name
+        share = next((s for s in offer.shares if s[0] in self._server_groups()), None)
+        psk: AcceptedPsk | None = None
+        if share is not None:  # after a HelloRetryRequest the second ClientHello decides
+            psk, psk_params = accept_psk(config.ticket_key, offer, raw, candidates, core.transcript)
+            if psk is not None:
+                params = psk_params
+        self._params = params
+        if psk is None:
+            self._select_certificate(offer)
+        core.transcript.add(raw)
+        core.transcript.start(params)
+        core.events.append(_hello_received(raw, offer))
+        if share is None:
+            group = next((g for g in self._server_groups() if g in offer.groups), None)
+            if group is None:
+                raise HandshakeFailure("no common key exchange group")
+            self._send_hello_retry_request(offer, NamedGroup(group), params)
+            return S.WAIT_CH2
+        self._send_flight(offer, NamedGroup(share[0]), share[1], params, psk)
+        return S.WAIT_FINISHED
+
+    def on_client_hello_after_retry(self, body: bytes, raw: bytes) -> None:
+        core, config = self._core, self._config
+        hello = ClientHello.parse(body)
+        exts = decode_hello_extensions(hello)
+        version = server_select_version(
+            exts.supported_versions, hello.legacy_version, config.versions
+        )
+        if version != ProtocolVersion.TLSv1_3:
+            raise IllegalParameter("second ClientHello changed the version")
+        offer = Offer13(hello, exts)
+        params, group = self._params, self._retry_group
+        assert params is not None and group is not None
+        if hello.random != core.client_random:
+            raise IllegalParameter("second ClientHello changed the random")
+        if params.suite not in hello.cipher_suites:
+            raise IllegalParameter("second ClientHello dropped the selected cipher suite")
+        if len(offer.shares) != 1 or offer.shares[0][0] != group:
+            raise IllegalParameter("second ClientHello must carry only the requested share")
+        psk, _ = accept_psk(config.ticket_key, offer, raw, (params,), core.transcript)
+        core.transcript.add(raw)
+        core.events.append(_hello_received(raw, offer))
+        self._send_flight(offer, group, offer.shares[0][1], params, psk)
+
+    def _server_groups(self) -> tuple[int, ...]:
+        return tuple(g for g in self._config.supported_groups if g in SUPPORTED_GROUPS)
+
+    def _select_certificate(self, offer: Offer13) -> None:
+        config = self._config
+        try:
+            certified = config.certificate_selector(offer.server_name, offer.schemes)
+        except TLSError:
+            raise
+        except Exception as exc:
+            raise HandshakeFailure(f"certificate selection failed: {exc!r}") from exc
+        scheme = next(
+            (
+                s
+                for s in offer.schemes
+                if s in config.signature_schemes and key_supports(certified.private_key, s)
+            ),
+            None,
+        )
+        if scheme is None or not certified.chain:
+            raise HandshakeFailure("no signature scheme fits the certificate key")
+        self._certified = certified
+        self._scheme = scheme
+
+    def _send_hello_retry_request(
+        self, offer: Offer13, group: NamedGroup, params: SuiteParams
+    ) -> None:
+        core = self._core
+        core.transcript.replace_with_message_hash(params)
+        exts = (
+            Extension(ExtensionType.supported_versions, encode_uint16(self.version)),
+            Extension(ExtensionType.key_share, encode_uint16(group)),
+        )
+        hrr = ServerHello(
+            random=HELLO_RETRY_REQUEST_RANDOM,
+            legacy_session_id_echo=offer.hello.legacy_session_id,
+            cipher_suite=params.suite,
+            extensions=exts,
+        )
+        core.send_handshake(
+            hrr.serialize(),
+            "HelloRetryRequest",
+            server_hello_fields(hrr, index_extensions(exts), group),
+        )
+        core.flush_handshake()
+        if offer.hello.legacy_session_id:
+            core.send_compat_ccs()
+        self._retry_group = group
+
+    # -- the server flight ----------------------------------------------------------------
+
+    def _send_flight(
+        self,
+        offer: Offer13,
+        group: NamedGroup,
+        client_public: bytes,
+        params: SuiteParams,
+        psk: AcceptedPsk | None,
+    ) -> None:
+        """ServerHello, EncryptedExtensions, [Certificate, CertificateVerify], Finished."""
+        core, entropy = self._core, self._config.entropy
+        random = entropy(32)
+        share = KeyShare(group, entropy)
+        shared = share.exchange(client_public)
+        self._group = group
+        exts: tuple[Extension, ...] = (
+            Extension(ExtensionType.key_share, encode_server_key_share(group, share.public)),
+            Extension(ExtensionType.supported_versions, encode_uint16(self.version)),
+        )
+        if psk is not None:
+            self._resumed = True
+            self._scheme = None
+            exts += (Extension(ExtensionType.pre_shared_key, encode_uint16(psk.index)),)
+        sh = ServerHello(
+            random=random,
+            legacy_session_id_echo=offer.hello.legacy_session_id,
+            cipher_suite=params.suite,
+            extensions=exts,
+        )
+        fields = server_hello_fields(sh, index_extensions(exts), group)
+        if psk is not None:
+            fields["selected_identity"] = psk.index
+            fields["resumed"] = True
+        core.send_handshake(sh.serialize(), "ServerHello", fields)
+        core.flush_handshake()
+        if offer.hello.legacy_session_id:
+            core.send_compat_ccs()
+
+        self._keys = keys = Tls13Keys(core, params, None if psk is None else psk.contents.psk)
+        keys.enter_handshake(shared)
+        keys.write_with(keys.server_handshake)
+        ee_exts: tuple[Extension, ...] = ()
+        if offer.server_name is not None and psk is None:
+            ee_exts = (Extension(ExtensionType.server_name, b""),)
+        core.send_handshake(
+            EncryptedExtensions(extensions=ee_exts).serialize(),
+            "EncryptedExtensions",
+            {"extensions": [ExtensionType(e.type).name for e in ee_exts]},
+        )
+        if psk is None:
+            self._send_certificate(offer)
+        keys.send_finished(keys.server_handshake)
+        keys.enter_master()
+        keys.write_with(keys.write_application)
+        keys.read_with(keys.client_handshake)
+
+    def _send_certificate(self, offer: Offer13) -> None:
+        core, certified, scheme = self._core, self._certified, self._scheme
+        assert certified is not None and scheme is not None
+        staple = certified.ocsp_response if offer.status_request else None
+        entries = [CertificateEntry(cert_data=der) for der in certified.chain]
+        if staple is not None:
+            status = Extension(ExtensionType.status_request, encode_certificate_status(staple))
+            entries[0] = CertificateEntry(cert_data=certified.chain[0], extensions=(status,))
+        cert = Certificate(entries=tuple(entries))
+        core.send_handshake(cert.serialize(), "Certificate", certificate_fields(cert, staple))
+        content = signed_content(SERVER_CONTEXT, core.transcript.digest())
+        cv = CertificateVerify(
+            algorithm=scheme, signature=sign(certified.private_key, scheme, content)
+        )
+        core.send_handshake(cv.serialize(), "CertificateVerify", {"signature_scheme": scheme.name})
+
+    # -- the client's Finished, and after -------------------------------------------------
+
+    def on_finished(self, body: bytes, raw: bytes) -> None:
+        core, keys = self._core, self._keys
+        assert keys is not None and self._group is not None
+        keys.check_finished(body, raw, keys.client_handshake, "client")
+        keys.read_with(keys.read_application)
+        core.complete(
+            Negotiated(
+                version=self.version,
+                cipher_suite=keys.params.suite,
+                group=self._group,
+                signature_scheme=self._scheme,
+                server_name=self._server_name,
+                key_exchange=key_exchange_name(self._group),
+                resumed=self._resumed,
+            )
+        )
+        if self._config.ticket_key is not None:
+            self._send_new_session_ticket(keys, self._config.ticket_key)
+
+    def _send_new_session_ticket(self, keys: Tls13Keys, ticket_key: bytes) -> None:
+        """One self-contained ticket after the client's Finished (4.6.1)."""
+        params, entropy = keys.params, self._config.entropy
+        ticket_nonce = b"\x00"  # one ticket per connection
+        seal_nonce = entropy(12)
+        age_add = int.from_bytes(entropy(4), "big")
+        lifetime = self._config.ticket_lifetime
+        contents = TicketContents(
+            cipher_suite=params.suite,
+            psk=resumption_psk(params, keys.resumption_master(), ticket_nonce),
+            server_name=self._server_name,
+            ticket_age_add=age_add,
+            ticket_lifetime=lifetime,
+        )
+        nst = NewSessionTicket(
+            ticket_lifetime=lifetime,
+            ticket_age_add=age_add,
+            ticket_nonce=ticket_nonce,
+            ticket=seal_ticket(ticket_key, seal_nonce, contents),
+        )
+        self._core.send_post_handshake(
+            nst.serialize(),
+            "NewSessionTicket",
+            {"ticket_lifetime": lifetime, "ticket_size": len(nst.ticket)},
+        )
+
+    def on_key_update(self, body: bytes, raw: bytes) -> None:
+        assert self._keys is not None
+        self._keys.on_key_update(body, raw)
+
+
+def _hello_received(raw: bytes, offer: Offer13) -> ev.HandshakeMessageReceived:
+    return ev.HandshakeMessageReceived(
+        "ClientHello", len(raw), client_hello_fields(offer.hello, offer.extensions.by_type)
+    )
+
+
+ServerTls13.transitions = bind(ServerTls13, TRANSITIONS)

@@ -1,0 +1,100 @@
+"""Connection states and the shape of a handshake's transition table.
+
+A connection has a coarse public ``State`` (START, HANDSHAKING, CONNECTED, CLOSED). Once
+the first hello picked a version, a handshake object drives the connection through that
+version's states (``Tls13State``, ``Tls12State``) with a table
+
+    {(state, message type): (handler name, next state or states)}
+
+A handler whose entry lists one next state returns None; where the protocol branches
+(HelloRetryRequest or ServerHello, resumed or full, optional messages) the entry lists every
+possible next state and the handler returns the one taken. The core's dispatcher applies it;
+a message with no entry for the current state is an unexpected_message.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, NamedTuple
+
+from tlssim.tls.constants import ContentType, HandshakeType, ProtocolVersion, name_of
+
+
+class State(enum.Enum):
+    """Where a connection is, whatever the version."""
+
+    START = "START"
+    HANDSHAKING = "HANDSHAKING"
+    CONNECTED = "CONNECTED"
+    CLOSED = "CLOSED"
+
+
+class Tls13State(enum.Enum):
+    """RFC 8446 appendix A (A.1 client, A.2 server), for the messages this engine takes.
+
+    WAIT_SH2 and WAIT_CH2 are WAIT_SH and the server's START after a HelloRetryRequest,
+    kept apart because a second HelloRetryRequest is not allowed (4.1.4).
+    """
+
+    WAIT_SH = "WAIT_SH"
+    WAIT_SH2 = "WAIT_SH2"
+    WAIT_EE = "WAIT_EE"
+    WAIT_CERT = "WAIT_CERT"
+    WAIT_CV = "WAIT_CV"
+    WAIT_CH = "WAIT_CH"
+    WAIT_CH2 = "WAIT_CH2"
+    WAIT_FINISHED = "WAIT_FINISHED"
+    CONNECTED = "CONNECTED"
+
+
+class Tls12State(enum.Enum):
+    """The message order of RFC 5246 section 7.3 (and RFC 6066 CertificateStatus)."""
+
+    WAIT_SH = "WAIT_SH"
+    WAIT_CERT = "WAIT_CERT"
+    WAIT_CERT_STATUS = "WAIT_CERT_STATUS"
+    WAIT_SKE = "WAIT_SKE"
+    WAIT_SHD = "WAIT_SHD"
+    WAIT_CH = "WAIT_CH"
+    WAIT_CKE = "WAIT_CKE"
+    WAIT_CCS = "WAIT_CCS"
+    WAIT_FINISHED = "WAIT_FINISHED"
+    CONNECTED = "CONNECTED"
+
+
+#: A TLS 1.2 change_cipher_spec record, as it appears in transition tables (not a
+#: handshake type: 0x100 keeps it apart from every one).
+CHANGE_CIPHER_SPEC = 0x100 | ContentType.change_cipher_spec
+
+HandshakeState = Tls13State | Tls12State
+Table = Mapping[tuple[HandshakeState, int], tuple[str, HandshakeState | tuple[HandshakeState, ...]]]
+
+
+def message_name(msg_type: int) -> str:
+    if msg_type == CHANGE_CIPHER_SPEC:
+        return "ChangeCipherSpec"
+    return name_of(HandshakeType, msg_type)
+
+
+class Transition(NamedTuple):
+    handler: Callable[[Any, bytes, bytes], HandshakeState | None]
+    next_states: tuple[HandshakeState, ...]
+
+
+def bind(cls: type, table: Table) -> dict[tuple[HandshakeState, int], Transition]:
+    """Resolve a table's handler names to ``cls``'s methods, once, at import."""
+    bound: dict[tuple[HandshakeState, int], Transition] = {}
+    for key, (name, next_states) in table.items():
+        handler = getattr(cls, name)  # a typo fails at import, not mid-handshake
+        states = next_states if isinstance(next_states, tuple) else (next_states,)
+        bound[key] = Transition(handler, states)
+    return bound
+
+
+class Handshake:
+    """What the core asks of a handshake object (one per role and version)."""
+
+    version: ClassVar[ProtocolVersion]
+    transitions: ClassVar[dict[tuple[HandshakeState, int], Transition]]
+    state: HandshakeState
