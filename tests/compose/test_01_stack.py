@@ -7,9 +7,14 @@ import time
 import urllib.request
 from pathlib import Path
 
+import grpc
 import pytest
+from cryptography.hazmat.primitives import serialization
 
-from .conftest import LONG_RUNNING, ROOT, Stack, handshake_report
+from tlssim.pki.keys import build_csr, generate_private_key
+from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc
+
+from .conftest import HOST_ENDPOINTS, LONG_RUNNING, ROOT, Stack, handshake_report
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(1200)]
 
@@ -87,3 +92,27 @@ def test_demo_tells_the_story_and_exits(stack: Stack) -> None:
 def test_compose_file_has_no_top_level_version() -> None:
     text = (Path(ROOT) / "compose.yaml").read_text()
     assert not any(line.startswith("version:") for line in text.splitlines())
+
+
+def test_each_service_sees_only_its_own_enrollment_credential(stack: Stack) -> None:
+    tokens = {}
+    for service in ("ocsp", "server", "client"):
+        c = stack.container(service)
+        mounts = {m["Destination"]: m for m in c.attrs["Mounts"]}
+        mount = mounts["/etc/tlssim/enrollment"]
+        assert mount["Type"] == "volume" and mount["RW"] is False, mount
+        assert mount["Name"].endswith(f"{service}-enrollment"), mount
+        code, out = c.exec_run(["cat", "/etc/tlssim/enrollment/token"])
+        assert code == 0, out
+        tokens[service] = out.decode().strip()
+        code, out = c.exec_run(["stat", "-c", "%a %U", "/etc/tlssim/enrollment/token"])
+        assert out.decode().split() == ["600", "tlssim"], out
+    assert len(set(tokens.values())) == 3 and all(tokens.values())
+    # From the host, without a credential: refused.
+    key = generate_private_key()
+    csr = build_csr(key, VALID, (VALID,)).public_bytes(serialization.Encoding.DER)
+    with grpc.insecure_channel(HOST_ENDPOINTS["TLSSIM_CA_ADDR"]) as channel:
+        ca = ca_pb2_grpc.CertificateAuthorityStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            ca.IssueCertificate(ca_pb2.IssueCertificateRequest(csr_der=csr), timeout=10)
+    assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED

@@ -29,6 +29,7 @@ from tlssim.clock import SystemClock
 from tlssim.localstack import stack_env
 from tlssim.pki import build_ocsp_request, check_ocsp_response
 from tlssim.pki.admin import ADMIN_TOKEN_METADATA_KEY
+from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, credential_path, read_token
 from tlssim.pki.keys import build_csr, generate_private_key
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc
 
@@ -150,13 +151,17 @@ def test_acknowledged_revocations_survive_kill_9_of_ca_and_responder(
     with grpc.insecure_channel(env["TLSSIM_CA_ADDR"]) as channel:
         ca = ca_pb2_grpc.CertificateAuthorityStub(channel)
         token = ((ADMIN_TOKEN_METADATA_KEY, env["TLSSIM_ADMIN_TOKEN"]),)
-        for i in range(BURST):
-            name = f"burst-{i}.tlssim.test"
+        # Issued as the server would be: its credential, one of its names.
+        server_token = read_token(credential_path(Path(env["TLSSIM_DATA_DIR"]) / "ca", "server"))
+        as_server = ((ENROLLMENT_TOKEN_METADATA_KEY, server_token),)
+        for _ in range(BURST):
+            name = "valid.tlssim.test"
             csr = build_csr(generate_private_key(), name, (name,))
             issued = ca.IssueCertificate(
                 ca_pb2.IssueCertificateRequest(
                     csr_der=csr.public_bytes(serialization.Encoding.DER)
                 ),
+                metadata=as_server,
                 timeout=10,
             )
             chains.append([x509.load_der_x509_certificate(d) for d in issued.chain_der])

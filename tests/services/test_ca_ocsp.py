@@ -27,6 +27,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tlssim.pki import ChainVerifier, build_ocsp_request, check_ocsp_response
 from tlssim.pki.admin import ADMIN_TOKEN_FILE, ADMIN_TOKEN_METADATA_KEY
+from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, credential_path
 from tlssim.pki.keys import build_csr, generate_private_key
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc
 
@@ -107,6 +108,8 @@ class Stack:
             "TLSSIM_LISTEN": self.ocsp_address,
             "TLSSIM_HTTP_LISTEN": self.http_url.removeprefix("http://"),
             "TLSSIM_CA_ADDR": self.ca_address,
+            # Created by the ca at its first start; the responder waits for it.
+            "TLSSIM_ENROLLMENT_TOKEN_FILE": str(credential_path(self.tmp / "ca", "ocsp")),
         }
         self.ocsp = _start(
             "ocsp", env | (self.ocsp_env or {}), self.ocsp_address, self.tmp / "ocsp.log"
@@ -126,6 +129,12 @@ class Stack:
     @property
     def admin_token(self) -> str:
         return (self.tmp / "ca" / ADMIN_TOKEN_FILE).read_text().strip()
+
+    @property
+    def as_server(self) -> tuple[tuple[str, str]]:
+        """Call metadata carrying the server's enrollment credential."""
+        token = credential_path(self.tmp / "ca", "server").read_text().strip()
+        return ((ENROLLMENT_TOKEN_METADATA_KEY, token),)
 
 
 @pytest.fixture(scope="module")
@@ -165,11 +174,13 @@ def ocsp_stub(stack: Stack) -> Iterator[ocsp_pb2_grpc.OcspResponderStub]:
 
 
 def _issue(
-    ca_stub: ca_pb2_grpc.CertificateAuthorityStub, name: str = "valid.tlssim.test"
+    ca_stub: ca_pb2_grpc.CertificateAuthorityStub, stack: Stack, name: str = "valid.tlssim.test"
 ) -> tuple[list[x509.Certificate], str]:
     key = generate_private_key()
     csr = build_csr(key, name, (name,)).public_bytes(serialization.Encoding.DER)
-    reply = ca_stub.IssueCertificate(ca_pb2.IssueCertificateRequest(csr_der=csr), timeout=10)
+    reply = ca_stub.IssueCertificate(
+        ca_pb2.IssueCertificateRequest(csr_der=csr), metadata=stack.as_server, timeout=10
+    )
     return [x509.load_der_x509_certificate(d) for d in reply.chain_der], reply.serial_hex
 
 
@@ -211,7 +222,7 @@ def test_issue_check_revoke_over_grpc(
 
     bundle = ca_stub.GetTrustBundle(ca_pb2.GetTrustBundleRequest(), timeout=10).pem
     roots = x509.load_pem_x509_certificates(bundle.encode())
-    chain, serial_hex = _issue(ca_stub)
+    chain, serial_hex = _issue(ca_stub, stack)
     assert len(chain) == 2 and format(chain[0].serial_number, "x") == serial_hex
     assert ChainVerifier(roots, SystemClock()).verify(chain, "valid.tlssim.test").ok
 
@@ -236,12 +247,16 @@ def test_issue_check_revoke_over_grpc(
 
 
 def test_bad_input_gets_clear_errors(
-    ca_stub: ca_pb2_grpc.CertificateAuthorityStub, ocsp_stub: ocsp_pb2_grpc.OcspResponderStub
+    stack: Stack,
+    ca_stub: ca_pb2_grpc.CertificateAuthorityStub,
+    ocsp_stub: ocsp_pb2_grpc.OcspResponderStub,
 ) -> None:
     for csr, profile in ((b"garbage", ""), (b"", "server")):
         with pytest.raises(grpc.RpcError) as bad:
             ca_stub.IssueCertificate(
-                ca_pb2.IssueCertificateRequest(csr_der=csr, profile=profile), timeout=10
+                ca_pb2.IssueCertificateRequest(csr_der=csr, profile=profile),
+                metadata=stack.as_server,
+                timeout=10,
             )
         assert bad.value.code() is grpc.StatusCode.INVALID_ARGUMENT
         assert "CSR" in (bad.value.details() or "")
@@ -249,7 +264,9 @@ def test_bad_input_gets_clear_errors(
     csr = build_csr(key, "x.tlssim.test").public_bytes(serialization.Encoding.DER)
     with pytest.raises(grpc.RpcError) as bad:
         ca_stub.IssueCertificate(
-            ca_pb2.IssueCertificateRequest(csr_der=csr, profile="nope"), timeout=10
+            ca_pb2.IssueCertificateRequest(csr_der=csr, profile="nope"),
+            metadata=stack.as_server,
+            timeout=10,
         )
     assert bad.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     with pytest.raises(grpc.RpcError) as bad:
@@ -264,7 +281,7 @@ def test_bad_input_gets_clear_errors(
 def test_watch_status_replays_then_heartbeats(
     stack: Stack, ca_stub: ca_pb2_grpc.CertificateAuthorityStub
 ) -> None:
-    _, serial_hex = _issue(ca_stub)
+    _, serial_hex = _issue(ca_stub, stack)
     stream = ca_stub.WatchStatus(ca_pb2.WatchStatusRequest(after_sequence=0), timeout=10)
     seen: list[tuple[int, str]] = []
     try:
@@ -291,7 +308,7 @@ def test_watch_status_replays_then_heartbeats(
 def test_ocsp_and_crl_over_http(
     stack: Stack, ca_stub: ca_pb2_grpc.CertificateAuthorityStub
 ) -> None:
-    chain, serial_hex = _issue(ca_stub)
+    chain, serial_hex = _issue(ca_stub, stack)
     request = build_ocsp_request(chain[0], chain[1])
     post = urllib.request.Request(
         stack.http_url + "/", data=request, headers={"Content-Type": "application/ocsp-request"}
@@ -333,7 +350,7 @@ def test_ocsp_and_crl_over_http(
 def test_openssl_queries_the_responder_over_http(
     stack: Stack, ca_stub: ca_pb2_grpc.CertificateAuthorityStub, tmp_path: Path
 ) -> None:
-    chain, _ = _issue(ca_stub)
+    chain, _ = _issue(ca_stub, stack)
     bundle = ca_stub.GetTrustBundle(ca_pb2.GetTrustBundleRequest(), timeout=10).pem
     (tmp_path / "root.pem").write_text(bundle)
     for name, cert in (("leaf.pem", chain[0]), ("inter.pem", chain[1])):
@@ -369,7 +386,7 @@ def test_ca_restart_keeps_state_and_the_responder_resumes(
     ocsp_stub: ocsp_pb2_grpc.OcspResponderStub,
 ) -> None:
     before = ca_stub.GetTrustBundle(ca_pb2.GetTrustBundleRequest(), timeout=10).pem
-    chain, serial_hex = _issue(ca_stub)
+    chain, serial_hex = _issue(ca_stub, stack)
     token = stack.admin_token
     assert stack.ca is not None
     stack.ca.stop(signal.SIGKILL)  # an acknowledged issuance must survive kill -9
@@ -384,7 +401,7 @@ def test_ca_restart_keeps_state_and_the_responder_resumes(
         )
         # The responder reconnects to the new ca process and resumes from its sequence.
         _wait_for_status(ocsp_stub, chain, "revoked", timeout=15)
-        new_chain, _ = _issue(fresh)
+        new_chain, _ = _issue(fresh, stack)
         assert _ocsp_status(ocsp_stub, new_chain)[0] == "good"
 
 
@@ -407,7 +424,7 @@ def test_unknown_serial_is_unknown(
     ca_stub: ca_pb2_grpc.CertificateAuthorityStub,
     ocsp_stub: ocsp_pb2_grpc.OcspResponderStub,
 ) -> None:
-    chain, _ = _issue(ca_stub)
+    chain, _ = _issue(ca_stub, stack)
     never_issued = (
         ocsp.OCSPRequestBuilder()
         .add_certificate_by_hash(
@@ -446,7 +463,7 @@ def test_a_silent_feed_makes_the_responder_say_try_later(tmp_path: Path) -> None
         ):
             ca_stub = ca_pb2_grpc.CertificateAuthorityStub(ca_channel)
             ocsp_stub = ocsp_pb2_grpc.OcspResponderStub(ocsp_channel)
-            chain, _ = _issue(ca_stub)
+            chain, _ = _issue(ca_stub, own)
             assert _ocsp_status(ocsp_stub, chain)[0] == "good"
             points = chain[0].extensions.get_extension_for_class(x509.CRLDistributionPoints)
             assert points.value[0].full_name is not None
@@ -502,7 +519,7 @@ def test_the_responder_answers_for_the_intermediate_with_a_certificate_from_the_
 ) -> None:
     from tlssim.clock import SystemClock
 
-    chain, _ = _issue(ca_stub)
+    chain, _ = _issue(ca_stub, stack)
     root = x509.load_pem_x509_certificates(
         ca_stub.GetTrustBundle(ca_pb2.GetTrustBundleRequest(), timeout=10).pem.encode()
     )[0]

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from tlssim import endpoints as ep
 from tlssim import links
 from tlssim.faults.rest_client import FaultsApi, FaultsApiError
+from tlssim.pki.enrollment import IDENTITIES, credential_path
 from tlssim.rpcutil import is_serving
-from tlssim.services.settings import console_address
+from tlssim.services.settings import console_address, default_data_dir
 
 STARTUP_TIMEOUT_S = 60.0
 
@@ -85,8 +86,8 @@ class Stack:
     """
 
     def __init__(self, env: dict[str, str]) -> None:
-        self._env = env
-        self.env = env
+        # What every child gets; no service inherits another's credential from here.
+        self.env = {k: v for k, v in env.items() if k != "TLSSIM_ENROLLMENT_TOKEN_FILE"}
         self.children: dict[str, Child] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -94,7 +95,7 @@ class Stack:
         self.on_restart: dict[str, Callable[[], Awaitable[None]]] = {}
 
     async def start(self, service: LocalService, env: dict[str, str] | None = None) -> None:
-        child = Child(service, self._env | (env or {}))
+        child = Child(service, self.env | (env or {}))
         self.children[service.name] = child
         await self._spawn(child)
 
@@ -298,13 +299,31 @@ async def _answers_http(url: str) -> bool:
         return False
 
 
+def enrollment_credential(env: dict[str, str], name: str) -> dict[str, str]:
+    """The one enrollment credential service `name` may present to the ca: its own file in
+    the ca's data dir, created by the ca at its first start (nothing for the ca itself).
+
+    The file, not its content, is handed over, so that a rotated credential reaches the
+    services without a restart.
+    """
+    if name not in IDENTITIES:
+        return {}
+    path = credential_path(default_data_dir(env) / "ca", name)
+    if not path.is_file():
+        raise RuntimeError(f"the ca made no enrollment credential for {name} at {path}")
+    return {"TLSSIM_ENROLLMENT_TOKEN_FILE": str(path)}
+
+
 async def _start_all(stack: Stack, e: ep.Endpoints) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     print("starting faults ...", flush=True)
     overrides = await start_faults(stack, e, deadline)
     for service in local_services(e):
         print(f"starting {service.name} ...", flush=True)
-        await stack.start(service, own_listen(service.name, e) | overrides.get(service.name, {}))
+        env = own_listen(service.name, e) | overrides.get(service.name, {})
+        # The ca is healthy by now: its credentials exist.
+        env |= enrollment_credential(stack.env, service.name)
+        await stack.start(service, env)
         await stack.wait_healthy(service, deadline)
     print("starting console ...", flush=True)
     await start_console(stack, console_address(stack.env), deadline)

@@ -127,6 +127,18 @@ def _parser() -> argparse.ArgumentParser:
     revoke = ca_sub.add_parser("revoke", help="revoke a certificate by serial (hex)")
     revoke.add_argument("serial")
     revoke.add_argument("--reason", default="unspecified")
+    rotate = ca_sub.add_parser(
+        "rotate-credentials",
+        help="replace the enrollment credentials and the admin token in the ca's data dir "
+        "(the running ca takes the new ones at once)",
+    )
+    rotate.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="server, ocsp, client or admin (default: all of them)",
+    )
+    rotate.add_argument("--data-dir", help="the ca's state directory (default: $TLSSIM_DATA_DIR)")
     decrypt = sub.add_parser(
         "decrypt", help="decrypt a captured TLS 1.2 RSA session with the server's private key"
     )
@@ -260,8 +272,35 @@ async def _handshake(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
+def _rotate_credentials(args: argparse.Namespace) -> int:
+    from tlssim.pki.enrollment import ADMIN, IDENTITIES, rotate
+    from tlssim.services.settings import default_data_dir
+
+    known = (*IDENTITIES, ADMIN)
+    names = args.names or list(known)
+    if unknown := [n for n in names if n not in known]:
+        print(
+            f"tlssim: unknown credential(s) {', '.join(unknown)}; known: {', '.join(known)}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    env = os.environ | ({"TLSSIM_DATA_DIR": args.data_dir} if args.data_dir else {})
+    ca_dir = default_data_dir(env) / "ca"
+    if not ca_dir.is_dir():
+        print(f"tlssim: no ca data dir at {ca_dir}", file=sys.stderr)
+        return EXIT_FAILED
+    for path in rotate(ca_dir, names):
+        print(f"rotated {path}")
+    if ADMIN in names:
+        print("note: a ca started with TLSSIM_ADMIN_TOKEN uses that value, not the file")
+    return EXIT_OK
+
+
 async def _ca(args: argparse.Namespace) -> int:
     from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc
+
+    if args.ca_command == "rotate-credentials":
+        return _rotate_credentials(args)
 
     address = ep.Endpoints.from_env().ca
     async with rpcutil.open_channel(address) as channel:

@@ -27,6 +27,7 @@ from tlssim.pki.keys import (
     private_key_to_pem,
     signature_hash_for,
 )
+from tlssim.pki.policy import NamePolicy, check_csr_bounds, check_request_size
 from tlssim.pki.profiles import (
     DEFAULT_HIERARCHY,
     DEFAULT_PROFILES,
@@ -258,20 +259,27 @@ class Authority:
 
     # -- issuing and revoking -----------------------------------------------------------
 
-    def issue(self, csr_der: bytes, profile_name: str = "server") -> IssuedCertificate:
-        """Checks the CSR and issues a leaf for its key under the named profile."""
+    def issue(
+        self, csr_der: bytes, profile_name: str = "server", *, policy: NamePolicy | None = None
+    ) -> IssuedCertificate:
+        """Checks the CSR (its size, signature and, given a `policy`, that the caller may
+        have it: PolicyRefused if not) and issues a leaf for its key under the named profile."""
+        check_request_size(csr_der, profile_name)
         name, issuer_public_id = split_profile_name(profile_name)
         profile = lookup_profile(self.profiles, name)
         try:
             csr = x509.load_der_x509_csr(csr_der)
         except ValueError as exc:
             raise InvalidRequest(f"not a DER CSR: {exc}") from exc
+        check_csr_bounds(csr)
         try:
             signature_ok = csr.is_signature_valid
         except Exception as exc:  # unsupported algorithms surface here
             raise InvalidRequest(f"cannot check the CSR signature: {exc}") from exc
         if not signature_ok:
             raise InvalidRequest("the CSR signature does not verify")
+        if policy is not None:
+            policy.check(csr, profile.name, issuer_named=issuer_public_id is not None)
         if issuer_public_id is None:
             issuer = self.ca(profile.issuer)
         elif profile.any_issuer:

@@ -17,3 +17,11 @@ class UnknownIssuer(InvalidRequest):
 
 class NotFound(PkiError):
     """No such certificate (for example a revoke of a serial we never issued)."""
+
+
+class PolicyRefused(PkiError):
+    """The caller is known but may not have this certificate (profile, issuer or name)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # a short code for counting refusals, e.g. "wildcard"

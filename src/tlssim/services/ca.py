@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
 
 import grpc
@@ -13,9 +15,15 @@ from cryptography.hazmat.primitives import serialization
 
 from tlssim import rpcutil
 from tlssim.clock import Clock
-from tlssim.pki.admin import ADMIN_TOKEN_METADATA_KEY, load_or_create_admin_token, token_matches
+from tlssim.pki.admin import ADMIN_TOKEN_METADATA_KEY, load_or_create_admin_token
 from tlssim.pki.authority import Authority
-from tlssim.pki.errors import InvalidRequest, NotFound, PkiError
+from tlssim.pki.enrollment import (
+    ENROLLMENT_TOKEN_METADATA_KEY,
+    AdminToken,
+    EnrollmentCredentials,
+)
+from tlssim.pki.errors import InvalidRequest, NotFound, PkiError, PolicyRefused
+from tlssim.pki.policy import NamePolicy, build_policies
 from tlssim.pki.profiles import build_hierarchy, build_profiles
 from tlssim.pki.store import EventKind, StatusEvent
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc
@@ -30,23 +38,73 @@ _FEED_BATCH: Final = 500
 # Sequences are SQLite integers (signed 64-bit).
 MAX_SEQUENCE: Final = 2**63 - 1
 
+# Request-derived text (profile names, refusal details) is cut to this length in the log.
+LOGGED_FIELD_CHARS: Final = 80
+# At most one log line per refusal reason this often; the line says how many were not logged.
+REFUSAL_LOG_INTERVAL_S: Final = 1.0
+
 _KIND: Final = {
     EventKind.ISSUED: ca_pb2.StatusEvent.ISSUED,
     EventKind.REVOKED: ca_pb2.StatusEvent.REVOKED,
 }
 
 
+def _cut(text: str) -> str:
+    text = text.replace("\n", " ").replace("\r", " ")
+    return text if len(text) <= LOGGED_FIELD_CHARS else text[:LOGGED_FIELD_CHARS] + "..."
+
+
+class Refusals:
+    """Counts refused calls per reason and logs them, at most one line per reason a second
+    (an anonymous caller must not be able to flood the log)."""
+
+    def __init__(self) -> None:
+        self.counts: collections.Counter[str] = collections.Counter()
+        self._last_logged: dict[str, float] = {}
+        self._unlogged: collections.Counter[str] = collections.Counter()
+
+    def record(self, code: grpc.StatusCode, reason: str, detail: str, **fields: str) -> None:
+        self.counts[reason] += 1
+        now = time.monotonic()
+        last = self._last_logged.get(reason)
+        if last is not None and now - last < REFUSAL_LOG_INTERVAL_S:
+            self._unlogged[reason] += 1
+            return
+        self._last_logged[reason] = now
+        skipped = self._unlogged.pop(reason, 0)
+        described = " ".join(f"{k}={_cut(v)!r}" for k, v in fields.items())
+        log.warning(
+            "refused %s (%s): %s; %s; refusals %s%s trace=%s",
+            code.name,
+            reason,
+            _cut(detail),
+            described,
+            ", ".join(f"{r}={n}" for r, n in sorted(self.counts.items())),
+            f" ({skipped} more {reason} not logged)" if skipped else "",
+            rpcutil.current_trace_id(),
+        )
+
+
 class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
-    """The CertificateAuthority gRPC servicer over one Authority."""
+    """The CertificateAuthority gRPC servicer over one Authority.
+
+    IssueCertificate needs an enrollment credential and issues only what the caller's
+    identity may have; RevokeCertificate needs the admin token; the rest is public.
+    """
 
     def __init__(
         self,
         authority: Authority,
-        admin_token: str,
+        admin_token: AdminToken,
+        credentials: EnrollmentCredentials,
+        policies: Mapping[str, NamePolicy],
         heartbeat_interval: float = HEARTBEAT_INTERVAL_S,
     ) -> None:
         self.authority = authority
         self._admin_token = admin_token
+        self._credentials = credentials
+        self._policies = dict(policies)
+        self.refusals = Refusals()
         self._heartbeat_interval = heartbeat_interval
         self._latest_sequence = authority.store.latest_sequence()
         self._changed = asyncio.Condition()
@@ -87,19 +145,58 @@ class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
     async def GetTrustBundle(self, request: Any, context: Any) -> Any:
         return ca_pb2.GetTrustBundleResponse(pem=self.authority.trust_bundle_pem())
 
+    async def _refuse(
+        self, context: Any, code: grpc.StatusCode, reason: str, detail: str, **fields: str
+    ) -> None:
+        self.refusals.record(code, reason, detail, **fields)
+        await context.abort(code, detail)
+
     async def IssueCertificate(self, request: Any, context: Any) -> Any:
+        profile = request.profile or "server"
+        presented = _metadata(context).get(ENROLLMENT_TOKEN_METADATA_KEY)
+        identity = self._credentials.identify(presented)
+        if identity is None:
+            reason = "bad-credential" if presented else "no-credential"
+            await self._refuse(
+                context,
+                grpc.StatusCode.UNAUTHENTICATED,
+                reason,
+                f"issuing needs a valid enrollment credential in {ENROLLMENT_TOKEN_METADATA_KEY}",
+                profile=profile,
+            )
+        assert identity is not None
+        policy = self._policies.get(identity, NamePolicy(identity=identity))
         try:
             issued = await asyncio.to_thread(
-                self.authority.issue, bytes(request.csr_der), request.profile or "server"
+                functools.partial(
+                    self.authority.issue, bytes(request.csr_der), profile, policy=policy
+                )
+            )
+        except PolicyRefused as exc:
+            await self._refuse(
+                context,
+                grpc.StatusCode.PERMISSION_DENIED,
+                exc.reason,
+                str(exc),
+                identity=identity,
+                profile=profile,
             )
         except InvalidRequest as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            await self._refuse(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "invalid-request",
+                str(exc),
+                identity=identity,
+                profile=profile,
+            )
         await self._published(issued.event.sequence)
         log.info(
-            "issued %s serial %s (%s) trace=%s",
+            "issued %s serial %s (%s) to %s trace=%s",
             issued.leaf.subject.rfc4514_string(),
             issued.serial_hex,
-            request.profile or "server",
+            _cut(profile),
+            identity,
             rpcutil.current_trace_id(),
         )
         return ca_pb2.IssueCertificateResponse(
@@ -108,11 +205,13 @@ class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
         )
 
     async def RevokeCertificate(self, request: Any, context: Any) -> Any:
-        metadata = dict(context.invocation_metadata() or ())
-        if not token_matches(metadata.get(ADMIN_TOKEN_METADATA_KEY), self._admin_token):
-            await context.abort(
+        if not self._admin_token.matches(_metadata(context).get(ADMIN_TOKEN_METADATA_KEY)):
+            await self._refuse(
+                context,
                 grpc.StatusCode.PERMISSION_DENIED,
+                "bad-admin-token",
                 f"revoking needs the deployment's admin token in {ADMIN_TOKEN_METADATA_KEY}",
+                serial=str(request.serial_hex),
             )
         try:
             event = await asyncio.to_thread(
@@ -168,6 +267,15 @@ class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
                     yield ca_pb2.StatusEvent(sequence=last, heartbeat=True)
 
 
+def _metadata(context: Any) -> dict[str, str]:
+    """The call's text metadata (binary "-bin" entries are no credentials)."""
+    return {
+        str(key): value
+        for key, value in (context.invocation_metadata() or ())
+        if isinstance(value, str)
+    }
+
+
 async def serve(settings: CaSettings, clock: Clock) -> None:
     """Runs the ca until cancelled, keeping its state in `settings.data_dir`."""
     depth = settings.long_chain_depth
@@ -181,8 +289,14 @@ async def serve(settings: CaSettings, clock: Clock) -> None:
             profiles=build_profiles(depth),
         )
     )
-    admin_token = load_or_create_admin_token(settings.data_dir, settings.admin_token)
-    service = CertificateAuthorityService(authority, admin_token)
+    load_or_create_admin_token(settings.data_dir, settings.admin_token)
+    credentials = await asyncio.to_thread(EnrollmentCredentials.open, settings.data_dir)
+    service = CertificateAuthorityService(
+        authority,
+        AdminToken(settings.data_dir, settings.admin_token),
+        credentials,
+        build_policies(),
+    )
     try:
         async with runtime.grpc_server(
             settings.listen,
@@ -190,7 +304,8 @@ async def serve(settings: CaSettings, clock: Clock) -> None:
             functools.partial(ca_pb2_grpc.add_CertificateAuthorityServicer_to_server, service),
         ):
             log.info(
-                "ca listening on %s (data %s, %d events, OCSP URL %s)",
+                "ca listening on %s (data %s, %d events, OCSP URL %s; enrollment credentials "
+                "in its enrollment/ folder)",
                 settings.listen,
                 settings.data_dir,
                 authority.store.latest_sequence(),
@@ -200,4 +315,8 @@ async def serve(settings: CaSettings, clock: Clock) -> None:
     finally:
         await service.close()
         authority.close()
-        log.info("ca stopped")
+        counts = service.refusals.counts
+        log.info(
+            "ca stopped (refusals: %s)",
+            ", ".join(f"{r}={n}" for r, n in sorted(counts.items())) or "none",
+        )

@@ -9,6 +9,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, Final
 
 import grpc
@@ -20,6 +21,7 @@ from tlssim import rpcutil
 from tlssim.clock import Clock
 from tlssim.endpoints import split_host_port
 from tlssim.pki.authority import issuer_id
+from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, CredentialMissing, read_token
 from tlssim.pki.keys import build_csr, generate_private_key
 from tlssim.pki.ocsp_responder import (
     CertStatus,
@@ -29,6 +31,7 @@ from tlssim.pki.ocsp_responder import (
     ServedIssuer,
     unsuccessful_reply,
 )
+from tlssim.pki.policy import OCSP_RESPONDER_PROFILE, RESPONDER_COMMON_NAME
 from tlssim.pki.status_table import FeedEvent, StatusTable
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc
 from tlssim.services import runtime
@@ -39,7 +42,6 @@ from tlssim.web import WebServer
 log = logging.getLogger("tlssim.ocsp")
 
 SERVICE_NAME: Final = "tlssim.rpc.v1.OcspResponder"
-RESPONDER_COMMON_NAME: Final = "tlssim OCSP responder"
 # A serial the feed has not delivered yet may have been issued a moment ago: wait this long
 # for the feed before answering "unknown".
 UNKNOWN_GRACE_S: Final = 0.3
@@ -198,12 +200,20 @@ def _has_nonce(request_der: bytes) -> bool:
 # -- talking to the ca -------------------------------------------------------------------
 
 
-async def enroll(ca: Any, issuer: x509.Certificate | None = None) -> ServedIssuer:
+async def enroll(ca: Any, credential: Path, issuer: x509.Certificate | None = None) -> ServedIssuer:
     """A delegated responder certificate from the ca, retrying with backoff until the ca
-    answers: from `issuer` ("ocsp-responder@<issuer id>"), or from the default issuing CA."""
+    answers: from `issuer` ("ocsp-responder@<issuer id>"), or from the default issuing CA.
+
+    Each request carries the responder's enrollment credential, read from `credential`
+    every time (it may appear only once the ca has created it, or be rotated).
+    """
     key = generate_private_key("ecdsa-p256")
     csr_der = build_csr(key, RESPONDER_COMMON_NAME).public_bytes(serialization.Encoding.DER)
-    profile = "ocsp-responder" if issuer is None else f"ocsp-responder@{issuer_id(issuer)}"
+    profile = (
+        OCSP_RESPONDER_PROFILE
+        if issuer is None
+        else f"{OCSP_RESPONDER_PROFILE}@{issuer_id(issuer)}"
+    )
     delay = BACKOFF_START_S
     attempt = 0
     while True:
@@ -211,14 +221,13 @@ async def enroll(ca: Any, issuer: x509.Certificate | None = None) -> ServedIssue
         try:
             reply = await ca.IssueCertificate(
                 ca_pb2.IssueCertificateRequest(csr_der=csr_der, profile=profile),
+                metadata=((ENROLLMENT_TOKEN_METADATA_KEY, read_token(credential)),),
                 timeout=CA_CALL_TIMEOUT_S,
             )
-        except grpc.aio.AioRpcError as exc:
-            log.info(
-                "waiting for the ca (attempt %d): %s; retrying in %.1fs",
-                attempt,
-                exc.code().name,
-                delay,
+        except (grpc.aio.AioRpcError, CredentialMissing) as exc:
+            level, why = _why_not_enrolled(exc)
+            log.log(
+                level, "waiting for the ca (attempt %d): %s; retrying in %.1fs", attempt, why, delay
             )
             await asyncio.sleep(delay)
             delay = _backoff(delay)
@@ -231,6 +240,15 @@ async def enroll(ca: Any, issuer: x509.Certificate | None = None) -> ServedIssue
             served_issuer.subject.rfc4514_string(),
         )
         return ServedIssuer.create(served_issuer, chain[0], key)
+
+
+def _why_not_enrolled(exc: grpc.aio.AioRpcError | CredentialMissing) -> tuple[int, str]:
+    """(log level, reason): a refusal or a missing credential needs an operator's eye."""
+    if isinstance(exc, CredentialMissing):
+        return logging.WARNING, str(exc)
+    if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+        return logging.WARNING, f"refused, {exc.code().name}: {exc.details()}"
+    return logging.INFO, exc.code().name
 
 
 def _feed_event(message: Any) -> FeedEvent:
@@ -284,7 +302,9 @@ async def follow_feed(ca: Any, state: ResponderState) -> None:
         delay = _backoff(delay)
 
 
-async def keep_responder_certificates_fresh(ca: Any, state: ResponderState, clock: Clock) -> None:
+async def keep_responder_certificates_fresh(
+    ca: Any, credential: Path, state: ResponderState, clock: Clock
+) -> None:
     """Re-enrolls each responder certificate once two thirds of its lifetime have passed."""
     while True:
         now = clock.now()
@@ -294,7 +314,7 @@ async def keep_responder_certificates_fresh(ca: Any, state: ResponderState, cloc
             lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
             renew_at = cert.not_valid_before_utc + lifetime * 2 / 3
             if renew_at <= now:
-                state.responder.add(await enroll(ca, served.issuer))
+                state.responder.add(await enroll(ca, credential, served.issuer))
                 log.info("responder certificate for %s renewed", served.issuer.subject)
             else:
                 waits.append((renew_at - now).total_seconds())
@@ -309,20 +329,22 @@ async def serve(settings: OcspSettings, clock: Clock) -> None:
     tasks: list[asyncio.Task[None]] = []
     http: WebServer | None = None
     try:
-        served = await enroll(ca)
+        credential = settings.enrollment_token_file
+        served = await enroll(ca, credential)
         table = StatusTable()
         table.issuers[served.issuer.public_bytes(serialization.Encoding.DER)] = served.issuer
         state = ResponderState(
             OcspResponder([served], table.lookup, clock),
             table,
-            functools.partial(enroll, ca),
+            functools.partial(enroll, ca, credential),
             feed_max_age_s=settings.feed_max_age_s,
         )
         front = OcspHttpFront(state, ca, clock)
         tasks.append(asyncio.create_task(follow_feed(ca, state), name="status-feed"))
         tasks.append(
             asyncio.create_task(
-                keep_responder_certificates_fresh(ca, state, clock), name="responder-renewal"
+                keep_responder_certificates_fresh(ca, credential, state, clock),
+                name="responder-renewal",
             )
         )
         await state.caught_up.wait()

@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -24,6 +25,7 @@ from tlssim.net.drive import serve_connection
 from tlssim.net.transport import GrpcServerTransport, TcpTransport
 from tlssim.pki import keys
 from tlssim.pki.authority import self_signed_certificate
+from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, CredentialMissing, read_token
 from tlssim.pki.revocation import build_ocsp_request
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc, server_pb2, server_pb2_grpc
 from tlssim.services import runtime
@@ -65,10 +67,13 @@ class HostCertificate:
 
 
 class CertificateStore:
-    """The certificates of every virtual host, obtained from the ca by CSR at start."""
+    """The certificates of every virtual host, obtained from the ca by CSR at start, each
+    request carrying the server's enrollment credential (read from its file every time, so
+    a rotated credential is picked up)."""
 
-    def __init__(self, ca: Any, ocsp_stub: Any, clock: Clock) -> None:
+    def __init__(self, ca: Any, ocsp_stub: Any, clock: Clock, *, credential: Path) -> None:
         self._ca = ca
+        self._credential = credential
         self._ocsp = ocsp_stub
         self._clock = clock
         self._hosts: dict[str, list[HostCertificate]] = {}
@@ -89,7 +94,8 @@ class CertificateStore:
         reply = await self._ca.IssueCertificate(
             ca_pb2.IssueCertificateRequest(
                 csr_der=csr.public_bytes(keys.Encoding.DER), profile=host.profile
-            )
+            ),
+            metadata=((ENROLLMENT_TOKEN_METADATA_KEY, read_token(self._credential)),),
         )
         return HostCertificate(
             host.name, key, tuple(bytes(c) for c in reply.chain_der), host.send_intermediates
@@ -208,6 +214,7 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
             ca_pb2_grpc.CertificateAuthorityStub(ca_channel),
             ocsp_pb2_grpc.OcspResponderStub(ocsp_channel),
             clock,
+            credential=settings.enrollment_token_file,
         )
         await _retry_until_ready(f"enroll with the ca at {settings.ca}", certificates.enroll_all)
         await certificates.refresh_staples()
@@ -253,6 +260,13 @@ async def _retry_until_ready(what: str, action: Any) -> None:
             await action()
             return
         except grpc.aio.AioRpcError as exc:
-            log.info("waiting to %s: %s", what, exc.code().name)
+            code = exc.code()
+            if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                log.warning("the ca refused to %s: %s %s", what, code.name, exc.details())
+            else:
+                log.info("waiting to %s: %s", what, code.name)
+            await asyncio.sleep(delay)
+        except CredentialMissing as exc:
+            log.warning("waiting to %s: %s", what, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)

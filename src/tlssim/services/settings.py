@@ -108,7 +108,7 @@ VARIABLES: Final[tuple[Variable, ...]] = (
         name="TLSSIM_DATA_DIR",
         default="$XDG_STATE_HOME/tlssim (~/.local/state/tlssim)",
         meaning="state directory; the ca keeps its keys and database in its ca/ folder",
-        services=("ca",),
+        services=("ca", "ocsp", "server", "client"),
     ),
     Variable(
         name="TLSSIM_LOG_LEVEL",
@@ -175,6 +175,13 @@ VARIABLES: Final[tuple[Variable, ...]] = (
         default="the ca's admin-token file",
         meaning="token that revocation requests must present",
         services=("ca",),
+    ),
+    Variable(
+        name="TLSSIM_ENROLLMENT_TOKEN_FILE",
+        default="$TLSSIM_DATA_DIR/ca/enrollment/SERVICE/token",
+        meaning="file holding the service's enrollment credential, presented to the ca to be "
+        "issued a certificate (docs/security.md)",
+        services=("ocsp", "server", "client"),
     ),
 )
 
@@ -255,6 +262,16 @@ def default_data_dir(env: Mapping[str, str]) -> Path:
     return Path(env.get("TLSSIM_DATA_DIR") or Path(state) / "tlssim")
 
 
+def _enrollment_token_file(e: Environment, identity: str) -> Path:
+    """The explicit file, else where a ca on this machine keeps `identity`'s credential."""
+    if explicit := e.text("TLSSIM_ENROLLMENT_TOKEN_FILE"):
+        return Path(explicit)
+    # Imported here: the CLI reads these settings without loading the PKI.
+    from tlssim.pki.enrollment import credential_path
+
+    return credential_path(e.data_dir() / "ca", identity)
+
+
 def _http_netloc(url: str) -> str:
     return url.removeprefix("http://").split("/")[0]
 
@@ -286,6 +303,7 @@ class OcspSettings:
     http_listen: str
     ca: str
     feed_max_age_s: float = 10.0
+    enrollment_token_file: Path
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> OcspSettings:
@@ -296,6 +314,7 @@ class OcspSettings:
             http_listen=e.listen("TLSSIM_HTTP_LISTEN", _http_netloc(own.ocsp_url)),
             ca=own.ca,
             feed_max_age_s=e.seconds("TLSSIM_FEED_MAX_AGE_S", 10.0),
+            enrollment_token_file=_enrollment_token_file(e, "ocsp"),
         )
 
 
@@ -306,6 +325,7 @@ class ServerSettings:
     ca: str
     ocsp: str
     staple_refresh_s: float = 5.0
+    enrollment_token_file: Path
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServerSettings:
@@ -317,6 +337,7 @@ class ServerSettings:
             ca=own.ca,
             ocsp=own.ocsp,
             staple_refresh_s=e.seconds("TLSSIM_STAPLE_REFRESH_S", 5.0),
+            enrollment_token_file=_enrollment_token_file(e, "server"),
         )
 
 
@@ -328,6 +349,8 @@ class ClientSettings:
     ocsp: str
     crl_timeout_s: float = 2.0
     status_cache_s: float = 5.0
+    # Not used yet (no client certificate exists); handed over so that the client can enroll.
+    enrollment_token_file: Path
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ClientSettings:
@@ -340,6 +363,7 @@ class ClientSettings:
             ocsp=own.ocsp,
             crl_timeout_s=e.seconds("TLSSIM_CRL_TIMEOUT_S", 2.0),
             status_cache_s=e.seconds("TLSSIM_STATUS_CACHE_S", 5.0),
+            enrollment_token_file=_enrollment_token_file(e, "client"),
         )
 
 
