@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -16,15 +17,30 @@ from pathlib import Path
 STARTUP_TIMEOUT_S = 90
 
 
+# Below Linux's ephemeral range (32768-60999): ports chosen here for the services are never
+# handed out meanwhile as the source or listening port of an unrelated socket, such as the
+# faults proxies that `tlssim up` binds to port 0 before the services start.
+_PORTS = range(20000, 32768)
+
+
 def free_ports(n: int) -> list[int]:
-    """n loopback ports that were free a moment ago (held together, so all distinct)."""
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports: list[int] = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+    """n distinct loopback ports that were free a moment ago (held together while chosen)."""
+    held: list[socket.socket] = []
+    try:
+        for port in random.sample(_PORTS, len(_PORTS)):
+            if len(held) == n:
+                break
+            candidate = socket.socket()
+            try:
+                candidate.bind(("127.0.0.1", port))
+            except OSError:
+                candidate.close()
+                continue
+            held.append(candidate)
+        return [s.getsockname()[1] for s in held]
+    finally:
+        for s in held:
+            s.close()
 
 
 def stack_env(tmp: Path, **overrides: str) -> dict[str, str]:

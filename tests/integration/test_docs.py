@@ -62,6 +62,7 @@ def _substitutions(stack: LocalStack, folder: Path) -> dict[str, str]:
         "127.0.0.1:4433": f"{host}:{port}",
         "127.0.0.1:8443": f"{host}:{port}",
         "example.test": "valid.tlssim.test",
+        "--data-dir DIR": f"--data-dir {stack.data_dir}",
     }
 
 

@@ -279,16 +279,13 @@ def _rotate_credentials(args: argparse.Namespace) -> int:
     known = (*IDENTITIES, ADMIN)
     names = args.names or list(known)
     if unknown := [n for n in names if n not in known]:
-        print(
-            f"tlssim: unknown credential(s) {', '.join(unknown)}; known: {', '.join(known)}",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
+        raise CliError(f"unknown credential(s) {', '.join(unknown)}; known: {', '.join(known)}")
     env = os.environ | ({"TLSSIM_DATA_DIR": args.data_dir} if args.data_dir else {})
     ca_dir = default_data_dir(env) / "ca"
     if not ca_dir.is_dir():
-        print(f"tlssim: no ca data dir at {ca_dir}", file=sys.stderr)
-        return EXIT_FAILED
+        raise CliError(
+            f"no ca data dir at {ca_dir}: start the ca once, or name its --data-dir", Exit.FILE
+        )
     for path in rotate(ca_dir, names):
         print(f"rotated {path}")
     if ADMIN in names:
