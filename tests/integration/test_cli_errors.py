@@ -41,6 +41,9 @@ WITH_STACK = [
     (["scenarios", "run"], Exit.USAGE, "--all"),
     (["scenarios", "run", "no-such-scenario"], Exit.USAGE, "unknown scenario"),
     (["handshake", "--tls", "1.4"], Exit.USAGE, "invalid choice"),
+    (["ca", "revoke", "00112233", "--reason", "removeFromCRL"], Exit.USAGE, "invalid choice"),
+    (["ca", "revoke", "00112233aabb"], Exit.REFUSED, "serial 00112233aabb was issued"),
+    (["ca", "revoke", "zz"], Exit.USAGE, "not hexadecimal"),
 ]
 
 # Everything pointed at ports where nothing listens.

@@ -67,3 +67,13 @@ def test_revoking_fails_the_next_handshakes(own_stack: LocalStack) -> None:
         "source": "staple",
         "status": "revoked",
     }
+
+
+def test_ca_list_shows_issued_and_revoked_certificates(stack: LocalStack) -> None:
+    listed = stack.tlssim("ca", "list", "--host", "revoked.tlssim.test")
+    assert listed.returncode == 0, listed.stderr
+    rows = listed.stdout.splitlines()[1:]
+    assert rows and all("CN=revoked.tlssim.test" in row for row in rows)
+    assert any("revoked (keyCompromise)" in row for row in rows)
+    revoked_only = stack.tlssim("ca", "list", "--revoked").stdout.splitlines()[1:]
+    assert revoked_only and all("revoked (" in row for row in revoked_only)

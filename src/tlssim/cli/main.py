@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import datetime as dt
 import enum
 import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from tlssim import endpoints as ep
 from tlssim import rpcutil
@@ -19,6 +21,7 @@ from tlssim.client.request import (
     USABLE_SIGNATURE_SCHEMES,
     USABLE_SUITES,
 )
+from tlssim.pki.reasons import REVOCATION_REASONS
 from tlssim.services.settings import Environment
 from tlssim.tls import ProtocolVersion
 
@@ -124,9 +127,19 @@ def _parser() -> argparse.ArgumentParser:
     ca = sub.add_parser("ca", help="talk to the certificate authority")
     ca_sub = ca.add_subparsers(dest="ca_command", required=True)
     ca_sub.add_parser("bundle", help="print the trust anchors as PEM")
+    listing = ca_sub.add_parser("list", help="issued certificates: serial, subject, status")
+    listing.add_argument("--host", default="", help="only certificates for this host name")
+    listing.add_argument("--revoked", action="store_true", help="only revoked certificates")
+    listing.add_argument("--limit", type=int, default=100, help="at most this many (newest)")
     revoke = ca_sub.add_parser("revoke", help="revoke a certificate by serial (hex)")
-    revoke.add_argument("serial")
-    revoke.add_argument("--reason", default="unspecified")
+    revoke.add_argument("serial", help="the serial in hex, as `tlssim ca list` shows it")
+    revoke.add_argument(
+        "--reason",
+        default="unspecified",
+        choices=REVOCATION_REASONS,
+        metavar="REASON",
+        help="RFC 5280 CRLReason: " + ", ".join(REVOCATION_REASONS),
+    )
     rotate = ca_sub.add_parser(
         "rotate-credentials",
         help="replace the enrollment credentials and the admin token in the ca's data dir "
@@ -306,6 +319,15 @@ async def _ca(args: argparse.Namespace) -> int:
             reply = await stub.GetTrustBundle(ca_pb2.GetTrustBundleRequest(), timeout=10)
             sys.stdout.write(reply.pem)
             return EXIT_OK
+        if args.ca_command == "list":
+            listed = await stub.ListCertificates(
+                ca_pb2.ListCertificatesRequest(
+                    host=args.host, revoked_only=args.revoked, limit=max(args.limit, 1)
+                ),
+                timeout=10,
+            )
+            _print_certificates(listed.certificates)
+            return EXIT_OK
         token = admin_token()
         if not token:
             raise CliError(
@@ -320,6 +342,14 @@ async def _ca(args: argparse.Namespace) -> int:
         )
         print(f"revoked {args.serial} (status sequence {revoked.sequence})")
         return EXIT_OK
+
+
+def _print_certificates(certificates: Any) -> None:
+    print(f"{'serial':<34} {'status':<22} {'profile':<16} {'not after':<11} subject")
+    for c in certificates:
+        status = f"revoked ({c.reason})" if c.revoked else "issued"
+        until = dt.datetime.fromtimestamp(c.not_after, dt.UTC).date().isoformat()
+        print(f"{c.serial_hex:<34} {status:<22} {c.profile:<16} {until:<11} {c.subject}")
 
 
 def admin_token() -> str:

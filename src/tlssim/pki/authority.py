@@ -36,6 +36,7 @@ from tlssim.pki.profiles import (
     lookup_profile,
     split_profile_name,
 )
+from tlssim.pki.reasons import REVOCATION_REASONS
 from tlssim.pki.store import CertificateStore, Issuance, StatusEvent, StoredCa
 
 DEFAULT_OCSP_URL: Final = "http://127.0.0.1:8080"
@@ -85,11 +86,15 @@ def new_serial() -> int:
 
 def reason_flag(reason: str) -> x509.ReasonFlags:
     """An RFC 5280 CRLReason by its name ("keyCompromise"); empty means unspecified."""
-    try:
-        return x509.ReasonFlags(reason or "unspecified")
-    except ValueError:
-        known = ", ".join(r.value for r in x509.ReasonFlags)
-        raise InvalidRequest(f"unknown revocation reason {reason!r}; known: {known}") from None
+    known = ", ".join(REVOCATION_REASONS)
+    if reason == x509.ReasonFlags.remove_from_crl.value:
+        raise InvalidRequest(
+            f"{reason} is only for delta CRLs (RFC 5280 5.3.1), not a revocation; use one of "
+            f"{known}"
+        )
+    if (reason or "unspecified") not in REVOCATION_REASONS:
+        raise InvalidRequest(f"unknown revocation reason {reason!r}; known: {known}")
+    return x509.ReasonFlags(reason or "unspecified")
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,7 +312,7 @@ class Authority:
         normalized = serial_to_hex(serial_from_hex(serial_hex))
         record = self.store.certificate(normalized)
         if record is None:
-            raise NotFound(f"no certificate with serial {normalized} was issued here")
+            raise NotFound(f"no certificate with serial {serial_hex} was issued here")
         return self.store.record_revocation(
             normalized, record.issuer_id, self.clock.now(), flag.value
         )

@@ -82,6 +82,17 @@ class IssuedRecord:
     cert_der: bytes
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListedCertificate:
+    serial_hex: str
+    subject: str
+    issuer_id: str
+    profile: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    revocation_reason: str | None  # None: not revoked
+
+
 @dataclass(frozen=True, slots=True)
 class RevocationRecord:
     serial_hex: str
@@ -258,6 +269,30 @@ class CertificateStore:
                 (serial_hex,),
             ).fetchone()
         return None if row is None else IssuedRecord(row[0], row[1], row[2], row[3], bytes(row[4]))
+
+    def listing(self, host: str, revoked_only: bool, limit: int) -> list[ListedCertificate]:
+        """Issued certificates, newest first; `host` matches the subject's CN."""
+        query = (
+            "SELECT c.serial_hex, c.subject, c.issuer_id, c.profile, c.not_before, c.not_after,"
+            " r.reason FROM certificates c LEFT JOIN revocations r USING (serial_hex)"
+            " WHERE (? = '' OR c.subject = ? OR c.subject LIKE ?)"
+            + (" AND r.serial_hex IS NOT NULL" if revoked_only else "")
+            + " ORDER BY c.rowid DESC LIMIT ?"
+        )
+        with self._lock:
+            rows = self._db.execute(query, (host, f"CN={host}", f"CN={host},%", limit)).fetchall()
+        return [
+            ListedCertificate(
+                serial_hex=row[0],
+                subject=row[1],
+                issuer_id=row[2],
+                profile=row[3],
+                not_before=_from_epoch(row[4]),
+                not_after=_from_epoch(row[5]),
+                revocation_reason=row[6],
+            )
+            for row in rows
+        ]
 
     def revocation(self, serial_hex: str) -> RevocationRecord | None:
         with self._lock:

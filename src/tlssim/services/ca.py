@@ -35,6 +35,8 @@ log = logging.getLogger("tlssim.ca")
 SERVICE_NAME: Final = "tlssim.rpc.v1.CertificateAuthority"
 HEARTBEAT_INTERVAL_S: Final = 2.0
 _FEED_BATCH: Final = 500
+LIST_DEFAULT: Final = 100
+LIST_MAX: Final = 1000
 # Sequences are SQLite integers (signed 64-bit).
 MAX_SEQUENCE: Final = 2**63 - 1
 
@@ -224,6 +226,30 @@ class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
         await self._published(event.sequence)
         log.info("revoked serial %s (%s) seq=%d", event.serial_hex, event.reason, event.sequence)
         return ca_pb2.RevokeCertificateResponse(sequence=event.sequence)
+
+    async def ListCertificates(self, request: Any, context: Any) -> Any:
+        host = str(request.host)
+        if len(host) > 253:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "host must be a DNS name")
+        limit = min(int(request.limit) or LIST_DEFAULT, LIST_MAX)
+        listed = await asyncio.to_thread(
+            self.authority.store.listing, host, bool(request.revoked_only), limit
+        )
+        return ca_pb2.ListCertificatesResponse(
+            certificates=[
+                ca_pb2.IssuedCertificate(
+                    serial_hex=c.serial_hex,
+                    subject=c.subject,
+                    issuer_id=c.issuer_id,
+                    profile=c.profile,
+                    not_before=int(c.not_before.timestamp()),
+                    not_after=int(c.not_after.timestamp()),
+                    revoked=c.revocation_reason is not None,
+                    reason=c.revocation_reason or "",
+                )
+                for c in listed
+            ]
+        )
 
     async def GetCrl(self, request: Any, context: Any) -> Any:
         try:
