@@ -105,3 +105,20 @@ def test_serve_with_a_bad_setting_says_so_in_one_line() -> None:
     assert result.stderr.strip().splitlines() == [
         "tlssim serve ocsp: TLSSIM_FEED_MAX_AGE_S must be a positive number of seconds, got 'soon'"
     ]
+
+
+def test_a_long_log_message_is_cut(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from tlssim.services import runtime
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        runtime.configure_logging("ca", "INFO")
+        logging.getLogger("tlssim.test").info("subject %s", "x" * 100_000)
+    finally:
+        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+    line = capsys.readouterr().err.strip()
+    assert len(line) < runtime.MAX_LOG_MESSAGE + 200
+    assert line.endswith("more characters]")

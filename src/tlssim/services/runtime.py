@@ -61,11 +61,24 @@ class _TraceFilter(logging.Filter):
         return True
 
 
+# A log message longer than this is cut: fields that come from requests (names, subjects,
+# errors quoting input) can be as long as the request limits allow.
+MAX_LOG_MESSAGE = 2000
+
+
+class _ClippingFormatter(logging.Formatter):
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        if len(record.message) > MAX_LOG_MESSAGE:
+            cut = len(record.message) - MAX_LOG_MESSAGE
+            record.message = f"{record.message[:MAX_LOG_MESSAGE]} ... [{cut} more characters]"
+        return super().formatMessage(record)
+
+
 def configure_logging(service: str, level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_TraceFilter())
     handler.setFormatter(
-        logging.Formatter(f"%(asctime)s {service} %(levelname)s [trace %(trace)s] %(message)s")
+        _ClippingFormatter(f"%(asctime)s {service} %(levelname)s [trace %(trace)s] %(message)s")
     )
     logging.basicConfig(level=level, handlers=[handler], force=True)
 
