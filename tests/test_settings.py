@@ -118,7 +118,8 @@ def test_a_long_log_message_is_cut(capsys: pytest.CaptureFixture[str]) -> None:
         runtime.configure_logging("ca", "INFO")
         logging.getLogger("tlssim.test").info("subject %s", "x" * 100_000)
     finally:
-        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
     line = capsys.readouterr().err.strip()
     assert len(line) < runtime.MAX_LOG_MESSAGE + 200
     assert line.endswith("more characters]")
