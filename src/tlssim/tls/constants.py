@@ -187,3 +187,8 @@ MAX_CIPHERTEXT = 2**14 + 256
 MAX_CIPHERTEXT_TLS12 = 2**14 + 2048
 #: Largest handshake message accepted (certificate chains are the big ones).
 MAX_HANDSHAKE_MESSAGE = 2**18
+#: Records with no content in a row (zero-length application data is legal, RFC 8446 5.1,
+#: but an endless stream of them is a way to keep us busy): past this, unexpected_message.
+MAX_EMPTY_RECORDS = 32
+#: KeyUpdates received with no application data in between; past this, unexpected_message.
+MAX_KEY_UPDATES = 32
