@@ -78,7 +78,7 @@ def secret(evs: list[events.Event], label: str) -> bytes:
     return next(e.secret for e in evs if isinstance(e, events.SecretDerived) and e.label == label)
 
 
-def _client(client_kw: Mapping[str, object] | None) -> ClientConnection:
+def make_client(client_kw: Mapping[str, object] | None) -> ClientConnection:
     return ClientConnection(
         ClientConfig(server_name=HOST, entropy=counter_entropy(b"c"), **(client_kw or {}))  # type: ignore[arg-type]
     )
@@ -117,7 +117,8 @@ class Server13:
         server_kw: Mapping[str, object] | None = None,
         kind: str = "ecdsa",
     ) -> None:
-        self.client = _client(client_kw)
+        self._client_kw = client_kw
+        self.client = make_client(client_kw)
         self.client_events = self.client.start()
         self.server = _server(kind, server_kw, None)
         self.hrr: bytes | None = None
@@ -125,6 +126,7 @@ class Server13:
         self._open(self.server.receive_data(self.client.data_to_send()))
 
     def _open(self, server_events: list[events.Event]) -> None:
+        self._server_events = server_events
         records = split_records(self.server.data_to_send())
         first = split_messages(records[0][1])
         sh = ServerHello.parse(first[0][4:])
@@ -139,9 +141,24 @@ class Server13:
         )
         self.messages = [first[0], *split_messages(inner)]
         self.params = params
+        self._hs_secret = handshake
         self._hs = RecordProtection(params, handshake)
         self._app_secret = secret(server_events, "SERVER_TRAFFIC_SECRET_0")
         self._app = RecordProtection(params, self._app_secret)
+
+    def again(self) -> Server13:
+        """This script with a new client: same entropy, same ClientHello, so the flight
+        and its keys still fit (for running many variations of one flight)."""
+        assert self.hrr is None
+        copy = Server13.__new__(Server13)
+        copy.__dict__.update(self.__dict__)
+        copy.client = make_client(self._client_kw)
+        copy.client_events = copy.client.start()
+        copy.client.data_to_send()
+        copy._hs = RecordProtection(self.params, self._hs_secret)
+        copy._app_secret = secret(self._server_events, "SERVER_TRAFFIC_SECRET_0")
+        copy._app = RecordProtection(self.params, copy._app_secret)
+        return copy
 
     def retry(self, hrr: bytes | None = None) -> list[events.Event]:
         """Send the HelloRetryRequest (or ``hrr``); the server answers the second hello."""
@@ -195,7 +212,7 @@ class Server12:
         kind: str = "ecdsa",
         ocsp: bytes | None = None,
     ) -> None:
-        self.client = _client({"versions": TLS12, **(client_kw or {})})
+        self.client = make_client({"versions": TLS12, **(client_kw or {})})
         self.client_events = self.client.start()
         self.server = _server(kind, {"versions": TLS12, **(server_kw or {})}, ocsp)
         hello = self.client.data_to_send()
