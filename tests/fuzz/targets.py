@@ -291,9 +291,7 @@ class Target:
     check: Callable[[Any], None]
 
 
-def _tolerating(
-    allowed: type[Exception] | tuple[type[Exception], ...], run: Callable[[], object]
-) -> None:
+def _tolerating(allowed: type[Exception], run: Callable[[], object]) -> None:
     with contextlib.suppress(allowed):
         run()
 
