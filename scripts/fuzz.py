@@ -6,12 +6,13 @@
 
 Runs the targets in batches, round robin, so progress shows early and a stop leaves a
 table of what ran. A crash (any exception but the parser's own error, an internal_error
-alert) is printed with its input and counted; the exit status is 1 if there was one.
+alert) is printed with its input as it happens and counted; the exit status is 1 if there was one.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 import traceback
@@ -51,7 +52,9 @@ def run_batch(target: Target, examples: int, tally: Tally) -> None:
         try:
             target.check(case)
         except Exception:
-            tally.crashes.append(f"{target.name}: {case!r}\n{traceback.format_exc()}")
+            report = f"{target.name}: {case!r}\n{traceback.format_exc()}"
+            tally.crashes.append(report)
+            print("\n" + report, file=sys.stderr, flush=True)
             raise
 
     start = time.perf_counter()
@@ -90,6 +93,10 @@ def campaign(
     return done
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=100_000, help="total cases, all targets")
@@ -102,6 +109,8 @@ def main() -> int:
     tallies = {name: Tally() for name in names}
     per_target = -(-args.cases // len(names))
     started = time.perf_counter()
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     try:
         done = campaign(names, tallies, args.cases, per_target, started)
     except KeyboardInterrupt:  # a stop still prints the table of what ran
@@ -113,9 +122,6 @@ def main() -> int:
         print(f"{name:<34}{tally.cases:>10}{tally.seconds:>10.1f}{len(tally.crashes):>9}")
     total = sum(len(t.crashes) for t in tallies.values())
     print(f"{'total':<34}{done:>10}{time.perf_counter() - started:>10.1f}{total:>9}")
-    for tally in tallies.values():
-        for crash in tally.crashes:
-            print("\n" + crash, file=sys.stderr)
     return 1 if total else 0
 
 
