@@ -11,42 +11,33 @@ mutated byte by byte, so the fuzzer reaches past the first length check.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import functools
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
-from cryptography.x509 import ocsp
-from cryptography.x509.oid import NameOID
 from hypothesis import strategies as st
 
-from tests.tls.hostile import HANDSHAKE, Server12, Server13, make_client, record
-from tlssim.clock import FixedClock
-from tlssim.pki.authority import Authority
-from tlssim.pki.errors import PkiError
-from tlssim.pki.ocsp_responder import (
-    CertStatus,
-    OcspReply,
-    OcspResponder,
-    ServedIssuer,
-    StatusRecord,
+from tests.fuzz.pki import pki_targets
+from tests.fuzz.strategies import (
+    EXTENSION_BODIES,
+    MESSAGES,
+    extension,
+    extension_lists,
+    mutated,
+    server_hellos,
+    suites,
+    u8,
+    versions,
 )
+from tests.tls.hostile import HANDSHAKE, Server12, Server13, make_client, record
 from tlssim.tls import (
-    CipherSuite,
     ClientConnection,
-    ExtensionType,
     HandshakeType,
     InternalError,
     NamedGroup,
     ProtocolVersion,
     ServerConnection,
-    SignatureScheme,
     TLSError,
 )
 from tlssim.tls import extensions as ext
@@ -54,232 +45,13 @@ from tlssim.tls.extensions import Extension
 from tlssim.tls.hello_extensions import decode_hello_extensions
 from tlssim.tls.keyschedule import TLS13_SUITES
 from tlssim.tls.messages import (
-    Certificate,
-    CertificateEntry,
-    CertificateVerify,
     ClientHello,
     EncryptedExtensions,
-    Finished,
-    KeyUpdate,
-    NewSessionTicket,
-    ServerHello,
     parse_alert,
 )
-from tlssim.tls.messages12 import (
-    Certificate12,
-    CertificateStatus,
-    ClientKeyExchange,
-    HelloRequest,
-    ServerHelloDone,
-    ServerKeyExchange,
-)
 from tlssim.tls.record import RecordLayer, RecordProtection, Tls12RecordProtection
-from tlssim.tls.tickets import OfferedPsks, PskIdentity, decode_psk_modes, open_ticket
+from tlssim.tls.tickets import OfferedPsks, decode_psk_modes, open_ticket
 from tlssim.tls.tls12 import TLS12_SUITES
-
-u8 = st.integers(0, 0xFF)
-u16 = st.integers(0, 0xFFFF)
-u32 = st.integers(0, 0xFFFFFFFF)
-
-
-def _known(enum: Any) -> st.SearchStrategy[int]:
-    """Mostly code points we know, sometimes any value."""
-    return st.one_of(st.sampled_from([int(v) for v in enum]), u16)
-
-
-suites = _known(CipherSuite)
-groups = _known(NamedGroup)
-schemes = _known(SignatureScheme)
-versions = st.one_of(st.sampled_from([0x0300, 0x0301, 0x0302, 0x0303, 0x0304, 0x7F1C]), u16)
-
-
-# -- byte-level mutation -----------------------------------------------------------------------
-
-
-@st.composite
-def mutated(draw: st.DrawFn, base: st.SearchStrategy[bytes]) -> bytes:
-    """``base``, unchanged or with a few edits: flips, truncation, insertion, length tweaks."""
-    data = bytearray(draw(base))
-    for _ in range(draw(st.integers(0, 3))):
-        op = draw(st.integers(0, 4))
-        if op == 0 and data:
-            i = draw(st.integers(0, len(data) - 1))
-            data[i] ^= 1 << draw(st.integers(0, 7))
-        elif op == 1 and data:
-            i = draw(st.integers(0, len(data) - 1))
-            data[i] = draw(st.sampled_from([0x00, 0x01, 0x7F, 0x80, 0xFF]))
-        elif op == 2:
-            del data[draw(st.integers(0, len(data))) :]
-        elif op == 3:
-            i = draw(st.integers(0, len(data)))
-            data[i:i] = draw(st.binary(max_size=8))
-        else:
-            data += draw(st.binary(max_size=8))
-    return bytes(data)
-
-
-def vector(length_size: int, body: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
-    return body.map(lambda b: len(b).to_bytes(length_size, "big") + b)
-
-
-def uint16_list(values: st.SearchStrategy[int], length_size: int = 2) -> st.SearchStrategy[bytes]:
-    return st.lists(values, max_size=6).map(
-        lambda vs: (
-            (2 * len(vs)).to_bytes(length_size, "big") + b"".join(v.to_bytes(2, "big") for v in vs)
-        )
-    )
-
-
-# -- extension bodies --------------------------------------------------------------------------
-
-_host = st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF), max_size=20)
-_share = st.tuples(groups, st.binary(min_size=1, max_size=70))
-_psks = st.builds(
-    OfferedPsks,
-    identities=st.lists(
-        st.builds(
-            PskIdentity, identity=st.binary(min_size=1, max_size=40), obfuscated_ticket_age=u32
-        ),
-        max_size=3,
-    ).map(tuple),
-    binders=st.lists(st.binary(min_size=32, max_size=48), max_size=3).map(tuple),
-)
-
-EXTENSION_BODIES: dict[int, st.SearchStrategy[bytes]] = {
-    ExtensionType.server_name: st.one_of(
-        _host.map(lambda h: ext.encode_server_name(h) if h.isascii() else h.encode()),
-        st.just(b""),
-    ),
-    ExtensionType.supported_versions: st.one_of(
-        uint16_list(versions, 1), st.builds(lambda v: v.to_bytes(2, "big"), versions)
-    ),
-    ExtensionType.supported_groups: uint16_list(groups),
-    ExtensionType.signature_algorithms: uint16_list(schemes),
-    ExtensionType.key_share: st.one_of(
-        st.lists(_share, max_size=3).map(lambda s: ext.encode_client_key_shares(tuple(s))),
-        _share.map(lambda s: ext.encode_server_key_share(*s)),
-        groups.map(ext.encode_uint16),
-    ),
-    ExtensionType.status_request: st.one_of(
-        st.just(ext.encode_status_request()),
-        st.binary(max_size=40).map(ext.encode_certificate_status),
-    ),
-    ExtensionType.pre_shared_key: st.one_of(
-        _psks.map(OfferedPsks.encode), u16.map(ext.encode_uint16)
-    ),
-    ExtensionType.psk_key_exchange_modes: vector(1, st.binary(max_size=3)),
-    ExtensionType.cookie: vector(2, st.binary(max_size=40)),
-    ExtensionType.extended_master_secret: st.binary(max_size=1),
-    ExtensionType.renegotiation_info: vector(1, st.binary(max_size=3)),
-    ExtensionType.ec_point_formats: vector(1, st.binary(max_size=3)),
-}
-
-
-@st.composite
-def extension(draw: st.DrawFn) -> Extension:
-    etype = draw(st.one_of(st.sampled_from(list(EXTENSION_BODIES)), u16))
-    body = EXTENSION_BODIES.get(etype, st.binary(max_size=20))
-    return Extension(etype, draw(mutated(body)))
-
-
-extension_lists = st.lists(extension(), max_size=6).map(tuple)
-
-
-# -- handshake messages ------------------------------------------------------------------------
-
-client_hellos = st.builds(
-    ClientHello,
-    legacy_version=versions,
-    random=st.binary(min_size=32, max_size=32),
-    legacy_session_id=st.binary(max_size=33),
-    cipher_suites=st.lists(suites, max_size=8).map(tuple),
-    legacy_compression_methods=st.binary(min_size=0, max_size=3),
-    extensions=extension_lists,
-)
-server_hellos = st.builds(
-    ServerHello,
-    legacy_version=versions,
-    random=st.one_of(
-        st.binary(min_size=32, max_size=32),
-        st.binary(min_size=24, max_size=24).map(lambda r: r + b"DOWNGRD\x01"),
-    ),
-    legacy_session_id_echo=st.binary(max_size=32),
-    cipher_suite=suites,
-    legacy_compression_method=u8,
-    extensions=extension_lists,
-)
-certificates = st.builds(
-    Certificate,
-    request_context=st.binary(max_size=2),
-    entries=st.lists(
-        st.builds(
-            CertificateEntry,
-            cert_data=st.binary(min_size=1, max_size=60),
-            extensions=extension_lists,
-        ),
-        max_size=3,
-    ).map(tuple),
-)
-
-MESSAGES: dict[str, tuple[Callable[[bytes], object], st.SearchStrategy[bytes]]] = {
-    "ClientHello": (ClientHello.parse, client_hellos.map(lambda m: m.serialize()[4:])),
-    "ServerHello": (ServerHello.parse, server_hellos.map(lambda m: m.serialize()[4:])),
-    "EncryptedExtensions": (
-        EncryptedExtensions.parse,
-        st.builds(EncryptedExtensions, extensions=extension_lists).map(lambda m: m.serialize()[4:]),
-    ),
-    "Certificate": (Certificate.parse, certificates.map(lambda m: m.serialize()[4:])),
-    "CertificateVerify": (
-        CertificateVerify.parse,
-        st.builds(CertificateVerify, algorithm=schemes, signature=st.binary(max_size=80)).map(
-            lambda m: m.serialize()[4:]
-        ),
-    ),
-    "Finished": (Finished.parse, st.binary(max_size=64)),
-    "NewSessionTicket": (
-        NewSessionTicket.parse,
-        st.builds(
-            NewSessionTicket,
-            ticket_lifetime=u32,
-            ticket_age_add=u32,
-            ticket_nonce=st.binary(max_size=8),
-            ticket=st.binary(max_size=40),
-            extensions=extension_lists,
-        ).map(lambda m: m.serialize()[4:]),
-    ),
-    "KeyUpdate": (KeyUpdate.parse, st.binary(max_size=3)),
-    "Certificate12": (
-        Certificate12.parse,
-        st.lists(st.binary(min_size=1, max_size=60), max_size=3).map(
-            lambda c: Certificate12(chain=tuple(c)).serialize()[4:]
-        ),
-    ),
-    "CertificateStatus": (
-        CertificateStatus.parse,
-        st.binary(max_size=40).map(lambda r: CertificateStatus(ocsp_response=r).serialize()[4:]),
-    ),
-    "ServerKeyExchange": (
-        ServerKeyExchange.parse,
-        st.builds(
-            ServerKeyExchange,
-            group=groups,
-            public=st.binary(min_size=1, max_size=70),
-            algorithm=schemes,
-            signature=st.binary(min_size=1, max_size=80),
-        ).map(lambda m: m.serialize()[4:]),
-    ),
-    "ServerHelloDone": (ServerHelloDone.parse, st.binary(max_size=2)),
-    "HelloRequest": (HelloRequest.parse, st.binary(max_size=2)),
-    "ClientKeyExchange-ecdhe": (
-        lambda b: ClientKeyExchange.parse(b, "ecdhe"),
-        vector(1, st.binary(max_size=70)),
-    ),
-    "ClientKeyExchange-rsa": (
-        lambda b: ClientKeyExchange.parse(b, "rsa"),
-        vector(2, st.binary(max_size=260)),
-    ),
-}
-
 
 # -- targets -----------------------------------------------------------------------------------
 
@@ -546,122 +318,6 @@ def _client_engine12(chunks: list[bytes]) -> None:
     _feed_all(client, chunks)
 
 
-# -- the PKI's parsers -------------------------------------------------------------------------
-
-_NOW = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
-
-
-@functools.cache
-def _authority() -> Authority:
-    directory = Path(tempfile.mkdtemp(prefix="tlssim-fuzz-ca-"))
-    return Authority.open(directory / "ca", FixedClock(_NOW))
-
-
-@functools.cache
-def _csr_key() -> ed25519.Ed25519PrivateKey:
-    """Ed25519 signs deterministically, so a failing CSR shrinks reproducibly."""
-    return ed25519.Ed25519PrivateKey.generate()
-
-
-_NAME_OIDS = [
-    NameOID.COMMON_NAME,
-    NameOID.ORGANIZATION_NAME,
-    NameOID.COUNTRY_NAME,
-    NameOID.EMAIL_ADDRESS,
-    NameOID.SERIAL_NUMBER,
-]
-_text = st.text(st.characters(min_codepoint=1, max_codepoint=0x7FF), min_size=1, max_size=30)
-_dnsish = st.one_of(
-    st.from_regex(r"[a-z0-9*]{1,10}(\.[a-z0-9-]{1,10}){0,3}", fullmatch=True),
-    _text,
-    st.sampled_from(["127.0.0.1", "::1", "256.1.1.1", "", " ", "a..b", "-x.test"]),
-)
-
-
-@st.composite
-def csrs(draw: st.DrawFn) -> tuple[bytes, str]:
-    """A signed CSR with odd names and SANs, sometimes byte-mutated; and a profile name."""
-    attributes = []
-    for oid in draw(st.lists(st.sampled_from(_NAME_OIDS), max_size=3)):
-        value = draw(_dnsish if oid == NameOID.COMMON_NAME else _text)
-        try:
-            attributes.append(x509.NameAttribute(oid, value))
-        except ValueError:
-            continue
-    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attributes))
-    sans: list[x509.GeneralName] = []
-    for kind, value in draw(st.lists(st.tuples(st.integers(0, 2), _dnsish), max_size=3)):
-        try:
-            if kind == 0:
-                sans.append(x509.DNSName(value))
-            elif kind == 1:
-                sans.append(x509.RFC822Name(value))
-            else:
-                sans.append(x509.UniformResourceIdentifier(value))
-        except ValueError:
-            continue
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    try:
-        der = builder.sign(_csr_key(), None).public_bytes(serialization.Encoding.DER)
-    except (ValueError, TypeError, UnicodeError):
-        der = b"\x30\x00"
-    der = draw(st.one_of(st.just(der), mutated(st.just(der))))
-    profile = draw(
-        st.one_of(st.sampled_from(["server", "must-staple", "ocsp-responder", "revoked"]), _text)
-    )
-    return der, profile
-
-
-def _issue(case: tuple[bytes, str]) -> None:
-    der, profile = case
-    _tolerating(PkiError, lambda: _authority().issue(der, profile))
-
-
-@functools.cache
-def _responder() -> tuple[OcspResponder, x509.Certificate]:
-    authority = _authority()
-    issuer = authority.ca("intermediate")
-    served = ServedIssuer.create(issuer.certificate, issuer.certificate, issuer.private_key)
-
-    def lookup(_issuer: x509.Certificate, serial: int) -> StatusRecord:
-        if serial % 2:
-            return StatusRecord(CertStatus.REVOKED, _NOW, x509.ReasonFlags.key_compromise)
-        return StatusRecord(CertStatus.GOOD)
-
-    return OcspResponder([served], lookup, FixedClock(_NOW)), issuer.certificate
-
-
-@st.composite
-def ocsp_requests(draw: st.DrawFn) -> bytes:
-    """An OCSP request by hash for our issuer or another, with a nonce, then byte edits."""
-    _, issuer = _responder()
-    algorithm = draw(
-        st.sampled_from([hashes.SHA1(), hashes.SHA256(), hashes.SHA384(), hashes.SHA512()])
-    )
-    name_hash = draw(st.binary(min_size=algorithm.digest_size, max_size=algorithm.digest_size))
-    key_hash = draw(st.binary(min_size=algorithm.digest_size, max_size=algorithm.digest_size))
-    if draw(st.booleans()):
-        from tlssim.pki.ocsp_responder import cert_id_hashes
-
-        name_hash, key_hash = cert_id_hashes(issuer, algorithm)
-    builder = ocsp.OCSPRequestBuilder().add_certificate_by_hash(
-        name_hash, key_hash, draw(st.integers(1, 2**159)), algorithm
-    )
-    if draw(st.booleans()):
-        builder = builder.add_extension(
-            x509.OCSPNonce(draw(st.binary(min_size=1, max_size=40))), critical=False
-        )
-    der = builder.build().public_bytes(serialization.Encoding.DER)
-    return draw(st.one_of(st.just(der), mutated(st.just(der)), st.binary(max_size=40)))
-
-
-def _ocsp(request_der: bytes) -> None:
-    responder, _ = _responder()
-    reply = responder.respond(request_der)
-    assert isinstance(reply, OcspReply) and reply.der
-
-
 def _tickets(case: tuple[bytes, bytes]) -> None:
     key, ticket = case
     open_ticket(key, ticket)
@@ -682,6 +338,5 @@ TARGETS: dict[str, Target] = {
     "tickets:open": Target(
         "tickets:open", st.tuples(st.just(bytes(32)), st.binary(max_size=80)), _tickets
     ),
-    "pki:ocsp_request": Target("pki:ocsp_request", ocsp_requests(), _ocsp),
-    "pki:csr": Target("pki:csr", csrs(), _issue),
+    **{name: Target(name, strategy, check) for name, strategy, check in pki_targets()},
 }

@@ -8,9 +8,12 @@ import dataclasses
 from collections.abc import Mapping
 
 from tlssim.tls import (
+    AlertDescription,
+    AlertLevel,
     CipherSuite,
     ClientConfig,
     ClientConnection,
+    NamedGroup,
     ProtocolVersion,
     ServerConfig,
     ServerConnection,
@@ -24,9 +27,13 @@ from tlssim.tls.messages import ServerHello
 from tlssim.tls.record import RecordProtection, Tls12RecordProtection
 from tlssim.tls.tls12 import TLS12_SUITES, key_block
 
-from .tlshelpers import HOST, counter_entropy, pki, selector_for
+from .tlshelpers import HOST, counter_entropy, of_type, pki, selector_for
 
 TLS12 = (ProtocolVersion.TLSv1_2,)
+#: A server that wants secp256r1 from a client that sent an X25519 share: HelloRetryRequest.
+ONLY_P256 = {"supported_groups": (NamedGroup.secp256r1,)}
+#: Our client after a case, and the events it produced.
+Outcome = tuple[ClientConnection, list[events.Event]]
 HANDSHAKE = int(ContentType.handshake)
 APPLICATION_DATA = int(ContentType.application_data)
 
@@ -253,3 +260,14 @@ class Server12:
         evs += self.send(CCS_RECORD + self.seal(self.finished))
         assert self.client.handshake_complete, evs
         return evs
+
+
+def assert_client_sent(outcome: Outcome, alert: AlertDescription) -> None:
+    client, evs = outcome
+    sent = of_type(evs, events.AlertSent)
+    assert sent and sent[-1] == events.AlertSent(AlertLevel.fatal, alert), evs[-3:]
+    assert client.error is not None and client.error.alert == alert
+    assert client.error.sent_by_peer is False
+    assert not of_type(evs, events.AlertReceived)
+    assert client.closed and evs[-1] == events.ConnectionClosed(client.error)
+    assert client.data_to_send()  # the alert goes on the wire

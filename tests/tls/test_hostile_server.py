@@ -10,7 +10,7 @@ transition tables with every message those tables do not take there.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -19,25 +19,19 @@ from tlssim.tls import (
     AlertDescription,
     AlertLevel,
     CipherSuite,
-    ClientConnection,
     ExtensionType,
     HandshakeType,
     NamedGroup,
     ProtocolVersion,
     SignatureScheme,
-    Tls12State,
-    Tls13State,
     Truncated,
     events,
 )
-from tlssim.tls.client12 import ClientTls12
-from tlssim.tls.client13 import ClientTls13
 from tlssim.tls.constants import (
     DOWNGRADE_TLS11,
     DOWNGRADE_TLS12,
     MAX_EMPTY_RECORDS,
     MAX_KEY_UPDATES,
-    ContentType,
     KeyUpdateRequest,
 )
 from tlssim.tls.extensions import Extension, encode_uint16
@@ -49,14 +43,16 @@ from tlssim.tls.messages import (
     KeyUpdate,
     frame,
 )
-from tlssim.tls.states import CHANGE_CIPHER_SPEC, HandshakeState
 
 from .hostile import (
     APPLICATION_DATA,
     CCS_RECORD,
     HANDSHAKE,
+    ONLY_P256,
+    Outcome,
     Server12,
     Server13,
+    assert_client_sent,
     edit_server_hello,
     feed,
     record,
@@ -65,10 +61,8 @@ from .hostile import (
 from .tlshelpers import of_type
 
 A = AlertDescription
-Outcome = tuple[ClientConnection, list[events.Event]]
 BOTH = (ProtocolVersion.TLSv1_3, ProtocolVersion.TLSv1_2)
 P256_FIRST = {"supported_groups": (NamedGroup.secp256r1, NamedGroup.x25519)}
-ONLY_P256 = {"supported_groups": (NamedGroup.secp256r1,)}
 
 
 @dataclass(frozen=True)
@@ -77,17 +71,6 @@ class Case:
     clause: str
     alert: AlertDescription
     run: Callable[[], Outcome]
-
-
-def assert_client_sent(outcome: Outcome, alert: AlertDescription) -> None:
-    client, evs = outcome
-    sent = of_type(evs, events.AlertSent)
-    assert sent and sent[-1] == events.AlertSent(AlertLevel.fatal, alert), evs[-3:]
-    assert client.error is not None and client.error.alert == alert
-    assert client.error.sent_by_peer is False
-    assert not of_type(evs, events.AlertReceived)
-    assert client.closed and evs[-1] == events.ConnectionClosed(client.error)
-    assert client.data_to_send()  # the alert goes on the wire
 
 
 # -- ServerHello and HelloRetryRequest --------------------------------------------------------
@@ -738,128 +721,3 @@ def test_eof_after_our_close_notify_is_a_clean_close() -> None:
     s.client.close()
     evs = s.send(b"")
     assert s.client.error is None and evs == [events.ConnectionClosed()]
-
-
-# -- every state, every message its table does not take ----------------------------------------
-
-ALL_MESSAGES = [int(t) for t in HandshakeType if t != HandshakeType.message_hash] + [
-    0x63,  # an unknown handshake type
-    CHANGE_CIPHER_SPEC,
-]
-
-
-def _unexpected(
-    table: Mapping[tuple[HandshakeState, int], object], states: list[HandshakeState]
-) -> list[tuple[HandshakeState, int]]:
-    return [
-        (state, msg)
-        for state in states
-        for msg in ALL_MESSAGES
-        if (state, msg) not in table
-        # TLS 1.3 ignores a change_cipher_spec during the handshake (RFC 8446 5, D.4)
-        and not (
-            msg == CHANGE_CIPHER_SPEC
-            and isinstance(state, Tls13State)
-            and state not in (Tls13State.WAIT_SH, Tls13State.CONNECTED)
-        )
-    ]
-
-
-def _message(msg: int) -> tuple[int, bytes]:
-    if msg == CHANGE_CIPHER_SPEC:
-        return ContentType.change_cipher_spec, b"\x01"
-    return HANDSHAKE, frame(msg, b"\x00\x00\x00\x00")
-
-
-def _deliver13(state: Tls13State, msg: int) -> Outcome:
-    """Bring the client to ``state`` with the genuine flight, one record per message,
-    then send ``msg`` protected as that state's messages are."""
-    content_type, payload = _message(msg)
-    if state == Tls13State.WAIT_SH2:
-        s = Server13(server_kw=ONLY_P256)
-        retried = s.retry()
-        return s.client, retried + s.send(record(content_type, payload))
-    s = Server13()
-    sh, ee, cert, cv, fin = s.messages
-    if state == Tls13State.WAIT_SH:
-        return s.client, s.send(record(content_type, payload))
-    evs = s.send(record(HANDSHAKE, sh))
-    before = {
-        Tls13State.WAIT_EE: [],
-        Tls13State.WAIT_CERT: [ee],
-        Tls13State.WAIT_CV: [ee, cert],
-        Tls13State.WAIT_FINISHED: [ee, cert, cv],
-        Tls13State.CONNECTED: [ee, cert, cv, fin],
-    }[state]
-    for message in before:
-        evs += s.send(s.seal(message))
-    assert s.client.handshake_state == state, evs
-    if content_type == ContentType.change_cipher_spec:
-        return s.client, evs + s.send(record(content_type, payload))
-    seal = s.seal_app if state == Tls13State.CONNECTED else s.seal
-    return s.client, evs + s.send(seal(payload, content_type))
-
-
-def _deliver12(state: Tls12State, msg: int) -> Outcome:
-    content_type, payload = _message(msg)
-    s = Server12(ocsp=b"a stapled response") if state == Tls12State.WAIT_CERT_STATUS else Server12()
-    sh, cert, *rest = s.messages
-    evs: list[events.Event] = []
-    if state in (Tls12State.WAIT_FINISHED, Tls12State.CONNECTED):
-        evs += s.finish()
-        evs += s.send(CCS_RECORD)
-        if state == Tls12State.CONNECTED:
-            evs += s.send(s.seal(s.finished))
-        assert s.client.handshake_state == state, evs
-        return s.client, evs + s.send(s.seal(payload, content_type))
-    before = {
-        Tls12State.WAIT_SH: [],
-        Tls12State.WAIT_CERT: [sh],
-        Tls12State.WAIT_CERT_STATUS: [sh, cert],
-        Tls12State.WAIT_SKE: [sh, cert],
-        Tls12State.WAIT_SHD: [sh, cert, *rest[:-1]],
-        Tls12State.WAIT_CCS: [sh, cert, *rest],
-    }[state]
-    for message in before:
-        evs += s.send(record(HANDSHAKE, message))
-    assert s.client.handshake_state == (state if before else None), evs
-    return s.client, evs + s.send(record(content_type, payload))
-
-
-S13, S12 = Tls13State, Tls12State
-CLIENT13_STATES: list[HandshakeState] = [
-    S13.WAIT_SH, S13.WAIT_SH2, S13.WAIT_EE, S13.WAIT_CERT, S13.WAIT_CV, S13.WAIT_FINISHED,
-    S13.CONNECTED,
-]  # fmt: skip
-CLIENT12_STATES: list[HandshakeState] = [
-    S12.WAIT_SH, S12.WAIT_CERT, S12.WAIT_CERT_STATUS, S12.WAIT_SKE, S12.WAIT_SHD, S12.WAIT_CCS,
-    S12.WAIT_FINISHED, S12.CONNECTED,
-]  # fmt: skip
-MATRIX13 = _unexpected(ClientTls13.transitions, CLIENT13_STATES)
-MATRIX12 = _unexpected(ClientTls12.transitions, CLIENT12_STATES)
-
-
-def _id(case: tuple[HandshakeState, int]) -> str:
-    state, msg = case
-    name = "ChangeCipherSpec" if msg == CHANGE_CIPHER_SPEC else f"type{msg}"
-    return f"{state.name}-{name}"
-
-
-@pytest.mark.parametrize("case", MATRIX13, ids=[_id(c) for c in MATRIX13])
-def test_unexpected_message_in_every_tls13_state(case: tuple[Tls13State, int]) -> None:
-    """RFC 8446 5, 6.2 and appendix A.1: a message the state machine does not take there."""
-    assert_client_sent(_deliver13(*case), A.unexpected_message)
-
-
-@pytest.mark.parametrize("case", MATRIX12, ids=[_id(c) for c in MATRIX12])
-def test_unexpected_message_in_every_tls12_state(case: tuple[Tls12State, int]) -> None:
-    """RFC 5246 7.3, 7.4: messages out of the order of section 7.3."""
-    assert_client_sent(_deliver12(*case), A.unexpected_message)
-
-
-def test_the_matrices_cover_every_client_state() -> None:
-    assert {s for s, _ in MATRIX13} == set(Tls13State) - {Tls13State.WAIT_CH, Tls13State.WAIT_CH2}
-    assert {s for s, _ in MATRIX12} == set(Tls12State) - {
-        Tls12State.WAIT_CH,
-        Tls12State.WAIT_CKE,
-    }
