@@ -39,6 +39,7 @@ from tlssim.tls.extensions import (
     decode_cookie,
     decode_server_key_share,
     decode_uint16,
+    decode_uint16_list,
     index_extensions,
 )
 from tlssim.tls.keyexchange import SUPPORTED_GROUPS, KeyShare
@@ -85,6 +86,8 @@ _EE_FORBIDDEN = {
     ExtensionType.pre_shared_key,
     ExtensionType.cookie,
 }
+#: Extensions RFC 8446 4.2 lists for EncryptedExtensions, of those this client sends.
+_EE_ALLOWED = {ExtensionType.server_name, ExtensionType.supported_groups}
 
 
 class ClientTls13(Handshake):
@@ -227,8 +230,16 @@ class ClientTls13(Handshake):
         for etype in exts:
             if etype in _EE_FORBIDDEN:
                 raise IllegalParameter(f"extension {etype} not allowed in EncryptedExtensions")
-            if etype == ExtensionType.server_name and self._config.server_name is None:
-                raise UnsupportedExtension("server_name acknowledged but not sent")
+            # 4.2: a response to an extension we did not send is unsupported_extension
+            if etype not in self._offer.sent_extensions:
+                raise UnsupportedExtension(f"extension {etype} answered but not sent")
+            if etype not in _EE_ALLOWED:
+                raise IllegalParameter(f"extension {etype} not allowed in EncryptedExtensions")
+        if exts.get(ExtensionType.server_name):
+            raise DecodeError("server_name in EncryptedExtensions must be empty")
+        if ExtensionType.supported_groups in exts:
+            # 4.2.7: the server's preferences, for later connections; only its syntax matters
+            decode_uint16_list(exts[ExtensionType.supported_groups])
         fields: dict[str, object] = {"extensions": [name_of(ExtensionType, t) for t in exts]}
         self._core.received(raw, "EncryptedExtensions", fields)
         # resumed with a PSK: the server authenticated by knowing it; Finished comes next

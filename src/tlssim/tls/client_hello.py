@@ -70,6 +70,8 @@ class ClientOffer:
         self.cookie: bytes | None = None
         self.psk_session = self._usable_psk(config)
         self.psk_offered = False
+        #: The extension types of the last ClientHello: a server may answer only these (4.2).
+        self.sent_extensions: frozenset[int] = frozenset()
 
     def _usable_psk(self, config: ClientConfig) -> Session | None:
         """The TLS 1.3 session to offer as a PSK, if it may be offered here (4.2.11)."""
@@ -152,6 +154,7 @@ class ClientOffer:
             if retry is None or TLS13_SUITES[retry].hash_name == params.hash_name:
                 ch = self._with_psk(core, ch, exts, session, params)
                 self.psk_offered = True
+        self.sent_extensions = frozenset(e.type for e in ch.extensions)
         raw = ch.serialize()
         core.send_handshake(
             raw, "ClientHello", client_hello_fields(ch, index_extensions(ch.extensions))

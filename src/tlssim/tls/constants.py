@@ -91,8 +91,11 @@ class CipherSuite(IntEnum):
     TLS_RSA_WITH_AES_128_GCM_SHA256 = 0x009C
     TLS_RSA_WITH_AES_256_GCM_SHA384 = 0x009D
     TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 = 0xC02B
+    TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 = 0xC02C
     TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 = 0xC02F
+    TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 = 0xC030
     TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 = 0xCCA8
+    TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 = 0xCCA9
 
 
 class NamedGroup(IntEnum):
@@ -184,3 +187,8 @@ MAX_CIPHERTEXT = 2**14 + 256
 MAX_CIPHERTEXT_TLS12 = 2**14 + 2048
 #: Largest handshake message accepted (certificate chains are the big ones).
 MAX_HANDSHAKE_MESSAGE = 2**18
+#: Records with no content in a row (zero-length application data is legal, RFC 8446 5.1,
+#: but an endless stream of them is a way to keep us busy): past this, unexpected_message.
+MAX_EMPTY_RECORDS = 32
+#: KeyUpdates received with no application data in between; past this, unexpected_message.
+MAX_KEY_UPDATES = 32

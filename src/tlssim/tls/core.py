@@ -15,6 +15,12 @@ Rules (RFC 8446, RFC 5246):
   and shows in the events as a HandshakeMessageSent/Received named "ChangeCipherSpec";
 - every alert except close_notify and user_canceled ends the connection (6), and so do
   TLS 1.2 fatal alerts, not its warnings;
+- EOF inside a record or handshake message is a decode_error; after the handshake, EOF
+  without the peer's close_notify (while we have not closed) is a truncation: we send
+  close_notify and end with ``Truncated`` (6.1);
+- zero-length application data is legal (5.1), but more than MAX_EMPTY_RECORDS empty
+  records in a row, or MAX_KEY_UPDATES KeyUpdates without application data, end the
+  connection (unexpected_message), as BoringSSL does;
 - a local failure queues the fatal alert under the current write key and closes.
 """
 
@@ -25,6 +31,7 @@ from collections.abc import Callable
 from tlssim.tls import events as ev
 from tlssim.tls.config import Entropy
 from tlssim.tls.constants import (
+    MAX_EMPTY_RECORDS,
     MAX_HANDSHAKE_MESSAGE,
     AlertDescription,
     AlertLevel,
@@ -37,6 +44,7 @@ from tlssim.tls.errors import (
     InternalError,
     PeerAlert,
     TLSError,
+    Truncated,
     UnexpectedMessage,
 )
 from tlssim.tls.keyschedule import Transcript
@@ -74,6 +82,11 @@ class ConnectionCore:
         self.closed = False
         self._eof = False
         self._compat_ccs_sent = False
+        self._empty_records = 0
+        #: KeyUpdates received since the last application data (counted by the TLS 1.3 keys).
+        self.key_updates_in_a_row = 0
+        #: Application data records we have sent (a KeyUpdate reply is owed once per silence).
+        self.application_records_sent = 0
         self.negotiated: Negotiated | None = None
         #: The TLSError that ended the connection, if any (local or the peer's alert).
         self.error: TLSError | None = None
@@ -121,6 +134,7 @@ class ConnectionCore:
             if record is None:
                 break
             content_type, payload = record
+            self._count_empty(payload)
             if self.hs_in and content_type != ContentType.handshake:
                 raise UnexpectedMessage("handshake message interleaved with another record")
             if content_type == ContentType.handshake:
@@ -139,8 +153,19 @@ class ConnectionCore:
         if self._eof and not self.paused and not self.closed:
             if self.records.has_partial() or self.hs_in:
                 raise DecodeError("connection closed in the middle of a record or message")
+            if self.negotiated is not None and not self.write_closed:
+                self._truncated()
+                return
             self.closed = True
             self.events.append(ev.ConnectionClosed())
+
+    def _truncated(self) -> None:
+        """EOF without close_notify after the handshake: close our side and say so."""
+        self.error = Truncated("connection closed without close_notify: data may be missing")
+        self.write_alert(AlertLevel.warning, AlertDescription.close_notify)
+        self.write_closed = self.closed = True
+        self.events.append(ev.AlertSent(AlertLevel.warning, AlertDescription.close_notify))
+        self.events.append(ev.ConnectionClosed(self.error))
 
     def _drain_handshake(self) -> None:
         buf = self.hs_in
@@ -172,10 +197,19 @@ class ConnectionCore:
         else:
             raise InternalError(f"{step.handler.__name__} chose {chosen}, not in its table entry")
 
+    def _count_empty(self, payload: bytes) -> None:
+        if payload:
+            self._empty_records = 0
+            return
+        self._empty_records += 1
+        if self._empty_records > MAX_EMPTY_RECORDS:
+            raise UnexpectedMessage(f"more than {MAX_EMPTY_RECORDS} empty records in a row")
+
     def _on_application_data(self, payload: bytes) -> None:
         if self.negotiated is None:
             raise UnexpectedMessage("application data before the handshake completed")
         if payload:
+            self.key_updates_in_a_row = 0
             self.events.append(ev.ApplicationDataReceived(payload))
 
     def _on_alert(self, payload: bytes) -> None:
@@ -239,6 +273,7 @@ class ConnectionCore:
         if self.negotiated is None or self.closed or self.write_closed:
             raise RuntimeError(f"cannot send application data in state {self.state.name}")
         self.records.write(ContentType.application_data, data)
+        self.application_records_sent += 1
 
     def write_alert(self, level: AlertLevel, description: AlertDescription) -> None:
         self.flush_handshake()

@@ -70,6 +70,13 @@ class UnrecognizedName(TLSError):
     default_alert = AlertDescription.unrecognized_name
 
 
+class Truncated(TLSError):
+    """The peer closed the transport after the handshake without close_notify (RFC 8446
+    6.1): what it sent may have been cut short. We close our side with close_notify."""
+
+    default_alert = AlertDescription.close_notify
+
+
 class InternalError(TLSError):
     default_alert = AlertDescription.internal_error
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import hmac
 
 from tlssim.tls import events as ev
-from tlssim.tls.constants import KeyUpdateRequest
+from tlssim.tls.constants import MAX_KEY_UPDATES, KeyUpdateRequest
 from tlssim.tls.core import ConnectionCore
-from tlssim.tls.errors import DecodeError, DecryptError
+from tlssim.tls.errors import DecodeError, DecryptError, UnexpectedMessage
 from tlssim.tls.keyschedule import (
     KeySchedule,
     SuiteParams,
@@ -27,6 +27,7 @@ class Tls13Keys:
 
     __slots__ = (
         "_core",
+        "_replied_at",
         "_schedule",
         "client_handshake",
         "params",
@@ -43,6 +44,8 @@ class Tls13Keys:
         self.server_handshake = b""
         self.read_application = b""
         self.write_application = b""
+        #: core.application_records_sent when we last answered update_requested.
+        self._replied_at: int | None = None
 
     def enter_handshake(self, shared_secret: bytes) -> None:
         """(EC)DHE in: both handshake traffic secrets, over the transcript to ServerHello."""
@@ -97,15 +100,25 @@ class Tls13Keys:
     # -- KeyUpdate (4.6.3) --------------------------------------------------------------
 
     def on_key_update(self, body: bytes, raw: bytes) -> None:
-        """New read key; answer with our own update if asked to."""
+        """New read key; answer with our own update if asked to, once per silence.
+
+        4.6.3: several update_requested KeyUpdates received while we send nothing get a
+        single KeyUpdate back; an endless run of them (no application data between) ends
+        the connection.
+        """
         core, params = self._core, self.params
         ku = KeyUpdate.parse(body)
+        core.key_updates_in_a_row += 1
+        if core.key_updates_in_a_row > MAX_KEY_UPDATES:
+            raise UnexpectedMessage(f"more than {MAX_KEY_UPDATES} KeyUpdates without data")
         core.events.append(
             ev.HandshakeMessageReceived("KeyUpdate", len(raw), {"request": ku.request_update.name})
         )
         self.read_application = next_traffic_secret(params, self.read_application)
         self.read_with(self.read_application)
-        if ku.request_update == KeyUpdateRequest.update_requested and not core.write_closed:
+        owed = ku.request_update == KeyUpdateRequest.update_requested
+        if owed and not core.write_closed and self._replied_at != core.application_records_sent:
+            self._replied_at = core.application_records_sent
             reply = KeyUpdate(request_update=KeyUpdateRequest.update_not_requested).serialize()
             core.send_post_handshake(reply, "KeyUpdate", {"request": "update_not_requested"})
             self.write_application = next_traffic_secret(params, self.write_application)

@@ -14,6 +14,8 @@ a wrong password: no distinguishable alert and no early exit.
 
 from __future__ import annotations
 
+import hmac
+
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from tlssim.tls import events as ev
@@ -327,20 +329,25 @@ class ServerTls12(Handshake):
         )
 
     def _rsa_premaster(self, encrypted: bytes) -> bytes:
-        """Decrypt the premaster; every failure yields the random one (5246 7.4.7.1)."""
+        """Decrypt the premaster; every failure yields the random one (5246 7.4.7.1).
+
+        The random premaster is drawn before decrypting and the choice is made once, after
+        every check: bad padding, a wrong version or a wrong length take the same steps as
+        a good premaster, and the only symptom is a Finished that does not verify.
+        """
         assert self._certified is not None
         key = self._certified.private_key
         fallback = self._config.entropy(48)
-        if not isinstance(key, rsa.RSAPrivateKey):
-            return fallback
-        try:
-            premaster = key.decrypt(encrypted, padding.PKCS1v15())
-        except ValueError:
-            return fallback
+        decrypted = b""
+        if isinstance(key, rsa.RSAPrivateKey):
+            try:
+                decrypted = key.decrypt(encrypted, padding.PKCS1v15())
+            except ValueError:
+                decrypted = b""
+        candidate = decrypted[:48].ljust(48, b"\x00")
         version = self._client_version.to_bytes(2, "big")
-        if len(premaster) != 48 or premaster[:2] != version:
-            return fallback
-        return premaster
+        version_ok = hmac.compare_digest(candidate[:2], version)
+        return candidate if version_ok and len(decrypted) == 48 else fallback
 
     # -- ChangeCipherSpec, Finished -------------------------------------------------------
 

@@ -26,6 +26,7 @@ from tlssim.tls.extensions import (
     encode_certificate_status,
     encode_server_key_share,
     encode_uint16,
+    encode_uint16_list,
     index_extensions,
 )
 from tlssim.tls.hello_extensions import HelloExtensions, decode_hello_extensions
@@ -238,6 +239,14 @@ class ServerTls13(Handshake):
         ee_exts: tuple[Extension, ...] = ()
         if offer.server_name is not None and psk is None:
             ee_exts = (Extension(ExtensionType.server_name, b""),)
+        preferred = next((g for g in self._server_groups() if g in offer.groups), group)
+        if preferred != group:
+            # 4.2.7: we took the client's share but prefer another group; say which we support
+            ee_exts += (
+                Extension(
+                    ExtensionType.supported_groups, encode_uint16_list(self._server_groups())
+                ),
+            )
         core.send_handshake(
             EncryptedExtensions(extensions=ee_exts).serialize(),
             "EncryptedExtensions",

@@ -45,29 +45,25 @@ def _gcm(suite: CipherSuite, kx: str, auth: str, hash_name: str, key_length: int
     return Tls12Suite(suite, kx, auth, hash_name, key_length, 4, 8, AESGCM)
 
 
+def _chacha(suite: CipherSuite, auth: str) -> Tls12Suite:
+    return Tls12Suite(suite, "ecdhe", auth, "sha256", 32, 12, 0, ChaCha20Poly1305)
+
+
+_S = CipherSuite
+
+#: Every TLS 1.2 suite the engine runs; the SHA-384 ones use the SHA-384 PRF (RFC 5289 3.2).
 TLS12_SUITES: dict[CipherSuite, Tls12Suite] = {
-    CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256: _gcm(
-        CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, "ecdhe", "ecdsa", "sha256", 16
-    ),
-    CipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256: _gcm(
-        CipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, "ecdhe", "rsa", "sha256", 16
-    ),
-    CipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256: Tls12Suite(
-        CipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-        "ecdhe",
-        "rsa",
-        "sha256",
-        32,
-        12,
-        0,
-        ChaCha20Poly1305,
-    ),
-    CipherSuite.TLS_RSA_WITH_AES_128_GCM_SHA256: _gcm(
-        CipherSuite.TLS_RSA_WITH_AES_128_GCM_SHA256, "rsa", "rsa", "sha256", 16
-    ),
-    CipherSuite.TLS_RSA_WITH_AES_256_GCM_SHA384: _gcm(
-        CipherSuite.TLS_RSA_WITH_AES_256_GCM_SHA384, "rsa", "rsa", "sha384", 32
-    ),
+    suite.suite: suite
+    for suite in (
+        _gcm(_S.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, "ecdhe", "ecdsa", "sha256", 16),
+        _gcm(_S.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, "ecdhe", "ecdsa", "sha384", 32),
+        _gcm(_S.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, "ecdhe", "rsa", "sha256", 16),
+        _gcm(_S.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, "ecdhe", "rsa", "sha384", 32),
+        _chacha(_S.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, "ecdsa"),
+        _chacha(_S.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, "rsa"),
+        _gcm(_S.TLS_RSA_WITH_AES_128_GCM_SHA256, "rsa", "rsa", "sha256", 16),
+        _gcm(_S.TLS_RSA_WITH_AES_256_GCM_SHA384, "rsa", "rsa", "sha384", 32),
+    )
 }
 
 
