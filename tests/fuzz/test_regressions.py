@@ -1,0 +1,35 @@
+"""Inputs the fuzzer found that crashed a parser, kept so they never crash again."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from tlssim.clock import FixedClock
+from tlssim.pki.authority import Authority
+from tlssim.pki.errors import InvalidRequest
+
+#: A well-formed CSR but for its version: 2, where PKCS#10 only has v1 (0). Loading it
+#: raises cryptography's InvalidVersion, which is not a ValueError.
+CSR_VERSION_2 = bytes.fromhex(
+    "3081aa305e020102300c310a300806035504030c0120302a300506032b6570032100e7a12a946f3aee"
+    "6dae6d76924da4f6b17f9dbba0f544967df53e7dca00d02603a01f301d06092a86c886f70d01090e31"
+    "10300e300c0603551d1104053003820120300506032b6570034100b932c8ce2b3afe8ddd2d5346afac"
+    "04259804a31c497606527496c55972dd33113b96c0a732256c2cd221b3fca42c31cb91c5882c732fd1"
+    "d8b17abe43b734fd02"
+)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=x509.InvalidVersion,
+    reason="Authority.issue catches only ValueError around load_der_x509_csr "
+    "(src/tlssim/pki/authority.py); InvalidVersion must become InvalidRequest too",
+)
+def test_csr_with_an_unknown_version_is_an_invalid_request(tmp_path: Path) -> None:
+    authority = Authority.open(tmp_path / "ca", FixedClock(dt.datetime(2025, 6, 1, tzinfo=dt.UTC)))
+    with pytest.raises(InvalidRequest):
+        authority.issue(CSR_VERSION_2, "server")
