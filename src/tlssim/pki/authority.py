@@ -274,7 +274,7 @@ class Authority:
         profile = lookup_profile(self.profiles, name)
         try:
             csr = x509.load_der_x509_csr(csr_der)
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion is no ValueError
             raise InvalidRequest(f"not a DER CSR: {exc}") from exc
         check_csr_bounds(csr)
         try:
