@@ -239,7 +239,7 @@ async def _handshake(args: argparse.Namespace) -> int:
     client_cert, cert_pem, key_pem = args.client_cert, "", ""
     if client_cert not in ("auto", "none"):
         if not args.client_key:
-            raise SystemExit("--client-cert FILE needs --client-key FILE")
+            raise CliError("--client-cert FILE needs --client-key FILE")
         cert_pem = Path(client_cert).read_text()
         key_pem = Path(args.client_key).read_text()
         client_cert = "pem"
