@@ -20,6 +20,7 @@ from tlssim.tls import (
     AlertDescription,
     AlertLevel,
     CertifiedKey,
+    CipherSuite,
     ClientConfig,
     ClientConnection,
     ProtocolVersion,
@@ -314,3 +315,24 @@ def test_openssl_client_without_certificate_gets_alert(pem_dir: Path, version: s
     assert events.AlertSent(AlertLevel.fatal, expected) in evs
     with pytest.raises(ssl.SSLError):
         sobj.read(10)
+
+
+def test_tls12_rsa_key_transport_with_a_client_certificate() -> None:
+    """CertificateVerify signs every message up to ClientKeyExchange, whatever the exchange."""
+    certified = client_identities()[1]["rsa"]
+    ask = ClientAuth(required=True)
+    client, server = make_pair(
+        kind="rsa",
+        client_kw={
+            "versions": VERSIONS["1.2"],
+            "client_certificate": certified,
+            "cipher_suites": (CipherSuite.TLS_RSA_WITH_AES_128_GCM_SHA256,),
+        },
+        server_kw={"client_auth": lambda sni: ask},
+    )
+    client.start()
+    pump(client, server)
+    server.accept_certificate()
+    pump(client, server)
+    assert client.handshake_complete and server.handshake_complete
+    assert client.negotiated is not None and client.negotiated.key_exchange == "rsa"
