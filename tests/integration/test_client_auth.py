@@ -149,7 +149,10 @@ def test_revoked_and_expired_client_certificates(
         str(key),
     )
     assert report["alert"] == {"level": "fatal", "description": alert, "sent_by": "server"}
-    assert f"client certificate CN={CLIENT_NAME}: {alert}" in stack.logs()
+    logged = [
+        line for line in stack.logs().splitlines() if f"trace_id={report['trace_id']}" in line
+    ]
+    assert any(f"client certificate CN={CLIENT_NAME}: {alert}" in line for line in logged), logged
 
 
 # -- OpenSSL ------------------------------------------------------------------------------
