@@ -39,6 +39,8 @@ class VirtualHost:
     certificate: str = ""  # what the certificate is, for the README
     expected: str = "success"  # our client (policy hard): "success" or the alert it sends
     openssl: OpensslOutcome = OpensslOutcome()
+    #: "required" or "optional": the server asks for a client certificate from our CA.
+    client_auth: str = ""
 
 
 _OK = OpensslOutcome()
@@ -113,6 +115,20 @@ VIRTUAL_HOSTS: tuple[VirtualHost, ...] = (
         profile="must-staple",
         certificate="TLS feature status_request (must-staple); the server staples",
         openssl=OpensslOutcome(note="s_client does not enforce must-staple"),
+    ),
+    VirtualHost(
+        "client-auth.tlssim.test",
+        certificate="ECDSA P-256; requires a client certificate from the tlssim CA",
+        client_auth="required",
+        openssl=OpensslOutcome(
+            note="accepted with -cert/-key of a client certificate from the tlssim CA; "
+            "without one the server sends certificate_required"
+        ),
+    ),
+    VirtualHost(
+        "client-auth-optional.tlssim.test",
+        certificate="ECDSA P-256; asks for a client certificate, accepts none",
+        client_auth="optional",
     ),
 )
 

@@ -164,7 +164,7 @@ def test_the_responder_gets_only_ocsp_signing_certificates(
     root = root_id(ca)
     for profile in ("ocsp-responder", f"ocsp-responder@{root}"):
         assert issue(ca, csr_for(RESPONDER_COMMON_NAME), profile, ocsp) is grpc.StatusCode.OK
-    # The client has no certificate to be issued yet.
+    # The client gets no server or responder certificate.
     client = credential(stack, "client")
     for csr, profile in (
         (dns_csr("valid.tlssim.test"), "server"),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tlssim import vhosts
 from tlssim.pki import Authority, InvalidRequest, issuer_id
@@ -26,7 +26,7 @@ from tlssim.pki.enrollment import (
 )
 from tlssim.pki.errors import PolicyRefused
 from tlssim.pki.keys import generate_private_key
-from tlssim.pki.policy import RESPONDER_COMMON_NAME, build_policies
+from tlssim.pki.policy import CLIENT_NAME, RESPONDER_COMMON_NAME, build_policies
 
 POLICIES = build_policies()
 
@@ -157,8 +157,14 @@ def test_the_responder_policy(authority: Authority) -> None:
     )
 
 
-def test_the_client_may_have_nothing_yet(authority: Authority) -> None:
+def test_the_client_gets_only_client_certificates_naming_itself(authority: Authority) -> None:
     assert refusal(authority, dns("valid.tlssim.test"), "server", "client") == "profile-not-allowed"
+    assert refusal(authority, dns("valid.tlssim.test"), "client", "client") == "name-not-allowed"
+    assert refusal(authority, dns(CLIENT_NAME), "server", "client") == "profile-not-allowed"
+    for profile in ("client", "client-expired", "client-revoked"):
+        issued = authority.issue(dns(CLIENT_NAME), profile, policy=POLICIES["client"])
+        usages = issued.chain[0].extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        assert list(usages) == [ExtendedKeyUsageOID.CLIENT_AUTH], profile
 
 
 @pytest.mark.filterwarnings("ignore:Attribute's length")

@@ -112,6 +112,17 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not wait for an echo: for plain TLS servers (openssl s_server) with --tcp",
     )
+    hs.add_argument(
+        "--client-cert",
+        metavar="auto|none|FILE",
+        default="auto",
+        help="what answers a server's CertificateRequest: auto, the client service's own "
+        "certificate from the ca (default); none, an empty Certificate; FILE, a PEM chain "
+        "(leaf first) with --client-key",
+    )
+    hs.add_argument(
+        "--client-key", metavar="FILE", help="the PEM private key of --client-cert FILE"
+    )
     hs.add_argument("--resume", action="store_true", help="handshake, then resume that session")
     hs.add_argument(
         "--keylog",
@@ -238,6 +249,13 @@ async def _handshake(args: argparse.Namespace) -> int:
     from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
 
     ca_pem = Path(args.ca_file).read_text() if args.ca_file else ""
+    client_cert, cert_pem, key_pem = args.client_cert, "", ""
+    if client_cert not in ("auto", "none"):
+        if not args.client_key:
+            raise CliError("--client-cert FILE needs --client-key FILE")
+        cert_pem = Path(client_cert).read_text()
+        key_pem = Path(args.client_key).read_text()
+        client_cert = "pem"
     # Output files are opened before the handshake, so a bad path costs no handshake.
     keylog = open(args.keylog, "a") if args.keylog else None  # noqa: SIM115
     capture = open(args.capture, "w") if args.capture else None  # noqa: SIM115
@@ -259,6 +277,9 @@ async def _handshake(args: argparse.Namespace) -> int:
         clock_skew_seconds=args.clock_skew,
         application_data=args.data.encode(),
         no_echo=args.no_echo,
+        client_cert=client_cert,
+        client_cert_pem=cert_pem,
+        client_key_pem=key_pem,
     )
     address = ep.Endpoints.from_env().client
     async with rpcutil.open_channel(address) as channel:

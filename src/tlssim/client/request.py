@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from tlssim.client.decision import RevocationPolicy
+from tlssim.client.identity import certified_from_pem
 from tlssim.endpoints import split_host_port
+from tlssim.pki.errors import PkiError
 from tlssim.tls import (
     CipherSuite,
     ClientConfig,
@@ -44,6 +46,7 @@ USABLE_SUITES: Final = {
 USABLE_GROUPS: Final = tuple(SUPPORTED_GROUPS)
 USABLE_SIGNATURE_SCHEMES: Final = tuple(SignatureScheme(s) for s in SUPPORTED_SCHEMES)
 # Bounds on what a caller controls (a DNS name is at most 253 characters).
+CLIENT_CERT_MODES: Final = ("", "auto", "none", "pem")
 MAX_SERVER_NAME = 253
 MAX_LIST = 64
 MAX_APPLICATION_DATA = 64 * 1024
@@ -85,6 +88,9 @@ class Plan:
     keylog: bool
     capture: bool
     expect_echo: bool
+    #: What answers a CertificateRequest: "auto" (the client's enrolled certificate, added
+    #: by the service), "none" or "pem" (already in ``config.client_certificate``).
+    client_cert: str = "auto"
 
 
 def plan_for(request: Any) -> Plan:
@@ -108,6 +114,7 @@ def plan_for(request: Any) -> Plan:
         keylog=request.keylog,
         capture=request.capture,
         expect_echo=not request.no_echo,
+        client_cert=request.client_cert or "auto",
     )
 
 
@@ -136,6 +143,15 @@ def client_config(request: Any, target: Target) -> ClientConfig:
         kwargs["signature_schemes"] = _usable(
             SignatureScheme, request.signature_schemes, USABLE_SIGNATURE_SCHEMES, "signature scheme"
         )
+    if request.client_cert not in CLIENT_CERT_MODES:
+        raise BadRequest(f"client certificate {request.client_cert!r}: use auto, none or pem")
+    if request.client_cert == "pem":
+        try:
+            kwargs["client_certificate"] = certified_from_pem(
+                request.client_cert_pem, request.client_key_pem
+            )
+        except (ValueError, PkiError) as exc:
+            raise BadRequest(f"client certificate: {exc}") from None
     return ClientConfig(
         server_name=target.sni,
         entropy=os.urandom,

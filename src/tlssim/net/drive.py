@@ -4,22 +4,32 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from tlssim.net.transport import Transport
-from tlssim.tls import ClientConnection, ServerConnection, events
+from tlssim.tls import AlertDescription, ClientConnection, ServerConnection, events
+
+#: Decides on a client's certificate: None accepts, an alert refuses.
+Judge = Callable[[events.CertificateReceived], Awaitable[AlertDescription | None]]
 
 # An idle peer may keep a connection open this long before the server gives up on it.
 SERVER_IDLE_TIMEOUT_S = 30.0
 
 
-async def serve_connection(conn: ServerConnection, transport: Transport) -> list[events.Event]:
-    """Answers one client: handshake, echo every application data record, close on close."""
+async def serve_connection(
+    conn: ServerConnection, transport: Transport, judge: Judge | None = None
+) -> list[events.Event]:
+    """Answers one client: handshake, echo every application data record, close on close.
+
+    A client's certificate (on hosts that ask for one) goes to ``judge``; without one it is
+    refused with bad_certificate."""
     seen: list[events.Event] = []
     try:
         async with asyncio.timeout(SERVER_IDLE_TIMEOUT_S):
             while True:
                 data = await transport.receive()
                 evs = conn.receive_data(data)
+                evs += await _decide(conn, evs, judge)
                 seen.extend(evs)
                 for ev in evs:
                     # Data and close_notify can arrive in one read: no echo after the close.
@@ -32,6 +42,16 @@ async def serve_connection(conn: ServerConnection, transport: Transport) -> list
         pass
     await transport.finish()
     return seen
+
+
+async def _decide(
+    conn: ServerConnection, evs: list[events.Event], judge: Judge | None
+) -> list[events.Event]:
+    received = next((e for e in evs if isinstance(e, events.CertificateReceived)), None)
+    if received is None or not conn.awaiting_certificate_decision:
+        return []
+    alert = AlertDescription.bad_certificate if judge is None else await judge(received)
+    return conn.accept_certificate() if alert is None else conn.reject_certificate(alert)
 
 
 async def flush(conn: ClientConnection | ServerConnection, transport: Transport) -> None:

@@ -2,7 +2,8 @@
 
 The server gets its virtual hosts' names under the server-side profiles; the responder gets
 OCSP-signing certificates, from any of the CAs it answers for, naming only itself; the
-client gets nothing yet. Nobody gets a CA certificate, a wildcard or an IP address.
+client gets clientAuth certificates naming only itself (and the expired and revoked ones a
+client-auth host must refuse). Nobody gets a CA certificate, a wildcard or an IP address.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from tlssim import vhosts
 from tlssim.pki.errors import InvalidRequest, PolicyRefused
 
 RESPONDER_COMMON_NAME: Final = "tlssim OCSP responder"
+CLIENT_NAME: Final = "client.tlssim.test"
+CLIENT_PROFILES: Final = frozenset({"client", "client-expired", "client-revoked"})
 OCSP_RESPONDER_PROFILE: Final = "ocsp-responder"
 
 # Bounds on what a CSR may carry, checked before anything else looks at it.
@@ -167,6 +170,7 @@ def build_policies() -> Mapping[str, NamePolicy]:
             any_issuer=True,
             common_names=frozenset({RESPONDER_COMMON_NAME}),
         ),
-        # No client certificate exists yet: the identity is there to be granted one.
-        "client": NamePolicy(identity="client"),
+        "client": NamePolicy(
+            identity="client", profiles=CLIENT_PROFILES, dns_names=frozenset({CLIENT_NAME})
+        ),
     }

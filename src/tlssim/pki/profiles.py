@@ -101,6 +101,7 @@ def build_hierarchy(long_chain_depth: int = DEFAULT_LONG_CHAIN_DEPTH) -> tuple[C
 
 
 _DAY = dt.timedelta(days=1)
+_CLIENT_AUTH = ExtendedKeyUsageOID.CLIENT_AUTH
 
 
 def build_profiles(
@@ -128,6 +129,21 @@ def build_profiles(
             CertificateProfile(name="revoked", revoke_with_reason="keyCompromise"),
             CertificateProfile(name="untrusted", issuer="untrusted-intermediate"),
             CertificateProfile(name="long-chain", issuer=long_chain_ca_id(long_chain_depth)),
+            # client identities (mutual TLS): clientAuth, and the failure cases a server meets
+            CertificateProfile(
+                name="client", validity=30 * _DAY, extended_key_usages=(_CLIENT_AUTH,)
+            ),
+            CertificateProfile(
+                name="client-expired",
+                not_before_offset=-120 * _DAY,
+                validity=30 * _DAY,
+                extended_key_usages=(_CLIENT_AUTH,),
+            ),
+            CertificateProfile(
+                name="client-revoked",
+                revoke_with_reason="keyCompromise",
+                extended_key_usages=(_CLIENT_AUTH,),
+            ),
         )
     }
 

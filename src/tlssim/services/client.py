@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -14,6 +15,7 @@ from cryptography import x509
 
 from tlssim import rpcutil
 from tlssim.client.handshake import HANDSHAKE_DEADLINE_S, Connector, run_handshake
+from tlssim.client.identity import ClientIdentity
 from tlssim.client.policy import CertificatePolicy
 from tlssim.client.request import BadRequest, Plan, plan_for
 from tlssim.client.status import CRL_TIMEOUT_S, STATUS_CACHE_S, HttpCrlFetcher, StatusCache
@@ -21,6 +23,7 @@ from tlssim.clock import Clock, SkewedClock
 from tlssim.endpoints import split_host_port
 from tlssim.feed import Feed
 from tlssim.net.transport import GrpcClientTransport, TcpTransport, Transport
+from tlssim.pki.enrollment import CredentialMissing
 from tlssim.pki.verify import ChainVerifier
 from tlssim.report import Report
 from tlssim.rpc.v1 import (
@@ -41,6 +44,8 @@ SERVICE_NAME = "tlssim.rpc.v1.TlsClient"
 # A request may carry trust anchors (ca_pem) and application data.
 MAX_REQUEST_BYTES = 1024 * 1024
 OCSP_TIMEOUT_S = 2.0
+STARTUP_RETRY_S = 0.5
+RENEWAL_CHECK_S = 60.0
 
 
 class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
@@ -68,6 +73,12 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         self._fetch_crl = HttpCrlFetcher(timeout_s=crl_timeout_s)
         # Each report once built, for watchers (WatchReports).
         self.reports: Feed[Report] = Feed()
+        #: The client's own certificate, presented when a server asks ("auto").
+        self.identity: ClientIdentity | None = None
+
+    def enroll_with(self, credential: Path) -> ClientIdentity:
+        self.identity = ClientIdentity(self._ca, credential, self._clock)
+        return self.identity
 
     async def close(self) -> None:
         for channel in (self._server_channel, self._ca_channel, self._ocsp_channel):
@@ -112,6 +123,9 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         return client_pb2.HandshakeResult(ok=report.ok, report_json=report.to_json())
 
     async def handshake(self, plan: Plan, verifier: ChainVerifier) -> Report:
+        if plan.client_cert == "auto" and self.identity is not None:
+            config = dataclasses.replace(plan.config, client_certificate=self.identity.current)
+            plan = dataclasses.replace(plan, config=config)
         clock: Clock = self._clock
         if plan.clock_skew:
             clock = SkewedClock(self._clock, plan.clock_skew)
@@ -164,9 +178,29 @@ async def serve(settings: ClientSettings, clock: Clock) -> None:
         status_cache_s=settings.status_cache_s,
     )
     register = functools.partial(client_pb2_grpc.add_TlsClientServicer_to_server, servicer)
+    identity = servicer.enroll_with(settings.enrollment_token_file)
     try:
+        await _until_enrolled(identity, settings.ca)
         async with runtime.grpc_server(settings.listen, SERVICE_NAME, register, MAX_REQUEST_BYTES):
             log.info("client ready on %s (server %s)", settings.listen, settings.server)
-            await runtime.run_forever()
+            while True:
+                await asyncio.sleep(RENEWAL_CHECK_S)
+                if identity.needs_renewal():
+                    await _until_enrolled(identity, settings.ca)
     finally:
         await servicer.close()
+
+
+async def _until_enrolled(identity: ClientIdentity, ca_address: str) -> None:
+    """Enrolls the client's certificate, retrying while the ca is not there or refuses."""
+    delay = STARTUP_RETRY_S
+    while True:
+        try:
+            await identity.enroll()
+            return
+        except grpc.aio.AioRpcError as exc:
+            log.warning("waiting to enroll with the ca at %s: %s", ca_address, exc.code().name)
+        except CredentialMissing as exc:
+            log.warning("waiting to enroll with the ca at %s: %s", ca_address, exc)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)

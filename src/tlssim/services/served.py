@@ -25,7 +25,17 @@ class ObservedServerConnection(ServerConnection):
         self.timeline: list[tuple[float, events.Event]] = []
 
     def receive_data(self, data: bytes) -> list[events.Event]:
-        evs = super().receive_data(data)
+        return self._observed(super().receive_data(data))
+
+    def accept_certificate(self) -> list[events.Event]:
+        return self._observed(super().accept_certificate())
+
+    def reject_certificate(
+        self, alert: AlertDescription = AlertDescription.bad_certificate
+    ) -> list[events.Event]:
+        return self._observed(super().reject_certificate(alert))
+
+    def _observed(self, evs: list[events.Event]) -> list[events.Event]:
         now = monotonic_ms() - self.started_ms
         self.timeline.extend((now, ev) for ev in evs)
         return evs

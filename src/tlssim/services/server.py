@@ -29,6 +29,7 @@ from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, CredentialMissi
 from tlssim.pki.revocation import build_ocsp_request
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc, server_pb2, server_pb2_grpc
 from tlssim.services import runtime
+from tlssim.services.client_auth import ClientCertificateJudge, client_auth_for
 from tlssim.services.served import ConnectionFeed, ObservedServerConnection, ServedConnection
 from tlssim.services.settings import ServerSettings
 from tlssim.tls import (
@@ -161,8 +162,11 @@ def log_connection(transport: str, conn: ServerConnection) -> None:
 
 
 class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
-    def __init__(self, certificates: CertificateStore) -> None:
+    def __init__(self, certificates: CertificateStore, judge: ClientCertificateJudge) -> None:
         self._certificates = certificates
+        #: Decides on client certificates for the hosts that ask for one.
+        self.judge = judge
+        self._client_auth = client_auth_for(judge.roots)
         # Shared by every connection, over gRPC and TCP, so sessions resume across both.
         self._session_cache = SessionCache(max_size=10_000)
         self._ticket_key = os.urandom(32)
@@ -176,6 +180,7 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
                 certificate_selector=self._certificates.select,
                 session_cache=self._session_cache,
                 ticket_key=self._ticket_key,
+                client_auth=self._client_auth,
             )
         )
 
@@ -185,7 +190,7 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
         trace_id = rpcutil.bind_trace(context)
         conn = self.new_connection()
         try:
-            await serve_connection(conn, GrpcServerTransport(context))
+            await serve_connection(conn, GrpcServerTransport(context), self.judge)
         finally:
             log_connection("gRPC", conn)
             self.served.publish(
@@ -218,13 +223,24 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
         )
         await _retry_until_ready(f"enroll with the ca at {settings.ca}", certificates.enroll_all)
         await certificates.refresh_staples()
-        servicer = TlsServerServicer(certificates)
+        ca_stub = ca_pb2_grpc.CertificateAuthorityStub(ca_channel)
+        ocsp_stub = ocsp_pb2_grpc.OcspResponderStub(ocsp_channel)
+        bundle = await ca_stub.GetTrustBundle(ca_pb2.GetTrustBundleRequest(), timeout=10)
+
+        async def fetch_ocsp(request_der: bytes) -> bytes:
+            reply = await ocsp_stub.Check(
+                ocsp_pb2.OcspCheckRequest(request_der=request_der), timeout=5
+            )
+            return bytes(reply.response_der)
+
+        roots = tuple(x509.load_pem_x509_certificates(bundle.pem.encode()))
+        servicer = TlsServerServicer(certificates, ClientCertificateJudge(roots, fetch_ocsp, clock))
 
         async def on_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             transport = TcpTransport(reader, writer)
             conn = servicer.new_connection()
             try:
-                await serve_connection(conn, transport)
+                await serve_connection(conn, transport, servicer.judge)
             finally:
                 await transport.close()
             log_connection("TCP", conn)

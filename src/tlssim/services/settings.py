@@ -349,7 +349,7 @@ class ClientSettings:
     ocsp: str
     crl_timeout_s: float = 2.0
     status_cache_s: float = 5.0
-    # Not used yet (no client certificate exists); handed over so that the client can enroll.
+    # The credential the client enrolls its own (clientAuth) certificate with.
     enrollment_token_file: Path
 
     @classmethod

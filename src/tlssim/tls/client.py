@@ -12,10 +12,10 @@ from tlssim.tls.client12 import ClientTls12
 from tlssim.tls.client13 import ClientTls13
 from tlssim.tls.client_hello import ClientOffer
 from tlssim.tls.config import ClientConfig
-from tlssim.tls.constants import AlertDescription, HandshakeType, ProtocolVersion
+from tlssim.tls.constants import HandshakeType, ProtocolVersion
 from tlssim.tls.core import ConnectionCore
 from tlssim.tls.endpoint import Endpoint
-from tlssim.tls.errors import TLSError, UnexpectedMessage
+from tlssim.tls.errors import UnexpectedMessage
 from tlssim.tls.extensions import index_extensions
 from tlssim.tls.messages import ServerHello
 from tlssim.tls.states import Handshake, message_name
@@ -66,25 +66,3 @@ class ClientConnection(Endpoint):
         core.started = True
         self._offer.send_first(core)
         return core.take_events()
-
-    def accept_certificate(self) -> list[ev.Event]:
-        """Resume after CertificateReceived: verify CertificateVerify and Finished."""
-        core = self._core
-        if not core.paused:
-            raise RuntimeError("no certificate is awaiting a decision")
-        core.paused = False
-        return core.run()
-
-    def reject_certificate(
-        self, alert: AlertDescription = AlertDescription.bad_certificate
-    ) -> list[ev.Event]:
-        """Abort after CertificateReceived with a fatal ``alert``."""
-        core = self._core
-        if not core.paused:
-            raise RuntimeError("no certificate is awaiting a decision")
-        core.fail(TLSError("certificate rejected by the caller", alert))
-        return core.take_events()
-
-    @property
-    def awaiting_certificate_decision(self) -> bool:
-        return self._core.paused

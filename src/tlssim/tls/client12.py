@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from tlssim.tls import events as ev
+from tlssim.tls.certificate_request import CertificateRequest12, client_scheme, request_fields
 from tlssim.tls.client_hello import ClientOffer
 from tlssim.tls.constants import (
     AlertDescription,
@@ -37,11 +38,12 @@ from tlssim.tls.errors import (
     HandshakeFailure,
     IllegalParameter,
     TLSError,
+    UnexpectedMessage,
     UnsupportedExtension,
 )
 from tlssim.tls.keyexchange import SUPPORTED_GROUPS, KeyShare
 from tlssim.tls.keys12 import Tls12Keys, refuse_renegotiation
-from tlssim.tls.messages import ServerHello
+from tlssim.tls.messages import CertificateVerify, ServerHello
 from tlssim.tls.messages12 import (
     Certificate12,
     CertificateStatus,
@@ -51,7 +53,7 @@ from tlssim.tls.messages12 import (
 )
 from tlssim.tls.negotiated import Negotiated, key_exchange_name
 from tlssim.tls.sessions import Session
-from tlssim.tls.signatures import PublicKey, verify
+from tlssim.tls.signatures import PublicKey, sign, verify
 from tlssim.tls.states import CHANGE_CIPHER_SPEC, Handshake, Table, Tls12State, bind
 from tlssim.tls.tls12 import TLS12_SUITES, master_secret
 from tlssim.tls.versions import client_check_downgrade
@@ -67,6 +69,12 @@ TRANSITIONS: Table = {
     (S.WAIT_CERT_STATUS, M.server_key_exchange): ("on_no_certificate_status", S.WAIT_SKE),
     (S.WAIT_CERT_STATUS, M.server_hello_done): ("on_no_certificate_status", S.WAIT_SHD),
     (S.WAIT_SKE, M.server_key_exchange): ("on_server_key_exchange", S.WAIT_SHD),
+    (S.WAIT_CERT_STATUS, M.certificate_request): (
+        "on_no_certificate_status",
+        (S.WAIT_SKE, S.WAIT_SHD),
+    ),
+    # a CertificateRequest may come before ServerHelloDone
+    (S.WAIT_SHD, M.certificate_request): ("on_certificate_request", S.WAIT_SHD),
     (S.WAIT_SHD, M.server_hello_done): ("on_server_hello_done", S.WAIT_CCS),
     (S.WAIT_CCS, CHANGE_CIPHER_SPEC): ("on_change_cipher_spec", S.WAIT_FINISHED),
     (S.WAIT_FINISHED, M.finished): ("on_finished", S.CONNECTED),
@@ -105,6 +113,7 @@ class ClientTls12(Handshake):
         self._group: NamedGroup | None = None
         self._scheme: SignatureScheme | None = None
         self._server_public = b""
+        self._request: CertificateRequest12 | None = None
 
     def on_server_hello(self, body: bytes, raw: bytes) -> Tls12State:
         assert self._first_hello is not None
@@ -239,12 +248,21 @@ class ClientTls12(Handshake):
             },
         )
 
+    def on_certificate_request(self, body: bytes, raw: bytes) -> None:
+        if self._request is not None:
+            raise UnexpectedMessage("a second CertificateRequest")
+        request = self._request = CertificateRequest12.parse(body)
+        fields = request_fields(request.schemes, request.authorities)
+        fields["certificate_types"] = list(request.certificate_types)
+        self._core.received(raw, "CertificateRequest", fields)
+
     def on_server_hello_done(self, body: bytes, raw: bytes) -> None:
         """ClientKeyExchange, then the master secret, ChangeCipherSpec and our Finished."""
         core, config, keys = self._core, self._config, self._keys
         assert keys is not None
         ServerHelloDone.parse(body)
         core.received(raw, "ServerHelloDone", {})
+        scheme = self._send_client_certificate()
         suite = keys.suite
         if suite.key_exchange == "ecdhe":
             assert self._group is not None
@@ -268,11 +286,38 @@ class ClientTls12(Handshake):
             }
         core.send_handshake(cke.serialize(), "ClientKeyExchange", fields)
         session_hash = core.transcript.digest() if self._ems else None
+        if scheme is not None:
+            self._send_certificate_verify(scheme)
         keys.set_master(
             master_secret(suite, premaster, core.client_random, keys.server_random, session_hash)
         )
         keys.send_change_cipher_spec()
         keys.send_finished()
+
+    def _send_client_certificate(self) -> SignatureScheme | None:
+        """When asked: our chain (the scheme to sign with comes back) or an empty one."""
+        request, config = self._request, self._config
+        if request is None:
+            return None
+        certified = config.client_certificate
+        scheme = client_scheme(
+            certified, request.schemes, config.signature_schemes, True, request.certificate_types
+        )
+        chain = certified.chain if certified is not None and scheme is not None else ()
+        self._core.send_handshake(
+            Certificate12(chain=chain).serialize(),
+            "Certificate",
+            {"certificates": len(chain), "sizes": [len(c) for c in chain]},
+        )
+        return scheme
+
+    def _send_certificate_verify(self, scheme: SignatureScheme) -> None:
+        """The signature over every handshake message so far (RFC 5246 7.4.8)."""
+        core, certified = self._core, self._config.client_certificate
+        assert certified is not None
+        signature = sign(certified.private_key, scheme, core.transcript.messages())
+        cv = CertificateVerify(algorithm=scheme, signature=signature)
+        core.send_handshake(cv.serialize(), "CertificateVerify", {"signature_scheme": scheme.name})
 
     # -- ChangeCipherSpec, Finished ------------------------------------------------------
 

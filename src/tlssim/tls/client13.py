@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from tlssim.tls import events as ev
+from tlssim.tls.certificate_request import CertificateRequest, client_scheme, request_fields
 from tlssim.tls.client_hello import ClientOffer
 from tlssim.tls.constants import (
     AlertDescription,
@@ -47,6 +48,7 @@ from tlssim.tls.keys13 import Tls13Keys
 from tlssim.tls.keyschedule import TLS13_SUITES, SuiteParams, resumption_psk
 from tlssim.tls.messages import (
     Certificate,
+    CertificateEntry,
     CertificateVerify,
     EncryptedExtensions,
     NewSessionTicket,
@@ -54,7 +56,14 @@ from tlssim.tls.messages import (
 )
 from tlssim.tls.negotiated import Negotiated, key_exchange_name
 from tlssim.tls.sessions import Session
-from tlssim.tls.signatures import SERVER_CONTEXT, PublicKey, signed_content, verify
+from tlssim.tls.signatures import (
+    CLIENT_CONTEXT,
+    SERVER_CONTEXT,
+    PublicKey,
+    sign,
+    signed_content,
+    verify,
+)
 from tlssim.tls.states import Handshake, Table, Tls13State, bind
 from tlssim.tls.versions import client_check_version
 
@@ -67,8 +76,11 @@ TRANSITIONS: Table = {
     # a full handshake authenticates with a certificate; a PSK resumption does not
     (S.WAIT_EE, M.encrypted_extensions): (
         "on_encrypted_extensions",
-        (S.WAIT_CERT, S.WAIT_FINISHED),
+        (S.WAIT_CERT_CR, S.WAIT_FINISHED),
     ),
+    # the server may ask for our certificate before sending its own
+    (S.WAIT_CERT_CR, M.certificate_request): ("on_certificate_request", S.WAIT_CERT),
+    (S.WAIT_CERT_CR, M.certificate): ("on_certificate", S.WAIT_CV),
     (S.WAIT_CERT, M.certificate): ("on_certificate", S.WAIT_CV),
     (S.WAIT_CV, M.certificate_verify): ("on_certificate_verify", S.WAIT_FINISHED),
     (S.WAIT_FINISHED, M.finished): ("on_finished", S.CONNECTED),
@@ -108,6 +120,7 @@ class ClientTls13(Handshake):
         self._leaf_key: PublicKey | None = None
         self._resumed = False
         self._resumption_master = b""
+        self._request: CertificateRequest | None = None
 
     # -- ServerHello / HelloRetryRequest -----------------------------------------------
 
@@ -243,7 +256,16 @@ class ClientTls13(Handshake):
         fields: dict[str, object] = {"extensions": [name_of(ExtensionType, t) for t in exts]}
         self._core.received(raw, "EncryptedExtensions", fields)
         # resumed with a PSK: the server authenticated by knowing it; Finished comes next
-        return S.WAIT_FINISHED if self._resumed else S.WAIT_CERT
+        return S.WAIT_FINISHED if self._resumed else S.WAIT_CERT_CR
+
+    def on_certificate_request(self, body: bytes, raw: bytes) -> None:
+        request = CertificateRequest.parse(body)
+        if request.request_context:
+            raise IllegalParameter("CertificateRequest context must be empty in the handshake")
+        self._request = request
+        self._core.received(
+            raw, "CertificateRequest", request_fields(request.schemes, request.authorities)
+        )
 
     def on_certificate(self, body: bytes, raw: bytes) -> None:
         core = self._core
@@ -289,6 +311,8 @@ class ClientTls13(Handshake):
         keys.check_finished(body, raw, keys.server_handshake, "server")
         keys.enter_master()
         keys.read_with(keys.read_application)
+        if self._request is not None:
+            self._send_client_certificate(self._request)
         keys.send_finished(keys.client_handshake)
         keys.write_with(keys.write_application)
         self._resumption_master = keys.resumption_master()
@@ -303,6 +327,23 @@ class ClientTls13(Handshake):
                 resumed=self._resumed,
             )
         )
+
+    def _send_client_certificate(self, request: CertificateRequest) -> None:
+        """Our Certificate and CertificateVerify, or an empty Certificate (4.4.2)."""
+        core, certified = self._core, self._config.client_certificate
+        scheme = client_scheme(certified, request.schemes, self._config.signature_schemes)
+        if certified is None or scheme is None:
+            empty = Certificate(request_context=request.request_context, entries=())
+            core.send_handshake(empty.serialize(), "Certificate", {"certificates": 0})
+            return
+        entries = tuple(CertificateEntry(cert_data=der) for der in certified.chain)
+        cert = Certificate(request_context=request.request_context, entries=entries)
+        core.send_handshake(cert.serialize(), "Certificate", certificate_fields(cert, None))
+        content = signed_content(CLIENT_CONTEXT, core.transcript.digest())
+        cv = CertificateVerify(
+            algorithm=scheme, signature=sign(certified.private_key, scheme, content)
+        )
+        core.send_handshake(cv.serialize(), "CertificateVerify", {"signature_scheme": scheme.name})
 
     # -- after the handshake ------------------------------------------------------------
 

@@ -45,6 +45,19 @@ Entropy = Callable[[int], bytes]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ClientAuth:
+    """How a server asks for a client certificate (for one SNI).
+
+    ``required``: a client that sends none fails with certificate_required (TLS 1.3) or
+    handshake_failure (TLS 1.2); otherwise the handshake goes on without one.
+    ``certificate_authorities`` are DER-encoded distinguished names sent as a hint.
+    """
+
+    required: bool
+    certificate_authorities: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CertifiedKey:
     """A certificate chain (DER, leaf first), its private key and an optional OCSP staple."""
 
@@ -86,6 +99,8 @@ class ClientConfig:
     versions: tuple[ProtocolVersion, ...] = (ProtocolVersion.TLSv1_3,)
     session: Session | None = None
     session_age_ms: int = 0
+    #: Sent when the server asks (CertificateRequest); without it, an empty Certificate.
+    client_certificate: CertifiedKey | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,6 +120,11 @@ class ServerConfig:
     the client named no RSA scheme, ``rsa_pss_rsae_sha256`` stands for "an RSA key".
     ``cipher_suites`` and ``supported_groups`` are in server preference order;
     ``versions`` lists what the server accepts (it picks TLS 1.3 when offered).
+    ``client_auth(sni)`` returns a ClientAuth to send a CertificateRequest, or None; a
+    client's chain then comes as ``CertificateReceived`` and the engine pauses until the
+    caller calls ``accept_certificate()`` or ``reject_certificate(alert)``. A server asking
+    for a certificate neither resumes nor issues a resumable session, so every connection
+    is authenticated by its own certificate.
     ``session_cache`` enables TLS 1.2 session-id resumption; ``ticket_key`` (32 bytes)
     enables TLS 1.3 tickets: one NewSessionTicket after the client's Finished, valid for
     ``ticket_lifetime`` seconds, and PSK resumption with (EC)DHE (psk_dhe_ke) for tickets
@@ -124,3 +144,4 @@ class ServerConfig:
     session_cache: SessionCache | None = None
     ticket_key: bytes | None = None
     ticket_lifetime: int = DEFAULT_TICKET_LIFETIME
+    client_auth: Callable[[str | None], ClientAuth | None] | None = None

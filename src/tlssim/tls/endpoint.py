@@ -5,6 +5,7 @@ how each side starts and picks its version."""
 from __future__ import annotations
 
 from tlssim.tls import events as ev
+from tlssim.tls.constants import AlertDescription
 from tlssim.tls.core import ConnectionCore
 from tlssim.tls.errors import TLSError
 from tlssim.tls.negotiated import Negotiated
@@ -30,6 +31,29 @@ class Endpoint:
     def close(self) -> list[ev.Event]:
         """Queue close_notify. Reading stays open until the peer's close_notify or EOF."""
         return self._core.close()
+
+    def accept_certificate(self) -> list[ev.Event]:
+        """Resume after CertificateReceived: verify CertificateVerify and Finished."""
+        core = self._core
+        if not core.paused:
+            raise RuntimeError("no certificate is awaiting a decision")
+        core.paused = False
+        return core.run()
+
+    def reject_certificate(
+        self, alert: AlertDescription = AlertDescription.bad_certificate
+    ) -> list[ev.Event]:
+        """Abort after CertificateReceived with a fatal ``alert``."""
+        core = self._core
+        if not core.paused:
+            raise RuntimeError("no certificate is awaiting a decision")
+        core.fail(TLSError("certificate rejected by the caller", alert))
+        return core.take_events()
+
+    @property
+    def awaiting_certificate_decision(self) -> bool:
+        """The peer's chain (a server's, or a client's when we asked) awaits the caller."""
+        return self._core.paused
 
     @property
     def state(self) -> State:

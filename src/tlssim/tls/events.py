@@ -52,8 +52,9 @@ class SecretDerived(Event):
 
 @dataclass(frozen=True, slots=True)
 class CertificateReceived(Event):
-    """The server's chain (DER, leaf first). The client engine pauses until the caller
-    calls ``accept_certificate()`` or ``reject_certificate(alert)``."""
+    """The peer's chain (DER, leaf first): the server's, or a client's when the server asked
+    for one. The engine pauses until the caller calls ``accept_certificate()`` or
+    ``reject_certificate(alert)``. A client's chain never carries an OCSP staple."""
 
     chain: tuple[bytes, ...]
     ocsp_response: bytes | None

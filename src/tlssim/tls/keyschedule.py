@@ -129,13 +129,19 @@ class KeySchedule:
 class Transcript:
     """The running transcript hash; buffers messages until the suite (hash) is known."""
 
-    __slots__ = ("_hash", "_pending")
+    __slots__ = ("_hash", "_messages", "_pending")
 
     def __init__(self) -> None:
         self._pending: list[bytes] = []
         self._hash: hashes.Hash | None = None
+        #: Every message as added: a TLS 1.2 CertificateVerify signs them, not a hash.
+        self._messages = bytearray()
+
+    def messages(self) -> bytes:
+        return bytes(self._messages)
 
     def add(self, message: bytes) -> None:
+        self._messages += message
         if self._hash is None:
             self._pending.append(message)
         else:

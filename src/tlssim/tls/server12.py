@@ -19,7 +19,8 @@ import hmac
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from tlssim.tls import events as ev
-from tlssim.tls.config import CertifiedKey, ServerConfig
+from tlssim.tls.certificate_request import CertificateRequest12, request_fields
+from tlssim.tls.config import CertifiedKey, ClientAuth, ServerConfig
 from tlssim.tls.constants import (
     ExtensionType,
     HandshakeType,
@@ -29,7 +30,7 @@ from tlssim.tls.constants import (
 )
 from tlssim.tls.core import ConnectionCore
 from tlssim.tls.describe import client_hello_fields, server_hello_fields
-from tlssim.tls.errors import HandshakeFailure, TLSError
+from tlssim.tls.errors import HandshakeFailure, IllegalParameter, TLSError
 from tlssim.tls.extensions import (
     Extension,
     index_extensions,
@@ -37,7 +38,7 @@ from tlssim.tls.extensions import (
 from tlssim.tls.hello_extensions import HelloExtensions
 from tlssim.tls.keyexchange import SUPPORTED_GROUPS, KeyShare
 from tlssim.tls.keys12 import Tls12Keys, refuse_renegotiation
-from tlssim.tls.messages import ClientHello, ServerHello
+from tlssim.tls.messages import CertificateVerify, ClientHello, ServerHello
 from tlssim.tls.messages12 import (
     Certificate12,
     CertificateStatus,
@@ -51,10 +52,14 @@ from tlssim.tls.offer12 import Offer12
 from tlssim.tls.sessions import Session
 from tlssim.tls.signatures import (
     SCHEMES_FOR_KEY,
+    SUPPORTED_SCHEMES_TLS12,
     TLS13_COUNTERPART,
     PrivateKey,
+    PublicKey,
     key_supports,
+    leaf_public_key,
     sign,
+    verify,
 )
 from tlssim.tls.states import CHANGE_CIPHER_SPEC, Handshake, Table, Tls12State, bind
 from tlssim.tls.tls12 import TLS12_SUITES, Tls12Suite, master_secret
@@ -64,8 +69,12 @@ S, M = Tls12State, HandshakeType
 
 TRANSITIONS: Table = {
     # a full handshake, or a resumed one when the session id is in our cache
-    (S.WAIT_CH, M.client_hello): ("on_client_hello", (S.WAIT_CKE, S.WAIT_CCS)),
-    (S.WAIT_CKE, M.client_key_exchange): ("on_client_key_exchange", S.WAIT_CCS),
+    # (WAIT_CERT when we asked for the client's certificate)
+    (S.WAIT_CH, M.client_hello): ("on_client_hello", (S.WAIT_CKE, S.WAIT_CCS, S.WAIT_CERT)),
+    (S.WAIT_CERT, M.certificate): ("on_client_certificate", S.WAIT_CKE),
+    # CertificateVerify follows the key exchange when the client sent a certificate
+    (S.WAIT_CKE, M.client_key_exchange): ("on_client_key_exchange", (S.WAIT_CCS, S.WAIT_CV)),
+    (S.WAIT_CV, M.certificate_verify): ("on_client_certificate_verify", S.WAIT_CCS),
     (S.WAIT_CCS, CHANGE_CIPHER_SPEC): ("on_change_cipher_spec", S.WAIT_FINISHED),
     (S.WAIT_FINISHED, M.finished): ("on_finished", S.CONNECTED),
     (S.CONNECTED, M.client_hello): ("on_renegotiation", S.CONNECTED),
@@ -107,6 +116,9 @@ class ServerTls12(Handshake):
         self._scheme: SignatureScheme | None = None
         self._group: NamedGroup | None = None
         self._share: KeyShare | None = None
+        self._client_auth: ClientAuth | None = None
+        self._client_key: PublicKey | None = None
+        self._requested_schemes: tuple[SignatureScheme, ...] = ()
 
     # -- ClientHello ----------------------------------------------------------------------
 
@@ -125,12 +137,15 @@ class ServerTls12(Handshake):
                 "ClientHello", len(raw), client_hello_fields(hello, exts.by_type)
             )
         )
-        cached = self._find_session(offer)
+        if self._config.client_auth is not None:
+            self._client_auth = self._config.client_auth(offer.server_name)
+        # asking for a certificate means a full handshake: a resumption would skip it
+        cached = self._find_session(offer) if self._client_auth is None else None
         if cached is not None:
             self._resume(offer, cached, raw)
             return S.WAIT_CCS
         self._full_handshake(offer, raw)
-        return S.WAIT_CKE
+        return S.WAIT_CKE if self._client_auth is None else S.WAIT_CERT
 
     def _full_handshake(self, offer: Offer12, raw: bytes) -> None:
         """ServerHello, Certificate, [CertificateStatus], [ServerKeyExchange], ServerHelloDone."""
@@ -142,7 +157,8 @@ class ServerTls12(Handshake):
         entropy = config.entropy
         server_random = downgrade_random(entropy(32), ProtocolVersion.TLSv1_2, config.versions)
         self._keys = keys = Tls12Keys(core, suite, server_random)
-        self._session_id = entropy(32) if config.session_cache is not None else b""
+        cacheable = config.session_cache is not None and self._client_auth is None
+        self._session_id = entropy(32) if cacheable else b""
         staple = certified.ocsp_response if offer.status_request else None
         self._send_server_hello(offer, keys, staple is not None)
         cert = Certificate12(chain=certified.chain)
@@ -176,8 +192,18 @@ class ServerTls12(Handshake):
                     "signature_scheme": scheme.name,
                 },
             )
+        if self._client_auth is not None:
+            self._send_certificate_request(self._client_auth)
         core.send_handshake(ServerHelloDone().serialize(), "ServerHelloDone", {})
         core.flush_handshake()
+
+    def _send_certificate_request(self, ask: ClientAuth) -> None:
+        schemes = tuple(s for s in self._config.signature_schemes if s in SUPPORTED_SCHEMES_TLS12)
+        self._requested_schemes = schemes
+        request = CertificateRequest12(schemes=schemes, authorities=ask.certificate_authorities)
+        fields = request_fields(schemes, ask.certificate_authorities)
+        fields["certificate_types"] = ["rsa_sign", "ecdsa_sign"]
+        self._core.send_handshake(request.serialize(), "CertificateRequest", fields)
 
     def _send_server_hello(self, offer: Offer12, keys: Tls12Keys, staple: bool) -> None:
         resumed = self._resumed_from is not None
@@ -300,9 +326,40 @@ class ServerTls12(Handshake):
         keys.send_change_cipher_spec()
         keys.send_finished()
 
+    # -- the client's certificate ---------------------------------------------------------
+
+    def on_client_certificate(self, body: bytes, raw: bytes) -> None:
+        """An empty one fails a required request; a chain goes to the caller (pause)."""
+        core, ask = self._core, self._client_auth
+        assert ask is not None
+        cert = Certificate12.parse(body)
+        core.received(
+            raw,
+            "Certificate",
+            {"certificates": len(cert.chain), "sizes": [len(c) for c in cert.chain]},
+        )
+        if not cert.chain:
+            if ask.required:  # TLS 1.2 has no certificate_required (RFC 5246 7.4.6)
+                raise HandshakeFailure("no client certificate")
+            return
+        self._client_key = leaf_public_key(cert.chain[0])
+        core.events.append(ev.CertificateReceived(cert.chain, None))
+        core.pause()
+
+    def on_client_certificate_verify(self, body: bytes, raw: bytes) -> None:
+        """The signature over every handshake message so far (RFC 5246 7.4.8)."""
+        cv = CertificateVerify.parse(body)
+        if cv.algorithm not in self._requested_schemes:
+            raise IllegalParameter("client CertificateVerify with a scheme we did not ask for")
+        assert self._client_key is not None
+        messages = self._core.transcript.messages()
+        verify(self._client_key, cv.algorithm, cv.signature, messages, tls12=True)
+        scheme = SignatureScheme(cv.algorithm)
+        self._core.received(raw, "CertificateVerify", {"signature_scheme": scheme.name})
+
     # -- ClientKeyExchange ----------------------------------------------------------------
 
-    def on_client_key_exchange(self, body: bytes, raw: bytes) -> None:
+    def on_client_key_exchange(self, body: bytes, raw: bytes) -> Tls12State:
         core, keys = self._core, self._keys
         assert keys is not None
         suite = keys.suite
@@ -327,6 +384,7 @@ class ServerTls12(Handshake):
         keys.set_master(
             master_secret(suite, premaster, core.client_random, keys.server_random, session_hash)
         )
+        return S.WAIT_CCS if self._client_key is None else S.WAIT_CV
 
     def _rsa_premaster(self, encrypted: bytes) -> bytes:
         """Decrypt the premaster; every failure yields the random one (5246 7.4.7.1).

@@ -9,9 +9,11 @@ for the client's Finished and sends one NewSessionTicket when tickets are enable
 from __future__ import annotations
 
 from tlssim.tls import events as ev
-from tlssim.tls.config import CertifiedKey, ServerConfig
+from tlssim.tls.certificate_request import CertificateRequest, request_fields
+from tlssim.tls.config import CertifiedKey, ClientAuth, ServerConfig
 from tlssim.tls.constants import (
     HELLO_RETRY_REQUEST_RANDOM,
+    AlertDescription,
     ExtensionType,
     HandshakeType,
     NamedGroup,
@@ -44,7 +46,17 @@ from tlssim.tls.messages import (
 )
 from tlssim.tls.negotiated import Negotiated, key_exchange_name
 from tlssim.tls.offer13 import AcceptedPsk, Offer13, accept_psk
-from tlssim.tls.signatures import SERVER_CONTEXT, key_supports, sign, signed_content
+from tlssim.tls.signatures import (
+    CLIENT_CONTEXT,
+    SERVER_CONTEXT,
+    SUPPORTED_SCHEMES,
+    PublicKey,
+    key_supports,
+    leaf_public_key,
+    sign,
+    signed_content,
+    verify,
+)
 from tlssim.tls.states import Handshake, Table, Tls13State, bind
 from tlssim.tls.tickets import TicketContents, seal_ticket
 from tlssim.tls.versions import server_select_version
@@ -53,8 +65,12 @@ S, M = Tls13State, HandshakeType
 
 TRANSITIONS: Table = {
     # our flight up to Finished, or a HelloRetryRequest when no offered key share fits
-    (S.WAIT_CH, M.client_hello): ("on_client_hello", (S.WAIT_FINISHED, S.WAIT_CH2)),
-    (S.WAIT_CH2, M.client_hello): ("on_client_hello_after_retry", S.WAIT_FINISHED),
+    # (WAIT_CERT when our flight carried a CertificateRequest)
+    (S.WAIT_CH, M.client_hello): ("on_client_hello", (S.WAIT_FINISHED, S.WAIT_CH2, S.WAIT_CERT)),
+    (S.WAIT_CH2, M.client_hello): ("on_client_hello_after_retry", (S.WAIT_FINISHED, S.WAIT_CERT)),
+    # the client's certificate, maybe empty; CertificateVerify only after a non-empty one
+    (S.WAIT_CERT, M.certificate): ("on_client_certificate", (S.WAIT_CV, S.WAIT_FINISHED)),
+    (S.WAIT_CV, M.certificate_verify): ("on_client_certificate_verify", S.WAIT_FINISHED),
     (S.WAIT_FINISHED, M.finished): ("on_finished", S.CONNECTED),
     (S.CONNECTED, M.key_update): ("on_key_update", S.CONNECTED),
 }
@@ -82,6 +98,9 @@ class ServerTls13(Handshake):
         self._retry_group: NamedGroup | None = None
         self._server_name: str | None = None
         self._resumed = False
+        self._client_auth: ClientAuth | None = None
+        self._client_key: PublicKey | None = None
+        self._requested_schemes: tuple[SignatureScheme, ...] = ()
 
     # -- ClientHello --------------------------------------------------------------------
 
@@ -101,9 +120,12 @@ class ServerTls13(Handshake):
             raise HandshakeFailure("no common cipher suite")
         params = candidates[0]
         self._server_name = offer.server_name
+        if config.client_auth is not None:
+            self._client_auth = config.client_auth(offer.server_name)
         share = next((s for s in offer.shares if s[0] in self._server_groups()), None)
         psk: AcceptedPsk | None = None
-        if share is not None:  # after a HelloRetryRequest the second ClientHello decides
+        # a PSK handshake has no CertificateRequest (4.3.2): asking means a full handshake
+        if share is not None and self._client_auth is None:
             psk, psk_params = accept_psk(config.ticket_key, offer, raw, candidates, core.transcript)
             if psk is not None:
                 params = psk_params
@@ -120,9 +142,9 @@ class ServerTls13(Handshake):
             self._send_hello_retry_request(offer, NamedGroup(group), params)
             return S.WAIT_CH2
         self._send_flight(offer, NamedGroup(share[0]), share[1], params, psk)
-        return S.WAIT_FINISHED
+        return S.WAIT_FINISHED if self._client_auth is None else S.WAIT_CERT
 
-    def on_client_hello_after_retry(self, body: bytes, raw: bytes) -> None:
+    def on_client_hello_after_retry(self, body: bytes, raw: bytes) -> Tls13State:
         core, config = self._core, self._config
         hello = ClientHello.parse(body)
         exts = decode_hello_extensions(hello)
@@ -140,10 +162,13 @@ class ServerTls13(Handshake):
             raise IllegalParameter("second ClientHello dropped the selected cipher suite")
         if len(offer.shares) != 1 or offer.shares[0][0] != group:
             raise IllegalParameter("second ClientHello must carry only the requested share")
-        psk, _ = accept_psk(config.ticket_key, offer, raw, (params,), core.transcript)
+        psk: AcceptedPsk | None = None
+        if self._client_auth is None:
+            psk, _ = accept_psk(config.ticket_key, offer, raw, (params,), core.transcript)
         core.transcript.add(raw)
         core.events.append(_hello_received(raw, offer))
         self._send_flight(offer, group, offer.shares[0][1], params, psk)
+        return S.WAIT_FINISHED if self._client_auth is None else S.WAIT_CERT
 
     def _server_groups(self) -> tuple[int, ...]:
         return tuple(g for g in self._config.supported_groups if g in SUPPORTED_GROUPS)
@@ -252,6 +277,8 @@ class ServerTls13(Handshake):
             "EncryptedExtensions",
             {"extensions": [ExtensionType(e.type).name for e in ee_exts]},
         )
+        if psk is None and self._client_auth is not None:
+            self._send_certificate_request(self._client_auth)
         if psk is None:
             self._send_certificate(offer)
         keys.send_finished(keys.server_handshake)
@@ -275,6 +302,47 @@ class ServerTls13(Handshake):
         )
         core.send_handshake(cv.serialize(), "CertificateVerify", {"signature_scheme": scheme.name})
 
+    def _send_certificate_request(self, ask: ClientAuth) -> None:
+        schemes = tuple(s for s in self._config.signature_schemes if s in SUPPORTED_SCHEMES)
+        self._requested_schemes = schemes
+        request = CertificateRequest(schemes=schemes, authorities=ask.certificate_authorities)
+        self._core.send_handshake(
+            request.serialize(),
+            "CertificateRequest",
+            request_fields(schemes, ask.certificate_authorities),
+        )
+
+    # -- the client's certificate -------------------------------------------------------
+
+    def on_client_certificate(self, body: bytes, raw: bytes) -> Tls13State:
+        """An empty one fails a required request; a chain goes to the caller (pause)."""
+        core, ask = self._core, self._client_auth
+        assert ask is not None
+        cert = Certificate.parse(body)
+        if cert.request_context:
+            raise IllegalParameter("client Certificate with a request context we never sent")
+        core.received(raw, "Certificate", certificate_fields(cert, None))
+        if not cert.entries:
+            if ask.required:
+                raise TLSError("no client certificate", AlertDescription.certificate_required)
+            return S.WAIT_FINISHED
+        for entry in cert.entries:
+            index_extensions(entry.extensions)
+        self._client_key = leaf_public_key(cert.entries[0].cert_data)
+        core.events.append(ev.CertificateReceived(tuple(e.cert_data for e in cert.entries), None))
+        core.pause()
+        return S.WAIT_CV
+
+    def on_client_certificate_verify(self, body: bytes, raw: bytes) -> None:
+        cv = CertificateVerify.parse(body)
+        if cv.algorithm not in self._requested_schemes:
+            raise IllegalParameter("client CertificateVerify with a scheme we did not ask for")
+        assert self._client_key is not None
+        content = signed_content(CLIENT_CONTEXT, self._core.transcript.digest())
+        verify(self._client_key, cv.algorithm, cv.signature, content)
+        scheme = SignatureScheme(cv.algorithm)
+        self._core.received(raw, "CertificateVerify", {"signature_scheme": scheme.name})
+
     # -- the client's Finished, and after -------------------------------------------------
 
     def on_finished(self, body: bytes, raw: bytes) -> None:
@@ -293,7 +361,7 @@ class ServerTls13(Handshake):
                 resumed=self._resumed,
             )
         )
-        if self._config.ticket_key is not None:
+        if self._config.ticket_key is not None and self._client_auth is None:
             self._send_new_session_ticket(keys, self._config.ticket_key)
 
     def _send_new_session_ticket(self, keys: Tls13Keys, ticket_key: bytes) -> None:

@@ -7,12 +7,13 @@ CertificateVerify (4.2.3): ``SCHEMES_FOR_KEY`` holds the rule per version.
 
 from __future__ import annotations
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-from tlssim.tls.constants import ProtocolVersion, SignatureScheme
-from tlssim.tls.errors import DecryptError, IllegalParameter
+from tlssim.tls.constants import AlertDescription, ProtocolVersion, SignatureScheme
+from tlssim.tls.errors import BadCertificate, DecryptError, IllegalParameter, TLSError
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
@@ -85,6 +86,17 @@ TLS13_COUNTERPART = {
     SignatureScheme.rsa_pkcs1_sha384: SignatureScheme.rsa_pss_rsae_sha384,
     SignatureScheme.rsa_pkcs1_sha512: SignatureScheme.rsa_pss_rsae_sha512,
 }
+
+
+def leaf_public_key(der: bytes) -> PublicKey:
+    """The public key of a peer's leaf certificate, one this engine can verify with."""
+    try:
+        key = x509.load_der_x509_certificate(der).public_key()
+    except Exception as exc:
+        raise BadCertificate(f"cannot parse the leaf certificate: {exc}") from exc
+    if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
+        raise TLSError("unsupported leaf key type", AlertDescription.unsupported_certificate)
+    return key
 
 
 def key_kind(key: PrivateKey | PublicKey) -> str:

@@ -40,6 +40,7 @@ class Tls13State(enum.Enum):
     WAIT_SH = "WAIT_SH"
     WAIT_SH2 = "WAIT_SH2"
     WAIT_EE = "WAIT_EE"
+    WAIT_CERT_CR = "WAIT_CERT_CR"
     WAIT_CERT = "WAIT_CERT"
     WAIT_CV = "WAIT_CV"
     WAIT_CH = "WAIT_CH"
@@ -49,7 +50,11 @@ class Tls13State(enum.Enum):
 
 
 class Tls12State(enum.Enum):
-    """The message order of RFC 5246 section 7.3 (and RFC 6066 CertificateStatus)."""
+    """The message order of RFC 5246 section 7.3 (and RFC 6066 CertificateStatus).
+
+    A server asking for a client certificate waits for it in WAIT_CERT and, when one came,
+    for its CertificateVerify in WAIT_CV.
+    """
 
     WAIT_SH = "WAIT_SH"
     WAIT_CERT = "WAIT_CERT"
@@ -58,6 +63,7 @@ class Tls12State(enum.Enum):
     WAIT_SHD = "WAIT_SHD"
     WAIT_CH = "WAIT_CH"
     WAIT_CKE = "WAIT_CKE"
+    WAIT_CV = "WAIT_CV"
     WAIT_CCS = "WAIT_CCS"
     WAIT_FINISHED = "WAIT_FINISHED"
     CONNECTED = "CONNECTED"

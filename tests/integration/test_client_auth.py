@@ -1,0 +1,304 @@
+"""Mutual TLS against the running stack: the client presents the certificate it enrolled,
+the server judges it (chain to our roots, validity, OCSP) on its client-auth hosts, and each
+failure ends in the server's alert; OpenSSL as the client and as the server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from tests.integration.conftest import LocalStack
+from tlssim.localstack import free_ports
+from tlssim.pki import throwaway
+from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, credential_path
+from tlssim.pki.keys import build_csr, generate_private_key, private_key_to_pem
+from tlssim.pki.policy import CLIENT_NAME
+from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc
+
+pytestmark = pytest.mark.integration
+
+OPENSSL = shutil.which("openssl")
+needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl not installed")
+REQUIRED = "client-auth.tlssim.test"
+OPTIONAL = "client-auth-optional.tlssim.test"
+
+
+def handshake(stack: LocalStack, *args: str) -> dict[str, Any]:
+    done = stack.tlssim("handshake", "--json", "--revocation", "hard", *args)
+    assert done.stdout, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    assert done.returncode == (0 if report["ok"] else 1), report
+    return report
+
+
+def steps(report: dict[str, Any], direction: str) -> list[str]:
+    return [s["name"] for s in report["steps"] if s["direction"] == direction]
+
+
+@pytest.fixture(scope="module")
+def ca(stack: LocalStack) -> Iterator[ca_pb2_grpc.CertificateAuthorityStub]:
+    with grpc.insecure_channel(stack.env["TLSSIM_CA_ADDR"]) as channel:
+        yield ca_pb2_grpc.CertificateAuthorityStub(channel)
+
+
+def enrolled_files(
+    stack: LocalStack, ca: ca_pb2_grpc.CertificateAuthorityStub, profile: str, where: Path
+) -> tuple[Path, Path]:
+    """A client certificate under `profile`, issued with the client's credential, as PEM."""
+    key = generate_private_key()
+    csr = build_csr(key, CLIENT_NAME, (CLIENT_NAME,)).public_bytes(serialization.Encoding.DER)
+    token = credential_path(stack.data_dir / "ca", "client").read_text().strip()
+    issued = ca.IssueCertificate(
+        ca_pb2.IssueCertificateRequest(csr_der=csr, profile=profile),
+        metadata=((ENROLLMENT_TOKEN_METADATA_KEY, token),),
+        timeout=10,
+    )
+    chain = [x509.load_der_x509_certificate(d) for d in issued.chain_der]
+    return _write(where / profile, chain, private_key_to_pem(key))
+
+
+def _pem(certs: list[x509.Certificate]) -> bytes:
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+
+
+def _write(base: Path, chain: list[x509.Certificate], key_pem: bytes) -> tuple[Path, Path]:
+    """The chain (leaf first) and key as PEM files; the intermediates alone in "*.chain"
+    too, for OpenSSL, whose -cert sends only the first certificate of its file."""
+    cert_path, key_path = base.with_suffix(".crt"), base.with_suffix(".key")
+    cert_path.write_bytes(_pem(chain))
+    base.with_suffix(".chain").write_bytes(_pem(chain[1:]))
+    key_path.write_bytes(key_pem)
+    return cert_path, key_path
+
+
+@pytest.mark.parametrize("version", ["1.3", "1.2"])
+def test_our_client_presents_its_enrolled_certificate(stack: LocalStack, version: str) -> None:
+    report = handshake(stack, "--server-name", REQUIRED, "--tls", version)
+    assert report["ok"], report
+    assert "CertificateRequest" in steps(report, "received")
+    sent = steps(report, "sent")
+    assert "Certificate" in sent and "CertificateVerify" in sent
+    certificate = next(
+        s for s in report["steps"] if s["direction"] == "sent" and s["name"] == "Certificate"
+    )
+    assert certificate["fields"]["certificates"] >= 2  # leaf and intermediate
+    assert f"client certificate CN={CLIENT_NAME}" in stack.logs()
+
+
+@pytest.mark.parametrize(
+    ("version", "alert"), [("1.3", "certificate_required"), ("1.2", "handshake_failure")]
+)
+def test_no_certificate_is_refused_by_the_server(
+    stack: LocalStack, version: str, alert: str
+) -> None:
+    report = handshake(stack, "--server-name", REQUIRED, "--tls", version, "--client-cert", "none")
+    assert report["alert"] == {"level": "fatal", "description": alert, "sent_by": "server"}
+
+
+def test_the_optional_host_accepts_none(stack: LocalStack) -> None:
+    report = handshake(stack, "--server-name", OPTIONAL, "--client-cert", "none")
+    assert report["ok"], report
+    assert "CertificateRequest" in steps(report, "received")
+
+
+def test_a_certificate_from_another_ca_is_unknown_ca(stack: LocalStack, tmp_path: Path) -> None:
+    other_ca, other_key = throwaway.make_ca("Someone Else's CA")
+    key = generate_private_key()
+    leaf = throwaway.make_leaf(other_ca, other_key, CLIENT_NAME, key)
+    cert, key_file = _write(tmp_path / "other", [leaf, other_ca], private_key_to_pem(key))
+    report = handshake(
+        stack, "--server-name", REQUIRED, "--client-cert", str(cert), "--client-key", str(key_file)
+    )
+    assert report["alert"] == {"level": "fatal", "description": "unknown_ca", "sent_by": "server"}
+
+
+@pytest.mark.parametrize(
+    ("profile", "alert"),
+    [("client-revoked", "certificate_revoked"), ("client-expired", "certificate_expired")],
+)
+@pytest.mark.parametrize("version", ["1.3", "1.2"])
+def test_revoked_and_expired_client_certificates(
+    stack: LocalStack,
+    ca: ca_pb2_grpc.CertificateAuthorityStub,
+    tmp_path: Path,
+    profile: str,
+    alert: str,
+    version: str,
+) -> None:
+    cert, key = enrolled_files(stack, ca, profile, tmp_path)
+    report = handshake(
+        stack,
+        "--server-name",
+        REQUIRED,
+        "--tls",
+        version,
+        "--client-cert",
+        str(cert),
+        "--client-key",
+        str(key),
+    )
+    assert report["alert"] == {"level": "fatal", "description": alert, "sent_by": "server"}
+    logged = [
+        line for line in stack.logs().splitlines() if f"trace_id={report['trace_id']}" in line
+    ]
+    assert any(f"client certificate CN={CLIENT_NAME}: {alert}" in line for line in logged), logged
+
+
+# -- OpenSSL ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bundle(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    done = stack.tlssim("ca", "bundle")
+    assert done.returncode == 0, done.stderr
+    path = tmp_path_factory.mktemp("mtls") / "bundle.pem"
+    path.write_text(done.stdout)
+    return path
+
+
+def s_client(stack: LocalStack, bundle: Path, *extra: str) -> str:
+    _, port = stack.server_tcp
+    done = subprocess.run(
+        [
+            OPENSSL or "openssl",
+            "s_client",
+            "-connect",
+            f"127.0.0.1:{port}",
+            "-servername",
+            REQUIRED,
+            "-CAfile",
+            str(bundle),
+            "-verify_return_error",
+            "-msg",
+            *extra,
+        ],
+        input="Q\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return done.stdout + done.stderr
+
+
+@needs_openssl
+@pytest.mark.parametrize("version", ["-tls1_3", "-tls1_2"])
+def test_openssl_client_with_a_certificate_is_accepted(
+    stack: LocalStack,
+    ca: ca_pb2_grpc.CertificateAuthorityStub,
+    bundle: Path,
+    tmp_path: Path,
+    version: str,
+) -> None:
+    cert, key = enrolled_files(stack, ca, "client", tmp_path)
+    intermediates = tmp_path / "intermediates.pem"
+    below_root = x509.load_pem_x509_certificates(cert.read_bytes())[1:]
+    intermediates.write_bytes(
+        b"".join(c.public_bytes(serialization.Encoding.PEM) for c in below_root)
+    )
+    out = s_client(
+        stack,
+        bundle,
+        version,
+        "-cert",
+        str(cert),
+        "-key",
+        str(key),
+        "-cert_chain",
+        str(intermediates),
+    )
+    assert "Verify return code: 0 (ok)" in out, out
+    assert "CertificateVerify" in out, out
+    assert "fatal" not in out, out
+
+
+@needs_openssl
+def test_openssl_client_without_a_certificate_gets_the_alert(
+    stack: LocalStack, bundle: Path
+) -> None:
+    # -ign_eof: s_client reads until the server closes, so the alert after its Finished shows
+    out = s_client(stack, bundle, "-tls1_3", "-ign_eof")
+    assert "certificate required" in out.lower() or "certificate_required" in out, out
+
+
+def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "openssl s_server exited"
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail("openssl s_server did not listen")
+
+
+@needs_openssl
+@pytest.mark.parametrize("version", ["1.3", "1.2"])
+def test_our_client_against_openssl_s_server_verify(
+    stack: LocalStack,
+    ca: ca_pb2_grpc.CertificateAuthorityStub,
+    bundle: Path,
+    tmp_path: Path,
+    version: str,
+) -> None:
+    """s_server -Verify 1 asks for and requires a certificate; ours verifies against our CA."""
+    key = generate_private_key()
+    csr = build_csr(key, "valid.tlssim.test", ("valid.tlssim.test",))
+    token = credential_path(stack.data_dir / "ca", "server").read_text().strip()
+    issued = ca.IssueCertificate(
+        ca_pb2.IssueCertificateRequest(
+            csr_der=csr.public_bytes(serialization.Encoding.DER), profile="server"
+        ),
+        metadata=((ENROLLMENT_TOKEN_METADATA_KEY, token),),
+        timeout=10,
+    )
+    chain = [x509.load_der_x509_certificate(d) for d in issued.chain_der]
+    server_cert, server_key = _write(tmp_path / "server", chain, private_key_to_pem(key))
+    (port,) = free_ports(1)
+    server = subprocess.Popen(
+        [
+            OPENSSL or "openssl",
+            "s_server",
+            "-accept",
+            f"127.0.0.1:{port}",
+            "-cert",
+            str(server_cert),
+            "-key",
+            str(server_key),
+            "-cert_chain",
+            str(server_cert.with_suffix(".chain")),
+            "-Verify",
+            "1",
+            "-verify_return_error",
+            "-CAfile",
+            str(bundle),
+            "-www",
+            "-quiet",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_listening(port, server)
+        common = ("--tcp", f"127.0.0.1:{port}", "--tls", version, "--no-echo")
+        report = handshake(stack, *common)
+        assert report["ok"], report
+        assert "CertificateVerify" in steps(report, "sent")
+        refused = handshake(stack, *common, "--client-cert", "none")
+        assert not refused["ok"]
+        assert refused["alert"]["sent_by"] == "server", refused
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
