@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import pytest
 
 from tlssim.tls import AlertDescription, HandshakeType, Tls12State, Tls13State, events
+from tlssim.tls.certificate_request import CertificateRequest
 from tlssim.tls.client12 import ClientTls12
 from tlssim.tls.client13 import ClientTls13
 from tlssim.tls.constants import ContentType
@@ -76,7 +77,8 @@ def _deliver13(state: Tls13State, msg: int) -> Outcome:
     evs = s.send(record(HANDSHAKE, sh))
     before = {
         Tls13State.WAIT_EE: [],
-        Tls13State.WAIT_CERT: [ee],
+        Tls13State.WAIT_CERT_CR: [ee],
+        Tls13State.WAIT_CERT: [ee, CertificateRequest(schemes=(0x0403,)).serialize()],
         Tls13State.WAIT_CV: [ee, cert],
         Tls13State.WAIT_FINISHED: [ee, cert, cv],
         Tls13State.CONNECTED: [ee, cert, cv, fin],
@@ -118,8 +120,8 @@ def _deliver12(state: Tls12State, msg: int) -> Outcome:
 
 S13, S12 = Tls13State, Tls12State
 CLIENT13_STATES: list[HandshakeState] = [
-    S13.WAIT_SH, S13.WAIT_SH2, S13.WAIT_EE, S13.WAIT_CERT, S13.WAIT_CV, S13.WAIT_FINISHED,
-    S13.CONNECTED,
+    S13.WAIT_SH, S13.WAIT_SH2, S13.WAIT_EE, S13.WAIT_CERT_CR, S13.WAIT_CERT, S13.WAIT_CV,
+    S13.WAIT_FINISHED, S13.CONNECTED,
 ]  # fmt: skip
 CLIENT12_STATES: list[HandshakeState] = [
     S12.WAIT_SH, S12.WAIT_CERT, S12.WAIT_CERT_STATUS, S12.WAIT_SKE, S12.WAIT_SHD, S12.WAIT_CCS,
@@ -149,7 +151,8 @@ def test_unexpected_message_in_every_tls12_state(case: tuple[Tls12State, int]) -
 
 def test_the_matrices_cover_every_client_state() -> None:
     assert {s for s, _ in MATRIX13} == set(Tls13State) - {Tls13State.WAIT_CH, Tls13State.WAIT_CH2}
-    assert {s for s, _ in MATRIX12} == set(Tls12State) - {
+    assert {s for s, _ in MATRIX12} == set(Tls12State) - {  # the server's own states
         Tls12State.WAIT_CH,
         Tls12State.WAIT_CKE,
+        Tls12State.WAIT_CV,
     }
