@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tlssim.load.run import Failure, Plan, Tally, run, validate
+from tlssim.load.run import Attempt, Failure, Plan, Tally, run, validate
 from tlssim.load.summary import as_dict
 
 
@@ -23,7 +23,7 @@ def plan(**kw: object) -> Plan:
     return validate(Plan(**(base | kw)))  # type: ignore[arg-type]
 
 
-def sleeper(seconds: float, fail_every: int = 0) -> object:
+def sleeper(seconds: float, fail_every: int = 0) -> Attempt:
     calls = 0
 
     async def attempt() -> Failure | None:
@@ -38,9 +38,9 @@ def sleeper(seconds: float, fail_every: int = 0) -> object:
     return attempt
 
 
-def go(p: Plan, attempt: object) -> Tally:
+def go(p: Plan, attempt: Attempt) -> Tally:
     async def main() -> Tally:
-        return await run(p, attempt, Tally(), asyncio.Event())  # type: ignore[arg-type]
+        return await run(p, attempt, Tally(), asyncio.Event())
 
     return asyncio.run(main())
 
@@ -110,7 +110,13 @@ def test_no_duration_or_count_means_the_default_duration() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [{"rate": 0.0}, {"concurrency": 0}, {"concurrency": 100_000}, {"count": 0}, {"duration_s": -1.0}],
+    [
+        {"rate": 0.0},
+        {"concurrency": 0},
+        {"concurrency": 100_000},
+        {"count": 0},
+        {"duration_s": -1.0},
+    ],
 )
 def test_bad_plans_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="must be"):

@@ -15,7 +15,8 @@ import grpc
 from tlssim.load.run import Attempt, Failure
 from tlssim.report import Report
 
-# OpenSSL names a received alert in its reason: SSLV3_ALERT_HANDSHAKE_FAILURE, TLSV1_UNRECOGNIZED_NAME.
+# OpenSSL names a received alert in its reason, e.g. SSLV3_ALERT_HANDSHAKE_FAILURE or
+# TLSV1_UNRECOGNIZED_NAME.
 _RECEIVED_ALERT = re.compile(r"^(?:SSLV3|TLSV1|TLSV13)_(?:ALERT_)?([A-Z_]+)$")
 # The alert OpenSSL sends for a failed certificate check, by X509_V_ERR code.
 _VERIFY_ALERTS = {
