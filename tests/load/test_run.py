@@ -121,3 +121,15 @@ def test_no_duration_or_count_means_the_default_duration() -> None:
 def test_bad_plans_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="must be"):
         plan(**bad)
+
+
+def test_an_overloaded_rate_run_still_ends_on_time_and_counts_what_it_could_not_send() -> None:
+    """100/s offered, 2 in flight, 0.1 s each: 20/s at most. Nothing starts after the
+    deadline; the requests that were due but found no free slot are counted as unsent."""
+    p = plan(rate=100.0, duration_s=1.0, concurrency=2)
+    began = time.monotonic()
+    tally = go(p, sleeper(0.1))
+    assert time.monotonic() - began < 1.3
+    assert 16 <= tally.issued <= 22
+    assert tally.issued + tally.unsent == 100
+    assert as_dict(p, tally, "test")["achieved_rate"] <= 22

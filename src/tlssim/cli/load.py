@@ -15,7 +15,7 @@ from tlssim import endpoints as ep
 from tlssim import rpcutil
 from tlssim.cli.errors import CliError, Exit
 from tlssim.load import summary
-from tlssim.load.run import Attempt, Plan, Tally, run, validate
+from tlssim.load.run import DEFAULT_TIMEOUT_S, Attempt, Plan, Tally, run, validate
 from tlssim.load.targets import client_context, grpc_attempt, reachable, tcp_attempt
 
 PROGRESS_EVERY_S = 0.5
@@ -35,7 +35,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     load.add_argument("--duration", type=float, metavar="S", help="seconds (default 10)")
     load.add_argument("--count", type=int, metavar="N", help="stop after N handshakes")
-    load.add_argument("--timeout", type=float, default=30.0, help="per handshake, seconds")
+    load.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="per handshake, seconds"
+    )
     load.add_argument("--server-name", default="", help="SNI and name to verify")
     load.add_argument("--tls", choices=["1.2", "1.3"], default="", help="TLS version")
     load.add_argument(

@@ -1,6 +1,9 @@
 """The load loop: attempts at a fixed rate (open loop) or a fixed concurrency (closed loop),
 bounded in time, count and in-flight, tallied into a histogram and error counts.
 
+Every handshake has a timeout, and no request starts after the deadline, so a duration run
+ends within its duration plus one timeout.
+
 In rate mode request i is due at start + i/rate, and its latency is measured from that
 intended time, not from when it actually started: when the target stalls, the requests that
 should have gone out meanwhile are charged the stall (coordinated omission corrected, as in
@@ -10,6 +13,8 @@ wrk2). A request waiting for an in-flight slot keeps its intended time too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -23,6 +28,7 @@ MAX_REQUESTS = 1_000_000
 MAX_IN_FLIGHT = 512
 MAX_DURATION_S = 3600.0
 DEFAULT_DURATION_S = 10.0
+DEFAULT_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -54,6 +60,7 @@ class Tally:
     started_at: float = field(default_factory=time.monotonic)
     last_done_at: float = 0.0
     issued: int = 0
+    unsent: int = 0  # rate mode: due before the deadline, but every in-flight slot was busy
     succeeded: int = 0
     failures: Counter[Failure] = field(default_factory=Counter)
     latency: Histogram = field(default_factory=Histogram)
@@ -156,12 +163,38 @@ async def _open_loop(
         delay = intended - time.monotonic()
         if delay > 0 and await _stopped_within(stop, delay):
             break
-        await slots.acquire()
+        if not await _slot_before(slots, stop, deadline):
+            if not stop.is_set():
+                tally.unsent = math.ceil((deadline - tally.started_at) * rate) - tally.issued
+            break
         tally.issued += 1
         task = asyncio.create_task(one(intended))
         in_flight.add(task)
         task.add_done_callback(in_flight.discard)
     await _until_done_or_stopped(list(in_flight), stop)
+
+
+async def _slot_before(slots: asyncio.Semaphore, stop: asyncio.Event, deadline: float) -> bool:
+    """Takes an in-flight slot, unless the deadline passes or `stop` is set first."""
+    if not slots.locked():
+        await slots.acquire()
+        return True
+    acquiring = asyncio.create_task(slots.acquire())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait(
+        {acquiring, stopping},
+        timeout=max(deadline - time.monotonic(), 0),
+        return_when=asyncio.FIRST_COMPLETED,
+    )
+    stopping.cancel()
+    if acquiring.done() and not stop.is_set():
+        return True
+    acquiring.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await acquiring
+    if not acquiring.cancelled() and acquiring.done():
+        slots.release()  # it got the slot just as the run ended
+    return False
 
 
 async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:

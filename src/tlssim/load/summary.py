@@ -40,6 +40,7 @@ def as_dict(plan: Plan, tally: Tally, target: str) -> dict[str, Any]:
         "planned_count": plan.count,
         "duration_s": round(seconds, 3),
         "issued": tally.issued,
+        "unsent": tally.unsent,
         "completed": tally.completed,
         "succeeded": tally.succeeded,
         "failed": sum(tally.failures.values()),
@@ -78,6 +79,11 @@ def table(summary: dict[str, Any], tally: Tally) -> str:
             f"{summary['completed']} ({summary['succeeded']} ok, {summary['failed']} failed)",
         ),
         ("achieved rate", f"{summary['achieved_rate']:.1f}/s"),
+        *(
+            [("unsent", f"{summary['unsent']} due but every in-flight slot was busy")]
+            if summary["unsent"]
+            else []
+        ),
         (
             "latency ms",
             "  ".join(
