@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import shutil
 import signal
 import sys
 from collections.abc import Iterator
@@ -154,5 +155,7 @@ def _ctrl_c_sets(stop: asyncio.Event) -> Iterator[None]:
 async def _show_progress(tally: Tally) -> None:
     while True:
         await asyncio.sleep(PROGRESS_EVERY_S)
-        sys.stderr.write("\r\033[K" + summary.progress_line(tally))
+        # Cut to the terminal's width: a wrapped line could not be redrawn in place.
+        width = shutil.get_terminal_size().columns - 1
+        sys.stderr.write("\r\033[K" + summary.progress_line(tally)[:width])
         sys.stderr.flush()
