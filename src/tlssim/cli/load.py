@@ -8,6 +8,7 @@ import contextlib
 import json
 import shutil
 import signal
+import ssl
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,9 +85,14 @@ async def _load(args: argparse.Namespace) -> int:
             raise CliError(f"--tcp {args.tcp!r}: give HOST:PORT")
         if not (args.ca_file or args.insecure):
             raise CliError("--tcp needs --ca-file FILE (the trust anchors) or --insecure")
+        if args.no_staple or args.revocation != "soft":
+            raise CliError("--revocation and --no-staple are for the client service, not --tcp")
         if args.ca_file and not Path(args.ca_file).is_file():
             raise CliError(f"{args.ca_file}: no such file", Exit.FILE)
-        ctx = client_context(args.ca_file, args.insecure, args.tls)
+        try:
+            ctx = client_context(args.ca_file, args.insecure, args.tls)
+        except ssl.SSLError:
+            raise CliError(f"{args.ca_file}: no PEM certificates in it", Exit.FILE) from None
         if not await reachable(host.strip("[]"), int(port), PROBE_TIMEOUT_S):
             raise CliError(f"nothing accepts connections at {args.tcp}", Exit.UNAVAILABLE)
         attempt = tcp_attempt(host.strip("[]"), int(port), args.server_name, ctx)
