@@ -135,6 +135,10 @@ def _parser() -> argparse.ArgumentParser:
     hs.add_argument("--mermaid", action="store_true", help="print a Mermaid sequence diagram")
     hs.add_argument("--html", metavar="FILE", help="write the diagram as one HTML page")
 
+    from tlssim.cli.load import add_parser as add_load_parser
+
+    add_load_parser(sub)
+
     ca = sub.add_parser("ca", help="talk to the certificate authority")
     ca_sub = ca.add_subparsers(dest="ca_command", required=True)
     ca_sub.add_parser("bundle", help="print the trust anchors as PEM")
@@ -232,6 +236,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from tlssim.cli.decrypt import run_decrypt
 
         return run_decrypt(args.capture, args.key)
+    if args.command == "load":
+        from tlssim.cli.load import run_load
+
+        return run_load(args)
     if args.command == "faults":
         from tlssim.cli.faults import run_faults
 
