@@ -29,7 +29,7 @@ from tlssim.tls.extensions import (
     index_extensions,
 )
 from tlssim.tls.hello_extensions import HelloExtensions, decode_hello_extensions
-from tlssim.tls.keyexchange import SUPPORTED_GROUPS, KeyShare
+from tlssim.tls.keyexchange import SUPPORTED_GROUPS, answer_share, select_group
 from tlssim.tls.keys13 import Tls13Keys
 from tlssim.tls.keyschedule import TLS13_SUITES, SuiteParams, resumption_psk
 from tlssim.tls.messages import (
@@ -100,9 +100,12 @@ class ServerTls13(Handshake):
             raise HandshakeFailure("no common cipher suite")
         params = candidates[0]
         self._server_name = offer.server_name
-        share = next((s for s in offer.shares if s[0] in self._server_groups()), None)
+        choice = select_group(self._server_groups(), offer.groups, offer.shares)
+        if choice is None:
+            raise HandshakeFailure("no common key exchange group")
+        group, client_public = choice
         psk: AcceptedPsk | None = None
-        if share is not None:  # after a HelloRetryRequest the second ClientHello decides
+        if client_public is not None:  # after a HelloRetryRequest the second one decides
             psk, psk_params = accept_psk(config.ticket_key, offer, raw, candidates, core.transcript)
             if psk is not None:
                 params = psk_params
@@ -112,13 +115,10 @@ class ServerTls13(Handshake):
         core.transcript.add(raw)
         core.transcript.start(params)
         core.events.append(_hello_received(raw, offer))
-        if share is None:
-            group = next((g for g in self._server_groups() if g in offer.groups), None)
-            if group is None:
-                raise HandshakeFailure("no common key exchange group")
-            self._send_hello_retry_request(offer, NamedGroup(group), params)
+        if client_public is None:
+            self._send_hello_retry_request(offer, group, params)
             return S.WAIT_CH2
-        self._send_flight(offer, NamedGroup(share[0]), share[1], params, psk)
+        self._send_flight(offer, group, client_public, params, psk)
         return S.WAIT_FINISHED
 
     def on_client_hello_after_retry(self, body: bytes, raw: bytes) -> None:
@@ -206,11 +206,10 @@ class ServerTls13(Handshake):
         """ServerHello, EncryptedExtensions, [Certificate, CertificateVerify], Finished."""
         core, entropy = self._core, self._config.entropy
         random = entropy(32)
-        share = KeyShare(group, entropy)
-        shared = share.exchange(client_public)
+        server_public, shared = answer_share(group, client_public, entropy)
         self._group = group
         exts: tuple[Extension, ...] = (
-            Extension(ExtensionType.key_share, encode_server_key_share(group, share.public)),
+            Extension(ExtensionType.key_share, encode_server_key_share(group, server_public)),
             Extension(ExtensionType.supported_versions, encode_uint16(self.version)),
         )
         if psk is not None:
