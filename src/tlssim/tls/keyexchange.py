@@ -23,7 +23,7 @@ ECDHE_GROUPS = (NamedGroup.x25519, NamedGroup.secp256r1)
 #: Groups with an ML-KEM part: TLS 1.3 only, in our preference order (hybrids first).
 KEM_GROUPS = (NamedGroup.X25519MLKEM768, NamedGroup.SecP256r1MLKEM768, NamedGroup.MLKEM768)
 #: Every group a TLS 1.3 key share may use.
-SUPPORTED_GROUPS = KEM_GROUPS + ECDHE_GROUPS
+SUPPORTED_GROUPS = ECDHE_GROUPS + KEM_GROUPS
 
 #: FIPS 203 ML-KEM-768 sizes: encapsulation key and ciphertext.
 MLKEM768_KEY_LENGTH = 1184
