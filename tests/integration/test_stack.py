@@ -81,6 +81,7 @@ def test_story_follows_the_walkthrough(stack: LocalStack) -> None:
         assert found >= 0, f"{word!r} missing after position {position}:\n{story}"
         position = found + len(word)
     assert story.find("server -> client Finished") < story.find("client -> server Finished")
+    assert "X25519MLKEM768 (hybrid post-quantum)" in story  # the result line
 
 
 @pytest.mark.parametrize(

@@ -203,3 +203,14 @@ def test_select_group_tiers() -> None:
         b"p",
     )
     assert select_group(server, (NamedGroup.x448,), ()) is None
+
+
+def test_no_common_group_is_handshake_failure_after_the_hello_is_reported() -> None:
+    client, server = make_pair(
+        client_kw={"supported_groups": (NamedGroup.MLKEM768,), "key_share_groups": ()},
+        server_kw={"supported_groups": (NamedGroup.x25519,)},
+    )
+    client.start()
+    evs = server.receive_data(client.data_to_send())
+    assert isinstance(evs[0], events.HandshakeMessageReceived) and evs[0].name == "ClientHello"
+    assert evs[-2:] == _fatal(AlertDescription.handshake_failure)

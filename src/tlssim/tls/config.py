@@ -113,7 +113,9 @@ class ServerConfig:
     them so that ``key_supports(key, scheme)`` judges the key: a PKCS#1 v1.5 scheme appears
     as the RSA-PSS scheme of the same hash, and when only RSA key transport is possible and
     the client named no RSA scheme, ``rsa_pss_rsae_sha256`` stands for "an RSA key".
-    ``cipher_suites`` and ``supported_groups`` are in server preference order;
+    ``cipher_suites`` and ``supported_groups`` are in server preference order; a client
+    listing a post-quantum group the server has gets one (after a HelloRetryRequest if it
+    sent no such share; see ``keyexchange.select_group``);
     ``versions`` lists what the server accepts (it picks TLS 1.3 when offered).
     ``session_cache`` enables TLS 1.2 session-id resumption; ``ticket_key`` (32 bytes)
     enables TLS 1.3 tickets: one NewSessionTicket after the client's Finished, valid for

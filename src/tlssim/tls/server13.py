@@ -101,9 +101,7 @@ class ServerTls13(Handshake):
         params = candidates[0]
         self._server_name = offer.server_name
         choice = select_group(self._server_groups(), offer.groups, offer.shares)
-        if choice is None:
-            raise HandshakeFailure("no common key exchange group")
-        group, client_public = choice
+        client_public = choice[1] if choice is not None else None
         psk: AcceptedPsk | None = None
         if client_public is not None:  # after a HelloRetryRequest the second one decides
             psk, psk_params = accept_psk(config.ticket_key, offer, raw, candidates, core.transcript)
@@ -115,6 +113,9 @@ class ServerTls13(Handshake):
         core.transcript.add(raw)
         core.transcript.start(params)
         core.events.append(_hello_received(raw, offer))
+        if choice is None:
+            raise HandshakeFailure("no common key exchange group")
+        group = choice[0]
         if client_public is None:
             self._send_hello_retry_request(offer, group, params)
             return S.WAIT_CH2
