@@ -33,6 +33,7 @@ WITH_STACK = [
     (["handshake", "--server-name", "x" * 300], Exit.USAGE, "at most 253"),
     (["handshake", "--clock-skew", "nan"], Exit.USAGE, "clock skew"),
     (["handshake", "--kx", "rsa", "--tls", "1.3"], Exit.USAGE, "only in TLS 1.2"),
+    (["handshake", "--tls", "1.2", "--group", "X25519MLKEM768"], Exit.USAGE, "only in TLS 1.3"),
     (["handshake", "--server-name", "revoked.tlssim.test"], Exit.FAILED, ""),
     (["faults", "add", "client_server", "latency", "bogus=1"], Exit.USAGE, "latency, jitter"),
     (["faults", "add", "client_server", "nonsense"], Exit.USAGE, "unknown toxic type"),

@@ -77,4 +77,4 @@ def test_tls13_ticket_resumption_skips_the_certificate(stack: LocalStack) -> Non
     assert "NewSessionTicket" in report["first_handshake"]["steps"]
     names = [s["name"] for s in report["steps"]]
     assert "Certificate" not in names and "CertificateVerify" not in names
-    assert report["key_exchange"] in ("x25519", "secp256r1")  # psk_dhe_ke: still (EC)DHE
+    assert report["key_exchange"] == "X25519MLKEM768"  # psk_dhe_ke: the default hybrid again

@@ -52,6 +52,7 @@ def test_tls13_handshake_through_the_services(stack: LocalStack) -> None:
     )
     assert report["revocation"]["status"] == "good"
     assert report["revocation"]["source"] == "staple"
+    assert report["key_exchange"] == "X25519MLKEM768"  # the hybrid, offered by default
     names = [s["name"] for s in report["steps"]]
     for expected in ("ClientHello", "ServerHello", "Certificate", "CertificateVerify", "Finished"):
         assert expected in names
@@ -80,6 +81,7 @@ def test_story_follows_the_walkthrough(stack: LocalStack) -> None:
         assert found >= 0, f"{word!r} missing after position {position}:\n{story}"
         position = found + len(word)
     assert story.find("server -> client Finished") < story.find("client -> server Finished")
+    assert "X25519MLKEM768 (hybrid post-quantum)" in story  # the result line
 
 
 @pytest.mark.parametrize(
@@ -88,6 +90,9 @@ def test_story_follows_the_walkthrough(stack: LocalStack) -> None:
         ("rsa2048.tlssim.test", "secp256r1", "rsa_pss_rsae_sha256"),
         ("ecdsa-p256.tlssim.test", "x25519", "ecdsa_secp256r1_sha256"),
         ("ed25519.tlssim.test", "x25519", "ed25519"),
+        ("ecdsa-p256.tlssim.test", "X25519MLKEM768", "ecdsa_secp256r1_sha256"),
+        ("ecdsa-p256.tlssim.test", "SecP256r1MLKEM768", "ecdsa_secp256r1_sha256"),
+        ("rsa2048.tlssim.test", "MLKEM768", "rsa_pss_rsae_sha256"),
     ],
 )
 def test_key_types_and_groups(stack: LocalStack, host: str, group: str, scheme: str) -> None:

@@ -59,7 +59,7 @@ def test_full_handshake_and_data(kind: str, scheme: SignatureScheme, suite: Ciph
     done_s = of_type(sev, events.HandshakeComplete)
     assert len(done_c) == 1 and len(done_s) == 1
     expected = events.HandshakeComplete(
-        ProtocolVersion.TLSv1_3, suite, NamedGroup.x25519, scheme, HOST, "x25519"
+        ProtocolVersion.TLSv1_3, suite, NamedGroup.X25519MLKEM768, scheme, HOST, "X25519MLKEM768"
     )
     assert done_c[0] == expected and done_s[0] == expected
     assert client.negotiated is not None and client.negotiated.cipher_suite == suite
@@ -96,7 +96,10 @@ def test_hello_retry_request_to_secp256r1() -> None:
 
 
 def test_secp256r1_share_without_hrr() -> None:
-    client, server = make_pair(client_kw={"key_share_groups": (NamedGroup.secp256r1,)})
+    classical = (NamedGroup.x25519, NamedGroup.secp256r1)
+    client, server = make_pair(
+        client_kw={"supported_groups": classical, "key_share_groups": (NamedGroup.secp256r1,)}
+    )
     client.start()
     cev, _ = pump(client, server)
     assert "HelloRetryRequest" not in names(cev, events.HandshakeMessageReceived)

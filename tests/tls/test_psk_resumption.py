@@ -81,7 +81,9 @@ def test_pairwise_resumption_is_abbreviated_and_carries_data() -> None:
     assert sent(sev) == [*ABBREVIATED, "NewSessionTicket"]
     assert not of_type(cev, events.CertificateReceived)
     done = completed(cev)
-    assert done.resumed and done.signature_scheme is None and done.group == NamedGroup.x25519
+    assert (
+        done.resumed and done.signature_scheme is None and done.group == NamedGroup.X25519MLKEM768
+    )
     assert completed(sev) == done
     assert client.negotiated is not None and client.negotiated.resumed
     assert server.negotiated is not None and server.negotiated.resumed

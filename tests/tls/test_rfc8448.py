@@ -23,6 +23,7 @@ from tlssim.tls import (
     ClientConfig,
     ClientConnection,
     ContentType,
+    NamedGroup,
     ServerConfig,
     ServerConnection,
     events,
@@ -191,6 +192,8 @@ def test_client_connection_uses_rfc_random_and_key_share() -> None:
             server_name="server",
             entropy=queue_entropy(client_random, V["client_x25519_private"]),
             compatibility_mode=False,
+            supported_groups=(NamedGroup.x25519, NamedGroup.secp256r1),
+            key_share_groups=(NamedGroup.x25519,),
             cipher_suites=(
                 CipherSuite.TLS_AES_128_GCM_SHA256,
                 CipherSuite.TLS_CHACHA20_POLY1305_SHA256,

@@ -106,6 +106,7 @@ def tlssim_handshake(
         entropy=os.urandom,
         versions=case.versions,
         cipher_suites=case.suites,
+        supported_groups=(NamedGroup.x25519,),
         key_share_groups=(NamedGroup.x25519,),
         request_ocsp=False,
     )

@@ -109,6 +109,7 @@ def _summary(report: Report, width: int) -> list[str]:
     out: list[str] = []
     if report.ok:
         kx = report.key_exchange or "?"
+        kx += " (hybrid post-quantum)" if kx in ("X25519MLKEM768", "SecP256r1MLKEM768") else ""
         if report.resumed:
             kx = f"resumed session ({kx})" if report.version == "TLSv1.3" else "resumed session"
         text = f"result: OK  {report.version}  {report.cipher_suite}  {kx}  in {total:.1f} ms"

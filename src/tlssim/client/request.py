@@ -21,7 +21,7 @@ from tlssim.tls import (
     SignatureScheme,
 )
 from tlssim.tls.config import DEFAULT_TLS12_CIPHER_SUITES, DEFAULT_TLS13_CIPHER_SUITES
-from tlssim.tls.keyexchange import SUPPORTED_GROUPS
+from tlssim.tls.keyexchange import ECDHE_GROUPS, SUPPORTED_GROUPS
 from tlssim.tls.keyschedule import TLS13_SUITES
 from tlssim.tls.signatures import SUPPORTED_SCHEMES
 from tlssim.tls.tls12 import TLS12_SUITES
@@ -137,6 +137,9 @@ def client_config(request: Any, target: Target) -> ClientConfig:
     )
     if request.groups:
         groups = _usable(NamedGroup, request.groups, USABLE_GROUPS, "group")
+        ecdhe = set(groups) & set(ECDHE_GROUPS)
+        if ProtocolVersion.TLSv1_3 not in versions and not ecdhe and request.key_exchange != "rsa":
+            raise BadRequest("ML-KEM groups exist only in TLS 1.3; use --tls 1.3")
         kwargs["supported_groups"] = groups
         kwargs["key_share_groups"] = groups[:1]
     if request.signature_schemes:

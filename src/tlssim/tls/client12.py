@@ -41,7 +41,7 @@ from tlssim.tls.errors import (
     UnexpectedMessage,
     UnsupportedExtension,
 )
-from tlssim.tls.keyexchange import SUPPORTED_GROUPS, KeyShare
+from tlssim.tls.keyexchange import ECDHE_GROUPS, KeyShare
 from tlssim.tls.keys12 import Tls12Keys, refuse_renegotiation
 from tlssim.tls.messages import CertificateVerify, ServerHello
 from tlssim.tls.messages12 import (
@@ -228,7 +228,7 @@ class ClientTls12(Handshake):
         config, keys = self._config, self._keys
         assert keys is not None and self._leaf_key is not None
         ske = ServerKeyExchange.parse(body)
-        if ske.group not in config.supported_groups or ske.group not in SUPPORTED_GROUPS:
+        if ske.group not in config.supported_groups or ske.group not in ECDHE_GROUPS:
             raise IllegalParameter("ServerKeyExchange for a group we did not offer")
         if ske.algorithm not in config.signature_schemes:
             raise IllegalParameter("ServerKeyExchange signed with a scheme we did not offer")

@@ -27,7 +27,18 @@ DEFAULT_TLS12_CIPHER_SUITES = (
 )
 #: TLS 1.3 and TLS 1.2 suites together; each version uses the ones that belong to it.
 DEFAULT_CIPHER_SUITES = DEFAULT_TLS13_CIPHER_SUITES + DEFAULT_TLS12_CIPHER_SUITES
-DEFAULT_GROUPS = (NamedGroup.x25519, NamedGroup.secp256r1)
+#: What a client lists, as browsers do: the X25519MLKEM768 hybrid first, then (EC)DHE.
+DEFAULT_GROUPS = (NamedGroup.X25519MLKEM768, NamedGroup.x25519, NamedGroup.secp256r1)
+#: A client's shares: the hybrid, and an x25519 one beside it for classical servers.
+DEFAULT_KEY_SHARE_GROUPS = (NamedGroup.X25519MLKEM768, NamedGroup.x25519)
+#: A server's preference: the hybrids, then ML-KEM alone, then (EC)DHE.
+DEFAULT_SERVER_GROUPS = (
+    NamedGroup.X25519MLKEM768,
+    NamedGroup.SecP256r1MLKEM768,
+    NamedGroup.MLKEM768,
+    NamedGroup.x25519,
+    NamedGroup.secp256r1,
+)
 DEFAULT_SIGNATURE_SCHEMES = (
     SignatureScheme.ecdsa_secp256r1_sha256,
     SignatureScheme.rsa_pss_rsae_sha256,
@@ -72,8 +83,9 @@ class ClientConfig:
 
     ``entropy(n)`` supplies every random byte, drawn in this order: ClientHello.random (32),
     legacy_session_id (32, only when ``compatibility_mode`` and no TLS 1.2 session is being
-    resumed), then, when TLS 1.3 is offered, one 32-byte private key seed per group in
-    ``key_share_groups`` (and one more after a HelloRetryRequest). TLS 1.2 then draws the
+    resumed), then, when TLS 1.3 is offered, the private key seeds for each group in
+    ``key_share_groups`` (and once more after a HelloRetryRequest): 32 bytes for an ECDH
+    key, then 64 for an ML-KEM key, as the group has them. TLS 1.2 then draws the
     ECDHE seed (32) or the premaster secret's random part (46). A test reproduces RFC 8448
     by feeding those bytes from a queue (see tests/tls/test_rfc8448.py).
 
@@ -91,7 +103,7 @@ class ClientConfig:
     entropy: Entropy
     cipher_suites: tuple[CipherSuite, ...] = DEFAULT_CIPHER_SUITES
     supported_groups: tuple[NamedGroup, ...] = DEFAULT_GROUPS
-    key_share_groups: tuple[NamedGroup, ...] = (NamedGroup.x25519,)
+    key_share_groups: tuple[NamedGroup, ...] = DEFAULT_KEY_SHARE_GROUPS
     signature_schemes: tuple[SignatureScheme, ...] = DEFAULT_SIGNATURE_SCHEMES
     request_ocsp: bool = True
     #: RFC 8446 appendix D.4: random legacy_session_id and a dummy change_cipher_spec.
@@ -107,7 +119,8 @@ class ClientConfig:
 class ServerConfig:
     """Server settings.
 
-    ``entropy(n)`` supplies ServerHello.random (32) then the key share seed (32); TLS 1.2
+    ``entropy(n)`` supplies ServerHello.random (32) then the ECDH key seed (32; none for
+    MLKEM768, whose encapsulation draws randomness inside the library); TLS 1.2
     draws ServerHello.random (32), a new session id (32, only with a ``session_cache``), the
     ECDHE seed (32) or, for RSA key transport, the 48-byte fallback premaster; tickets draw
     a 12-byte nonce and a 4-byte ticket_age_add.
@@ -118,7 +131,9 @@ class ServerConfig:
     them so that ``key_supports(key, scheme)`` judges the key: a PKCS#1 v1.5 scheme appears
     as the RSA-PSS scheme of the same hash, and when only RSA key transport is possible and
     the client named no RSA scheme, ``rsa_pss_rsae_sha256`` stands for "an RSA key".
-    ``cipher_suites`` and ``supported_groups`` are in server preference order;
+    ``cipher_suites`` and ``supported_groups`` are in server preference order; a client
+    listing a post-quantum group the server has gets one (after a HelloRetryRequest if it
+    sent no such share; see ``keyexchange.select_group``);
     ``versions`` lists what the server accepts (it picks TLS 1.3 when offered).
     ``client_auth(sni)`` returns a ClientAuth to send a CertificateRequest, or None; a
     client's chain then comes as ``CertificateReceived`` and the engine pauses until the
@@ -138,7 +153,7 @@ class ServerConfig:
     entropy: Entropy
     certificate_selector: Callable[[str | None, tuple[SignatureScheme, ...]], CertifiedKey]
     cipher_suites: tuple[CipherSuite, ...] = DEFAULT_CIPHER_SUITES
-    supported_groups: tuple[NamedGroup, ...] = DEFAULT_GROUPS
+    supported_groups: tuple[NamedGroup, ...] = DEFAULT_SERVER_GROUPS
     signature_schemes: tuple[SignatureScheme, ...] = DEFAULT_SIGNATURE_SCHEMES
     versions: tuple[ProtocolVersion, ...] = (ProtocolVersion.TLSv1_3, ProtocolVersion.TLSv1_2)
     session_cache: SessionCache | None = None

@@ -106,6 +106,10 @@ class NamedGroup(IntEnum):
     x448 = 0x001E
     ffdhe2048 = 0x0100
     ffdhe3072 = 0x0101
+    # ML-KEM (draft-ietf-tls-mlkem) and the hybrids (draft-ietf-tls-ecdhe-mlkem)
+    MLKEM768 = 0x0201
+    SecP256r1MLKEM768 = 0x11EB
+    X25519MLKEM768 = 0x11EC
 
 
 class SignatureScheme(IntEnum):

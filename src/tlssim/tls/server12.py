@@ -36,7 +36,7 @@ from tlssim.tls.extensions import (
     index_extensions,
 )
 from tlssim.tls.hello_extensions import HelloExtensions
-from tlssim.tls.keyexchange import SUPPORTED_GROUPS, KeyShare
+from tlssim.tls.keyexchange import ECDHE_GROUPS, KeyShare
 from tlssim.tls.keys12 import Tls12Keys, refuse_renegotiation
 from tlssim.tls.messages import CertificateVerify, ClientHello, ServerHello
 from tlssim.tls.messages12 import (
@@ -266,7 +266,7 @@ class ServerTls12(Handshake):
         groups = [
             NamedGroup(g)
             for g in config.supported_groups
-            if g in SUPPORTED_GROUPS and g in offer.groups
+            if g in ECDHE_GROUPS and g in offer.groups
         ]
         for suite in candidates:
             if not _auth_fits(key, suite.authentication):

@@ -32,7 +32,7 @@ from tlssim.tls.extensions import (
     index_extensions,
 )
 from tlssim.tls.hello_extensions import HelloExtensions, decode_hello_extensions
-from tlssim.tls.keyexchange import SUPPORTED_GROUPS, KeyShare
+from tlssim.tls.keyexchange import SUPPORTED_GROUPS, answer_share, select_group
 from tlssim.tls.keys13 import Tls13Keys
 from tlssim.tls.keyschedule import TLS13_SUITES, SuiteParams, resumption_psk
 from tlssim.tls.messages import (
@@ -122,10 +122,12 @@ class ServerTls13(Handshake):
         self._server_name = offer.server_name
         if config.client_auth is not None:
             self._client_auth = config.client_auth(offer.server_name)
-        share = next((s for s in offer.shares if s[0] in self._server_groups()), None)
+        choice = select_group(self._server_groups(), offer.groups, offer.shares)
+        client_public = choice[1] if choice is not None else None
         psk: AcceptedPsk | None = None
-        # a PSK handshake has no CertificateRequest (4.3.2): asking means a full handshake
-        if share is not None and self._client_auth is None:
+        # a PSK handshake has no CertificateRequest (4.3.2): asking means a full handshake;
+        # after a HelloRetryRequest the second ClientHello decides
+        if client_public is not None and self._client_auth is None:
             psk, psk_params = accept_psk(config.ticket_key, offer, raw, candidates, core.transcript)
             if psk is not None:
                 params = psk_params
@@ -135,13 +137,13 @@ class ServerTls13(Handshake):
         core.transcript.add(raw)
         core.transcript.start(params)
         core.events.append(_hello_received(raw, offer))
-        if share is None:
-            group = next((g for g in self._server_groups() if g in offer.groups), None)
-            if group is None:
-                raise HandshakeFailure("no common key exchange group")
-            self._send_hello_retry_request(offer, NamedGroup(group), params)
+        if choice is None:
+            raise HandshakeFailure("no common key exchange group")
+        group = choice[0]
+        if client_public is None:
+            self._send_hello_retry_request(offer, group, params)
             return S.WAIT_CH2
-        self._send_flight(offer, NamedGroup(share[0]), share[1], params, psk)
+        self._send_flight(offer, group, client_public, params, psk)
         return S.WAIT_FINISHED if self._client_auth is None else S.WAIT_CERT
 
     def on_client_hello_after_retry(self, body: bytes, raw: bytes) -> Tls13State:
@@ -232,11 +234,10 @@ class ServerTls13(Handshake):
         """ServerHello, EncryptedExtensions, [Certificate, CertificateVerify], Finished."""
         core, entropy = self._core, self._config.entropy
         random = entropy(32)
-        share = KeyShare(group, entropy)
-        shared = share.exchange(client_public)
+        server_public, shared = answer_share(group, client_public, entropy)
         self._group = group
         exts: tuple[Extension, ...] = (
-            Extension(ExtensionType.key_share, encode_server_key_share(group, share.public)),
+            Extension(ExtensionType.key_share, encode_server_key_share(group, server_public)),
             Extension(ExtensionType.supported_versions, encode_uint16(self.version)),
         )
         if psk is not None:
