@@ -79,11 +79,13 @@ class LocalStack:
         host, port = self.env["TLSSIM_SERVER_TCP_ADDR"].rsplit(":", 1)
         return host, int(port)
 
-    def tlssim(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """Runs the tlssim command against this stack."""
+    def tlssim(
+        self, *args: str, timeout: float = 60, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Runs the tlssim command against this stack (with `env` in place of its own)."""
         return subprocess.run(
             [sys.executable, "-m", "tlssim", *args],
-            env=self.env,
+            env=self.env if env is None else env,
             capture_output=True,
             text=True,
             timeout=timeout,

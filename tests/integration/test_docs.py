@@ -66,6 +66,13 @@ def _substitutions(stack: LocalStack, folder: Path) -> dict[str, str]:
     }
 
 
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder for all the commands, run in the docs' order: what one writes (a capture,
+    a key) the next one reads, as for a reader following along."""
+    return tmp_path_factory.mktemp("docs-workdir")
+
+
 @pytest.mark.integration
 def test_the_docs_name_commands() -> None:
     assert len(doc_commands()) >= 15
@@ -74,19 +81,19 @@ def test_the_docs_name_commands() -> None:
 @pytest.mark.integration
 @pytest.mark.parametrize(("doc", "command"), doc_commands(), ids=lambda v: str(v)[:60])
 def test_a_documented_command_works(
-    docs_stack: LocalStack, tmp_path: Path, doc: str, command: str
+    docs_stack: LocalStack, workdir: Path, doc: str, command: str
 ) -> None:
     for prefix, reason in SKIPPED.items():
         if command.startswith(prefix):
             pytest.skip(reason)
-    for placeholder, value in _substitutions(docs_stack, tmp_path).items():
+    for placeholder, value in _substitutions(docs_stack, workdir).items():
         command = command.replace(placeholder, value)
     env = docs_stack.env | {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     }
     done = subprocess.run(
         ["bash", "-c", command + " </dev/null"],
-        cwd=tmp_path,
+        cwd=workdir,
         env=env,
         capture_output=True,
         text=True,

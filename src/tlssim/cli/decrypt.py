@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
+from tlssim.cli.errors import CliError, Exit
 from tlssim.tls import OfflineDecryptionError, decrypt_session
 
 
@@ -23,8 +24,7 @@ def run_decrypt(capture_file: str, key_file: str) -> int:
         server_to_client = bytes.fromhex(capture["server_to_client"])
         key = serialization.load_pem_private_key(Path(key_file).read_bytes(), password=None)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        print(f"tlssim: cannot read the capture or the key: {exc}", file=sys.stderr)
-        return 1
+        raise CliError(f"cannot read the capture or the key: {exc}", Exit.FILE) from None
     try:
         session = decrypt_session(client_to_server, server_to_client, key)  # type: ignore[arg-type]
     except OfflineDecryptionError as exc:

@@ -167,6 +167,15 @@ def _parser() -> argparse.ArgumentParser:
         help="server, ocsp, client or admin (default: all of them)",
     )
     rotate.add_argument("--data-dir", help="the ca's state directory (default: $TLSSIM_DATA_DIR)")
+    lab = sub.add_parser("server", help="the TLS server's lab-only operations")
+    lab_sub = lab.add_subparsers(dest="server_command", required=True)
+    export = lab_sub.add_parser(
+        "export-key",
+        help="a lab host's private key, for `tlssim decrypt` (needs the admin token)",
+    )
+    export.add_argument("host", help="a virtual host, e.g. rsa2048.tlssim.test")
+    export.add_argument("--key-type", default="", help="e.g. rsa2048, ecdsa-p256 (default: first)")
+    export.add_argument("-o", "--output", required=True, help="where to write the key (0600)")
     decrypt = sub.add_parser(
         "decrypt", help="decrypt a captured TLS 1.2 RSA session with the server's private key"
     )
@@ -431,4 +440,37 @@ async def _scenarios(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED
 
 
-_COMMANDS = {"health": _health, "handshake": _handshake, "ca": _ca, "scenarios": _scenarios}
+async def _server(args: argparse.Namespace) -> int:
+    from tlssim.rpc.v1 import server_pb2, server_pb2_grpc
+
+    token = admin_token()
+    if not token:
+        raise CliError(
+            "no admin token: set TLSSIM_ADMIN_TOKEN (a local stack keeps it in "
+            "~/.local/state/tlssim/ca/admin-token)",
+            Exit.REFUSED,
+        )
+    output = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    async with rpcutil.open_channel(ep.Endpoints.from_env().server) as channel:
+        reply = await server_pb2_grpc.LabKeysStub(channel).ExportHostKey(
+            server_pb2.ExportHostKeyRequest(host=args.host, key_type=args.key_type),
+            timeout=10,
+            metadata=(("x-tlssim-admin-token", token),),
+        )
+    with os.fdopen(output, "w") as key_file:
+        key_file.write(reply.key_pem)
+    print(
+        f"wrote the private key of {args.host} ({reply.key_type}) to {args.output}; whoever "
+        "holds it can read every recorded RSA key-transport session of that host",
+        file=sys.stderr,
+    )
+    return Exit.OK
+
+
+_COMMANDS = {
+    "server": _server,
+    "health": _health,
+    "handshake": _handshake,
+    "ca": _ca,
+    "scenarios": _scenarios,
+}

@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
 from tlssim import rpcutil, vhosts
@@ -24,8 +25,14 @@ from tlssim.endpoints import split_host_port
 from tlssim.net.drive import serve_connection
 from tlssim.net.transport import GrpcServerTransport, TcpTransport
 from tlssim.pki import keys
+from tlssim.pki.admin import ADMIN_TOKEN_METADATA_KEY
 from tlssim.pki.authority import self_signed_certificate
-from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, CredentialMissing, read_token
+from tlssim.pki.enrollment import (
+    ENROLLMENT_TOKEN_METADATA_KEY,
+    AdminToken,
+    CredentialMissing,
+    read_token,
+)
 from tlssim.pki.revocation import build_ocsp_request
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc, server_pb2, server_pb2_grpc
 from tlssim.services import runtime
@@ -56,6 +63,7 @@ class HostCertificate:
     """One certificate of a virtual host, with its current OCSP staple."""
 
     host: str
+    key_type: str
     key: Any
     chain: tuple[bytes, ...]  # leaf first, every intermediate (what the ca returned)
     send_intermediates: bool = True
@@ -90,7 +98,8 @@ class CertificateStore:
         key = keys.generate_private_key(key_type)
         if host.profile == vhosts.SELF_SIGNED:
             cert = self_signed_certificate(key, host.name, self._clock.now())
-            return HostCertificate(host.name, key, (cert.public_bytes(keys.Encoding.DER),))
+            der = cert.public_bytes(keys.Encoding.DER)
+            return HostCertificate(host.name, key_type, key, (der,))
         csr = keys.build_csr(key, host.name, (host.name,))
         reply = await self._ca.IssueCertificate(
             ca_pb2.IssueCertificateRequest(
@@ -98,9 +107,8 @@ class CertificateStore:
             ),
             metadata=((ENROLLMENT_TOKEN_METADATA_KEY, read_token(self._credential)),),
         )
-        return HostCertificate(
-            host.name, key, tuple(bytes(c) for c in reply.chain_der), host.send_intermediates
-        )
+        chain = tuple(bytes(c) for c in reply.chain_der)
+        return HostCertificate(host.name, key_type, key, chain, host.send_intermediates)
 
     async def refresh_staples(self) -> None:
         """Fetches a fresh OCSP response for every certificate; a stale staple is dropped."""
@@ -128,6 +136,10 @@ class CertificateStore:
             return
         cert.staple = bytes(reply.response_der)
         cert.staple_next_update = response.next_update_utc
+
+    def held(self, host: str, key_type: str) -> HostCertificate | None:
+        """The certificate of one lab host (by exact name) and key type ("": its first)."""
+        return next((c for c in self._hosts.get(host, []) if key_type in ("", c.key_type)), None)
 
     def select(self, server_name: str | None, offered: tuple[SignatureScheme, ...]) -> CertifiedKey:
         host = vhosts.find(server_name)
@@ -200,6 +212,45 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
             )
 
 
+class LabKeysServicer(server_pb2_grpc.LabKeysServicer):
+    """Hands a lab host's private key to an admin, for the forward-secrecy demonstration."""
+
+    def __init__(self, certificates: CertificateStore, admin: AdminToken) -> None:
+        self._certificates = certificates
+        self._admin = admin
+
+    async def ExportHostKey(self, request: Any, context: Any) -> Any:
+        metadata = dict(context.invocation_metadata() or ())
+        if not self._admin.matches(metadata.get(ADMIN_TOKEN_METADATA_KEY)):
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"exporting a key needs the deployment's admin token in {ADMIN_TOKEN_METADATA_KEY}",
+            )
+        held = self._certificates.held(str(request.host)[:253], str(request.key_type)[:32])
+        if held is None:
+            return await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"no lab host {str(request.host)[:253]!r} with key type "
+                f"{str(request.key_type)[:32] or 'any'!r}",
+            )
+        log.warning(
+            "exported the private key of %s (%s) to an admin: what it protected by RSA key "
+            "transport can now be decrypted",
+            held.host,
+            held.key_type,
+        )
+        leaf = x509.load_der_x509_certificate(held.chain[0])
+        return server_pb2.ExportHostKeyResponse(
+            key_pem=held.key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ).decode(),
+            certificate_pem=leaf.public_bytes(serialization.Encoding.PEM).decode(),
+            key_type=held.key_type,
+        )
+
+
 class ServerWatchServicer(server_pb2_grpc.ServerWatchServicer):
     def __init__(self, served: ConnectionFeed) -> None:
         self._served = served
@@ -254,6 +305,9 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
             server_pb2_grpc.add_TlsServerServicer_to_server(servicer, server)
             watch = ServerWatchServicer(servicer.served)
             server_pb2_grpc.add_ServerWatchServicer_to_server(watch, server)
+            admin = AdminToken(settings.ca_data_dir, settings.admin_token)
+            lab_keys = LabKeysServicer(certificates, admin)
+            server_pb2_grpc.add_LabKeysServicer_to_server(lab_keys, server)
 
         async with runtime.grpc_server(settings.listen, SERVICE_NAME, register, MAX_REQUEST_BYTES):
             host, port = split_host_port(settings.tcp_listen)

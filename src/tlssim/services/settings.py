@@ -173,8 +173,8 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     Variable(
         name="TLSSIM_ADMIN_TOKEN",
         default="the ca's admin-token file",
-        meaning="token that revocation requests must present",
-        services=("ca",),
+        meaning="token that revocation and lab key export requests must present",
+        services=("ca", "server"),
     ),
     Variable(
         name="TLSSIM_ENROLLMENT_TOKEN_FILE",
@@ -326,6 +326,9 @@ class ServerSettings:
     ocsp: str
     staple_refresh_s: float = 5.0
     enrollment_token_file: Path
+    # The admin token that may export a lab host's key (the ca's, followed like the ca does).
+    admin_token: str = ""
+    ca_data_dir: Path
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServerSettings:
@@ -338,6 +341,8 @@ class ServerSettings:
             ocsp=own.ocsp,
             staple_refresh_s=e.seconds("TLSSIM_STAPLE_REFRESH_S", 5.0),
             enrollment_token_file=_enrollment_token_file(e, "server"),
+            admin_token=e.text("TLSSIM_ADMIN_TOKEN"),
+            ca_data_dir=e.data_dir() / "ca",
         )
 
 
