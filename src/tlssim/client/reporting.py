@@ -21,7 +21,7 @@ from tlssim.report import (
     Step,
     Timings,
 )
-from tlssim.tls import AlertDescription, PeerAlert, TLSError, events
+from tlssim.tls import TLSError, events
 
 # The client's own check of the chain (a local step; "CertificateVerify" is the message).
 CHAIN_VALIDATION = "ChainValidation"
@@ -144,11 +144,7 @@ def _alert(error: TLSError | None) -> Alert | None:
     """The alert that ended the connection, said by the error: the peer's or ours."""
     if error is None:
         return None
-    if isinstance(error, PeerAlert):
-        known = error.code in AlertDescription._value2member_map_
-        description = AlertDescription(error.code).name if known else str(error.code)
-    else:
-        description = error.alert.name
+    description = error.alert_name
     sent_by = Party.SERVER if error.sent_by_peer else Party.CLIENT
     return Alert(level="fatal", description=description, sent_by=sent_by)
 

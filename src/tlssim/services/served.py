@@ -12,7 +12,7 @@ from tlssim.client.decision import NOT_DECIDED
 from tlssim.clock import monotonic_ms
 from tlssim.feed import Feed
 from tlssim.report import Alert, ApplicationData, Direction, Party, Report, Step, Timings
-from tlssim.tls import AlertDescription, PeerAlert, ServerConfig, ServerConnection, events
+from tlssim.tls import AlertDescription, ServerConfig, ServerConnection, events
 
 
 class ObservedServerConnection(ServerConnection):
@@ -102,11 +102,7 @@ def _alert(conn: ServerConnection) -> Alert | None:
     error = conn.error
     if error is None:
         return None
-    if isinstance(error, PeerAlert):
-        known = error.code in AlertDescription._value2member_map_
-        description = AlertDescription(error.code).name if known else str(error.code)
-    else:
-        description = error.alert.name
+    description = error.alert_name
     sent_by = Party.CLIENT if error.sent_by_peer else Party.SERVER
     return Alert(level="fatal", description=description, sent_by=sent_by)
 

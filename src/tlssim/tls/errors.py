@@ -21,6 +21,11 @@ class TLSError(Exception):
         self.alert: AlertDescription = self.default_alert if alert is None else alert
         super().__init__(message or self.alert.name)
 
+    @property
+    def alert_name(self) -> str:
+        """The alert as RFC 8446 names it."""
+        return self.alert.name
+
 
 class DecodeError(TLSError):
     default_alert = AlertDescription.decode_error
@@ -90,3 +95,10 @@ class PeerAlert(TLSError):
         super().__init__(f"peer sent fatal alert {alert.name if alert else code}", alert)
         #: The description byte as received, also when it is not a known alert.
         self.code = code
+
+    @property
+    def alert_name(self) -> str:
+        """The alert as RFC 8446 names it, or its number when it names none."""
+        return (
+            self.alert.name if self.code in AlertDescription._value2member_map_ else str(self.code)
+        )
