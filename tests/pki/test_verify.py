@@ -131,3 +131,36 @@ def test_self_signed_leaf_is_unknown_ca_and_a_policy_break_is_bad_certificate(
     )
     result = verifier.verify([bare, inter.certificate], "self-signed.tlssim.test")
     assert _failed(result) == {"signature/chain": "bad_certificate"}
+
+
+def test_chain_failures_are_told_in_words(authority: Authority, verifier: ChainVerifier) -> None:
+    """Quick test certificates fail in ways the validator words for PKI engineers; the
+    check names the certificate and says what is wrong with it."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tlssim.pki.throwaway import make_ca, make_leaf
+    from tlssim.pki.verify import ChainVerifier as Verifier
+
+    ca, ca_key = make_ca("Quick Test CA")
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    good = make_leaf(ca, ca_key, "quick.example.test", leaf_key)
+    # The same leaf, but claiming to be a CA, as a hurried `openssl req -x509` often is.
+    builder = x509.CertificateBuilder(
+        issuer_name=good.issuer,
+        subject_name=good.subject,
+        public_key=good.public_key(),
+        serial_number=good.serial_number + 1,
+        not_valid_before=good.not_valid_before_utc,
+        not_valid_after=good.not_valid_after_utc,
+        extensions=[e for e in good.extensions if e.oid != x509.BasicConstraints.oid],
+    ).add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    as_ca = builder.sign(ca_key, hashes.SHA256())
+    result = Verifier([ca]).verify([as_ca], "quick.example.test")
+    detail = next(c.detail for c in result.checks if c.name == "signature/chain")
+    assert detail == (
+        "the certificate of CN=quick.example.test is marked as a CA (basicConstraints "
+        "cA=TRUE) yet is the server's own certificate"
+    )
+    unknown = verifier.verify([good], "quick.example.test")
+    detail = next(c.detail for c in unknown.checks if c.name == "signature/chain")
+    assert detail.startswith("no chain leads from the server's certificate to a trusted root")

@@ -143,7 +143,7 @@ class ChainVerifier:
         except VerificationError as exc:
             reaches_root = _reaches_trusted_root(leaf, intermediates, self.roots)
             alert = "bad_certificate" if reaches_root else "unknown_ca"
-            return failed("signature/chain", str(exc), alert), ()
+            return failed("signature/chain", in_words(str(exc)), alert), ()
         except ValueError as exc:  # e.g. a name that is not a valid DNS name
             return failed("signature/chain", str(exc), "bad_certificate"), ()
         if len(self._paths) >= _MAX_CACHED_PATHS:
@@ -232,3 +232,42 @@ def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     except (InvalidSignature, ValueError, TypeError):
         return False
     return True
+
+
+_EXTENSIONS = {
+    "2.5.29.14": "subjectKeyIdentifier",
+    "2.5.29.15": "keyUsage",
+    "2.5.29.17": "subjectAltName",
+    "2.5.29.19": "basicConstraints",
+    "2.5.29.35": "authorityKeyIdentifier",
+    "2.5.29.37": "extendedKeyUsage",
+}
+_EXPLAINED = (
+    (
+        "basicConstraints.cA must not be asserted in an EE certificate",
+        "is marked as a CA (basicConstraints cA=TRUE) yet is the server's own certificate",
+    ),
+    ("missing required extension:", "lacks a required extension:"),
+    ("missing required extension", "lacks a required extension"),
+)
+
+
+def in_words(message: str) -> str:
+    """The path validator's message, saying which certificate is wrong and how, in words."""
+    text = message.removeprefix("validation failed: ")
+    if text.startswith("candidates exhausted"):
+        return (
+            "no chain leads from the server's certificate to a trusted root (its issuer is "
+            "unknown, or an intermediate was not sent)"
+        )
+    where = ""
+    if "(encountered processing <Certificate(subject=<Name(" in text:
+        text, _, rest = text.partition(" (encountered processing <Certificate(subject=<Name(")
+        where = rest.split(")>", 1)[0]
+    for oid, name in _EXTENSIONS.items():
+        text = text.replace(oid, name)
+    for phrase, words in _EXPLAINED:
+        if phrase in text:
+            text = text.replace(phrase, words, 1)
+            break
+    return f"the certificate of {where} {text}" if where else text
