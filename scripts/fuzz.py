@@ -53,8 +53,9 @@ def run_batch(target: Target, examples: int, tally: Tally) -> None:
             target.check(case)
         except Exception:
             report = f"{target.name}: {case!r}\n{traceback.format_exc()}"
-            tally.crashes.append(report)
-            print("\n" + report, file=sys.stderr, flush=True)
+            if report not in tally.crashes:  # hypothesis replays a failing case once more
+                tally.crashes.append(report)
+                print("\n" + report, file=sys.stderr, flush=True)
             raise
 
     start = time.perf_counter()

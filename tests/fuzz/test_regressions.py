@@ -6,10 +6,21 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
 
 from tlssim.clock import FixedClock
 from tlssim.pki.authority import Authority
 from tlssim.pki.errors import InvalidRequest
+from tlssim.pki.ocsp_responder import (
+    CertStatus,
+    OcspResponder,
+    ServedIssuer,
+    StatusRecord,
+    cert_id_hashes,
+)
+
+NOW = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 
 #: A well-formed CSR but for its version: 2, where PKCS#10 only has v1 (0). Loading it
 #: raises cryptography's InvalidVersion, which is not a ValueError.
@@ -23,6 +34,26 @@ CSR_VERSION_2 = bytes.fromhex(
 
 
 def test_csr_with_an_unknown_version_is_an_invalid_request(tmp_path: Path) -> None:
-    authority = Authority.open(tmp_path / "ca", FixedClock(dt.datetime(2025, 6, 1, tzinfo=dt.UTC)))
+    authority = Authority.open(tmp_path / "ca", FixedClock(NOW))
     with pytest.raises(InvalidRequest):
         authority.issue(CSR_VERSION_2, "server")
+
+
+def test_ocsp_request_with_a_negative_serial_gets_an_answer(tmp_path: Path) -> None:
+    authority = Authority.open(tmp_path / "ca", FixedClock(NOW))
+    issuer = authority.ca("intermediate")
+    served = ServedIssuer.create(issuer.certificate, issuer.certificate, issuer.private_key)
+    responder = OcspResponder(
+        [served], lambda _issuer, _serial: StatusRecord(CertStatus.GOOD), FixedClock(NOW)
+    )
+    name_hash, key_hash = cert_id_hashes(issuer.certificate, hashes.SHA1())
+    request = ocsp.OCSPRequestBuilder().add_certificate_by_hash(
+        name_hash, key_hash, 0x7EADBEEF, hashes.SHA1()
+    )
+    der = request.build().public_bytes(serialization.Encoding.DER)
+    positive = b"\x02\x04\x7e\xad\xbe\xef"
+    assert der.count(positive) == 1
+    negative = der.replace(positive, b"\x02\x04\xfe\xad\xbe\xef")  # the fuzzer's edit
+    assert ocsp.load_der_ocsp_request(negative).serial_number < 0
+    reply = responder.respond(negative)
+    assert reply.outcome == "malformedRequest"

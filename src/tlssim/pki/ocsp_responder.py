@@ -164,6 +164,8 @@ class OcspResponder:
             nonce = _request_nonce(request)
         except Exception:  # garbage, multiple requests, unsupported hash: all malformed
             return unsuccessful_reply(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
+        if serial <= 0:  # RFC 5280 4.1.2.2: serial numbers are positive
+            return unsuccessful_reply(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
         served = self._served.get((algorithm.name, name_hash, key_hash))
         if served is None:
             return unsuccessful_reply(ocsp.OCSPResponseStatus.UNAUTHORIZED)
