@@ -22,6 +22,7 @@ SERVICE_OF = {
     "OcspResponder": "ocsp",
     "TlsServer": "server",
     "ServerWatch": "server",
+    "LabKeys": "server",
     "TlsClient": "client",
 }
 
@@ -33,6 +34,7 @@ def _methods(stack: LocalStack) -> Iterator[tuple[str, str, bool, bool]]:
         "OcspResponder": stack.env["TLSSIM_OCSP_ADDR"],
         "TlsServer": stack.env["TLSSIM_SERVER_ADDR"],
         "ServerWatch": stack.env["TLSSIM_SERVER_ADDR"],
+        "LabKeys": stack.env["TLSSIM_SERVER_ADDR"],
         "TlsClient": stack.env["TLSSIM_CLIENT_ADDR"],
     }
     for module in (ca_pb2, ocsp_pb2, server_pb2, client_pb2):
