@@ -57,3 +57,21 @@ def test_ocsp_request_with_a_negative_serial_gets_an_answer(tmp_path: Path) -> N
     assert ocsp.load_der_ocsp_request(negative).serial_number < 0
     reply = responder.respond(negative)
     assert reply.outcome == "malformedRequest"
+
+
+#: A CSR whose subject holds a string of the wrong ASN.1 kind: cryptography decodes the
+#: subject lazily, so it failed only when the policy read it.
+CSR_BAD_SUBJECT_STRING = bytes.fromhex(
+    "3081f73081aa02010030383117301506035504030c0e6d74642e79797a6a3833766a7776310c300a0603"
+    "5504030c033a3a31310f300d06035504030c0632aa366f6575302a300506032b6570032100708cb99fd8"
+    "6b29470ec5cc8fbf18e03f65d11b77d9219a0ecf2fe41723a4777ba03f303d06092a864886f70d01090e"
+    "3130302e302c0603551d1104253023820b454344534120502d32353682093235362e312e312e31810931"
+    "32372e302e302e31300506032b657003410034a94443ac15a00bc55ca4a892cd6306e0ab08a44241a200"
+    "3ce55312539c5f2f5db4244d8e9de76915147c01f3bb5a419e192cad662ae77aea9704eb051b1202"
+)
+
+
+def test_csr_whose_subject_does_not_decode_is_an_invalid_request(tmp_path: Path) -> None:
+    authority = Authority.open(tmp_path / "ca", FixedClock(NOW))
+    with pytest.raises(InvalidRequest, match="not a well-formed DER CSR"):
+        authority.issue(CSR_BAD_SUBJECT_STRING, "must-staple")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Final
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
@@ -274,8 +275,12 @@ class Authority:
         profile = lookup_profile(self.profiles, name)
         try:
             csr = x509.load_der_x509_csr(csr_der)
-        except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion is no ValueError
-            raise InvalidRequest(f"not a DER CSR: {exc}") from exc
+            # The subject, extensions and key are decoded on first use: decode them here,
+            # where a malformed one is the caller's error, not a crash further on.
+            _ = (csr.subject, csr.extensions, csr.public_key())
+        except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm) as exc:
+            # InvalidVersion and UnsupportedAlgorithm are no ValueErrors
+            raise InvalidRequest(f"not a well-formed DER CSR: {exc}") from exc
         check_csr_bounds(csr)
         try:
             signature_ok = csr.is_signature_valid
