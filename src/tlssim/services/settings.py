@@ -275,9 +275,12 @@ class Environment:
     def data_dir(self) -> Path:
         return default_data_dir(self._env)
 
-    def metrics_listen(self, service: str) -> str:
+    def metrics_address(self, service: str) -> str:
         host = self.text("TLSSIM_HOST", ep.DEFAULT_HOST)
-        own = self.text(metrics_variable(service), f"{host}:{METRICS_PORTS[service]}")
+        return self.text(metrics_variable(service), f"{host}:{METRICS_PORTS[service]}")
+
+    def metrics_listen(self, service: str) -> str:
+        own = self.metrics_address(service)
         _check_address(metrics_variable(service), own)
         return self.listen("TLSSIM_METRICS_LISTEN", own)
 
