@@ -81,6 +81,21 @@ def test_two_services_in_one_process_keep_their_own_numbers() -> None:
     assert missing == 404
 
 
+def test_a_taken_metrics_port_costs_the_metrics_not_the_service(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario() -> bool:
+        async with metrics.endpoint("127.0.0.1:0", metrics.Metrics()) as first:
+            assert first is not None
+            taken = f"127.0.0.1:{first.port}"
+            async with metrics.endpoint(taken, metrics.Metrics()) as second:
+                return second is None
+
+    with caplog.at_level(logging.ERROR):
+        assert asyncio.run(scenario())
+    assert "metrics not served: cannot listen on 127.0.0.1:" in caplog.text
+
+
 def test_metrics_addresses_default_to_each_service_port() -> None:
     assert st.CaSettings.from_env({}).metrics_listen == "127.0.0.1:9151"
     assert st.OcspSettings.from_env({}).metrics_listen == "127.0.0.1:9152"

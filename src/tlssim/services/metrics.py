@@ -144,13 +144,19 @@ def application(metrics: Metrics) -> web.Application:
 @contextlib.asynccontextmanager
 async def endpoint(listen: str, metrics: Metrics) -> AsyncIterator[WebServer | None]:
     """`metrics` served at http://LISTEN/metrics while the block runs (nowhere if LISTEN
-    is empty)."""
+    is empty). A port already taken costs the metrics, not the service: it logs an error
+    and serves on without them."""
     if not listen:
         yield None
         return
     host, port = split_host_port(listen)
     server = WebServer(application(metrics))
-    await server.start(host, port)
+    try:
+        await server.start(host, port)
+    except OSError as exc:
+        log.error("metrics not served: cannot listen on %s: %s", listen, exc)
+        yield None
+        return
     log.info("metrics on http://%s:%d/metrics", host, server.port)
     try:
         yield server
