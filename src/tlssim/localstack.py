@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 STARTUP_TIMEOUT_S = 90
+# The services that serve Prometheus metrics, each on its own port.
+METRICS_SERVICES = ("ca", "ocsp", "server", "client", "faults")
 
 
 # Below Linux's ephemeral range (32768-60999): ports chosen here for the services are never
@@ -45,9 +47,13 @@ def free_ports(n: int) -> list[int]:
 
 def stack_env(tmp: Path, **overrides: str) -> dict[str, str]:
     """This process's environment with every service moved to a free port."""
-    ca, ocsp, http, server, tcp, client, faults, console = free_ports(8)
+    ca, ocsp, http, server, tcp, client, faults, console, *metrics = free_ports(13)
     return (
         dict(os.environ)
+        | {
+            f"TLSSIM_{name.upper()}_METRICS_ADDR": f"127.0.0.1:{port}"
+            for name, port in zip(METRICS_SERVICES, metrics, strict=True)
+        }
         | {
             "TLSSIM_CA_ADDR": f"127.0.0.1:{ca}",
             "TLSSIM_OCSP_ADDR": f"127.0.0.1:{ocsp}",
@@ -73,6 +79,9 @@ class LocalStack:
     @property
     def console_url(self) -> str:
         return f"http://{self.env['TLSSIM_CONSOLE_ADDR']}"
+
+    def metrics_url(self, service: str) -> str:
+        return f"http://{self.env[f'TLSSIM_{service.upper()}_METRICS_ADDR']}/metrics"
 
     @property
     def server_tcp(self) -> tuple[str, int]:

@@ -16,7 +16,12 @@ from tlssim import links
 from tlssim.faults.rest_client import FaultsApi, FaultsApiError
 from tlssim.pki.enrollment import IDENTITIES, credential_path
 from tlssim.rpcutil import is_serving
-from tlssim.services.settings import console_address, default_data_dir
+from tlssim.services.settings import (
+    METRICS_PORTS,
+    Environment,
+    console_address,
+    default_data_dir,
+)
 
 STARTUP_TIMEOUT_S = 60.0
 
@@ -353,6 +358,9 @@ async def run_up(data_dir: str | None) -> int:
             print(f"  {service.name:<7} {service.description}")
         print(f"  faults  fault proxy on every link    REST {e.faults_api} (tlssim faults list)")
         print(f"  console live web page                http://{console_address(env)}")
+        where = Environment(env)
+        scraped = ", ".join(f"{name} {where.metrics_address(name)}" for name in METRICS_PORTS)
+        print(f"  metrics Prometheus /metrics          {scraped}")
         print("\ntry:  tlssim handshake --server-name valid.tlssim.test\nstop: Ctrl-C", flush=True)
         stack.supervise()
         await stopped

@@ -39,6 +39,15 @@ class FaultsServer:
         self.api_address = f"{host}:{self._http.port}"
         log.info("faults API listening on %s", self.api_address)
 
+    def active_toxics(self) -> dict[tuple[str, ...], float]:
+        """(toxic type, proxy name) -> how many such toxics that proxy has now."""
+        counts: dict[tuple[str, ...], float] = {}
+        for proxy in self.registry.proxies():
+            for toxic in proxy.toxics():
+                key = (toxic.type, proxy.name)
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
     async def close(self) -> None:
         if self._http is not None:
             await self._http.stop()

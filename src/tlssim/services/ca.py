@@ -27,7 +27,7 @@ from tlssim.pki.policy import NamePolicy, build_policies
 from tlssim.pki.profiles import build_hierarchy, build_profiles
 from tlssim.pki.store import EventKind, StatusEvent
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc
-from tlssim.services import runtime
+from tlssim.services import metrics, runtime
 from tlssim.services.settings import CaSettings
 
 log = logging.getLogger("tlssim.ca")
@@ -62,11 +62,15 @@ class Refusals:
 
     def __init__(self) -> None:
         self.counts: collections.Counter[str] = collections.Counter()
+        self.metric = metrics.Tally(
+            "tlssim_ca_refusals", "issuance and revocation calls refused, by reason", ["reason"]
+        )
         self._last_logged: dict[str, float] = {}
         self._unlogged: collections.Counter[str] = collections.Counter()
 
     def record(self, code: grpc.StatusCode, reason: str, detail: str, **fields: str) -> None:
         self.counts[reason] += 1
+        self.metric.add(reason)
         now = time.monotonic()
         last = self._last_logged.get(reason)
         if last is not None and now - last < REFUSAL_LOG_INTERVAL_S:
@@ -107,6 +111,12 @@ class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
         self._credentials = credentials
         self._policies = dict(policies)
         self.refusals = Refusals()
+        self.issued = metrics.Tally(
+            "tlssim_ca_issued", "certificates issued, by profile", ["profile"]
+        )
+        self.revoked = metrics.Tally(
+            "tlssim_ca_revoked", "certificates revoked, by reason", ["reason"]
+        )
         self._heartbeat_interval = heartbeat_interval
         self._latest_sequence = authority.store.latest_sequence()
         self._changed = asyncio.Condition()
@@ -193,6 +203,7 @@ class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
                 profile=profile,
             )
         await self._published(issued.event.sequence)
+        self.issued.add(profile)
         log.info(
             "issued %s serial %s (%s) to %s trace=%s",
             issued.leaf.subject.rfc4514_string(),
@@ -224,6 +235,7 @@ class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
         except NotFound as exc:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
         await self._published(event.sequence)
+        self.revoked.add(str(event.reason))
         log.info("revoked serial %s (%s) seq=%d", event.serial_hex, event.reason, event.sequence)
         return ca_pb2.RevokeCertificateResponse(sequence=event.sequence)
 
@@ -323,11 +335,15 @@ async def serve(settings: CaSettings, clock: Clock) -> None:
         credentials,
         build_policies(),
     )
+    exposed = metrics.Metrics([service.issued, service.revoked, service.refusals.metric])
     try:
-        async with runtime.grpc_server(
-            settings.listen,
-            SERVICE_NAME,
-            functools.partial(ca_pb2_grpc.add_CertificateAuthorityServicer_to_server, service),
+        async with (
+            runtime.grpc_server(
+                settings.listen,
+                SERVICE_NAME,
+                functools.partial(ca_pb2_grpc.add_CertificateAuthorityServicer_to_server, service),
+            ),
+            metrics.endpoint(settings.metrics_listen, exposed),
         ):
             log.info(
                 "ca listening on %s (data %s, %d events, OCSP URL %s; enrollment credentials "

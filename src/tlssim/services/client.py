@@ -35,7 +35,8 @@ from tlssim.rpc.v1 import (
     ocsp_pb2_grpc,
     server_pb2_grpc,
 )
-from tlssim.services import runtime
+from tlssim.services import metrics, runtime
+from tlssim.services.handshake_metrics import HandshakeMetrics
 from tlssim.services.settings import ClientSettings
 
 log = logging.getLogger("tlssim.client")
@@ -73,6 +74,7 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         self._fetch_crl = HttpCrlFetcher(timeout_s=crl_timeout_s)
         # Each report once built, for watchers (WatchReports).
         self.reports: Feed[Report] = Feed()
+        self.metrics = HandshakeMetrics("client")
         #: The client's own certificate, presented when a server asks ("auto").
         self.identity: ClientIdentity | None = None
 
@@ -142,6 +144,7 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
             plan, policy, self._connector(plan.tcp_address), rpcutil.current_trace_id()
         )
         log.info("handshake %s -> %s ok=%s", report.target, plan.target.verify_name, report.ok)
+        self.metrics.count_report(report)
         self.reports.publish(report)
         return report
 
@@ -181,7 +184,10 @@ async def serve(settings: ClientSettings, clock: Clock) -> None:
     identity = servicer.enroll_with(settings.enrollment_token_file)
     try:
         await _until_enrolled(identity, settings.ca)
-        async with runtime.grpc_server(settings.listen, SERVICE_NAME, register, MAX_REQUEST_BYTES):
+        async with (
+            runtime.grpc_server(settings.listen, SERVICE_NAME, register, MAX_REQUEST_BYTES),
+            metrics.endpoint(settings.metrics_listen, metrics.Metrics(servicer.metrics.sources())),
+        ):
             log.info("client ready on %s (server %s)", settings.listen, settings.server)
             while True:
                 await asyncio.sleep(RENEWAL_CHECK_S)

@@ -10,7 +10,7 @@ import logging
 
 from tlssim.clock import Clock
 from tlssim.faults import FaultsServer, load_config
-from tlssim.services import runtime
+from tlssim.services import metrics, runtime
 from tlssim.services.settings import FaultsSettings
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,14 @@ async def serve(settings: FaultsSettings, clock: Clock | None = None) -> None:
     initial = load_config(str(settings.config)) if settings.config else []
     server = FaultsServer(settings.api_listen, settings.seed, listen_hosts=settings.listen_hosts)
     await server.start(initial)
+    toxics = metrics.Reading(
+        "tlssim_fault_toxics",
+        "fault toxics active now, by type and link (proxy)",
+        ["type", "link"],
+        server.active_toxics,
+    )
     try:
-        await runtime.run_forever()
+        async with metrics.endpoint(settings.metrics_listen, metrics.Metrics([toxics])):
+            await runtime.run_forever()
     finally:
         await server.close()

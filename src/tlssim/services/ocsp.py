@@ -34,7 +34,7 @@ from tlssim.pki.ocsp_responder import (
 from tlssim.pki.policy import OCSP_RESPONDER_PROFILE, RESPONDER_COMMON_NAME
 from tlssim.pki.status_table import FeedEvent, StatusTable
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc
-from tlssim.services import runtime
+from tlssim.services import metrics, runtime
 from tlssim.services.ocsp_http import OcspHttpFront
 from tlssim.services.settings import OcspSettings
 from tlssim.web import WebServer
@@ -82,6 +82,10 @@ class ResponderState:
         self._enroll_issuer = enroll_issuer
         self._changed = asyncio.Event()
         self._stale_logged = False
+        #: Answers given, by status and by front (grpc, http).
+        self.answered = metrics.Tally(
+            "tlssim_ocsp_answers", "OCSP answers given, by status and front", ["status", "front"]
+        )
 
     def heard_from_feed(self) -> None:
         self.last_heard = time.monotonic()
@@ -178,6 +182,7 @@ class OcspResponderService(ocsp_pb2_grpc.OcspResponderServicer):
     async def Check(self, request: Any, context: Any) -> Any:
         der = bytes(request.request_der)
         reply = await self.state.answer(der)
+        self.state.answered.add(reply.outcome, "grpc")
         # Clients asking live send a nonce; the server's staple refreshes (every few seconds
         # for every certificate) do not, and stay out of the INFO log.
         log.log(
@@ -360,7 +365,10 @@ async def serve(settings: OcspSettings, clock: Clock) -> None:
         register = functools.partial(
             ocsp_pb2_grpc.add_OcspResponderServicer_to_server, OcspResponderService(state)
         )
-        async with runtime.grpc_server(settings.listen, SERVICE_NAME, register):
+        async with (
+            runtime.grpc_server(settings.listen, SERVICE_NAME, register),
+            metrics.endpoint(settings.metrics_listen, metrics.Metrics([state.answered])),
+        ):
             log.info(
                 "ocsp listening on %s (gRPC) and %s (HTTP)", settings.listen, settings.http_listen
             )

@@ -72,6 +72,7 @@ class OcspHttpFront:
 
     async def _ocsp(self, der: bytes) -> web.Response:
         reply = await self.state.answer(der)
+        self.state.answered.add(reply.outcome, "http")
         response = web.Response(body=reply.der, content_type=OCSP_RESPONSE)
         if reply.next_update is not None:
             max_age = max(0, int((reply.next_update - self.clock.now()).total_seconds()))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -74,12 +75,43 @@ class _ClippingFormatter(logging.Formatter):
         return super().formatMessage(record)
 
 
-def configure_logging(service: str, level: str) -> None:
+class _JsonFormatter(_ClippingFormatter):
+    """One JSON object per line, for log collectors (TLSSIM_LOG_FORMAT=json)."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        line = {
+            "time": self.formatTime(record),
+            "service": self.service,
+            "level": record.levelname,
+            "trace": getattr(record, "trace", "-"),
+            "message": self.formatMessage(record),
+            "logger": record.name,
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        super().formatMessage(record)  # cuts record.message if too long
+        return record.message
+
+
+def configure_logging(service: str, level: str, log_format: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_TraceFilter())
-    handler.setFormatter(
-        _ClippingFormatter(f"%(asctime)s {service} %(levelname)s [trace %(trace)s] %(message)s")
-    )
+    formatter: logging.Formatter
+    if log_format == "json":
+        formatter = _JsonFormatter(service)
+    else:
+        formatter = _ClippingFormatter(
+            f"%(asctime)s {service} %(levelname)s [trace %(trace)s] %(message)s"
+        )
+    handler.setFormatter(formatter)
     logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
@@ -93,10 +125,11 @@ def run_service(name: str, env: Mapping[str, str]) -> int:
     try:
         config = entry.load(env)
         level = st.log_level(env)
+        log_format = st.log_format(env)
     except st.SettingsError as exc:
         print(f"tlssim serve {name}: {exc}", file=sys.stderr)
         return 2
-    configure_logging(name, level)
+    configure_logging(name, level, log_format)
     try:
         # Key material and databases the service writes are for its own user alone.
         os.umask(0o077)

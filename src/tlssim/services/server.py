@@ -35,8 +35,9 @@ from tlssim.pki.enrollment import (
 )
 from tlssim.pki.revocation import build_ocsp_request
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc, server_pb2, server_pb2_grpc
-from tlssim.services import runtime
+from tlssim.services import metrics, runtime
 from tlssim.services.client_auth import ClientCertificateJudge, client_auth_for
+from tlssim.services.handshake_metrics import HandshakeMetrics
 from tlssim.services.served import ConnectionFeed, ObservedServerConnection, ServedConnection
 from tlssim.services.settings import ServerSettings
 from tlssim.tls import (
@@ -184,6 +185,7 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
         self._ticket_key = os.urandom(32)
         # Each connection once it ends, for watchers (WatchConnections).
         self.served = ConnectionFeed()
+        self.metrics = HandshakeMetrics("server")
 
     def new_connection(self) -> ObservedServerConnection:
         return ObservedServerConnection(
@@ -205,6 +207,7 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
             await serve_connection(conn, GrpcServerTransport(context), self.judge)
         finally:
             log_connection("gRPC", conn)
+            self.metrics.count_connection(conn)
             self.served.publish(
                 ServedConnection(
                     transport="gRPC", peer=context.peer(), trace_id=trace_id, conn=conn
@@ -295,6 +298,7 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
             finally:
                 await transport.close()
             log_connection("TCP", conn)
+            servicer.metrics.count_connection(conn)
             peer = writer.get_extra_info("peername")
             where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
             servicer.served.publish(
@@ -309,7 +313,11 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
             lab_keys = LabKeysServicer(certificates, admin)
             server_pb2_grpc.add_LabKeysServicer_to_server(lab_keys, server)
 
-        async with runtime.grpc_server(settings.listen, SERVICE_NAME, register, MAX_REQUEST_BYTES):
+        exposed = metrics.Metrics(servicer.metrics.sources())
+        async with (
+            runtime.grpc_server(settings.listen, SERVICE_NAME, register, MAX_REQUEST_BYTES),
+            metrics.endpoint(settings.metrics_listen, exposed),
+        ):
             host, port = split_host_port(settings.tcp_listen)
             tcp_server = await asyncio.start_server(on_tcp, host, port)
             log.info("server ready: gRPC %s, TLS over TCP %s", settings.listen, settings.tcp_listen)

@@ -30,6 +30,14 @@ class Variable:
 
 _ALL = ("ca", "ocsp", "server", "client", "faults")
 CONSOLE_PORT = 8000
+# Where each service serves Prometheus metrics (docs/metrics.md).
+METRICS_PORTS: Final = {"ca": 9151, "ocsp": 9152, "server": 9153, "client": 9154, "faults": 9155}
+
+
+def metrics_variable(service: str) -> str:
+    """The variable holding `service`'s metrics address, e.g. TLSSIM_CA_METRICS_ADDR."""
+    return f"TLSSIM_{service.upper()}_METRICS_ADDR"
+
 
 VARIABLES: Final[tuple[Variable, ...]] = (
     Variable(
@@ -109,6 +117,27 @@ VARIABLES: Final[tuple[Variable, ...]] = (
         default="$XDG_STATE_HOME/tlssim (~/.local/state/tlssim)",
         meaning="state directory; the ca keeps its keys and database in its ca/ folder",
         services=("ca", "ocsp", "server", "client"),
+    ),
+    *(
+        Variable(
+            name=metrics_variable(service),
+            default=f"$TLSSIM_HOST:{port}",
+            meaning=f"where the {service} service serves Prometheus metrics (/metrics)",
+            services=(service,),
+        )
+        for service, port in METRICS_PORTS.items()
+    ),
+    Variable(
+        name="TLSSIM_METRICS_LISTEN",
+        default="$TLSSIM_LISTEN_HOST and the port of the service's metrics address",
+        meaning="where the service binds its Prometheus metrics endpoint",
+        services=_ALL,
+    ),
+    Variable(
+        name="TLSSIM_LOG_FORMAT",
+        default="text",
+        meaning="text, or json: one JSON object per log line",
+        services=_ALL,
     ),
     Variable(
         name="TLSSIM_LOG_LEVEL",
@@ -246,6 +275,15 @@ class Environment:
     def data_dir(self) -> Path:
         return default_data_dir(self._env)
 
+    def metrics_address(self, service: str) -> str:
+        host = self.text("TLSSIM_HOST", ep.DEFAULT_HOST)
+        return self.text(metrics_variable(service), f"{host}:{METRICS_PORTS[service]}")
+
+    def metrics_listen(self, service: str) -> str:
+        own = self.metrics_address(service)
+        _check_address(metrics_variable(service), own)
+        return self.listen("TLSSIM_METRICS_LISTEN", own)
+
 
 def _check_address(variable: str, address: str) -> tuple[str, int]:
     try:
@@ -283,12 +321,15 @@ class CaSettings:
     ocsp_url: str
     long_chain_depth: int = 3
     admin_token: str = ""
+    # Where /metrics is served (empty: nowhere, for services run in tests).
+    metrics_listen: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CaSettings:
         e = Environment(env)
         own = e.endpoints()
         return cls(
+            metrics_listen=e.metrics_listen("ca"),
             listen=e.listen("TLSSIM_LISTEN", own.ca),
             data_dir=e.data_dir() / "ca",
             ocsp_url=own.ocsp_url,
@@ -304,12 +345,14 @@ class OcspSettings:
     ca: str
     feed_max_age_s: float = 10.0
     enrollment_token_file: Path
+    metrics_listen: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> OcspSettings:
         e = Environment(env)
         own = e.endpoints()
         return cls(
+            metrics_listen=e.metrics_listen("ocsp"),
             listen=e.listen("TLSSIM_LISTEN", own.ocsp),
             http_listen=e.listen("TLSSIM_HTTP_LISTEN", _http_netloc(own.ocsp_url)),
             ca=own.ca,
@@ -329,12 +372,14 @@ class ServerSettings:
     # The admin token that may export a lab host's key (the ca's, followed like the ca does).
     admin_token: str = ""
     ca_data_dir: Path
+    metrics_listen: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServerSettings:
         e = Environment(env)
         own = e.endpoints()
         return cls(
+            metrics_listen=e.metrics_listen("server"),
             listen=e.listen("TLSSIM_LISTEN", own.server),
             tcp_listen=e.listen("TLSSIM_TCP_LISTEN", own.server_tcp),
             ca=own.ca,
@@ -356,12 +401,14 @@ class ClientSettings:
     status_cache_s: float = 5.0
     # The credential the client enrolls its own (clientAuth) certificate with.
     enrollment_token_file: Path
+    metrics_listen: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ClientSettings:
         e = Environment(env)
         own = e.endpoints()
         return cls(
+            metrics_listen=e.metrics_listen("client"),
             listen=e.listen("TLSSIM_LISTEN", own.client),
             server=own.server,
             ca=own.ca,
@@ -379,6 +426,7 @@ class FaultsSettings:
     seed: int | None = None
     # None: any host (compose, where proxies listen on the container's network).
     listen_hosts: frozenset[str] | None = frozenset({"127.0.0.1", "::1", "localhost"})
+    metrics_listen: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> FaultsSettings:
@@ -386,6 +434,7 @@ class FaultsSettings:
         config = e.text("TLSSIM_FAULTS_CONFIG")
         hosts = e.text("TLSSIM_FAULTS_LISTEN_HOSTS", "127.0.0.1,::1,localhost")
         return cls(
+            metrics_listen=e.metrics_listen("faults"),
             api_listen=e.listen("TLSSIM_LISTEN", e.endpoints().faults_api),
             config=Path(config) if config else None,
             seed=e.optional_integer("TLSSIM_FAULTS_SEED"),
@@ -431,3 +480,10 @@ def log_level(env: Mapping[str, str]) -> str:
             f"TLSSIM_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}"
         )
     return level
+
+
+def log_format(env: Mapping[str, str]) -> str:
+    value = Environment(env).text("TLSSIM_LOG_FORMAT", "text").lower()
+    if value not in ("text", "json"):
+        raise SettingsError(f"TLSSIM_LOG_FORMAT must be text or json, not {value!r}")
+    return value
