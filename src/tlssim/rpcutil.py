@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +27,36 @@ _OPTIONS = [
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024
 
 
+# W3C Trace Context (https://www.w3.org/TR/trace-context/): `traceparent` carries the same
+# 32-hex-digit trace id, so a handshake's calls join traces of systems that speak it.
+TRACEPARENT_KEY = "traceparent"
+
+
 def new_trace_id() -> str:
     return uuid.uuid4().hex
+
+
+def traceparent(trace_id: str) -> str:
+    """A W3C traceparent for `trace_id` with a new span id (version 00, sampled)."""
+    return f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"
+
+
+def trace_id_from(metadata: Mapping[str, Any]) -> str:
+    """The caller's trace id: ours, else a valid W3C traceparent's, else a new one."""
+    ours = metadata.get(TRACE_METADATA_KEY)
+    if isinstance(ours, str) and ours:
+        return ours
+    parent = metadata.get(TRACEPARENT_KEY)
+    if isinstance(parent, str):
+        parts = parent.split("-")
+        if len(parts) == 4 and len(parts[1]) == 32 and parts[1] != "0" * 32:
+            try:
+                int(parts[1], 16)
+            except ValueError:
+                pass
+            else:
+                return parts[1].lower()
+    return new_trace_id()
 
 
 def current_trace_id() -> str:
@@ -44,6 +72,8 @@ def _with_trace(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetai
     metadata = grpc.aio.Metadata(*(details.metadata or ()))
     if metadata.get(TRACE_METADATA_KEY) is None:
         metadata.add(TRACE_METADATA_KEY, current_trace_id())
+    if metadata.get(TRACEPARENT_KEY) is None:
+        metadata.add(TRACEPARENT_KEY, traceparent(str(metadata.get(TRACE_METADATA_KEY))))
     return grpc.aio.ClientCallDetails(
         details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
     )
@@ -140,7 +170,7 @@ class _ServerInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         metadata = dict(handler_call_details.invocation_metadata or ())
-        trace_id_var.set(str(metadata.get(TRACE_METADATA_KEY) or new_trace_id()))
+        trace_id_var.set(trace_id_from(metadata))
         method = handler_call_details.method
         if (guarded := self._guarded.get(method)) is None:
             handler = await continuation(handler_call_details)
@@ -153,8 +183,7 @@ class _ServerInterceptor(grpc.aio.ServerInterceptor):
 def bind_trace(context: Any) -> str:
     """Sets the trace id from a call's metadata inside a streaming handler, whose task does
     not inherit what the interceptor set."""
-    metadata = dict(context.invocation_metadata() or ())
-    tid = str(metadata.get(TRACE_METADATA_KEY) or new_trace_id())
+    tid = trace_id_from(dict(context.invocation_metadata() or ()))
     trace_id_var.set(tid)
     return tid
 

@@ -208,3 +208,24 @@ def test_one_trace_id_across_the_services(stack: LocalStack) -> None:
             break
         time.sleep(0.2)
     assert services >= {"client", "server", "ocsp"}, lines
+
+
+def test_a_w3c_traceparent_names_the_handshakes_trace(stack: LocalStack) -> None:
+    """A caller that speaks only W3C Trace Context: its trace id runs through the services."""
+    import grpc
+
+    from tlssim.report import Report
+    from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
+
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    with grpc.insecure_channel(stack.env["TLSSIM_CLIENT_ADDR"]) as channel:
+        result = client_pb2_grpc.TlsClientStub(channel).RunHandshake(
+            client_pb2.HandshakeRequest(),
+            metadata=(("traceparent", f"00-{trace}-00f067aa0ba902b7-01"),),
+            timeout=30,
+        )
+    assert Report.from_json(result.report_json).trace_id == trace
+    deadline = time.monotonic() + 5
+    while f"server INFO [trace {trace}]" not in stack.logs() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert f"server INFO [trace {trace}]" in stack.logs()

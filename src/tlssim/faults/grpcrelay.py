@@ -123,7 +123,7 @@ class RelayConnection(ConnectionBase):
         """Open the upstream call and pump both ways until the upstream's stream ends (or
         the connection is closed or reset)."""
         incoming = dict(self.context.invocation_metadata() or ())
-        trace_id = incoming.get(rpcutil.TRACE_METADATA_KEY) or rpcutil.current_trace_id()
+        trace_id = rpcutil.trace_id_from(incoming)
         self._call = stub.Connect(
             metadata=((rpcutil.TRACE_METADATA_KEY, trace_id),),
             timeout=self.context.time_remaining(),
