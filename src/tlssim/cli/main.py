@@ -450,13 +450,16 @@ async def _server(args: argparse.Namespace) -> int:
             "~/.local/state/tlssim/ca/admin-token)",
             Exit.REFUSED,
         )
-    output = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    if not Path(args.output).resolve().parent.is_dir():
+        raise CliError(f"{args.output}: no such directory", Exit.FILE)
     async with rpcutil.open_channel(ep.Endpoints.from_env().server) as channel:
         reply = await server_pb2_grpc.LabKeysStub(channel).ExportHostKey(
             server_pb2.ExportHostKeyRequest(host=args.host, key_type=args.key_type),
             timeout=10,
             metadata=(("x-tlssim-admin-token", token),),
         )
+    # Written only once the key arrived: a refused export leaves no empty file behind.
+    output = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(output, "w") as key_file:
         key_file.write(reply.key_pem)
     print(
