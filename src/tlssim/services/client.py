@@ -72,8 +72,8 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         # Shared by every handshake: intermediates' answers, and how CRLs are fetched.
         self._status_cache = StatusCache(ttl_s=status_cache_s)
         self._fetch_crl = HttpCrlFetcher(timeout_s=crl_timeout_s)
-        # Each report once built, for watchers (WatchReports).
-        self.reports: Feed[Report] = Feed()
+        # Each report once built, as watchers see it (WatchReports): JSON, made once.
+        self.reports: Feed[str] = Feed()
         self.metrics = HandshakeMetrics("client")
         #: The client's own certificate, presented when a server asks ("auto").
         self.identity: ClientIdentity | None = None
@@ -122,7 +122,15 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
                 f"cannot get the trust bundle from the ca: {exc.details()}",
             )
         report = await self.handshake(plan, verifier)
-        return client_pb2.HandshakeResult(ok=report.ok, report_json=report.to_json())
+        report_json = report.to_json()
+        self._publish(report, report_json)
+        return client_pb2.HandshakeResult(ok=report.ok, report_json=report_json)
+
+    def _publish(self, report: Report, report_json: str) -> None:
+        if report.keylog is not None or report.capture is not None:
+            # Secrets and raw bytes stay with whoever asked for the handshake.
+            report_json = dataclasses.replace(report, keylog=None, capture=None).to_json()
+        self.reports.publish(report_json)
 
     async def handshake(self, plan: Plan, verifier: ChainVerifier) -> Report:
         if plan.client_cert == "auto" and self.identity is not None:
@@ -145,14 +153,11 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         )
         log.info("handshake %s -> %s ok=%s", report.target, plan.target.verify_name, report.ok)
         self.metrics.count_report(report)
-        self.reports.publish(report)
         return report
 
     async def WatchReports(self, request: Any, context: Any) -> Any:
-        async for number, report in self.reports.follow(request.after_sequence):
-            # Secrets and raw bytes stay with whoever asked for the handshake.
-            shown = dataclasses.replace(report, keylog=None, capture=None)
-            yield client_pb2.PublishedReport(sequence=number, report_json=shown.to_json())
+        async for number, report_json in self.reports.follow(request.after_sequence):
+            yield client_pb2.PublishedReport(sequence=number, report_json=report_json)
 
     def _connector(self, tcp_address: str) -> Connector:
         if not tcp_address:
