@@ -14,6 +14,7 @@ import grpc
 from aiohttp import web
 from cryptography import x509
 
+from tlssim import rpcutil
 from tlssim.clock import Clock
 from tlssim.pki.authority import issuer_id
 from tlssim.rpc.v1 import ca_pb2
@@ -62,17 +63,22 @@ class OcspHttpFront:
         return server
 
     async def _post(self, request: web.Request) -> web.Response:
+        _bind_trace(request)
         return await self._ocsp(await read_body(request))
 
     async def _get(self, request: web.Request) -> web.Response:
+        _bind_trace(request)
         path = request.rel_url.raw_path
         if path.startswith("/crl/") and path.endswith(".crl"):
-            return await self._crl(path[len("/crl/") : -len(".crl")])
+            public_id = path[len("/crl/") : -len(".crl")]
+            response = await self._crl(public_id)
+            details = {"status": response.status, "issuer": public_id[:64], "source": "CRL"}
+            self.state.traces.record("CRL served", details)
+            return response
         return await self._ocsp(_request_in_path(path))
 
     async def _ocsp(self, der: bytes) -> web.Response:
-        reply = await self.state.answer(der)
-        self.state.answered.add(reply.outcome, "http")
+        reply = await self.state.answer_for(der, "http")
         response = web.Response(body=reply.der, content_type=OCSP_RESPONSE)
         if reply.next_update is not None:
             max_age = max(0, int((reply.next_update - self.clock.now()).total_seconds()))
@@ -109,6 +115,12 @@ class OcspHttpFront:
     def _expired(self, crl_der: bytes) -> bool:
         next_update = x509.load_der_x509_crl(crl_der).next_update_utc
         return next_update is None or next_update <= self.clock.now()
+
+
+def _bind_trace(request: web.Request) -> None:
+    """The caller's trace id (our header or a W3C traceparent), as over gRPC."""
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    rpcutil.trace_id_var.set(rpcutil.trace_id_from(headers))
 
 
 def _request_in_path(path: str) -> bytes:

@@ -24,6 +24,8 @@ from tlssim import rpcutil
 from tlssim.clock import Clock, SystemClock
 from tlssim.rpcutil import trace_id_var
 from tlssim.services import settings as st
+from tlssim.services import trace_events
+from tlssim.traces import TraceLog
 
 log = logging.getLogger("tlssim.services")
 
@@ -156,10 +158,14 @@ async def grpc_server(
     service_name: str,
     register: Callable[[grpc.aio.Server], None],
     max_request_bytes: int = rpcutil.DEFAULT_MAX_REQUEST_BYTES,
+    traces: TraceLog | None = None,
 ) -> AsyncIterator[grpc.aio.Server]:
-    """A started gRPC server with the standard health service; stopped gracefully on exit."""
+    """A started gRPC server with the standard health service (and the TraceEvents of
+    `traces`, when given); stopped gracefully on exit."""
     server = rpcutil.create_server(max_request_bytes)
     register(server)
+    if traces is not None:
+        trace_events.add_to_server(traces, server)
     try:
         await rpcutil.start_server(server, listen, [service_name])
         yield server
