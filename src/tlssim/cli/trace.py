@@ -80,7 +80,9 @@ async def gather(trace_id: str, where: dict[str, str]) -> Gathered:
         events += await _ask_all(where, linked, unreachable)
     unique = {(e.service, e.time, e.name, e.trace_id): e for e in events}
     ordered = sorted(unique.values(), key=lambda e: (e.time, e.service))
-    return Gathered(trace_id=trace_id, events=tuple(ordered), unreachable=tuple(unreachable.values()))
+    return Gathered(
+        trace_id=trace_id, events=tuple(ordered), unreachable=tuple(unreachable.values())
+    )
 
 
 def _origin(gathered: Gathered) -> float:
@@ -110,7 +112,11 @@ def render(gathered: Gathered, width: int) -> list[str]:
     own = sum(1 for e in gathered.events if e.trace_id == gathered.trace_id)
     lines = wrap(
         f"trace {gathered.trace_id}: {own} events"
-        + (f", {len(gathered.events) - own} from linked traces" if own < len(gathered.events) else ""),
+        + (
+            f", {len(gathered.events) - own} from linked traces"
+            if own < len(gathered.events)
+            else ""
+        ),
         width,
         hanging=2,
     )

@@ -344,7 +344,8 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
             return bytes(reply.response_der)
 
         roots = tuple(x509.load_pem_x509_certificates(bundle.pem.encode()))
-        servicer = TlsServerServicer(certificates, ClientCertificateJudge(roots, fetch_ocsp, clock), traces
+        servicer = TlsServerServicer(
+            certificates, ClientCertificateJudge(roots, fetch_ocsp, clock), traces
         )
 
         async def on_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
