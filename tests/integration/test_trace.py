@@ -49,7 +49,7 @@ def test_a_handshake_trace_holds_every_services_events_in_time_order(stack: Loca
     # The staple the server sent came from an earlier fetch: its trace is linked, and the
     # responder's answer to that fetch is in the timeline.
     chosen = next(e for e in own if e["name"] == "certificate chosen")
-    assert chosen["details"]["staple"] == "good" and len(chosen["links"]) == 1
+    assert chosen["details"]["staple_held"] == "good" and len(chosen["links"]) == 1
     staple_trace = chosen["links"][0]
     linked = {(e["service"], e["name"]) for e in events if e["trace_id"] == staple_trace}
     assert {("server", "staple fetched"), ("ocsp", "OCSP answer")} <= linked

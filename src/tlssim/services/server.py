@@ -175,7 +175,9 @@ class CertificateStore:
                 chosen = {"host": host.name, "key_type": cert.key_type}
                 staple = cert.staple_status if cert.staple else "none"
                 links = (cert.staple_trace,) if cert.staple else ()
-                self._traces.record("certificate chosen", chosen | {"staple": staple}, links=links)
+                self._traces.record(
+                    "certificate chosen", chosen | {"staple_held": staple}, links=links
+                )
                 return cert.certified_key()
         raise HandshakeFailure(
             f"{host.name} has no certificate for the offered signature algorithms"
