@@ -71,3 +71,13 @@ def test_the_timeline_counts_from_the_traces_own_first_event_and_fits_the_width(
     assert any(line.split()[:3] == ["+12.5", "ms", "server"] for line in lines)
     shown = json.loads(as_json(gathered))
     assert [e["offset_ms"] for e in shown["events"]] == [-1000.0, 0.0, 12.5]
+
+
+def test_the_otlp_traces_endpoint_follows_the_standard_variables() -> None:
+    from tlssim import otel
+
+    assert otel.traces_endpoint({}) == "" and otel.exporter_for({}) is None
+    base = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/"}
+    assert otel.traces_endpoint(base) == "http://collector:4318/v1/traces"
+    explicit = base | {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://other:4318/spans"}
+    assert otel.traces_endpoint(explicit) == "http://other:4318/spans"

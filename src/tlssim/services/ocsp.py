@@ -133,9 +133,13 @@ class ResponderState:
 
     async def answer_for(self, request_der: bytes, front: str) -> OcspReply:
         """The answer to `request_der`, counted and recorded as asked on `front`."""
+        started = time.monotonic()
         reply = await self.answer(request_der)
         self.answered.add(reply.outcome, front)
-        self.traces.record("OCSP answer", self.describe(request_der, reply, front))
+        took_ms = round((time.monotonic() - started) * 1000, 3)
+        self.traces.record(
+            "OCSP answer", self.describe(request_der, reply, front), duration_ms=took_ms
+        )
         return reply
 
     def describe(self, request_der: bytes, reply: OcspReply, front: str) -> dict[str, Any]:
