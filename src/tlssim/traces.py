@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,18 +104,6 @@ class TraceLog:
             except Exception:  # an exporter's trouble must never fail a handshake
                 log.exception("trace sink failed")
         return event
-
-    @contextmanager
-    def timed(self, name: str, details: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
-        """Records `name` with its duration when the block ends; the block may add to the
-        details it is given."""
-        details = dict(details or {})
-        started = time.monotonic()
-        try:
-            yield details
-        finally:
-            elapsed = (time.monotonic() - started) * 1000
-            self.record(name, details, duration_ms=round(elapsed, 3))
 
     def of(self, trace_id: str) -> list[TraceEvent]:
         """The events still held for `trace_id`, oldest first."""
