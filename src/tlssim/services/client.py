@@ -38,6 +38,7 @@ from tlssim.rpc.v1 import (
 from tlssim.services import metrics, runtime
 from tlssim.services.handshake_metrics import HandshakeMetrics
 from tlssim.services.settings import ClientSettings
+from tlssim.traces import TraceLog
 
 log = logging.getLogger("tlssim.client")
 
@@ -75,6 +76,8 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         # Each report once built, as watchers see it (WatchReports): JSON, made once.
         self.reports: Feed[str] = Feed()
         self.metrics = HandshakeMetrics("client")
+        #: Each handshake asked for, and its outcome, under the caller's trace.
+        self.traces = TraceLog("client")
         #: The client's own certificate, presented when a server asks ("auto").
         self.identity: ClientIdentity | None = None
 
@@ -148,8 +151,14 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
             fetch_crl=self._fetch_crl,
             status_cache=self._status_cache,
         )
-        report = await run_handshake(
-            plan, policy, self._connector(plan.tcp_address), rpcutil.current_trace_id()
+        connector = self._connector(plan.tcp_address)
+        self.traces.record(
+            "handshake requested",
+            {"target": connector.label, "server_name": plan.target.verify_name},
+        )
+        report = await run_handshake(plan, policy, connector, rpcutil.current_trace_id())
+        self.traces.record(
+            "handshake done", handshake_outcome(report), duration_ms=report.timings.total_ms
         )
         log.info("handshake %s -> %s ok=%s", report.target, plan.target.verify_name, report.ok)
         self.metrics.count_report(report)
@@ -176,6 +185,24 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         return Connector(label=f"tcp://{tcp_address}", open=over_tcp)
 
 
+def handshake_outcome(report: Report) -> dict[str, Any]:
+    """The report in a few fields, for the trace timeline."""
+    out: dict[str, Any] = {
+        "ok": report.ok,
+        "version": report.version,
+        "suite": report.cipher_suite,
+        "group": report.key_exchange,
+        "resumed": report.resumed,
+        "revocation": str(report.revocation.status),
+        "revocation_source": str(report.revocation.source or "-"),
+    }
+    if report.alert is not None:
+        out["alert"] = f"{report.alert.description} (sent by {report.alert.sent_by})"
+    if report.error:
+        out["error"] = report.error
+    return out
+
+
 async def serve(settings: ClientSettings, clock: Clock) -> None:
     servicer = TlsClientServicer(
         settings.server,
@@ -190,7 +217,9 @@ async def serve(settings: ClientSettings, clock: Clock) -> None:
     try:
         await _until_enrolled(identity, settings.ca)
         async with (
-            runtime.grpc_server(settings.listen, SERVICE_NAME, register, MAX_REQUEST_BYTES),
+            runtime.grpc_server(
+                settings.listen, SERVICE_NAME, register, MAX_REQUEST_BYTES, servicer.traces
+            ),
             metrics.endpoint(settings.metrics_listen, metrics.Metrics(servicer.metrics.sources())),
         ):
             log.info("client ready on %s (server %s)", settings.listen, settings.server)
