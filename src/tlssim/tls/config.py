@@ -46,6 +46,11 @@ DEFAULT_SIGNATURE_SCHEMES = (
     SignatureScheme.ecdsa_secp384r1_sha384,
     SignatureScheme.rsa_pss_rsae_sha384,
     SignatureScheme.rsa_pss_rsae_sha512,
+    # TLS 1.3 only: ML-DSA (draft-ietf-tls-mldsa), after the classical schemes so that a
+    # server holding both kinds of certificate keeps presenting the smaller one
+    SignatureScheme.mldsa44,
+    SignatureScheme.mldsa65,
+    SignatureScheme.mldsa87,
     # TLS 1.2 ServerKeyExchange only (TLS 1.3 CertificateVerify never uses PKCS#1 v1.5)
     SignatureScheme.rsa_pkcs1_sha256,
     SignatureScheme.rsa_pkcs1_sha384,
