@@ -97,10 +97,10 @@ def test_ocsp_answers_for_the_mldsa_chain_are_mldsa_signed(authority: Authority)
         assert checked.status == status, checked.checks
         assert next(c for c in checked.checks if c.name == "ocsp/signature").ok
     # A damaged ML-DSA signature is caught.
-    der = bytearray(responder.respond(build_ocsp_request(good, intermediate)).der)
+    damaged = bytearray(responder.respond(build_ocsp_request(good, intermediate)).der)
     responder_der = responder_cert.public_bytes(serialization.Encoding.DER)
-    at = bytes(der).index(responder_der) - 100  # inside the response's signature
-    der[at] ^= 0x01
-    checked = check_ocsp_response(bytes(der), good, intermediate, authority.clock)
+    at = bytes(damaged).index(responder_der) - 100  # inside the response's signature
+    damaged[at] ^= 0x01
+    checked = check_ocsp_response(bytes(damaged), good, intermediate, authority.clock)
     assert checked.status == "unavailable"
     assert checked.alert == "bad_certificate_status_response"

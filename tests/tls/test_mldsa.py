@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import mldsa
 from OpenSSL import SSL
 
 from tlssim.tls import (
@@ -112,16 +113,12 @@ def test_signature_under_the_wrong_context_does_not_verify() -> None:
 
     certified = mldsa_pki().keys["mldsa65"]
     key = certified.private_key
+    assert isinstance(key, mldsa.MLDSA65PrivateKey)
     content = signed_content(SERVER_CONTEXT, b"\x11" * 32)
-    public = x509.load_der_x509_certificate(certified.chain[0]).public_key()
-    verify(public, SignatureScheme.mldsa65, key.sign(content), content)  # type: ignore[arg-type]
+    public = key.public_key()
+    verify(public, SignatureScheme.mldsa65, key.sign(content), content)
     with pytest.raises(DecryptError):
-        verify(
-            public,  # type: ignore[arg-type]
-            SignatureScheme.mldsa65,
-            key.sign(content, b"ctx"),  # type: ignore[call-arg]
-            content,
-        )
+        verify(public, SignatureScheme.mldsa65, key.sign(content, b"ctx"), content)
 
 
 def test_client_without_mldsa_schemes_gets_handshake_failure() -> None:
