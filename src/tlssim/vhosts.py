@@ -46,9 +46,6 @@ class VirtualHost:
     client_auth: str = ""
     #: The key exchange groups the host accepts (empty: the server's defaults).
     groups: tuple[str, ...] = ()
-    #: OpenSSL 4's default client (pyOpenSSL), verifying against the trust bundle: "success"
-    #: or the alert it sends (a TLS-level refusal is named as "<alert> from the server").
-    pyopenssl: str = "success"
 
 
 _OK = OpensslOutcome()
