@@ -153,3 +153,12 @@ def _presented_chain(
         chain = conn.get_peer_cert_chain(as_cryptography=True)
     assert chain is not None and len(chain) >= 2
     return chain[0], chain[1]
+
+
+def test_the_story_shows_the_cost_and_explains_the_refusal(stack: LocalStack) -> None:
+    story = stack.tlssim("handshake", "--server-name", "mldsa65.tlssim.test").stdout
+    assert "CertificateVerify 3317 B" in story, story  # 8 bytes of framing, 3309 of ML-DSA-65
+    assert "key shares 1216 + 32 B offered, 1120 B answered" in story, story
+    refused = stack.tlssim("handshake", "--server-name", "mldsa65.tlssim.test", "--tls", "1.2")
+    assert "FATAL ALERT handshake_failure from the server" in refused.stdout
+    assert "signs in TLS 1.3 only" in " ".join(refused.stdout.split()), refused.stdout
