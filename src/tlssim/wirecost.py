@@ -131,7 +131,7 @@ def cost_lines(cost: HandshakeCost) -> list[str]:
     if cost.ocsp_staple:
         parts.append(f"OCSP staple {cost.ocsp_staple} B")
     if cost.certificate_verify:
-        parts.append(f"CertificateVerify {cost.certificate_verify} B")
+        parts.append(f"signature {cost.certificate_verify} B")  # the CertificateVerify message
     if parts:
         lines.append("of which: " + ", ".join(parts))
     return lines

@@ -157,7 +157,7 @@ def _presented_chain(
 
 def test_the_story_shows_the_cost_and_explains_the_refusal(stack: LocalStack) -> None:
     story = stack.tlssim("handshake", "--server-name", "mldsa65.tlssim.test").stdout
-    assert "CertificateVerify 3317 B" in story, story  # 8 bytes of framing, 3309 of ML-DSA-65
+    assert "signature 3317 B" in story, story  # CertificateVerify: 8 B framing, 3309 ML-DSA
     assert "key shares 1216 + 32 B offered, 1120 B answered" in story, story
     refused = stack.tlssim("handshake", "--server-name", "mldsa65.tlssim.test", "--tls", "1.2")
     assert "FATAL ALERT handshake_failure from the server" in refused.stdout

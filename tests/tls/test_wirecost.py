@@ -72,4 +72,4 @@ def test_mldsa_makes_the_server_flight_heavy() -> None:
     assert mldsa65.received - ecdsa.received > 3309 + 1952 + 3309
     lines = cost_lines(mldsa65)
     assert lines[0].startswith(f"bytes: {mldsa65.sent} B sent, {mldsa65.received} B received")
-    assert f"CertificateVerify {mldsa65.certificate_verify} B" in lines[1]
+    assert f"signature {mldsa65.certificate_verify} B" in lines[1]
