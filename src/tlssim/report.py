@@ -19,6 +19,7 @@ from tlssim.client.decision import (
     RevocationStatus,
 )
 from tlssim.pki.checks import Check
+from tlssim.wirecost import handshake_cost
 
 SCHEMA_VERSION: Final = 1
 
@@ -205,6 +206,8 @@ def to_dict(report: Report) -> dict[str, Any]:
         "error": report.error,
         "steps": [_plain(s) | {"fields": dict(s.fields)} for s in report.steps],
         "timings": dict(report.timings.items()),
+        # derived from the steps (from_dict recomputes it): what the handshake weighed
+        "cost": handshake_cost(report.steps).as_dict(),
     }
     if report.keylog is not None:
         out["keylog"] = list(report.keylog)

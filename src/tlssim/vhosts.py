@@ -24,10 +24,13 @@ class OpensslOutcome:
     verify_message: str = ""
     alert: str | None = None  # RFC 8446 name of the alert s_client sends
     note: str = ""
+    #: The alert our server sends when it refuses what s_client offers (before any
+    #: certificate is verified), e.g. an OpenSSL without ML-DSA or ML-KEM.
+    server_alert: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.verify_error is None
+        return self.verify_error is None and self.server_alert is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +44,17 @@ class VirtualHost:
     openssl: OpensslOutcome = OpensslOutcome()
     #: "required" or "optional": the server asks for a client certificate from our CA.
     client_auth: str = ""
+    #: The key exchange groups the host accepts (empty: the server's defaults).
+    groups: tuple[str, ...] = ()
 
 
 _OK = OpensslOutcome()
+#: What the system's OpenSSL 3.0 s_client meets on a post-quantum-only host.
+_OPENSSL3_REFUSED = OpensslOutcome(
+    server_alert="handshake_failure",
+    note="OpenSSL 3.0 offers neither ML-DSA nor ML-KEM; OpenSSL 4 (pyOpenSSL) succeeds",
+)
+_MLDSA_CHAIN = "under the ML-DSA-65 intermediate and ML-DSA-87 root"
 
 VIRTUAL_HOSTS: tuple[VirtualHost, ...] = (
     VirtualHost(
@@ -129,6 +140,30 @@ VIRTUAL_HOSTS: tuple[VirtualHost, ...] = (
         "client-auth-optional.tlssim.test",
         certificate="ECDSA P-256; asks for a client certificate, accepts none",
         client_auth="optional",
+    ),
+    VirtualHost(
+        "mldsa44.tlssim.test",
+        ("mldsa44",),
+        profile="mldsa",
+        certificate=f"ML-DSA-44 {_MLDSA_CHAIN}; TLS 1.3 only",
+        openssl=_OPENSSL3_REFUSED,
+    ),
+    VirtualHost(
+        "mldsa65.tlssim.test",
+        ("mldsa65",),
+        profile="mldsa",
+        certificate=f"ML-DSA-65 {_MLDSA_CHAIN}; TLS 1.3 only",
+        openssl=_OPENSSL3_REFUSED,
+    ),
+    VirtualHost(
+        "pq.tlssim.test",
+        certificate="ECDSA P-256; accepts only the post-quantum groups (X25519MLKEM768, "
+        "SecP256r1MLKEM768, MLKEM768)",
+        groups=("X25519MLKEM768", "SecP256r1MLKEM768", "MLKEM768"),
+        openssl=OpensslOutcome(
+            server_alert="handshake_failure",
+            note="OpenSSL 3.0 lists no post-quantum group; OpenSSL 4 (pyOpenSSL) succeeds",
+        ),
     ),
 )
 

@@ -272,7 +272,19 @@ def _alert(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
     description = f.get("description", "?")
     if f.get("level") == "warning" and description == "close_notify":
         return f"the {_side(step)} closes the connection cleanly (close_notify)"
-    return f"FATAL ALERT {description} from the {_side(step)}: the connection ends here"
+    text = f"FATAL ALERT {description} from the {_side(step)}: the connection ends here"
+    if description == "handshake_failure" and step.direction is Direction.RECEIVED:
+        text += f" ({_REFUSED_OFFER})"
+    return text
+
+
+# What a server's handshake_failure means, with the lab's post-quantum cases as examples.
+_REFUSED_OFFER = (
+    "the server found nothing it can use in the offer: no common cipher suite, key exchange "
+    "group, or signature algorithm its certificate can sign with. An ML-DSA certificate "
+    "signs in TLS 1.3 only, and a host that requires a post-quantum group refuses a "
+    "classical-only group list"
+)
 
 
 def _complete(step: Step, f: Mapping[str, Any], ctx: Context) -> str:

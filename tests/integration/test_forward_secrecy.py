@@ -45,11 +45,20 @@ def test_rsa_key_transport_opens_with_the_exported_key(stack: LocalStack, tmp_pa
     assert opened.returncode == 0, opened.stderr
     assert "secret order 42" in opened.stdout
 
-    for args in (("--tls", "1.2", "--kx", "ecdhe"), ("--tls", "1.3")):
+    for args in (
+        ("--tls", "1.2", "--kx", "ecdhe"),
+        ("--tls", "1.3", "--group", "x25519"),
+        ("--tls", "1.3"),  # the default: X25519MLKEM768
+        ("--tls", "1.3", "--group", "SecP256r1MLKEM768"),
+    ):
         shut = stack.tlssim("decrypt", str(_capture(stack, tmp_path, *args)), "--key", str(key))
         assert shut.returncode == Exit.FAILED, shut.stdout
         assert "secret order 42" not in shut.stdout
-        assert "forward secrecy" in shut.stderr.lower() or "ephemeral" in shut.stderr.lower()
+        assert "forward secrecy" in shut.stderr.lower() and "ephemeral" in shut.stderr.lower()
+        hybrid = "X25519MLKEM768" if args == ("--tls", "1.3") else None
+        hybrid = args[-1] if "MLKEM" in args[-1] else hybrid
+        if hybrid is not None:
+            assert f"keyed by {hybrid}" in shut.stderr, shut.stderr
 
 
 def test_exporting_a_key_needs_the_admin_token(stack: LocalStack, tmp_path: Path) -> None:

@@ -149,7 +149,10 @@ def s_client(stack: LocalStack, host: str, bundle: Path, *extra: str) -> str:
 def test_openssl(stack: LocalStack, bundle: Path, host: str) -> None:
     expected = HOSTS[host].openssl
     out = s_client(stack, host, bundle, "-status")
-    if expected.ok:
+    if expected.server_alert is not None:
+        assert re.search(rf"<<< .*Alert.*fatal {expected.server_alert}\b", out), out
+        assert "no peer certificate available" in out, out
+    elif expected.ok:
         assert "Verify return code: 0 (ok)" in out, out
         assert not re.search(r">>> .*Alert.*fatal", out), out
     else:
@@ -264,7 +267,9 @@ def test_readme_table_matches_the_hosts() -> None:
     for name, host in HOSTS.items():
         _, _, ours, theirs = rows[name][:4]
         assert f"`{host.expected}`" in ours or (host.expected == "success" and "success" in ours)
-        if host.openssl.ok:
+        if host.openssl.server_alert is not None:
+            assert f"`{host.openssl.server_alert}` from the server" in theirs, name
+        elif host.openssl.ok:
             assert "success" in theirs, name
         else:
             assert f"{host.openssl.verify_error} ({host.openssl.verify_message})" in theirs, name

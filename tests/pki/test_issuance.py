@@ -227,7 +227,9 @@ def test_store_survives_reopen(tmp_path: Path, clock: MovableClock) -> None:
 
     again = Authority.open(tmp_path / "ca", clock)
     assert again.ca("root").certificate == root
-    assert again.trust_bundle_pem() == pem(root).decode()
+    # both hierarchies' roots: the classical one and the ML-DSA one
+    mldsa_root = again.ca("mldsa-root").certificate
+    assert again.trust_bundle_pem() == pem(root).decode() + pem(mldsa_root).decode()
     record = again.store.certificate(issued.serial_hex)
     assert record is not None and record.profile == "server"
     revocation = again.store.revocation(issued.serial_hex)

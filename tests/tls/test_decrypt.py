@@ -127,6 +127,28 @@ def test_tls13_is_forward_secret(hrr: bool) -> None:
         decrypt_session(c2s, s2c, rsa_key())
 
 
+@pytest.mark.parametrize(
+    "group", [NamedGroup.X25519MLKEM768, NamedGroup.SecP256r1MLKEM768, NamedGroup.MLKEM768]
+)
+@pytest.mark.parametrize("hrr", [False, True], ids=["1-rtt", "hello-retry"])
+def test_a_hybrid_session_is_refused_like_ecdhe_naming_its_group(
+    group: NamedGroup, hrr: bool
+) -> None:
+    """The exported RSA key opens no post-quantum session either: the refusal says why."""
+    shares = (NamedGroup.x25519,) if hrr else (group,)
+    c2s, s2c = record(
+        *make_pair(
+            "rsa",
+            client_kw={"supported_groups": (group, NamedGroup.x25519), "key_share_groups": shares},
+            server_kw={"supported_groups": (group,)},
+        )
+    )
+    with pytest.raises(ForwardSecrecyError, match="forward secrecy") as refused:
+        decrypt_session(c2s, s2c, rsa_key())
+    assert f"keyed by {group.name}" in str(refused.value)
+    assert "ML-KEM-768 encapsulation" in str(refused.value)
+
+
 @pytest.mark.parametrize("other", ["fresh-rsa", "ecdsa"])
 def test_wrong_key_is_a_clear_error(other: str) -> None:
     c2s, s2c = record(*pair12(CipherSuite.TLS_RSA_WITH_AES_128_GCM_SHA256))

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from tlssim.pki import throwaway
+from tlssim.pki.keys import generate_private_key
 from tlssim.tls import (
     CertifiedKey,
     ClientConfig,
@@ -173,3 +174,29 @@ def pump(
 def of_type(evs: Sequence[events.Event], cls: type[E]) -> list[E]:
     """The events of one class, typed as that class."""
     return [e for e in evs if isinstance(e, cls)]
+
+
+@dataclass(frozen=True)
+class MldsaPKI:
+    """An ML-DSA-65 root with ML-DSA-44 and ML-DSA-65 leaves (the post-quantum chains)."""
+
+    ca_pem: bytes
+    keys: dict[str, CertifiedKey]  # "mldsa44", "mldsa65"
+
+
+@functools.cache
+def mldsa_pki() -> MldsaPKI:
+    ca_key = generate_private_key("mldsa65")
+    ca_cert = throwaway.make_ca_with_key("tlssim test ML-DSA CA", ca_key)
+    keys: dict[str, CertifiedKey] = {}
+    for kind in ("mldsa44", "mldsa65"):
+        key = generate_private_key(kind)
+        leaf = throwaway.make_leaf(ca_cert, ca_key, HOST, key)
+        keys[kind] = CertifiedKey(
+            chain=(
+                leaf.public_bytes(serialization.Encoding.DER),
+                ca_cert.public_bytes(serialization.Encoding.DER),
+            ),
+            private_key=key,
+        )
+    return MldsaPKI(ca_cert.public_bytes(serialization.Encoding.PEM), keys)

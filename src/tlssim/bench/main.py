@@ -18,7 +18,7 @@ from pathlib import Path
 import cryptography
 import grpc
 
-from tlssim.bench import certs, clients, engine, stack, tcp
+from tlssim.bench import certs, clients, engine, pq, stack, tcp
 
 
 def _machine() -> str:
@@ -157,15 +157,40 @@ def _print_cpu(rows: list[tuple[str, int, float, dict[str, float]]]) -> None:
         print(f"  {label:<22} {level:>4}{cells}{total:8.2f}  -> {2000 / total:.0f}/s on 2 cores")
 
 
+def bench_pq(directory: Path, n: int) -> None:
+    print(
+        "\n5. Post-quantum: TLS 1.3 engine CPU per handshake and bytes on the wire,"
+        f" tlssim against {pq.openssl_version()} via pyOpenSSL"
+        " (µs, best of 3 batches; bytes up/down)"
+    )
+    _row("", "tlssim", "OpenSSL 4", "ratio", "bytes up/down (tlssim; OpenSSL 4)")
+    for r in pq.run(directory, n):
+        ours_bytes = f"{r.ours_wire.client_to_server}/{r.ours_wire.server_to_client}"
+        if r.openssl is None or r.openssl_wire is None:
+            _row(r.case + " [cpu]", f"{r.ours.cpu_us:.0f}", "-", "-", ours_bytes)
+            continue
+        theirs_bytes = f"{r.openssl_wire.client_to_server}/{r.openssl_wire.server_to_client}"
+        _row(
+            r.case + " [cpu]",
+            f"{r.ours.cpu_us:.0f}",
+            f"{r.openssl.cpu_us:.0f}",
+            f"{r.ours.cpu_us / r.openssl.cpu_us:.2f}x",
+            f"{ours_bytes}; {theirs_bytes}",
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer iterations (about 1 min)")
     parser.add_argument(
-        "--only", choices=["engine", "tcp", "stack", "clients"], action="append", default=None
+        "--only",
+        choices=["engine", "tcp", "stack", "clients", "pq"],
+        action="append",
+        default=None,
     )
     args = parser.parse_args(argv)
     quick = args.quick
-    only = set(args.only or ["engine", "tcp", "stack", "clients"])
+    only = set(args.only or ["engine", "tcp", "stack", "clients", "pq"])
     print("tlssim benchmark" + (" (quick)" if quick else ""))
     print("machine:", _machine())
     t0 = time.monotonic()
@@ -179,5 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             bench_stack(Path(tmp), 100 if quick else 300, 3.0 if quick else 10.0, (16, 64))
         if "clients" in only:
             bench_clients(pki, 30 if quick else 100)
+        if "pq" in only:
+            bench_pq(Path(tmp) / "pq", 60 if quick else 200)
     print(f"\n(finished in {time.monotonic() - t0:.0f} s)")
     return 0

@@ -432,8 +432,11 @@ async def _scenarios(args: argparse.Namespace) -> int:
             mark = "PASS" if result.passed else "FAIL"
             lines = wrap(f"{mark}  {result.name}", terminal_width())
             lines += wrap(f"expected {result.expected}", terminal_width(), indent=6, hanging=9)
-            if not result.passed:
-                lines += wrap(f"actual   {result.actual}", terminal_width(), indent=6, hanging=9)
+            if not result.passed or result.measured:
+                first, *more = result.actual.split("\n")
+                lines += wrap(f"actual   {first}", terminal_width(), indent=6, hanging=9)
+                for line in more:  # a measurement: one line per thing measured
+                    lines += wrap(line, terminal_width(), indent=15, hanging=2)
             print("\n".join(lines), flush=True)
 
     feed_max_age_s = Environment(os.environ).seconds("TLSSIM_FEED_MAX_AGE_S", 10.0)

@@ -18,6 +18,7 @@ from tlssim.walkthrough import (
     explain,
     key_schedule,
 )
+from tlssim.wirecost import cost_lines, handshake_cost
 
 ARROWS = {
     Direction.SENT: "client -> server",
@@ -135,6 +136,8 @@ def _summary(report: Report, width: int) -> list[str]:
         out += wrap(f"echo: {data.sent} bytes sent, {verdict}", width, hanging=6)
     if schedule := key_schedule(report):
         out += wrap(f"keys: {schedule}", width, hanging=6)
+    for line in cost_lines(handshake_cost(report.steps)):
+        out += wrap(line, width, hanging=7)
     revocation = report.revocation
     if revocation.policy is not RevocationPolicy.OFF:
         text = (

@@ -14,7 +14,7 @@ from typing import Final
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from tlssim.clock import Clock
@@ -27,6 +27,7 @@ from tlssim.pki.keys import (
     private_key_from_pem,
     private_key_to_pem,
     signature_hash_for,
+    supported_public_key,
 )
 from tlssim.pki.policy import NamePolicy, check_csr_bounds, check_request_size
 from tlssim.pki.profiles import (
@@ -49,11 +50,6 @@ _ORGANIZATION: Final = "tlssim"
 CA_PROFILE: Final = "ca"  # how CA certificates are recorded in the store
 _DNS_NAME: Final = re.compile(
     r"(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9-]{1,63}"
-)
-_SUPPORTED_PUBLIC_KEYS: Final = (
-    rsa.RSAPublicKey,
-    ec.EllipticCurvePublicKey,
-    ed25519.Ed25519PublicKey,
 )
 
 
@@ -359,9 +355,10 @@ class Authority:
         profile: CertificateProfile,
         issuer: CertificateAuthorityKeys,
     ) -> x509.Certificate:
-        public_key = csr.public_key()
-        if not isinstance(public_key, _SUPPORTED_PUBLIC_KEYS):
-            raise InvalidRequest(f"unsupported key type {type(public_key).__name__} in CSR")
+        try:
+            public_key = supported_public_key(csr.public_key())
+        except InvalidRequest as exc:
+            raise InvalidRequest(f"{exc} in CSR") from None
         now = self.clock.now()
         not_before = now + profile.not_before_offset
         builder = (

@@ -7,12 +7,42 @@ from typing import Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, rsa
 
 from tlssim.pki.errors import InvalidRequest
 
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+MldsaPrivateKey = mldsa.MLDSA44PrivateKey | mldsa.MLDSA65PrivateKey | mldsa.MLDSA87PrivateKey
+MldsaPublicKey = mldsa.MLDSA44PublicKey | mldsa.MLDSA65PublicKey | mldsa.MLDSA87PublicKey
+PrivateKey = (
+    rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | MldsaPrivateKey
+)
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | MldsaPublicKey
+_PRIVATE_TYPES: Final = (
+    rsa.RSAPrivateKey,
+    ec.EllipticCurvePrivateKey,
+    ed25519.Ed25519PrivateKey,
+    mldsa.MLDSA44PrivateKey,
+    mldsa.MLDSA65PrivateKey,
+    mldsa.MLDSA87PrivateKey,
+)
+MLDSA_PUBLIC_TYPES: Final = (
+    mldsa.MLDSA44PublicKey,
+    mldsa.MLDSA65PublicKey,
+    mldsa.MLDSA87PublicKey,
+)
+_PUBLIC_TYPES: Final = (
+    rsa.RSAPublicKey,
+    ec.EllipticCurvePublicKey,
+    ed25519.Ed25519PublicKey,
+    *MLDSA_PUBLIC_TYPES,
+)
+# FIPS 204 parameter sets by their key type name: the certificate keys of the post-quantum
+# hierarchy (signature sizes 2420, 3309 and 4627 bytes).
+_MLDSA_NAMES: Final = {
+    mldsa.MLDSA44PublicKey: "mldsa44",
+    mldsa.MLDSA65PublicKey: "mldsa65",
+    mldsa.MLDSA87PublicKey: "mldsa87",
+}
 SignatureHash = hashes.SHA256 | hashes.SHA384 | None
 Encoding = serialization.Encoding  # re-exported: keys.Encoding.DER / .PEM
 
@@ -22,6 +52,9 @@ _GENERATORS: Final[dict[str, Callable[[], PrivateKey]]] = {
     "ecdsa-p256": lambda: ec.generate_private_key(ec.SECP256R1()),
     "ecdsa-p384": lambda: ec.generate_private_key(ec.SECP384R1()),
     "ed25519": ed25519.Ed25519PrivateKey.generate,
+    "mldsa44": mldsa.MLDSA44PrivateKey.generate,
+    "mldsa65": mldsa.MLDSA65PrivateKey.generate,
+    "mldsa87": mldsa.MLDSA87PrivateKey.generate,
 }
 KEY_TYPES: Final[tuple[str, ...]] = tuple(_GENERATORS)
 DEFAULT_KEY_TYPE: Final = "ecdsa-p256"
@@ -48,27 +81,38 @@ def key_type_name(key: PrivateKey | PublicKey) -> str:
         )
     if isinstance(public, ed25519.Ed25519PublicKey):
         return "ed25519"
-    return type(public).__name__
+    return mldsa_name(public) or type(public).__name__
+
+
+def mldsa_name(key: PrivateKey | PublicKey) -> str | None:
+    """ "mldsa44", "mldsa65" or "mldsa87" for an ML-DSA key, else None."""
+    public = public_key_of(key)
+    return next((n for t, n in _MLDSA_NAMES.items() if isinstance(public, t)), None)
 
 
 def public_key_of(key: PrivateKey | PublicKey) -> PublicKey:
-    if isinstance(key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)):
+    if isinstance(key, _PUBLIC_TYPES):
         return key
     return key.public_key()
 
 
 def certificate_public_key(cert: x509.Certificate) -> PublicKey:
     """The certificate's key, when it is one of the types tlssim supports."""
-    key = cert.public_key()
-    if not isinstance(key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)):
+    return supported_public_key(cert.public_key())
+
+
+def supported_public_key(key: object) -> PublicKey:
+    """`key` itself when it is a public key of a type tlssim supports, else InvalidRequest."""
+    if not isinstance(key, _PUBLIC_TYPES):
         raise InvalidRequest(f"unsupported public key type {type(key).__name__}")
     return key
 
 
 def signature_hash_for(key: PrivateKey | PublicKey) -> SignatureHash:
-    """The hash to sign with this key: None for Ed25519, SHA-384 for P-384, else SHA-256."""
+    """The hash to sign with this key: None for Ed25519 and ML-DSA (they sign the message
+    itself), SHA-384 for P-384, else SHA-256."""
     public = public_key_of(key)
-    if isinstance(public, ed25519.Ed25519PublicKey):
+    if isinstance(public, ed25519.Ed25519PublicKey) or mldsa_name(public) is not None:
         return None
     if isinstance(public, ec.EllipticCurvePublicKey) and public.curve.key_size >= 384:
         return hashes.SHA384()
@@ -84,6 +128,8 @@ def subject_public_key_bits(public_key: PublicKey) -> bytes:
     if isinstance(public_key, rsa.RSAPublicKey):
         return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
     if isinstance(public_key, ed25519.Ed25519PublicKey):
+        return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    if mldsa_name(public_key) is not None:  # RFC 9881: the raw public key
         return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     raise InvalidRequest(f"unsupported public key type {type(public_key).__name__}")
 
@@ -101,9 +147,7 @@ def private_key_from_pem(pem: bytes) -> PrivateKey:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as exc:
         raise InvalidRequest(f"not a PEM private key: {exc}") from exc
-    if not isinstance(
-        key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)
-    ):
+    if not isinstance(key, _PRIVATE_TYPES):
         raise InvalidRequest(f"unsupported private key type {type(key).__name__}")
     return key
 

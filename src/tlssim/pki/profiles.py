@@ -54,13 +54,18 @@ MAX_LONG_CHAIN_DEPTH: Final = 8
 ISSUER_SEPARATOR: Final = "@"
 
 
+MLDSA_ROOT: Final = "mldsa-root"
+MLDSA_INTERMEDIATE: Final = "mldsa-intermediate"
+
+
 def long_chain_ca_id(level: int) -> str:
     return f"long-{level}"
 
 
 def build_hierarchy(long_chain_depth: int = DEFAULT_LONG_CHAIN_DEPTH) -> tuple[CaSpec, ...]:
-    """root -> intermediate, an untrusted root -> intermediate, and root -> long-1 -> ... ->
-    long-N (N = `long_chain_depth`, 1..8: the intermediates a long-chain leaf carries).
+    """root -> intermediate, an untrusted root -> intermediate, root -> long-1 -> ... ->
+    long-N (N = `long_chain_depth`, 1..8: the intermediates a long-chain leaf carries), and
+    the ML-DSA root -> ML-DSA intermediate.
 
     The long-chain CAs have no pathLenConstraint, so a data directory can later be opened
     with a deeper chain (the missing CAs are added below the existing ones).
@@ -97,6 +102,18 @@ def build_hierarchy(long_chain_depth: int = DEFAULT_LONG_CHAIN_DEPTH) -> tuple[C
             path_length=0,
         ),
         *long_chain,
+        # The post-quantum hierarchy (FIPS 204): a category 5 root, since an anchor lives
+        # ten years and sits in trust stores, over a category 3 intermediate, whose key and
+        # signature travel in every handshake (docs/post-quantum.md says why these sets).
+        CaSpec(id=MLDSA_ROOT, common_name="tlssim ML-DSA Root CA", parent=None, key_type="mldsa87"),
+        CaSpec(
+            id=MLDSA_INTERMEDIATE,
+            common_name="tlssim ML-DSA Intermediate CA",
+            parent=MLDSA_ROOT,
+            key_type="mldsa65",
+            validity=dt.timedelta(days=1825),
+            path_length=0,
+        ),
     )
 
 
@@ -129,6 +146,11 @@ def build_profiles(
             CertificateProfile(name="revoked", revoke_with_reason="keyCompromise"),
             CertificateProfile(name="untrusted", issuer="untrusted-intermediate"),
             CertificateProfile(name="long-chain", issuer=long_chain_ca_id(long_chain_depth)),
+            # leaves of the ML-DSA hierarchy (the CSR's key is ML-DSA-44 or -65)
+            CertificateProfile(name="mldsa", issuer=MLDSA_INTERMEDIATE),
+            CertificateProfile(
+                name="mldsa-revoked", issuer=MLDSA_INTERMEDIATE, revoke_with_reason="keyCompromise"
+            ),
             # client identities (mutual TLS): clientAuth, and the failure cases a server meets
             CertificateProfile(
                 name="client", validity=30 * _DAY, extended_key_usages=(_CLIENT_AUTH,)

@@ -16,7 +16,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tlssim.clock import Clock
 from tlssim.pki.checks import Check, failed, first_alert, passed
-from tlssim.pki.keys import PublicKey, certificate_public_key
+from tlssim.pki.keys import MLDSA_PUBLIC_TYPES, PublicKey, certificate_public_key
 from tlssim.pki.ocsp_responder import cert_id_hashes
 
 DEFAULT_SKEW: Final = dt.timedelta(minutes=5)
@@ -229,6 +229,8 @@ def _verify_signature(
 ) -> None:
     if isinstance(key, ed25519.Ed25519PublicKey):
         key.verify(signature, data)
+    elif isinstance(key, MLDSA_PUBLIC_TYPES):
+        key.verify(signature, data)  # pure ML-DSA, empty context (RFC 9882)
     elif algorithm is None:
         raise ValueError("the response names no signature hash")
     elif isinstance(key, ec.EllipticCurvePublicKey):

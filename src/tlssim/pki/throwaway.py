@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -23,8 +22,13 @@ def _name(common_name: str) -> x509.Name:
 def make_ca(common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A self-signed ECDSA P-256 root, valid from yesterday for 30 days."""
     key = ec.generate_private_key(ec.SECP256R1())
+    return make_ca_with_key(common_name, key), key
+
+
+def make_ca_with_key(common_name: str, key: PrivateKey) -> x509.Certificate:
+    """A self-signed root of any key type (an ML-DSA one for the post-quantum chains)."""
     now = dt.datetime.now(dt.UTC)
-    cert = (
+    return (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))
         .issuer_name(_name(common_name))
@@ -48,13 +52,12 @@ def make_ca(common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivate
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .sign(key, hashes.SHA256())
+        .sign(key, signature_hash_for(key))
     )
-    return cert, key
 
 
 def make_leaf(
-    ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, name: str, key: PrivateKey
+    ca: x509.Certificate, ca_key: PrivateKey, name: str, key: PrivateKey
 ) -> x509.Certificate:
     """A server certificate for `name` (SAN, serverAuth) carrying `key`'s public half."""
     now = dt.datetime.now(dt.UTC)
@@ -70,9 +73,9 @@ def make_leaf(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key_of(ca_key)), False
         )
-        .sign(ca_key, hashes.SHA256())
+        .sign(ca_key, signature_hash_for(ca_key))
     )
 
 

@@ -262,6 +262,52 @@ CA_DOWN_AT_SERVER_START = Scenario(
     expect=Expect(ok=True),
 )
 
+POST_QUANTUM: tuple[Scenario, ...] = (
+    Scenario(
+        name="pq-host-refuses-classical-client",
+        description="a client offering only x25519 to the host that requires a post-quantum "
+        "group: the server refuses",
+        request={"server_name": "pq.tlssim.test", "groups": ["x25519"]},
+        expect=Expect(ok=False, alert="handshake_failure", sent_by="server"),
+    ),
+    Scenario(
+        name="mldsa-host-refuses-tls12",
+        description="TLS 1.2 has no ML-DSA: the ML-DSA-65 host refuses a TLS 1.2 client",
+        request={"server_name": "mldsa65.tlssim.test", "tls_version": "1.2"},
+        expect=Expect(ok=False, alert="handshake_failure", sent_by="server"),
+    ),
+    Scenario(
+        name="mldsa-live-ocsp",
+        description="no staple: the client asks the responder about the ML-DSA leaf, and the "
+        "ML-DSA-signed answer verifies",
+        request={
+            "server_name": "mldsa65.tlssim.test",
+            "revocation": "hard",
+            "no_status_request": True,
+        },
+        expect=Expect(ok=True, revocation="good", revocation_source="ocsp"),
+    ),
+    Scenario(
+        name="mldsa-crl-fallback",
+        description="OCSP is unreachable: the ML-DSA intermediate's CRL (ML-DSA signed) says good",
+        faults=(Fault("client_ocsp", down=True),),
+        request={
+            "server_name": "mldsa65.tlssim.test",
+            "revocation": "hard",
+            "no_status_request": True,
+        },
+        expect=Expect(ok=True, revocation="good", revocation_source="crl"),
+    ),
+    Scenario(
+        name="pq-cost-on-a-slow-link",
+        description="classical, hybrid, then hybrid with ML-DSA-44 and -65 chains through "
+        "1 Mbit/s, 50 ms and 1460-byte segments: bytes and time of each",
+        procedure="pq_cost_on_a_slow_link",
+        measures=True,
+        expect=Expect(ok=True),
+    ),
+)
+
 SCENARIOS: tuple[Scenario, ...] = (
     _host_scenarios()
     + _latency_scenarios()
@@ -270,5 +316,6 @@ SCENARIOS: tuple[Scenario, ...] = (
     + STAPLE_FAULTS
     + REVOCATION_PATH
     + BROKEN_LINKS
+    + POST_QUANTUM
     + (CA_DOWN_AT_SERVER_START,)
 )

@@ -76,3 +76,5 @@ class Scenario:
     rtt_ms: float = 0.0
     # A scenario that is a procedure rather than one handshake (see scenarios/restart.py).
     procedure: str = ""
+    # Its outcome is a measurement worth reading even when it passes (printed always).
+    measures: bool = False

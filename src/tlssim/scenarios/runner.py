@@ -13,7 +13,7 @@ from tlssim.endpoints import Endpoints
 from tlssim.faults.rest_client import FaultsApi
 from tlssim.report import Report
 from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
-from tlssim.scenarios import restart
+from tlssim.scenarios import pqcost, restart
 from tlssim.scenarios.model import Expect, Scenario
 
 # Longer than the client's own handshake deadline, so the client always answers first.
@@ -29,6 +29,7 @@ class ScenarioResult:
     passed: bool
     expected: str
     actual: str
+    measured: bool = False  # the actual outcome is a measurement, shown even on a pass
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -159,10 +160,13 @@ async def _run_procedure(
         return ScenarioResult(scenario.name, False, expected, f"could not run: {exc}")
     finally:
         await api.acall("POST", "/reset")
-    return ScenarioResult(scenario.name, passed, expected, actual)
+    return ScenarioResult(scenario.name, passed, expected, actual, scenario.measures)
 
 
-PROCEDURES = {"ca_down_while_server_starts": restart.ca_down_while_server_starts}
+PROCEDURES = {
+    "ca_down_while_server_starts": restart.ca_down_while_server_starts,
+    "pq_cost_on_a_slow_link": pqcost.compare_on_a_slow_link,
+}
 
 
 async def _handshake(client: Any, fields: dict[str, Any]) -> Report:

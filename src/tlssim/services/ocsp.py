@@ -22,7 +22,7 @@ from tlssim.clock import Clock
 from tlssim.endpoints import split_host_port
 from tlssim.pki.authority import issuer_id
 from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, CredentialMissing, read_token
-from tlssim.pki.keys import build_csr, generate_private_key
+from tlssim.pki.keys import build_csr, certificate_public_key, generate_private_key, mldsa_name
 from tlssim.pki.ocsp_responder import (
     CertStatus,
     OcspReply,
@@ -241,7 +241,10 @@ async def enroll(ca: Any, credential: Path, issuer: x509.Certificate | None = No
     Each request carries the responder's enrollment credential, read from `credential`
     every time (it may appear only once the ca has created it, or be rotated).
     """
-    key = generate_private_key("ecdsa-p256")
+    # An ML-DSA CA's answers are signed with ML-DSA too: a classical responder key would
+    # leave its hierarchy's revocation resting on a signature a quantum computer can forge.
+    pq_issuer = issuer is not None and mldsa_name(certificate_public_key(issuer)) is not None
+    key = generate_private_key("mldsa44" if pq_issuer else "ecdsa-p256")
     csr_der = build_csr(key, RESPONDER_COMMON_NAME).public_bytes(serialization.Encoding.DER)
     profile = (
         OCSP_RESPONDER_PROFILE

@@ -43,6 +43,7 @@ from tlssim.services.settings import ServerSettings
 from tlssim.tls import (
     CertifiedKey,
     HandshakeFailure,
+    NamedGroup,
     ServerConfig,
     ServerConnection,
     SessionCache,
@@ -179,9 +180,20 @@ class CertificateStore:
                     "certificate chosen", chosen | {"staple_held": staple}, links=links
                 )
                 return cert.certified_key()
+        held = ", ".join(c.key_type for c in certs)
+        tls13_only = " (ML-DSA signs in TLS 1.3 only)" if "mldsa" in held else ""
         raise HandshakeFailure(
-            f"{host.name} has no certificate for the offered signature algorithms"
+            f"{host.name} has no certificate for the offered signature algorithms: it holds "
+            f"{held}{tls13_only}"
         )
+
+
+def host_groups(server_name: str | None) -> tuple[NamedGroup, ...] | None:
+    """The groups a virtual host narrows the server's to (pq.tlssim.test: ML-KEM ones)."""
+    host = vhosts.find(server_name)
+    if host is None or not host.groups:
+        return None
+    return tuple(NamedGroup[g] for g in host.groups)
 
 
 def log_connection(transport: str, conn: ServerConnection) -> None:
@@ -250,6 +262,7 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
                 session_cache=self._session_cache,
                 ticket_key=self._ticket_key,
                 client_auth=self._client_auth,
+                groups_for_server_name=host_groups,
             )
         )
 

@@ -9,7 +9,6 @@ engine pauses until the caller accepts or rejects the chain.
 from __future__ import annotations
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from tlssim.tls import events as ev
 from tlssim.tls.certificate_request import CertificateRequest, client_scheme, request_fields
@@ -60,6 +59,7 @@ from tlssim.tls.signatures import (
     CLIENT_CONTEXT,
     SERVER_CONTEXT,
     PublicKey,
+    is_supported_public_key,
     sign,
     signed_content,
     verify,
@@ -286,9 +286,7 @@ class ClientTls13(Handshake):
             key = x509.load_der_x509_certificate(cert.entries[0].cert_data).public_key()
         except Exception as exc:
             raise BadCertificate(f"cannot parse the leaf certificate: {exc}") from exc
-        if not isinstance(
-            key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
-        ):
+        if not is_supported_public_key(key):
             raise TLSError("unsupported leaf key type", AlertDescription.unsupported_certificate)
         self._leaf_key = key
         core.received(raw, "Certificate", certificate_fields(cert, ocsp))

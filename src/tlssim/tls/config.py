@@ -46,6 +46,11 @@ DEFAULT_SIGNATURE_SCHEMES = (
     SignatureScheme.ecdsa_secp384r1_sha384,
     SignatureScheme.rsa_pss_rsae_sha384,
     SignatureScheme.rsa_pss_rsae_sha512,
+    # TLS 1.3 only: ML-DSA (draft-ietf-tls-mldsa), after the classical schemes so that a
+    # server holding both kinds of certificate keeps presenting the smaller one
+    SignatureScheme.mldsa44,
+    SignatureScheme.mldsa65,
+    SignatureScheme.mldsa87,
     # TLS 1.2 ServerKeyExchange only (TLS 1.3 CertificateVerify never uses PKCS#1 v1.5)
     SignatureScheme.rsa_pkcs1_sha256,
     SignatureScheme.rsa_pkcs1_sha384,
@@ -134,6 +139,8 @@ class ServerConfig:
     ``cipher_suites`` and ``supported_groups`` are in server preference order; a client
     listing a post-quantum group the server has gets one (after a HelloRetryRequest if it
     sent no such share; see ``keyexchange.select_group``);
+    ``groups_for_server_name(sni)`` narrows the groups per host (a client with none of
+    them gets ``handshake_failure``).
     ``versions`` lists what the server accepts (it picks TLS 1.3 when offered).
     ``client_auth(sni)`` returns a ClientAuth to send a CertificateRequest, or None; a
     client's chain then comes as ``CertificateReceived`` and the engine pauses until the
@@ -154,6 +161,9 @@ class ServerConfig:
     certificate_selector: Callable[[str | None, tuple[SignatureScheme, ...]], CertifiedKey]
     cipher_suites: tuple[CipherSuite, ...] = DEFAULT_CIPHER_SUITES
     supported_groups: tuple[NamedGroup, ...] = DEFAULT_SERVER_GROUPS
+    #: The groups for one SNI when they differ from ``supported_groups`` (None: the same):
+    #: a host that accepts only post-quantum groups returns those.
+    groups_for_server_name: Callable[[str | None], tuple[NamedGroup, ...] | None] | None = None
     signature_schemes: tuple[SignatureScheme, ...] = DEFAULT_SIGNATURE_SCHEMES
     versions: tuple[ProtocolVersion, ...] = (ProtocolVersion.TLSv1_3, ProtocolVersion.TLSv1_2)
     session_cache: SessionCache | None = None

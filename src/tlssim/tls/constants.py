@@ -129,6 +129,10 @@ class SignatureScheme(IntEnum):
     rsa_pss_pss_sha512 = 0x080B
     rsa_pkcs1_sha1 = 0x0201
     ecdsa_sha1 = 0x0203
+    # ML-DSA (FIPS 204) in TLS 1.3 only (draft-ietf-tls-mldsa)
+    mldsa44 = 0x0904
+    mldsa65 = 0x0905
+    mldsa87 = 0x0906
 
 
 class ExtensionType(IntEnum):

@@ -32,6 +32,7 @@ from tlssim.tls.constants import (
     ContentType,
     ExtensionType,
     HandshakeType,
+    NamedGroup,
     ProtocolVersion,
     name_of,
 )
@@ -92,6 +93,17 @@ _TLS13_MESSAGE = (
     "ephemeral private keys were never sent and are gone; the server's long-term key only "
     "signed the handshake, so it cannot recover them (forward secrecy)"
 )
+_HYBRID_MESSAGE = (
+    "this is a TLS 1.3 session keyed by {group}: its traffic keys come from {parts} whose "
+    "private keys (the client's ML-KEM decapsulation key among them) were never sent and are "
+    "gone; the server's long-term key only signed the handshake, so it cannot recover them "
+    "(forward secrecy)"
+)
+_KEM_PARTS = {
+    NamedGroup.X25519MLKEM768: "an ML-KEM-768 encapsulation and an ephemeral X25519 exchange",
+    NamedGroup.SecP256r1MLKEM768: "an ephemeral P-256 exchange and an ML-KEM-768 encapsulation",
+    NamedGroup.MLKEM768: "an ML-KEM-768 encapsulation",
+}
 _ECDHE_MESSAGE = (
     "{suite} uses ECDHE: the premaster secret is an ephemeral Diffie-Hellman result whose "
     "private halves were never sent and are gone; the server's long-term key only signed the "
@@ -193,6 +205,16 @@ class _Stream:
             pass
 
 
+def _tls13_message(sh: ServerHello) -> str:
+    """Why a TLS 1.3 recording stays closed, naming a post-quantum group when one was used."""
+    share = index_extensions(sh.extensions).get(ExtensionType.key_share, b"")
+    group = int.from_bytes(share[:2], "big") if len(share) >= 2 else None
+    if group in _KEM_PARTS:
+        named = NamedGroup(group)
+        return _HYBRID_MESSAGE.format(group=named.name, parts=_KEM_PARTS[named])
+    return _TLS13_MESSAGE
+
+
 def _version_of(sh: ServerHello) -> ProtocolVersion:
     """TLS 1.3 (a HelloRetryRequest, or supported_versions) or TLS 1.2 (legacy_version)."""
     exts = index_extensions(sh.extensions)
@@ -250,7 +272,7 @@ def decrypt_session(
     except TLSError as exc:
         raise OfflineDecryptionError(f"malformed hello: {exc}") from exc
     if version == ProtocolVersion.TLSv1_3:
-        raise ForwardSecrecyError(_TLS13_MESSAGE)
+        raise ForwardSecrecyError(_tls13_message(sh))
     suite = next((s for c, s in TLS12_SUITES.items() if c == sh.cipher_suite), None)
     if suite is None:
         raise OfflineDecryptionError(f"unsupported cipher suite 0x{sh.cipher_suite:04x}")

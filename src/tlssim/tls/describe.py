@@ -43,6 +43,7 @@ def client_hello_fields(ch: ClientHello, exts: dict[int, bytes]) -> dict[str, ob
     if ExtensionType.key_share in exts:
         shares = decode_client_key_shares(exts[ExtensionType.key_share])
         fields["key_share"] = [name_of(NamedGroup, g) for g, _ in shares]
+        fields["key_share_sizes"] = [len(share) for _, share in shares]
     if ExtensionType.signature_algorithms in exts:
         schemes = decode_uint16_list(exts[ExtensionType.signature_algorithms])
         fields["signature_algorithms"] = [name_of(SignatureScheme, s) for s in schemes]
@@ -71,6 +72,8 @@ def server_hello_fields(
     if group is not None:
         key = "selected_group" if sh.is_hello_retry_request else "key_share"
         fields[key] = name_of(NamedGroup, group)
+    if group is not None and not sh.is_hello_retry_request and ExtensionType.key_share in exts:
+        fields["key_share_size"] = len(exts[ExtensionType.key_share]) - 4  # group, length
     return fields
 
 

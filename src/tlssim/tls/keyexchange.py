@@ -176,6 +176,16 @@ def is_post_quantum(group: int) -> bool:
     return group in KEM_GROUPS
 
 
+def host_groups(
+    supported: tuple[NamedGroup, ...],
+    narrowing: Callable[[str | None], tuple[NamedGroup, ...] | None] | None,
+    server_name: str | None,
+) -> tuple[NamedGroup, ...]:
+    """A server's groups for one SNI: ``supported`` unless ``narrowing`` names others."""
+    narrowed = None if narrowing is None else narrowing(server_name)
+    return supported if narrowed is None else narrowed
+
+
 def select_group(
     server_groups: tuple[int, ...],
     client_groups: tuple[int, ...],

@@ -36,7 +36,7 @@ from tlssim.tls.extensions import (
     index_extensions,
 )
 from tlssim.tls.hello_extensions import HelloExtensions
-from tlssim.tls.keyexchange import ECDHE_GROUPS, KeyShare
+from tlssim.tls.keyexchange import ECDHE_GROUPS, KeyShare, host_groups
 from tlssim.tls.keys12 import Tls12Keys, refuse_renegotiation
 from tlssim.tls.messages import CertificateVerify, ClientHello, ServerHello
 from tlssim.tls.messages12 import (
@@ -263,11 +263,10 @@ class ServerTls12(Handshake):
         if not certified.chain:
             raise HandshakeFailure("empty certificate chain")
         key = certified.private_key
-        groups = [
-            NamedGroup(g)
-            for g in config.supported_groups
-            if g in ECDHE_GROUPS and g in offer.groups
-        ]
+        accepted = host_groups(
+            config.supported_groups, config.groups_for_server_name, offer.server_name
+        )
+        groups = [NamedGroup(g) for g in accepted if g in ECDHE_GROUPS and g in offer.groups]
         for suite in candidates:
             if not _auth_fits(key, suite.authentication):
                 continue

@@ -32,7 +32,7 @@ from tlssim.tls.extensions import (
     index_extensions,
 )
 from tlssim.tls.hello_extensions import HelloExtensions, decode_hello_extensions
-from tlssim.tls.keyexchange import SUPPORTED_GROUPS, answer_share, select_group
+from tlssim.tls.keyexchange import SUPPORTED_GROUPS, answer_share, host_groups, select_group
 from tlssim.tls.keys13 import Tls13Keys
 from tlssim.tls.keyschedule import TLS13_SUITES, SuiteParams, resumption_psk
 from tlssim.tls.messages import (
@@ -173,7 +173,11 @@ class ServerTls13(Handshake):
         return S.WAIT_FINISHED if self._client_auth is None else S.WAIT_CERT
 
     def _server_groups(self) -> tuple[int, ...]:
-        return tuple(g for g in self._config.supported_groups if g in SUPPORTED_GROUPS)
+        config = self._config
+        groups = host_groups(
+            config.supported_groups, config.groups_for_server_name, self._server_name
+        )
+        return tuple(g for g in groups if g in SUPPORTED_GROUPS)
 
     def _select_certificate(self, offer: Offer13) -> None:
         config = self._config

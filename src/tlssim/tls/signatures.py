@@ -2,21 +2,35 @@
 
 TLS 1.3 CertificateVerify (RFC 8446 4.4.3) and TLS 1.2 ServerKeyExchange (RFC 5246 7.4.3)
 share the schemes, except PKCS#1 v1.5, which TLS 1.2 allows and TLS 1.3 forbids in
-CertificateVerify (4.2.3): ``SCHEMES_FOR_KEY`` holds the rule per version.
+CertificateVerify (4.2.3), and ML-DSA, which exists in TLS 1.3 only (draft-ietf-tls-mldsa:
+pure ML-DSA over the usual signed content, empty context): ``SCHEMES_FOR_KEY`` holds the
+rule per version.
 """
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa
 
 from tlssim.tls.constants import AlertDescription, ProtocolVersion, SignatureScheme
 from tlssim.tls.errors import BadCertificate, DecryptError, IllegalParameter, TLSError
 
-PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
-PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+MldsaPrivateKey = mldsa.MLDSA44PrivateKey | mldsa.MLDSA65PrivateKey | mldsa.MLDSA87PrivateKey
+MldsaPublicKey = mldsa.MLDSA44PublicKey | mldsa.MLDSA65PublicKey | mldsa.MLDSA87PublicKey
+PrivateKey = (
+    ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey | MldsaPrivateKey
+)
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey | MldsaPublicKey
+#: The ML-DSA parameter set of each key class, by the scheme that names it.
+_MLDSA_KINDS: tuple[tuple[type, type, SignatureScheme], ...] = (
+    (mldsa.MLDSA44PrivateKey, mldsa.MLDSA44PublicKey, SignatureScheme.mldsa44),
+    (mldsa.MLDSA65PrivateKey, mldsa.MLDSA65PublicKey, SignatureScheme.mldsa65),
+    (mldsa.MLDSA87PrivateKey, mldsa.MLDSA87PublicKey, SignatureScheme.mldsa87),
+)
 
 SERVER_CONTEXT = b"TLS 1.3, server CertificateVerify"
 CLIENT_CONTEXT = b"TLS 1.3, client CertificateVerify"
@@ -36,8 +50,7 @@ _ECDSA: dict[int, tuple[str, type[hashes.SHA256 | hashes.SHA384]]] = {
     SignatureScheme.ecdsa_secp384r1_sha384: ("secp384r1", hashes.SHA384),
 }
 
-#: Every scheme this engine can sign or verify in TLS 1.3.
-SUPPORTED_SCHEMES = (
+_CLASSICAL_SCHEMES = (
     SignatureScheme.ecdsa_secp256r1_sha256,
     SignatureScheme.rsa_pss_rsae_sha256,
     SignatureScheme.ed25519,
@@ -45,6 +58,9 @@ SUPPORTED_SCHEMES = (
     SignatureScheme.rsa_pss_rsae_sha384,
     SignatureScheme.rsa_pss_rsae_sha512,
 )
+MLDSA_SCHEMES = (SignatureScheme.mldsa44, SignatureScheme.mldsa65, SignatureScheme.mldsa87)
+#: Every scheme this engine can sign or verify in TLS 1.3.
+SUPPORTED_SCHEMES = (*_CLASSICAL_SCHEMES, *MLDSA_SCHEMES)
 
 
 def signed_content(context: bytes, transcript_hash: bytes) -> bytes:
@@ -53,7 +69,7 @@ def signed_content(context: bytes, transcript_hash: bytes) -> bytes:
 
 #: Schemes this engine can sign or verify in a TLS 1.2 ServerKeyExchange.
 SUPPORTED_SCHEMES_TLS12 = (
-    *SUPPORTED_SCHEMES,
+    *_CLASSICAL_SCHEMES,
     SignatureScheme.rsa_pkcs1_sha256,
     SignatureScheme.rsa_pkcs1_sha384,
     SignatureScheme.rsa_pkcs1_sha512,
@@ -67,12 +83,19 @@ _BY_CURVE = {
     "secp384r1": frozenset({SignatureScheme.ecdsa_secp384r1_sha384}),
 }
 _ED25519 = frozenset({SignatureScheme.ed25519})
+_BY_MLDSA_SET = {scheme.name: frozenset({scheme}) for _, _, scheme in _MLDSA_KINDS}
 
-#: The schemes a key may sign with, by key kind ("rsa", "ed25519" or the EC curve), per
-#: version: TLS 1.3 signs RSA with RSASSA-PSS only (4.2.3); TLS 1.2 also with PKCS#1 v1.5
-#: (RFC 5246 7.4.1.4.1). ECDSA schemes stay bound to their curve in both.
+#: The schemes a key may sign with, by key kind ("rsa", "ed25519", the EC curve or the
+#: ML-DSA set), per version: TLS 1.3 signs RSA with RSASSA-PSS only (4.2.3); TLS 1.2 also
+#: with PKCS#1 v1.5 (RFC 5246 7.4.1.4.1), and ML-DSA not at all. ECDSA schemes stay bound
+#: to their curve in both, as each ML-DSA scheme to its parameter set.
 SCHEMES_FOR_KEY: dict[ProtocolVersion, dict[str, frozenset[SignatureScheme]]] = {
-    ProtocolVersion.TLSv1_3: {"rsa": _PSS_SCHEMES, "ed25519": _ED25519, **_BY_CURVE},
+    ProtocolVersion.TLSv1_3: {
+        "rsa": _PSS_SCHEMES,
+        "ed25519": _ED25519,
+        **_BY_CURVE,
+        **_BY_MLDSA_SET,
+    },
     ProtocolVersion.TLSv1_2: {
         "rsa": _PSS_SCHEMES | _PKCS1_SCHEMES,
         "ed25519": _ED25519,
@@ -94,9 +117,15 @@ def leaf_public_key(der: bytes) -> PublicKey:
         key = x509.load_der_x509_certificate(der).public_key()
     except Exception as exc:
         raise BadCertificate(f"cannot parse the leaf certificate: {exc}") from exc
-    if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
+    if not is_supported_public_key(key):
         raise TLSError("unsupported leaf key type", AlertDescription.unsupported_certificate)
     return key
+
+
+def is_supported_public_key(key: object) -> TypeGuard[PublicKey]:
+    """Whether a certificate's key is one this engine can verify handshake signatures with."""
+    classical = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+    return isinstance(key, classical) or any(isinstance(key, pub) for _, pub, _ in _MLDSA_KINDS)
 
 
 def key_kind(key: PrivateKey | PublicKey) -> str:
@@ -106,6 +135,9 @@ def key_kind(key: PrivateKey | PublicKey) -> str:
         return "ed25519"
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
         return str(key.curve.name)
+    for private, public, scheme in _MLDSA_KINDS:
+        if isinstance(key, private | public):
+            return scheme.name
     return ""  # a key no scheme here fits
 
 
@@ -119,6 +151,8 @@ def key_supports(key: PrivateKey | PublicKey, scheme: int, tls12: bool = False) 
 def sign(key: PrivateKey, scheme: SignatureScheme, content: bytes) -> bytes:
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key.sign(content)
+    if isinstance(key, MldsaPrivateKey):
+        return key.sign(content)  # pure ML-DSA, empty context
     if isinstance(key, rsa.RSAPrivateKey):
         if scheme in _RSA_PKCS1:
             return key.sign(content, padding.PKCS1v15(), _RSA_PKCS1[scheme]())
@@ -134,8 +168,8 @@ def verify(
     if not key_supports(key, scheme, tls12):
         raise IllegalParameter("signature scheme does not match the certificate key")
     try:
-        if isinstance(key, ed25519.Ed25519PublicKey):
-            key.verify(signature, content)
+        if isinstance(key, ed25519.Ed25519PublicKey | MldsaPublicKey):
+            key.verify(signature, content)  # they sign the content itself (ML-DSA: no context)
         elif isinstance(key, rsa.RSAPublicKey) and scheme in _RSA_PKCS1:
             key.verify(signature, content, padding.PKCS1v15(), _RSA_PKCS1[scheme]())
         elif isinstance(key, rsa.RSAPublicKey):

@@ -1,0 +1,164 @@
+"""The post-quantum hosts of the running stack: OpenSSL 4 (pyOpenSSL's library) against our
+server's TCP port, our client's TLS 1.2 and classical-only refusals, and revocation (staple,
+live OCSP, CRL) for the ML-DSA chain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import select
+import socket
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, mldsa
+from OpenSSL import SSL
+from OpenSSL._util import lib as openssl_lib
+
+from tests.integration.conftest import LocalStack
+from tlssim.pki.crl import check_crl, crl_urls
+
+pytestmark = pytest.mark.integration
+T = TypeVar("T")
+
+PQ_HOSTS = {
+    "valid.tlssim.test": ec.EllipticCurvePublicKey,
+    "mldsa44.tlssim.test": mldsa.MLDSA44PublicKey,
+    "mldsa65.tlssim.test": mldsa.MLDSA65PublicKey,
+    "pq.tlssim.test": ec.EllipticCurvePublicKey,
+}
+
+
+@pytest.fixture(scope="module")
+def bundle(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    done = stack.tlssim("ca", "bundle")
+    assert done.returncode == 0, done.stderr
+    path = tmp_path_factory.mktemp("pq") / "bundle.pem"
+    path.write_text(done.stdout)
+    return path
+
+
+def _blocking(call: Callable[[], T], sock: socket.socket) -> T:
+    """Runs a pyOpenSSL call on a socket with a timeout (non-blocking underneath)."""
+    for _ in range(100):
+        try:
+            return call()
+        except SSL.WantReadError:
+            readable, _, _ = select.select([sock], [], [], 10)
+            assert readable, "the server went quiet"
+    raise AssertionError("no progress")
+
+
+def handshake(stack: LocalStack, *args: str) -> dict[str, Any]:
+    done = stack.tlssim("handshake", "--json", "--revocation", "hard", *args)
+    assert done.stdout, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
+def test_the_bundle_carries_the_classical_and_the_mldsa_root(bundle: Path) -> None:
+    roots = x509.load_pem_x509_certificates(bundle.read_bytes())
+    keys = [r.public_key() for r in roots]
+    assert len(keys) == 2
+    assert any(isinstance(k, mldsa.MLDSA87PublicKey) for k in keys)
+    assert any(isinstance(k, ec.EllipticCurvePublicKey) for k in keys)
+
+
+@pytest.mark.parametrize("host", sorted(PQ_HOSTS))
+def test_openssl4_default_client_gets_the_hybrid_and_verifies(
+    stack: LocalStack, bundle: Path, host: str
+) -> None:
+    ctx = SSL.Context(SSL.TLS_METHOD)
+    ctx.load_verify_locations(str(bundle))
+    ctx.set_verify(SSL.VERIFY_PEER)
+    sock = socket.create_connection(stack.server_tcp, timeout=10)
+    conn = SSL.Connection(ctx, sock)
+    conn.set_tlsext_host_name(host.encode())
+    conn.set_connect_state()
+    try:
+        _blocking(conn.do_handshake, sock)
+        assert conn.get_protocol_version_name() == "TLSv1.3"
+        assert conn.get_group_name() == "X25519MLKEM768"
+        # VERIFY_PEER failed the handshake otherwise; X509_V_OK against our bundle
+        assert openssl_lib.SSL_get_verify_result(conn._ssl) == 0
+        peer = conn.get_peer_certificate(as_cryptography=True)
+        assert peer is not None and isinstance(peer.public_key(), PQ_HOSTS[host])
+        conn.sendall(b"hello over a post-quantum handshake")
+        assert _blocking(lambda: conn.recv(100), sock) == b"hello over a post-quantum handshake"
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("host", ["mldsa44.tlssim.test", "mldsa65.tlssim.test"])
+def test_our_client_verifies_the_mldsa_hosts(stack: LocalStack, host: str) -> None:
+    report = handshake(stack, "--server-name", host)
+    assert report["ok"], report
+    assert report["signature_scheme"] == host.split(".")[0]
+    assert report["key_exchange"] == "X25519MLKEM768"
+    assert report["revocation"]["status"] == "good" and report["revocation"]["source"] == "staple"
+    assert len(report["chain"]) == 2
+
+
+def test_tls12_refuses_an_mldsa_host_with_handshake_failure(stack: LocalStack) -> None:
+    report = handshake(stack, "--server-name", "mldsa65.tlssim.test", "--tls", "1.2")
+    assert not report["ok"]
+    assert report["alert"] == {
+        "level": "fatal",
+        "description": "handshake_failure",
+        "sent_by": "server",
+    }
+
+
+@pytest.mark.parametrize("args", [("--group", "x25519"), ("--tls", "1.2")], ids=["x25519", "tls12"])
+def test_the_pq_host_refuses_classical_key_exchange(stack: LocalStack, args: tuple[str]) -> None:
+    report = handshake(stack, "--server-name", "pq.tlssim.test", *args)
+    assert not report["ok"]
+    assert report["alert"]["description"] == "handshake_failure"
+    assert report["alert"]["sent_by"] == "server"
+    for group in ("SecP256r1MLKEM768", "MLKEM768"):
+        chosen = handshake(stack, "--server-name", "pq.tlssim.test", "--group", group)
+        assert chosen["ok"] and chosen["key_exchange"] == group, chosen
+
+
+def test_live_ocsp_and_crl_for_the_mldsa_chain(stack: LocalStack, bundle: Path) -> None:
+    live = handshake(stack, "--server-name", "mldsa65.tlssim.test", "--no-staple")
+    assert live["ok"], live
+    assert live["revocation"]["status"] == "good" and live["revocation"]["source"] == "ocsp"
+
+    leaf, intermediate = _presented_chain(stack, bundle, "mldsa44.tlssim.test")
+    assert isinstance(intermediate.public_key(), mldsa.MLDSA65PublicKey)
+    (url,) = crl_urls(leaf)
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        crl_der = answer.read()
+    outcome = check_crl(crl_der, leaf, intermediate, dt.datetime.now(dt.UTC))
+    assert outcome.status == "good", outcome.checks
+    assert next(c for c in outcome.checks if c.name == "crl/signature").ok
+
+
+def _presented_chain(
+    stack: LocalStack, bundle: Path, host: str
+) -> tuple[x509.Certificate, x509.Certificate]:
+    ctx = SSL.Context(SSL.TLS_METHOD)
+    ctx.load_verify_locations(str(bundle))
+    ctx.set_verify(SSL.VERIFY_PEER)
+    with socket.create_connection(stack.server_tcp, timeout=10) as sock:
+        conn = SSL.Connection(ctx, sock)
+        conn.set_tlsext_host_name(host.encode())
+        conn.set_connect_state()
+        _blocking(conn.do_handshake, sock)
+        chain = conn.get_peer_cert_chain(as_cryptography=True)
+    assert chain is not None and len(chain) >= 2
+    return chain[0], chain[1]
+
+
+def test_the_story_shows_the_cost_and_explains_the_refusal(stack: LocalStack) -> None:
+    story = stack.tlssim("handshake", "--server-name", "mldsa65.tlssim.test").stdout
+    assert "signature 3317 B" in story, story  # CertificateVerify: 8 B framing, 3309 ML-DSA
+    assert "key shares 1216 + 32 B offered, 1120 B answered" in story, story
+    refused = stack.tlssim("handshake", "--server-name", "mldsa65.tlssim.test", "--tls", "1.2")
+    assert "FATAL ALERT handshake_failure from the server" in refused.stdout
+    assert "signs in TLS 1.3 only" in " ".join(refused.stdout.split()), refused.stdout
