@@ -19,7 +19,7 @@ from tlssim.tls import (
 from tlssim.tls.anti_replay import EarlyDataSettings, UsedTickets
 from tlssim.tls.constants import ContentType
 
-from .tlshelpers import HOST, counter_entropy, make_pair, of_type, pki, pump, selector_for
+from .tlshelpers import HOST, counter_entropy, of_type, pki, pump, selector_for
 
 TICKET_KEY = bytes(range(32))
 EARLY = b"GET /early HTTP/1.1\r\n\r\n"
@@ -168,7 +168,7 @@ def test_hello_retry_request_rejects_early_data() -> None:
     server = server_for(early, supported_groups=(NamedGroup.secp256r1,))
     client = resume(server, session, key_share_groups=(NamedGroup.x25519,))
     client.start()
-    cev, sev = pump(client, server)
+    _cev, sev = pump(client, server)
     assert "HelloRetryRequest" in names(sev, events.HandshakeMessageSent)
     assert of_type(sev, events.EarlyDataAnswered)[0].reason == "a HelloRetryRequest came first"
     assert server.handshake_complete and client.handshake_complete

@@ -62,9 +62,7 @@ def ticket_extensions(settings: EarlyDataSettings | None) -> tuple[Extension, ..
 
 def can_send(session: Session | None, data: bytes) -> bool:
     """Whether ``data`` may go in 0-RTT with ``session``'s ticket (it fits the ticket)."""
-    return (
-        session is not None and bool(data) and 0 < len(data) <= session.max_early_data
-    )
+    return session is not None and bool(data) and 0 < len(data) <= session.max_early_data
 
 
 def send_early_data(core: ConnectionCore, session: Session, data: bytes, compat: bool) -> None:
