@@ -13,6 +13,7 @@ from tlssim.clock import monotonic_ms
 from tlssim.feed import Feed
 from tlssim.report import Alert, ApplicationData, Direction, Party, Report, Step, Timings
 from tlssim.tls import AlertDescription, ServerConfig, ServerConnection, events
+from tlssim.tls.config import ClientAuth
 
 
 class ObservedServerConnection(ServerConnection):
@@ -29,6 +30,9 @@ class ObservedServerConnection(ServerConnection):
 
     def accept_certificate(self) -> list[events.Event]:
         return self._observed(super().accept_certificate())
+
+    def request_client_certificate(self, ask: ClientAuth) -> list[events.Event]:
+        return self._observed(super().request_client_certificate(ask))
 
     def reject_certificate(
         self, alert: AlertDescription = AlertDescription.bad_certificate

@@ -36,7 +36,11 @@ from tlssim.pki.enrollment import (
 from tlssim.pki.revocation import build_ocsp_request
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc, server_pb2, server_pb2_grpc
 from tlssim.services import metrics, runtime
-from tlssim.services.client_auth import ClientCertificateJudge, client_auth_for
+from tlssim.services.client_auth import (
+    ClientCertificateJudge,
+    client_auth_for,
+    post_handshake_ask,
+)
 from tlssim.services.handshake_metrics import HandshakeMetrics
 from tlssim.services.served import ConnectionFeed, ObservedServerConnection, ServedConnection
 from tlssim.services.settings import ServerSettings
@@ -48,7 +52,9 @@ from tlssim.tls import (
     SessionCache,
     SignatureScheme,
     UnrecognizedName,
+    events,
 )
+from tlssim.tls.anti_replay import EarlyDataSettings, UsedTickets
 from tlssim.tls.signatures import key_supports
 
 log = logging.getLogger("tlssim.server")
@@ -160,13 +166,14 @@ def log_connection(transport: str, conn: ServerConnection) -> None:
     if conn.negotiated is not None:
         n = conn.negotiated
         log.info(
-            "%s handshake for %s: %s %s %s%s%s",
+            "%s handshake for %s: %s %s %s%s%s%s",
             transport,
             n.server_name or "(no SNI)",
             n.version.label,
             n.cipher_suite.name,
             n.key_exchange,
             " resumed" if n.resumed else "",
+            _early_data_note(conn),
             f", ended by {conn.error.alert.name}" if conn.error else "",
         )
     else:
@@ -174,12 +181,38 @@ def log_connection(transport: str, conn: ServerConnection) -> None:
         log.info("%s handshake failed: %s", transport, why)
 
 
+def _early_data_note(conn: ServerConnection) -> str:
+    """", 0-RTT accepted" and the like, for the log line (empty without 0-RTT)."""
+    timeline = getattr(conn, "timeline", ())
+    for _, ev in timeline:
+        if isinstance(ev, events.EarlyDataAnswered):
+            return ", 0-RTT accepted" if ev.accepted else f", 0-RTT rejected ({ev.reason})"
+    return ""
+
+
 class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
-    def __init__(self, certificates: CertificateStore, judge: ClientCertificateJudge) -> None:
+    def __init__(
+        self,
+        certificates: CertificateStore,
+        judge: ClientCertificateJudge,
+        *,
+        early_data_max: int = 16384,
+        anti_replay: bool = True,
+    ) -> None:
         self._certificates = certificates
         #: Decides on client certificates for the hosts that ask for one.
         self.judge = judge
         self._client_auth = client_auth_for(judge.roots)
+        #: What the echo protocol's private path asks for after the handshake.
+        self.post_handshake_ask = post_handshake_ask(judge.roots)
+        # 0-RTT: one register for every connection, so a replay on any of them is caught.
+        self._early_data = (
+            EarlyDataSettings(
+                max_size=early_data_max, used_tickets=UsedTickets() if anti_replay else None
+            )
+            if early_data_max
+            else None
+        )
         # Shared by every connection, over gRPC and TCP, so sessions resume across both.
         self._session_cache = SessionCache(max_size=10_000)
         self._ticket_key = os.urandom(32)
@@ -195,6 +228,7 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
                 session_cache=self._session_cache,
                 ticket_key=self._ticket_key,
                 client_auth=self._client_auth,
+                early_data=self._early_data,
             )
         )
 
@@ -204,7 +238,9 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
         trace_id = rpcutil.bind_trace(context)
         conn = self.new_connection()
         try:
-            await serve_connection(conn, GrpcServerTransport(context), self.judge)
+            await serve_connection(
+                conn, GrpcServerTransport(context), self.judge, self.post_handshake_ask
+            )
         finally:
             log_connection("gRPC", conn)
             self.metrics.count_connection(conn)
@@ -288,13 +324,22 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
             return bytes(reply.response_der)
 
         roots = tuple(x509.load_pem_x509_certificates(bundle.pem.encode()))
-        servicer = TlsServerServicer(certificates, ClientCertificateJudge(roots, fetch_ocsp, clock))
+        servicer = TlsServerServicer(
+            certificates,
+            ClientCertificateJudge(roots, fetch_ocsp, clock),
+            early_data_max=settings.early_data_max,
+            anti_replay=settings.anti_replay,
+        )
+        if not settings.anti_replay:
+            log.warning("0-RTT anti-replay is OFF: replayed early data will be accepted")
 
         async def on_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             transport = TcpTransport(reader, writer)
             conn = servicer.new_connection()
             try:
-                await serve_connection(conn, transport, servicer.judge)
+                await serve_connection(
+                    conn, transport, servicer.judge, servicer.post_handshake_ask
+                )
             finally:
                 await transport.close()
             log_connection("TCP", conn)
