@@ -42,8 +42,9 @@ def test_early_secret_binder_and_early_traffic_secret() -> None:
     binder = compute_binder(PARAMS, V["psk"], hashlib.sha256(truncated).digest())
     assert binder == V["binder"] == exts.pre_shared_key.binders[0]
     assert schedule.early_traffic(V["client_hello_hash"]) == V["client_early_traffic_secret"]
-    assert schedule.derive(b"e exp master", V["client_hello_hash"]) == (
-        V["early_exporter_master_secret"]
+    assert (
+        schedule.derive(b"e exp master", V["client_hello_hash"])
+        == (V["early_exporter_master_secret"])
     )
     key, iv = traffic_key_iv(PARAMS, V["client_early_traffic_secret"])
     assert (key, iv) == (V["early_key"], V["early_iv"])

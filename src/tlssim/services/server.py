@@ -182,7 +182,7 @@ def log_connection(transport: str, conn: ServerConnection) -> None:
 
 
 def _early_data_note(conn: ServerConnection) -> str:
-    """", 0-RTT accepted" and the like, for the log line (empty without 0-RTT)."""
+    """ ", 0-RTT accepted" and the like, for the log line (empty without 0-RTT)."""
     timeline = getattr(conn, "timeline", ())
     for _, ev in timeline:
         if isinstance(ev, events.EarlyDataAnswered):
@@ -337,9 +337,7 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
             transport = TcpTransport(reader, writer)
             conn = servicer.new_connection()
             try:
-                await serve_connection(
-                    conn, transport, servicer.judge, servicer.post_handshake_ask
-                )
+                await serve_connection(conn, transport, servicer.judge, servicer.post_handshake_ask)
             finally:
                 await transport.close()
             log_connection("TCP", conn)

@@ -4,10 +4,11 @@
   the truncated ClientHello;
 - self-contained server tickets: the resumption PSK, its cipher suite, the SNI, the
   ticket_age_add and lifetime, the max_early_data_size it allows (0: no 0-RTT), sealed
-  with AES-256-GCM under ``ServerConfig.ticket_key`` (12-byte nonce from the server's entropy, prepended). The server keeps no state and has
-  no clock: it trusts the age the client reports (obfuscated_ticket_age - ticket_age_add)
-  and only checks that it lies within the lifetime; a stolen ticket is as good as new until
-  the ticket key is rotated.
+  with AES-256-GCM under ``ServerConfig.ticket_key`` (12-byte nonce from the server's
+  entropy, prepended). The server keeps no state and has no clock: it trusts the age the
+  client reports (obfuscated_ticket_age - ticket_age_add) and only checks that it lies
+  within the lifetime; a stolen ticket is as good as new until the ticket key is rotated.
+  (0-RTT early data is the exception: see ``anti_replay``.)
 """
 
 from __future__ import annotations
