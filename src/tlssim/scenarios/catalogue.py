@@ -262,6 +262,15 @@ CA_DOWN_AT_SERVER_START = Scenario(
     expect=Expect(ok=True),
 )
 
+REPLAYED_0RTT = Scenario(
+    name="replayed-0rtt",
+    description="a resumed handshake's first flight with its 0-RTT data is copied and sent "
+    "again as a new client: the server accepts the early data once and refuses the copy "
+    "(single-use tickets; with TLSSIM_ANTI_REPLAY=off it would accept both)",
+    procedure="replayed_0rtt",
+    expect=Expect(ok=True),
+)
+
 SCENARIOS: tuple[Scenario, ...] = (
     _host_scenarios()
     + _latency_scenarios()
@@ -270,5 +279,5 @@ SCENARIOS: tuple[Scenario, ...] = (
     + STAPLE_FAULTS
     + REVOCATION_PATH
     + BROKEN_LINKS
-    + (CA_DOWN_AT_SERVER_START,)
+    + (CA_DOWN_AT_SERVER_START, REPLAYED_0RTT)
 )

@@ -13,7 +13,7 @@ from tlssim.endpoints import Endpoints
 from tlssim.faults.rest_client import FaultsApi
 from tlssim.report import Report
 from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
-from tlssim.scenarios import restart
+from tlssim.scenarios import replay, restart
 from tlssim.scenarios.model import Expect, Scenario
 
 # Longer than the client's own handshake deadline, so the client always answers first.
@@ -162,7 +162,10 @@ async def _run_procedure(
     return ScenarioResult(scenario.name, passed, expected, actual)
 
 
-PROCEDURES = {"ca_down_while_server_starts": restart.ca_down_while_server_starts}
+PROCEDURES = {
+    "ca_down_while_server_starts": restart.ca_down_while_server_starts,
+    "replayed_0rtt": replay.replayed_0rtt,
+}
 
 
 async def _handshake(client: Any, fields: dict[str, Any]) -> Report:

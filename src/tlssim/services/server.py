@@ -178,7 +178,7 @@ def log_connection(transport: str, conn: ServerConnection) -> None:
         )
     else:
         why = conn.error.alert.name if conn.error else "the client went away"
-        log.info("%s handshake failed: %s", transport, why)
+        log.info("%s handshake failed: %s%s", transport, why, _early_data_note(conn))
 
 
 def _early_data_note(conn: ServerConnection) -> str:
