@@ -14,7 +14,6 @@ fails at the server without counting here.)
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -25,7 +24,6 @@ import aiohttp
 from tlssim.endpoints import Endpoints
 from tlssim.faults.rest_client import FaultsApi
 from tlssim.report import Report
-from tlssim.services.settings import Environment
 
 EARLY_DATA = b"POST /transfer?amount=100 HTTP/1.1\r\n\r\n"
 REPLAY_FIRST_FLIGHT: dict[str, Any] = {
@@ -62,7 +60,7 @@ async def replayed_0rtt(
 ) -> tuple[bool, str]:
     """(passed, what happened): passed when the original's early data was accepted and the
     copy's refused as a replay."""
-    metrics = Environment(os.environ).metrics_address("server")
+    metrics = endpoints.server_metrics
     before = await early_data_counts(metrics)
     await api.acall("POST", "/proxies/client_server/toxics", REPLAY_FIRST_FLIGHT)
     report = await handshake({"resume": True, "early_data": EARLY_DATA, "tls_version": "1.3"})

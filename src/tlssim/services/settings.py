@@ -31,7 +31,13 @@ class Variable:
 _ALL = ("ca", "ocsp", "server", "client", "faults")
 CONSOLE_PORT = 8000
 # Where each service serves Prometheus metrics (docs/metrics.md).
-METRICS_PORTS: Final = {"ca": 9151, "ocsp": 9152, "server": 9153, "client": 9154, "faults": 9155}
+METRICS_PORTS: Final = {
+    "ca": 9151,
+    "ocsp": 9152,
+    "server": ep.SERVER_METRICS_PORT,
+    "client": 9154,
+    "faults": 9155,
+}
 
 
 def metrics_variable(service: str) -> str:
