@@ -77,7 +77,8 @@ def _early_data_and_authentication(report: Report) -> str:
     extra = ""
     if (early := report.early_data) is not None:
         verdict = "accepted" if early.accepted else f"rejected ({early.reason})"
-        extra += f"  0-RTT {early.sent or early.requested} B {verdict}"
+        size = early.sent or early.requested  # the server cannot size what it skipped
+        extra += f"  0-RTT {f'{size} B ' if size else ''}{verdict}"
     if report.authenticated_as is not None:
         extra += f"  authenticated: {report.authenticated_as}"
     return extra
