@@ -131,7 +131,6 @@ class ClientTls13(Handshake):
         self._request: CertificateRequest | None = None
         #: Our write key is still the 0-RTT one (until the server answers early_data).
         self._early_write = offer.early_data_sent
-        self._early_accepted = False
 
     # -- ServerHello / HelloRetryRequest -----------------------------------------------
 
@@ -284,7 +283,6 @@ class ClientTls13(Handshake):
     def _settle_early_data(self, accepted: bool) -> None:
         """Accepted: EndOfEarlyData goes under the early key after the server's Finished.
         Rejected: the handshake key from now on; the caller may send the data again."""
-        self._early_accepted = accepted
         reason = "" if accepted else "the server did not accept it"
         self._core.events.append(ev.EarlyDataAnswered(accepted, reason))
         if not accepted and self._early_write:
