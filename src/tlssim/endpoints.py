@@ -18,6 +18,7 @@ SERVER_GRPC_PORT = 50053
 SERVER_TCP_PORT = 8443
 CLIENT_GRPC_PORT = 50054
 FAULTS_API_PORT = 8474
+SERVER_METRICS_PORT = 9153
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class Endpoints:
     server_tcp: str
     client: str
     faults_api: str
+    #: The server's Prometheus endpoint (what the replayed-0rtt scenario reads).
+    server_metrics: str = f"{DEFAULT_HOST}:{SERVER_METRICS_PORT}"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Endpoints:
@@ -44,6 +47,7 @@ class Endpoints:
             server_tcp=e.get("TLSSIM_SERVER_TCP_ADDR", f"{host}:{SERVER_TCP_PORT}"),
             client=e.get("TLSSIM_CLIENT_ADDR", f"{host}:{CLIENT_GRPC_PORT}"),
             faults_api=e.get("TLSSIM_FAULTS_API", f"{host}:{FAULTS_API_PORT}"),
+            server_metrics=e.get("TLSSIM_SERVER_METRICS_ADDR", f"{host}:{SERVER_METRICS_PORT}"),
         )
 
 

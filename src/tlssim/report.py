@@ -110,6 +110,17 @@ class Capture:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class EarlyData:
+    """--early-data: what the client sent in 0-RTT, and what the server did with it."""
+
+    requested: int  # bytes asked to go in 0-RTT
+    sent: int  # bytes that went in 0-RTT (0: the ticket allowed none, or too few)
+    accepted: bool
+    reason: str  # why not accepted ("" when accepted)
+    resent: bool  # sent again as ordinary application data once connected
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class FirstHandshake:
     """The full handshake of a --resume run, before the one that resumed its session."""
 
@@ -144,6 +155,9 @@ class Report:
     keylog: tuple[str, ...] | None = None  # NSS key log lines, when asked for
     capture: Capture | None = None  # when asked for
     first_handshake: FirstHandshake | None = None  # --resume only
+    early_data: EarlyData | None = None  # --early-data only
+    # The echo protocol's private path: whom the server authenticated after the handshake.
+    authenticated_as: str | None = None
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -225,6 +239,10 @@ def to_dict(report: Report) -> dict[str, Any]:
             "timings": dict(first.timings.items()),
             "steps": list(first.steps),
         }
+    if report.early_data is not None:
+        out["early_data"] = _plain(report.early_data)
+    if report.authenticated_as is not None:
+        out["authenticated_as"] = report.authenticated_as
     return out
 
 
@@ -256,6 +274,7 @@ def from_dict(d: Mapping[str, Any]) -> Report:
     alert = d["alert"]
     capture = d.get("capture")
     first = d.get("first_handshake")
+    early = d.get("early_data")
     return Report(
         schema_version=int(d.get("schema_version", SCHEMA_VERSION)),
         ok=bool(d["ok"]),
@@ -306,6 +325,8 @@ def from_dict(d: Mapping[str, Any]) -> Report:
             timings=Timings(**first["timings"]),
             steps=tuple(first["steps"]),
         ),
+        early_data=None if early is None else EarlyData(**early),
+        authenticated_as=d.get("authenticated_as"),
     )
 
 

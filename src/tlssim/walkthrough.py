@@ -23,6 +23,7 @@ DISPLAY_NAMES = {
     "ChainValidation": "certificate check",
     "CertificateVerification": "certificate check",
     "EchoCheck": "echo check",
+    "EarlyDataAnswer": "0-RTT answer",
     "SecretDerived": "keys",
     "HandshakeComplete": "complete",
 }
@@ -225,6 +226,11 @@ def _secret(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
             f"({ctx.group}) and the hellos: they protect everything after ServerHello up "
             "to both Finished messages"
         )
+    if label == "CLIENT_EARLY_TRAFFIC_SECRET":
+        return (
+            "the client's early (0-RTT) key, derived with HKDF from the ticket's PSK and the "
+            "ClientHello alone: no fresh key exchange, so no forward secrecy for 0-RTT data"
+        )
     if label == "CLIENT_TRAFFIC_SECRET_0":
         return (
             "application keys derived with HKDF from the master secret and the transcript "
@@ -266,6 +272,15 @@ def _echo_check(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
     if f.get("matches"):
         return f"the echo matches: the same {sent} bytes came back"
     return f"the echo does not match: {sent} bytes sent, {echoed} bytes came back"
+
+
+def _early_data_answer(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
+    if f.get("accepted"):
+        return "the server took the 0-RTT data (early_data in its EncryptedExtensions)"
+    return (
+        f"the server did not take the 0-RTT data ({f.get('reason') or 'no reason given'}); "
+        "it skipped those records, and the client sends the data again once connected"
+    )
 
 
 def _alert(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
@@ -319,6 +334,24 @@ _EXPLAINERS: dict[str, Any] = {
     "NewSessionTicket": lambda step, f, ctx: (
         f"a ticket for resuming this session later (valid {f.get('ticket_lifetime', '?')} s), "
         "under the server's application key"
+    ),
+    "EarlyData": lambda step, f, ctx: (
+        f"0-RTT: {step.size} bytes of application data right behind the ClientHello, under "
+        "the client's early key, before the server answered: whoever copies this flight "
+        "can send it again (replay)"
+    ),
+    "EarlyDataAnswer": _early_data_answer,
+    "EndOfEarlyData": _fixed(
+        "the last message under the early key: 0-RTT data ends here, the handshake key "
+        "protects what follows"
+    ),
+    "CertificateRequest": lambda step, f, ctx: (
+        "the server asks for the client's certificate"
+        + (
+            " after the handshake (post-handshake authentication)"
+            if f.get("request_context")
+            else ""
+        )
     ),
     "HandshakeComplete": _complete,
     "ApplicationData": _application_data,

@@ -22,6 +22,7 @@ from tlssim.report import (
     Capture,
     ChainEntry,
     Direction,
+    EarlyData,
     FirstHandshake,
     Party,
     Report,
@@ -106,6 +107,8 @@ def full_report() -> Report:
             timings=Timings(total_ms=8.0, first_server_flight_ms=2.0),
             steps=("ClientHello", "ServerHello"),
         ),
+        early_data=EarlyData(requested=19, sent=19, accepted=False, reason="replay", resent=True),
+        authenticated_as="CN=client.tlssim.test",
     )
 
 
@@ -122,6 +125,14 @@ def test_the_json_follows_the_schema_and_says_its_version() -> None:
     assert document["revocation"]["certificates"][0]["status"] == "unavailable"
     assert document["capture"] == {"client_to_server": "160301", "server_to_client": "160303"}
     assert document["timings"] == {"total_ms": 20.0, "handshake_ms": 9.0, "revocation_ms": 12.5}
+    assert document["early_data"] == {
+        "requested": 19,
+        "sent": 19,
+        "accepted": False,
+        "reason": "replay",
+        "resent": True,
+    }
+    assert document["authenticated_as"] == "CN=client.tlssim.test"
     assert document["checks"][1] == {
         "name": "revocation/leaf",
         "ok": False,
@@ -162,7 +173,13 @@ def test_a_report_without_the_optional_parts() -> None:
     )
     document = json.loads(report.to_json())
     jsonschema.validate(document, load_schema())
-    assert not {"keylog", "capture", "first_handshake"} & set(document)
+    assert not {
+        "keylog",
+        "capture",
+        "first_handshake",
+        "early_data",
+        "authenticated_as",
+    } & set(document)
     assert document["revocation"] == {"policy": "off", "status": "unknown", "source": None}
     assert Report.from_json(report.to_json()).to_json() == report.to_json()
 

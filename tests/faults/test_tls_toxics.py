@@ -137,3 +137,56 @@ def test_toxicity_zero_leaves_the_handshake_alone() -> None:
         assert outcome.ok, outcome.error
 
     run(with_tls_proxy(body))
+
+
+def test_replay_on_a_new_connection_sends_the_copied_flight_as_a_new_client() -> None:
+    """A first flight (ClientHello, change_cipher_spec, an encrypted record) goes through
+    once on its own connection and once more on a connection of the toxic's own."""
+    hello = bytes([22, 3, 1, 0, 8, 1, 0, 0, 4]) + b"ch!!"
+    ccs = bytes([20, 3, 3, 0, 1, 1])
+    early = bytes([23, 3, 3, 0, 5]) + b"early"
+    flight = hello + ccs + early
+    received: list[bytes] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        data = b""
+        while len(data) < len(flight) and (chunk := await reader.read(65536)):
+            data += chunk
+        received.append(data)
+        writer.close()
+
+    async def body() -> None:
+        upstream = await asyncio.start_server(record, "127.0.0.1", 0)
+        faults = FaultsServer("127.0.0.1:0", seed=11)
+        await faults.start()
+        port = upstream.sockets[0].getsockname()[1]
+        proxy = await faults.registry.create(
+            ProxySpec(name="tls", listen="127.0.0.1:0", upstream=f"127.0.0.1:{port}")
+        )
+        proxy.add_toxic(
+            toxic(
+                "tls_replay",
+                "upstream",
+                content_type="application_data",
+                replay_content_type="handshake",
+                replay_handshake_type="client_hello",
+                replay_count=3,
+                replay_on="new_connection",
+            )
+        )
+        try:
+            host, _, listen_port = proxy.spec.listen.rpartition(":")
+            _, writer = await asyncio.open_connection(host, int(listen_port))
+            writer.write(flight)
+            await writer.drain()
+            for _ in range(50):
+                if len(received) == 2:
+                    break
+                await asyncio.sleep(0.1)
+            writer.close()
+        finally:
+            await faults.close()
+            upstream.close()
+
+    run(body())
+    assert received == [flight, flight]

@@ -21,10 +21,11 @@ TEST_SETTINGS = {
 
 
 @contextlib.contextmanager
-def running_stack(tmp: Path) -> Iterator[LocalStack]:
-    """A stack of the test's own, failing the test (not erroring) when it cannot start."""
+def running_stack(tmp: Path, **settings: str) -> Iterator[LocalStack]:
+    """A stack of the test's own (``settings`` added to the test settings), failing the test
+    (not erroring) when it cannot start."""
     try:
-        with _running_stack(tmp, **TEST_SETTINGS) as started:
+        with _running_stack(tmp, **(TEST_SETTINGS | settings)) as started:
             yield started
     except RuntimeError as exc:
         pytest.fail(str(exc))

@@ -125,6 +125,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     hs.add_argument("--resume", action="store_true", help="handshake, then resume that session")
     hs.add_argument(
+        "--early-data",
+        metavar="TEXT",
+        default="",
+        help="with --resume: send TEXT as TLS 1.3 0-RTT early data with the resumed session's "
+        "ClientHello (sent again after the handshake if the server rejects it)",
+    )
+    hs.add_argument(
         "--keylog",
         metavar="FILE",
         default=os.environ.get("SSLKEYLOGFILE", ""),
@@ -299,6 +306,7 @@ async def _handshake(args: argparse.Namespace) -> int:
         ca_pem=ca_pem,
         clock_skew_seconds=args.clock_skew,
         application_data=args.data.encode(),
+        early_data=args.early_data.encode(),
         no_echo=args.no_echo,
         client_cert=client_cert,
         client_cert_pem=cert_pem,

@@ -134,6 +134,15 @@ def _summary(report: Report, width: int) -> list[str]:
         same = match.fields.get("matches") if match else data.sent == data.echoed
         verdict = "the same bytes came back" if same else f"{data.echoed} bytes came back"
         out += wrap(f"echo: {data.sent} bytes sent, {verdict}", width, hanging=6)
+    if (early := report.early_data) is not None:
+        if early.accepted:
+            text = f"0-RTT: {early.sent} bytes went with the ClientHello and were accepted"
+        else:
+            again = ", sent again after the handshake" if early.resent else ""
+            text = f"0-RTT: {early.requested} bytes not accepted ({early.reason}){again}"
+        out += wrap(text, width, hanging=7)
+    if report.authenticated_as is not None:
+        out += wrap(f"authenticated after the handshake: {report.authenticated_as}", width)
     if schedule := key_schedule(report):
         out += wrap(f"keys: {schedule}", width, hanging=6)
     for line in cost_lines(handshake_cost(report.steps)):

@@ -47,11 +47,13 @@ async def run_handshake(
     config = plan.config
     first: FirstHandshake | None = None
     if plan.resume:
-        attempt = await _connect_once(plan, config, policy, connector)
+        first_plan = dataclasses.replace(plan, early_data=b"")
+        attempt = await _connect_once(first_plan, config, policy, connector)
         if attempt.session is None:
-            return _report(plan, attempt, connector, trace_id, failure=NO_SESSION)
-        first = _report(plan, attempt, connector, trace_id).first_handshake_summary()
-        config = dataclasses.replace(config, session=attempt.session)
+            return _report(first_plan, attempt, connector, trace_id, failure=NO_SESSION)
+        first = _report(first_plan, attempt, connector, trace_id).first_handshake_summary()
+        # 0-RTT, when asked for, goes with the resumed session's ClientHello
+        config = dataclasses.replace(config, session=attempt.session, early_data=plan.early_data)
     attempt = await _connect_once(plan, config, policy, connector)
     return _report(
         plan, attempt, connector, trace_id, first=first, total_ms=monotonic_ms() - started
@@ -75,6 +77,7 @@ def _report(
         target=connector.label,
         trace_id=trace_id,
         application_data=plan.application_data,
+        early_data=plan.early_data,
         keylog=plan.keylog,
         capture=attempt.capture,
         first_handshake=first,
@@ -118,6 +121,7 @@ async def _connect_once(
             HANDSHAKE_DEADLINE_S,
             started_ms=started,
             expect_echo=plan.expect_echo,
+            early_data=plan.early_data,
         )
     finally:
         _close_in_background(transport)

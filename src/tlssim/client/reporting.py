@@ -9,12 +9,14 @@ from cryptography import x509
 
 from tlssim.client.decision import NOT_DECIDED, Decision
 from tlssim.client.run import ApplicationDataSent, ClientRun
+from tlssim.net.echo import asks_for_certificate, authenticated_in
 from tlssim.report import (
     Alert,
     ApplicationData,
     Capture,
     ChainEntry,
     Direction,
+    EarlyData,
     FirstHandshake,
     Party,
     Report,
@@ -27,6 +29,10 @@ from tlssim.tls import TLSError, events
 CHAIN_VALIDATION = "ChainValidation"
 # The client compares the echo with what it sent.
 ECHO_CHECK = "EchoCheck"
+# 0-RTT: the data that went with the ClientHello, and the server's answer to it.
+EARLY_DATA = "EarlyData"
+EARLY_DATA_ANSWER = "EarlyDataAnswer"
+NOT_SENT_EARLY = "not sent in 0-RTT: the ticket allows no early data, or less than this"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -46,6 +52,7 @@ def build_report(
     target: str,
     trace_id: str,
     application_data: bytes,
+    early_data: bytes = b"",
     keylog: bool = False,
     capture: Capture | None = None,
     first_handshake: FirstHandshake | None = None,
@@ -73,15 +80,20 @@ def build_report(
     if not isinstance(info, events.HandshakeComplete):
         info = None
     alert = _alert(run.error)
-    echo_ok = not run.echo_expected or run.echoed == application_data
+    expected = early_data + application_data
+    authenticated = _authenticated(early_data, application_data, run.echoed)
+    if asks_for_certificate(application_data):
+        echo_ok = not run.echo_expected or authenticated is not None
+    else:
+        echo_ok = not run.echo_expected or run.echoed == expected
     error = run.failure
     if error is None and info is not None and not echo_ok:
         error = "the application data echo did not match"
     if error is None and failure is not None:
         error = failure
     ok = info is not None and alert is None and error is None
-    if application_data and info is not None:
-        _insert_echo_step(steps, application_data, run.echoed)
+    if expected and info is not None:
+        _insert_echo_step(steps, expected, run.echoed, echo_ok)
 
     first_flight = run.first(events.HandshakeMessageReceived)
     revocation = decision.revocation
@@ -106,7 +118,7 @@ def build_report(
         checks=decision.checks,
         revocation=revocation if decided else NOT_DECIDED,
         alert=alert,
-        application_data=ApplicationData(sent=len(application_data), echoed=len(run.echoed)),
+        application_data=ApplicationData(sent=len(expected), echoed=len(run.echoed)),
         warnings=decision.warnings,
         error=error,
         steps=tuple(steps),
@@ -114,10 +126,38 @@ def build_report(
         keylog=tuple(ev.keylog_line() for ev in _secrets(run)) if keylog else None,
         capture=capture,
         first_handshake=first_handshake,
+        early_data=_early_data(run, early_data) if early_data else None,
+        authenticated_as=authenticated,
     )
 
 
-def _insert_echo_step(steps: list[Step], sent: bytes, echoed: bytes) -> None:
+def _authenticated(early: bytes, sent: bytes, echoed: bytes) -> str | None:
+    """Whom the server said it authenticated, after echoing a request for /private."""
+    if not echoed.startswith(early):
+        return None
+    return authenticated_in(sent, echoed[len(early) :])
+
+
+def _early_data(run: ClientRun, early: bytes) -> EarlyData:
+    sent = next((e for e in run.all(events.EarlyDataSent)), None)
+    answer = next((e for e in run.all(events.EarlyDataAnswered)), None)
+    accepted = isinstance(answer, events.EarlyDataAnswered) and answer.accepted
+    if not isinstance(sent, events.EarlyDataSent):
+        reason = NOT_SENT_EARLY
+    elif isinstance(answer, events.EarlyDataAnswered):
+        reason = answer.reason
+    else:
+        reason = "no answer from the server"
+    return EarlyData(
+        requested=len(early),
+        sent=sent.size if isinstance(sent, events.EarlyDataSent) else 0,
+        accepted=accepted,
+        reason="" if accepted else reason,
+        resent=not accepted and run.completed,
+    )
+
+
+def _insert_echo_step(steps: list[Step], sent: bytes, echoed: bytes, matches: bool) -> None:
     """Where the client compared the echo with what it sent: after the last data it got
     (or at the end, when none came)."""
     received = [
@@ -131,7 +171,7 @@ def _insert_echo_step(steps: list[Step], sent: bytes, echoed: bytes) -> None:
         direction=Direction.LOCAL,
         at_ms=steps[at - 1].at_ms if at else 0.0,
         size=0,
-        fields={"sent": len(sent), "echoed": len(echoed), "matches": echoed == sent},
+        fields={"sent": len(sent), "echoed": len(echoed), "matches": matches},
     )
     steps.insert(at, step)
 
@@ -182,6 +222,16 @@ def _step(at_ms: float, ev: events.Event) -> Step | None:
         case events.HandshakeComplete():
             return Step(
                 name="HandshakeComplete", direction=Direction.LOCAL, at_ms=at, size=0, fields={}
+            )
+        case events.EarlyDataSent(size=size):
+            return Step(name=EARLY_DATA, direction=Direction.SENT, at_ms=at, size=size, fields={})
+        case events.EarlyDataAnswered(accepted=accepted, reason=reason):
+            return Step(
+                name=EARLY_DATA_ANSWER,
+                direction=Direction.LOCAL,
+                at_ms=at,
+                size=0,
+                fields={"accepted": accepted, "reason": reason},
             )
         case ApplicationDataSent(size=size):
             return Step(

@@ -88,6 +88,8 @@ class Plan:
     keylog: bool
     capture: bool
     expect_echo: bool
+    #: 0-RTT data for the resumed handshake (see HandshakeRequest.early_data).
+    early_data: bytes = b""
     #: What answers a CertificateRequest: "auto" (the client's enrolled certificate, added
     #: by the service), "none" or "pem" (already in ``config.client_certificate``).
     client_cert: str = "auto"
@@ -114,6 +116,7 @@ def plan_for(request: Any) -> Plan:
         keylog=request.keylog,
         capture=request.capture,
         expect_echo=not request.no_echo,
+        early_data=request.early_data,
         client_cert=request.client_cert or "auto",
     )
 
@@ -182,6 +185,12 @@ def _check_bounds(request: Any) -> None:
         raise BadRequest(f"clock skew must be a number of seconds within +-{MAX_CLOCK_SKEW_S}")
     if len(request.application_data) > MAX_APPLICATION_DATA:
         raise BadRequest(f"application data is limited to {MAX_APPLICATION_DATA} bytes")
+    if len(request.early_data) > MAX_APPLICATION_DATA:
+        raise BadRequest(f"early data is limited to {MAX_APPLICATION_DATA} bytes")
+    if request.early_data and not request.resume:
+        raise BadRequest("early data rides on a resumed session: ask for resume too")
+    if request.early_data and request.tls_version == "1.2":
+        raise BadRequest("early data (0-RTT) exists only in TLS 1.3")
     if request.tcp_address:
         try:
             _, port = split_host_port(request.tcp_address)

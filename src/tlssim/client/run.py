@@ -97,15 +97,22 @@ async def run_client(
     *,
     started_ms: float | None = None,
     expect_echo: bool = True,
+    early_data: bytes = b"",
 ) -> ClientRun:
     """Handshakes, sends `application_data`, waits for its echo (unless not `expect_echo`)
     and closes, within a deadline. Times are counted from `started_ms` (monotonic_ms()), by
-    default from now."""
+    default from now.
+
+    `early_data` (the engine's config sends it in 0-RTT when it can) is echoed before the
+    application data; when it did not go in 0-RTT, or the server rejected it, it is sent
+    again as ordinary application data first."""
     run = _Recorder(monotonic_ms() if started_ms is None else started_ms)
     run.echo_expected = expect_echo
     try:
         async with asyncio.timeout(deadline_s):
-            await _client_loop(conn, transport, decide_certificate, application_data, run)
+            await _client_loop(
+                conn, transport, decide_certificate, application_data, early_data, run
+            )
     except TimeoutError:
         run.failure = f"no answer within {deadline_s:g} s"
     except (ConnectionError, OSError) as exc:
@@ -123,11 +130,14 @@ async def _client_loop(
     transport: Transport,
     decide_certificate: CertificateDecider,
     application_data: bytes,
+    early_data: bytes,
     run: _Recorder,
 ) -> None:
     run.record(conn.start())
     await flush(conn, transport)
     closing = False
+    early_taken = False
+    expected = early_data + application_data
     while True:
         data = await transport.receive()
         pending = conn.receive_data(data)
@@ -142,16 +152,21 @@ async def _client_loop(
                         if alert is None
                         else conn.reject_certificate(alert)
                     )
+                elif isinstance(ev, events.EarlyDataAnswered):
+                    early_taken = ev.accepted
                 elif isinstance(ev, events.HandshakeComplete):
+                    if early_data and not early_taken:
+                        conn.send_application_data(early_data)  # 1-RTT after all
+                        run.record([ApplicationDataSent(len(early_data))])
                     if application_data:
                         conn.send_application_data(application_data)
                         run.record([ApplicationDataSent(len(application_data))])
-                    if not application_data or not run.echo_expected:
+                    if not expected or not run.echo_expected:
                         conn.close()
                         closing = True
                 elif isinstance(ev, events.ApplicationDataReceived):
                     run.echoed += ev.data
-                    if len(run.echoed) >= len(application_data) and not closing:
+                    if len(run.echoed) >= len(expected) and not closing:
                         conn.close()
                         closing = True
                 elif isinstance(ev, events.ConnectionClosed):

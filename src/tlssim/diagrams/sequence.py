@@ -61,11 +61,27 @@ class Sequence:
 
 
 def outcome_line(report: Report) -> str:
+    return _outcome(report) + _early_data_and_authentication(report)
+
+
+def _outcome(report: Report) -> str:
     if report.ok:
         return f"OK  {report.version}  {report.cipher_suite}  {report.key_exchange}"
     if report.alert is not None:
         return f"FAILED  alert {report.alert.description} sent by the {report.alert.sent_by}"
     return f"FAILED  {report.error or 'the handshake did not complete'}"
+
+
+def _early_data_and_authentication(report: Report) -> str:
+    """What went in 0-RTT and whether it was taken; whom the server authenticated later."""
+    extra = ""
+    if (early := report.early_data) is not None:
+        verdict = "accepted" if early.accepted else f"rejected ({early.reason})"
+        size = early.sent or early.requested  # the server cannot size what it skipped
+        extra += f"  0-RTT {f'{size} B ' if size else ''}{verdict}"
+    if report.authenticated_as is not None:
+        extra += f"  authenticated: {report.authenticated_as}"
+    return extra
 
 
 def sequence_of(report: Report) -> Sequence:

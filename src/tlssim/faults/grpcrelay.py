@@ -37,6 +37,8 @@ _CALL_ERRORS = (grpc.aio.AioRpcError, asyncio.InvalidStateError)
 PASS, RELAY = "pass", "relay"
 # How long a client has to read a GOAWAY before its connection is cut.
 DRAIN_TIMEOUT_S = 1.0
+# How long a replayed flight's connection waits for the server's answer.
+REPLAY_ANSWER_S = 3.0
 
 
 class _ContextSource:
@@ -123,10 +125,27 @@ class RelayConnection(ConnectionBase):
         self.upstream_error: tuple[grpc.StatusCode, str] | None = None
         self._end = asyncio.Event()
         self._call: Any = None
+        self._stub: Any = None
+
+    async def replay_upstream(self, data: bytes) -> bytes:
+        """A Connect call of its own carrying ``data`` (as a new client's would)."""
+        call = self._stub.Connect(timeout=REPLAY_ANSWER_S)
+        received = bytearray()
+        try:
+            await call.write(server_pb2.TlsBytes(data=data))
+            async with asyncio.timeout(REPLAY_ANSWER_S):
+                while (message := await call.read()) is not grpc.aio.EOF:
+                    received += message.data
+        except (TimeoutError, *_CALL_ERRORS):
+            pass
+        finally:
+            call.cancel()
+        return bytes(received)
 
     async def run(self, stub: Any) -> None:
         """Open the upstream call and pump both ways until the upstream's stream ends (or
         the connection is closed or reset)."""
+        self._stub = stub
         incoming = dict(self.context.invocation_metadata() or ())
         trace_id = rpcutil.trace_id_from(incoming)
         self._call = stub.Connect(

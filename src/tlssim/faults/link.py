@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 READ_SIZE = 32 * 1024
 QUEUE_CHUNKS = 64
+# How long a replayed flight's connection waits for the upstream's answer.
+REPLAY_ANSWER_S = 3.0
 
 ToxicSource = Callable[[Direction], Sequence[ToxicSpec]]
 
@@ -91,6 +93,9 @@ class Link:
 
     def spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
         return self.conn.spawn(coro)
+
+    async def replay_upstream(self, data: bytes) -> bytes:
+        return await self.conn.replay_upstream(data)
 
     def sync_toxics(self) -> None:
         """Bring the live toxics in line with the proxy's current list for this direction."""
@@ -208,6 +213,10 @@ class ConnectionBase:
         """Abort both sides."""
         raise NotImplementedError
 
+    async def replay_upstream(self, data: bytes) -> bytes:
+        """``data`` on a new upstream connection of its own (see LinkContext)."""
+        raise NotImplementedError
+
     def stop_tasks(self) -> None:
         for link in self._links:
             link.stop_toxics()
@@ -231,10 +240,12 @@ class Connection(ConnectionBase):
         self.client_reader, self.client_writer = client
         self._writers: list[asyncio.StreamWriter] = [self.client_writer]
         self._main: asyncio.Task[None] | None = None
+        self._upstream: tuple[str, int] = ("", 0)
 
     async def run(self, upstream_host: str, upstream_port: int) -> None:
         """Dial upstream and pipe both ways until both directions end or the proxy closes."""
         self._main = asyncio.current_task()
+        self._upstream = (upstream_host, upstream_port)
         try:
             try:
                 up_reader, up_writer = await asyncio.wait_for(
@@ -256,6 +267,20 @@ class Connection(ConnectionBase):
     def close(self) -> None:
         """Close both sides with FIN (data already written is still delivered)."""
         self._cancel()
+
+    async def replay_upstream(self, data: bytes) -> bytes:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(*self._upstream), 10)
+        received = bytearray()
+        try:
+            writer.write(data)
+            await writer.drain()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(REPLAY_ANSWER_S):
+                    while chunk := await reader.read(65536):
+                        received += chunk
+        finally:
+            writer.close()
+        return bytes(received)
 
     def reset(self) -> None:
         """Abort both sides with RST."""

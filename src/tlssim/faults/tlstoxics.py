@@ -49,6 +49,8 @@ SELECTOR_DEFAULTS: Mapping[str, AttrValue] = {
 _CODE_KEYS = frozenset(
     {"content_type", "handshake_type", "replay_content_type", "replay_handshake_type"}
 )
+# Replays on connections of their own, running (referenced so they are not collected).
+_REPLAYS: set[asyncio.Future[None]] = set()
 # Numeric attributes that may be negative.
 _SIGNED_KEYS = frozenset({"flip_byte", "value"})
 
@@ -296,6 +298,9 @@ class TlsReplayToxic(TlsToxic):
     The replayed records are the `replay_index`-th (0-based) record matching
     `replay_content_type`/`replay_handshake_type` (by default the toxic's own selector)
     and the `replay_count` - 1 records that followed it (a whole flight, say).
+    `replay_on` "connection" sends them again on the same connection; "new_connection"
+    sends them on a connection of their own to the upstream, as an attacker who copied a
+    client's first flight (ClientHello and 0-RTT data) would, while the original goes on.
     """
 
     defaults = MappingProxyType(
@@ -305,6 +310,7 @@ class TlsReplayToxic(TlsToxic):
             "replay_handshake_type": "",
             "replay_index": 0,
             "replay_count": 1,
+            "replay_on": "connection",
         }
     )
 
@@ -325,6 +331,8 @@ class TlsReplayToxic(TlsToxic):
         Selector.parse(attributes["replay_content_type"], attributes["replay_handshake_type"])
         if int(attributes["replay_count"]) < 1:
             raise BadRequestError("attribute 'replay_count' must be at least 1")
+        if attributes["replay_on"] not in ("connection", "new_connection"):
+            raise BadRequestError("attribute 'replay_on' must be connection or new_connection")
 
     def _remember(self, record: Record) -> None:
         want = int(self.num("replay_count"))
@@ -347,10 +355,32 @@ class TlsReplayToxic(TlsToxic):
     def on_selected(self, record: Record) -> None:
         self._remember(record)
         self.send(record.raw)
-        for saved in self._saved:
-            self.send(saved.raw)
         if not self._saved:
             log.warning("%s: tls_replay found nothing to replay", self.link.connection_id)
+        elif self.attr("replay_on") == "new_connection":
+            flight = b"".join(saved.raw for saved in self._saved)
+            # Not tied to this connection: the original may end before the replay's answer.
+            task = asyncio.ensure_future(self._replay_elsewhere(flight))
+            _REPLAYS.add(task)
+            task.add_done_callback(_REPLAYS.discard)
+        else:
+            for saved in self._saved:
+                self.send(saved.raw)
+
+    async def _replay_elsewhere(self, flight: bytes) -> None:
+        try:
+            answer = await self.link.replay_upstream(flight)
+        except (OSError, TimeoutError) as exc:
+            log.warning(
+                "%s: tls_replay could not open a connection: %s", self.link.connection_id, exc
+            )
+            return
+        log.info(
+            "%s: tls_replay sent %d bytes again on a new connection; %d bytes came back",
+            self.link.connection_id,
+            len(flight),
+            len(answer),
+        )
 
 
 @register_toxic("tls_downgrade")

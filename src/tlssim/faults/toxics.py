@@ -129,6 +129,11 @@ class LinkContext(Protocol):
     def spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
         """Run a background task that ends with the connection."""
 
+    async def replay_upstream(self, data: bytes) -> bytes:
+        """Send ``data`` on a new connection to the upstream, as a fresh client would;
+        returns what came back before the upstream ended it (or a few seconds passed)."""
+        ...
+
 
 class Toxic:
     """One toxic on one direction of one connection; the base class forwards unchanged."""

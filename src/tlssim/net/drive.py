@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from tlssim.net.echo import Echo
 from tlssim.net.transport import Transport
 from tlssim.tls import AlertDescription, ClientConnection, ServerConnection, events
+from tlssim.tls.config import ClientAuth
 
 #: Decides on a client's certificate: None accepts, an alert refuses.
 Judge = Callable[[events.CertificateReceived], Awaitable[AlertDescription | None]]
@@ -17,24 +19,27 @@ SERVER_IDLE_TIMEOUT_S = 30.0
 
 
 async def serve_connection(
-    conn: ServerConnection, transport: Transport, judge: Judge | None = None
+    conn: ServerConnection,
+    transport: Transport,
+    judge: Judge | None = None,
+    authenticate: ClientAuth | None = None,
 ) -> list[events.Event]:
-    """Answers one client: handshake, echo every application data record, close on close.
+    """Answers one client: handshake, echo (see ``echo``), close on close.
 
-    A client's certificate (on hosts that ask for one) goes to ``judge``; without one it is
-    refused with bad_certificate."""
+    A client's certificate (on hosts that ask for one, or after the handshake when a
+    request for the private path comes and ``authenticate`` says what to ask) goes to
+    ``judge``; without one it is refused with bad_certificate."""
     seen: list[events.Event] = []
+    echo = Echo(conn, authenticate)
     try:
         async with asyncio.timeout(SERVER_IDLE_TIMEOUT_S):
             while True:
                 data = await transport.receive()
                 evs = conn.receive_data(data)
                 evs += await _decide(conn, evs, judge)
+                # Data and close_notify can arrive in one read: no echo after the close.
+                evs += echo.answer(evs)
                 seen.extend(evs)
-                for ev in evs:
-                    # Data and close_notify can arrive in one read: no echo after the close.
-                    if isinstance(ev, events.ApplicationDataReceived) and not conn.closed:
-                        conn.send_application_data(ev.data)
                 await flush(conn, transport)
                 if not data or any(isinstance(ev, events.ConnectionClosed) for ev in evs):
                     break

@@ -308,6 +308,15 @@ POST_QUANTUM: tuple[Scenario, ...] = (
     ),
 )
 
+REPLAYED_0RTT = Scenario(
+    name="replayed-0rtt",
+    description="a resumed handshake's first flight with its 0-RTT data is copied and sent "
+    "again as a new client: the server accepts the early data once and refuses the copy "
+    "(single-use tickets; with TLSSIM_ANTI_REPLAY=off it would accept both)",
+    procedure="replayed_0rtt",
+    expect=Expect(ok=True),
+)
+
 SCENARIOS: tuple[Scenario, ...] = (
     _host_scenarios()
     + _latency_scenarios()
@@ -317,5 +326,5 @@ SCENARIOS: tuple[Scenario, ...] = (
     + REVOCATION_PATH
     + BROKEN_LINKS
     + POST_QUANTUM
-    + (CA_DOWN_AT_SERVER_START,)
+    + (CA_DOWN_AT_SERVER_START, REPLAYED_0RTT)
 )

@@ -54,6 +54,12 @@ def client_auth_for(
     return ask
 
 
+def post_handshake_ask(roots: tuple[x509.Certificate, ...]) -> ClientAuth:
+    """What the echo protocol's private path asks of a client after the handshake."""
+    names = tuple(root.subject.public_bytes() for root in roots)
+    return ClientAuth(required=True, certificate_authorities=names)
+
+
 class ClientCertificateJudge:
     def __init__(
         self, roots: tuple[x509.Certificate, ...], fetch_ocsp: FetchOcsp, clock: Clock

@@ -6,6 +6,7 @@ from tlssim.clock import monotonic_ms
 from tlssim.report import Report
 from tlssim.services.metrics import Durations, Tally
 from tlssim.services.served import ObservedServerConnection
+from tlssim.tls import events
 
 LABELS = ("outcome", "version", "cipher_suite", "group", "alert")
 NONE = "none"
@@ -22,8 +23,16 @@ class HandshakeMetrics:
         self.durations = Durations(
             "tlssim_handshake_duration_seconds", f"how long each handshake took ({observer})"
         )
+        self.early_data = Tally(
+            "tlssim_early_data",
+            "0-RTT early data the server was offered: accepted, refused as a replay, rejected",
+            ("outcome",),
+        )
+        self._observer = observer
 
-    def sources(self) -> tuple[Tally, Durations]:
+    def sources(self) -> tuple[Tally | Durations, ...]:
+        if self._observer == "server":
+            return self.handshakes, self.durations, self.early_data
         return self.handshakes, self.durations
 
     def count_report(self, report: Report) -> None:
@@ -49,3 +58,9 @@ class HandshakeMetrics:
             error.alert_name if error else NONE,
         )
         self.durations.observe((monotonic_ms() - conn.started_ms) / 1000)
+        for _, ev in conn.timeline:
+            if isinstance(ev, events.EarlyDataAnswered):
+                replay = ev.reason.startswith("replay")
+                self.early_data.add(
+                    "accepted" if ev.accepted else "replay" if replay else "rejected"
+                )

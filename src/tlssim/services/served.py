@@ -11,8 +11,19 @@ from dataclasses import dataclass
 from tlssim.client.decision import NOT_DECIDED
 from tlssim.clock import monotonic_ms
 from tlssim.feed import Feed
-from tlssim.report import Alert, ApplicationData, Direction, Party, Report, Step, Timings
+from tlssim.net.echo import subject_of
+from tlssim.report import (
+    Alert,
+    ApplicationData,
+    Direction,
+    EarlyData,
+    Party,
+    Report,
+    Step,
+    Timings,
+)
 from tlssim.tls import AlertDescription, ServerConfig, ServerConnection, events
+from tlssim.tls.config import ClientAuth
 
 
 class ObservedServerConnection(ServerConnection):
@@ -29,6 +40,9 @@ class ObservedServerConnection(ServerConnection):
 
     def accept_certificate(self) -> list[events.Event]:
         return self._observed(super().accept_certificate())
+
+    def request_client_certificate(self, ask: ClientAuth) -> list[events.Event]:
+        return self._observed(super().request_client_certificate(ask))
 
     def reject_certificate(
         self, alert: AlertDescription = AlertDescription.bad_certificate
@@ -73,7 +87,9 @@ def server_view(served: ServedConnection) -> Report:
     n = conn.negotiated
     alert = _alert(conn)
     received = sum(
-        s.size for s in steps if s.name == "ApplicationData" and s.direction is Direction.SENT
+        s.size
+        for s in steps
+        if s.name in ("ApplicationData", "EarlyData") and s.direction is Direction.SENT
     )
     total = conn.timeline[-1][0] if conn.timeline else 0.0
     return Report(
@@ -95,6 +111,25 @@ def server_view(served: ServedConnection) -> Report:
         error=None,
         steps=tuple(steps),
         timings=Timings(total_ms=round(total, 3)),
+        early_data=_early_data(conn),
+        authenticated_as=next(
+            (subject_of(ev.chain) for _, ev in conn.timeline if isinstance(ev, _AUTHENTICATED)),
+            None,
+        ),
+    )
+
+
+_AUTHENTICATED = events.ClientAuthenticated
+
+
+def _early_data(conn: ObservedServerConnection) -> EarlyData | None:
+    """The 0-RTT the client offered, as the server saw it (it cannot size skipped data)."""
+    answer = next((ev for _, ev in conn.timeline if isinstance(ev, events.EarlyDataAnswered)), None)
+    if answer is None:
+        return None
+    size = sum(len(ev.data) for _, ev in conn.timeline if isinstance(ev, events.EarlyDataReceived))
+    return EarlyData(
+        requested=size, sent=size, accepted=answer.accepted, reason=answer.reason, resent=False
     )
 
 
@@ -125,6 +160,35 @@ def _steps(at_ms: float, ev: events.Event) -> list[Step]:
             return [
                 Step(name="ApplicationData", direction=d, at_ms=at, size=len(data), fields={})
                 for d in (Direction.SENT, Direction.RECEIVED)
+            ]
+        case events.EarlyDataReceived(data=data):
+            # Echoed once the handshake completes.
+            return [
+                Step(
+                    name="EarlyData", direction=Direction.SENT, at_ms=at, size=len(data), fields={}
+                )
+            ]
+        case events.EarlyDataAnswered(accepted=accepted, reason=reason):
+            fields = {"accepted": accepted, "reason": reason}
+            return [
+                Step(
+                    name="EarlyDataAnswer",
+                    direction=Direction.LOCAL,
+                    at_ms=at,
+                    size=0,
+                    fields=fields,
+                )
+            ]
+        case events.ClientAuthenticated(chain=chain):
+            fields = {"subject": subject_of(chain)}
+            return [
+                Step(
+                    name="ClientAuthenticated",
+                    direction=Direction.LOCAL,
+                    at_ms=at,
+                    size=0,
+                    fields=fields,
+                )
             ]
         case events.AlertReceived(level=level, description=description):
             fields = {"level": _name(level), "description": _name(description)}

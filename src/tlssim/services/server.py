@@ -36,7 +36,11 @@ from tlssim.pki.enrollment import (
 from tlssim.pki.revocation import build_ocsp_request
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc, server_pb2, server_pb2_grpc
 from tlssim.services import metrics, runtime
-from tlssim.services.client_auth import ClientCertificateJudge, client_auth_for
+from tlssim.services.client_auth import (
+    ClientCertificateJudge,
+    client_auth_for,
+    post_handshake_ask,
+)
 from tlssim.services.handshake_metrics import HandshakeMetrics
 from tlssim.services.served import ConnectionFeed, ObservedServerConnection, ServedConnection
 from tlssim.services.settings import ServerSettings
@@ -49,7 +53,9 @@ from tlssim.tls import (
     SessionCache,
     SignatureScheme,
     UnrecognizedName,
+    events,
 )
+from tlssim.tls.anti_replay import EarlyDataSettings, UsedTickets
 from tlssim.tls.signatures import key_supports
 from tlssim.traces import TraceLog
 
@@ -201,18 +207,28 @@ def log_connection(transport: str, conn: ServerConnection) -> None:
     if conn.negotiated is not None:
         n = conn.negotiated
         log.info(
-            "%s handshake for %s: %s %s %s%s%s",
+            "%s handshake for %s: %s %s %s%s%s%s",
             transport,
             n.server_name or "(no SNI)",
             n.version.label,
             n.cipher_suite.name,
             n.key_exchange,
             " resumed" if n.resumed else "",
+            _early_data_note(conn),
             f", ended by {conn.error.alert.name}" if conn.error else "",
         )
     else:
         why = conn.error.alert.name if conn.error else "the client went away"
-        log.info("%s handshake failed: %s", transport, why)
+        log.info("%s handshake failed: %s%s", transport, why, _early_data_note(conn))
+
+
+def _early_data_note(conn: ServerConnection) -> str:
+    """ ", 0-RTT accepted" and the like, for the log line (empty without 0-RTT)."""
+    timeline = getattr(conn, "timeline", ())
+    for _, ev in timeline:
+        if isinstance(ev, events.EarlyDataAnswered):
+            return ", 0-RTT accepted" if ev.accepted else f", 0-RTT rejected ({ev.reason})"
+    return ""
 
 
 def trace_connection(traces: TraceLog, transport: str, conn: ObservedServerConnection) -> None:
@@ -241,12 +257,25 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
         certificates: CertificateStore,
         judge: ClientCertificateJudge,
         traces: TraceLog,
+        *,
+        early_data_max: int = 16384,
+        anti_replay: bool = True,
     ) -> None:
         self._certificates = certificates
         self.traces = traces
         #: Decides on client certificates for the hosts that ask for one.
         self.judge = judge
         self._client_auth = client_auth_for(judge.roots)
+        #: What the echo protocol's private path asks for after the handshake.
+        self.post_handshake_ask = post_handshake_ask(judge.roots)
+        # 0-RTT: one register for every connection, so a replay on any of them is caught.
+        self._early_data = (
+            EarlyDataSettings(
+                max_size=early_data_max, used_tickets=UsedTickets() if anti_replay else None
+            )
+            if early_data_max
+            else None
+        )
         # Shared by every connection, over gRPC and TCP, so sessions resume across both.
         self._session_cache = SessionCache(max_size=10_000)
         self._ticket_key = os.urandom(32)
@@ -263,6 +292,7 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
                 ticket_key=self._ticket_key,
                 client_auth=self._client_auth,
                 groups_for_server_name=host_groups,
+                early_data=self._early_data,
             )
         )
 
@@ -272,7 +302,9 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
         trace_id = rpcutil.bind_trace(context)
         conn = self.new_connection()
         try:
-            await serve_connection(conn, GrpcServerTransport(context), self.judge)
+            await serve_connection(
+                conn, GrpcServerTransport(context), self.judge, self.post_handshake_ask
+            )
         finally:
             log_connection("gRPC", conn)
             trace_connection(self.traces, "gRPC", conn)
@@ -360,8 +392,14 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
 
         roots = tuple(x509.load_pem_x509_certificates(bundle.pem.encode()))
         servicer = TlsServerServicer(
-            certificates, ClientCertificateJudge(roots, fetch_ocsp, clock), traces
+            certificates,
+            ClientCertificateJudge(roots, fetch_ocsp, clock),
+            traces,
+            early_data_max=settings.early_data_max,
+            anti_replay=settings.anti_replay,
         )
+        if not settings.anti_replay:
+            log.warning("0-RTT anti-replay is OFF: replayed early data will be accepted")
 
         async def on_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             # No trace id comes over TCP: each connection is a trace of its own.
@@ -369,7 +407,7 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
             transport = TcpTransport(reader, writer)
             conn = servicer.new_connection()
             try:
-                await serve_connection(conn, transport, servicer.judge)
+                await serve_connection(conn, transport, servicer.judge, servicer.post_handshake_ask)
             finally:
                 await transport.close()
             log_connection("TCP", conn)

@@ -31,7 +31,13 @@ class Variable:
 _ALL = ("ca", "ocsp", "server", "client", "faults")
 CONSOLE_PORT = 8000
 # Where each service serves Prometheus metrics (docs/metrics.md).
-METRICS_PORTS: Final = {"ca": 9151, "ocsp": 9152, "server": 9153, "client": 9154, "faults": 9155}
+METRICS_PORTS: Final = {
+    "ca": 9151,
+    "ocsp": 9152,
+    "server": ep.SERVER_METRICS_PORT,
+    "client": 9154,
+    "faults": 9155,
+}
 
 
 def metrics_variable(service: str) -> str:
@@ -164,6 +170,19 @@ VARIABLES: Final[tuple[Variable, ...]] = (
         services=("server",),
     ),
     Variable(
+        name="TLSSIM_EARLY_DATA_MAX",
+        default="16384",
+        meaning="bytes of 0-RTT early data the server's tickets allow (0: no 0-RTT)",
+        services=("server",),
+    ),
+    Variable(
+        name="TLSSIM_ANTI_REPLAY",
+        default="on",
+        meaning="on: the server accepts a ticket's 0-RTT data once; off: replays are "
+        "accepted too, to show the attack ([0-RTT](early-data.md#0-rtt-and-replay))",
+        services=("server",),
+    ),
+    Variable(
         name="TLSSIM_CRL_TIMEOUT_S",
         default="2",
         meaning="seconds the client waits for a CRL download",
@@ -251,6 +270,14 @@ class Environment:
         if not low <= value <= high:
             raise SettingsError(f"{name} must be an integer from {low} to {high}, got {raw!r}")
         return value
+
+    def switch(self, name: str, default: bool) -> bool:
+        raw = self.text(name).lower()
+        if not raw:
+            return default
+        if raw not in ("on", "off"):
+            raise SettingsError(f"{name} must be on or off, got {raw!r}")
+        return raw == "on"
 
     def optional_integer(self, name: str) -> int | None:
         raw = self.text(name)
@@ -373,6 +400,9 @@ class ServerSettings:
     admin_token: str = ""
     ca_data_dir: Path
     metrics_listen: str = ""
+    #: 0-RTT: what tickets allow (0: none), and whether a ticket's early data is taken once.
+    early_data_max: int = 16384
+    anti_replay: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServerSettings:
@@ -388,6 +418,8 @@ class ServerSettings:
             enrollment_token_file=_enrollment_token_file(e, "server"),
             admin_token=e.text("TLSSIM_ADMIN_TOKEN"),
             ca_data_dir=e.data_dir() / "ca",
+            early_data_max=e.integer("TLSSIM_EARLY_DATA_MAX", 16384, 0, 0xFFFFFFFF),
+            anti_replay=e.switch("TLSSIM_ANTI_REPLAY", True),
         )
 
 

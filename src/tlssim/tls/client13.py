@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from cryptography import x509
 
+from tlssim.tls import early_data
 from tlssim.tls import events as ev
 from tlssim.tls.certificate_request import CertificateRequest, client_scheme, request_fields
 from tlssim.tls.client_hello import ClientOffer
@@ -54,6 +55,7 @@ from tlssim.tls.messages import (
     ServerHello,
 )
 from tlssim.tls.negotiated import Negotiated, key_exchange_name
+from tlssim.tls.post_handshake_auth import answer_request
 from tlssim.tls.sessions import Session
 from tlssim.tls.signatures import (
     CLIENT_CONTEXT,
@@ -86,6 +88,8 @@ TRANSITIONS: Table = {
     (S.WAIT_FINISHED, M.finished): ("on_finished", S.CONNECTED),
     (S.CONNECTED, M.new_session_ticket): ("on_new_session_ticket", S.CONNECTED),
     (S.CONNECTED, M.key_update): ("on_key_update", S.CONNECTED),
+    # post-handshake authentication (4.6.2), when we offered it
+    (S.CONNECTED, M.certificate_request): ("on_post_handshake_request", S.CONNECTED),
 }
 
 _SH_ALLOWED = {ExtensionType.key_share, ExtensionType.supported_versions}
@@ -99,7 +103,11 @@ _EE_FORBIDDEN = {
     ExtensionType.cookie,
 }
 #: Extensions RFC 8446 4.2 lists for EncryptedExtensions, of those this client sends.
-_EE_ALLOWED = {ExtensionType.server_name, ExtensionType.supported_groups}
+_EE_ALLOWED = {
+    ExtensionType.server_name,
+    ExtensionType.supported_groups,
+    ExtensionType.early_data,
+}
 
 
 class ClientTls13(Handshake):
@@ -121,6 +129,8 @@ class ClientTls13(Handshake):
         self._resumed = False
         self._resumption_master = b""
         self._request: CertificateRequest | None = None
+        #: Our write key is still the 0-RTT one (until the server answers early_data).
+        self._early_write = offer.early_data_sent
 
     # -- ServerHello / HelloRetryRequest -----------------------------------------------
 
@@ -191,6 +201,11 @@ class ClientTls13(Handshake):
             offer.shares = {group: KeyShare(group, config.entropy)}
         if config.compatibility_mode:
             core.send_compat_ccs()
+        if self._early_write:
+            # 0-RTT is off after a HelloRetryRequest (4.2.10): the new hello goes in clear
+            core.flush_handshake()
+            core.records.write_protection = None
+            self._early_write = False
         offer.hello(core)
         core.flush_handshake()
 
@@ -220,7 +235,8 @@ class ClientTls13(Handshake):
         keys.read_with(keys.server_handshake)
         if self._config.compatibility_mode:
             core.send_compat_ccs()
-        keys.write_with(keys.client_handshake)
+        if not self._early_write:
+            keys.write_with(keys.client_handshake)
 
     def _selected_psk(self, exts: dict[int, bytes], params: SuiteParams) -> bytes | None:
         """The PSK the server selected in ServerHello, or None for a full handshake."""
@@ -253,10 +269,26 @@ class ClientTls13(Handshake):
         if ExtensionType.supported_groups in exts:
             # 4.2.7: the server's preferences, for later connections; only its syntax matters
             decode_uint16_list(exts[ExtensionType.supported_groups])
+        if ExtensionType.early_data in exts:
+            early_data.check_indication(exts[ExtensionType.early_data])
+            if not self._resumed or not self._early_write:
+                raise IllegalParameter("early_data accepted without the ticket it needs")
         fields: dict[str, object] = {"extensions": [name_of(ExtensionType, t) for t in exts]}
         self._core.received(raw, "EncryptedExtensions", fields)
+        if self._offer.early_data_sent:
+            self._settle_early_data(ExtensionType.early_data in exts)
         # resumed with a PSK: the server authenticated by knowing it; Finished comes next
         return S.WAIT_FINISHED if self._resumed else S.WAIT_CERT_CR
+
+    def _settle_early_data(self, accepted: bool) -> None:
+        """Accepted: EndOfEarlyData goes under the early key after the server's Finished.
+        Rejected: the handshake key from now on; the caller may send the data again."""
+        reason = "" if accepted else "the server did not accept it"
+        self._core.events.append(ev.EarlyDataAnswered(accepted, reason))
+        if not accepted and self._early_write:
+            assert self._keys is not None
+            self._keys.write_with(self._keys.client_handshake)
+            self._early_write = False
 
     def on_certificate_request(self, body: bytes, raw: bytes) -> None:
         request = CertificateRequest.parse(body)
@@ -309,6 +341,10 @@ class ClientTls13(Handshake):
         keys.check_finished(body, raw, keys.server_handshake, "server")
         keys.enter_master()
         keys.read_with(keys.read_application)
+        if self._early_write:
+            self._core.send_handshake(early_data.END_OF_EARLY_DATA, "EndOfEarlyData", {})
+            keys.write_with(keys.client_handshake)
+            self._early_write = False
         if self._request is not None:
             self._send_client_certificate(self._request)
         keys.send_finished(keys.client_handshake)
@@ -350,13 +386,17 @@ class ClientTls13(Handshake):
         ticket = NewSessionTicket.parse(body)
         core, keys = self._core, self._keys
         assert keys is not None
-        core.events.append(
-            ev.HandshakeMessageReceived(
-                "NewSessionTicket",
-                len(raw),
-                {"ticket_lifetime": ticket.ticket_lifetime, "ticket_size": len(ticket.ticket)},
-            )
-        )
+        nst_exts = index_extensions(ticket.extensions)
+        max_early = 0
+        if ExtensionType.early_data in nst_exts:
+            max_early = early_data.decode_max_early_data(nst_exts[ExtensionType.early_data])
+        fields: dict[str, object] = {
+            "ticket_lifetime": ticket.ticket_lifetime,
+            "ticket_size": len(ticket.ticket),
+        }
+        if max_early:
+            fields["max_early_data_size"] = max_early
+        core.events.append(ev.HandshakeMessageReceived("NewSessionTicket", len(raw), fields))
         psk = resumption_psk(keys.params, self._resumption_master, ticket.ticket_nonce)
         session = Session(
             version=ProtocolVersion.TLSv1_3,
@@ -366,12 +406,22 @@ class ClientTls13(Handshake):
             ticket=ticket.ticket,
             ticket_age_add=ticket.ticket_age_add,
             ticket_lifetime=ticket.ticket_lifetime,
+            max_early_data=max_early,
         )
         core.events.append(ev.SessionReceived(session))
 
     def on_key_update(self, body: bytes, raw: bytes) -> None:
         assert self._keys is not None
         self._keys.on_key_update(body, raw)
+
+    def on_post_handshake_request(self, body: bytes, raw: bytes) -> None:
+        if ExtensionType.post_handshake_auth not in self._offer.sent_extensions:
+            raise UnexpectedMessage("CertificateRequest after the handshake, not offered")
+        assert self._keys is not None
+        config = self._config
+        answer_request(
+            self._core, self._keys, config.client_certificate, config.signature_schemes, raw
+        )
 
 
 ClientTls13.transitions = bind(ClientTls13, TRANSITIONS)

@@ -7,6 +7,7 @@ shares and cookie, and the same offer is sent again.
 
 from __future__ import annotations
 
+from tlssim.tls import early_data
 from tlssim.tls.config import ClientConfig
 from tlssim.tls.constants import CipherSuite, ExtensionType, ProtocolVersion
 from tlssim.tls.core import ConnectionCore
@@ -70,6 +71,10 @@ class ClientOffer:
         self.cookie: bytes | None = None
         self.psk_session = self._usable_psk(config)
         self.psk_offered = False
+        #: 0-RTT: planned when the session's ticket allows the config's early data; sent
+        #: once the first ClientHello is out (see ``send_first``).
+        self.early_data_planned = early_data.can_send(self.psk_session, config.early_data)
+        self.early_data_sent = False
         #: The extension types of the last ClientHello: a server may answer only these (4.2).
         self.sent_extensions: frozenset[int] = frozenset()
 
@@ -109,6 +114,12 @@ class ClientOffer:
         if self.tls13:
             self.shares = {g: KeyShare(g, entropy) for g in self.config.key_share_groups}
         core.send_first_client_hello(self.hello(core))
+        session = self.psk_session
+        if self.early_data_planned and self.psk_offered and session is not None:
+            early_data.send_early_data(
+                core, session, self.config.early_data, self.config.compatibility_mode
+            )
+            self.early_data_sent = True
 
     def hello(self, core: ConnectionCore) -> bytes:
         """The ClientHello for the current offer, taken into the transcript and reported."""
@@ -140,6 +151,11 @@ class ClientOffer:
             ]
         if self.cookie is not None:
             exts.append(Extension(ExtensionType.cookie, encode_cookie(self.cookie)))
+        if self.tls13 and cfg.client_certificate is not None:
+            exts.append(Extension(ExtensionType.post_handshake_auth, b""))
+        if self.early_data_planned and self.retry_suite is None:
+            # 4.2.10: never after a HelloRetryRequest; pre_shared_key still comes last
+            exts.append(early_data.INDICATION)
         ch = ClientHello(
             random=core.client_random,
             legacy_session_id=self.session_id,

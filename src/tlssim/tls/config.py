@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tlssim.tls.anti_replay import EarlyDataSettings
 from tlssim.tls.constants import CipherSuite, NamedGroup, ProtocolVersion, SignatureScheme
 from tlssim.tls.sessions import Session, SessionCache
 from tlssim.tls.signatures import PrivateKey
@@ -117,7 +118,12 @@ class ClientConfig:
     session: Session | None = None
     session_age_ms: int = 0
     #: Sent when the server asks (CertificateRequest); without it, an empty Certificate.
+    #: Holding one, a TLS 1.3 client also offers post_handshake_auth (4.2.6).
     client_certificate: CertifiedKey | None = None
+    #: 0-RTT (4.2.10): sent right after the ClientHello when ``session`` is offered and its
+    #: ticket allows this much early data; ``EarlyDataAnswered`` says whether the server
+    #: took it (if not, the caller sends it again once connected, if it still wants to).
+    early_data: bytes = b""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,7 +134,8 @@ class ServerConfig:
     MLKEM768, whose encapsulation draws randomness inside the library); TLS 1.2
     draws ServerHello.random (32), a new session id (32, only with a ``session_cache``), the
     ECDHE seed (32) or, for RSA key transport, the 48-byte fallback premaster; tickets draw
-    a 12-byte nonce and a 4-byte ticket_age_add.
+    a 12-byte nonce and a 4-byte ticket_age_add; a post-handshake CertificateRequest draws
+    its 8-byte certificate_request_context.
     ``certificate_selector(sni, client_signature_schemes)`` returns the CertifiedKey to use or
     raises TLSError (e.g. unrecognized_name, handshake_failure). In TLS 1.2 the schemes
     passed are those usable with the offered cipher suites (ECDSA/Ed25519 schemes for
@@ -170,3 +177,8 @@ class ServerConfig:
     ticket_key: bytes | None = None
     ticket_lifetime: int = DEFAULT_TICKET_LIFETIME
     client_auth: Callable[[str | None], ClientAuth | None] | None = None
+    #: 0-RTT: tickets then carry early_data (max_early_data_size) and a resuming client's
+    #: early data is accepted, at most once per ticket unless anti-replay is off (see
+    #: ``anti_replay``). None: no ticket allows early data, and offered early data is
+    #: skipped (trial decryption, 4.2.10).
+    early_data: EarlyDataSettings | None = None

@@ -18,6 +18,8 @@ Rules (RFC 8446, RFC 5246):
 - EOF inside a record or handshake message is a decode_error; after the handshake, EOF
   without the peer's close_notify (while we have not closed) is a truncation: we send
   close_notify and end with ``Truncated`` (6.1);
+- a server that accepted 0-RTT takes application data before the handshake completes,
+  as early data, up to max_early_data_size (4.2.10);
 - zero-length application data is legal (5.1), but more than MAX_EMPTY_RECORDS empty
   records in a row, or MAX_KEY_UPDATES KeyUpdates without application data, end the
   connection (unexpected_message), as BoringSSL does;
@@ -88,6 +90,8 @@ class ConnectionCore:
         #: Application data records we have sent (a KeyUpdate reply is owed once per silence).
         self.application_records_sent = 0
         self.negotiated: Negotiated | None = None
+        #: A server reading accepted 0-RTT data: how many more bytes it takes (4.2.10).
+        self.early_data_left: int | None = None
         #: The TLSError that ended the connection, if any (local or the peer's alert).
         self.error: TLSError | None = None
 
@@ -206,6 +210,13 @@ class ConnectionCore:
             raise UnexpectedMessage(f"more than {MAX_EMPTY_RECORDS} empty records in a row")
 
     def _on_application_data(self, payload: bytes) -> None:
+        if self.negotiated is None and self.early_data_left is not None:
+            if len(payload) > self.early_data_left:
+                raise UnexpectedMessage("more early data than max_early_data_size")
+            self.early_data_left -= len(payload)
+            if payload:
+                self.events.append(ev.EarlyDataReceived(payload))
+            return
         if self.negotiated is None:
             raise UnexpectedMessage("application data before the handshake completed")
         if payload:

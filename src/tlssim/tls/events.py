@@ -108,3 +108,35 @@ class ConnectionClosed(Event):
     """
 
     error: TLSError | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyDataSent(Event):
+    """The client sent ``size`` bytes of 0-RTT data right after its ClientHello."""
+
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyDataAnswered(Event):
+    """Whether the server took the 0-RTT data the client offered, and why not if it did
+    not (both sides report it, at EncryptedExtensions). A client whose early data was
+    rejected sends it again as ordinary application data, if it still wants to."""
+
+    accepted: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyDataReceived(Event):
+    """0-RTT data the server accepted (before the handshake completed)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ClientAuthenticated(Event):
+    """Post-handshake authentication (4.6.2) finished: the client's chain (DER, leaf
+    first; empty when it sent no certificate and the server did not require one)."""
+
+    chain: tuple[bytes, ...]

@@ -44,6 +44,13 @@ def _empty(data: bytes) -> bool:
     return True
 
 
+def _flag(data: bytes) -> bool:
+    """early_data (4.2.10) and post_handshake_auth (4.2.6) in a ClientHello: empty."""
+    if data:
+        raise DecodeError("an extension that must be empty has a body")
+    return True
+
+
 def _opaque8(data: bytes) -> bytes:
     """renegotiation_info (RFC 5746 3.2): opaque renegotiated_connection<0..255>."""
     r = Reader(data)
@@ -77,6 +84,8 @@ class HelloExtensions:
     extended_master_secret: bool
     renegotiation_info: bytes | None
     ec_point_formats: bytes | None
+    early_data: bool = False
+    post_handshake_auth: bool = False
 
 
 def decode_hello_extensions(hello: ClientHello) -> HelloExtensions:
@@ -102,4 +111,6 @@ def decode_hello_extensions(hello: ClientHello) -> HelloExtensions:
         extended_master_secret=bool(get(E.extended_master_secret, _empty)),  # RFC 7627
         renegotiation_info=get(E.renegotiation_info, _opaque8),  # RFC 5746
         ec_point_formats=get(E.ec_point_formats, _point_formats),  # RFC 8422
+        early_data=bool(get(E.early_data, _flag)),  # 4.2.10
+        post_handshake_auth=bool(get(E.post_handshake_auth, _flag)),  # 4.2.6
     )

@@ -113,6 +113,10 @@ class KeySchedule:
         """The resumption binder_key (from the early secret; call before enter_handshake)."""
         return derive_secret(self.params, self.secret, b"res binder", self._empty_hash)
 
+    def early_traffic(self, client_hello_hash: bytes) -> bytes:
+        """client_early_traffic_secret (7.1): the 0-RTT key, over Hash(ClientHello)."""
+        return derive_secret(self.params, self.secret, b"c e traffic", client_hello_hash)
+
     def _derived(self) -> bytes:
         return derive_secret(self.params, self.secret, b"derived", self._empty_hash)
 
@@ -172,6 +176,15 @@ class Transcript:
             h = self._hash.copy()
         h.update(extra)
         return h.finalize()
+
+    def fork(self) -> Transcript:
+        """A copy that goes on separately (post-handshake authentication, 4.6.2, hashes
+        the handshake and its own messages, never another exchange's)."""
+        copy = Transcript()
+        copy._messages = bytearray(self._messages)
+        copy._pending = list(self._pending)
+        copy._hash = None if self._hash is None else self._hash.copy()
+        return copy
 
     @property
     def started(self) -> bool:

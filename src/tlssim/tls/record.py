@@ -17,6 +17,9 @@ from tlssim.tls.tls12 import Tls12Suite
 _KNOWN_TYPES = frozenset(int(t) for t in ContentType if t != ContentType.invalid)
 _APPLICATION_DATA = int(ContentType.application_data)
 _OUTER_HEADER = b"\x17\x03\x03"
+_TAG_LENGTH = 16
+#: What ``_next`` returns for a record it dropped.
+_SKIPPED = (-1, b"")
 
 
 class RecordProtection:
@@ -120,10 +123,12 @@ Protection = RecordProtection | Tls12RecordProtection
 class RecordLayer:
     """Parses incoming records from a byte buffer and frames outgoing ones."""
 
-    __slots__ = ("_in", "outgoing", "read_protection", "write_protection")
+    __slots__ = ("_in", "outgoing", "read_protection", "skip_early_data", "write_protection")
 
     def __init__(self) -> None:
         self._in = bytearray()
+        #: Bytes of rejected 0-RTT data a server may still drop (see ``next_record``).
+        self.skip_early_data = 0
         self.outgoing = bytearray()
         self.read_protection: Protection | None = None
         self.write_protection: Protection | None = None
@@ -138,8 +143,17 @@ class RecordLayer:
         """The next record as (content type, plaintext), or None when incomplete.
 
         Plaintext records other than alert/change_cipher_spec are unexpected once read
-        protection is on; application_data is unexpected before.
+        protection is on; application_data is unexpected before. While ``skip_early_data``
+        is positive (a server that rejected 0-RTT, 4.2.10), records that fail to decrypt,
+        or application_data arriving before keys (after a HelloRetryRequest), are dropped
+        against that budget until the first record that is the client's own.
         """
+        while True:
+            record = self._next()
+            if record is not _SKIPPED:
+                return record
+
+    def _next(self) -> tuple[int, bytes] | None:
         buf = self._in
         if len(buf) < 5:
             if buf and buf[0] not in _KNOWN_TYPES:
@@ -156,7 +170,7 @@ class RecordLayer:
             limit = protection.max_ciphertext
         else:
             protection = None
-            limit = MAX_PLAINTEXT
+            limit = MAX_PLAINTEXT if not self.skip_early_data else MAX_CIPHERTEXT
         if length > limit:
             raise RecordOverflow("record too long")
         if len(buf) < 5 + length:
@@ -165,12 +179,32 @@ class RecordLayer:
         payload = bytes(buf[5 : 5 + length])
         del buf[: 5 + length]
         if protection is not None:
-            return protection.open(header, payload)
+            if not self.skip_early_data:
+                return protection.open(header, payload)
+            seq = protection.seq
+            try:
+                opened = protection.open(header, payload)
+            except BadRecordMac:
+                protection.seq = seq  # a skipped record uses no sequence number
+                return self._skip(payload)
+            self.skip_early_data = 0
+            return opened
         if content_type == _APPLICATION_DATA:
+            if self.skip_early_data:
+                return self._skip(payload)
             raise UnexpectedMessage("application data before keys")
         if self.read_protection is not None and content_type == ContentType.handshake:
             raise UnexpectedMessage("plaintext handshake record after key change")
+        if content_type == ContentType.handshake:
+            self.skip_early_data = 0
         return content_type, payload
+
+    def _skip(self, payload: bytes) -> tuple[int, bytes]:
+        size = max(len(payload) - _TAG_LENGTH, 0)
+        if size > self.skip_early_data:
+            raise UnexpectedMessage("more undecryptable early data than max_early_data_size")
+        self.skip_early_data -= size
+        return _SKIPPED
 
     def write(self, content_type: int, data: bytes) -> None:
         """Queue ``data`` as one or more records (fragments of at most 2^14 bytes)."""

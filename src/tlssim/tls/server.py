@@ -8,7 +8,8 @@ takes every message through its transition table.
 from __future__ import annotations
 
 from tlssim.tls import events as ev
-from tlssim.tls.config import ServerConfig
+from tlssim.tls.anti_replay import MAX_EARLY_DATA_LIMIT
+from tlssim.tls.config import ClientAuth, ServerConfig
 from tlssim.tls.constants import HandshakeType, ProtocolVersion
 from tlssim.tls.core import ConnectionCore
 from tlssim.tls.endpoint import Endpoint
@@ -39,6 +40,10 @@ class ServerConnection(Endpoint):
             raise ValueError("ticket_key must be 32 bytes")
         if not 0 < config.ticket_lifetime <= MAX_TICKET_LIFETIME:
             raise ValueError("ticket_lifetime must be 1..604800 seconds (RFC 8446 4.6.1)")
+        if config.early_data is not None and not (
+            0 < config.early_data.max_size <= MAX_EARLY_DATA_LIMIT
+        ):
+            raise ValueError("early_data.max_size must be 1..2^32-1 bytes")
         self.config = config
         self._core = ConnectionCore(config.entropy, False, self._select_version)
 
@@ -64,3 +69,24 @@ class ServerConnection(Endpoint):
     def start(self) -> list[ev.Event]:
         """Nothing to send first; present for symmetry with the client."""
         return []
+
+    @property
+    def post_handshake_auth_offered(self) -> bool:
+        """Whether the client offered post_handshake_auth (TLS 1.3, 4.2.6)."""
+        hs = self._core.handshake
+        return isinstance(hs, ServerTls13) and hs.post_handshake_auth_offered
+
+    def request_client_certificate(self, ask: ClientAuth) -> list[ev.Event]:
+        """TLS 1.3 post-handshake authentication (4.6.2), once connected.
+
+        The client's chain comes as ``CertificateReceived`` (decide with
+        ``accept_certificate``/``reject_certificate``), then ``ClientAuthenticated`` once
+        its Finished verified. An empty Certificate fails a required request with
+        certificate_required, as does a client that offered no post_handshake_auth.
+        """
+        core = self._core
+        hs = core.handshake
+        if not isinstance(hs, ServerTls13) or core.negotiated is None or core.closed:
+            raise RuntimeError("post-handshake authentication needs a TLS 1.3 connection")
+        hs.request_client_certificate(ask)
+        return core.take_events()

@@ -8,6 +8,7 @@ for the client's Finished and sends one NewSessionTicket when tickets are enable
 
 from __future__ import annotations
 
+from tlssim.tls import early_data
 from tlssim.tls import events as ev
 from tlssim.tls.certificate_request import CertificateRequest, request_fields
 from tlssim.tls.config import CertifiedKey, ClientAuth, ServerConfig
@@ -22,7 +23,7 @@ from tlssim.tls.constants import (
 )
 from tlssim.tls.core import ConnectionCore
 from tlssim.tls.describe import certificate_fields, client_hello_fields, server_hello_fields
-from tlssim.tls.errors import HandshakeFailure, IllegalParameter, TLSError
+from tlssim.tls.errors import DecodeError, HandshakeFailure, IllegalParameter, TLSError
 from tlssim.tls.extensions import (
     Extension,
     encode_certificate_status,
@@ -46,6 +47,7 @@ from tlssim.tls.messages import (
 )
 from tlssim.tls.negotiated import Negotiated, key_exchange_name
 from tlssim.tls.offer13 import AcceptedPsk, Offer13, accept_psk
+from tlssim.tls.post_handshake_auth import PostHandshakeRequest
 from tlssim.tls.signatures import (
     CLIENT_CONTEXT,
     SERVER_CONTEXT,
@@ -66,13 +68,22 @@ S, M = Tls13State, HandshakeType
 TRANSITIONS: Table = {
     # our flight up to Finished, or a HelloRetryRequest when no offered key share fits
     # (WAIT_CERT when our flight carried a CertificateRequest)
-    (S.WAIT_CH, M.client_hello): ("on_client_hello", (S.WAIT_FINISHED, S.WAIT_CH2, S.WAIT_CERT)),
+    (S.WAIT_CH, M.client_hello): (
+        "on_client_hello",
+        (S.WAIT_FINISHED, S.WAIT_CH2, S.WAIT_CERT, S.WAIT_EOED),
+    ),
     (S.WAIT_CH2, M.client_hello): ("on_client_hello_after_retry", (S.WAIT_FINISHED, S.WAIT_CERT)),
+    # accepted 0-RTT: early data until EndOfEarlyData
+    (S.WAIT_EOED, M.end_of_early_data): ("on_end_of_early_data", S.WAIT_FINISHED),
     # the client's certificate, maybe empty; CertificateVerify only after a non-empty one
     (S.WAIT_CERT, M.certificate): ("on_client_certificate", (S.WAIT_CV, S.WAIT_FINISHED)),
     (S.WAIT_CV, M.certificate_verify): ("on_client_certificate_verify", S.WAIT_FINISHED),
     (S.WAIT_FINISHED, M.finished): ("on_finished", S.CONNECTED),
     (S.CONNECTED, M.key_update): ("on_key_update", S.CONNECTED),
+    # post-handshake authentication (4.6.2), once the server asked
+    (S.PHA_WAIT_CERT, M.certificate): ("on_pha_certificate", (S.PHA_WAIT_CV, S.PHA_WAIT_FINISHED)),
+    (S.PHA_WAIT_CV, M.certificate_verify): ("on_pha_certificate_verify", S.PHA_WAIT_FINISHED),
+    (S.PHA_WAIT_FINISHED, M.finished): ("on_pha_finished", S.CONNECTED),
 }
 
 
@@ -101,6 +112,10 @@ class ServerTls13(Handshake):
         self._client_auth: ClientAuth | None = None
         self._client_key: PublicKey | None = None
         self._requested_schemes: tuple[SignatureScheme, ...] = ()
+        #: The early traffic secret while 0-RTT is accepted (read until EndOfEarlyData).
+        self._early_secret: bytes | None = None
+        self.post_handshake_auth_offered = False
+        self._pha: PostHandshakeRequest | None = None
 
     # -- ClientHello --------------------------------------------------------------------
 
@@ -142,8 +157,17 @@ class ServerTls13(Handshake):
         group = choice[0]
         if client_public is None:
             self._send_hello_retry_request(offer, group, params)
+            if offer.extensions.early_data:
+                early_data.skip_early_data(core, config.early_data)
+                core.events.append(ev.EarlyDataAnswered(False, "a HelloRetryRequest came first"))
             return S.WAIT_CH2
-        self._send_flight(offer, group, client_public, params, psk)
+        verdict = early_data.judge(config.early_data, offer, psk, params, after_retry=False)
+        if verdict is not None and verdict.accepted:
+            assert psk is not None
+            self._early_secret = early_data.early_traffic_secret(core, params, psk.contents.psk)
+        self._send_flight(offer, group, client_public, params, psk, verdict)
+        if self._early_secret is not None:
+            return S.WAIT_EOED
         return S.WAIT_FINISHED if self._client_auth is None else S.WAIT_CERT
 
     def on_client_hello_after_retry(self, body: bytes, raw: bytes) -> Tls13State:
@@ -169,7 +193,8 @@ class ServerTls13(Handshake):
             psk, _ = accept_psk(config.ticket_key, offer, raw, (params,), core.transcript)
         core.transcript.add(raw)
         core.events.append(_hello_received(raw, offer))
-        self._send_flight(offer, group, offer.shares[0][1], params, psk)
+        verdict = early_data.judge(config.early_data, offer, psk, params, after_retry=True)
+        self._send_flight(offer, group, offer.shares[0][1], params, psk, verdict)
         return S.WAIT_FINISHED if self._client_auth is None else S.WAIT_CERT
 
     def _server_groups(self) -> tuple[int, ...]:
@@ -234,9 +259,11 @@ class ServerTls13(Handshake):
         client_public: bytes,
         params: SuiteParams,
         psk: AcceptedPsk | None,
+        verdict: early_data.Verdict | None = None,
     ) -> None:
         """ServerHello, EncryptedExtensions, [Certificate, CertificateVerify], Finished."""
         core, entropy = self._core, self._config.entropy
+        self.post_handshake_auth_offered = offer.extensions.post_handshake_auth
         random = entropy(32)
         server_public, shared = answer_share(group, client_public, entropy)
         self._group = group
@@ -277,11 +304,15 @@ class ServerTls13(Handshake):
                     ExtensionType.supported_groups, encode_uint16_list(self._server_groups())
                 ),
             )
+        if verdict is not None and verdict.accepted:
+            ee_exts += (early_data.INDICATION,)
         core.send_handshake(
             EncryptedExtensions(extensions=ee_exts).serialize(),
             "EncryptedExtensions",
             {"extensions": [ExtensionType(e.type).name for e in ee_exts]},
         )
+        if verdict is not None:
+            core.events.append(ev.EarlyDataAnswered(verdict.accepted, verdict.reason))
         if psk is None and self._client_auth is not None:
             self._send_certificate_request(self._client_auth)
         if psk is None:
@@ -289,7 +320,14 @@ class ServerTls13(Handshake):
         keys.send_finished(keys.server_handshake)
         keys.enter_master()
         keys.write_with(keys.write_application)
+        settings = self._config.early_data
+        if self._early_secret is not None:
+            assert settings is not None
+            early_data.read_early_data(core, params, self._early_secret, settings)
+            return
         keys.read_with(keys.client_handshake)
+        if verdict is not None:
+            early_data.skip_early_data(core, settings)
 
     def _send_certificate(self, offer: Offer13) -> None:
         core, certified, scheme = self._core, self._certified, self._scheme
@@ -348,6 +386,16 @@ class ServerTls13(Handshake):
         scheme = SignatureScheme(cv.algorithm)
         self._core.received(raw, "CertificateVerify", {"signature_scheme": scheme.name})
 
+    def on_end_of_early_data(self, body: bytes, raw: bytes) -> None:
+        """0-RTT is over (4.5): the client's handshake key from here on."""
+        core, keys = self._core, self._keys
+        assert keys is not None
+        if body:
+            raise DecodeError("EndOfEarlyData with a body")
+        core.early_data_left = None
+        core.received(raw, "EndOfEarlyData", {})
+        keys.read_with(keys.client_handshake)
+
     # -- the client's Finished, and after -------------------------------------------------
 
     def on_finished(self, body: bytes, raw: bytes) -> None:
@@ -376,28 +424,70 @@ class ServerTls13(Handshake):
         seal_nonce = entropy(12)
         age_add = int.from_bytes(entropy(4), "big")
         lifetime = self._config.ticket_lifetime
+        settings = self._config.early_data
         contents = TicketContents(
             cipher_suite=params.suite,
             psk=resumption_psk(params, keys.resumption_master(), ticket_nonce),
             server_name=self._server_name,
             ticket_age_add=age_add,
             ticket_lifetime=lifetime,
+            max_early_data=settings.max_size if settings is not None else 0,
         )
         nst = NewSessionTicket(
             ticket_lifetime=lifetime,
             ticket_age_add=age_add,
             ticket_nonce=ticket_nonce,
             ticket=seal_ticket(ticket_key, seal_nonce, contents),
+            extensions=early_data.ticket_extensions(settings),
         )
-        self._core.send_post_handshake(
-            nst.serialize(),
-            "NewSessionTicket",
-            {"ticket_lifetime": lifetime, "ticket_size": len(nst.ticket)},
-        )
+        fields: dict[str, object] = {"ticket_lifetime": lifetime, "ticket_size": len(nst.ticket)}
+        if settings is not None:
+            fields["max_early_data_size"] = settings.max_size
+        self._core.send_post_handshake(nst.serialize(), "NewSessionTicket", fields)
 
     def on_key_update(self, body: bytes, raw: bytes) -> None:
         assert self._keys is not None
         self._keys.on_key_update(body, raw)
+
+    # -- post-handshake authentication (4.6.2) --------------------------------------------
+
+    def request_client_certificate(self, ask: ClientAuth) -> None:
+        """Send a CertificateRequest now; ``ClientAuthenticated`` ends the exchange.
+
+        A client that did not offer post_handshake_auth cannot be asked: a required
+        certificate then fails with certificate_required, an optional one ends at once
+        with no chain.
+        """
+        core, keys = self._core, self._keys
+        if self.state != S.CONNECTED or keys is None:
+            raise RuntimeError(f"cannot ask for a certificate in state {self.state.name}")
+        if not self.post_handshake_auth_offered:
+            if ask.required:
+                core.fail(
+                    TLSError(
+                        "the client offered no post_handshake_auth",
+                        AlertDescription.certificate_required,
+                    )
+                )
+            else:
+                core.events.append(ev.ClientAuthenticated(()))
+            return
+        self._pha = PostHandshakeRequest(core, keys, ask)
+        self._pha.send(self._config.signature_schemes)
+        self.state = S.PHA_WAIT_CERT
+
+    def on_pha_certificate(self, body: bytes, raw: bytes) -> Tls13State:
+        assert self._pha is not None
+        return S.PHA_WAIT_CV if self._pha.on_certificate(raw) else S.PHA_WAIT_FINISHED
+
+    def on_pha_certificate_verify(self, body: bytes, raw: bytes) -> None:
+        assert self._pha is not None
+        self._pha.on_certificate_verify(raw)
+
+    def on_pha_finished(self, body: bytes, raw: bytes) -> None:
+        assert self._pha is not None
+        self._pha.on_finished(raw)
+        self._pha = None
 
 
 def _hello_received(raw: bytes, offer: Offer13) -> ev.HandshakeMessageReceived:

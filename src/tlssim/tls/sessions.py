@@ -32,6 +32,8 @@ class Session:
     ticket: bytes = b""
     ticket_age_add: int = 0
     ticket_lifetime: int = 0
+    #: TLS 1.3: the ticket's max_early_data_size (0: the server takes no 0-RTT with it).
+    max_early_data: int = 0
 
     def __repr__(self) -> str:  # never print the secret
         return (

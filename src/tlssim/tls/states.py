@@ -34,7 +34,8 @@ class Tls13State(enum.Enum):
     """RFC 8446 appendix A (A.1 client, A.2 server), for the messages this engine takes.
 
     WAIT_SH2 and WAIT_CH2 are WAIT_SH and the server's START after a HelloRetryRequest,
-    kept apart because a second HelloRetryRequest is not allowed (4.1.4).
+    kept apart because a second HelloRetryRequest is not allowed (4.1.4). A server that
+    accepted 0-RTT reads early data in WAIT_EOED until the client's EndOfEarlyData.
     """
 
     WAIT_SH = "WAIT_SH"
@@ -45,8 +46,13 @@ class Tls13State(enum.Enum):
     WAIT_CV = "WAIT_CV"
     WAIT_CH = "WAIT_CH"
     WAIT_CH2 = "WAIT_CH2"
+    WAIT_EOED = "WAIT_EOED"
     WAIT_FINISHED = "WAIT_FINISHED"
     CONNECTED = "CONNECTED"
+    #: Post-handshake authentication (4.6.2): the server asked, the client's answer is due.
+    PHA_WAIT_CERT = "PHA_WAIT_CERT"
+    PHA_WAIT_CV = "PHA_WAIT_CV"
+    PHA_WAIT_FINISHED = "PHA_WAIT_FINISHED"
 
 
 class Tls12State(enum.Enum):

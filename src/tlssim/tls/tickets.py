@@ -3,11 +3,12 @@
 - ``pre_shared_key`` and ``psk_key_exchange_modes`` extension bodies, and the binder over
   the truncated ClientHello;
 - self-contained server tickets: the resumption PSK, its cipher suite, the SNI, the
-  ticket_age_add and lifetime, sealed with AES-256-GCM under ``ServerConfig.ticket_key``
-  (12-byte nonce from the server's entropy, prepended). The server keeps no state and has
-  no clock: it trusts the age the client reports (obfuscated_ticket_age - ticket_age_add)
-  and only checks that it lies within the lifetime; a stolen ticket is as good as new until
-  the ticket key is rotated.
+  ticket_age_add and lifetime, the max_early_data_size it allows (0: no 0-RTT), sealed
+  with AES-256-GCM under ``ServerConfig.ticket_key`` (12-byte nonce from the server's
+  entropy, prepended). The server keeps no state and has no clock: it trusts the age the
+  client reports (obfuscated_ticket_age - ticket_age_add) and only checks that it lies
+  within the lifetime; a stolen ticket is as good as new until the ticket key is rotated.
+  (0-RTT early data is the exception: see ``anti_replay``.)
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ PSK_DHE_KE = 1
 DEFAULT_TICKET_LIFETIME = 7200
 MAX_TICKET_LIFETIME = 604800
 
-_TICKET_FORMAT = 1
-_TICKET_AAD = b"tlssim ticket v1"
+_TICKET_FORMAT = 2
+_TICKET_AAD = b"tlssim ticket v2"
 _NONCE_LENGTH = 12
 
 
@@ -118,6 +119,8 @@ class TicketContents:
     server_name: str | None
     ticket_age_add: int
     ticket_lifetime: int
+    #: The max_early_data_size the ticket was issued with (0: it allows no early data).
+    max_early_data: int = 0
 
     def age_is_acceptable(self, obfuscated_ticket_age: int) -> bool:
         """The client-reported age (ms) is within the lifetime (the server has no clock)."""
@@ -134,6 +137,7 @@ def seal_ticket(key: bytes, nonce: bytes, contents: TicketContents) -> bytes:
     w.uint16(contents.cipher_suite)
     w.raw(contents.ticket_age_add.to_bytes(4, "big"))
     w.raw(contents.ticket_lifetime.to_bytes(4, "big"))
+    w.raw(contents.max_early_data.to_bytes(4, "big"))
     w.vector(1, contents.psk)
     w.vector(2, (contents.server_name or "").encode("ascii"))
     return nonce + AESGCM(key).encrypt(nonce, w.getvalue(), _TICKET_AAD)
@@ -152,6 +156,7 @@ def open_ticket(key: bytes, ticket: bytes) -> TicketContents | None:
         suite = r.uint16()
         age_add = int.from_bytes(r.fixed(4), "big")
         lifetime = int.from_bytes(r.fixed(4), "big")
+        max_early_data = int.from_bytes(r.fixed(4), "big")
         psk = r.vector(1, 1)
         name = r.vector(2).decode("ascii")
         r.expect_end()
@@ -161,6 +166,7 @@ def open_ticket(key: bytes, ticket: bytes) -> TicketContents | None:
             server_name=name or None,
             ticket_age_add=age_add,
             ticket_lifetime=lifetime,
+            max_early_data=max_early_data,
         )
     except (InvalidTag, DecodeError, ValueError):
         return None
