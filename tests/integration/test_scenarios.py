@@ -14,6 +14,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 def test_every_scenario_passes(stack: LocalStack) -> None:
     done = stack.tlssim("scenarios", "run", "--all", "--json", timeout=500)
+    assert done.stdout.startswith("["), done.stdout[-2000:] + done.stderr[-4000:]
     results = json.loads(done.stdout)
     assert [r["name"] for r in results] == [s.name for s in SCENARIOS]
     failed = [r for r in results if not r["passed"]]
