@@ -109,6 +109,15 @@ class Capture:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Replicas:
+    """Which replicas took part: the client service's that ran the handshake, and the
+    server's that answered it (None when it did not say: another TLS server, or none)."""
+
+    client: str | None = None
+    server: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class FirstHandshake:
     """The full handshake of a --resume run, before the one that resumed its session."""
 
@@ -143,6 +152,7 @@ class Report:
     keylog: tuple[str, ...] | None = None  # NSS key log lines, when asked for
     capture: Capture | None = None  # when asked for
     first_handshake: FirstHandshake | None = None  # --resume only
+    replicas: Replicas | None = None  # when a replica named itself
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -213,6 +223,8 @@ def to_dict(report: Report) -> dict[str, Any]:
             "client_to_server": report.capture.client_to_server.hex(),
             "server_to_client": report.capture.server_to_client.hex(),
         }
+    if report.replicas is not None:
+        out["replicas"] = _plain(report.replicas)
     if (first := report.first_handshake) is not None:
         out["first_handshake"] = {
             "ok": first.ok,
@@ -253,6 +265,7 @@ def from_dict(d: Mapping[str, Any]) -> Report:
     alert = d["alert"]
     capture = d.get("capture")
     first = d.get("first_handshake")
+    replicas = d.get("replicas")
     return Report(
         schema_version=int(d.get("schema_version", SCHEMA_VERSION)),
         ok=bool(d["ok"]),
@@ -303,6 +316,9 @@ def from_dict(d: Mapping[str, Any]) -> Report:
             timings=Timings(**first["timings"]),
             steps=tuple(first["steps"]),
         ),
+        replicas=None
+        if replicas is None
+        else Replicas(client=replicas.get("client"), server=replicas.get("server")),
     )
 
 

@@ -41,7 +41,12 @@ class _Attempt:
 
 
 async def run_handshake(
-    plan: Plan, policy: CertificatePolicy, connector: Connector, trace_id: str
+    plan: Plan,
+    policy: CertificatePolicy,
+    connector: Connector,
+    trace_id: str,
+    *,
+    client_replica: str | None = None,
 ) -> Report:
     started = monotonic_ms()
     config = plan.config
@@ -49,12 +54,20 @@ async def run_handshake(
     if plan.resume:
         attempt = await _connect_once(plan, config, policy, connector)
         if attempt.session is None:
-            return _report(plan, attempt, connector, trace_id, failure=NO_SESSION)
+            return _report(
+                plan, attempt, connector, trace_id, failure=NO_SESSION, replica=client_replica
+            )
         first = _report(plan, attempt, connector, trace_id).first_handshake_summary()
         config = dataclasses.replace(config, session=attempt.session)
     attempt = await _connect_once(plan, config, policy, connector)
     return _report(
-        plan, attempt, connector, trace_id, first=first, total_ms=monotonic_ms() - started
+        plan,
+        attempt,
+        connector,
+        trace_id,
+        first=first,
+        total_ms=monotonic_ms() - started,
+        replica=client_replica,
     )
 
 
@@ -67,6 +80,7 @@ def _report(
     first: FirstHandshake | None = None,
     total_ms: float | None = None,
     failure: str | None = None,
+    replica: str | None = None,
 ) -> Report:
     return build_report(
         run=attempt.run,
@@ -80,6 +94,7 @@ def _report(
         first_handshake=first,
         total_ms=total_ms,
         failure=failure,
+        client_replica=replica,
     )
 
 

@@ -17,6 +17,7 @@ from tlssim.report import (
     Direction,
     FirstHandshake,
     Party,
+    Replicas,
     Report,
     Step,
     Timings,
@@ -51,6 +52,7 @@ def build_report(
     first_handshake: FirstHandshake | None = None,
     total_ms: float | None = None,
     failure: str | None = None,
+    client_replica: str | None = None,
 ) -> Report:
     """`failure` fails a run that otherwise succeeded (e.g. no session to resume); `total_ms`
     replaces the run's own length (a --resume run counts both handshakes)."""
@@ -114,7 +116,12 @@ def build_report(
         keylog=tuple(ev.keylog_line() for ev in _secrets(run)) if keylog else None,
         capture=capture,
         first_handshake=first_handshake,
+        replicas=_replicas(client_replica, info.server_replica if info else None),
     )
+
+
+def _replicas(client: str | None, server: str | None) -> Replicas | None:
+    return None if client is None and server is None else Replicas(client=client, server=server)
 
 
 def _insert_echo_step(steps: list[Step], sent: bytes, echoed: bytes) -> None:

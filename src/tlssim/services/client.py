@@ -59,8 +59,11 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         *,
         crl_timeout_s: float = CRL_TIMEOUT_S,
         status_cache_s: float = STATUS_CACHE_S,
+        replica: str | None = None,
     ) -> None:
         self._clock = clock
+        #: This replica's name, put into every report it builds.
+        self.replica = replica
         self._server_address = server_address
         self._server_channel = rpcutil.open_channel(server_address)
         self._ca_channel = rpcutil.open_channel(ca_address)
@@ -141,7 +144,11 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
             status_cache=self._status_cache,
         )
         report = await run_handshake(
-            plan, policy, self._connector(plan.tcp_address), rpcutil.current_trace_id()
+            plan,
+            policy,
+            self._connector(plan.tcp_address),
+            rpcutil.current_trace_id(),
+            client_replica=self.replica,
         )
         log.info("handshake %s -> %s ok=%s", report.target, plan.target.verify_name, report.ok)
         self.metrics.count_report(report)
@@ -179,6 +186,7 @@ async def serve(settings: ClientSettings, clock: Clock) -> None:
         clock,
         crl_timeout_s=settings.crl_timeout_s,
         status_cache_s=settings.status_cache_s,
+        replica=settings.replica or None,
     )
     register = functools.partial(client_pb2_grpc.add_TlsClientServicer_to_server, servicer)
     identity = servicer.enroll_with(settings.enrollment_token_file)

@@ -175,14 +175,25 @@ def log_connection(transport: str, conn: ServerConnection) -> None:
 
 
 class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
-    def __init__(self, certificates: CertificateStore, judge: ClientCertificateJudge) -> None:
+    def __init__(
+        self,
+        certificates: CertificateStore,
+        judge: ClientCertificateJudge,
+        *,
+        replica: str | None = None,
+        ticket_key: bytes | None = None,
+    ) -> None:
         self._certificates = certificates
+        #: This replica's name, told to clients that ask (tlssim_replica).
+        self.replica = replica
         #: Decides on client certificates for the hosts that ask for one.
         self.judge = judge
         self._client_auth = client_auth_for(judge.roots)
         # Shared by every connection, over gRPC and TCP, so sessions resume across both.
         self._session_cache = SessionCache(max_size=10_000)
-        self._ticket_key = os.urandom(32)
+        # Replicas given the same key resume each other's TLS 1.3 tickets; a random one
+        # limits resumption to this replica (elsewhere a ticket gets a full handshake).
+        self._ticket_key = ticket_key or os.urandom(32)
         # Each connection once it ends, for watchers (WatchConnections).
         self.served = ConnectionFeed()
         self.metrics = HandshakeMetrics("server")
@@ -195,6 +206,7 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
                 session_cache=self._session_cache,
                 ticket_key=self._ticket_key,
                 client_auth=self._client_auth,
+                replica=self.replica,
             )
         )
 
@@ -288,7 +300,12 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
             return bytes(reply.response_der)
 
         roots = tuple(x509.load_pem_x509_certificates(bundle.pem.encode()))
-        servicer = TlsServerServicer(certificates, ClientCertificateJudge(roots, fetch_ocsp, clock))
+        servicer = TlsServerServicer(
+            certificates,
+            ClientCertificateJudge(roots, fetch_ocsp, clock),
+            replica=settings.replica or None,
+            ticket_key=settings.ticket_key,
+        )
 
         async def on_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             transport = TcpTransport(reader, writer)

@@ -38,6 +38,7 @@ from tlssim.tls.errors import (
 from tlssim.tls.extensions import (
     decode_certificate_status,
     decode_cookie,
+    decode_replica,
     decode_server_key_share,
     decode_uint16,
     decode_uint16_list,
@@ -99,7 +100,11 @@ _EE_FORBIDDEN = {
     ExtensionType.cookie,
 }
 #: Extensions RFC 8446 4.2 lists for EncryptedExtensions, of those this client sends.
-_EE_ALLOWED = {ExtensionType.server_name, ExtensionType.supported_groups}
+_EE_ALLOWED = {
+    ExtensionType.server_name,
+    ExtensionType.supported_groups,
+    ExtensionType.tlssim_replica,
+}
 
 
 class ClientTls13(Handshake):
@@ -121,6 +126,7 @@ class ClientTls13(Handshake):
         self._resumed = False
         self._resumption_master = b""
         self._request: CertificateRequest | None = None
+        self._server_replica: str | None = None
 
     # -- ServerHello / HelloRetryRequest -----------------------------------------------
 
@@ -254,6 +260,9 @@ class ClientTls13(Handshake):
             # 4.2.7: the server's preferences, for later connections; only its syntax matters
             decode_uint16_list(exts[ExtensionType.supported_groups])
         fields: dict[str, object] = {"extensions": [name_of(ExtensionType, t) for t in exts]}
+        if ExtensionType.tlssim_replica in exts:
+            self._server_replica = decode_replica(exts[ExtensionType.tlssim_replica])
+            fields["replica"] = self._server_replica
         self._core.received(raw, "EncryptedExtensions", fields)
         # resumed with a PSK: the server authenticated by knowing it; Finished comes next
         return S.WAIT_FINISHED if self._resumed else S.WAIT_CERT_CR
@@ -325,6 +334,7 @@ class ClientTls13(Handshake):
                 server_name=self._config.server_name,
                 key_exchange=key_exchange_name(self._group),
                 resumed=self._resumed,
+                server_replica=self._server_replica,
             )
         )
 

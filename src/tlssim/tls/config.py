@@ -113,6 +113,8 @@ class ClientConfig:
     session_age_ms: int = 0
     #: Sent when the server asks (CertificateRequest); without it, an empty Certificate.
     client_certificate: CertifiedKey | None = None
+    #: Sends an empty tlssim_replica extension: a tlssim server answers with its replica name.
+    ask_replica: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -160,3 +162,5 @@ class ServerConfig:
     ticket_key: bytes | None = None
     ticket_lifetime: int = DEFAULT_TICKET_LIFETIME
     client_auth: Callable[[str | None], ClientAuth | None] | None = None
+    #: This server's replica name, told to a client that sends tlssim_replica.
+    replica: str | None = None

@@ -205,4 +205,18 @@ def encode_cookie(cookie: bytes) -> bytes:
     return w.getvalue()
 
 
+# tlssim_replica (private use): the server's replica name, opaque<1..255>, ASCII
+def encode_replica(name: str) -> bytes:
+    w = Writer()
+    w.vector(1, name.encode("ascii", "replace")[:255])
+    return w.getvalue()
+
+
+def decode_replica(data: bytes) -> str:
+    r = _decode(data)
+    name = r.vector(1, 1)
+    r.expect_end()
+    return name.decode("ascii", "replace")
+
+
 __all__ = ["Extension", "ExtensionType"]

@@ -26,6 +26,7 @@ from tlssim.tls.errors import HandshakeFailure, IllegalParameter, TLSError
 from tlssim.tls.extensions import (
     Extension,
     encode_certificate_status,
+    encode_replica,
     encode_server_key_share,
     encode_uint16,
     encode_uint16_list,
@@ -273,6 +274,9 @@ class ServerTls13(Handshake):
                     ExtensionType.supported_groups, encode_uint16_list(self._server_groups())
                 ),
             )
+        replica = self._config.replica
+        if replica and ExtensionType.tlssim_replica in offer.extensions.by_type:
+            ee_exts += (Extension(ExtensionType.tlssim_replica, encode_replica(replica)),)
         core.send_handshake(
             EncryptedExtensions(extensions=ee_exts).serialize(),
             "EncryptedExtensions",
