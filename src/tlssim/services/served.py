@@ -11,7 +11,16 @@ from dataclasses import dataclass
 from tlssim.client.decision import NOT_DECIDED
 from tlssim.clock import monotonic_ms
 from tlssim.feed import Feed
-from tlssim.report import Alert, ApplicationData, Direction, Party, Report, Step, Timings
+from tlssim.report import (
+    Alert,
+    ApplicationData,
+    Direction,
+    Party,
+    Replicas,
+    Report,
+    Step,
+    Timings,
+)
 from tlssim.tls import AlertDescription, ServerConfig, ServerConnection, events
 
 
@@ -49,6 +58,7 @@ class ServedConnection:
     peer: str
     trace_id: str
     conn: ObservedServerConnection
+    replica: str | None = None  # the server replica that served it
 
     def summary_json(self) -> str:
         return json.dumps(
@@ -95,6 +105,7 @@ def server_view(served: ServedConnection) -> Report:
         error=None,
         steps=tuple(steps),
         timings=Timings(total_ms=round(total, 3)),
+        replicas=None if served.replica is None else Replicas(server=served.replica),
     )
 
 
