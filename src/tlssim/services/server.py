@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,9 +60,11 @@ SERVICE_NAME = "tlssim.rpc.v1.TlsServer"
 MAX_REQUEST_BYTES = 256 * 1024
 STARTUP_RETRY_S = 0.5
 # After the feed says a served certificate was revoked: how often, and how patiently, to
-# ask for a staple that says so (a responder may hear of it a moment later).
-REVOKED_STAPLE_TRIES = 10
+# ask for a staple that says so (a responder may hear of it later, e.g. cut off from the
+# ca); after that the regular refreshes carry on.
 REVOKED_STAPLE_RETRY_S = 0.1
+REVOKED_STAPLE_RETRY_MAX_S = 1.0
+REVOKED_STAPLE_PATIENCE_S = 120.0
 
 
 @dataclass
@@ -178,13 +181,16 @@ class CertificateStore:
         for cert in held:
             cert.staple, cert.staple_next_update = None, None
             log.info("%s (%s) was revoked: staple dropped", cert.host, serial_hex)
-        for attempt in range(REVOKED_STAPLE_TRIES):
+        delay = REVOKED_STAPLE_RETRY_S
+        deadline = time.monotonic() + REVOKED_STAPLE_PATIENCE_S
+        while held and time.monotonic() < deadline:
             for cert in held:
                 if cert.staple is None or not _says_revoked(cert.staple):
                     await self._fetch_staple(cert)
             if all(c.staple is not None for c in held):
                 return
-            await asyncio.sleep(REVOKED_STAPLE_RETRY_S * (attempt + 1))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, REVOKED_STAPLE_RETRY_MAX_S)
 
     def held(self, host: str, key_type: str) -> HostCertificate | None:
         """The certificate of one lab host (by exact name) and key type ("": its first)."""
