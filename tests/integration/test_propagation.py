@@ -22,8 +22,12 @@ def propagation(stack: LocalStack, *args: str) -> dict[str, Any]:
 
 def test_a_revocation_reaches_every_responder_and_staple(tmp_path: Path) -> None:
     with running_stack(tmp_path) as stack:
-        quick = propagation(stack)
+        quick = propagation(stack, "--load", "2")
         assert quick["complete"]
+        # Clients kept handshaking meanwhile: each either passed or met the revocation.
+        assert quick["load"]["completed"] > 0
+        for error in quick["load"]["errors"]:
+            assert (error["kind"], error["description"]) == ("alert", "certificate_revoked")
         assert quick["ocsp"]["observers"] >= 1 and quick["staple"]["observers"] >= 1
         for kind in ("ocsp", "staple", "all"):
             spread = quick[kind]

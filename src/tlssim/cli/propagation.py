@@ -49,6 +49,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="a server replica's gRPC and TCP addresses (repeat; default: every address of "
         "TLSSIM_SERVER_ADDR's name)",
     )
+    p.add_argument(
+        "--load",
+        type=int,
+        default=0,
+        metavar="N",
+        help="meanwhile keep N handshakes with the host in flight through the client service",
+    )
     p.add_argument("--json", action="store_true", help="print the figures as one JSON document")
 
 
@@ -73,12 +80,46 @@ def run_propagation(args: argparse.Namespace, admin_token: str) -> int:
         set_responders_link=set_link,
     )
     try:
-        outcome = asyncio.run(prop.measure(run))
+        outcome, load = asyncio.run(_under_load(run, args.load, endpoints.client))
     except FaultsApiError as exc:
         raise CliError(str(exc), Exit.UNAVAILABLE) from None
     document = figures(outcome)
+    if load is not None:
+        document["load"] = load
     print(json.dumps(document, indent=2) if args.json else render(document))
     return 0 if outcome.complete else 1
+
+
+async def _under_load(
+    run: prop.Run, concurrency: int, client_address: str
+) -> tuple[prop.Outcome, dict[str, Any] | None]:
+    """The measurement, with `concurrency` handshakes with the host in flight meanwhile
+    through the client service (their figures: what clients met while it propagated)."""
+    if concurrency <= 0:
+        return await prop.measure(run), None
+    from tlssim import rpcutil
+    from tlssim.load import summary
+    from tlssim.load.run import MAX_DURATION_S, Plan, Tally
+    from tlssim.load.run import run as run_load
+    from tlssim.load.targets import grpc_attempt
+    from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
+
+    plan = Plan(
+        rate=None, concurrency=concurrency, duration_s=MAX_DURATION_S, count=None, timeout_s=10
+    )
+    tally, stop = Tally(), asyncio.Event()
+    request = client_pb2.HandshakeRequest(server_name=run.host)
+    async with rpcutil.open_channel(client_address) as channel:
+        attempt = grpc_attempt(
+            client_pb2_grpc.TlsClientStub(channel), request, plan.timeout_s, served=tally.replicas
+        )
+        loading = asyncio.create_task(run_load(plan, attempt, tally, stop))
+        try:
+            outcome = await prop.measure(run)
+        finally:
+            stop.set()
+            await loading
+    return outcome, summary.as_dict(plan, tally, f"grpc://{client_address}")
 
 
 def _replicas(args: argparse.Namespace, endpoints: ep.Endpoints) -> prop.Replicas:
@@ -194,6 +235,13 @@ def render(d: dict[str, Any]) -> str:
         f" {b['staple_refresh_s']:g} s; a staple that cannot be refreshed lives until its"
         f" nextUpdate ({b['ocsp_response_validity_s']:g} s)",
     ]
+    if (load := d.get("load")) is not None:
+        errors = ", ".join(f"{e['count']} {e['kind']} {e['description']}" for e in load["errors"])
+        lines += [
+            "",
+            f"meanwhile through the client service: {load['completed']} handshakes, "
+            f"{load['succeeded']} ok" + (f"; {errors}" if errors else ""),
+        ]
     if not d["complete"]:
         lines.append("NOT every observer said revoked before the deadline")
     return "\n".join(lines)
