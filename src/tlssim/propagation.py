@@ -192,18 +192,22 @@ async def poll_until(
     left = list(probes)
     end = time.monotonic() + deadline_s
     while left and time.monotonic() < end:
-        statuses = await asyncio.gather(*(probe() for _, probe in left))
-        now = time.monotonic()
-        after = None if since is None else now - since
+        answers = await asyncio.gather(*(_timed(probe) for _, probe in left))
         still = []
-        for (observer, probe), status in zip(left, statuses, strict=True):
-            observer.saw(status, after)
+        for (observer, probe), (status, at) in zip(left, answers, strict=True):
+            observer.saw(status, None if since is None else at - since)
             if status != wanted:
                 still.append((observer, probe))
         left = still
         if left:
             await asyncio.sleep(interval_s)
     return not left
+
+
+async def _timed(probe: Probe) -> tuple[str, float]:
+    """The probe's answer and when it came (each observer's own time, not the round's)."""
+    status = await probe()
+    return status, time.monotonic()
 
 
 async def renew(servers: tuple[tuple[str, str], ...], host: str, token: str) -> None:
