@@ -65,3 +65,7 @@ def test_reports_name_the_client_and_server_replicas(stack: LocalStack) -> None:
     assert json.loads(served.stdout)["replicas"] == replicas
     story = stack.tlssim("handshake", env=env)
     assert f"server replica {replicas['server']}" in story.stdout, story.stdout
+    # A handshake that fails on the certificate still says which replica served it.
+    revoked = stack.tlssim("handshake", "--json", "--server-name", "revoked.tlssim.test", env=env)
+    refused = json.loads(revoked.stdout)
+    assert not refused["ok"] and refused["replicas"] == replicas

@@ -116,11 +116,16 @@ def build_report(
         keylog=tuple(ev.keylog_line() for ev in _secrets(run)) if keylog else None,
         capture=capture,
         first_handshake=first_handshake,
-        replicas=_replicas(client_replica, info.server_replica if info else None),
+        replicas=_replicas(client_replica, info.server_replica if info else None, steps),
     )
 
 
-def _replicas(client: str | None, server: str | None) -> Replicas | None:
+def _replicas(client: str | None, server: str | None, steps: list[Step]) -> Replicas | None:
+    """Who took part; a handshake that failed after the server named itself (in TLS 1.3's
+    EncryptedExtensions, e.g. a revoked certificate) still says which server replica."""
+    if server is None:
+        named = (s.fields.get("replica") for s in steps if s.name == "EncryptedExtensions")
+        server = next((str(n) for n in named if n), None)
     return None if client is None and server is None else Replicas(client=client, server=server)
 
 
