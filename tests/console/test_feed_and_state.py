@@ -6,9 +6,10 @@ import asyncio
 import dataclasses
 
 from tests.diagrams.reports import load
-from tlssim.console.sources import _fault_changes, _link_state
+from tlssim.console.sources import OcspAnswers, _fault_changes, _link_state
 from tlssim.console.state import LabState
 from tlssim.feed import Feed
+from tlssim.traces import TraceEvent
 
 
 def test_publishing_never_waits_and_keeps_only_the_last_items() -> None:
@@ -74,3 +75,33 @@ def test_fault_changes_are_told_as_events() -> None:
     assert "link client_ocsp disabled (down)" in changes
     assert any("toxic latency_downstream added (latency" in c for c in changes)
     assert _fault_changes(now, before)[-1] == "link client_ocsp: toxic latency_downstream removed"
+
+
+def _answer(serial: str, status: str, source: str) -> TraceEvent:
+    details = {"status": status, "source": source, "serial": serial, "front": "grpc"}
+    return TraceEvent(trace_id="t", time=0.0, service="ocsp", name="OCSP answer", details=details)
+
+
+def test_ocsp_answers_become_events_but_a_repeated_staple_refresh_does_not() -> None:
+    answers = OcspAnswers()
+    assert (
+        answers.describe(_answer("1a", "good", "staple"))
+        == "OCSP good for serial 1a (staple, grpc)"
+    )
+    assert answers.describe(_answer("1a", "good", "staple")) is None  # nothing new
+    assert answers.describe(_answer("1a", "revoked", "staple")) == (
+        "OCSP revoked for serial 1a (staple, grpc)"
+    )
+    live = answers.describe(_answer("1a", "revoked", "live"))
+    assert live == "OCSP revoked for serial 1a (live, grpc)"
+    assert answers.describe(_answer("1a", "revoked", "live")) == live  # every live check
+    crl = TraceEvent(
+        trace_id="t",
+        time=0.0,
+        service="ocsp",
+        name="CRL served",
+        details={"issuer": "ab12", "status": 200, "source": "CRL"},
+    )
+    assert answers.describe(crl) == "CRL of ab12 served over HTTP (status 200)"
+    other = TraceEvent(trace_id="t", time=0.0, service="ocsp", name="something else")
+    assert answers.describe(other) is None

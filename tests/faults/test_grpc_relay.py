@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from tlssim import rpcutil
 from tlssim.client.run import ClientRun, run_client
@@ -89,8 +89,12 @@ async def with_relay(body: Callable[[Relay], Awaitable[None]]) -> None:
     upstream = EngineServer()
     server = rpcutil.create_server()
     server_pb2_grpc.add_TlsServerServicer_to_server(upstream, server)
+    # As the real server service: a health service (a link without toxics passes it through).
+    serving = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(serving, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
+    await serving.set("tlssim.rpc.v1.TlsServer", health_pb2.HealthCheckResponse.SERVING)
     faults = FaultsServer("127.0.0.1:0", seed=3)
     await faults.start()
     proxy = await faults.registry.create(
@@ -145,6 +149,7 @@ def test_downstream_latency_costs_one_round_trip() -> None:
         handshake_ms(await relay.handshake())  # warm the channels
         fast = handshake_ms(await relay.handshake())
         relay.proxy.add_toxic(toxic("latency", "downstream", latency=100))
+        await relay.proxy.settle()
         slow = handshake_ms(await relay.handshake())
         assert slow >= 100
         assert slow < fast + 190  # TLS 1.3: one round trip, not two
@@ -156,6 +161,7 @@ def test_tampered_server_finished_record_ends_in_bad_record_mac() -> None:
     async def body(relay: Relay) -> None:
         # The engine coalesces EncryptedExtensions..Finished into the first encrypted record.
         relay.proxy.add_toxic(toxic("tls_tamper", "downstream", content_type="application_data"))
+        await relay.proxy.settle()
         result = await relay.handshake()
         assert not result.completed
         assert alerts_sent(result) == [AlertDescription.bad_record_mac]
@@ -167,9 +173,11 @@ def test_tls_toxics_and_slicer_apply_to_the_relayed_stream() -> None:
     async def body(relay: Relay) -> None:
         relay.proxy.add_toxic(toxic("slicer", "upstream", average_size=7, size_variation=3))
         relay.proxy.add_toxic(toxic("slicer", "downstream", average_size=11))
+        await relay.proxy.settle()
         sliced = await relay.handshake(b"x" * 3000)
         assert sliced.completed and sliced.echoed == b"x" * 3000
         relay.proxy.add_toxic(toxic("tls_downgrade", "upstream"))
+        await relay.proxy.settle()
         # A 1.3+1.2 client pushed to 1.2 by a 1.3-capable server sees the downgrade sentinel.
         both = (ProtocolVersion.TLSv1_3, ProtocolVersion.TLSv1_2)
         downgraded = await relay.handshake(versions=both)
@@ -182,9 +190,11 @@ def test_tls_toxics_and_slicer_apply_to_the_relayed_stream() -> None:
 def test_reset_peer_aborts_the_call() -> None:
     async def body(relay: Relay) -> None:
         relay.proxy.add_toxic(toxic("reset_peer", "downstream", timeout=0))
+        await relay.proxy.settle()
         failed = await relay.handshake()
         assert failed.failure and "UNAVAILABLE" in failed.failure, failed.failure
         relay.proxy.remove_toxic("reset_peer_downstream")
+        await relay.proxy.settle()
         assert (await relay.handshake()).completed
 
     run(with_relay(body))
@@ -193,6 +203,7 @@ def test_reset_peer_aborts_the_call() -> None:
 def test_timeout_toxic_ends_the_call_cleanly() -> None:
     async def body(relay: Relay) -> None:
         relay.proxy.add_toxic(toxic("timeout", "downstream", timeout=200))
+        await relay.proxy.settle()
         result = await relay.handshake()
         assert not result.completed
         assert result.first(events.ConnectionClosed) is not None
@@ -259,5 +270,42 @@ def test_rest_api_creates_and_lists_relays() -> None:
         status, tcp = await call("POST", "/proxies/r2", {"protocol": "tcp"})
         assert status == 200 and tcp["protocol"] == "tcp"
         assert type(relay.faults.registry.get("r2")).__name__ == "Proxy"
+
+    run(with_relay(body))
+
+
+def test_a_link_without_toxics_passes_connections_straight_through() -> None:
+    async def body(relay: Relay) -> None:
+        assert (await relay.handshake()).completed
+        assert relay.proxy.passthrough_connections == 1
+        assert relay.proxy.connections == 0  # no call was re-terminated
+
+    run(with_relay(body))
+
+
+def test_a_toxic_reaches_the_very_next_call_on_a_long_lived_channel() -> None:
+    async def body(relay: Relay) -> None:
+        for _ in range(15):
+            relay.proxy.add_toxic(toxic("latency", "downstream", latency=40))
+            await relay.proxy.settle()
+            assert handshake_ms(await relay.handshake()) >= 40
+            assert relay.proxy.passthrough_connections == 0
+            relay.proxy.remove_toxic("latency_downstream")
+            await relay.proxy.settle()
+            assert handshake_ms(await relay.handshake()) < 40
+            assert relay.proxy.passthrough_connections == 1
+
+    run(with_relay(body))
+
+
+def test_calls_in_flight_when_a_toxic_arrives_finish() -> None:
+    async def body(relay: Relay) -> None:
+        await relay.handshake()
+        running = [asyncio.ensure_future(relay.handshake(b"x" * 20_000)) for _ in range(8)]
+        await asyncio.sleep(0.005)
+        relay.proxy.add_toxic(toxic("latency", "downstream", latency=5))
+        await relay.proxy.settle()
+        results = await asyncio.gather(*running)
+        assert all(r.completed and r.echoed == b"x" * 20_000 for r in results)
 
     run(with_relay(body))

@@ -78,6 +78,16 @@ def test_console_lists_handshakes_live_and_shows_a_diagram(
         assert time.monotonic() - started <= APPEARS_WITHIN_S
         assert len(rows()) >= before + 2  # no reload: the rows came by server-sent events
 
+        # The responder's live answer to the client's check appears among the lab's events.
+        done = stack.tlssim("handshake", "--server-name", "rsa2048.tlssim.test", "--no-staple")
+        assert done.returncode == 0, done.stderr
+        WebDriverWait(browser, APPEARS_WITHIN_S, poll_frequency=0.05).until(
+            lambda b: b.execute_script(
+                "return [...document.querySelectorAll('#events li.ocsp')]"
+                ".some(e => /OCSP good for serial [0-9a-f]+ \\(live, grpc/.test(e.textContent))"
+            )
+        )
+
         row = next(
             r
             for r in browser.find_elements(By.CSS_SELECTOR, "tr.handshake")
@@ -106,5 +116,7 @@ def test_console_shows_the_ca_feed_and_fault_changes(stack: LocalStack) -> None:
             time.sleep(0.2)
         assert any("link client_ocsp: toxic" in e and "added" in e for e in events), events
         assert any(e.startswith("issued serial") for e in events), events
+        # The answers to the server's staple refreshes: one for each certificate.
+        assert any(e.startswith("OCSP good for serial") and "(staple, grpc" in e for e in events)
     finally:
         stack.tlssim("faults", "remove", "client_ocsp", "latency_downstream")

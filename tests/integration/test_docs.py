@@ -59,6 +59,7 @@ def _substitutions(stack: LocalStack, folder: Path) -> dict[str, str]:
         (folder / name).write_text(bundle)
     return {
         "SERIAL": report["chain"][0]["serial"],
+        "TRACE_ID": report["trace_id"],
         "127.0.0.1:4433": f"{host}:{port}",
         "127.0.0.1:8443": f"{host}:{port}",
         "example.test": "valid.tlssim.test",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import ssl
@@ -106,25 +107,54 @@ def bench_stack(tmp: Path, n: int, seconds: float, levels: tuple[int, ...]) -> N
         " (TLS 1.3, valid.tlssim.test, staple + soft revocation)"
     )
     started = time.monotonic()
-    with stack.running_stack(tmp) as env:
+    with stack.running_stack(tmp) as up:
         print(f"  (tlssim up took {time.monotonic() - started:.1f} s)")
-        targets = [("via faults relay", env["TLSSIM_CLIENT_ADDR"])]
-        with stack.direct_client(env, tmp) as direct:
-            targets.append(("direct (no relay)", direct))
-            print(f"  {'path':<20} {'handshake_ms p50/p90/p99':>28} {'RPC ms p50/p90/p99':>26}")
-            for label, address in targets:
-                lat = asyncio.run(stack.sequential(address, label, n))
-                hs = "/".join(f"{x:.2f}" for x in lat.handshake_ms)
-                rpc = "/".join(f"{x:.2f}" for x in lat.rpc_ms)
-                print(f"  {label:<20} {hs:>28} {rpc:>26}   goal p50 <= 2.5 ms")
-            for label, address in targets:
-                for level in levels:
-                    thr = asyncio.run(stack.concurrent(address, label, level, seconds))
-                    fails = f", {thr.failures} failed" if thr.failures else ""
-                    print(
-                        f"  {label:<20} {level:>3} in flight: {thr.rate:7.0f} handshakes/s"
-                        f" (RPC p50 {thr.rpc_p50_ms:.1f} ms{fails})   goal >= 800/s"
-                    )
+        pids = {name: up.service_pid(name) for name in stack.SERVICES}
+        relay = up.env["TLSSIM_CLIENT_ADDR"]
+        with stack.direct_client(up.env, tmp) as (direct, direct_pid):
+            paths: list[tuple[str, str, dict[str, int], contextlib.AbstractContextManager[None]]]
+            paths = [
+                ("relay, re-terminating", relay, pids, stack.relay_reterminating(up)),
+                ("relay, pass-through", relay, pids, contextlib.nullcontext()),
+                (
+                    "direct (no relay)",
+                    direct,
+                    pids | {"client": direct_pid},
+                    contextlib.nullcontext(),
+                ),
+            ]
+            print(f"  {'path':<22} {'handshake_ms p50/p90/p99':>26} {'RPC ms p50/p90/p99':>22}")
+            cpu_rows = []
+            for label, address, path_pids, toxic in paths:
+                with toxic:
+                    lat = asyncio.run(stack.sequential(address, label, n))
+                    hs = "/".join(f"{x:.2f}" for x in lat.handshake_ms)
+                    rpc = "/".join(f"{x:.2f}" for x in lat.rpc_ms)
+                    print(f"  {label:<22} {hs:>26} {rpc:>22}   goal p50 <= 2.5 ms")
+                    for level in levels:
+                        meter = stack.CpuMeter(path_pids)
+                        meter.start()
+                        thr = asyncio.run(stack.concurrent(address, label, level, seconds))
+                        meter.stop()
+                        fails = f", {thr.failures} failed" if thr.failures else ""
+                        print(
+                            f"  {label:<22} {level:>3} in flight: {thr.rate:7.0f} handshakes/s"
+                            f" (RPC p50 {thr.rpc_p50_ms:.1f} ms{fails})   goal >= 800/s"
+                        )
+                        cpu_rows.append((label, level, thr.rate * seconds, meter.used))
+        _print_cpu(cpu_rows)
+
+
+def _print_cpu(rows: list[tuple[str, int, float, dict[str, float]]]) -> None:
+    """CPU ms per handshake in each process: the capacity model's input."""
+    names = [*stack.SERVICES, "bench"]
+    print("\n  CPU ms per handshake, by process (the capacity model in docs/performance.md)")
+    print(f"  {'path':<22} {'':>4}" + "".join(f"{n:>8}" for n in names) + f"{'total':>8}")
+    for label, level, done, used in rows:
+        per = {name: 1000 * used.get(name, 0.0) / max(done, 1) for name in names}
+        cells = "".join(f"{per[name]:8.2f}" for name in names)
+        total = sum(per.values())
+        print(f"  {label:<22} {level:>4}{cells}{total:8.2f}  -> {2000 / total:.0f}/s on 2 cores")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,12 +4,16 @@ Every RunHandshake goes bench -> client service -(gRPC Connect, through the faul
 server service, and the client checks the chain, the stapled OCSP response and (cached for
 a few seconds) the intermediate's status at the ocsp service. "direct" is a second client
 service process whose links point straight at the server, ocsp and ca (no faults hop).
+"re-terminating" puts a do-nothing toxic (0 ms latency) on the relay's link, which makes the
+relay re-terminate every call as it does for any toxic (the path before pass-through).
+CPU per handshake is read from /proc for each service process over the same runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import statistics
 import subprocess
 import sys
@@ -21,6 +25,7 @@ from pathlib import Path
 import grpc
 
 from tlssim import localstack, rpcutil
+from tlssim.faults.rest_client import FaultsApi
 from tlssim.report import Report
 from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
 
@@ -36,18 +41,66 @@ def _wait_for(process: subprocess.Popen[bytes], log: Path, address: str) -> None
         time.sleep(0.2)
 
 
+SERVICES = ("client", "server", "ocsp", "ca", "faults", "console")
+
+
 @contextlib.contextmanager
-def running_stack(tmp: Path) -> Iterator[dict[str, str]]:
-    """`tlssim up` on free ports; yields its environment (the services' real addresses)."""
+def running_stack(tmp: Path) -> Iterator[localstack.LocalStack]:
+    """`tlssim up` on free ports."""
     with localstack.running_stack(
         tmp, TLSSIM_ADMIN_TOKEN="bench-token", TLSSIM_LOG_LEVEL="WARNING"
     ) as stack:
-        yield stack.env
+        yield stack
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds each named process (and this one) spends between start() and stop()."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self._start: dict[str, float] = {}
+        self.used: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        now = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        return now | {"bench": time.process_time()}
+
+    def start(self) -> None:
+        self._start = self._now()
+
+    def stop(self) -> None:
+        self.used = {name: t - self._start[name] for name, t in self._now().items()}
 
 
 @contextlib.contextmanager
-def direct_client(env: dict[str, str], tmp: Path) -> Iterator[str]:
-    """An extra client service whose links go straight to the services (no faults hop)."""
+def relay_reterminating(stack: localstack.LocalStack) -> Iterator[None]:
+    """A toxic that changes nothing but makes the relay re-terminate every call."""
+    api = FaultsApi(stack.env["TLSSIM_FAULTS_API"])
+    api.add_toxic(
+        "client_server",
+        {
+            "name": "bench_noop",
+            "type": "latency",
+            "stream": "downstream",
+            "attributes": {"latency": 0},
+        },
+    )
+    try:
+        yield
+    finally:
+        api.call("DELETE", "/proxies/client_server/toxics/bench_noop")
+
+
+@contextlib.contextmanager
+def direct_client(env: dict[str, str], tmp: Path) -> Iterator[tuple[str, int]]:
+    """An extra client service whose links go straight to the services (no faults hop);
+    yields its address and pid."""
     (port,) = localstack.free_ports(1)
     address = f"127.0.0.1:{port}"
     direct = env | {"TLSSIM_LISTEN": address, "TLSSIM_CLIENT_ADDR": address}
@@ -61,7 +114,7 @@ def direct_client(env: dict[str, str], tmp: Path) -> Iterator[str]:
         )
     with localstack.stopped_with_sigint(process):
         _wait_for(process, log, address)
-        yield address
+        yield address, process.pid
 
 
 @dataclass(frozen=True)

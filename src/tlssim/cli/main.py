@@ -135,6 +135,12 @@ def _parser() -> argparse.ArgumentParser:
     hs.add_argument("--mermaid", action="store_true", help="print a Mermaid sequence diagram")
     hs.add_argument("--html", metavar="FILE", help="write the diagram as one HTML page")
 
+    trace = sub.add_parser(
+        "trace", help="one handshake's events from every service, as one timeline"
+    )
+    trace.add_argument("trace_id", metavar="ID", help="the trace id a handshake report shows")
+    trace.add_argument("--json", action="store_true", help="print the events as JSON")
+
     from tlssim.cli.load import add_parser as add_load_parser
 
     add_load_parser(sub)
@@ -478,7 +484,14 @@ async def _server(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+async def _trace(args: argparse.Namespace) -> int:
+    from tlssim.cli.trace import run_trace
+
+    return await run_trace(args.trace_id, args.json)
+
+
 _COMMANDS = {
+    "trace": _trace,
     "server": _server,
     "health": _health,
     "handshake": _handshake,

@@ -162,6 +162,11 @@ async def _client_loop(
         # One write for everything these bytes caused: in TLS 1.3 the client's Finished and
         # its first application data travel together (one gRPC message, one TCP send).
         await flush(conn, transport)
+        if closing and application_data and run.echo_expected:
+            # The echo is back and our close_notify is sent: the run is over. The server's
+            # close_notify is read while the connection is released (RFC 8446 §6.1 does not
+            # make the closing side wait for it); the server's trace shows it.
+            return
         if not data:
             if not run.failure and not closing:
                 run.failure = "the server closed the connection"

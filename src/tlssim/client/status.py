@@ -13,6 +13,7 @@ from typing import Final
 
 from cryptography import x509
 
+from tlssim import rpcutil
 from tlssim.client.decision import RevocationSource, RevocationStatus
 from tlssim.pki.checks import Check
 
@@ -30,7 +31,12 @@ _DIRECT: Final = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def _http_get(url: str, timeout: float) -> bytes:
-    with _DIRECT.open(url, timeout=timeout) as answer:
+    request = urllib.request.Request(url)
+    # The handshake's trace id travels with the fetch, as on the gRPC calls.
+    if trace_id := rpcutil.trace_id_var.get():
+        request.add_header(rpcutil.TRACE_METADATA_KEY, trace_id)
+        request.add_header(rpcutil.TRACEPARENT_KEY, rpcutil.traceparent(trace_id))
+    with _DIRECT.open(request, timeout=timeout) as answer:
         body: bytes = answer.read(MAX_CRL_BYTES + 1)
     if len(body) > MAX_CRL_BYTES:
         raise ValueError(f"the CRL at {url} is larger than {MAX_CRL_BYTES} bytes")

@@ -1,6 +1,6 @@
 """The console's sources, each followed until the console stops and picked up again after
-a failure: the server's connections, the client's reports, the ca's status feed, and the
-faults API (polled: it has no feed)."""
+a failure: the server's connections, the client's reports, the ca's status feed, the ocsp
+responder's answers (its trace events), and the faults API (polled: it has no feed)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,10 @@ from tlssim.rpc.v1 import (
     client_pb2_grpc,
     server_pb2,
     server_pb2_grpc,
+    trace_pb2,
+    trace_pb2_grpc,
 )
+from tlssim.traces import TraceEvent
 
 log = logging.getLogger("tlssim.console")
 
@@ -42,9 +45,12 @@ async def _forever(name: str, follow: Callable[[], Awaitable[None]]) -> None:
         await asyncio.sleep(RETRY_S)
 
 
-def follow_all(state: LabState, server: str, client: str, ca: str, faults_api: str) -> list[Any]:
+def follow_all(
+    state: LabState, server: str, client: str, ca: str, faults_api: str, ocsp: str = ""
+) -> list[Any]:
     """The tasks that feed `state`; cancel them to stop."""
-    seen: dict[str, list[int]] = {"server": [0], "client": [0], "ca": [0]}
+    seen: dict[str, list[int]] = {"server": [0], "client": [0], "ca": [0], "ocsp": [0]}
+    answers = OcspAnswers()
     return [
         asyncio.create_task(
             _forever("server", lambda: _connections(state, server, seen["server"]))
@@ -52,6 +58,15 @@ def follow_all(state: LabState, server: str, client: str, ca: str, faults_api: s
         asyncio.create_task(_forever("client", lambda: _reports(state, client, seen["client"]))),
         asyncio.create_task(_forever("ca", lambda: _status(state, ca, seen["ca"]))),
         asyncio.create_task(_forever("faults", lambda: _faults(state, faults_api))),
+        *(
+            [
+                asyncio.create_task(
+                    _forever("ocsp", lambda: _ocsp(answers, state, ocsp, seen["ocsp"]))
+                )
+            ]
+            if ocsp
+            else []
+        ),
     ]
 
 
@@ -90,6 +105,41 @@ async def _status(state: LabState, address: str, after: list[int]) -> None:
                 state.lab_event("revoked", text)
             elif event.kind == ca_pb2.StatusEvent.ISSUED:
                 state.lab_event("issued", f"issued serial {event.serial_hex}")
+
+
+class OcspAnswers:
+    """Which OCSP answers become console events: every live check and CRL, but a staple
+    refresh only when it says something new for its certificate (the server refreshes
+    each staple every few seconds)."""
+
+    def __init__(self) -> None:
+        self._staples: dict[str, str] = {}
+
+    def describe(self, event: TraceEvent) -> str | None:
+        d = event.details
+        if event.name == "CRL served":
+            return f"CRL of {d.get('issuer', '?')} served over HTTP (status {d.get('status')})"
+        if event.name != "OCSP answer":
+            return None
+        status, source = str(d.get("status", "?")), str(d.get("source", "live"))
+        serial = str(d.get("serial", "?"))
+        if source == "staple":
+            if self._staples.get(serial) == status:
+                return None
+            self._staples[serial] = status
+        by = f", responder {d['responder']}" if d.get("responder") else ""
+        return f"OCSP {status} for serial {serial} ({source}, {d.get('front', '?')}{by})"
+
+
+async def _ocsp(answers: OcspAnswers, state: LabState, address: str, after: list[int]) -> None:
+    """`after` holds the last sequence seen, so a new subscription resumes there."""
+    async with rpcutil.open_channel(address) as channel:
+        stub = trace_pb2_grpc.TraceEventsStub(channel)
+        request = trace_pb2.WatchEventsRequest(after_sequence=after[0])
+        async for item in stub.WatchEvents(request):
+            after[0] = item.sequence
+            if (text := answers.describe(TraceEvent.from_json(item.event_json))) is not None:
+                state.lab_event("ocsp", text)
 
 
 async def _faults(state: LabState, address: str) -> None:

@@ -114,6 +114,7 @@ class Api:
     async def _toxic_create(self, request: web.Request) -> web.Response:
         proxy = self.registry.get(self._proxy(request))
         toxic = proxy.add_toxic(ToxicSpec.from_json(await read_json(request)))
+        await proxy.settle()
         return json_response(200, toxic.to_json())
 
     async def _toxic_show(self, request: web.Request) -> web.Response:
@@ -123,12 +124,14 @@ class Api:
     async def _toxic_update(self, request: web.Request) -> web.Response:
         proxy = self.registry.get(self._proxy(request))
         changes = await read_json(request)
-        return json_response(
-            200, proxy.update_toxic(request.match_info["toxic"], changes).to_json()
-        )
+        toxic = proxy.update_toxic(request.match_info["toxic"], changes)
+        await proxy.settle()
+        return json_response(200, toxic.to_json())
 
     async def _toxic_delete(self, request: web.Request) -> web.Response:
-        self.registry.get(self._proxy(request)).remove_toxic(request.match_info["toxic"])
+        proxy = self.registry.get(self._proxy(request))
+        proxy.remove_toxic(request.match_info["toxic"])
+        await proxy.settle()
         return web.Response(status=204)
 
 

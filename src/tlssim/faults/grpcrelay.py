@@ -22,8 +22,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from tlssim import rpcutil
 from tlssim.faults.errors import BadRequestError, ConflictError
+from tlssim.faults.h2pipe import H2Pipe
 from tlssim.faults.link import ConnectionBase, ToxicSource
-from tlssim.faults.proxy import Proxy, ProxySpec
+from tlssim.faults.proxy import Proxy, ProxySpec, parse_address
 from tlssim.rpc.v1 import server_pb2, server_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,10 @@ SERVICE_NAME = "tlssim.rpc.v1.TlsServer"
 # As the server it stands in for: one message carries the records of a flight.
 RELAY_MAX_REQUEST_BYTES = 256 * 1024
 _CALL_ERRORS = (grpc.aio.AioRpcError, asyncio.InvalidStateError)
+# Where a client's connection goes (h2pipe): straight to the upstream, or into the relay.
+PASS, RELAY = "pass", "relay"
+# How long a client has to read a GOAWAY before its connection is cut.
+DRAIN_TIMEOUT_S = 1.0
 
 
 class _ContextSource:
@@ -172,36 +177,52 @@ class _RelayServicer(server_pb2_grpc.TlsServerServicer):
 
 
 class GrpcRelayProxy(Proxy):
-    """A Proxy whose listener is a gRPC TlsServer service (with the standard health service).
-
-    It listens even while disabled — and then refuses calls with UNAVAILABLE and reports
-    NOT_SERVING — so that clients' channels stay connected and re-enabling is instant.
+    """A Proxy for TlsServer calls: its port takes HTTP/2 connections and pipes each one
+    (h2pipe) either straight to the upstream, while the link is enabled and has no toxic,
+    or into its own gRPC relay server, which re-terminates every call so that toxics act on
+    the TLS bytes and a disabled link refuses calls with UNAVAILABLE (and reports
+    NOT_SERVING) while clients' channels stay connected, so that re-enabling is instant.
     """
 
     def __init__(self, spec: ProxySpec, seed: int | None = None) -> None:
         super().__init__(spec, seed)
         self._grpc: grpc.aio.Server | None = None
+        self._relay_address = ""
         self._health: health.aio.HealthServicer | None = None
         self._channel: grpc.aio.Channel | None = None
         self._stub: Any = None
+        self._front: asyncio.Server | None = None
+        self._pipes: set[H2Pipe] = set()
+        self._moving: set[asyncio.Task[None]] = set()
+
+    @property
+    def passthrough_connections(self) -> int:
+        """Clients' HTTP/2 connections piped straight to the upstream (and staying so)."""
+        return sum(p.mode == PASS and not p.draining for p in self._pipes)
+
+    def _mode(self) -> str:
+        """Where a new connection goes: straight through, or into the relay server."""
+        return PASS if self._spec.enabled and not self._toxics else RELAY
 
     async def start(self) -> None:
-        if self._grpc is not None:
+        if self._front is not None:
             return
         server = rpcutil.create_server(RELAY_MAX_REQUEST_BYTES)
         server_pb2_grpc.add_TlsServerServicer_to_server(_RelayServicer(self), server)
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        try:
-            port = server.add_insecure_port(self._spec.listen)
-        except RuntimeError:
-            port = 0
-        if port == 0:
-            raise ConflictError(f"listen {self._spec.listen}: cannot bind")
+        port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
-        self._grpc = server
-        host = self._spec.listen.rpartition(":")[0]
-        self._spec = replace(self._spec, listen=f"{host}:{port}")
+        self._grpc, self._relay_address = server, f"127.0.0.1:{port}"
+        host, port = parse_address(self._spec.listen, "listen")
+        loop = asyncio.get_running_loop()
+        try:
+            self._front = await loop.create_server(self._accept_pipe, host, port)
+        except OSError as exc:
+            await self._stop_relay()
+            raise ConflictError(f"listen {self._spec.listen}: {exc.strerror or exc}") from None
+        bound = self._front.sockets[0].getsockname()[1]
+        self._spec = replace(self._spec, listen=f"{self._spec.listen.rpartition(':')[0]}:{bound}")
         self._channel = rpcutil.open_channel(self._spec.upstream)
         self._stub = server_pb2_grpc.TlsServerStub(self._channel)
         await self._set_health()
@@ -211,6 +232,30 @@ class GrpcRelayProxy(Proxy):
             self._spec.listen,
             self._spec.upstream,
         )
+
+    def _accept_pipe(self) -> asyncio.Protocol:
+        pipe = H2Pipe(self._mode(), self._pipes.discard)
+        self._pipes.add(pipe)
+        self._track(self._connect(pipe))
+        return pipe.client
+
+    async def _connect(self, pipe: H2Pipe) -> None:
+        if pipe.mode == PASS:
+            try:
+                await pipe.connect(*parse_address(self._spec.upstream, "upstream"))
+                return
+            except OSError:
+                # The relay server explains the failure to the client's call.
+                pipe.mode = RELAY
+        try:
+            await pipe.connect(*parse_address(self._relay_address, "relay"))
+        except OSError:
+            pipe.close()
+
+    def _track(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._moving.add(task)
+        task.add_done_callback(self._moving.discard)
 
     async def _set_health(self) -> None:
         if self._health is None:
@@ -226,12 +271,39 @@ class GrpcRelayProxy(Proxy):
     def _drop_connections(self) -> None:
         for conn in list(self._connections):
             conn.reset()
+        for pipe in list(self._pipes):
+            if pipe.mode == PASS:
+                pipe.abort()
 
-    async def stop(self) -> None:
-        self._drop_connections()
+    def _changed(self) -> None:
+        super()._changed()
+        mode = self._mode()
+        for pipe in list(self._pipes):
+            if pipe.mode != mode:
+                pipe.drain()
+                self._track(pipe.wait_drained(DRAIN_TIMEOUT_S))
+
+    async def settle(self) -> None:
+        """Until every client has moved its new calls to where the link's state sends them."""
+        if self._moving:
+            await asyncio.wait(list(self._moving), timeout=DRAIN_TIMEOUT_S + 1)
+
+    async def _stop_relay(self) -> None:
         server, self._grpc = self._grpc, None
         if server is not None:
             await server.stop(grace=0.5)
+
+    async def stop(self) -> None:
+        front, self._front = self._front, None
+        if front is not None:
+            front.close()
+        for pipe in list(self._pipes):
+            pipe.abort()
+        for conn in list(self._connections):
+            conn.reset()
+        for task in list(self._moving):
+            task.cancel()
+        await self._stop_relay()
         channel, self._channel = self._channel, None
         if channel is not None:
             await channel.close()
@@ -252,7 +324,9 @@ class GrpcRelayProxy(Proxy):
         self._spec = spec
         if not spec.enabled:
             self._drop_connections()
+        self._changed()
         await self._set_health()
+        await self.settle()
 
     async def relay(self, context: Any) -> None:
         """Serve one Connect call (the servicer's body)."""

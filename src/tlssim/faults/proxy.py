@@ -232,3 +232,7 @@ class Proxy:
     def _changed(self) -> None:
         for conn in self._connections:
             conn.toxics_changed()
+
+    async def settle(self) -> None:
+        """Until a change of toxics has reached every connection (at once for TCP proxies)."""
+        return None

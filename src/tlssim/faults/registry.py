@@ -133,6 +133,7 @@ class Registry:
                 proxy.reset_toxics()
                 if not proxy.enabled:
                     await proxy.update(proxy.spec.updated({"enabled": True}))
+                await proxy.settle()
 
     async def close(self) -> None:
         async with self._lock:

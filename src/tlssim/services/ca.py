@@ -29,6 +29,7 @@ from tlssim.pki.store import EventKind, StatusEvent
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc
 from tlssim.services import metrics, runtime
 from tlssim.services.settings import CaSettings
+from tlssim.traces import TraceLog
 
 log = logging.getLogger("tlssim.ca")
 
@@ -111,6 +112,8 @@ class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
         self._credentials = credentials
         self._policies = dict(policies)
         self.refusals = Refusals()
+        #: What the ca did for each trace: issuances, revocations, CRLs.
+        self.traces = TraceLog("ca")
         self.issued = metrics.Tally(
             "tlssim_ca_issued", "certificates issued, by profile", ["profile"]
         )
@@ -212,6 +215,15 @@ class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
             identity,
             rpcutil.current_trace_id(),
         )
+        self.traces.record(
+            "certificate issued",
+            {
+                "serial": issued.serial_hex,
+                "subject": issued.leaf.subject.rfc4514_string(),
+                "profile": _cut(profile),
+                "to": identity,
+            },
+        )
         return ca_pb2.IssueCertificateResponse(
             chain_der=[c.public_bytes(serialization.Encoding.DER) for c in issued.chain],
             serial_hex=issued.serial_hex,
@@ -237,6 +249,9 @@ class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
         await self._published(event.sequence)
         self.revoked.add(str(event.reason))
         log.info("revoked serial %s (%s) seq=%d", event.serial_hex, event.reason, event.sequence)
+        self.traces.record(
+            "certificate revoked", {"serial": event.serial_hex, "reason": str(event.reason)}
+        )
         return ca_pb2.RevokeCertificateResponse(sequence=event.sequence)
 
     async def ListCertificates(self, request: Any, context: Any) -> Any:
@@ -273,6 +288,7 @@ class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
             der = await asyncio.to_thread(self.authority.crl_der, ca_id)
         except PkiError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        self.traces.record("CRL served", {"issuer": ca_id, "bytes": len(der)})
         return ca_pb2.GetCrlResponse(der=der)
 
     async def WatchStatus(self, request: Any, context: Any) -> AsyncIterator[Any]:
@@ -342,6 +358,7 @@ async def serve(settings: CaSettings, clock: Clock) -> None:
                 settings.listen,
                 SERVICE_NAME,
                 functools.partial(ca_pb2_grpc.add_CertificateAuthorityServicer_to_server, service),
+                traces=service.traces,
             ),
             metrics.endpoint(settings.metrics_listen, exposed),
         ):

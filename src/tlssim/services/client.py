@@ -38,6 +38,7 @@ from tlssim.rpc.v1 import (
 from tlssim.services import metrics, runtime
 from tlssim.services.handshake_metrics import HandshakeMetrics
 from tlssim.services.settings import ClientSettings
+from tlssim.traces import TraceLog
 
 log = logging.getLogger("tlssim.client")
 
@@ -75,9 +76,11 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         # Shared by every handshake: intermediates' answers, and how CRLs are fetched.
         self._status_cache = StatusCache(ttl_s=status_cache_s)
         self._fetch_crl = HttpCrlFetcher(timeout_s=crl_timeout_s)
-        # Each report once built, for watchers (WatchReports).
-        self.reports: Feed[Report] = Feed()
+        # Each report once built, as watchers see it (WatchReports): JSON, made once.
+        self.reports: Feed[str] = Feed()
         self.metrics = HandshakeMetrics("client")
+        #: Each handshake asked for, and its outcome, under the caller's trace.
+        self.traces = TraceLog("client")
         #: The client's own certificate, presented when a server asks ("auto").
         self.identity: ClientIdentity | None = None
 
@@ -125,7 +128,15 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
                 f"cannot get the trust bundle from the ca: {exc.details()}",
             )
         report = await self.handshake(plan, verifier)
-        return client_pb2.HandshakeResult(ok=report.ok, report_json=report.to_json())
+        report_json = report.to_json()
+        self._publish(report, report_json)
+        return client_pb2.HandshakeResult(ok=report.ok, report_json=report_json)
+
+    def _publish(self, report: Report, report_json: str) -> None:
+        if report.keylog is not None or report.capture is not None:
+            # Secrets and raw bytes stay with whoever asked for the handshake.
+            report_json = dataclasses.replace(report, keylog=None, capture=None).to_json()
+        self.reports.publish(report_json)
 
     async def handshake(self, plan: Plan, verifier: ChainVerifier) -> Report:
         if plan.client_cert == "auto" and self.identity is not None:
@@ -143,23 +154,24 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
             fetch_crl=self._fetch_crl,
             status_cache=self._status_cache,
         )
+        connector = self._connector(plan.tcp_address)
+        self.traces.record(
+            "handshake requested",
+            {"target": connector.label, "server_name": plan.target.verify_name},
+        )
         report = await run_handshake(
-            plan,
-            policy,
-            self._connector(plan.tcp_address),
-            rpcutil.current_trace_id(),
-            client_replica=self.replica,
+            plan, policy, connector, rpcutil.current_trace_id(), client_replica=self.replica
+        )
+        self.traces.record(
+            "handshake done", handshake_outcome(report), duration_ms=report.timings.total_ms
         )
         log.info("handshake %s -> %s ok=%s", report.target, plan.target.verify_name, report.ok)
         self.metrics.count_report(report)
-        self.reports.publish(report)
         return report
 
     async def WatchReports(self, request: Any, context: Any) -> Any:
-        async for number, report in self.reports.follow(request.after_sequence):
-            # Secrets and raw bytes stay with whoever asked for the handshake.
-            shown = dataclasses.replace(report, keylog=None, capture=None)
-            yield client_pb2.PublishedReport(sequence=number, report_json=shown.to_json())
+        async for number, report_json in self.reports.follow(request.after_sequence):
+            yield client_pb2.PublishedReport(sequence=number, report_json=report_json)
 
     def _connector(self, tcp_address: str) -> Connector:
         if not tcp_address:
@@ -178,6 +190,24 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         return Connector(label=f"tcp://{tcp_address}", open=over_tcp)
 
 
+def handshake_outcome(report: Report) -> dict[str, Any]:
+    """The report in a few fields, for the trace timeline."""
+    out: dict[str, Any] = {
+        "ok": report.ok,
+        "version": report.version,
+        "suite": report.cipher_suite,
+        "group": report.key_exchange,
+        "resumed": report.resumed,
+        "revocation": str(report.revocation.status),
+        "revocation_source": str(report.revocation.source or "-"),
+    }
+    if report.alert is not None:
+        out["alert"] = f"{report.alert.description} (sent by {report.alert.sent_by})"
+    if report.error:
+        out["error"] = report.error
+    return out
+
+
 async def serve(settings: ClientSettings, clock: Clock) -> None:
     servicer = TlsClientServicer(
         settings.server,
@@ -193,7 +223,9 @@ async def serve(settings: ClientSettings, clock: Clock) -> None:
     try:
         await _until_enrolled(identity, settings.ca)
         async with (
-            runtime.grpc_server(settings.listen, SERVICE_NAME, register, MAX_REQUEST_BYTES),
+            runtime.grpc_server(
+                settings.listen, SERVICE_NAME, register, MAX_REQUEST_BYTES, servicer.traces
+            ),
             metrics.endpoint(settings.metrics_listen, metrics.Metrics(servicer.metrics.sources())),
         ):
             log.info("client ready on %s (server %s)", settings.listen, settings.server)

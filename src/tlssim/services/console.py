@@ -21,7 +21,14 @@ async def serve(settings: ConsoleSettings, clock: Clock) -> None:
     state = LabState()
     server = WebServer(console_app(state))
     host, port = split_host_port(settings.listen)
-    tasks = follow_all(state, settings.server, settings.client, settings.ca, settings.faults_api)
+    tasks = follow_all(
+        state,
+        settings.server,
+        settings.client,
+        settings.ca,
+        settings.faults_api,
+        settings.ocsp,
+    )
     try:
         await server.start(host, port)
         log.info("console ready on http://%s", settings.listen)

@@ -37,6 +37,7 @@ from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc
 from tlssim.services import metrics, runtime
 from tlssim.services.ocsp_http import OcspHttpFront
 from tlssim.services.settings import OcspSettings
+from tlssim.traces import TraceLog
 from tlssim.web import WebServer
 
 log = logging.getLogger("tlssim.ocsp")
@@ -86,6 +87,8 @@ class ResponderState:
         self.answered = metrics.Tally(
             "tlssim_ocsp_answers", "OCSP answers given, by status and front", ["status", "front"]
         )
+        #: Each answer and CRL served, under the trace of the call that asked.
+        self.traces = TraceLog("ocsp")
 
     def heard_from_feed(self) -> None:
         self.last_heard = time.monotonic()
@@ -127,6 +130,28 @@ class ResponderState:
     async def enrollments_done(self, timeout: float) -> None:
         if self.enrolling:
             await asyncio.wait(list(self.enrolling.values()), timeout=timeout)
+
+    async def answer_for(self, request_der: bytes, front: str) -> OcspReply:
+        """The answer to `request_der`, counted and recorded as asked on `front`."""
+        started = time.monotonic()
+        reply = await self.answer(request_der)
+        self.answered.add(reply.outcome, front)
+        took_ms = round((time.monotonic() - started) * 1000, 3)
+        self.traces.record(
+            "OCSP answer", self.describe(request_der, reply, front), duration_ms=took_ms
+        )
+        return reply
+
+    def describe(self, request_der: bytes, reply: OcspReply, front: str) -> dict[str, Any]:
+        """What an answer said, to whom: a live check carries a nonce, a staple refresh none."""
+        details: dict[str, Any] = {"status": reply.outcome, "front": front}
+        parsed = self.responder.parse(request_der)
+        if isinstance(parsed, ParsedOcspRequest):
+            details["serial"] = f"{parsed.serial_number:x}"
+            details["source"] = "live" if parsed.nonce is not None else "staple"
+            details["responder"] = _common_name(parsed.served.responder_cert)
+            details["issuer"] = _common_name(parsed.served.issuer)
+        return details
 
     async def answer(self, request_der: bytes) -> OcspReply:
         parsed = self.responder.parse(request_der)
@@ -181,8 +206,7 @@ class OcspResponderService(ocsp_pb2_grpc.OcspResponderServicer):
 
     async def Check(self, request: Any, context: Any) -> Any:
         der = bytes(request.request_der)
-        reply = await self.state.answer(der)
-        self.state.answered.add(reply.outcome, "grpc")
+        reply = await self.state.answer_for(der, "grpc")
         # Clients asking live send a nonce; the server's staple refreshes (every few seconds
         # for every certificate) do not, and stay out of the INFO log.
         log.log(
@@ -191,6 +215,11 @@ class OcspResponderService(ocsp_pb2_grpc.OcspResponderServicer):
             reply.outcome,
         )
         return ocsp_pb2.OcspCheckResponse(response_der=reply.der)
+
+
+def _common_name(cert: x509.Certificate) -> str:
+    names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(names[0].value) if names else cert.subject.rfc4514_string()
 
 
 def _has_nonce(request_der: bytes) -> bool:
@@ -366,7 +395,7 @@ async def serve(settings: OcspSettings, clock: Clock) -> None:
             ocsp_pb2_grpc.add_OcspResponderServicer_to_server, OcspResponderService(state)
         )
         async with (
-            runtime.grpc_server(settings.listen, SERVICE_NAME, register),
+            runtime.grpc_server(settings.listen, SERVICE_NAME, register, traces=state.traces),
             metrics.endpoint(settings.metrics_listen, metrics.Metrics([state.answered])),
         ):
             log.info(

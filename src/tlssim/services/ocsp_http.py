@@ -14,6 +14,7 @@ import grpc
 from aiohttp import web
 from cryptography import x509
 
+from tlssim import rpcutil
 from tlssim.clock import Clock
 from tlssim.pki.authority import issuer_id
 from tlssim.rpc.v1 import ca_pb2
@@ -46,8 +47,8 @@ class OcspHttpFront:
         self.ca = ca
         self.clock = clock
         self.limits = limits
-        # issuer id -> (feed sequence, monotonic time, CRL DER)
-        self._crl_cache: dict[str, tuple[int, float, bytes]] = {}
+        # issuer id -> (feed sequence, monotonic time, CRL DER, the trace that fetched it)
+        self._crl_cache: dict[str, tuple[int, float, bytes, str]] = {}
 
     def application(self) -> web.Application:
         app = new_app(self.limits, text_error)
@@ -62,17 +63,18 @@ class OcspHttpFront:
         return server
 
     async def _post(self, request: web.Request) -> web.Response:
+        _bind_trace(request)
         return await self._ocsp(await read_body(request))
 
     async def _get(self, request: web.Request) -> web.Response:
+        _bind_trace(request)
         path = request.rel_url.raw_path
         if path.startswith("/crl/") and path.endswith(".crl"):
             return await self._crl(path[len("/crl/") : -len(".crl")])
         return await self._ocsp(_request_in_path(path))
 
     async def _ocsp(self, der: bytes) -> web.Response:
-        reply = await self.state.answer(der)
-        self.state.answered.add(reply.outcome, "http")
+        reply = await self.state.answer_for(der, "http")
         response = web.Response(body=reply.der, content_type=OCSP_RESPONSE)
         if reply.next_update is not None:
             max_age = max(0, int((reply.next_update - self.clock.now()).total_seconds()))
@@ -91,24 +93,48 @@ class OcspHttpFront:
         sequence = self.state.table.last_sequence
         cached = self._crl_cache.get(public_id)
         if cached is None or cached[0] != sequence or time.monotonic() - cached[1] > CRL_CACHE_S:
-            try:
-                reply = await self.ca.GetCrl(
-                    ca_pb2.GetCrlRequest(issuer_der=issuer_der),
-                    timeout=CRL_FETCH_TIMEOUT_S,
-                )
-            except grpc.aio.AioRpcError as exc:
-                # A CRL is signed and dated: the last one stays usable until its nextUpdate.
-                if cached is not None and not self._expired(cached[2]):
-                    log.info("ca unavailable (%s): serving the cached CRL", exc.code().name)
-                    return _crl_response(cached[2], "no-cache")
-                return text_error(503, f"ca unavailable: {exc.code().name}")
-            cached = (sequence, time.monotonic(), bytes(reply.der))
-            self._crl_cache[public_id] = cached
-        return _crl_response(cached[2], f"max-age={CRL_CACHE_S:.0f}")
+            response = await self._fresh_crl(public_id, issuer_der, sequence, cached)
+        else:
+            response = _crl_response(cached[2], f"max-age={CRL_CACHE_S:.0f}")
+        cached = self._crl_cache.get(public_id)
+        # The CRL came from the ca under the trace that fetched it, maybe an earlier one.
+        self.state.traces.record(
+            "CRL served",
+            {"issuer": public_id, "status": response.status, "source": "CRL", "front": "http"},
+            links=(cached[3],) if cached else (),
+        )
+        return response
+
+    async def _fresh_crl(
+        self,
+        public_id: str,
+        issuer_der: bytes,
+        sequence: int,
+        cached: tuple[int, float, bytes, str] | None,
+    ) -> web.Response:
+        try:
+            reply = await self.ca.GetCrl(
+                ca_pb2.GetCrlRequest(issuer_der=issuer_der), timeout=CRL_FETCH_TIMEOUT_S
+            )
+        except grpc.aio.AioRpcError as exc:
+            # A CRL is signed and dated: the last one stays usable until its nextUpdate.
+            if cached is not None and not self._expired(cached[2]):
+                log.info("ca unavailable (%s): serving the cached CRL", exc.code().name)
+                return _crl_response(cached[2], "no-cache")
+            return text_error(503, f"ca unavailable: {exc.code().name}")
+        der = bytes(reply.der)
+        self._crl_cache[public_id] = (sequence, time.monotonic(), der, rpcutil.current_trace_id())
+        return _crl_response(der, f"max-age={CRL_CACHE_S:.0f}")
 
     def _expired(self, crl_der: bytes) -> bool:
         next_update = x509.load_der_x509_crl(crl_der).next_update_utc
         return next_update is None or next_update <= self.clock.now()
+
+
+def _bind_trace(request: web.Request) -> None:
+    """The caller's trace id (our header or a W3C traceparent), as over gRPC."""
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    rpcutil.trace_id_var.set(rpcutil.trace_id_from(headers))
 
 
 def _request_in_path(path: str) -> bytes:

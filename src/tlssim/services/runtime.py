@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import os
@@ -20,10 +21,12 @@ from typing import Any, NoReturn
 
 import grpc
 
-from tlssim import rpcutil
+from tlssim import otel, rpcutil
 from tlssim.clock import Clock, SystemClock
 from tlssim.rpcutil import trace_id_var
 from tlssim.services import settings as st
+from tlssim.services import trace_events
+from tlssim.traces import TraceLog
 
 log = logging.getLogger("tlssim.services")
 
@@ -54,6 +57,12 @@ def _entries() -> dict[str, ServiceEntry]:
 
 
 SERVICE_NAMES = ("ca", "ocsp", "server", "client", "faults", "console")
+
+# How this process exports its trace events (OpenTelemetry), when it does: set by
+# run_service from its settings, used by grpc_server for the service's TraceLog.
+trace_exporter: contextvars.ContextVar[Callable[[TraceLog], Callable[[], None]] | None] = (
+    contextvars.ContextVar("trace_exporter", default=None)
+)
 
 
 class _TraceFilter(logging.Filter):
@@ -130,6 +139,7 @@ def run_service(name: str, env: Mapping[str, str]) -> int:
         print(f"tlssim serve {name}: {exc}", file=sys.stderr)
         return 2
     configure_logging(name, level, log_format)
+    trace_exporter.set(otel.exporter_for(env))
     try:
         # Key material and databases the service writes are for its own user alone.
         os.umask(0o077)
@@ -156,15 +166,24 @@ async def grpc_server(
     service_name: str,
     register: Callable[[grpc.aio.Server], None],
     max_request_bytes: int = rpcutil.DEFAULT_MAX_REQUEST_BYTES,
+    traces: TraceLog | None = None,
 ) -> AsyncIterator[grpc.aio.Server]:
-    """A started gRPC server with the standard health service; stopped gracefully on exit."""
+    """A started gRPC server with the standard health service (and the TraceEvents of
+    `traces`, when given); stopped gracefully on exit."""
     server = rpcutil.create_server(max_request_bytes)
     register(server)
+    stop_export: Callable[[], None] | None = None
+    if traces is not None:
+        trace_events.add_to_server(traces, server)
+        if (exporter := trace_exporter.get()) is not None:
+            stop_export = exporter(traces)
     try:
         await rpcutil.start_server(server, listen, [service_name])
         yield server
     finally:
         await server.stop(grace=STOP_GRACE_S)
+        if stop_export is not None:
+            await asyncio.to_thread(stop_export)  # sends what is left
 
 
 async def run_forever() -> NoReturn:

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
 from tlssim import rpcutil, vhosts
-from tlssim.clock import Clock
+from tlssim.clock import Clock, monotonic_ms
 from tlssim.endpoints import split_host_port
 from tlssim.net.drive import serve_connection
 from tlssim.net.transport import GrpcServerTransport, TcpTransport
@@ -52,6 +52,7 @@ from tlssim.tls import (
     UnrecognizedName,
 )
 from tlssim.tls.signatures import key_supports
+from tlssim.traces import TraceLog
 
 log = logging.getLogger("tlssim.server")
 
@@ -78,6 +79,8 @@ class HostCertificate:
     send_intermediates: bool = True
     staple: bytes | None = None
     staple_next_update: dt.datetime | None = None
+    staple_status: str = ""  # what the staple says: good, revoked, unknown
+    staple_trace: str = ""  # the trace of the fetch that brought it
 
     def certified_key(self) -> CertifiedKey:
         presented = self.chain if self.send_intermediates else self.chain[:1]
@@ -93,8 +96,11 @@ class CertificateStore:
     request carrying the server's enrollment credential (read from its file every time, so
     a rotated credential is picked up)."""
 
-    def __init__(self, ca: Any, ocsp_stub: Any, clock: Clock, *, credential: Path) -> None:
+    def __init__(
+        self, ca: Any, ocsp_stub: Any, clock: Clock, *, credential: Path, traces: TraceLog
+    ) -> None:
         self._ca = ca
+        self._traces = traces
         self._credential = credential
         self._ocsp = ocsp_stub
         self._clock = clock
@@ -138,6 +144,15 @@ class CertificateStore:
         good is not taken (from a responder that has not heard yet)."""
         if len(cert.chain) < 2:
             return
+        # Each fetch is a trace of its own; a handshake that staples its answer links to it.
+        token = rpcutil.trace_id_var.set(rpcutil.new_trace_id())
+        try:
+            await self._fetch_staple_now(cert)
+        finally:
+            rpcutil.trace_id_var.reset(token)
+
+    async def _fetch_staple_now(self, cert: HostCertificate) -> None:
+        where = {"host": cert.host, "key_type": cert.key_type}
         leaf = x509.load_der_x509_certificate(cert.chain[0])
         issuer = x509.load_der_x509_certificate(cert.chain[1])
         try:
@@ -147,9 +162,14 @@ class CertificateStore:
             response = ocsp.load_der_ocsp_response(reply.response_der)
         except (grpc.aio.AioRpcError, ValueError) as exc:
             log.warning("no OCSP staple for %s: %s", cert.host, exc)
+            why = exc.code().name if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
+            self._traces.record("staple fetch failed", where | {"error": why})
             return
         if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
             log.warning("no OCSP staple for %s: %s", cert.host, response.response_status.name)
+            self._traces.record(
+                "staple fetch failed", where | {"error": response.response_status.name}
+            )
             return
         if (
             response.certificate_status == ocsp.OCSPCertStatus.GOOD
@@ -158,6 +178,9 @@ class CertificateStore:
             return
         cert.staple = bytes(reply.response_der)
         cert.staple_next_update = response.next_update_utc
+        cert.staple_status = response.certificate_status.name.lower()
+        cert.staple_trace = rpcutil.current_trace_id()
+        self._traces.record("staple fetched", where | {"status": cert.staple_status})
 
     async def renew(self, host_name: str) -> list[str]:
         """New keys and certificates for one lab host, stapled before they are served; the
@@ -203,6 +226,12 @@ class CertificateStore:
         certs = self._hosts.get(host.name, [])
         for cert in certs:
             if any(key_supports(cert.key, scheme) for scheme in offered):
+                chosen = {"host": host.name, "key_type": cert.key_type}
+                staple = cert.staple_status if cert.staple else "none"
+                links = (cert.staple_trace,) if cert.staple else ()
+                self._traces.record(
+                    "certificate chosen", chosen | {"staple_held": staple}, links=links
+                )
                 return cert.certified_key()
         raise HandshakeFailure(
             f"{host.name} has no certificate for the offered signature algorithms"
@@ -233,16 +262,38 @@ def log_connection(transport: str, conn: ServerConnection) -> None:
         log.info("%s handshake failed: %s", transport, why)
 
 
+def trace_connection(traces: TraceLog, transport: str, conn: ObservedServerConnection) -> None:
+    """The connection's outcome as a trace event, timed from its start."""
+    details: dict[str, Any] = {"transport": transport}
+    if conn.negotiated is not None:
+        n = conn.negotiated
+        details |= {
+            "host": n.server_name or "(no SNI)",
+            "version": n.version.label,
+            "suite": n.cipher_suite.name,
+            "group": n.key_exchange,
+            "resumed": n.resumed,
+        }
+    if conn.error is not None:
+        details["alert"] = conn.error.alert.name
+    elif conn.negotiated is None:
+        details["alert"] = "none: the client went away"
+    name = "handshake served" if conn.negotiated is not None else "handshake failed"
+    traces.record(name, details, duration_ms=round(monotonic_ms() - conn.started_ms, 3))
+
+
 class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
     def __init__(
         self,
         certificates: CertificateStore,
         judge: ClientCertificateJudge,
+        traces: TraceLog,
         *,
         replica: str | None = None,
         ticket_key: bytes | None = None,
     ) -> None:
         self._certificates = certificates
+        self.traces = traces
         #: This replica's name, told to clients that ask (tlssim_replica).
         self.replica = replica
         #: Decides on client certificates for the hosts that ask for one.
@@ -278,6 +329,7 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
             await serve_connection(conn, GrpcServerTransport(context), self.judge)
         finally:
             log_connection("gRPC", conn)
+            trace_connection(self.traces, "gRPC", conn)
             self.metrics.count_connection(conn)
             self.served.publish(
                 ServedConnection(
@@ -360,12 +412,14 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
     ocsp_channel = rpcutil.open_channel(settings.ocsp)
     tcp_server: asyncio.Server | None = None
     feed: asyncio.Task[None] | None = None
+    traces = TraceLog("server")
     try:
         certificates = CertificateStore(
             ca_pb2_grpc.CertificateAuthorityStub(ca_channel),
             ocsp_pb2_grpc.OcspResponderStub(ocsp_channel),
             clock,
             credential=settings.enrollment_token_file,
+            traces=traces,
         )
         await _retry_until_ready(f"enroll with the ca at {settings.ca}", certificates.enroll_all)
         await certificates.refresh_staples()
@@ -383,11 +437,14 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
         servicer = TlsServerServicer(
             certificates,
             ClientCertificateJudge(roots, fetch_ocsp, clock),
+            traces,
             replica=settings.replica or None,
             ticket_key=settings.ticket_key,
         )
 
         async def on_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            # No trace id comes over TCP: each connection is a trace of its own.
+            rpcutil.trace_id_var.set(rpcutil.new_trace_id())
             transport = TcpTransport(reader, writer)
             conn = servicer.new_connection()
             try:
@@ -395,6 +452,7 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
             finally:
                 await transport.close()
             log_connection("TCP", conn)
+            trace_connection(traces, "TCP", conn)
             servicer.metrics.count_connection(conn)
             peer = writer.get_extra_info("peername")
             where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
@@ -414,7 +472,7 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
 
         exposed = metrics.Metrics(servicer.metrics.sources())
         async with (
-            runtime.grpc_server(settings.listen, SERVICE_NAME, register, MAX_REQUEST_BYTES),
+            runtime.grpc_server(settings.listen, SERVICE_NAME, register, MAX_REQUEST_BYTES, traces),
             metrics.endpoint(settings.metrics_listen, exposed),
         ):
             host, port = split_host_port(settings.tcp_listen)

@@ -500,6 +500,7 @@ class ConsoleSettings:
     client: str
     ca: str
     faults_api: str
+    ocsp: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ConsoleSettings:
@@ -511,6 +512,7 @@ class ConsoleSettings:
             client=own.client,
             ca=own.ca,
             faults_api=own.faults_api,
+            ocsp=own.ocsp,
         )
 
 

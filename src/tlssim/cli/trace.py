@@ -1,0 +1,170 @@
+"""`tlssim trace ID`: one handshake's events from every service, merged into one timeline.
+
+Each service keeps its recent trace events (tlssim.traces) and answers TraceEvents.FindEvents.
+Events that drew on another trace (the server's staple came from a fetch of its own) bring
+that trace's events along, marked as linked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from tlssim import endpoints as ep
+from tlssim import rpcutil
+from tlssim.cli.errors import CliError, Exit
+from tlssim.cli.fit import terminal_width, wrap
+from tlssim.rpc.v1 import trace_pb2, trace_pb2_grpc
+from tlssim.traces import TraceEvent
+
+ASK_TIMEOUT_S = 3.0
+_TRACE_ID = re.compile(r"[0-9A-Za-z_.:-]{1,128}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Gathered:
+    """The events found for a trace (and the traces it links to), and who did not answer."""
+
+    trace_id: str
+    events: tuple[TraceEvent, ...]  # in time order
+    unreachable: tuple[str, ...]  # "service at HOST:PORT (why)"
+
+
+def services(e: ep.Endpoints) -> dict[str, str]:
+    """The services that keep trace events, by name, at their own addresses."""
+    return {"client": e.client, "server": e.server, "ocsp": e.ocsp, "ca": e.ca}
+
+
+async def _ask(address: str, trace_ids: Iterable[str]) -> list[TraceEvent]:
+    async with rpcutil.open_channel(address) as channel:
+        stub = trace_pb2_grpc.TraceEventsStub(channel)
+        found: list[TraceEvent] = []
+        for trace_id in trace_ids:
+            reply = await stub.FindEvents(
+                trace_pb2.FindEventsRequest(trace_id=trace_id), timeout=ASK_TIMEOUT_S
+            )
+            found.extend(TraceEvent.from_json(text) for text in reply.event_json)
+        return found
+
+
+async def _ask_all(
+    where: dict[str, str], trace_ids: list[str], unreachable: dict[str, str]
+) -> list[TraceEvent]:
+    names = [n for n in where if n not in unreachable]
+    answers = await asyncio.gather(
+        *(_ask(where[n], trace_ids) for n in names), return_exceptions=True
+    )
+    events: list[TraceEvent] = []
+    for name, answer in zip(names, answers, strict=True):
+        if isinstance(answer, grpc.aio.AioRpcError):
+            unreachable[name] = f"{name} at {where[name]} ({answer.code().name})"
+        elif isinstance(answer, BaseException):
+            raise answer
+        else:
+            events.extend(answer)
+    return events
+
+
+async def gather(trace_id: str, where: dict[str, str]) -> Gathered:
+    """Every service's events for `trace_id`, then those of the traces they link to."""
+    unreachable: dict[str, str] = {}
+    events = await _ask_all(where, [trace_id], unreachable)
+    linked = sorted({link for e in events for link in e.links} - {trace_id})
+    if linked:
+        events += await _ask_all(where, linked, unreachable)
+    unique = {(e.service, e.time, e.name, e.trace_id): e for e in events}
+    ordered = sorted(unique.values(), key=lambda e: (e.time, e.service))
+    return Gathered(
+        trace_id=trace_id, events=tuple(ordered), unreachable=tuple(unreachable.values())
+    )
+
+
+def _origin(gathered: Gathered) -> float:
+    """Offsets count from the trace's own first event (linked ones may come before it)."""
+    own = [e.time for e in gathered.events if e.trace_id == gathered.trace_id]
+    return min(own or [e.time for e in gathered.events])
+
+
+def _details(event: TraceEvent) -> str:
+    parts = [f"{k}={_plain(v)}" for k, v in event.details.items()]
+    if event.duration_ms is not None:
+        parts.append(f"took {event.duration_ms:.1f} ms")
+    if event.links:
+        parts.append("links " + ", ".join(event.links))
+    return ", ".join(parts)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "-" if value is None else str(value)
+
+
+def render(gathered: Gathered, width: int) -> list[str]:
+    """The timeline: offset, service, event and its details, each line within `width`."""
+    origin = _origin(gathered)
+    own = sum(1 for e in gathered.events if e.trace_id == gathered.trace_id)
+    lines = wrap(
+        f"trace {gathered.trace_id}: {own} events"
+        + (
+            f", {len(gathered.events) - own} from linked traces"
+            if own < len(gathered.events)
+            else ""
+        ),
+        width,
+        hanging=2,
+    )
+    for event in gathered.events:
+        offset = f"{(event.time - origin) * 1000:+.1f} ms"
+        mark = "" if event.trace_id == gathered.trace_id else " (linked)"
+        head = f"{offset:>11}  {event.service:<6}  "
+        body = wrap(f"{event.name}{mark}: {_details(event)}", max(width - len(head), 20))
+        lines.append(head + body[0])
+        lines.extend(" " * len(head) + line for line in body[1:])
+    return [line if len(line) <= width else line[:width] for line in lines]
+
+
+def as_json(gathered: Gathered) -> str:
+    origin = _origin(gathered)
+    return json.dumps(
+        {
+            "trace_id": gathered.trace_id,
+            "events": [
+                e.to_dict() | {"offset_ms": round((e.time - origin) * 1000, 3)}
+                for e in gathered.events
+            ],
+            "unreachable": list(gathered.unreachable),
+        },
+        indent=2,
+    )
+
+
+async def run_trace(trace_id: str, json_output: bool) -> int:
+    if not _TRACE_ID.fullmatch(trace_id):
+        raise CliError(f"not a trace id: {trace_id[:80]!r} (32 hex digits, as reports show)")
+    where = services(ep.Endpoints.from_env())
+    gathered = await gather(trace_id.lower(), where)
+    if not gathered.events:
+        if gathered.unreachable:
+            raise CliError(
+                "cannot ask " + "; ".join(gathered.unreachable) + ": start the stack with "
+                "`tlssim up`, or point TLSSIM_*_ADDR at it",
+                Exit.UNAVAILABLE,
+            )
+        raise CliError(
+            f"no service holds events of trace {trace_id}: a mistyped id, or one too old "
+            "(each service keeps its recent events only)",
+            Exit.REFUSED,
+        )
+    print(as_json(gathered) if json_output else "\n".join(render(gathered, terminal_width())))
+    if gathered.unreachable:
+        raise CliError(
+            "incomplete: cannot ask " + "; ".join(gathered.unreachable), Exit.UNAVAILABLE
+        )
+    return Exit.OK

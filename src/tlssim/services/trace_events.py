@@ -1,0 +1,33 @@
+"""The TraceEvents gRPC servicer: a service's recent trace events, by trace id or as a feed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from tlssim.rpc.v1 import trace_pb2, trace_pb2_grpc
+from tlssim.traces import TraceLog
+
+# A trace id is 32 hex digits; anything much longer is not one.
+MAX_TRACE_ID = 128
+
+
+class TraceEventsServicer(trace_pb2_grpc.TraceEventsServicer):
+    def __init__(self, traces: TraceLog) -> None:
+        self._traces = traces
+
+    async def FindEvents(self, request: Any, context: Any) -> Any:
+        trace_id = str(request.trace_id)
+        if not trace_id or len(trace_id) > MAX_TRACE_ID:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "trace_id: 1 to 128 characters")
+        events = self._traces.of(trace_id)
+        return trace_pb2.FindEventsResponse(event_json=[e.to_json() for e in events])
+
+    async def WatchEvents(self, request: Any, context: Any) -> Any:
+        async for number, event in self._traces.feed.follow(request.after_sequence):
+            yield trace_pb2.WatchedEvent(sequence=number, event_json=event.to_json())
+
+
+def add_to_server(traces: TraceLog, server: grpc.aio.Server) -> None:
+    trace_pb2_grpc.add_TraceEventsServicer_to_server(TraceEventsServicer(traces), server)

@@ -1,0 +1,136 @@
+"""`tlssim trace ID` against the running stack: one handshake's events from the client, the
+server, the ocsp responder (the staple's fetch, the CRL) and the ca, in time order."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import LocalStack
+from tlssim.localstack import free_ports
+
+pytestmark = pytest.mark.integration
+
+
+def _handshake(stack: LocalStack, *args: str) -> dict[str, Any]:
+    done = stack.tlssim("handshake", "--json", *args)
+    assert done.returncode in (0, 1), done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
+def _trace(
+    stack: LocalStack, trace_id: str, wanted: frozenset[tuple[str, str]] = frozenset()
+) -> list[dict[str, Any]]:
+    """The trace's events, asked again for a few seconds until `wanted` (service, name) are
+    all there: on a loaded machine a service may still be finishing its part."""
+    deadline = time.monotonic() + 10
+    while True:
+        done = stack.tlssim("trace", trace_id, "--json")
+        assert done.returncode == 0, done.stderr
+        events: list[dict[str, Any]] = json.loads(done.stdout)["events"]
+        if wanted <= {(e["service"], e["name"]) for e in events} or time.monotonic() > deadline:
+            return events
+        time.sleep(0.3)
+
+
+def test_a_handshake_trace_holds_every_services_events_in_time_order(stack: LocalStack) -> None:
+    report = _handshake(stack, "--server-name", "valid.tlssim.test")
+    assert report["ok"]
+    trace_id = report["trace_id"]
+    events = _trace(stack, trace_id)
+
+    own = [e for e in events if e["trace_id"] == trace_id]
+    names = [(e["service"], e["name"]) for e in own]
+    assert ("client", "handshake requested") in names
+    assert ("server", "certificate chosen") in names
+    assert ("server", "handshake served") in names
+    assert ("client", "handshake done") in names
+    times = [e["time"] for e in events]
+    assert times == sorted(times)
+    assert names.index(("client", "handshake requested")) < names.index(
+        ("server", "handshake served")
+    )
+
+    # The staple the server sent came from an earlier fetch: its trace is linked, and the
+    # responder's answer to that fetch is in the timeline.
+    chosen = next(e for e in own if e["name"] == "certificate chosen")
+    assert chosen["details"]["staple_held"] == "good" and len(chosen["links"]) == 1
+    staple_trace = chosen["links"][0]
+    linked = {(e["service"], e["name"]) for e in events if e["trace_id"] == staple_trace}
+    assert {("server", "staple fetched"), ("ocsp", "OCSP answer")} <= linked
+    answer = next(e for e in events if e["trace_id"] == staple_trace and e["service"] == "ocsp")
+    assert answer["details"]["status"] == "good" and answer["details"]["source"] == "staple"
+    assert answer["offset_ms"] < 0  # fetched before the handshake began
+
+    done = next(e for e in own if e["name"] == "handshake done")
+    assert done["details"]["revocation"] == "good"
+    assert done["details"]["revocation_source"] == "staple"
+
+
+def test_the_timeline_fits_80_columns_and_names_each_service(stack: LocalStack) -> None:
+    report = _handshake(stack, "--server-name", "ecdsa-p256.tlssim.test")
+    story = stack.tlssim("handshake", "--server-name", "ecdsa-p256.tlssim.test")
+    assert "trace " in story.stdout  # the story names the trace it ran under
+    done = stack.tlssim("trace", report["trace_id"], env=stack.env | {"COLUMNS": "80"})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(f"trace {report['trace_id']}")
+    assert all(len(line) <= 80 for line in lines), lines
+    for service in ("client", "server", "ocsp"):
+        assert any(f"  {service} " in line for line in lines), (service, lines)
+    assert any("handshake served" in line for line in lines)
+
+
+def test_a_live_check_and_the_crl_fallback_reach_the_responder_and_the_ca(
+    stack: LocalStack,
+) -> None:
+    # No staple: the client asks the responder itself (a live answer in the same trace).
+    report = _handshake(stack, "--server-name", "valid.tlssim.test", "--no-staple")
+    events = _trace(stack, report["trace_id"], frozenset({("ocsp", "OCSP answer")}))
+    live = [e for e in events if e["service"] == "ocsp" and e["name"] == "OCSP answer"]
+    assert any(e["details"]["source"] == "live" for e in live), events
+    assert all(
+        e["trace_id"] == report["trace_id"] for e in live if e["details"]["source"] == "live"
+    )
+
+    # With the client's link to the responder down, the client falls back to the CRL: the
+    # responder's HTTP front serves it, fetched from the ca (now or by a linked earlier trace).
+    assert stack.tlssim("faults", "disable", "client_ocsp").returncode == 0
+    try:
+        report = _handshake(stack, "--server-name", "valid.tlssim.test", "--no-staple")
+    finally:
+        assert stack.tlssim("faults", "enable", "client_ocsp").returncode == 0
+    crl = frozenset({("ocsp", "CRL served"), ("ca", "CRL served")})
+    events = _trace(stack, report["trace_id"], crl)
+    names = {(e["service"], e["name"]) for e in events}
+    assert ("ocsp", "CRL served") in names, events
+    assert ("ca", "CRL served") in names, events
+    done = next(e for e in events if e["name"] == "handshake done")
+    assert done["details"]["revocation_source"] == "crl"
+
+
+def test_an_unknown_trace_is_not_found_and_a_missing_stack_is_unavailable(
+    stack: LocalStack,
+) -> None:
+    unknown = stack.tlssim("trace", "0123456789abcdef0123456789abcdef")
+    assert unknown.returncode == 5, unknown.stderr
+    assert "no service holds events of trace" in unknown.stderr
+
+    bad = stack.tlssim("trace", "not a trace id")
+    assert bad.returncode == 2 and "not a trace id" in bad.stderr
+
+    closed = [f"127.0.0.1:{port}" for port in free_ports(4)]
+    nowhere = dict(
+        zip(
+            ("TLSSIM_CA_ADDR", "TLSSIM_OCSP_ADDR", "TLSSIM_SERVER_ADDR", "TLSSIM_CLIENT_ADDR"),
+            closed,
+            strict=True,
+        )
+    )
+    down = stack.tlssim("trace", "0123456789abcdef0123456789abcdef", env=stack.env | nowhere)
+    assert down.returncode == 3, down.stderr
+    assert "cannot ask" in down.stderr and closed[0] in down.stderr
