@@ -100,9 +100,22 @@ def load(count: int) -> dict[str, Any]:
 
 
 def test_every_replica_serves_and_scaling_keeps_handshakes_passing(deployed: None) -> None:
-    figures = load(60)
-    clients, servers = figures["replicas"]["client"], figures["replicas"]["server"]
+    # Without a toxic the faults relay pipes each of a client replica's connections to one
+    # server replica, the one its name resolved to first: the client's several connections
+    # spread them.
+    piped = load(60)["replicas"]
     # Swarm names each task's host SERVICE.SLOT: the reports prove who served.
+    assert set(piped["client"]) == {"tlssimtest_client.1", "tlssimtest_client.2"}, piped
+    assert len(piped["server"]) >= 2, piped
+
+    # A toxic on the link: the relay re-terminates every call, and its channel takes each
+    # server replica in turn; the faults still apply with replicas behind the name.
+    ok(swarm("tlssim", "faults", "add", "client_server", "latency", "latency=1"))
+    try:
+        figures = load(60)
+    finally:
+        ok(swarm("tlssim", "faults", "reset"))
+    clients, servers = figures["replicas"]["client"], figures["replicas"]["server"]
     assert set(clients) == {"tlssimtest_client.1", "tlssimtest_client.2"}, clients
     assert set(servers) == {f"tlssimtest_server.{n}" for n in (1, 2, 3)}, servers
     assert sum(servers.values()) == sum(clients.values()) == 60
