@@ -124,7 +124,7 @@ cmd_status() {
 cmd_tlssim() {
     # A one-off container on the stack's overlay network, where every replica is reachable
     # by its service's name (which resolves to all of them).
-    docker run --rm --network "${STACK}_lab" \
+    docker run --rm --init --label "tlssim.swarm.oneoff=$STACK" --network "${STACK}_lab" \
         -e TLSSIM_CA_ADDR=ca:50051 -e TLSSIM_OCSP_ADDR=ocsp:50052 \
         -e TLSSIM_OCSP_URL=http://ocsp:8080 -e TLSSIM_SERVER_ADDR=server:50053 \
         -e TLSSIM_SERVER_TCP_ADDR=server:8443 -e TLSSIM_CLIENT_ADDR=client:50054 \
@@ -137,6 +137,10 @@ cmd_down() {
         say "no swarm here"
         return 0
     fi
+    # One-off `tlssim` containers still running would hold the network.
+    local oneoff
+    oneoff=$(docker ps -q --filter "label=tlssim.swarm.oneoff=$STACK")
+    [ -z "$oneoff" ] || docker rm -f $oneoff >/dev/null
     docker stack rm "$STACK" >/dev/null 2>&1 || true
     # Removal is asynchronous: the volume and secrets are free once the containers are gone.
     local deadline=$((SECONDS + 120))
