@@ -121,6 +121,15 @@ class EarlyData:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Replicas:
+    """Which replicas took part: the client service's that ran the handshake, and the
+    server's that answered it (None when it did not say: another TLS server, or none)."""
+
+    client: str | None = None
+    server: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class FirstHandshake:
     """The full handshake of a --resume run, before the one that resumed its session."""
 
@@ -158,6 +167,7 @@ class Report:
     early_data: EarlyData | None = None  # --early-data only
     # The echo protocol's private path: whom the server authenticated after the handshake.
     authenticated_as: str | None = None
+    replicas: Replicas | None = None  # when a replica named itself
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -230,6 +240,8 @@ def to_dict(report: Report) -> dict[str, Any]:
             "client_to_server": report.capture.client_to_server.hex(),
             "server_to_client": report.capture.server_to_client.hex(),
         }
+    if report.replicas is not None:
+        out["replicas"] = _plain(report.replicas)
     if (first := report.first_handshake) is not None:
         out["first_handshake"] = {
             "ok": first.ok,
@@ -275,6 +287,7 @@ def from_dict(d: Mapping[str, Any]) -> Report:
     capture = d.get("capture")
     first = d.get("first_handshake")
     early = d.get("early_data")
+    replicas = d.get("replicas")
     return Report(
         schema_version=int(d.get("schema_version", SCHEMA_VERSION)),
         ok=bool(d["ok"]),
@@ -327,6 +340,9 @@ def from_dict(d: Mapping[str, Any]) -> Report:
         ),
         early_data=None if early is None else EarlyData(**early),
         authenticated_as=d.get("authenticated_as"),
+        replicas=None
+        if replicas is None
+        else Replicas(client=replicas.get("client"), server=replicas.get("server")),
     )
 
 

@@ -224,6 +224,9 @@ _CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.min_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2000),
+    # A name with several addresses (replicas behind one DNS name) shares the calls among
+    # them, and a replica that goes away is skipped, instead of pinning the first address.
+    ("grpc.lb_policy_name", "round_robin"),
 ]
 
 

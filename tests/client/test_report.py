@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import jsonschema
@@ -25,6 +26,7 @@ from tlssim.report import (
     EarlyData,
     FirstHandshake,
     Party,
+    Replicas,
     Report,
     Step,
     Timings,
@@ -188,3 +190,12 @@ def test_a_report_from_before_the_version_still_reads() -> None:
     document = json.loads(full_report().to_json())
     del document["schema_version"]
     assert Report.from_dict(document).schema_version == SCHEMA_VERSION
+
+
+def test_the_replicas_travel_in_the_json_and_follow_the_schema() -> None:
+    named = dataclasses.replace(full_report(), replicas=Replicas(client="client.2", server=None))
+    document = json.loads(named.to_json())
+    jsonschema.validate(document, load_schema())
+    assert document["replicas"] == {"client": "client.2", "server": None}
+    assert Report.from_json(named.to_json()) == named
+    assert "replicas" not in json.loads(full_report().to_json())

@@ -59,6 +59,10 @@ def test_concurrency_mode_through_the_client_service(load_stack: LocalStack) -> 
     assert 3.0 <= figures["duration_s"] < 3 + MARGIN_S
     assert figures["latency_ms"]["measured_from"] == "actual start"
     assert_consistent(figures)
+    # One replica of each here: every handshake was served by it, and the figures say so.
+    for role in ("client", "server"):
+        (count,) = figures["replicas"][role].values()
+        assert count == figures["succeeded"]
 
 
 def test_rate_mode_through_the_client_service(load_stack: LocalStack) -> None:

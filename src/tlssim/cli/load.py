@@ -116,15 +116,17 @@ async def _through_client_service(args: argparse.Namespace, plan: Plan) -> int:
         revocation=args.revocation,
         no_status_request=args.no_staple,
     )
+    tally = Tally()
     async with rpcutil.open_channel(address) as channel:
         stub = client_pb2_grpc.TlsClientStub(channel)
-        return await _drive(
-            args, plan, grpc_attempt(stub, request, plan.timeout_s), f"grpc://{address}"
-        )
+        attempt = grpc_attempt(stub, request, plan.timeout_s, served=tally.replicas)
+        return await _drive(args, plan, attempt, f"grpc://{address}", tally)
 
 
-async def _drive(args: argparse.Namespace, plan: Plan, attempt: Attempt, target: str) -> int:
-    tally = Tally()
+async def _drive(
+    args: argparse.Namespace, plan: Plan, attempt: Attempt, target: str, tally: Tally | None = None
+) -> int:
+    tally = Tally() if tally is None else tally
     stop = asyncio.Event()
     live = not args.quiet and sys.stderr.isatty()
     with _ctrl_c_sets(stop):

@@ -152,6 +152,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_load_parser(sub)
 
+    from tlssim.cli.propagation import add_parser as add_propagation_parser
+
+    add_propagation_parser(sub)
+
     ca = sub.add_parser("ca", help="talk to the certificate authority")
     ca_sub = ca.add_subparsers(dest="ca_command", required=True)
     ca_sub.add_parser("bundle", help="print the trust anchors as PEM")
@@ -262,6 +266,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from tlssim.cli.load import run_load
 
         return run_load(args)
+    if args.command == "propagation":
+        from tlssim.cli.propagation import run_propagation
+
+        return run_propagation(args, admin_token())
     if args.command == "faults":
         from tlssim.cli.faults import run_faults
 

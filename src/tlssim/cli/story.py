@@ -38,6 +38,8 @@ def render(report: Report, width: int | None = None) -> str:
     width = width or terminal_width()
     lines = wrap(f"TLS handshake with {report.server_name or '(no SNI)'}", width)
     lines += wrap(f"via {report.target}, trace {report.trace_id}", width, indent=2)
+    if (replicas := _replicas(report)) is not None:
+        lines += wrap(replicas, width, indent=2)
     if report.first_handshake is not None:
         lines += ["", *_first_handshake(report.first_handshake, width)]
         lines += wrap("second handshake, resuming the first one's session:", width)
@@ -50,6 +52,14 @@ def render(report: Report, width: int | None = None) -> str:
     lines.append("")
     lines.extend(_summary(report, width))
     return "\n".join(lines)
+
+
+def _replicas(report: Report) -> str | None:
+    """Which replicas served it, when they said (a deployment with several of each)."""
+    r = report.replicas
+    if r is None:
+        return None
+    return f"client replica {r.client or '(unnamed)'}, server replica {r.server or '(unnamed)'}"
 
 
 def _first_handshake(first: FirstHandshake, width: int) -> list[str]:

@@ -41,7 +41,12 @@ class _Attempt:
 
 
 async def run_handshake(
-    plan: Plan, policy: CertificatePolicy, connector: Connector, trace_id: str
+    plan: Plan,
+    policy: CertificatePolicy,
+    connector: Connector,
+    trace_id: str,
+    *,
+    client_replica: str | None = None,
 ) -> Report:
     started = monotonic_ms()
     config = plan.config
@@ -50,13 +55,26 @@ async def run_handshake(
         first_plan = dataclasses.replace(plan, early_data=b"")
         attempt = await _connect_once(first_plan, config, policy, connector)
         if attempt.session is None:
-            return _report(first_plan, attempt, connector, trace_id, failure=NO_SESSION)
+            return _report(
+                first_plan,
+                attempt,
+                connector,
+                trace_id,
+                failure=NO_SESSION,
+                replica=client_replica,
+            )
         first = _report(first_plan, attempt, connector, trace_id).first_handshake_summary()
         # 0-RTT, when asked for, goes with the resumed session's ClientHello
         config = dataclasses.replace(config, session=attempt.session, early_data=plan.early_data)
     attempt = await _connect_once(plan, config, policy, connector)
     return _report(
-        plan, attempt, connector, trace_id, first=first, total_ms=monotonic_ms() - started
+        plan,
+        attempt,
+        connector,
+        trace_id,
+        first=first,
+        total_ms=monotonic_ms() - started,
+        replica=client_replica,
     )
 
 
@@ -69,6 +87,7 @@ def _report(
     first: FirstHandshake | None = None,
     total_ms: float | None = None,
     failure: str | None = None,
+    replica: str | None = None,
 ) -> Report:
     return build_report(
         run=attempt.run,
@@ -83,6 +102,7 @@ def _report(
         first_handshake=first,
         total_ms=total_ms,
         failure=failure,
+        client_replica=replica,
     )
 
 

@@ -19,6 +19,7 @@ from tlssim.report import (
     EarlyData,
     FirstHandshake,
     Party,
+    Replicas,
     Report,
     Step,
     Timings,
@@ -58,6 +59,7 @@ def build_report(
     first_handshake: FirstHandshake | None = None,
     total_ms: float | None = None,
     failure: str | None = None,
+    client_replica: str | None = None,
 ) -> Report:
     """`failure` fails a run that otherwise succeeded (e.g. no session to resume); `total_ms`
     replaces the run's own length (a --resume run counts both handshakes)."""
@@ -128,7 +130,17 @@ def build_report(
         first_handshake=first_handshake,
         early_data=_early_data(run, early_data) if early_data else None,
         authenticated_as=authenticated,
+        replicas=_replicas(client_replica, info.server_replica if info else None, steps),
     )
+
+
+def _replicas(client: str | None, server: str | None, steps: list[Step]) -> Replicas | None:
+    """Who took part; a handshake that failed after the server named itself (in TLS 1.3's
+    EncryptedExtensions, e.g. a revoked certificate) still says which server replica."""
+    if server is None:
+        named = (s.fields.get("replica") for s in steps if s.name == "EncryptedExtensions")
+        server = next((str(n) for n in named if n), None)
+    return None if client is None and server is None else Replicas(client=client, server=server)
 
 
 def _authenticated(early: bytes, sent: bytes, echoed: bytes) -> str | None:

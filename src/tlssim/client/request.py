@@ -162,6 +162,7 @@ def client_config(request: Any, target: Target) -> ClientConfig:
         server_name=target.sni,
         entropy=os.urandom,
         request_ocsp=not request.no_status_request,
+        ask_replica=True,
         **kwargs,
     )
 

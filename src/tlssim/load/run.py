@@ -65,6 +65,8 @@ class Tally:
     failures: Counter[Failure] = field(default_factory=Counter)
     latency: Histogram = field(default_factory=Histogram)
     interrupted: bool = False
+    # Handshakes by (role, replica name) as the reports named them: ("server", "server.2").
+    replicas: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     @property
     def completed(self) -> int:

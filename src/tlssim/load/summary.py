@@ -27,9 +27,17 @@ def _failure_rows(tally: Tally) -> list[dict[str, Any]]:
     ]
 
 
+def _replicas(tally: Tally) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for (role, name), count in sorted(tally.replicas.items()):
+        out.setdefault(role, {})[name] = count
+    return out
+
+
 def as_dict(plan: Plan, tally: Tally, target: str) -> dict[str, Any]:
     seconds = elapsed_s(plan, tally)
     h = tally.latency
+    by_replica = {"replicas": _replicas(tally)} if tally.replicas else {}
     return {
         "target": target,
         "mode": "rate" if plan.rate is not None else "concurrency",
@@ -53,6 +61,7 @@ def as_dict(plan: Plan, tally: Tally, target: str) -> dict[str, Any]:
             "mean": round(h.mean_ms, 3),
             "measured_from": "intended send time" if plan.rate is not None else "actual start",
         },
+        **by_replica,
     }
 
 
@@ -91,6 +100,8 @@ def table(summary: dict[str, Any], tally: Tally) -> str:
             ),
         ),
     ]
+    for role, counts in summary.get("replicas", {}).items():
+        rows.append((f"{role} replicas", ", ".join(f"{k} {n}" for k, n in counts.items())))
     rows += [(f"  {n:>6}", _failure_label(f)) for f, n in tally.failures.most_common()]
     return "\n".join(f"{k:<14} {v}" for k, v in rows)
 

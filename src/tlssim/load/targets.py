@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import re
 import ssl
+from collections import Counter
 from typing import Any
 
 import grpc
@@ -43,15 +44,26 @@ def failure_of_report(report: Report) -> Failure | None:
     return Failure(kind="failed", description="; ".join(report.warnings) or "not ok")
 
 
-def grpc_attempt(stub: Any, request: Any, timeout_s: float) -> Attempt:
-    """RunHandshake on the client service, over the caller's one long-lived channel."""
+def grpc_attempt(
+    stub: Any, request: Any, timeout_s: float, served: Counter[tuple[str, str]] | None = None
+) -> Attempt:
+    """RunHandshake on the client service, over the caller's one long-lived channel;
+    `served` counts the client and server replicas the reports name."""
 
     async def attempt() -> Failure | None:
         try:
             result = await stub.RunHandshake(request, timeout=timeout_s)
         except grpc.aio.AioRpcError as exc:
             return Failure(kind="grpc", description=exc.code().name)
-        return failure_of_report(Report.from_json(result.report_json))
+        report = Report.from_json(result.report_json)
+        if served is not None and report.replicas is not None:
+            for role, name in (
+                ("client", report.replicas.client),
+                ("server", report.replicas.server),
+            ):
+                if name:
+                    served[role, name] += 1
+        return failure_of_report(report)
 
     return attempt
 

@@ -181,9 +181,10 @@ HANDSHAKE_FAULTS: tuple[Scenario, ...] = (
     Scenario(
         name="tamper-certificate",
         description="the leaf certificate is damaged in flight (TLS 1.2 sends it in the clear)",
-        # The server's first flight is one record: ServerHello (95 bytes with its header),
-        # then the Certificate; body byte 109 is the leaf's first (SEQUENCE tag) byte.
-        faults=(Fault("client_server", tamper(handshake_type="server_hello", flip_byte=109)),),
+        # The server's first flight is one record: ServerHello (164 bytes with its header,
+        # 69 of them the tlssim_replica answer, padded to one size whoever answers), then the
+        # Certificate; body byte 178 is the leaf's first (SEQUENCE tag) byte.
+        faults=(Fault("client_server", tamper(handshake_type="server_hello", flip_byte=178)),),
         request={"tls_version": "1.2"},
         expect=Expect(ok=False, alert="bad_certificate", sent_by="client"),
     ),

@@ -60,13 +60,16 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         *,
         crl_timeout_s: float = CRL_TIMEOUT_S,
         status_cache_s: float = STATUS_CACHE_S,
+        replica: str | None = None,
     ) -> None:
         self._clock = clock
+        #: This replica's name, put into every report it builds.
+        self.replica = replica
         self._server_address = server_address
         self._server_channel = rpcutil.open_channel(server_address)
+        self._server = server_pb2_grpc.TlsServerStub(self._server_channel)
         self._ca_channel = rpcutil.open_channel(ca_address)
         self._ocsp_channel = rpcutil.open_channel(ocsp_address)
-        self._server = server_pb2_grpc.TlsServerStub(self._server_channel)
         self._ca = ca_pb2_grpc.CertificateAuthorityStub(self._ca_channel)
         self._ocsp = ocsp_pb2_grpc.OcspResponderStub(self._ocsp_channel)
         self._verifiers: dict[str, ChainVerifier] = {}
@@ -156,7 +159,9 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
             "handshake requested",
             {"target": connector.label, "server_name": plan.target.verify_name},
         )
-        report = await run_handshake(plan, policy, connector, rpcutil.current_trace_id())
+        report = await run_handshake(
+            plan, policy, connector, rpcutil.current_trace_id(), client_replica=self.replica
+        )
         self.traces.record(
             "handshake done", handshake_outcome(report), duration_ms=report.timings.total_ms
         )
@@ -211,6 +216,7 @@ async def serve(settings: ClientSettings, clock: Clock) -> None:
         clock,
         crl_timeout_s=settings.crl_timeout_s,
         status_cache_s=settings.status_cache_s,
+        replica=settings.replica or None,
     )
     register = functools.partial(client_pb2_grpc.add_TlsClientServicer_to_server, servicer)
     identity = servicer.enroll_with(settings.enrollment_token_file)

@@ -18,6 +18,7 @@ from tlssim.report import (
     Direction,
     EarlyData,
     Party,
+    Replicas,
     Report,
     Step,
     Timings,
@@ -63,6 +64,7 @@ class ServedConnection:
     peer: str
     trace_id: str
     conn: ObservedServerConnection
+    replica: str | None = None  # the server replica that served it
 
     def summary_json(self) -> str:
         return json.dumps(
@@ -116,6 +118,7 @@ def server_view(served: ServedConnection) -> Report:
             (subject_of(ev.chain) for _, ev in conn.timeline if isinstance(ev, _AUTHENTICATED)),
             None,
         ),
+        replicas=None if served.replica is None else Replicas(server=served.replica),
     )
 
 

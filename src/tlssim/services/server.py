@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from tlssim.net.drive import serve_connection
 from tlssim.net.transport import GrpcServerTransport, TcpTransport
 from tlssim.pki import keys
 from tlssim.pki.admin import ADMIN_TOKEN_METADATA_KEY
-from tlssim.pki.authority import self_signed_certificate
+from tlssim.pki.authority import self_signed_certificate, serial_to_hex
 from tlssim.pki.enrollment import (
     ENROLLMENT_TOKEN_METADATA_KEY,
     AdminToken,
@@ -43,6 +44,7 @@ from tlssim.services.client_auth import (
 )
 from tlssim.services.handshake_metrics import HandshakeMetrics
 from tlssim.services.served import ConnectionFeed, ObservedServerConnection, ServedConnection
+from tlssim.services.server_feed import follow_revocations
 from tlssim.services.settings import ServerSettings
 from tlssim.tls import (
     CertifiedKey,
@@ -65,6 +67,12 @@ SERVICE_NAME = "tlssim.rpc.v1.TlsServer"
 # One message carries the TLS records of a flight (the engine caps a record at 16 KiB).
 MAX_REQUEST_BYTES = 256 * 1024
 STARTUP_RETRY_S = 0.5
+# After the feed says a served certificate was revoked: how often, and how patiently, to
+# ask for a staple that says so (a responder may hear of it later, e.g. cut off from the
+# ca); after that the regular refreshes carry on.
+REVOKED_STAPLE_RETRY_S = 0.1
+REVOKED_STAPLE_RETRY_MAX_S = 1.0
+REVOKED_STAPLE_PATIENCE_S = 120.0
 
 
 @dataclass
@@ -85,6 +93,10 @@ class HostCertificate:
         presented = self.chain if self.send_intermediates else self.chain[:1]
         return CertifiedKey(chain=presented, private_key=self.key, ocsp_response=self.staple)
 
+    @property
+    def serial_hex(self) -> str:
+        return serial_to_hex(x509.load_der_x509_certificate(self.chain[0]).serial_number)
+
 
 class CertificateStore:
     """The certificates of every virtual host, obtained from the ca by CSR at start, each
@@ -100,6 +112,8 @@ class CertificateStore:
         self._ocsp = ocsp_stub
         self._clock = clock
         self._hosts: dict[str, list[HostCertificate]] = {}
+        # Serials of ours the ca's feed said were revoked: never stapled as good again.
+        self._revoked: set[str] = set()
 
     async def enroll_all(self) -> None:
         for host in vhosts.VIRTUAL_HOSTS:
@@ -133,6 +147,8 @@ class CertificateStore:
                     cert.staple, cert.staple_next_update = None, None
 
     async def _fetch_staple(self, cert: HostCertificate) -> None:
+        """A fresh staple for `cert`; for one the feed said was revoked, an answer that says
+        good is not taken (from a responder that has not heard yet)."""
         if len(cert.chain) < 2:
             return
         # Each fetch is a trace of its own; a handshake that staples its answer links to it.
@@ -162,11 +178,49 @@ class CertificateStore:
                 "staple fetch failed", where | {"error": response.response_status.name}
             )
             return
+        if (
+            response.certificate_status == ocsp.OCSPCertStatus.GOOD
+            and cert.serial_hex in self._revoked
+        ):
+            return
         cert.staple = bytes(reply.response_der)
         cert.staple_next_update = response.next_update_utc
         cert.staple_status = response.certificate_status.name.lower()
         cert.staple_trace = rpcutil.current_trace_id()
         self._traces.record("staple fetched", where | {"status": cert.staple_status})
+
+    async def renew(self, host_name: str) -> list[str]:
+        """New keys and certificates for one lab host, stapled before they are served; the
+        leaves' serials. Raises LookupError for a name that is not a lab host."""
+        host = next((h for h in vhosts.VIRTUAL_HOSTS if h.name == host_name), None)
+        if host is None:
+            raise LookupError(f"no lab host {host_name!r}")
+        certs = [await self._enroll(host, key_type) for key_type in host.key_types]
+        for cert in certs:
+            await self._fetch_staple(cert)
+        self._hosts[host.name] = certs
+        log.info("renewed %s: %s", host.name, ", ".join(c.serial_hex for c in certs))
+        return [c.serial_hex for c in certs]
+
+    async def revoked(self, serial_hex: str) -> None:
+        """The ca revoked `serial_hex`: if we serve it, its staple (which may still say good)
+        goes at once, and a fresh one is fetched until the responder says revoked too."""
+        held = [c for certs in self._hosts.values() for c in certs if c.serial_hex == serial_hex]
+        if held:
+            self._revoked.add(serial_hex)
+        for cert in held:
+            cert.staple, cert.staple_next_update = None, None
+            log.info("%s (%s) was revoked: staple dropped", cert.host, serial_hex)
+        delay = REVOKED_STAPLE_RETRY_S
+        deadline = time.monotonic() + REVOKED_STAPLE_PATIENCE_S
+        while held and time.monotonic() < deadline:
+            for cert in held:
+                if cert.staple is None or not _says_revoked(cert.staple):
+                    await self._fetch_staple(cert)
+            if all(c.staple is not None for c in held):
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, REVOKED_STAPLE_RETRY_MAX_S)
 
     def held(self, host: str, key_type: str) -> HostCertificate | None:
         """The certificate of one lab host (by exact name) and key type ("": its first)."""
@@ -200,6 +254,11 @@ def host_groups(server_name: str | None) -> tuple[NamedGroup, ...] | None:
     if host is None or not host.groups:
         return None
     return tuple(NamedGroup[g] for g in host.groups)
+
+
+def _says_revoked(staple: bytes) -> bool:
+    response = ocsp.load_der_ocsp_response(staple)
+    return bool(response.certificate_status == ocsp.OCSPCertStatus.REVOKED)
 
 
 def log_connection(transport: str, conn: ServerConnection) -> None:
@@ -260,9 +319,13 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
         *,
         early_data_max: int = 16384,
         anti_replay: bool = True,
+        replica: str | None = None,
+        ticket_key: bytes | None = None,
     ) -> None:
         self._certificates = certificates
         self.traces = traces
+        #: This replica's name, told to clients that ask (tlssim_replica).
+        self.replica = replica
         #: Decides on client certificates for the hosts that ask for one.
         self.judge = judge
         self._client_auth = client_auth_for(judge.roots)
@@ -278,7 +341,9 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
         )
         # Shared by every connection, over gRPC and TCP, so sessions resume across both.
         self._session_cache = SessionCache(max_size=10_000)
-        self._ticket_key = os.urandom(32)
+        # Replicas given the same key resume each other's TLS 1.3 tickets; a random one
+        # limits resumption to this replica (elsewhere a ticket gets a full handshake).
+        self._ticket_key = ticket_key or os.urandom(32)
         # Each connection once it ends, for watchers (WatchConnections).
         self.served = ConnectionFeed()
         self.metrics = HandshakeMetrics("server")
@@ -293,6 +358,7 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
                 client_auth=self._client_auth,
                 groups_for_server_name=host_groups,
                 early_data=self._early_data,
+                replica=self.replica,
             )
         )
 
@@ -311,7 +377,11 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
             self.metrics.count_connection(conn)
             self.served.publish(
                 ServedConnection(
-                    transport="gRPC", peer=context.peer(), trace_id=trace_id, conn=conn
+                    transport="gRPC",
+                    peer=context.peer(),
+                    trace_id=trace_id,
+                    conn=conn,
+                    replica=self.replica,
                 )
             )
 
@@ -319,9 +389,12 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
 class LabKeysServicer(server_pb2_grpc.LabKeysServicer):
     """Hands a lab host's private key to an admin, for the forward-secrecy demonstration."""
 
-    def __init__(self, certificates: CertificateStore, admin: AdminToken) -> None:
+    def __init__(
+        self, certificates: CertificateStore, admin: AdminToken, replica: str = ""
+    ) -> None:
         self._certificates = certificates
         self._admin = admin
+        self._replica = replica
 
     async def ExportHostKey(self, request: Any, context: Any) -> Any:
         metadata = dict(context.invocation_metadata() or ())
@@ -354,6 +427,19 @@ class LabKeysServicer(server_pb2_grpc.LabKeysServicer):
             key_type=held.key_type,
         )
 
+    async def RenewHostCertificate(self, request: Any, context: Any) -> Any:
+        metadata = dict(context.invocation_metadata() or ())
+        if not self._admin.matches(metadata.get(ADMIN_TOKEN_METADATA_KEY)):
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"renewing a certificate needs the admin token in {ADMIN_TOKEN_METADATA_KEY}",
+            )
+        try:
+            serials = await self._certificates.renew(str(request.host)[:253])
+        except LookupError as exc:
+            return await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        return server_pb2.RenewHostCertificateResponse(serial_hex=serials, replica=self._replica)
+
 
 class ServerWatchServicer(server_pb2_grpc.ServerWatchServicer):
     def __init__(self, served: ConnectionFeed) -> None:
@@ -369,6 +455,7 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
     ca_channel = rpcutil.open_channel(settings.ca)
     ocsp_channel = rpcutil.open_channel(settings.ocsp)
     tcp_server: asyncio.Server | None = None
+    feed: asyncio.Task[None] | None = None
     traces = TraceLog("server")
     try:
         certificates = CertificateStore(
@@ -397,6 +484,8 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
             traces,
             early_data_max=settings.early_data_max,
             anti_replay=settings.anti_replay,
+            replica=settings.replica or None,
+            ticket_key=settings.ticket_key,
         )
         if not settings.anti_replay:
             log.warning("0-RTT anti-replay is OFF: replayed early data will be accepted")
@@ -416,7 +505,9 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
             peer = writer.get_extra_info("peername")
             where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
             servicer.served.publish(
-                ServedConnection(transport="TCP", peer=where, trace_id="", conn=conn)
+                ServedConnection(
+                    transport="TCP", peer=where, trace_id="", conn=conn, replica=servicer.replica
+                )
             )
 
         def register(server: grpc.aio.Server) -> None:
@@ -424,7 +515,7 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
             watch = ServerWatchServicer(servicer.served)
             server_pb2_grpc.add_ServerWatchServicer_to_server(watch, server)
             admin = AdminToken(settings.ca_data_dir, settings.admin_token)
-            lab_keys = LabKeysServicer(certificates, admin)
+            lab_keys = LabKeysServicer(certificates, admin, settings.replica)
             server_pb2_grpc.add_LabKeysServicer_to_server(lab_keys, server)
 
         exposed = metrics.Metrics(servicer.metrics.sources())
@@ -435,10 +526,13 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
             host, port = split_host_port(settings.tcp_listen)
             tcp_server = await asyncio.start_server(on_tcp, host, port)
             log.info("server ready: gRPC %s, TLS over TCP %s", settings.listen, settings.tcp_listen)
+            feed = asyncio.create_task(follow_revocations(ca_stub, certificates), name="ca-feed")
             while True:
                 await asyncio.sleep(settings.staple_refresh_s)
                 await certificates.refresh_staples()
     finally:
+        if feed is not None:
+            feed.cancel()
         if tcp_server is not None:
             tcp_server.close()
         await ca_channel.close()

@@ -8,6 +8,7 @@ the environment.
 from __future__ import annotations
 
 import math
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,6 +184,19 @@ VARIABLES: Final[tuple[Variable, ...]] = (
         services=("server",),
     ),
     Variable(
+        name="TLSSIM_TICKET_KEY_FILE",
+        default="(none: a random key per replica)",
+        meaning="file of 64 hex digits, the TLS 1.3 ticket key; server replicas that share it "
+        "resume each other's tickets",
+        services=("server",),
+    ),
+    Variable(
+        name="TLSSIM_REPLICA",
+        default="the host name",
+        meaning="this replica's name, given in every report it takes part in",
+        services=("ocsp", "server", "client"),
+    ),
+    Variable(
         name="TLSSIM_CRL_TIMEOUT_S",
         default="2",
         meaning="seconds the client waits for a CRL download",
@@ -337,6 +351,24 @@ def _enrollment_token_file(e: Environment, identity: str) -> Path:
     return credential_path(e.data_dir() / "ca", identity)
 
 
+def _replica(e: Environment) -> str:
+    return e.text("TLSSIM_REPLICA") or socket.gethostname()
+
+
+def _ticket_key(e: Environment) -> bytes | None:
+    """The shared ticket key from its file (64 hex digits), or None for a random one."""
+    path = e.text("TLSSIM_TICKET_KEY_FILE")
+    if not path:
+        return None
+    try:
+        key = bytes.fromhex(Path(path).read_text().strip())
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"TLSSIM_TICKET_KEY_FILE: cannot read a hex key: {exc}") from None
+    if len(key) != 32:
+        raise SettingsError(f"TLSSIM_TICKET_KEY_FILE must hold 64 hex digits, not {len(key) * 2}")
+    return key
+
+
 def _http_netloc(url: str) -> str:
     return url.removeprefix("http://").split("/")[0]
 
@@ -373,6 +405,7 @@ class OcspSettings:
     feed_max_age_s: float = 10.0
     enrollment_token_file: Path
     metrics_listen: str = ""
+    replica: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> OcspSettings:
@@ -385,6 +418,7 @@ class OcspSettings:
             ca=own.ca,
             feed_max_age_s=e.seconds("TLSSIM_FEED_MAX_AGE_S", 10.0),
             enrollment_token_file=_enrollment_token_file(e, "ocsp"),
+            replica=_replica(e),
         )
 
 
@@ -403,6 +437,9 @@ class ServerSettings:
     #: 0-RTT: what tickets allow (0: none), and whether a ticket's early data is taken once.
     early_data_max: int = 16384
     anti_replay: bool = True
+    replica: str = ""
+    # Shared by replicas so that each resumes the others' TLS 1.3 tickets (None: random).
+    ticket_key: bytes | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServerSettings:
@@ -420,6 +457,8 @@ class ServerSettings:
             ca_data_dir=e.data_dir() / "ca",
             early_data_max=e.integer("TLSSIM_EARLY_DATA_MAX", 16384, 0, 0xFFFFFFFF),
             anti_replay=e.switch("TLSSIM_ANTI_REPLAY", True),
+            replica=_replica(e),
+            ticket_key=_ticket_key(e),
         )
 
 
@@ -434,6 +473,7 @@ class ClientSettings:
     # The credential the client enrolls its own (clientAuth) certificate with.
     enrollment_token_file: Path
     metrics_listen: str = ""
+    replica: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ClientSettings:
@@ -448,6 +488,7 @@ class ClientSettings:
             crl_timeout_s=e.seconds("TLSSIM_CRL_TIMEOUT_S", 2.0),
             status_cache_s=e.seconds("TLSSIM_STATUS_CACHE_S", 5.0),
             enrollment_token_file=_enrollment_token_file(e, "client"),
+            replica=_replica(e),
         )
 
 

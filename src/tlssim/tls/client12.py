@@ -41,6 +41,7 @@ from tlssim.tls.errors import (
     UnexpectedMessage,
     UnsupportedExtension,
 )
+from tlssim.tls.extensions import decode_replica
 from tlssim.tls.keyexchange import ECDHE_GROUPS, KeyShare
 from tlssim.tls.keys12 import Tls12Keys, refuse_renegotiation
 from tlssim.tls.messages import CertificateVerify, ServerHello
@@ -88,6 +89,7 @@ _SH12_ALLOWED = {
     ExtensionType.renegotiation_info,
     ExtensionType.extended_master_secret,
     ExtensionType.ec_point_formats,
+    ExtensionType.tlssim_replica,
 }
 
 
@@ -114,6 +116,7 @@ class ClientTls12(Handshake):
         self._scheme: SignatureScheme | None = None
         self._server_public = b""
         self._request: CertificateRequest12 | None = None
+        self._server_replica: str | None = None
 
     def on_server_hello(self, body: bytes, raw: bytes) -> Tls12State:
         assert self._first_hello is not None
@@ -132,6 +135,10 @@ class ClientTls12(Handshake):
             raise UnsupportedExtension("status_request acknowledged but not sent")
         if ExtensionType.server_name in exts and config.server_name is None:
             raise UnsupportedExtension("server_name acknowledged but not sent")
+        if ExtensionType.tlssim_replica in exts:
+            if not config.ask_replica:
+                raise UnsupportedExtension("tlssim_replica answered but not sent")
+            self._server_replica = decode_replica(exts[ExtensionType.tlssim_replica])
         reneg = exts.get(ExtensionType.renegotiation_info)
         if reneg is not None and reneg != b"\x00":
             raise HandshakeFailure("non-empty renegotiation_info in an initial handshake")
@@ -344,6 +351,7 @@ class ClientTls12(Handshake):
                 key_exchange=key_exchange,
                 extended_master_secret=self._ems,
                 resumed=resumed,
+                server_replica=self._server_replica,
             )
         )
         if self._server_session_id and not resumed:

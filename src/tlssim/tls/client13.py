@@ -38,6 +38,7 @@ from tlssim.tls.errors import (
 from tlssim.tls.extensions import (
     decode_certificate_status,
     decode_cookie,
+    decode_replica,
     decode_server_key_share,
     decode_uint16,
     decode_uint16_list,
@@ -107,6 +108,7 @@ _EE_ALLOWED = {
     ExtensionType.server_name,
     ExtensionType.supported_groups,
     ExtensionType.early_data,
+    ExtensionType.tlssim_replica,
 }
 
 
@@ -131,6 +133,7 @@ class ClientTls13(Handshake):
         self._request: CertificateRequest | None = None
         #: Our write key is still the 0-RTT one (until the server answers early_data).
         self._early_write = offer.early_data_sent
+        self._server_replica: str | None = None
 
     # -- ServerHello / HelloRetryRequest -----------------------------------------------
 
@@ -274,6 +277,9 @@ class ClientTls13(Handshake):
             if not self._resumed or not self._early_write:
                 raise IllegalParameter("early_data accepted without the ticket it needs")
         fields: dict[str, object] = {"extensions": [name_of(ExtensionType, t) for t in exts]}
+        if ExtensionType.tlssim_replica in exts:
+            self._server_replica = decode_replica(exts[ExtensionType.tlssim_replica])
+            fields["replica"] = self._server_replica
         self._core.received(raw, "EncryptedExtensions", fields)
         if self._offer.early_data_sent:
             self._settle_early_data(ExtensionType.early_data in exts)
@@ -359,6 +365,7 @@ class ClientTls13(Handshake):
                 server_name=self._config.server_name,
                 key_exchange=key_exchange_name(self._group),
                 resumed=self._resumed,
+                server_replica=self._server_replica,
             )
         )
 

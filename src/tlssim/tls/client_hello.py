@@ -149,6 +149,8 @@ class ClientOffer:
                     encode_client_key_shares(tuple((g, s.public) for g, s in self.shares.items())),
                 ),
             ]
+        if cfg.ask_replica:
+            exts.append(Extension(ExtensionType.tlssim_replica, b""))
         if self.cookie is not None:
             exts.append(Extension(ExtensionType.cookie, encode_cookie(self.cookie)))
         if self.tls13 and cfg.client_certificate is not None:

@@ -124,6 +124,8 @@ class ClientConfig:
     #: ticket allows this much early data; ``EarlyDataAnswered`` says whether the server
     #: took it (if not, the caller sends it again once connected, if it still wants to).
     early_data: bytes = b""
+    #: Sends an empty tlssim_replica extension: a tlssim server answers with its replica name.
+    ask_replica: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -182,3 +184,5 @@ class ServerConfig:
     #: ``anti_replay``). None: no ticket allows early data, and offered early data is
     #: skipped (trial decryption, 4.2.10).
     early_data: EarlyDataSettings | None = None
+    #: This server's replica name, told to a client that sends tlssim_replica.
+    replica: str | None = None

@@ -162,6 +162,9 @@ class ExtensionType(IntEnum):
     signature_algorithms_cert = 50
     key_share = 51
     renegotiation_info = 0xFF01
+    # Private use (IANA 65282-65535): the lab's server names the replica that answered, to a
+    # client that asks by sending it empty. Real peers never see it: only tlssim offers it.
+    tlssim_replica = 0xFF7E
 
 
 class CertificateStatusType(IntEnum):

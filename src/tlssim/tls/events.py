@@ -72,6 +72,8 @@ class HandshakeComplete(Event):
     key_exchange: str
     #: True for an abbreviated handshake (TLS 1.2 session id or TLS 1.3 PSK ticket).
     resumed: bool = False
+    #: The server replica that answered, when the client asked for it (tlssim_replica).
+    server_replica: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -205,4 +205,23 @@ def encode_cookie(cookie: bytes) -> bytes:
     return w.getvalue()
 
 
+# tlssim_replica (private use): the server's replica name, opaque<1..255>, ASCII, padded
+# with NULs to REPLICA_BYTES: every replica's hello is then the same size, so byte offsets
+# into a flight (the faults' tamper toxics) and message sizes do not depend on who answers.
+REPLICA_BYTES = 64
+
+
+def encode_replica(name: str) -> bytes:
+    w = Writer()
+    w.vector(1, name.encode("ascii", "replace")[:REPLICA_BYTES].ljust(REPLICA_BYTES, b"\0"))
+    return w.getvalue()
+
+
+def decode_replica(data: bytes) -> str:
+    r = _decode(data)
+    name = r.vector(1, 1)
+    r.expect_end()
+    return name.rstrip(b"\0").decode("ascii", "replace")
+
+
 __all__ = ["Extension", "ExtensionType"]

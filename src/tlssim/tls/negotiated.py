@@ -39,6 +39,8 @@ class Negotiated:
     extended_master_secret: bool = False
     #: Whether this was an abbreviated (resumed) handshake.
     resumed: bool = False
+    #: The server replica that answered, when the client asked (tlssim_replica).
+    server_replica: str | None = None
 
     def event(self) -> ev.HandshakeComplete:
         return ev.HandshakeComplete(
@@ -49,4 +51,5 @@ class Negotiated:
             self.server_name,
             self.key_exchange,
             self.resumed,
+            self.server_replica,
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tlssim.tls.constants import CipherSuite, NamedGroup, SignatureScheme
+from tlssim.tls.constants import CipherSuite, ExtensionType, NamedGroup, SignatureScheme
 from tlssim.tls.errors import HandshakeFailure, IllegalParameter
 from tlssim.tls.hello_extensions import HelloExtensions
 from tlssim.tls.messages import ClientHello
@@ -12,6 +12,7 @@ class Offer12:
     """What a TLS 1.2 ClientHello offers, validated once."""
 
     __slots__ = (
+        "asks_replica",
         "ec_point_formats",
         "extended_master_secret",
         "groups",
@@ -35,6 +36,7 @@ class Offer12:
             if s in SignatureScheme._value2member_map_
         )
         self.server_name = exts.server_name
+        self.asks_replica = ExtensionType.tlssim_replica in exts.by_type
         self.status_request = exts.status_request
         self.extended_master_secret = exts.extended_master_secret
         reneg = exts.renegotiation_info

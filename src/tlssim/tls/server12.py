@@ -33,6 +33,7 @@ from tlssim.tls.describe import client_hello_fields, server_hello_fields
 from tlssim.tls.errors import HandshakeFailure, IllegalParameter, TLSError
 from tlssim.tls.extensions import (
     Extension,
+    encode_replica,
     index_extensions,
 )
 from tlssim.tls.hello_extensions import HelloExtensions
@@ -216,6 +217,8 @@ class ServerTls12(Handshake):
             exts.append(Extension(ExtensionType.server_name, b""))
         if staple:
             exts.append(Extension(ExtensionType.status_request, b""))
+        if offer.asks_replica and (replica := self._config.replica):
+            exts.append(Extension(ExtensionType.tlssim_replica, encode_replica(replica)))
         if offer.ec_point_formats and keys.suite.key_exchange == "ecdhe":
             exts.append(Extension(ExtensionType.ec_point_formats, _UNCOMPRESSED))
         sh = ServerHello(

@@ -27,6 +27,7 @@ from tlssim.tls.errors import DecodeError, HandshakeFailure, IllegalParameter, T
 from tlssim.tls.extensions import (
     Extension,
     encode_certificate_status,
+    encode_replica,
     encode_server_key_share,
     encode_uint16,
     encode_uint16_list,
@@ -306,6 +307,9 @@ class ServerTls13(Handshake):
             )
         if verdict is not None and verdict.accepted:
             ee_exts += (early_data.INDICATION,)
+        replica = self._config.replica
+        if replica and ExtensionType.tlssim_replica in offer.extensions.by_type:
+            ee_exts += (Extension(ExtensionType.tlssim_replica, encode_replica(replica)),)
         core.send_handshake(
             EncryptedExtensions(extensions=ee_exts).serialize(),
             "EncryptedExtensions",
