@@ -230,10 +230,14 @@ _CHANNEL_OPTIONS = [
 ]
 
 
-def open_channel(address: str) -> grpc.aio.Channel:
-    """A long-lived channel; open one per peer and reuse it for every call."""
+def open_channel(address: str, *, own_connection: bool = False) -> grpc.aio.Channel:
+    """A long-lived channel; open one per peer and reuse it for every call. Channels to
+    the same address share their connections unless `own_connection`."""
+    options = _CHANNEL_OPTIONS
+    if own_connection:
+        options = [*_CHANNEL_OPTIONS, ("grpc.use_local_subchannel_pool", 1)]
     return grpc.aio.insecure_channel(
-        address, options=_CHANNEL_OPTIONS, interceptors=list(_TRACE_INTERCEPTORS)
+        address, options=options, interceptors=list(_TRACE_INTERCEPTORS)
     )
 
 

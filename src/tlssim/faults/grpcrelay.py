@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import socket
 from dataclasses import replace
 from typing import Any
 
@@ -213,6 +215,7 @@ class GrpcRelayProxy(Proxy):
         self._front: asyncio.Server | None = None
         self._pipes: set[H2Pipe] = set()
         self._moving: set[asyncio.Task[None]] = set()
+        self._turn = itertools.count()
 
     @property
     def passthrough_connections(self) -> int:
@@ -260,16 +263,33 @@ class GrpcRelayProxy(Proxy):
 
     async def _connect(self, pipe: H2Pipe) -> None:
         if pipe.mode == PASS:
-            try:
-                await pipe.connect(*parse_address(self._spec.upstream, "upstream"))
-                return
-            except OSError:
-                # The relay server explains the failure to the client's call.
-                pipe.mode = RELAY
+            for host, port in await self._upstreams():
+                try:
+                    await pipe.connect(host, port)
+                    return
+                except OSError:
+                    continue
+            # The relay server explains the failure to the client's call.
+            pipe.mode = RELAY
         try:
             await pipe.connect(*parse_address(self._relay_address, "relay"))
         except OSError:
             pipe.close()
+
+    async def _upstreams(self) -> list[tuple[str, int]]:
+        """The upstream's addresses, from the next one in turn: behind a name with several
+        (replicas), new connections take each in turn (and skip one that is down)."""
+        host, port = parse_address(self._spec.upstream, "upstream")
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError:
+            return []
+        addresses = sorted({(str(info[4][0]), port) for info in infos})
+        if not addresses:
+            return []
+        start = next(self._turn) % len(addresses)
+        return addresses[start:] + addresses[:start]
 
     def _track(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import itertools
 import logging
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ MAX_REQUEST_BYTES = 1024 * 1024
 OCSP_TIMEOUT_S = 2.0
 STARTUP_RETRY_S = 0.5
 RENEWAL_CHECK_S = 60.0
+SERVER_CONNECTIONS = 4
 
 
 class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
@@ -66,8 +68,16 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         #: This replica's name, put into every report it builds.
         self.replica = replica
         self._server_address = server_address
-        self._server_channel = rpcutil.open_channel(server_address)
-        self._server = server_pb2_grpc.TlsServerStub(self._server_channel)
+        # A few connections to the server, used in turn: a hop that keeps each connection on
+        # one backend (the faults relay's pass-through, any TCP balancer in front of server
+        # replicas) still spreads the handshakes.
+        self._server_channels = [
+            rpcutil.open_channel(server_address, own_connection=True)
+            for _ in range(SERVER_CONNECTIONS)
+        ]
+        self._servers = itertools.cycle(
+            [server_pb2_grpc.TlsServerStub(c) for c in self._server_channels]
+        )
         self._ca_channel = rpcutil.open_channel(ca_address)
         self._ocsp_channel = rpcutil.open_channel(ocsp_address)
         self._ca = ca_pb2_grpc.CertificateAuthorityStub(self._ca_channel)
@@ -89,7 +99,7 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         return self.identity
 
     async def close(self) -> None:
-        for channel in (self._server_channel, self._ca_channel, self._ocsp_channel):
+        for channel in (*self._server_channels, self._ca_channel, self._ocsp_channel):
             await channel.close()
 
     async def _verifier(self, ca_pem: str) -> ChainVerifier:
@@ -177,7 +187,7 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         if not tcp_address:
 
             async def through_the_server_service() -> Transport:
-                return GrpcClientTransport(self._server.Connect())
+                return GrpcClientTransport(next(self._servers).Connect())
 
             return Connector(
                 label=f"grpc://{self._server_address}", open=through_the_server_service
