@@ -224,18 +224,22 @@ _CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.min_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2000),
-    # A name with several addresses (replicas behind one DNS name) shares the calls among
-    # them, and a replica that goes away is skipped, instead of pinning the first address.
-    ("grpc.lb_policy_name", "round_robin"),
 ]
+# A name with several addresses (replicas behind one DNS name) shares the calls among
+# them, and a replica that goes away is skipped, instead of pinning the first address.
+_ROUND_ROBIN = ("grpc.lb_policy_name", "round_robin")
 
 
 def open_channel(address: str, *, own_connection: bool = False) -> grpc.aio.Channel:
-    """A long-lived channel; open one per peer and reuse it for every call. Channels to
-    the same address share their connections unless `own_connection`."""
-    options = _CHANNEL_OPTIONS
-    if own_connection:
-        options = [*_CHANNEL_OPTIONS, ("grpc.use_local_subchannel_pool", 1)]
+    """A long-lived channel; open one per peer and reuse it for every call. Calls spread
+    over every address the name resolves to (round robin).
+
+    `own_connection`: one connection of the channel's own, to the first address that
+    answers, for a peer that may tell it to move on (the faults relay does, with an HTTP/2
+    GOAWAY, when a link's toxics change; a round-robin channel given a GOAWAY can spin
+    retrying the call on the connection it is leaving)."""
+    options: list[tuple[str, int | str]] = [*_CHANNEL_OPTIONS]
+    options.append(("grpc.use_local_subchannel_pool", 1) if own_connection else _ROUND_ROBIN)
     return grpc.aio.insecure_channel(
         address, options=options, interceptors=list(_TRACE_INTERCEPTORS)
     )

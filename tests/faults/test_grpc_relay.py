@@ -106,7 +106,7 @@ async def with_relay(body: Callable[[Relay], Awaitable[None]]) -> None:
         )
     )
     assert isinstance(proxy, GrpcRelayProxy)
-    channel = rpcutil.open_channel(proxy.spec.listen)
+    channel = rpcutil.open_channel(proxy.spec.listen, own_connection=True)
     try:
         await body(Relay(faults, proxy, upstream, channel))
     finally:
@@ -230,7 +230,7 @@ def test_disabled_relay_refuses_with_unavailable_and_reports_not_serving() -> No
 def test_upstream_down_gives_unavailable() -> None:
     async def body(relay: Relay) -> None:
         await relay.faults.registry.update("server", {"upstream": "127.0.0.1:1"})
-        channel = rpcutil.open_channel(relay.proxy.spec.listen)
+        channel = rpcutil.open_channel(relay.proxy.spec.listen, own_connection=True)
         relay.channel, old = channel, relay.channel
         try:
             failed = await relay.handshake()
