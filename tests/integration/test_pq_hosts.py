@@ -4,10 +4,12 @@ live OCSP, CRL) for the ML-DSA chain."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import select
 import socket
+import threading
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -96,7 +98,7 @@ def test_openssl4_default_client_gets_the_hybrid_and_verifies(
 @pytest.mark.parametrize("host", ["mldsa44.tlssim.test", "mldsa65.tlssim.test"])
 def test_our_client_verifies_the_mldsa_hosts(stack: LocalStack, host: str) -> None:
     report = handshake(stack, "--server-name", host)
-    assert report["ok"], report
+    assert report["ok"], (report["error"], report["alert"], report["checks"])
     assert report["signature_scheme"] == host.split(".")[0]
     assert report["key_exchange"] == "X25519MLKEM768"
     assert report["revocation"]["status"] == "good" and report["revocation"]["source"] == "staple"
@@ -162,3 +164,64 @@ def test_the_story_shows_the_cost_and_explains_the_refusal(stack: LocalStack) ->
     refused = stack.tlssim("handshake", "--server-name", "mldsa65.tlssim.test", "--tls", "1.2")
     assert "FATAL ALERT handshake_failure from the server" in refused.stdout
     assert "signs in TLS 1.3 only" in " ".join(refused.stdout.split()), refused.stdout
+
+
+@pytest.mark.parametrize("group", ["X25519MLKEM768", "SecP256r1MLKEM768", "MLKEM768"])
+def test_our_client_over_tcp_against_an_openssl4_mldsa65_server(
+    stack: LocalStack, tmp_path: Path, group: str
+) -> None:
+    """`tlssim handshake --tcp` (the client service's TCP path) against OpenSSL 4 serving an
+    ML-DSA-65 chain, in each hybrid or pure ML-KEM group."""
+    from tests.tls.tlshelpers import HOST, mldsa_pki
+    from tlssim.pki.keys import certificates_to_pem, private_key_to_pem
+
+    pki = mldsa_pki()
+    certified = pki.keys["mldsa65"]
+    chain = [x509.load_der_x509_certificate(der) for der in certified.chain]
+    (tmp_path / "chain.pem").write_text(certificates_to_pem(chain))
+    (tmp_path / "key.pem").write_bytes(private_key_to_pem(certified.private_key))
+    (tmp_path / "ca.pem").write_bytes(pki.ca_pem)
+    ctx = SSL.Context(SSL.TLS_METHOD)
+    ctx.set_min_proto_version(SSL.TLS1_3_VERSION)
+    assert openssl_lib.SSL_CTX_set1_curves_list(ctx._context, group.encode()) == 1
+    ctx.use_certificate_chain_file(str(tmp_path / "chain.pem"))
+    ctx.use_privatekey_file(str(tmp_path / "key.pem"))
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    served: list[str] = []
+
+    def serve() -> None:
+        sock, _ = listener.accept()
+        sock.setblocking(False)
+        conn = SSL.Connection(ctx, sock)
+        conn.set_accept_state()
+        _blocking(conn.do_handshake, sock)
+        served.append(conn.get_group_name() or "")
+        with contextlib.suppress(SSL.Error):
+            _blocking(lambda: conn.recv(1024), sock)  # the client's close_notify
+        sock.close()
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        done = stack.tlssim(
+            "handshake",
+            "--json",
+            "--tcp",
+            f"127.0.0.1:{port}",
+            "--server-name",
+            HOST,
+            "--ca-file",
+            str(tmp_path / "ca.pem"),
+            "--group",
+            group,
+            "--no-echo",
+        )
+        report = json.loads(done.stdout)
+    finally:
+        server.join(timeout=10)
+        listener.close()
+    assert report["ok"], (report["error"], report["alert"], report["checks"])
+    assert report["key_exchange"] == group
+    assert report["signature_scheme"] == "mldsa65"
+    assert served == [group]
