@@ -1,4 +1,5 @@
-"""The compose stack as a session fixture: build the image, `up -d`, wait healthy, `down -v`.
+"""The compose stack as a fixture of this package (down before other packages, e.g. the Swarm
+tests, need its ports): build the image, `up -d`, wait healthy, `down -v`.
 
 Needs a Docker engine (scripts/start-dockerd.sh starts one here). Without one the tests
 skip, unless TLSSIM_REQUIRE_DOCKER=1, where a missing engine is a failure.
@@ -149,7 +150,7 @@ def handshake_report(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack() -> Iterator[Stack]:
     try:
         import docker
