@@ -224,6 +224,9 @@ _CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.min_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2000),
+    # A restarted container may come back at a new address: look the name up again within a
+    # second of a failed connection (gRPC's default waits 30 s between lookups).
+    ("grpc.dns_min_time_between_resolutions_ms", 1000),
 ]
 # A name with several addresses (replicas behind one DNS name) shares the calls among
 # them, and a replica that goes away is skipped, instead of pinning the first address.

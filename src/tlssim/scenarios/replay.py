@@ -74,7 +74,8 @@ async def replayed_0rtt(
     early = report.early_data
     client = "accepted" if early is not None and early.accepted else "not accepted"
     actual = (
-        f"handshake {'success' if report.ok else 'failure'}, the client's 0-RTT {client}; "
+        f"handshake {'success' if report.ok else f'failure ({report.error})'}, "
+        f"the client's 0-RTT {client}; "
         f"server: 0-RTT accepted {added['accepted']}x, refused as a replay "
         f"{added['replay']}x, rejected otherwise {added['rejected']}x"
     )
