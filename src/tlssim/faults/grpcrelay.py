@@ -39,6 +39,8 @@ _CALL_ERRORS = (grpc.aio.AioRpcError, asyncio.InvalidStateError)
 PASS, RELAY = "pass", "relay"
 # How long a client has to read a GOAWAY before its connection is cut.
 DRAIN_TIMEOUT_S = 1.0
+# How long a call waits for a reconnecting upstream channel before trying it anyway.
+UPSTREAM_READY_S = 2.0
 # How long a replayed flight's connection waits for the server's answer.
 REPLAY_ANSWER_S = 3.0
 
@@ -367,10 +369,23 @@ class GrpcRelayProxy(Proxy):
         await self._set_health()
         await self.settle()
 
+    async def _upstream_ready(self) -> None:
+        """Give a reconnecting upstream channel a moment (a restarted server, perhaps at a
+        new address) rather than fail the call at once; a server that stays down still
+        fails it, a little later."""
+        channel = self._channel
+        if channel is None:
+            return
+        if channel.get_state(try_to_connect=True) is grpc.ChannelConnectivity.READY:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(channel.channel_ready(), UPSTREAM_READY_S)
+
     async def relay(self, context: Any) -> None:
         """Serve one Connect call (the servicer's body)."""
         if not self._spec.enabled or self._stub is None:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"proxy {self.name} is disabled")
+        await self._upstream_ready()
         conn = RelayConnection(
             self.next_connection_id(), context, self.toxics_for, self.connection_seed()
         )
