@@ -5,8 +5,13 @@ reports name the replicas."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from .conftest import LocalStack, running_stack
 
@@ -69,3 +74,25 @@ def test_reports_name_the_client_and_server_replicas(stack: LocalStack) -> None:
     revoked = stack.tlssim("handshake", "--json", "--server-name", "revoked.tlssim.test", env=env)
     refused = json.loads(revoked.stdout)
     assert not refused["ok"] and refused["replicas"] == replicas
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--partition", "-1"), "--partition must be 0..600"),
+        (("--load", "-3"), "--load must be 0..512"),
+        (("--interval", "0"), "--interval must be above 0"),
+    ],
+)
+def test_bad_numbers_are_refused_before_anything_is_revoked(
+    args: tuple[str, str], message: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tlssim", "propagation", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": os.environ.get("PATH", ""), "TLSSIM_ADMIN_TOKEN": "x"},
+    )
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr

@@ -59,7 +59,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--json", action="store_true", help="print the figures as one JSON document")
 
 
+def _check_bounds(args: argparse.Namespace) -> None:
+    """Bad numbers are a usage error, before anything is revoked."""
+    if not 0 <= args.partition <= 600:
+        raise CliError("--partition must be 0..600 seconds", Exit.USAGE)
+    if not 0 < args.deadline <= 3600:
+        raise CliError("--deadline must be above 0 and at most 3600 seconds", Exit.USAGE)
+    if not 0 < args.interval <= 10:
+        raise CliError("--interval must be above 0 and at most 10 seconds", Exit.USAGE)
+    if not 0 <= args.load <= 512:
+        raise CliError("--load must be 0..512", Exit.USAGE)
+
+
 def run_propagation(args: argparse.Namespace, admin_token: str) -> int:
+    _check_bounds(args)
     if not admin_token:
         raise CliError("no admin token: set TLSSIM_ADMIN_TOKEN", Exit.REFUSED)
     endpoints = ep.Endpoints.from_env()
@@ -76,7 +89,7 @@ def run_propagation(args: argparse.Namespace, admin_token: str) -> int:
         admin_token=admin_token,
         deadline_s=args.deadline,
         interval_s=args.interval,
-        partition_s=max(args.partition, 0.0),
+        partition_s=args.partition,
         set_responders_link=set_link,
     )
     try:
