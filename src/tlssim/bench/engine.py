@@ -93,6 +93,34 @@ def measure(once: Callable[[], None], n: int, batches: int = 3) -> Timing:
     return Timing(best[0] / n * 1e6, best[1] / n * 1e6, n * batches)
 
 
+def in_memory_handshake(
+    client: ClientConnection,
+    server: ServerConnection,
+    check: Callable[[events.CertificateReceived], None] | None = None,
+) -> tuple[int, int]:
+    """Bytes shuttled in memory until both ends are connected (the certificate accepted,
+    after `check`); returns the bytes sent each way (client to server, server to client)."""
+    client.start()
+    up = down = 0
+    for _ in range(10):
+        data = client.data_to_send()
+        up += len(data)
+        if data:
+            server.receive_data(data)
+        data = server.data_to_send()
+        down += len(data)
+        if not data:
+            break
+        for event in client.receive_data(data):
+            if isinstance(event, events.CertificateReceived):
+                if check is not None:
+                    check(event)
+                client.accept_certificate()
+    if not (client.handshake_complete and server.handshake_complete):
+        raise RuntimeError(f"tlssim handshake did not complete: {client.error or server.error}")
+    return up, down
+
+
 def tlssim_handshake(
     case: Case, certified: CertifiedKey, verifier: ChainVerifier | None
 ) -> Callable[[], None]:
@@ -112,26 +140,14 @@ def tlssim_handshake(
     )
     server_config = ServerConfig(entropy=os.urandom, certificate_selector=select)
 
+    def check(event: events.CertificateReceived) -> None:
+        if verifier is not None:
+            chain = [x509.load_der_x509_certificate(d) for d in event.chain]
+            result = verifier.verify(chain, HOST)
+            assert result.ok, result.checks
+
     def once() -> None:
-        client = ClientConnection(client_config)
-        server = ServerConnection(server_config)
-        client.start()
-        for _ in range(10):
-            data = client.data_to_send()
-            if data:
-                server.receive_data(data)
-            data = server.data_to_send()
-            if not data:
-                break
-            for event in client.receive_data(data):
-                if isinstance(event, events.CertificateReceived):
-                    if verifier is not None:
-                        chain = [x509.load_der_x509_certificate(d) for d in event.chain]
-                        result = verifier.verify(chain, HOST)
-                        assert result.ok, result.checks
-                    client.accept_certificate()
-        if not (client.handshake_complete and server.handshake_complete):
-            raise RuntimeError(f"tlssim handshake did not complete: {client.error or server.error}")
+        in_memory_handshake(ClientConnection(client_config), ServerConnection(server_config), check)
 
     return once
 

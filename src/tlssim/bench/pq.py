@@ -22,7 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tlssim.bench.certs import HOST
-from tlssim.bench.engine import Timing, measure
+from tlssim.bench.engine import Timing, in_memory_handshake, measure
 from tlssim.pki import throwaway
 from tlssim.pki.keys import generate_private_key, private_key_to_pem
 from tlssim.tls import (
@@ -33,7 +33,6 @@ from tlssim.tls import (
     ServerConfig,
     ServerConnection,
     SignatureScheme,
-    events,
 )
 
 
@@ -108,24 +107,9 @@ def tlssim_handshake(case: PqCase, certified: CertifiedKey, wire: list[Wire]) ->
     server_config = ServerConfig(entropy=os.urandom, certificate_selector=select)
 
     def once() -> None:
-        client = ClientConnection(client_config)
-        server = ServerConnection(server_config)
-        client.start()
-        up = down = 0
-        for _ in range(10):
-            data = client.data_to_send()
-            up += len(data)
-            if data:
-                server.receive_data(data)
-            data = server.data_to_send()
-            down += len(data)
-            if not data:
-                break
-            for event in client.receive_data(data):
-                if isinstance(event, events.CertificateReceived):
-                    client.accept_certificate()
-        if not (client.handshake_complete and server.handshake_complete):
-            raise RuntimeError(f"tlssim handshake did not complete: {client.error or server.error}")
+        up, down = in_memory_handshake(
+            ClientConnection(client_config), ServerConnection(server_config)
+        )
         wire[:] = [Wire(up, down)]
 
     return once
