@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import platform
 import ssl
@@ -18,7 +17,7 @@ from pathlib import Path
 import cryptography
 import grpc
 
-from tlssim.bench import certs, clients, engine, pq, stack, tcp
+from tlssim.bench import certs, clients, engine, floor, pq, stack, tcp
 
 
 def _machine() -> str:
@@ -107,50 +106,75 @@ def bench_stack(tmp: Path, n: int, seconds: float, levels: tuple[int, ...]) -> N
         " (TLS 1.3, valid.tlssim.test, staple + soft revocation)"
     )
     started = time.monotonic()
+    rows: list[CpuRow] = []
     with stack.running_stack(tmp) as up:
         print(f"  (tlssim up took {time.monotonic() - started:.1f} s)")
         pids = {name: up.service_pid(name) for name in stack.SERVICES}
         relay = up.env["TLSSIM_CLIENT_ADDR"]
-        with stack.direct_client(up.env, tmp) as (direct, direct_pid):
-            paths: list[tuple[str, str, dict[str, int], contextlib.AbstractContextManager[None]]]
-            paths = [
-                ("relay, re-terminating", relay, pids, stack.relay_reterminating(up)),
-                ("relay, pass-through", relay, pids, contextlib.nullcontext()),
-                (
-                    "direct (no relay)",
-                    direct,
-                    pids | {"client": direct_pid},
-                    contextlib.nullcontext(),
-                ),
-            ]
-            print(f"  {'path':<22} {'handshake_ms p50/p90/p99':>26} {'RPC ms p50/p90/p99':>22}")
-            cpu_rows = []
-            for label, address, path_pids, toxic in paths:
-                with toxic:
-                    lat = asyncio.run(stack.sequential(address, label, n))
-                    hs = "/".join(f"{x:.2f}" for x in lat.handshake_ms)
-                    rpc = "/".join(f"{x:.2f}" for x in lat.rpc_ms)
-                    print(f"  {label:<22} {hs:>26} {rpc:>22}   goal p50 <= 2.5 ms")
-                    for level in levels:
-                        meter = stack.CpuMeter(path_pids)
-                        meter.start()
-                        thr = asyncio.run(stack.concurrent(address, label, level, seconds))
-                        meter.stop()
-                        fails = f", {thr.failures} failed" if thr.failures else ""
-                        print(
-                            f"  {label:<22} {level:>3} in flight: {thr.rate:7.0f} handshakes/s"
-                            f" (RPC p50 {thr.rpc_p50_ms:.1f} ms{fails})   goal >= 800/s"
-                        )
-                        cpu_rows.append((label, level, thr.rate * seconds, meter.used))
-        _print_cpu(cpu_rows)
+        print(f"  {'path':<22} {'handshake_ms p50/p90/p99':>26} {'RPC ms p50/p90/p99':>22}")
+        with stack.relay_reterminating(up):
+            _measure("relay, re-terminating", relay, pids, n, seconds, levels, rows)
+        _measure("relay, pass-through", relay, pids, n, seconds, levels, rows)
+        with stack.direct_client(up.env, tmp) as (direct, client_pid):
+            direct_pids = pids | {"client": client_pid}
+            _measure("direct (no relay)", direct, direct_pids, n, seconds, levels, rows)
+            report_json = asyncio.run(stack.one_report(direct))
+        # The capacity model's check: a second server replica on the same two cores (a new
+        # client service, so that its connections spread over both).
+        with (
+            stack.second_server(up.env, tmp) as second_pid,
+            stack.direct_client(up.env, tmp) as (direct, client_pid),
+        ):
+            two_pids = pids | {"client": client_pid, "server-2": second_pid}
+            _measure("direct, 2 servers", direct, two_pids, n, seconds, levels, rows)
+    # The same calls with nothing in them, while the stack is down: what gRPC alone costs.
+    with floor.running_floor(report_json, tmp) as (address, floor_pids):
+        _measure("gRPC floor (no TLS)", address, floor_pids, n, seconds, levels, rows)
+    _print_cpu(rows)
 
 
-def _print_cpu(rows: list[tuple[str, int, float, dict[str, float]]]) -> None:
-    """CPU ms per handshake in each process: the capacity model's input."""
+CpuRow = tuple[str, int, float, dict[str, float]]
+
+
+def _measure(
+    label: str,
+    address: str,
+    pids: dict[str, int],
+    n: int,
+    seconds: float,
+    levels: tuple[int, ...],
+    rows: list[CpuRow],
+) -> None:
+    """Sequential latency (n handshakes), then each level of concurrency with the CPU each
+    process spent."""
+    lat = asyncio.run(stack.sequential(address, label, n))
+    # The floor's reports are a canned one: its handshake_ms means nothing there.
+    hs = "-" if "floor" in label else "/".join(f"{x:.2f}" for x in lat.handshake_ms)
+    rpc = "/".join(f"{x:.2f}" for x in lat.rpc_ms)
+    print(f"  {label:<22} {hs:>26} {rpc:>22}   goal p50 <= 2.5 ms")
+    for level in levels:
+        meter = stack.CpuMeter(pids)
+        meter.start()
+        thr = asyncio.run(stack.concurrent(address, label, level, seconds))
+        meter.stop()
+        notes = f", {thr.failures} failed" if thr.failures else ""
+        if "server-2" in pids:
+            notes += f", {thr.second_replica_share:.0%} by the second server"
+        print(
+            f"  {label:<22} {level:>3} in flight: {thr.rate:7.0f} handshakes/s"
+            f" (RPC p50 {thr.rpc_p50_ms:.1f} ms{notes})   goal >= 800/s"
+        )
+        rows.append((label, level, thr.rate * seconds, meter.used))
+
+
+def _print_cpu(rows: list[CpuRow]) -> None:
+    """CPU ms per handshake in each process: the capacity model's input (a second server
+    replica's CPU counts under server)."""
     names = [*stack.SERVICES, "bench"]
     print("\n  CPU ms per handshake, by process (the capacity model in docs/performance.md)")
     print(f"  {'path':<22} {'':>4}" + "".join(f"{n:>8}" for n in names) + f"{'total':>8}")
     for label, level, done, used in rows:
+        used = used | {"server": used.get("server", 0.0) + used.get("server-2", 0.0)}
         per = {name: 1000 * used.get(name, 0.0) / max(done, 1) for name in names}
         cells = "".join(f"{per[name]:8.2f}" for name in names)
         total = sum(per.values())

@@ -117,6 +117,37 @@ def direct_client(env: dict[str, str], tmp: Path) -> Iterator[tuple[str, int]]:
         yield address, process.pid
 
 
+SECOND_REPLICA = "bench-second-server"
+
+
+@contextlib.contextmanager
+def second_server(env: dict[str, str], tmp: Path) -> Iterator[int]:
+    """Another server replica listening on the same gRPC address (gRPC sets SO_REUSEPORT, so
+    the kernel spreads new connections over both); yields its pid once it serves."""
+    tcp, metrics = localstack.free_ports(2)
+    replica = env | {
+        "TLSSIM_TCP_LISTEN": f"127.0.0.1:{tcp}",
+        "TLSSIM_METRICS_LISTEN": f"127.0.0.1:{metrics}",
+        "TLSSIM_REPLICA": SECOND_REPLICA,
+        "TLSSIM_LOG_LEVEL": "INFO",
+    }
+    log = tmp / "second-server.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tlssim", "serve", "server"],
+            env=replica,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    with localstack.stopped_with_sigint(process):
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while "server ready" not in log.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("a second server did not start:\n" + log.read_text())
+            time.sleep(0.2)
+        yield process.pid
+
+
 @dataclass(frozen=True)
 class Latency:
     label: str
@@ -132,6 +163,7 @@ class Throughput:
     rate: float
     failures: int
     rpc_p50_ms: float
+    second_replica_share: float  # of the handshakes, those the second server replica served
 
 
 def _percentiles(values: list[float]) -> tuple[float, float, float]:
@@ -140,14 +172,34 @@ def _percentiles(values: list[float]) -> tuple[float, float, float]:
     return q[49], q[89], q[98]
 
 
-async def _one(stub: client_pb2_grpc.TlsClientAsyncStub) -> tuple[bool, float, float]:
+@dataclass(frozen=True)
+class _Answer:
+    ok: bool
+    handshake_ms: float
+    rpc_ms: float
+    server_replica: str | None
+
+
+async def _one(stub: client_pb2_grpc.TlsClientAsyncStub) -> _Answer:
     started = time.perf_counter()
     reply = await stub.RunHandshake(
         client_pb2.HandshakeRequest(server_name=SERVER_NAME, tls_version="1.3"), timeout=15
     )
     rpc_ms = (time.perf_counter() - started) * 1000
     report = Report.from_json(reply.report_json)
-    return bool(reply.ok), report.timings.handshake_ms or 0.0, rpc_ms
+    replica = report.replicas.server if report.replicas else None
+    return _Answer(bool(reply.ok), report.timings.handshake_ms or 0.0, rpc_ms, replica)
+
+
+async def one_report(address: str) -> str:
+    """The report JSON of one handshake (after a warm-up one)."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = client_pb2_grpc.TlsClientStub(channel)
+        await _one(stub)
+        reply = await stub.RunHandshake(
+            client_pb2.HandshakeRequest(server_name=SERVER_NAME, tls_version="1.3"), timeout=15
+        )
+        return str(reply.report_json)
 
 
 async def sequential(address: str, label: str, n: int) -> Latency:
@@ -157,11 +209,11 @@ async def sequential(address: str, label: str, n: int) -> Latency:
             await _one(stub)  # warm up (trust bundle, channels, intermediate status cache)
         handshake, rpc = [], []
         for _ in range(n):
-            ok, hs_ms, rpc_ms = await _one(stub)
-            if not ok:
+            answer = await _one(stub)
+            if not answer.ok:
                 raise RuntimeError(f"handshake failed through {label}")
-            handshake.append(hs_ms)
-            rpc.append(rpc_ms)
+            handshake.append(answer.handshake_ms)
+            rpc.append(answer.rpc_ms)
     return Latency(label, n, _percentiles(handshake), _percentiles(rpc))
 
 
@@ -170,19 +222,21 @@ async def concurrent(address: str, label: str, concurrency: int, seconds: float)
         stub = client_pb2_grpc.TlsClientStub(channel)
         await _one(stub)
         stop = time.perf_counter() + seconds
-        done, failures = 0, 0
+        done, failures, second = 0, 0, 0
         rpc: list[float] = []
 
         async def worker() -> None:
-            nonlocal done, failures
+            nonlocal done, failures, second
             while time.perf_counter() < stop:
                 try:
-                    ok, _, rpc_ms = await _one(stub)
+                    answer = await _one(stub)
                 except grpc.aio.AioRpcError:
-                    ok, rpc_ms = False, 0.0
-                if ok:
+                    failures += 1
+                    continue
+                if answer.ok:
                     done += 1
-                    rpc.append(rpc_ms)
+                    second += answer.server_replica == SECOND_REPLICA
+                    rpc.append(answer.rpc_ms)
                 else:
                     failures += 1
 
@@ -190,5 +244,10 @@ async def concurrent(address: str, label: str, concurrency: int, seconds: float)
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
     return Throughput(
-        label, concurrency, done / elapsed, failures, statistics.median(rpc) if rpc else 0.0
+        label,
+        concurrency,
+        done / elapsed,
+        failures,
+        statistics.median(rpc) if rpc else 0.0,
+        second / done if done else 0.0,
     )
