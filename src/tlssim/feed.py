@@ -5,6 +5,7 @@ through one, so a handshake never waits for anyone who watches it."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Generic, TypeVar
@@ -36,7 +37,15 @@ class Feed(Generic[T]):
         return self._sequence
 
     def since(self, after: int) -> list[tuple[int, T]]:
-        return [(n, item) for n, item in self._items if n > after]
+        # Numbers are consecutive: the items after `after` are the last (sequence - after).
+        wanted = self._sequence - max(after, 0)
+        if wanted <= 0:
+            return []
+        if wanted >= len(self._items):
+            return list(self._items)
+        newest = list(itertools.islice(reversed(self._items), wanted))
+        newest.reverse()
+        return newest
 
     async def wait_since(self, after: int, timeout_s: float) -> list[tuple[int, T]]:
         """Items after `after`; if there are none yet, waits up to `timeout_s` for one."""

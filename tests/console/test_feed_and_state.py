@@ -23,6 +23,21 @@ def test_publishing_never_waits_and_keeps_only_the_last_items() -> None:
     asyncio.run(scenario())
 
 
+def test_since_gives_exactly_the_items_after_a_number() -> None:
+    async def scenario() -> None:
+        feed: Feed[str] = Feed(size=4)
+        assert feed.since(0) == []
+        for text in "abcdef":
+            feed.publish(text)  # numbered 1..6; 3..6 held
+        assert feed.since(4) == [(5, "e"), (6, "f")]
+        assert feed.since(5) == [(6, "f")]
+        assert feed.since(6) == [] and feed.since(99) == []
+        held = [(3, "c"), (4, "d"), (5, "e"), (6, "f")]
+        assert feed.since(0) == feed.since(1) == feed.since(-1) == held
+
+    asyncio.run(scenario())
+
+
 def test_a_follower_gets_the_held_items_then_the_new_ones() -> None:
     async def scenario() -> list[int]:
         feed: Feed[int] = Feed()
