@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -32,6 +33,17 @@ DEFAULT_MAX_REQUEST_BYTES = 64 * 1024
 TRACEPARENT_KEY = "traceparent"
 
 
+# A trace id: ours are 32 hex digits; a caller may name its own in x-tlssim-trace-id, up to
+# 128 letters, digits or _.:- (anything else is replaced by a new id, so it never reaches a
+# log line, a trace or a report).
+TRACE_ID = re.compile(r"[0-9A-Za-z_.:-]{1,128}")
+TRACE_ID_RULE = "32 hex digits as reports show, or up to 128 letters, digits or _.:-"
+
+
+def is_trace_id(text: str) -> bool:
+    return TRACE_ID.fullmatch(text) is not None
+
+
 def new_trace_id() -> str:
     return uuid.uuid4().hex
 
@@ -44,7 +56,7 @@ def traceparent(trace_id: str) -> str:
 def trace_id_from(metadata: Mapping[str, Any]) -> str:
     """The caller's trace id: ours, else a valid W3C traceparent's, else a new one."""
     ours = metadata.get(TRACE_METADATA_KEY)
-    if isinstance(ours, str) and ours:
+    if isinstance(ours, str) and is_trace_id(ours):
         return ours
     parent = metadata.get(TRACEPARENT_KEY)
     if isinstance(parent, str):

@@ -122,6 +122,10 @@ def test_an_unknown_trace_is_not_found_and_a_missing_stack_is_unavailable(
 
     bad = stack.tlssim("trace", "not a trace id")
     assert bad.returncode == 2 and "not a trace id" in bad.stderr
+    assert "up to 128 letters, digits or _.:-" in bad.stderr
+    # A caller may name its own trace (x-tlssim-trace-id): a well-formed id nobody holds.
+    named = stack.tlssim("trace", "nothex")
+    assert named.returncode == 5 and "no service holds events of trace nothex" in named.stderr
 
     closed = [f"127.0.0.1:{port}" for port in free_ports(4)]
     nowhere = dict(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +23,6 @@ from tlssim.rpc.v1 import trace_pb2, trace_pb2_grpc
 from tlssim.traces import TraceEvent
 
 ASK_TIMEOUT_S = 3.0
-_TRACE_ID = re.compile(r"[0-9A-Za-z_.:-]{1,128}")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -146,8 +144,8 @@ def as_json(gathered: Gathered) -> str:
 
 
 async def run_trace(trace_id: str, json_output: bool) -> int:
-    if not _TRACE_ID.fullmatch(trace_id):
-        raise CliError(f"not a trace id: {trace_id[:80]!r} (32 hex digits, as reports show)")
+    if not rpcutil.is_trace_id(trace_id):
+        raise CliError(f"not a trace id: {trace_id[:80]!r} ({rpcutil.TRACE_ID_RULE})")
     where = services(ep.Endpoints.from_env())
     gathered = await gather(trace_id.lower(), where)
     if not gathered.events:

@@ -6,11 +6,9 @@ from typing import Any
 
 import grpc
 
+from tlssim import rpcutil
 from tlssim.rpc.v1 import trace_pb2, trace_pb2_grpc
 from tlssim.traces import TraceLog
-
-# A trace id is 32 hex digits; anything much longer is not one.
-MAX_TRACE_ID = 128
 
 
 class TraceEventsServicer(trace_pb2_grpc.TraceEventsServicer):
@@ -19,8 +17,10 @@ class TraceEventsServicer(trace_pb2_grpc.TraceEventsServicer):
 
     async def FindEvents(self, request: Any, context: Any) -> Any:
         trace_id = str(request.trace_id)
-        if not trace_id or len(trace_id) > MAX_TRACE_ID:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "trace_id: 1 to 128 characters")
+        if not rpcutil.is_trace_id(trace_id):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"trace_id: {rpcutil.TRACE_ID_RULE}"
+            )
         events = self._traces.of(trace_id)
         return trace_pb2.FindEventsResponse(event_json=[e.to_json() for e in events])
 
