@@ -69,6 +69,10 @@ def test_no_certificate_is_certificate_required_from_the_server(stack: LocalStac
         "description": "certificate_required",
         "sent_by": "server",
     }
+    # The server's alert is the reason, not a missing echo.
+    assert report["error"] is None and not report["ok"], report
+    story = stack.tlssim("handshake", "--data", PRIVATE, "--client-cert", "none").stdout
+    assert "echo did not match" not in story and "certificate_required" in story, story
 
 
 def test_a_certificate_from_another_ca_is_unknown_ca(stack: LocalStack, tmp_path: Path) -> None:

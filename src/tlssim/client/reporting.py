@@ -89,7 +89,8 @@ def build_report(
     else:
         echo_ok = not run.echo_expected or run.echoed == expected
     error = run.failure
-    if error is None and info is not None and not echo_ok:
+    # An alert that ended the connection after the handshake says why no echo came.
+    if error is None and info is not None and alert is None and not echo_ok:
         error = "the application data echo did not match"
     if error is None and failure is not None:
         error = failure
