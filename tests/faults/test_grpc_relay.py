@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -11,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import grpc
+import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from tlssim import rpcutil
@@ -155,6 +158,29 @@ def test_downstream_latency_costs_one_round_trip() -> None:
         assert slow < fast + 190  # TLS 1.3: one round trip, not two
 
     run(with_relay(body))
+
+
+def test_a_relayed_call_leaves_no_task_behind(caplog: pytest.LogCaptureFixture) -> None:
+    """The client half-closes once its close_notify is out, so the relay ends its upstream
+    call's request stream too: nothing is left pending ("Task was destroyed but it is
+    pending!" in the faults log, once per re-terminated call)."""
+
+    async def body(relay: Relay) -> None:
+        relay.proxy.add_toxic(toxic("latency", "downstream", latency=0))
+        await relay.proxy.settle()
+        for _ in range(5):
+            assert (await relay.handshake()).completed
+        for _ in range(100):  # the relay notices the end of each call asynchronously
+            if relay.proxy.connections == 0:
+                break
+            await asyncio.sleep(0.02)
+        gc.collect()
+        await asyncio.sleep(0)
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        run(with_relay(body))
+        gc.collect()
+    assert not [r for r in caplog.records if "Task was destroyed" in r.getMessage()]
 
 
 def test_tampered_server_finished_record_ends_in_bad_record_mac() -> None:

@@ -180,7 +180,10 @@ async def _client_loop(
         if closing and application_data and run.echo_expected:
             # The echo is back and our close_notify is sent: the run is over. The server's
             # close_notify is read while the connection is released (RFC 8446 §6.1 does not
-            # make the closing side wait for it); the server's trace shows it.
+            # make the closing side wait for it); the server's trace shows it. We send
+            # nothing more: say so (a TCP FIN, the end of a gRPC request stream), as a
+            # relay in between must know to end its own call upstream.
+            await transport.finish()
             return
         if not data:
             if not run.failure and not closing:
