@@ -200,7 +200,9 @@ def test_toxicity_zero_never_applies() -> None:
 def test_seeded_jitter_is_repeatable() -> None:
     async def sample(seed: int) -> list[float]:
         async def body(bench: Bench) -> list[float]:
-            bench.proxy.add_toxic(toxic("latency", "downstream", latency=100, jitter=80))
+            # Wide jitter and a wide tolerance: a busy machine delays a round trip by tens
+            # of milliseconds, the seeded draws differ by up to 300.
+            bench.proxy.add_toxic(toxic("latency", "downstream", latency=200, jitter=150))
             reader, writer = await bench.connect()
             out = []
             for _ in range(5):
@@ -213,5 +215,5 @@ def test_seeded_jitter_is_repeatable() -> None:
 
     first = run(sample(42))
     second = run(sample(42))
-    assert all(abs(a - b) < 0.03 for a, b in zip(first, second, strict=True))
-    assert max(first) - min(first) > 0.03  # jitter really varies the delay
+    assert all(abs(a - b) < 0.06 for a, b in zip(first, second, strict=True)), (first, second)
+    assert max(first) - min(first) > 0.06  # jitter really varies the delay
