@@ -115,6 +115,40 @@ def test_anti_replay_takes_a_tickets_early_data_once() -> None:
     assert not replayed.closed  # the early records were skipped, not an error
 
 
+def test_early_data_is_taken_only_where_the_tickets_register_is() -> None:
+    """Replicas share the ticket key, not their registers: a flight copied to a second
+    replica (or replayed after a restart emptied the register) resumes, 1-RTT only."""
+    issuer = settings()
+    session = first_session(issuer)
+    client = resume(server_for(issuer), session)
+    client.start()
+    flight = client.data_to_send()
+    for elsewhere in (settings(), settings()):  # another replica; the same one restarted
+        other = server_for(elsewhere)
+        sev = other.receive_data(flight)
+        assert not of_type(sev, events.EarlyDataReceived)
+        (answer,) = of_type(sev, events.EarlyDataAnswered)
+        assert not answer.accepted and "another server replica" in answer.reason
+        assert not other.closed
+        assert len(elsewhere.used_tickets or ()) == 0  # nothing was spent there
+    # where the ticket was issued it is taken, once
+    sev = server_for(issuer).receive_data(flight)
+    assert of_type(sev, events.EarlyDataReceived) == [events.EarlyDataReceived(EARLY)]
+
+
+def test_a_full_handshake_resumes_elsewhere_without_early_data() -> None:
+    issuer, elsewhere = settings(), settings()
+    session = first_session(issuer)
+    server = server_for(elsewhere)
+    client = resume(server, session)
+    started = client.start()
+    cev, sev = pump(client, server)
+    cev = started + cev
+    (done,) = of_type(sev, events.HandshakeComplete)
+    assert done.resumed
+    assert of_type(cev, events.EarlyDataAnswered)[0].accepted is False
+
+
 def test_without_anti_replay_a_replayed_flight_is_accepted_again() -> None:
     early = settings(anti_replay=False)
     session = first_session(early)

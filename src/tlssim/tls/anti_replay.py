@@ -11,11 +11,18 @@ and a single-use register gives the stronger guarantee (at most once, whatever t
 
 The register is bounded: once full it refuses early data for every ticket it does not
 know, rather than forget one and accept its replay (it fails closed).
+
+A register only knows the tickets its own server took, so each ticket names the register
+that may take its early data (a random scope, new with each register): replicas that share
+a ticket key resume each other's tickets, and a server resumes its tickets after a restart,
+but only 1-RTT. Otherwise a flight copied to a second replica, or replayed after a restart
+emptied the register, would be taken again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from dataclasses import dataclass
 
@@ -24,15 +31,18 @@ MAX_EARLY_DATA_LIMIT = 0xFFFFFFFF
 #: What a server takes in 0-RTT by default: one record's worth.
 DEFAULT_MAX_EARLY_DATA = 16384
 DEFAULT_REGISTER_CAPACITY = 1_000_000
+SCOPE_LENGTH = 8
 
 
 class UsedTickets:
-    """Tickets whose early data was accepted, by SHA-256 of the ticket (thread-safe)."""
+    """Tickets whose early data was accepted, by SHA-256 of the ticket (thread-safe).
+    ``scope`` names this register in the tickets its server issues."""
 
     def __init__(self, capacity: int = DEFAULT_REGISTER_CAPACITY) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
+        self.scope = os.urandom(SCOPE_LENGTH)
         self._seen: set[bytes] = set()
         self._lock = threading.Lock()
 

@@ -123,6 +123,12 @@ def judge(
         return Verdict(False, "the ticket's cipher suite was not chosen")
     register = settings.used_tickets
     if register is not None:
+        if psk.contents.early_data_scope != register.scope:
+            return Verdict(
+                False,
+                "the ticket came from another server replica or before a restart, "
+                "whose record of used tickets is not here",
+            )
         assert offer.psks is not None
         if not register.first_use(offer.psks.identities[0].identity):
             if register.is_full():

@@ -436,6 +436,9 @@ class ServerTls13(Handshake):
             ticket_age_add=age_add,
             ticket_lifetime=lifetime,
             max_early_data=settings.max_size if settings is not None else 0,
+            early_data_scope=settings.used_tickets.scope
+            if settings is not None and settings.used_tickets is not None
+            else b"",
         )
         nst = NewSessionTicket(
             ticket_lifetime=lifetime,

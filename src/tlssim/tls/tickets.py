@@ -8,7 +8,8 @@
   entropy, prepended). The server keeps no state and has no clock: it trusts the age the
   client reports (obfuscated_ticket_age - ticket_age_add) and only checks that it lies
   within the lifetime; a stolen ticket is as good as new until the ticket key is rotated.
-  (0-RTT early data is the exception: see ``anti_replay``.)
+  (0-RTT early data is the exception: see ``anti_replay``; a ticket names the anti-replay
+  register that may take its early data.)
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ PSK_DHE_KE = 1
 DEFAULT_TICKET_LIFETIME = 7200
 MAX_TICKET_LIFETIME = 604800
 
-_TICKET_FORMAT = 2
-_TICKET_AAD = b"tlssim ticket v2"
+_TICKET_FORMAT = 3
+_TICKET_AAD = b"tlssim ticket v3"
 _NONCE_LENGTH = 12
 
 
@@ -121,6 +122,8 @@ class TicketContents:
     ticket_lifetime: int
     #: The max_early_data_size the ticket was issued with (0: it allows no early data).
     max_early_data: int = 0
+    #: The anti-replay register that may take its early data (empty: anti-replay was off).
+    early_data_scope: bytes = b""
 
     def age_is_acceptable(self, obfuscated_ticket_age: int) -> bool:
         """The client-reported age (ms) is within the lifetime (the server has no clock)."""
@@ -138,6 +141,7 @@ def seal_ticket(key: bytes, nonce: bytes, contents: TicketContents) -> bytes:
     w.raw(contents.ticket_age_add.to_bytes(4, "big"))
     w.raw(contents.ticket_lifetime.to_bytes(4, "big"))
     w.raw(contents.max_early_data.to_bytes(4, "big"))
+    w.vector(1, contents.early_data_scope)
     w.vector(1, contents.psk)
     w.vector(2, (contents.server_name or "").encode("ascii"))
     return nonce + AESGCM(key).encrypt(nonce, w.getvalue(), _TICKET_AAD)
@@ -157,6 +161,7 @@ def open_ticket(key: bytes, ticket: bytes) -> TicketContents | None:
         age_add = int.from_bytes(r.fixed(4), "big")
         lifetime = int.from_bytes(r.fixed(4), "big")
         max_early_data = int.from_bytes(r.fixed(4), "big")
+        scope = r.vector(1)
         psk = r.vector(1, 1)
         name = r.vector(2).decode("ascii")
         r.expect_end()
@@ -167,6 +172,7 @@ def open_ticket(key: bytes, ticket: bytes) -> TicketContents | None:
             ticket_age_add=age_add,
             ticket_lifetime=lifetime,
             max_early_data=max_early_data,
+            early_data_scope=scope,
         )
     except (InvalidTag, DecodeError, ValueError):
         return None
