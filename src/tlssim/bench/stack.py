@@ -98,6 +98,20 @@ def relay_reterminating(stack: localstack.LocalStack) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _serving(service: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`tlssim serve SERVICE` with its output in `log`, stopped with Ctrl-C (SIGINT)."""
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tlssim", "serve", service],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    with localstack.stopped_with_sigint(process):
+        yield process
+
+
+@contextlib.contextmanager
 def direct_client(env: dict[str, str], tmp: Path) -> Iterator[tuple[str, int]]:
     """An extra client service whose links go straight to the services (no faults hop);
     yields its address and pid."""
@@ -105,14 +119,7 @@ def direct_client(env: dict[str, str], tmp: Path) -> Iterator[tuple[str, int]]:
     address = f"127.0.0.1:{port}"
     direct = env | {"TLSSIM_LISTEN": address, "TLSSIM_CLIENT_ADDR": address}
     log = tmp / "direct-client.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tlssim", "serve", "client"],
-            env=direct,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    with localstack.stopped_with_sigint(process):
+    with _serving("client", direct, log) as process:
         _wait_for(process, log, address)
         yield address, process.pid
 
@@ -132,14 +139,7 @@ def second_server(env: dict[str, str], tmp: Path) -> Iterator[int]:
         "TLSSIM_LOG_LEVEL": "INFO",
     }
     log = tmp / "second-server.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tlssim", "serve", "server"],
-            env=replica,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    with localstack.stopped_with_sigint(process):
+    with _serving("server", replica, log) as process:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while "server ready" not in log.read_text(errors="replace"):
             if process.poll() is not None or time.monotonic() > deadline:
