@@ -1,13 +1,16 @@
 """The console's sources, each followed until the console stops and picked up again after
 a failure: the server's connections, the client's reports, the ca's status feed, the ocsp
-responder's answers (its trace events), and the faults API (polled: it has no feed)."""
+responder's answers (its trace events), and the faults API (polled: it has no feed).
+Server, client and ocsp are followed at every replica their names resolve to."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import json
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +18,7 @@ import grpc
 
 from tlssim import rpcutil
 from tlssim.console.state import LabState
+from tlssim.endpoints import split_host_port
 from tlssim.faults.rest_client import FaultsApi, FaultsApiError
 from tlssim.report import Report
 from tlssim.rpc.v1 import (
@@ -45,25 +49,78 @@ async def _forever(name: str, follow: Callable[[], Awaitable[None]]) -> None:
         await asyncio.sleep(RETRY_S)
 
 
+#: How often the console looks up the replicated services' names again (replicas come
+#: and go: `scripts/swarm.sh scale`).
+RESOLVE_S = 5.0
+
+#: Every address a HOST:PORT resolves to, as HOST:PORT strings.
+Resolver = Callable[[str], Awaitable[list[str]]]
+
+
+async def resolve_addresses(address: str) -> list[str]:
+    host, port = split_host_port(address)
+    found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    ips = sorted({str(info[4][0]) for info in found})
+    return [f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip in ips]
+
+
+async def _every_replica(
+    name: str,
+    address: str,
+    follow: Callable[[str, list[int]], Awaitable[None]],
+    resolve: Resolver,
+) -> None:
+    """Follows each replica behind `address` (each address its name resolves to), and
+    looks again every RESOLVE_S: a service scaled to three replicas is watched three times,
+    each from where it left off."""
+    tasks: dict[str, asyncio.Task[None]] = {}
+    seen: dict[str, list[int]] = {}
+    try:
+        while True:
+            try:
+                replicas = set(await resolve(address))
+            except (OSError, ValueError) as exc:
+                log.debug("%s: cannot resolve %s (%s)", name, address, exc)
+                replicas = set(tasks) or {address}  # keep what we follow; gRPC retries
+            for replica in replicas - tasks.keys():
+                after = seen.setdefault(replica, [0])
+                tasks[replica] = asyncio.create_task(
+                    _forever(f"{name} {replica}", functools.partial(follow, replica, after))
+                )
+            for gone in tasks.keys() - replicas:
+                tasks.pop(gone).cancel()
+            await asyncio.sleep(RESOLVE_S)
+    finally:
+        for task in tasks.values():
+            task.cancel()
+
+
 def follow_all(
-    state: LabState, server: str, client: str, ca: str, faults_api: str, ocsp: str = ""
+    state: LabState,
+    server: str,
+    client: str,
+    ca: str,
+    faults_api: str,
+    ocsp: str = "",
+    resolve: Resolver = resolve_addresses,
 ) -> list[Any]:
-    """The tasks that feed `state`; cancel them to stop."""
-    seen: dict[str, list[int]] = {"server": [0], "client": [0], "ca": [0], "ocsp": [0]}
+    """The tasks that feed `state`; cancel them to stop. Server, client and ocsp may run as
+    replicas: each is followed; the ca is the single writer."""
     answers = OcspAnswers()
+    ca_seen = [0]
+
+    def replicated(
+        name: str, address: str, follow: Callable[[str, list[int]], Awaitable[None]]
+    ) -> asyncio.Task[None]:
+        return asyncio.create_task(_every_replica(name, address, follow, resolve))
+
     return [
-        asyncio.create_task(
-            _forever("server", lambda: _connections(state, server, seen["server"]))
-        ),
-        asyncio.create_task(_forever("client", lambda: _reports(state, client, seen["client"]))),
-        asyncio.create_task(_forever("ca", lambda: _status(state, ca, seen["ca"]))),
+        replicated("server", server, lambda a, after: _connections(state, a, after)),
+        replicated("client", client, lambda a, after: _reports(state, a, after)),
+        asyncio.create_task(_forever("ca", lambda: _status(state, ca, ca_seen))),
         asyncio.create_task(_forever("faults", lambda: _faults(state, faults_api))),
         *(
-            [
-                asyncio.create_task(
-                    _forever("ocsp", lambda: _ocsp(answers, state, ocsp, seen["ocsp"]))
-                )
-            ]
+            [replicated("ocsp", ocsp, lambda a, after: _ocsp(answers, state, a, after))]
             if ocsp
             else []
         ),
