@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SWARM = str(ROOT / "scripts" / "swarm.sh")
 IMAGE = os.environ.get("TLSSIM_SWARM_IMAGE", "tlssim/tlssim:swarm-test")
 ADMIN_TOKEN = "tlssim-swarm-test-admin"
+CONSOLE = "http://127.0.0.1:8000"  # published in host mode on this node
 ENV = {
     **os.environ,
     "TLSSIM_IMAGE": IMAGE,
@@ -99,6 +102,19 @@ def load(count: int) -> dict[str, Any]:
     return figures
 
 
+def console_client_replicas(within_s: float = 15.0) -> set[str]:
+    """The client replicas named on the console's page, once both appear (or the deadline)."""
+    deadline, seen = time.monotonic() + within_s, set()
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{CONSOLE}/api/state", timeout=5) as answer:
+            rows = json.load(answer)["handshakes"]
+        seen = {r["replicas"]["client"] for r in rows if r.get("replicas")} - {None}
+        if len(seen) >= 2:
+            break
+        time.sleep(0.5)
+    return seen
+
+
 def test_every_replica_serves_and_scaling_keeps_handshakes_passing(deployed: None) -> None:
     # Without a toxic the faults relay passes each connection through whole, to the server
     # replicas in turn; each client replica keeps a few connections, so all of them serve.
@@ -106,6 +122,8 @@ def test_every_replica_serves_and_scaling_keeps_handshakes_passing(deployed: Non
     piped = load(60)["replicas"]
     assert set(piped["client"]) == {"tlssimtest_client.1", "tlssimtest_client.2"}, piped
     assert set(piped["server"]) == {f"tlssimtest_server.{n}" for n in (1, 2, 3)}, piped
+    # The console follows each client replica: both replicas' handshakes are on its page.
+    assert console_client_replicas() == set(piped["client"])
 
     # A toxic on the link: the relay re-terminates every call, and its channel takes each
     # server replica in turn; the faults still apply with replicas behind the name.

@@ -4,6 +4,7 @@ changes for the pages that watch."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ class Handshake:
             "group": r.key_exchange or "-",
             "ms": r.timings.total_ms,
             "seen_by": [n for n, x in (("client", self.client), ("server", self.server)) if x],
+            # which client and server replica took part (null where the report does not say)
+            "replicas": None if r.replicas is None else dataclasses.asdict(r.replicas),
         }
 
 
