@@ -6,8 +6,12 @@ and compose route each link through the faults proxy.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_HOST = "127.0.0.1"
 
@@ -56,3 +60,27 @@ def split_host_port(address: str) -> tuple[str, int]:
     if not host or not port.isdigit():
         raise ValueError(f"expected HOST:PORT, got {address!r}")
     return host.strip("[]"), int(port)
+
+
+def replica_addresses(address: str) -> list[str]:
+    """Every address the name in HOST:PORT resolves to, as HOST:PORT: one per replica of a
+    service behind a round-robin name (Swarm's dnsrr). Raises OSError when it does not
+    resolve, ValueError when it is not HOST:PORT."""
+    host, port = split_host_port(address)
+    return _joined(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM), port)
+
+
+async def resolve_replicas(address: str) -> list[str]:
+    """`replica_addresses` without blocking the event loop."""
+    host, port = split_host_port(address)
+    loop = asyncio.get_running_loop()
+    return _joined(await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), port)
+
+
+#: What looks up a service's replicas (tests put a fixed answer in its place).
+Resolver = Callable[[str], Awaitable[list[str]]]
+
+
+def _joined(found: Sequence[tuple[Any, ...]], port: int) -> list[str]:
+    ips = sorted({str(info[4][0]) for info in found})
+    return [f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip in ips]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from cryptography.x509 import ocsp
 
 from tlssim import rpcutil
 from tlssim.client.run import run_client
-from tlssim.endpoints import split_host_port
+from tlssim.endpoints import replica_addresses, split_host_port
 from tlssim.net.transport import TcpTransport
 from tlssim.pki.admin import ADMIN_TOKEN_METADATA_KEY
 from tlssim.pki.revocation import build_ocsp_request
@@ -88,22 +87,16 @@ class Outcome:
 def resolve_replicas(ocsp_address: str, server_address: str, server_tcp: str) -> Replicas:
     """Every address each name resolves to, one replica each."""
 
-    def addresses(address: str) -> list[str]:
-        host, port = split_host_port(address)
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        ips = sorted({str(info[4][0]) for info in found})
-        return [f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip in ips]
-
-    responders = tuple(addresses(ocsp_address))
+    responders = tuple(replica_addresses(ocsp_address))
     grpc_port = split_host_port(server_address)[1]
     tcp_port = split_host_port(server_tcp)[1]
     servers = tuple(
         (a, f"{a.rsplit(':', 1)[0]}:{tcp_port}")
-        for a in addresses(f"{split_host_port(server_address)[0]}:{grpc_port}")
+        for a in replica_addresses(f"{split_host_port(server_address)[0]}:{grpc_port}")
     )
     if split_host_port(server_address)[0] != split_host_port(server_tcp)[0]:
         # gRPC and TCP behind different names (e.g. a proxy): pair them one to one.
-        servers = tuple(zip((s for s, _ in servers), addresses(server_tcp), strict=False))
+        servers = tuple(zip((s for s, _ in servers), replica_addresses(server_tcp), strict=False))
     return Replicas(responders=responders, servers=servers)
 
 

@@ -11,6 +11,7 @@ import grpc
 import pytest
 
 from tests.integration.conftest import LocalStack
+from tlssim import endpoints as ep
 from tlssim.bench.stack import direct_client
 from tlssim.console import sources
 from tlssim.console.state import LabState
@@ -53,7 +54,7 @@ def test_the_console_follows_each_replica_and_lets_go_of_one_that_went(
         async def resolve(address: str) -> list[str]:
             if address == CLIENTS:
                 return list(replicas)
-            return await sources.resolve_addresses(address)
+            return await ep.resolve_replicas(address)
 
         async def scenario() -> None:
             state = LabState()

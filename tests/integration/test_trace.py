@@ -3,16 +3,25 @@ server, the ocsp responder (the staple's fetch, the CRL) and the ca, in time ord
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 from tests.integration.conftest import LocalStack
+from tlssim import endpoints as ep
+from tlssim.bench.stack import direct_client
+from tlssim.cli import trace as trace_cli
 from tlssim.localstack import free_ports
+from tlssim.report import Report
+from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
 
 pytestmark = pytest.mark.integration
+CLIENTS = "clients.tlssim.test:50054"
 
 
 def _handshake(stack: LocalStack, *args: str) -> dict[str, Any]:
@@ -138,3 +147,43 @@ def test_an_unknown_trace_is_not_found_and_a_missing_stack_is_unavailable(
     down = stack.tlssim("trace", "0123456789abcdef0123456789abcdef", env=stack.env | nowhere)
     assert down.returncode == 3, down.stderr
     assert "cannot ask" in down.stderr and closed[0] in down.stderr
+
+
+def test_every_replica_of_a_service_is_asked(stack: LocalStack, tmp_path: Path) -> None:
+    """A handshake run by a second client replica: its client events are found only when
+    the client's name resolves to both replicas (the resolver stands in for DNS)."""
+    env = stack.env
+    where = {
+        "client": CLIENTS,
+        "server": env["TLSSIM_SERVER_ADDR"],
+        "ocsp": env["TLSSIM_OCSP_ADDR"],
+        "ca": env["TLSSIM_CA_ADDR"],
+    }
+    with direct_client(env, tmp_path) as (second, _):
+
+        async def scenario() -> None:
+            async with grpc.aio.insecure_channel(second) as channel:
+                reply = await client_pb2_grpc.TlsClientStub(channel).RunHandshake(
+                    client_pb2.HandshakeRequest(server_name="valid.tlssim.test"), timeout=30
+                )
+            trace_id = Report.from_json(reply.report_json).trace_id
+            assert trace_id
+
+            async def both(address: str) -> list[str]:
+                if address == CLIENTS:
+                    return [env["TLSSIM_CLIENT_ADDR"], second]
+                return await ep.resolve_replicas(address)
+
+            async def first_only(address: str) -> list[str]:
+                if address == CLIENTS:
+                    return [env["TLSSIM_CLIENT_ADDR"]]
+                return await ep.resolve_replicas(address)
+
+            found = await trace_cli.gather(trace_id, where, both)
+            assert "client" in {e.service for e in found.events}, found
+            assert "server" in {e.service for e in found.events}, found
+            assert not found.unreachable
+            missed = await trace_cli.gather(trace_id, where, first_only)
+            assert "client" not in {e.service for e in missed.events}, missed
+
+        asyncio.run(scenario())

@@ -1,6 +1,7 @@
 """`tlssim trace ID`: one handshake's events from every service, merged into one timeline.
 
-Each service keeps its recent trace events (tlssim.traces) and answers TraceEvents.FindEvents.
+Each service keeps its recent trace events (tlssim.traces) and answers TraceEvents.FindEvents;
+each replica of a scaled service is asked (every address its name resolves to).
 Events that drew on another trace (the server's staple came from a fetch of its own) bring
 that trace's events along, marked as linked.
 """
@@ -51,17 +52,31 @@ async def _ask(address: str, trace_ids: Iterable[str]) -> list[TraceEvent]:
         return found
 
 
+async def _replicas(where: dict[str, str], resolve: ep.Resolver) -> list[tuple[str, str]]:
+    """(service, address) for every replica of each service: its name may resolve to
+    several (a scaled service on Swarm), and the events of a handshake live on the
+    replicas that took part. A name that does not resolve is asked as it is."""
+    targets: list[tuple[str, str]] = []
+    for name, address in where.items():
+        try:
+            replicas = await resolve(address)
+        except (OSError, ValueError):
+            replicas = []
+        targets += [(name, a) for a in replicas or [address]]
+    return targets
+
+
 async def _ask_all(
-    where: dict[str, str], trace_ids: list[str], unreachable: dict[str, str]
+    targets: list[tuple[str, str]], trace_ids: list[str], unreachable: dict[str, str]
 ) -> list[TraceEvent]:
-    names = [n for n in where if n not in unreachable]
+    asked = [(name, a) for name, a in targets if a not in unreachable]
     answers = await asyncio.gather(
-        *(_ask(where[n], trace_ids) for n in names), return_exceptions=True
+        *(_ask(address, trace_ids) for _, address in asked), return_exceptions=True
     )
     events: list[TraceEvent] = []
-    for name, answer in zip(names, answers, strict=True):
+    for (name, address), answer in zip(asked, answers, strict=True):
         if isinstance(answer, grpc.aio.AioRpcError):
-            unreachable[name] = f"{name} at {where[name]} ({answer.code().name})"
+            unreachable[address] = f"{name} at {address} ({answer.code().name})"
         elif isinstance(answer, BaseException):
             raise answer
         else:
@@ -69,13 +84,17 @@ async def _ask_all(
     return events
 
 
-async def gather(trace_id: str, where: dict[str, str]) -> Gathered:
-    """Every service's events for `trace_id`, then those of the traces they link to."""
+async def gather(
+    trace_id: str, where: dict[str, str], resolve: ep.Resolver = ep.resolve_replicas
+) -> Gathered:
+    """Every service's events for `trace_id` (at each of its replicas), then those of the
+    traces they link to."""
     unreachable: dict[str, str] = {}
-    events = await _ask_all(where, [trace_id], unreachable)
+    targets = await _replicas(where, resolve)
+    events = await _ask_all(targets, [trace_id], unreachable)
     linked = sorted({link for e in events for link in e.links} - {trace_id})
     if linked:
-        events += await _ask_all(where, linked, unreachable)
+        events += await _ask_all(targets, linked, unreachable)
     unique = {(e.service, e.time, e.name, e.trace_id): e for e in events}
     ordered = sorted(unique.values(), key=lambda e: (e.time, e.service))
     return Gathered(

@@ -10,15 +10,14 @@ import datetime as dt
 import functools
 import json
 import logging
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 
+from tlssim import endpoints as ep
 from tlssim import rpcutil
 from tlssim.console.state import LabState
-from tlssim.endpoints import split_host_port
 from tlssim.faults.rest_client import FaultsApi, FaultsApiError
 from tlssim.report import Report
 from tlssim.rpc.v1 import (
@@ -53,22 +52,12 @@ async def _forever(name: str, follow: Callable[[], Awaitable[None]]) -> None:
 #: and go: `scripts/swarm.sh scale`).
 RESOLVE_S = 5.0
 
-#: Every address a HOST:PORT resolves to, as HOST:PORT strings.
-Resolver = Callable[[str], Awaitable[list[str]]]
-
-
-async def resolve_addresses(address: str) -> list[str]:
-    host, port = split_host_port(address)
-    found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    ips = sorted({str(info[4][0]) for info in found})
-    return [f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip in ips]
-
 
 async def _every_replica(
     name: str,
     address: str,
     follow: Callable[[str, list[int]], Awaitable[None]],
-    resolve: Resolver,
+    resolve: ep.Resolver,
 ) -> None:
     """Follows each replica behind `address` (each address its name resolves to), and
     looks again every RESOLVE_S: a service scaled to three replicas is watched three times,
@@ -102,7 +91,7 @@ def follow_all(
     ca: str,
     faults_api: str,
     ocsp: str = "",
-    resolve: Resolver = resolve_addresses,
+    resolve: ep.Resolver = ep.resolve_replicas,
 ) -> list[Any]:
     """The tasks that feed `state`; cancel them to stop. Server, client and ocsp may run as
     replicas: each is followed; the ca is the single writer."""
