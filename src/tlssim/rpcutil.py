@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import re
 import uuid
@@ -78,6 +79,45 @@ def current_trace_id() -> str:
         tid = new_trace_id()
         trace_id_var.set(tid)
     return tid
+
+
+def trace_metadata(trace_id: str | None = None) -> tuple[tuple[str, str], ...]:
+    """The metadata that carries a trace id (by default the current one) to the callee, for
+    calls on a channel opened with traced=False."""
+    tid = trace_id or current_trace_id()
+    return ((TRACE_METADATA_KEY, tid), (TRACEPARENT_KEY, traceparent(tid)))
+
+
+class RequestStream:
+    """The request stream of a streaming call, written from outside and taken by gRPC's own
+    task: pass `messages()` as the call's request iterator, and `end()` it however the call
+    ends (else that task waits for more forever, and asyncio logs it as destroyed while
+    pending). A failed write ends gRPC's task and leaves the call's real status in place
+    (a write made directly on a call the server has just ended can turn the status into
+    INTERNAL). At most `window` messages wait to be sent: `put` waits beyond that."""
+
+    _END = object()
+
+    def __init__(self, window: int = 4) -> None:
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._room = asyncio.Semaphore(window)
+        self._ended = False
+
+    async def put(self, message: Any) -> None:
+        await self._room.acquire()
+        if self._ended:
+            raise ConnectionError("the request stream has ended")
+        self._queue.put_nowait(message)
+
+    def end(self) -> None:
+        if not self._ended:
+            self._ended = True
+            self._queue.put_nowait(self._END)
+
+    async def messages(self) -> AsyncIterator[Any]:
+        while (message := await self._queue.get()) is not self._END:
+            self._room.release()
+            yield message
 
 
 def _with_trace(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
@@ -245,19 +285,24 @@ _CHANNEL_OPTIONS = [
 _ROUND_ROBIN = ("grpc.lb_policy_name", "round_robin")
 
 
-def open_channel(address: str, *, own_connection: bool = False) -> grpc.aio.Channel:
+def open_channel(
+    address: str, *, own_connection: bool = False, traced: bool = True
+) -> grpc.aio.Channel:
     """A long-lived channel; open one per peer and reuse it for every call. Calls spread
     over every address the name resolves to (round robin).
 
     `own_connection`: one connection of the channel's own, to the first address that
     answers, for a peer that may tell it to move on (the faults relay does, with an HTTP/2
     GOAWAY, when a link's toxics change; a round-robin channel given a GOAWAY can spin
-    retrying the call on the connection it is leaving)."""
+    retrying the call on the connection it is leaving).
+
+    `traced=False`: no interceptor adds the trace id, each call passes `trace_metadata()`.
+    (An intercepted stream feeds its requests through a queue of its own, which it never
+    ends when the server finishes the call first.)"""
     options: list[tuple[str, int | str]] = [*_CHANNEL_OPTIONS]
     options.append(("grpc.use_local_subchannel_pool", 1) if own_connection else _ROUND_ROBIN)
-    return grpc.aio.insecure_channel(
-        address, options=options, interceptors=list(_TRACE_INTERCEPTORS)
-    )
+    interceptors = list(_TRACE_INTERCEPTORS) if traced else None
+    return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
 
 
 async def is_serving(address: str, timeout: float = 1.0) -> bool:

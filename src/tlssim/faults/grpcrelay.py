@@ -100,20 +100,19 @@ class _CallSource:
 
 
 class _CallSink:
-    """The upstream call's request stream; a half-close is done_writing()."""
+    """The upstream call's request stream; a half-close ends it."""
 
-    def __init__(self, call: Any) -> None:
+    def __init__(self, call: Any, requests: rpcutil.RequestStream) -> None:
         self.call = call
+        self.requests = requests
 
     async def write(self, data: bytes) -> None:
-        try:
-            await self.call.write(server_pb2.TlsBytes(data=data))
-        except _CALL_ERRORS as exc:
-            raise ConnectionError(f"upstream call: {exc}") from None
+        if self.call.done():
+            raise ConnectionError(f"upstream call: ended {(await self.call.code()).name}")
+        await self.requests.put(server_pb2.TlsBytes(data=data))
 
     async def write_eof(self) -> None:
-        with contextlib.suppress(*_CALL_ERRORS):
-            await self.call.done_writing()
+        self.requests.end()
 
 
 class RelayConnection(ConnectionBase):
@@ -133,7 +132,7 @@ class RelayConnection(ConnectionBase):
 
     async def replay_upstream(self, data: bytes) -> bytes:
         """A Connect call of its own carrying ``data`` (as a new client's would)."""
-        call = self._stub.Connect(timeout=REPLAY_ANSWER_S)
+        call = self._stub.Connect(metadata=rpcutil.trace_metadata(), timeout=REPLAY_ANSWER_S)
         received = bytearray()
         try:
             await call.write(server_pb2.TlsBytes(data=data))
@@ -152,14 +151,16 @@ class RelayConnection(ConnectionBase):
         self._stub = stub
         incoming = dict(self.context.invocation_metadata() or ())
         trace_id = rpcutil.trace_id_from(incoming)
+        requests = rpcutil.RequestStream()
         self._call = stub.Connect(
-            metadata=((rpcutil.TRACE_METADATA_KEY, trace_id),),
+            requests.messages(),
+            metadata=rpcutil.trace_metadata(trace_id),
             timeout=self.context.time_remaining(),
         )
         downstream_ended = asyncio.Event()
         pump = self.spawn(
             self.pipe(
-                (_ContextSource(self.context), _CallSink(self._call)),
+                (_ContextSource(self.context), _CallSink(self._call, requests)),
                 (_CallSource(self._call), _ContextSink(self.context, downstream_ended)),
             )
         )
@@ -172,6 +173,7 @@ class RelayConnection(ConnectionBase):
                 code = await self._call.code()
                 if code not in (grpc.StatusCode.OK, grpc.StatusCode.CANCELLED):
                     self.upstream_error = (code, await self._call.details() or "")
+            requests.end()
             self._call.cancel()
             self.closed.set()
 
@@ -247,7 +249,7 @@ class GrpcRelayProxy(Proxy):
             raise ConflictError(f"listen {self._spec.listen}: {exc.strerror or exc}") from None
         bound = self._front.sockets[0].getsockname()[1]
         self._spec = replace(self._spec, listen=f"{self._spec.listen.rpartition(':')[0]}:{bound}")
-        self._channel = rpcutil.open_channel(self._spec.upstream)
+        self._channel = rpcutil.open_channel(self._spec.upstream, traced=False)
         self._stub = server_pb2_grpc.TlsServerStub(self._channel)
         await self._set_health()
         log.info(
