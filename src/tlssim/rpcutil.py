@@ -100,11 +100,13 @@ class RequestStream:
 
     def __init__(self, window: int = 4) -> None:
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._window = window
         self._room = asyncio.Semaphore(window)
         self._ended = False
 
     async def put(self, message: Any) -> None:
-        await self._room.acquire()
+        if not self._ended:
+            await self._room.acquire()
         if self._ended:
             raise ConnectionError("the request stream has ended")
         self._queue.put_nowait(message)
@@ -113,6 +115,8 @@ class RequestStream:
         if not self._ended:
             self._ended = True
             self._queue.put_nowait(self._END)
+            for _ in range(self._window):  # wake whoever waits for room: there is none now
+                self._room.release()
 
     async def messages(self) -> AsyncIterator[Any]:
         while (message := await self._queue.get()) is not self._END:
