@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+import pytest
+
 from tests.diagrams.reports import load
+from tlssim.console import sources
 from tlssim.console.sources import OcspAnswers, _fault_changes, _link_state
 from tlssim.console.state import LabState
 from tlssim.feed import Feed
@@ -120,3 +123,27 @@ def test_ocsp_answers_become_events_but_a_repeated_staple_refresh_does_not() -> 
     assert answers.describe(crl) == "CRL of ab12 served over HTTP (status 200)"
     other = TraceEvent(trace_id="t", time=0.0, service="ocsp", name="something else")
     assert answers.describe(other) is None
+
+
+def test_a_source_that_fails_oddly_is_followed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A report that does not parse (ValueError, KeyError) must not stop the console from
+    following its source: it is logged and the source is followed again."""
+    monkeypatch.setattr(sources, "RETRY_S", 0.01)
+    calls: list[int] = []
+
+    async def follow() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyError("steps")
+        await asyncio.sleep(3600)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(sources._forever("client", follow))
+        for _ in range(100):
+            if len(calls) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+
+    asyncio.run(scenario())
+    assert len(calls) == 2

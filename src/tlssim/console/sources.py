@@ -39,12 +39,15 @@ FAULTS_POLL_S = 1.0
 
 
 async def _forever(name: str, follow: Callable[[], Awaitable[None]]) -> None:
-    """Runs `follow` again whenever it ends or fails (the service restarted, say)."""
+    """Runs `follow` again whenever it ends or fails (the service restarted, say). Anything
+    else that goes wrong is logged and retried too: one odd item must not stop the page."""
     while True:
         try:
             await follow()
         except (grpc.aio.AioRpcError, FaultsApiError) as exc:
             log.debug("%s: %s; again in %.0f s", name, exc, RETRY_S)
+        except Exception as exc:  # a report or event that does not parse, say
+            log.warning("%s: %s: %s; again in %.0f s", name, type(exc).__name__, exc, RETRY_S)
         await asyncio.sleep(RETRY_S)
 
 
