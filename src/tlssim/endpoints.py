@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 DEFAULT_HOST = "127.0.0.1"
 
@@ -67,20 +66,15 @@ def replica_addresses(address: str) -> list[str]:
     service behind a round-robin name (Swarm's dnsrr). Raises OSError when it does not
     resolve, ValueError when it is not HOST:PORT."""
     host, port = split_host_port(address)
-    return _joined(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM), port)
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    ips = sorted({str(info[4][0]) for info in found})
+    return [f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip in ips]
 
 
-async def resolve_replicas(address: str) -> list[str]:
+async def replicas_of(address: str) -> list[str]:
     """`replica_addresses` without blocking the event loop."""
-    host, port = split_host_port(address)
-    loop = asyncio.get_running_loop()
-    return _joined(await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), port)
+    return await asyncio.to_thread(replica_addresses, address)
 
 
 #: What looks up a service's replicas (tests put a fixed answer in its place).
 Resolver = Callable[[str], Awaitable[list[str]]]
-
-
-def _joined(found: Sequence[tuple[Any, ...]], port: int) -> list[str]:
-    ips = sorted({str(info[4][0]) for info in found})
-    return [f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip in ips]

@@ -88,11 +88,9 @@ def resolve_replicas(ocsp_address: str, server_address: str, server_tcp: str) ->
     """Every address each name resolves to, one replica each."""
 
     responders = tuple(replica_addresses(ocsp_address))
-    grpc_port = split_host_port(server_address)[1]
     tcp_port = split_host_port(server_tcp)[1]
     servers = tuple(
-        (a, f"{a.rsplit(':', 1)[0]}:{tcp_port}")
-        for a in replica_addresses(f"{split_host_port(server_address)[0]}:{grpc_port}")
+        (a, f"{a.rsplit(':', 1)[0]}:{tcp_port}") for a in replica_addresses(server_address)
     )
     if split_host_port(server_address)[0] != split_host_port(server_tcp)[0]:
         # gRPC and TCP behind different names (e.g. a proxy): pair them one to one.

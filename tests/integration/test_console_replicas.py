@@ -66,7 +66,7 @@ def test_the_console_follows_each_replica_and_lets_go_of_one_that_went(
         async def resolve(address: str) -> list[str]:
             if address == CLIENTS:
                 return list(replicas)
-            return await ep.resolve_replicas(address)
+            return await ep.replicas_of(address)
 
         async def scenario() -> None:
             state = HeardState()

@@ -172,12 +172,12 @@ def test_every_replica_of_a_service_is_asked(stack: LocalStack, tmp_path: Path) 
             async def both(address: str) -> list[str]:
                 if address == CLIENTS:
                     return [env["TLSSIM_CLIENT_ADDR"], second]
-                return await ep.resolve_replicas(address)
+                return await ep.replicas_of(address)
 
             async def first_only(address: str) -> list[str]:
                 if address == CLIENTS:
                     return [env["TLSSIM_CLIENT_ADDR"]]
-                return await ep.resolve_replicas(address)
+                return await ep.replicas_of(address)
 
             found = await trace_cli.gather(trace_id, where, both)
             assert "client" in {e.service for e in found.events}, found

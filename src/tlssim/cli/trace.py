@@ -85,7 +85,7 @@ async def _ask_all(
 
 
 async def gather(
-    trace_id: str, where: dict[str, str], resolve: ep.Resolver = ep.resolve_replicas
+    trace_id: str, where: dict[str, str], resolve: ep.Resolver = ep.replicas_of
 ) -> Gathered:
     """Every service's events for `trace_id` (at each of its replicas), then those of the
     traces they link to."""

@@ -94,7 +94,7 @@ def follow_all(
     ca: str,
     faults_api: str,
     ocsp: str = "",
-    resolve: ep.Resolver = ep.resolve_replicas,
+    resolve: ep.Resolver = ep.replicas_of,
 ) -> list[Any]:
     """The tasks that feed `state`; cancel them to stop. Server, client and ocsp may run as
     replicas: each is followed; the ca is the single writer."""
