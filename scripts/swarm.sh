@@ -33,6 +33,14 @@ die() { say "$*"; exit 1; }
 
 swarm_state() { docker info --format '{{.Swarm.LocalNodeState}}'; }
 
+# status, scale and tlssim act on a deployed stack: say how to get one rather than pass on
+# docker's own error.
+need_stack() {
+    [ "$(swarm_state)" = active ] || die "no swarm here: start one with $0 up"
+    [ -n "$(docker stack ls --format '{{.Name}}' | grep -x "$STACK")" ] ||
+        die "no stack $STACK on this swarm: deploy it with $0 up"
+}
+
 ensure_swarm() {
     if [ "$(swarm_state)" = active ]; then
         return
@@ -161,8 +169,8 @@ cmd_down() {
 case "${1:-}" in
     up) cmd_up ;;
     down) cmd_down ;;
-    status) cmd_status ;;
-    scale) shift; cmd_scale "$@" ;;
-    tlssim) shift; cmd_tlssim "$@" ;;
+    status) need_stack; cmd_status ;;
+    scale) shift; need_stack; cmd_scale "$@" ;;
+    tlssim) shift; need_stack; cmd_tlssim "$@" ;;
     *) die "usage: $0 up|down|status|scale SERVICE N|tlssim ARGS..." ;;
 esac

@@ -3,11 +3,13 @@ so the two cannot drift, and shaped the way Swarm on this kind of machine needs.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,3 +65,22 @@ def test_the_stack_is_shaped_for_swarm_without_ipvs() -> None:
     assert all("ports" not in swarm["services"][n] for n in replicated)
     assert swarm["services"]["ca"]["deploy"]["replicas"] == 1
     assert all(s.get("external") for s in swarm["secrets"].values())
+
+
+def test_swarm_sh_without_a_swarm_says_how_to_get_one() -> None:
+    if shutil.which("docker") is None:
+        pytest.skip("needs the docker command")
+    state = subprocess.run(
+        ["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if state.returncode != 0 or state.stdout.strip() != "inactive":
+        pytest.skip("needs a Docker engine outside any swarm")
+    for args in (["status"], ["scale", "server", "2"], ["tlssim", "handshake"]):
+        done = subprocess.run(
+            [str(ROOT / "scripts" / "swarm.sh"), *args], capture_output=True, text=True
+        )
+        assert done.returncode == 1, done
+        assert "no swarm here: start one with" in done.stderr and "up" in done.stderr, done
