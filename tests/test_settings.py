@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import sys
@@ -25,6 +26,61 @@ def _documented() -> dict[str, str]:
 
 def test_the_docs_table_is_the_code_list() -> None:
     assert _documented() == {v.name: v.default for v in st.VARIABLES}
+
+
+def test_the_settings_page_is_what_the_declarations_write() -> None:
+    written = subprocess.run(
+        [sys.executable, "-m", "tlssim.services.settings", "--markdown"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert written == st.markdown()
+    assert (ROOT / "docs/settings.md").read_text() == written, (
+        "docs/settings.md is out of date: "
+        "python -m tlssim.services.settings --markdown > docs/settings.md"
+    )
+
+
+def test_each_variable_is_declared_once() -> None:
+    names = [v.name for v in st.VARIABLES]
+    assert len(names) == len(set(names))
+
+
+def test_every_field_comes_from_a_setting_its_service_is_documented_to_read() -> None:
+    page = (ROOT / "docs/settings.md").read_text()
+    for service, settings_class in st.SETTINGS_CLASSES.items():
+        for field in dataclasses.fields(settings_class):
+            setting = st.setting_of(settings_class, field.name)
+            if service == "console":  # listed in a sentence below the table
+                assert f"`{setting.name}`" in page.split("The console also reads")[1]
+            else:
+                assert service in setting.services, (service, field.name, setting.name)
+
+
+def test_a_field_default_is_its_setting_default() -> None:
+    server = st.ServerSettings.from_env({})
+    assert server.early_data_max == st.EARLY_DATA_MAX.value == 16384
+    assert st.EARLY_DATA_MAX.default == "16384"
+    assert (server.staple_refresh_s, st.STAPLE_REFRESH_S.default) == (5.0, "5")
+    assert server.anti_replay is True and st.ANTI_REPLAY.default == "on"
+    fields = {f.name: f for f in dataclasses.fields(st.ServerSettings)}
+    assert fields["early_data_max"].default == 16384
+    assert fields["staple_refresh_s"].default == 5.0
+    assert fields["listen"].default is dataclasses.MISSING
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [v for v in st.VARIABLES if v.value is not st.REQUIRED and v.default[:1].isdigit()],
+    ids=lambda v: v.name,
+)
+def test_a_documented_default_reads_as_the_default(setting: st.Setting[object]) -> None:
+    """Setting a variable to the default the table shows changes nothing."""
+    service = setting.services[0]
+    assert setting.get({setting.name: setting.default}, service) == setting.get({}, service)
+    assert setting.get({}, service) == setting.value
 
 
 def test_services_read_the_environment_only_through_settings() -> None:
@@ -84,6 +140,11 @@ def test_defaults_match_the_table() -> None:
         (st.FaultsSettings.from_env, {"TLSSIM_FAULTS_SEED": "x"}),
         (st.ClientSettings.from_env, {"TLSSIM_LISTEN": "nowhere"}),
         (st.ServerSettings.from_env, {"TLSSIM_TCP_LISTEN": "127.0.0.1:99999"}),
+        (st.ServerSettings.from_env, {"TLSSIM_EARLY_DATA_MAX": "-1"}),
+        (st.ServerSettings.from_env, {"TLSSIM_ANTI_REPLAY": "sometimes"}),
+        (st.ServerSettings.from_env, {"TLSSIM_SERVER_METRICS_ADDR": "nowhere"}),
+        (st.OcspSettings.from_env, {"TLSSIM_HTTP_LISTEN": "127.0.0.1:0"}),
+        (st.ConsoleSettings.from_env, {"TLSSIM_LISTEN": "nowhere"}),
     ],
 )
 def test_a_bad_value_is_refused_by_name(load: object, env: dict[str, str]) -> None:

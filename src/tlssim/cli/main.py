@@ -22,7 +22,7 @@ from tlssim.client.request import (
     USABLE_SUITES,
 )
 from tlssim.pki.reasons import REVOCATION_REASONS
-from tlssim.services.settings import Environment
+from tlssim.services.settings import FEED_MAX_AGE_S
 from tlssim.tls import ProtocolVersion
 
 EXIT_OK, EXIT_FAILED = Exit.OK, Exit.FAILED
@@ -455,7 +455,7 @@ async def _scenarios(args: argparse.Namespace) -> int:
                     lines += wrap(line, terminal_width(), indent=15, hanging=2)
             print("\n".join(lines), flush=True)
 
-    feed_max_age_s = Environment(os.environ).seconds("TLSSIM_FEED_MAX_AGE_S", 10.0)
+    feed_max_age_s = FEED_MAX_AGE_S.get(os.environ)
     results = await run_scenarios(chosen, ep.Endpoints.from_env(), progress, feed_max_age_s)
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
