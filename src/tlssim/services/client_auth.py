@@ -41,12 +41,11 @@ class ClientVerdict:
 
 def client_auth_for(
     roots: tuple[x509.Certificate, ...],
-) -> Callable[[str | None], ClientAuth | None]:
-    """What the server asks of a client, per SNI (the host's ``client_auth``)."""
+) -> Callable[[vhosts.VirtualHost | None], ClientAuth | None]:
+    """What the server asks of a client, per virtual host (the host's ``client_auth``)."""
     names = tuple(root.subject.public_bytes() for root in roots)
 
-    def ask(server_name: str | None) -> ClientAuth | None:
-        host = vhosts.find(server_name)
+    def ask(host: vhosts.VirtualHost | None) -> ClientAuth | None:
         if host is None or not host.client_auth:
             return None
         return ClientAuth(required=host.client_auth == "required", certificate_authorities=names)

@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ from tlssim.tls import (
     events,
 )
 from tlssim.tls.anti_replay import EarlyDataSettings, UsedTickets
+from tlssim.tls.config import ClientAuth
 from tlssim.tls.signatures import key_supports
 from tlssim.traces import TraceLog
 
@@ -191,8 +193,9 @@ class CertificateStore:
 
     async def renew(self, host_name: str) -> list[str]:
         """New keys and certificates for one lab host, stapled before they are served; the
-        leaves' serials. Raises LookupError for a name that is not a lab host."""
-        host = next((h for h in vhosts.VIRTUAL_HOSTS if h.name == host_name), None)
+        leaves' serials. The name is resolved as a connection's SNI is (any case, a trailing
+        dot, empty for the default host). Raises LookupError for a name that is not a lab host."""
+        host = vhosts.find(host_name)
         if host is None:
             raise LookupError(f"no lab host {host_name!r}")
         certs = [await self._enroll(host, key_type) for key_type in host.key_types]
@@ -226,8 +229,14 @@ class CertificateStore:
         """The certificate of one lab host (by exact name) and key type ("": its first)."""
         return next((c for c in self._hosts.get(host, []) if key_type in ("", c.key_type)), None)
 
-    def select(self, server_name: str | None, offered: tuple[SignatureScheme, ...]) -> CertifiedKey:
-        host = vhosts.find(server_name)
+    def select(
+        self,
+        host: vhosts.VirtualHost | None,
+        server_name: str | None,
+        offered: tuple[SignatureScheme, ...],
+    ) -> CertifiedKey:
+        """A certificate of `host` (the virtual host `server_name` resolved to) for a client
+        offering `offered`."""
         if host is None:
             raise UnrecognizedName(f"no virtual host {server_name!r}")
         certs = self._hosts.get(host.name, [])
@@ -248,9 +257,41 @@ class CertificateStore:
         )
 
 
-def host_groups(server_name: str | None) -> tuple[NamedGroup, ...] | None:
+class ConnectionHost:
+    """The virtual host of one connection, resolved once from the SNI its ClientHello names
+    (``vhosts.find``: any case, a trailing dot, the default host without SNI) and handed to
+    everything the engine asks per host: the groups, client authentication and the
+    certificate."""
+
+    def __init__(
+        self,
+        certificates: CertificateStore,
+        client_auth: Callable[[vhosts.VirtualHost | None], ClientAuth | None],
+    ) -> None:
+        self._certificates = certificates
+        self._client_auth = client_auth
+        self._resolved: tuple[str | None, vhosts.VirtualHost | None] | None = None
+
+    def host(self, server_name: str | None) -> vhosts.VirtualHost | None:
+        """The virtual host for `server_name` (None: no such host), looked up once."""
+        if self._resolved is None or self._resolved[0] != server_name:
+            self._resolved = (server_name, vhosts.find(server_name))
+        return self._resolved[1]
+
+    def groups(self, server_name: str | None) -> tuple[NamedGroup, ...] | None:
+        return host_groups(self.host(server_name))
+
+    def client_auth(self, server_name: str | None) -> ClientAuth | None:
+        return self._client_auth(self.host(server_name))
+
+    def select_certificate(
+        self, server_name: str | None, offered: tuple[SignatureScheme, ...]
+    ) -> CertifiedKey:
+        return self._certificates.select(self.host(server_name), server_name, offered)
+
+
+def host_groups(host: vhosts.VirtualHost | None) -> tuple[NamedGroup, ...] | None:
     """The groups a virtual host narrows the server's to (pq.tlssim.test: ML-KEM ones)."""
-    host = vhosts.find(server_name)
     if host is None or not host.groups:
         return None
     return tuple(NamedGroup[g] for g in host.groups)
@@ -349,14 +390,15 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
         self.metrics = HandshakeMetrics("server")
 
     def new_connection(self) -> ObservedServerConnection:
+        host = ConnectionHost(self._certificates, self._client_auth)
         return ObservedServerConnection(
             ServerConfig(
                 entropy=os.urandom,
-                certificate_selector=self._certificates.select,
+                certificate_selector=host.select_certificate,
                 session_cache=self._session_cache,
                 ticket_key=self._ticket_key,
-                client_auth=self._client_auth,
-                groups_for_server_name=host_groups,
+                client_auth=host.client_auth,
+                groups_for_server_name=host.groups,
                 early_data=self._early_data,
                 replica=self.replica,
             )
