@@ -12,8 +12,11 @@ from tlssim.tls import (
     ProtocolVersion,
     SignatureScheme,
     State,
+    TLSError,
     events,
 )
+from tlssim.tls.config import ClientAuth
+from tlssim.tls.errors import LocalProtocolError
 from tlssim.tls.keyschedule import TLS13_SUITES
 
 from .tlshelpers import HOST, make_pair, of_type, pump
@@ -196,12 +199,21 @@ def test_selector_error_becomes_alert() -> None:
     assert events.AlertReceived(AlertLevel.fatal, AlertDescription.unrecognized_name) in cev
 
 
-def test_api_misuse_raises_runtime_error() -> None:
-    client, _ = make_pair()
-    with pytest.raises(RuntimeError):
+def test_api_misuse_raises_local_protocol_error() -> None:
+    client, server = make_pair()
+    with pytest.raises(LocalProtocolError, match="cannot send application data"):
         client.send_application_data(b"x")
-    with pytest.raises(RuntimeError):
+    with pytest.raises(LocalProtocolError, match="no certificate is awaiting a decision"):
         client.accept_certificate()
+    with pytest.raises(LocalProtocolError, match="no certificate is awaiting a decision"):
+        server.reject_certificate()
+    with pytest.raises(LocalProtocolError, match=r"needs a TLS 1\.3 connection"):
+        server.request_client_certificate(ClientAuth(required=True))
     client.start()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(LocalProtocolError, match="called twice"):
         client.start()
+    # a misuse is the caller's bug, not a TLS failure: nothing is sent, nothing ends
+    assert not issubclass(LocalProtocolError, TLSError)
+    assert issubclass(LocalProtocolError, RuntimeError)
+    pump(client, server)
+    assert client.handshake_complete and server.handshake_complete

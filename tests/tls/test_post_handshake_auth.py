@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tlssim.tls import AlertDescription, CertifiedKey, ServerConnection, events
+from tlssim.tls import AlertDescription, CertifiedKey, ServerConnection, Tls13State, events
 from tlssim.tls.config import ClientAuth
-from tlssim.tls.errors import PeerAlert
+from tlssim.tls.errors import LocalProtocolError, PeerAlert
 
 from .test_client_auth import client_identities
 from .tlshelpers import make_pair, of_type, pump
@@ -38,6 +38,9 @@ def test_client_with_a_certificate_offers_and_answers() -> None:
     assert server.post_handshake_auth_offered
     s_evs = server.request_client_certificate(ASK)
     assert names(s_evs, events.HandshakeMessageSent) == ["CertificateRequest"]
+    assert server.handshake_state == Tls13State.PHA_WAIT_CERT
+    with pytest.raises(LocalProtocolError, match="in state PHA_WAIT_CERT"):
+        server.request_client_certificate(ASK)  # one request at a time
     context = s_evs[0].fields["request_context"]  # type: ignore[attr-defined]
     assert context and len(bytes.fromhex(str(context))) == 8
     c_evs, more = pump(client, server)  # type: ignore[arg-type]

@@ -42,7 +42,7 @@ def handlers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The names of the server's TLS 1.2 handlers, in the order its table ran them."""
     reached: list[str] = []
 
-    def traced(step: Transition) -> Transition:
+    def traced(step: Transition[Any]) -> Transition[Any]:
         def handler(hs: Any, body: bytes, raw: bytes) -> HandshakeState | None:
             reached.append(step.handler.__name__)
             return step.handler(hs, body, raw)

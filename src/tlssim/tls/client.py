@@ -15,7 +15,7 @@ from tlssim.tls.config import ClientConfig
 from tlssim.tls.constants import HandshakeType, ProtocolVersion
 from tlssim.tls.core import ConnectionCore
 from tlssim.tls.endpoint import Endpoint
-from tlssim.tls.errors import UnexpectedMessage
+from tlssim.tls.errors import LocalProtocolError, UnexpectedMessage
 from tlssim.tls.extensions import index_extensions
 from tlssim.tls.messages import ServerHello
 from tlssim.tls.states import Handshake, message_name
@@ -62,7 +62,7 @@ class ClientConnection(Endpoint):
         """Queue the ClientHello; returns its HandshakeMessageSent event."""
         core = self._core
         if core.started:
-            raise RuntimeError("start() called twice")
+            raise LocalProtocolError("start() called twice")
         core.started = True
         self._offer.send_first(core)
         return core.take_events()

@@ -55,32 +55,12 @@ from tlssim.tls.messages12 import (
 from tlssim.tls.negotiated import Negotiated, key_exchange_name
 from tlssim.tls.sessions import Session
 from tlssim.tls.signatures import PublicKey, sign, verify
-from tlssim.tls.states import CHANGE_CIPHER_SPEC, Handshake, Table, Tls12State, bind
+from tlssim.tls.states import CHANGE_CIPHER_SPEC, Handshake, Table, Tls12State, step
 from tlssim.tls.tls12 import TLS12_SUITES, master_secret
 from tlssim.tls.versions import client_check_downgrade
 
 S, M = Tls12State, HandshakeType
 
-TRANSITIONS: Table = {
-    # a full handshake, or the server resumes the session we offered
-    (S.WAIT_SH, M.server_hello): ("on_server_hello", (S.WAIT_CERT, S.WAIT_CCS)),
-    # CertificateStatus if status_request was acknowledged; ServerKeyExchange for ECDHE
-    (S.WAIT_CERT, M.certificate): ("on_certificate", (S.WAIT_CERT_STATUS, S.WAIT_SKE, S.WAIT_SHD)),
-    (S.WAIT_CERT_STATUS, M.certificate_status): ("on_certificate_status", (S.WAIT_SKE, S.WAIT_SHD)),
-    (S.WAIT_CERT_STATUS, M.server_key_exchange): ("on_no_certificate_status", S.WAIT_SKE),
-    (S.WAIT_CERT_STATUS, M.server_hello_done): ("on_no_certificate_status", S.WAIT_SHD),
-    (S.WAIT_SKE, M.server_key_exchange): ("on_server_key_exchange", S.WAIT_SHD),
-    (S.WAIT_CERT_STATUS, M.certificate_request): (
-        "on_no_certificate_status",
-        (S.WAIT_SKE, S.WAIT_SHD),
-    ),
-    # a CertificateRequest may come before ServerHelloDone
-    (S.WAIT_SHD, M.certificate_request): ("on_certificate_request", S.WAIT_SHD),
-    (S.WAIT_SHD, M.server_hello_done): ("on_server_hello_done", S.WAIT_CCS),
-    (S.WAIT_CCS, CHANGE_CIPHER_SPEC): ("on_change_cipher_spec", S.WAIT_FINISHED),
-    (S.WAIT_FINISHED, M.finished): ("on_finished", S.CONNECTED),
-    (S.CONNECTED, M.hello_request): ("on_hello_request", S.CONNECTED),
-}
 
 #: ServerHello extensions a TLS 1.2 server may answer with (only if we sent them).
 _SH12_ALLOWED = {
@@ -370,4 +350,32 @@ class ClientTls12(Handshake):
         refuse_renegotiation(self._core, raw)
 
 
-ClientTls12.transitions = bind(ClientTls12, TRANSITIONS)
+TRANSITIONS: Table[ClientTls12] = {
+    # a full handshake, or the server resumes the session we offered
+    (S.WAIT_SH, M.server_hello): step(ClientTls12.on_server_hello, S.WAIT_CERT, S.WAIT_CCS),
+    # CertificateStatus if status_request was acknowledged; ServerKeyExchange for ECDHE
+    (S.WAIT_CERT, M.certificate): step(
+        ClientTls12.on_certificate, S.WAIT_CERT_STATUS, S.WAIT_SKE, S.WAIT_SHD
+    ),
+    (S.WAIT_CERT_STATUS, M.certificate_status): step(
+        ClientTls12.on_certificate_status, S.WAIT_SKE, S.WAIT_SHD
+    ),
+    (S.WAIT_CERT_STATUS, M.server_key_exchange): step(
+        ClientTls12.on_no_certificate_status, S.WAIT_SKE
+    ),
+    (S.WAIT_CERT_STATUS, M.server_hello_done): step(
+        ClientTls12.on_no_certificate_status, S.WAIT_SHD
+    ),
+    (S.WAIT_SKE, M.server_key_exchange): step(ClientTls12.on_server_key_exchange, S.WAIT_SHD),
+    (S.WAIT_CERT_STATUS, M.certificate_request): step(
+        ClientTls12.on_no_certificate_status, S.WAIT_SKE, S.WAIT_SHD
+    ),
+    # a CertificateRequest may come before ServerHelloDone
+    (S.WAIT_SHD, M.certificate_request): step(ClientTls12.on_certificate_request, S.WAIT_SHD),
+    (S.WAIT_SHD, M.server_hello_done): step(ClientTls12.on_server_hello_done, S.WAIT_CCS),
+    (S.WAIT_CCS, CHANGE_CIPHER_SPEC): step(ClientTls12.on_change_cipher_spec, S.WAIT_FINISHED),
+    (S.WAIT_FINISHED, M.finished): step(ClientTls12.on_finished, S.CONNECTED),
+    (S.CONNECTED, M.hello_request): step(ClientTls12.on_hello_request, S.CONNECTED),
+}
+
+ClientTls12.transitions = TRANSITIONS

@@ -67,31 +67,11 @@ from tlssim.tls.signatures import (
     signed_content,
     verify,
 )
-from tlssim.tls.states import Handshake, Table, Tls13State, bind
+from tlssim.tls.states import Handshake, Table, Tls13State, step
 from tlssim.tls.versions import client_check_version
 
 S, M = Tls13State, HandshakeType
 
-TRANSITIONS: Table = {
-    # ServerHello, or a HelloRetryRequest (another ClientHello goes out)
-    (S.WAIT_SH, M.server_hello): ("on_server_hello", (S.WAIT_EE, S.WAIT_SH2)),
-    (S.WAIT_SH2, M.server_hello): ("on_server_hello_after_retry", S.WAIT_EE),
-    # a full handshake authenticates with a certificate; a PSK resumption does not
-    (S.WAIT_EE, M.encrypted_extensions): (
-        "on_encrypted_extensions",
-        (S.WAIT_CERT_CR, S.WAIT_FINISHED),
-    ),
-    # the server may ask for our certificate before sending its own
-    (S.WAIT_CERT_CR, M.certificate_request): ("on_certificate_request", S.WAIT_CERT),
-    (S.WAIT_CERT_CR, M.certificate): ("on_certificate", S.WAIT_CV),
-    (S.WAIT_CERT, M.certificate): ("on_certificate", S.WAIT_CV),
-    (S.WAIT_CV, M.certificate_verify): ("on_certificate_verify", S.WAIT_FINISHED),
-    (S.WAIT_FINISHED, M.finished): ("on_finished", S.CONNECTED),
-    (S.CONNECTED, M.new_session_ticket): ("on_new_session_ticket", S.CONNECTED),
-    (S.CONNECTED, M.key_update): ("on_key_update", S.CONNECTED),
-    # post-handshake authentication (4.6.2), when we offered it
-    (S.CONNECTED, M.certificate_request): ("on_post_handshake_request", S.CONNECTED),
-}
 
 _SH_ALLOWED = {ExtensionType.key_share, ExtensionType.supported_versions}
 _HRR_ALLOWED = {ExtensionType.key_share, ExtensionType.supported_versions, ExtensionType.cookie}
@@ -431,4 +411,24 @@ class ClientTls13(Handshake):
         )
 
 
-ClientTls13.transitions = bind(ClientTls13, TRANSITIONS)
+TRANSITIONS: Table[ClientTls13] = {
+    # ServerHello, or a HelloRetryRequest (another ClientHello goes out)
+    (S.WAIT_SH, M.server_hello): step(ClientTls13.on_server_hello, S.WAIT_EE, S.WAIT_SH2),
+    (S.WAIT_SH2, M.server_hello): step(ClientTls13.on_server_hello_after_retry, S.WAIT_EE),
+    # a full handshake authenticates with a certificate; a PSK resumption does not
+    (S.WAIT_EE, M.encrypted_extensions): step(
+        ClientTls13.on_encrypted_extensions, S.WAIT_CERT_CR, S.WAIT_FINISHED
+    ),
+    # the server may ask for our certificate before sending its own
+    (S.WAIT_CERT_CR, M.certificate_request): step(ClientTls13.on_certificate_request, S.WAIT_CERT),
+    (S.WAIT_CERT_CR, M.certificate): step(ClientTls13.on_certificate, S.WAIT_CV),
+    (S.WAIT_CERT, M.certificate): step(ClientTls13.on_certificate, S.WAIT_CV),
+    (S.WAIT_CV, M.certificate_verify): step(ClientTls13.on_certificate_verify, S.WAIT_FINISHED),
+    (S.WAIT_FINISHED, M.finished): step(ClientTls13.on_finished, S.CONNECTED),
+    (S.CONNECTED, M.new_session_ticket): step(ClientTls13.on_new_session_ticket, S.CONNECTED),
+    (S.CONNECTED, M.key_update): step(ClientTls13.on_key_update, S.CONNECTED),
+    # post-handshake authentication (4.6.2), when we offered it
+    (S.CONNECTED, M.certificate_request): step(ClientTls13.on_post_handshake_request, S.CONNECTED),
+}
+
+ClientTls13.transitions = TRANSITIONS

@@ -29,6 +29,7 @@ Rules (RFC 8446, RFC 5246):
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from tlssim.tls import events as ev
 from tlssim.tls.config import Entropy
@@ -44,6 +45,7 @@ from tlssim.tls.errors import (
     DecodeError,
     IllegalParameter,
     InternalError,
+    LocalProtocolError,
     PeerAlert,
     TLSError,
     Truncated,
@@ -53,7 +55,14 @@ from tlssim.tls.keyschedule import Transcript
 from tlssim.tls.messages import parse_alert
 from tlssim.tls.negotiated import Negotiated
 from tlssim.tls.record import Protection, RecordLayer
-from tlssim.tls.states import CHANGE_CIPHER_SPEC, Handshake, State, message_name
+from tlssim.tls.states import (
+    CHANGE_CIPHER_SPEC,
+    Handshake,
+    State,
+    Transition,
+    message_name,
+    sent,
+)
 
 #: Picks the handshake object from the first handshake message (type, body, raw).
 Select = Callable[[int, bytes, bytes], Handshake]
@@ -193,6 +202,21 @@ class ConnectionCore:
             raise UnexpectedMessage(
                 f"{message_name(msg_type)} not expected in state {hs.state.name}"
             )
+        self._take(hs, step, body, raw)
+
+    def step_sent(self, hs: Handshake, msg_type: int) -> None:
+        """Send `msg_type` on the caller's request (not in answer to a message), as the
+        table's ``sent(msg_type)`` entry for the current state says, and move on."""
+        step = hs.transitions.get((hs.state, sent(msg_type)))
+        if step is None:
+            raise LocalProtocolError(
+                f"cannot send {message_name(msg_type)} in state {hs.state.name}"
+            )
+        self._take(hs, step, b"", b"")
+
+    @staticmethod
+    def _take(hs: Handshake, step: Transition[Any], body: bytes, raw: bytes) -> None:
+        """Run a table entry's handler and move to the state it names."""
         chosen = step.handler(hs, body, raw)
         if chosen is None and len(step.next_states) == 1:
             hs.state = step.next_states[0]
@@ -282,7 +306,7 @@ class ConnectionCore:
 
     def send_application_data(self, data: bytes) -> None:
         if self.negotiated is None or self.closed or self.write_closed:
-            raise RuntimeError(f"cannot send application data in state {self.state.name}")
+            raise LocalProtocolError(f"cannot send application data in state {self.state.name}")
         self.records.write(ContentType.application_data, data)
         self.application_records_sent += 1
 

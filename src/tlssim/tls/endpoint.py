@@ -7,7 +7,7 @@ from __future__ import annotations
 from tlssim.tls import events as ev
 from tlssim.tls.constants import AlertDescription
 from tlssim.tls.core import ConnectionCore
-from tlssim.tls.errors import TLSError
+from tlssim.tls.errors import LocalProtocolError, TLSError
 from tlssim.tls.negotiated import Negotiated
 from tlssim.tls.states import HandshakeState, State
 
@@ -36,7 +36,7 @@ class Endpoint:
         """Resume after CertificateReceived: verify CertificateVerify and Finished."""
         core = self._core
         if not core.paused:
-            raise RuntimeError("no certificate is awaiting a decision")
+            raise LocalProtocolError("no certificate is awaiting a decision")
         core.paused = False
         return core.run()
 
@@ -46,7 +46,7 @@ class Endpoint:
         """Abort after CertificateReceived with a fatal ``alert``."""
         core = self._core
         if not core.paused:
-            raise RuntimeError("no certificate is awaiting a decision")
+            raise LocalProtocolError("no certificate is awaiting a decision")
         core.fail(TLSError("certificate rejected by the caller", alert))
         return core.take_events()
 

@@ -102,3 +102,10 @@ class PeerAlert(TLSError):
         return (
             self.alert.name if self.code in AlertDescription._value2member_map_ else str(self.code)
         )
+
+
+class LocalProtocolError(RuntimeError):
+    """The caller used a connection out of turn: sent data before the handshake finished,
+    decided on a certificate nobody is waiting on, started twice. Not a TLS failure: no
+    alert is sent and the connection is as it was. (A RuntimeError, as these were before.)
+    """

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from tlssim.tls.constants import CipherSuite, HandshakeType
+from tlssim.tls.errors import LocalProtocolError
 from tlssim.tls.tls12 import Tls12Suite
 
 
@@ -192,5 +193,5 @@ class Transcript:
 
     def digest(self) -> bytes:
         if self._hash is None:
-            raise RuntimeError("transcript hash not started")
+            raise LocalProtocolError("transcript hash not started")
         return self._hash.copy().finalize()

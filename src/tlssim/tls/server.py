@@ -13,7 +13,7 @@ from tlssim.tls.config import ClientAuth, ServerConfig
 from tlssim.tls.constants import HandshakeType, ProtocolVersion
 from tlssim.tls.core import ConnectionCore
 from tlssim.tls.endpoint import Endpoint
-from tlssim.tls.errors import UnexpectedMessage
+from tlssim.tls.errors import LocalProtocolError, UnexpectedMessage
 from tlssim.tls.hello_extensions import decode_hello_extensions
 from tlssim.tls.keyschedule import TLS13_SUITES
 from tlssim.tls.messages import ClientHello
@@ -87,6 +87,6 @@ class ServerConnection(Endpoint):
         core = self._core
         hs = core.handshake
         if not isinstance(hs, ServerTls13) or core.negotiated is None or core.closed:
-            raise RuntimeError("post-handshake authentication needs a TLS 1.3 connection")
+            raise LocalProtocolError("post-handshake authentication needs a TLS 1.3 connection")
         hs.request_client_certificate(ask)
         return core.take_events()

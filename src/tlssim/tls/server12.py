@@ -62,24 +62,12 @@ from tlssim.tls.signatures import (
     sign,
     verify,
 )
-from tlssim.tls.states import CHANGE_CIPHER_SPEC, Handshake, Table, Tls12State, bind
+from tlssim.tls.states import CHANGE_CIPHER_SPEC, Handshake, Table, Tls12State, step
 from tlssim.tls.tls12 import TLS12_SUITES, Tls12Suite, master_secret
 from tlssim.tls.versions import downgrade_random
 
 S, M = Tls12State, HandshakeType
 
-TRANSITIONS: Table = {
-    # a full handshake, or a resumed one when the session id is in our cache
-    # (WAIT_CERT when we asked for the client's certificate)
-    (S.WAIT_CH, M.client_hello): ("on_client_hello", (S.WAIT_CKE, S.WAIT_CCS, S.WAIT_CERT)),
-    (S.WAIT_CERT, M.certificate): ("on_client_certificate", S.WAIT_CKE),
-    # CertificateVerify follows the key exchange when the client sent a certificate
-    (S.WAIT_CKE, M.client_key_exchange): ("on_client_key_exchange", (S.WAIT_CCS, S.WAIT_CV)),
-    (S.WAIT_CV, M.certificate_verify): ("on_client_certificate_verify", S.WAIT_CCS),
-    (S.WAIT_CCS, CHANGE_CIPHER_SPEC): ("on_change_cipher_spec", S.WAIT_FINISHED),
-    (S.WAIT_FINISHED, M.finished): ("on_finished", S.CONNECTED),
-    (S.CONNECTED, M.client_hello): ("on_renegotiation", S.CONNECTED),
-}
 
 _RULES = SCHEMES_FOR_KEY[ProtocolVersion.TLSv1_2]
 _RSA_SCHEMES = _RULES["rsa"]
@@ -457,4 +445,21 @@ class ServerTls12(Handshake):
         refuse_renegotiation(self._core, raw)
 
 
-ServerTls12.transitions = bind(ServerTls12, TRANSITIONS)
+TRANSITIONS: Table[ServerTls12] = {
+    # a full handshake, or a resumed one when the session id is in our cache
+    # (WAIT_CERT when we asked for the client's certificate)
+    (S.WAIT_CH, M.client_hello): step(
+        ServerTls12.on_client_hello, S.WAIT_CKE, S.WAIT_CCS, S.WAIT_CERT
+    ),
+    (S.WAIT_CERT, M.certificate): step(ServerTls12.on_client_certificate, S.WAIT_CKE),
+    # CertificateVerify follows the key exchange when the client sent a certificate
+    (S.WAIT_CKE, M.client_key_exchange): step(
+        ServerTls12.on_client_key_exchange, S.WAIT_CCS, S.WAIT_CV
+    ),
+    (S.WAIT_CV, M.certificate_verify): step(ServerTls12.on_client_certificate_verify, S.WAIT_CCS),
+    (S.WAIT_CCS, CHANGE_CIPHER_SPEC): step(ServerTls12.on_change_cipher_spec, S.WAIT_FINISHED),
+    (S.WAIT_FINISHED, M.finished): step(ServerTls12.on_finished, S.CONNECTED),
+    (S.CONNECTED, M.client_hello): step(ServerTls12.on_renegotiation, S.CONNECTED),
+}
+
+ServerTls12.transitions = TRANSITIONS

@@ -23,7 +23,13 @@ from tlssim.tls.constants import (
 )
 from tlssim.tls.core import ConnectionCore
 from tlssim.tls.describe import certificate_fields, client_hello_fields, server_hello_fields
-from tlssim.tls.errors import DecodeError, HandshakeFailure, IllegalParameter, TLSError
+from tlssim.tls.errors import (
+    DecodeError,
+    HandshakeFailure,
+    IllegalParameter,
+    LocalProtocolError,
+    TLSError,
+)
 from tlssim.tls.extensions import (
     Extension,
     encode_certificate_status,
@@ -60,32 +66,11 @@ from tlssim.tls.signatures import (
     signed_content,
     verify,
 )
-from tlssim.tls.states import Handshake, Table, Tls13State, bind
+from tlssim.tls.states import Handshake, Table, Tls13State, sent, step
 from tlssim.tls.tickets import TicketContents, seal_ticket
 from tlssim.tls.versions import server_select_version
 
 S, M = Tls13State, HandshakeType
-
-TRANSITIONS: Table = {
-    # our flight up to Finished, or a HelloRetryRequest when no offered key share fits
-    # (WAIT_CERT when our flight carried a CertificateRequest)
-    (S.WAIT_CH, M.client_hello): (
-        "on_client_hello",
-        (S.WAIT_FINISHED, S.WAIT_CH2, S.WAIT_CERT, S.WAIT_EOED),
-    ),
-    (S.WAIT_CH2, M.client_hello): ("on_client_hello_after_retry", (S.WAIT_FINISHED, S.WAIT_CERT)),
-    # accepted 0-RTT: early data until EndOfEarlyData
-    (S.WAIT_EOED, M.end_of_early_data): ("on_end_of_early_data", S.WAIT_FINISHED),
-    # the client's certificate, maybe empty; CertificateVerify only after a non-empty one
-    (S.WAIT_CERT, M.certificate): ("on_client_certificate", (S.WAIT_CV, S.WAIT_FINISHED)),
-    (S.WAIT_CV, M.certificate_verify): ("on_client_certificate_verify", S.WAIT_FINISHED),
-    (S.WAIT_FINISHED, M.finished): ("on_finished", S.CONNECTED),
-    (S.CONNECTED, M.key_update): ("on_key_update", S.CONNECTED),
-    # post-handshake authentication (4.6.2), once the server asked
-    (S.PHA_WAIT_CERT, M.certificate): ("on_pha_certificate", (S.PHA_WAIT_CV, S.PHA_WAIT_FINISHED)),
-    (S.PHA_WAIT_CV, M.certificate_verify): ("on_pha_certificate_verify", S.PHA_WAIT_FINISHED),
-    (S.PHA_WAIT_FINISHED, M.finished): ("on_pha_finished", S.CONNECTED),
-}
 
 
 class ServerTls13(Handshake):
@@ -466,8 +451,8 @@ class ServerTls13(Handshake):
         with no chain.
         """
         core, keys = self._core, self._keys
-        if self.state != S.CONNECTED or keys is None:
-            raise RuntimeError(f"cannot ask for a certificate in state {self.state.name}")
+        if (self.state, sent(M.certificate_request)) not in self.transitions or keys is None:
+            raise LocalProtocolError(f"cannot ask for a certificate in state {self.state.name}")
         if not self.post_handshake_auth_offered:
             if ask.required:
                 core.fail(
@@ -480,8 +465,12 @@ class ServerTls13(Handshake):
                 core.events.append(ev.ClientAuthenticated(()))
             return
         self._pha = PostHandshakeRequest(core, keys, ask)
+        core.step_sent(self, M.certificate_request)
+
+    def send_certificate_request(self, body: bytes, raw: bytes) -> None:
+        """The table's step for our post-handshake CertificateRequest (nothing received)."""
+        assert self._pha is not None
         self._pha.send(self._config.signature_schemes)
-        self.state = S.PHA_WAIT_CERT
 
     def on_pha_certificate(self, body: bytes, raw: bytes) -> Tls13State:
         assert self._pha is not None
@@ -503,4 +492,37 @@ def _hello_received(raw: bytes, offer: Offer13) -> ev.HandshakeMessageReceived:
     )
 
 
-ServerTls13.transitions = bind(ServerTls13, TRANSITIONS)
+TRANSITIONS: Table[ServerTls13] = {
+    # our flight up to Finished, or a HelloRetryRequest when no offered key share fits
+    # (WAIT_CERT when our flight carried a CertificateRequest)
+    (S.WAIT_CH, M.client_hello): step(
+        ServerTls13.on_client_hello, S.WAIT_FINISHED, S.WAIT_CH2, S.WAIT_CERT, S.WAIT_EOED
+    ),
+    (S.WAIT_CH2, M.client_hello): step(
+        ServerTls13.on_client_hello_after_retry, S.WAIT_FINISHED, S.WAIT_CERT
+    ),
+    # accepted 0-RTT: early data until EndOfEarlyData
+    (S.WAIT_EOED, M.end_of_early_data): step(ServerTls13.on_end_of_early_data, S.WAIT_FINISHED),
+    # the client's certificate, maybe empty; CertificateVerify only after a non-empty one
+    (S.WAIT_CERT, M.certificate): step(
+        ServerTls13.on_client_certificate, S.WAIT_CV, S.WAIT_FINISHED
+    ),
+    (S.WAIT_CV, M.certificate_verify): step(
+        ServerTls13.on_client_certificate_verify, S.WAIT_FINISHED
+    ),
+    (S.WAIT_FINISHED, M.finished): step(ServerTls13.on_finished, S.CONNECTED),
+    (S.CONNECTED, M.key_update): step(ServerTls13.on_key_update, S.CONNECTED),
+    # post-handshake authentication (4.6.2): we ask (the caller's request), the client answers
+    (S.CONNECTED, sent(M.certificate_request)): step(
+        ServerTls13.send_certificate_request, S.PHA_WAIT_CERT
+    ),
+    (S.PHA_WAIT_CERT, M.certificate): step(
+        ServerTls13.on_pha_certificate, S.PHA_WAIT_CV, S.PHA_WAIT_FINISHED
+    ),
+    (S.PHA_WAIT_CV, M.certificate_verify): step(
+        ServerTls13.on_pha_certificate_verify, S.PHA_WAIT_FINISHED
+    ),
+    (S.PHA_WAIT_FINISHED, M.finished): step(ServerTls13.on_pha_finished, S.CONNECTED),
+}
+
+ServerTls13.transitions = TRANSITIONS

@@ -4,19 +4,23 @@ A connection has a coarse public ``State`` (START, HANDSHAKING, CONNECTED, CLOSE
 the first hello picked a version, a handshake object drives the connection through that
 version's states (``Tls13State``, ``Tls12State``) with a table
 
-    {(state, message type): (handler name, next state or states)}
+    {(state, message type): step(handler, next state, ...)}
 
-A handler whose entry lists one next state returns None; where the protocol branches
-(HelloRetryRequest or ServerHello, resumed or full, optional messages) the entry lists every
-possible next state and the handler returns the one taken. The core's dispatcher applies it;
-a message with no entry for the current state is an unexpected_message.
+whose handlers are the handshake class's own methods (``ClientTls13.on_server_hello``), so
+mypy checks each against the class and a rename follows it. A handler whose entry lists one
+next state returns None; where the protocol branches (HelloRetryRequest or ServerHello,
+resumed or full, optional messages) the entry lists every possible next state and the
+handler returns the one taken. The core's dispatcher applies it; a message with no entry
+for the current state is an unexpected_message. A message the handshake sends on the
+caller's request, not in answer to one (the server's post-handshake CertificateRequest), is
+keyed ``sent(message type)``; ``ConnectionCore.step_sent`` applies its entry.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, NamedTuple
+from collections.abc import Callable
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from tlssim.tls.constants import ContentType, HandshakeType, ProtocolVersion, name_of
 
@@ -79,34 +83,52 @@ class Tls12State(enum.Enum):
 #: handshake type: 0x100 keeps it apart from every one).
 CHANGE_CIPHER_SPEC = 0x100 | ContentType.change_cipher_spec
 
+#: A message this side sends, as a transition table keys it (0x200 keeps it apart from every
+#: message received and from CHANGE_CIPHER_SPEC).
+SENT = 0x200
+
+
+def sent(msg_type: int) -> int:
+    return SENT | msg_type
+
+
 HandshakeState = Tls13State | Tls12State
-Table = Mapping[tuple[HandshakeState, int], tuple[str, HandshakeState | tuple[HandshakeState, ...]]]
+H = TypeVar("H", bound="Handshake")
 
 
 def message_name(msg_type: int) -> str:
     if msg_type == CHANGE_CIPHER_SPEC:
         return "ChangeCipherSpec"
+    if msg_type & SENT:
+        return f"{name_of(HandshakeType, msg_type & 0xFF)} (sent)"
     return name_of(HandshakeType, msg_type)
 
 
-class Transition(NamedTuple):
-    handler: Callable[[Any, bytes, bytes], HandshakeState | None]
+class Transition(NamedTuple, Generic[H]):
+    """One table entry: the handshake class's method that takes the message (body, whole
+    message) and the states it may lead to."""
+
+    handler: Callable[[H, bytes, bytes], HandshakeState | None]
     next_states: tuple[HandshakeState, ...]
 
 
-def bind(cls: type, table: Table) -> dict[tuple[HandshakeState, int], Transition]:
-    """Resolve a table's handler names to ``cls``'s methods, once, at import."""
-    bound: dict[tuple[HandshakeState, int], Transition] = {}
-    for key, (name, next_states) in table.items():
-        handler = getattr(cls, name)  # a typo fails at import, not mid-handshake
-        states = next_states if isinstance(next_states, tuple) else (next_states,)
-        bound[key] = Transition(handler, states)
-    return bound
+def step(
+    handler: Callable[[H, bytes, bytes], HandshakeState | None], *next_states: HandshakeState
+) -> Transition[H]:
+    """A table entry: `handler`, which returns the state taken when there are several."""
+    if not next_states:
+        raise ValueError(f"{handler.__name__}: a transition needs a next state")
+    return Transition(handler, next_states)
+
+
+#: A handshake class's transition table.
+Table = dict[tuple[HandshakeState, int], Transition[H]]
 
 
 class Handshake:
     """What the core asks of a handshake object (one per role and version)."""
 
     version: ClassVar[ProtocolVersion]
-    transitions: ClassVar[dict[tuple[HandshakeState, int], Transition]]
+    #: The class's table (set below each class, whose methods it holds).
+    transitions: ClassVar[dict[tuple[HandshakeState, int], Transition[Any]]]
     state: HandshakeState
