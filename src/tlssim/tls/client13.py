@@ -8,6 +8,8 @@ engine pauses until the caller accepts or rejects the chain.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from cryptography import x509
 
 from tlssim.tls import early_data
@@ -30,6 +32,7 @@ from tlssim.tls.errors import (
     BadCertificate,
     DecodeError,
     IllegalParameter,
+    InternalError,
     MissingExtension,
     TLSError,
     UnexpectedMessage,
@@ -92,6 +95,16 @@ _EE_ALLOWED = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class _Agreed:
+    """What the ServerHello settles, all at once: the key schedule, the (EC)DHE group, and
+    whether the server resumed our PSK."""
+
+    keys: Tls13Keys
+    group: NamedGroup
+    resumed: bool
+
+
 class ClientTls13(Handshake):
     version = ProtocolVersion.TLSv1_3
 
@@ -103,24 +116,35 @@ class ClientTls13(Handshake):
         self._offer = offer
         self._config = offer.config
         #: The ServerHello the facade parsed to choose this version.
-        self._first_hello: tuple[ServerHello, dict[int, bytes]] | None = hello
-        self._keys: Tls13Keys | None = None
-        self._group: NamedGroup | None = None
+        self._first_hello = hello
+        #: From the ServerHello on (the table runs nothing that needs it before).
+        self._agreed_or_none: _Agreed | None = None
+        #: The server's certificate key, from its Certificate on (a full handshake).
+        self._leaf_key_or_none: PublicKey | None = None
+        #: How the server signed (None: it resumed our PSK and signed nothing).
         self._scheme: SignatureScheme | None = None
-        self._leaf_key: PublicKey | None = None
-        self._resumed = False
         self._resumption_master = b""
         self._request: CertificateRequest | None = None
         #: Our write key is still the 0-RTT one (until the server answers early_data).
         self._early_write = offer.early_data_sent
         self._server_replica: str | None = None
 
+    @property
+    def _agreed(self) -> _Agreed:
+        if self._agreed_or_none is None:
+            raise InternalError("no keys before the ServerHello")
+        return self._agreed_or_none
+
+    @property
+    def _leaf_key(self) -> PublicKey:
+        if self._leaf_key_or_none is None:
+            raise InternalError("no server key before its Certificate")
+        return self._leaf_key_or_none
+
     # -- ServerHello / HelloRetryRequest -----------------------------------------------
 
     def on_server_hello(self, body: bytes, raw: bytes) -> Tls13State:
-        assert self._first_hello is not None
         sh, exts = self._first_hello
-        self._first_hello = None
         self._check_server_hello(sh, exts)
         if sh.is_hello_retry_request:
             self._retry(sh, exts, raw)
@@ -202,18 +226,17 @@ class ClientTls13(Handshake):
         if share is None:
             raise IllegalParameter("server key share for a group we did not send")
         shared = share.exchange(server_public)
-        self._group = NamedGroup(group)
         params = TLS13_SUITES[CipherSuite(sh.cipher_suite)]
         if self._offer.retry_suite is None:
             core.transcript.start(params)
         psk = self._selected_psk(exts, params)
         fields = server_hello_fields(sh, exts, group)
         if psk is not None:
-            self._resumed = True
             fields["selected_identity"] = 0
             fields["resumed"] = True
         core.received(raw, "ServerHello", fields)
-        self._keys = keys = Tls13Keys(core, params, psk)
+        keys = Tls13Keys(core, params, psk)
+        self._agreed_or_none = _Agreed(keys, NamedGroup(group), resumed=psk is not None)
         keys.enter_handshake(shared)
         keys.read_with(keys.server_handshake)
         if self._config.compatibility_mode:
@@ -227,7 +250,8 @@ class ClientTls13(Handshake):
         if body is None:
             return None
         session = self._offer.psk_session
-        assert session is not None  # pre_shared_key is only allowed when we offered one
+        if session is None:  # _check_server_hello allows pre_shared_key only when offered
+            raise InternalError("pre_shared_key answered but no PSK offered")
         if decode_uint16(body) != 0:
             raise IllegalParameter("server selected a PSK identity we did not offer")
         if TLS13_SUITES[session.cipher_suite].hash_name != params.hash_name:
@@ -254,7 +278,7 @@ class ClientTls13(Handshake):
             decode_uint16_list(exts[ExtensionType.supported_groups])
         if ExtensionType.early_data in exts:
             early_data.check_indication(exts[ExtensionType.early_data])
-            if not self._resumed or not self._early_write:
+            if not self._agreed.resumed or not self._early_write:
                 raise IllegalParameter("early_data accepted without the ticket it needs")
         fields: dict[str, object] = {"extensions": [name_of(ExtensionType, t) for t in exts]}
         if ExtensionType.tlssim_replica in exts:
@@ -264,7 +288,7 @@ class ClientTls13(Handshake):
         if self._offer.early_data_sent:
             self._settle_early_data(ExtensionType.early_data in exts)
         # resumed with a PSK: the server authenticated by knowing it; Finished comes next
-        return S.WAIT_FINISHED if self._resumed else S.WAIT_CERT_CR
+        return S.WAIT_FINISHED if self._agreed.resumed else S.WAIT_CERT_CR
 
     def _settle_early_data(self, accepted: bool) -> None:
         """Accepted: EndOfEarlyData goes under the early key after the server's Finished.
@@ -272,8 +296,8 @@ class ClientTls13(Handshake):
         reason = "" if accepted else "the server did not accept it"
         self._core.events.append(ev.EarlyDataAnswered(accepted, reason))
         if not accepted and self._early_write:
-            assert self._keys is not None
-            self._keys.write_with(self._keys.client_handshake)
+            keys = self._agreed.keys
+            keys.write_with(keys.client_handshake)
             self._early_write = False
 
     def on_certificate_request(self, body: bytes, raw: bytes) -> None:
@@ -306,7 +330,7 @@ class ClientTls13(Handshake):
             raise BadCertificate(f"cannot parse the leaf certificate: {exc}") from exc
         if not is_supported_public_key(key):
             raise TLSError("unsupported leaf key type", AlertDescription.unsupported_certificate)
-        self._leaf_key = key
+        self._leaf_key_or_none = key
         core.received(raw, "Certificate", certificate_fields(cert, ocsp))
         core.events.append(ev.CertificateReceived(tuple(e.cert_data for e in cert.entries), ocsp))
         core.pause()
@@ -315,15 +339,14 @@ class ClientTls13(Handshake):
         cv = CertificateVerify.parse(body)
         if cv.algorithm not in self._config.signature_schemes:
             raise IllegalParameter("CertificateVerify with a scheme we did not offer")
-        assert self._leaf_key is not None
         content = signed_content(SERVER_CONTEXT, self._core.transcript.digest())
         verify(self._leaf_key, cv.algorithm, cv.signature, content)
         self._scheme = SignatureScheme(cv.algorithm)
         self._core.received(raw, "CertificateVerify", {"signature_scheme": self._scheme.name})
 
     def on_finished(self, body: bytes, raw: bytes) -> None:
-        keys = self._keys
-        assert keys is not None and self._group is not None
+        agreed = self._agreed
+        keys = agreed.keys
         keys.check_finished(body, raw, keys.server_handshake, "server")
         keys.enter_master()
         keys.read_with(keys.read_application)
@@ -340,11 +363,11 @@ class ClientTls13(Handshake):
             Negotiated(
                 version=self.version,
                 cipher_suite=keys.params.suite,
-                group=self._group,
+                group=agreed.group,
                 signature_scheme=self._scheme,
                 server_name=self._config.server_name,
-                key_exchange=key_exchange_name(self._group),
-                resumed=self._resumed,
+                key_exchange=key_exchange_name(agreed.group),
+                resumed=agreed.resumed,
                 server_replica=self._server_replica,
             )
         )
@@ -371,8 +394,7 @@ class ClientTls13(Handshake):
     def on_new_session_ticket(self, body: bytes, raw: bytes) -> None:
         """Keep the ticket as a resumable Session (4.6.1), offered back as a PSK."""
         ticket = NewSessionTicket.parse(body)
-        core, keys = self._core, self._keys
-        assert keys is not None
+        core, keys = self._core, self._agreed.keys
         nst_exts = index_extensions(ticket.extensions)
         max_early = 0
         if ExtensionType.early_data in nst_exts:
@@ -398,16 +420,14 @@ class ClientTls13(Handshake):
         core.events.append(ev.SessionReceived(session))
 
     def on_key_update(self, body: bytes, raw: bytes) -> None:
-        assert self._keys is not None
-        self._keys.on_key_update(body, raw)
+        self._agreed.keys.on_key_update(body, raw)
 
     def on_post_handshake_request(self, body: bytes, raw: bytes) -> None:
         if ExtensionType.post_handshake_auth not in self._offer.sent_extensions:
             raise UnexpectedMessage("CertificateRequest after the handshake, not offered")
-        assert self._keys is not None
         config = self._config
         answer_request(
-            self._core, self._keys, config.client_certificate, config.signature_schemes, raw
+            self._core, self._agreed.keys, config.client_certificate, config.signature_schemes, raw
         )
 
 
