@@ -8,6 +8,8 @@ for the client's Finished and sends one NewSessionTicket when tickets are enable
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tlssim.tls import early_data
 from tlssim.tls import events as ev
 from tlssim.tls.certificate_request import CertificateRequest, request_fields
@@ -27,6 +29,7 @@ from tlssim.tls.errors import (
     DecodeError,
     HandshakeFailure,
     IllegalParameter,
+    InternalError,
     LocalProtocolError,
     TLSError,
 )
@@ -73,6 +76,32 @@ from tlssim.tls.versions import server_select_version
 S, M = Tls13State, HandshakeType
 
 
+@dataclass(frozen=True, slots=True)
+class _Signer:
+    """The certificate the selector chose and the scheme we sign with."""
+
+    certified: CertifiedKey
+    scheme: SignatureScheme
+
+
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    """What our HelloRetryRequest settled: the suite, and the group of the share we asked for."""
+
+    params: SuiteParams
+    group: NamedGroup
+
+
+@dataclass(frozen=True, slots=True)
+class _Agreed:
+    """What our ServerHello settled, all at once: the key schedule, the (EC)DHE group, and
+    the certificate we sign with (None: we resumed the client's PSK and sign nothing)."""
+
+    keys: Tls13Keys
+    group: NamedGroup
+    signer: _Signer | None
+
+
 class ServerTls13(Handshake):
     version = ProtocolVersion.TLSv1_3
 
@@ -86,29 +115,61 @@ class ServerTls13(Handshake):
         self._core = core
         self._config = config
         #: The ClientHello the facade parsed to choose this version.
-        self._first_hello: tuple[ClientHello, HelloExtensions] | None = hello
-        self._params: SuiteParams | None = None
-        self._keys: Tls13Keys | None = None
-        self._certified: CertifiedKey | None = None
-        self._scheme: SignatureScheme | None = None
-        self._group: NamedGroup | None = None
-        self._retry_group: NamedGroup | None = None
+        self._first_hello = hello
+        #: Each of these from the step that settles it on (the table orders the steps).
+        self._signer_or_none: _Signer | None = None
+        self._retry_or_none: _Retry | None = None
+        self._agreed_or_none: _Agreed | None = None
+        self._client_key_or_none: PublicKey | None = None
         self._server_name: str | None = None
-        self._resumed = False
+        #: What we ask of the client in the handshake (None: nothing).
         self._client_auth: ClientAuth | None = None
-        self._client_key: PublicKey | None = None
         self._requested_schemes: tuple[SignatureScheme, ...] = ()
         #: The early traffic secret while 0-RTT is accepted (read until EndOfEarlyData).
         self._early_secret: bytes | None = None
         self.post_handshake_auth_offered = False
-        self._pha: PostHandshakeRequest | None = None
+        self._pha_or_none: PostHandshakeRequest | None = None
+
+    @property
+    def _agreed(self) -> _Agreed:
+        if self._agreed_or_none is None:
+            raise InternalError("no keys before our ServerHello")
+        return self._agreed_or_none
+
+    @property
+    def _signer(self) -> _Signer:
+        if self._signer_or_none is None:
+            raise InternalError("no certificate selected")
+        return self._signer_or_none
+
+    @property
+    def _retry(self) -> _Retry:
+        if self._retry_or_none is None:
+            raise InternalError("no HelloRetryRequest sent")
+        return self._retry_or_none
+
+    @property
+    def _ask(self) -> ClientAuth:
+        if self._client_auth is None:
+            raise InternalError("no client certificate asked for")
+        return self._client_auth
+
+    @property
+    def _client_key(self) -> PublicKey:
+        if self._client_key_or_none is None:
+            raise InternalError("no client key before its Certificate")
+        return self._client_key_or_none
+
+    @property
+    def _pha(self) -> PostHandshakeRequest:
+        if self._pha_or_none is None:
+            raise InternalError("no post-handshake CertificateRequest sent")
+        return self._pha_or_none
 
     # -- ClientHello --------------------------------------------------------------------
 
     def on_client_hello(self, body: bytes, raw: bytes) -> Tls13State:
-        assert self._first_hello is not None
         hello, exts = self._first_hello
-        self._first_hello = None
         core, config = self._core, self._config
         offer = Offer13(hello, exts)
         core.client_random = hello.random
@@ -132,7 +193,6 @@ class ServerTls13(Handshake):
             psk, psk_params = accept_psk(config.ticket_key, offer, raw, candidates, core.transcript)
             if psk is not None:
                 params = psk_params
-        self._params = params
         if psk is None:
             self._select_certificate(offer)
         core.transcript.add(raw)
@@ -148,8 +208,7 @@ class ServerTls13(Handshake):
                 core.events.append(ev.EarlyDataAnswered(False, "a HelloRetryRequest came first"))
             return S.WAIT_CH2
         verdict = early_data.judge(config.early_data, offer, psk, params, after_retry=False)
-        if verdict is not None and verdict.accepted:
-            assert psk is not None
+        if verdict is not None and verdict.accepted and psk is not None:
             self._early_secret = early_data.early_traffic_secret(core, params, psk.contents.psk)
         self._send_flight(offer, group, client_public, params, psk, verdict)
         if self._early_secret is not None:
@@ -166,8 +225,7 @@ class ServerTls13(Handshake):
         if version != ProtocolVersion.TLSv1_3:
             raise IllegalParameter("second ClientHello changed the version")
         offer = Offer13(hello, exts)
-        params, group = self._params, self._retry_group
-        assert params is not None and group is not None
+        params, group = self._retry.params, self._retry.group
         if hello.random != core.client_random:
             raise IllegalParameter("second ClientHello changed the random")
         if params.suite not in hello.cipher_suites:
@@ -208,8 +266,7 @@ class ServerTls13(Handshake):
         )
         if scheme is None or not certified.chain:
             raise HandshakeFailure("no signature scheme fits the certificate key")
-        self._certified = certified
-        self._scheme = scheme
+        self._signer_or_none = _Signer(certified, scheme)
 
     def _send_hello_retry_request(
         self, offer: Offer13, group: NamedGroup, params: SuiteParams
@@ -234,7 +291,7 @@ class ServerTls13(Handshake):
         core.flush_handshake()
         if offer.hello.legacy_session_id:
             core.send_compat_ccs()
-        self._retry_group = group
+        self._retry_or_none = _Retry(params, group)
 
     # -- the server flight ----------------------------------------------------------------
 
@@ -252,14 +309,11 @@ class ServerTls13(Handshake):
         self.post_handshake_auth_offered = offer.extensions.post_handshake_auth
         random = entropy(32)
         server_public, shared = answer_share(group, client_public, entropy)
-        self._group = group
         exts: tuple[Extension, ...] = (
             Extension(ExtensionType.key_share, encode_server_key_share(group, server_public)),
             Extension(ExtensionType.supported_versions, encode_uint16(self.version)),
         )
         if psk is not None:
-            self._resumed = True
-            self._scheme = None
             exts += (Extension(ExtensionType.pre_shared_key, encode_uint16(psk.index)),)
         sh = ServerHello(
             random=random,
@@ -276,7 +330,9 @@ class ServerTls13(Handshake):
         if offer.hello.legacy_session_id:
             core.send_compat_ccs()
 
-        self._keys = keys = Tls13Keys(core, params, None if psk is None else psk.contents.psk)
+        keys = Tls13Keys(core, params, None if psk is None else psk.contents.psk)
+        signer = self._signer if psk is None else None
+        self._agreed_or_none = _Agreed(keys, group, signer)
         keys.enter_handshake(shared)
         keys.write_with(keys.server_handshake)
         ee_exts: tuple[Extension, ...] = ()
@@ -304,23 +360,21 @@ class ServerTls13(Handshake):
             core.events.append(ev.EarlyDataAnswered(verdict.accepted, verdict.reason))
         if psk is None and self._client_auth is not None:
             self._send_certificate_request(self._client_auth)
-        if psk is None:
-            self._send_certificate(offer)
+        if signer is not None:
+            self._send_certificate(offer, signer)
         keys.send_finished(keys.server_handshake)
         keys.enter_master()
         keys.write_with(keys.write_application)
         settings = self._config.early_data
-        if self._early_secret is not None:
-            assert settings is not None
+        if self._early_secret is not None and settings is not None:
             early_data.read_early_data(core, params, self._early_secret, settings)
             return
         keys.read_with(keys.client_handshake)
         if verdict is not None:
             early_data.skip_early_data(core, settings)
 
-    def _send_certificate(self, offer: Offer13) -> None:
-        core, certified, scheme = self._core, self._certified, self._scheme
-        assert certified is not None and scheme is not None
+    def _send_certificate(self, offer: Offer13, signer: _Signer) -> None:
+        core, certified, scheme = self._core, signer.certified, signer.scheme
         staple = certified.ocsp_response if offer.status_request else None
         entries = [CertificateEntry(cert_data=der) for der in certified.chain]
         if staple is not None:
@@ -348,8 +402,7 @@ class ServerTls13(Handshake):
 
     def on_client_certificate(self, body: bytes, raw: bytes) -> Tls13State:
         """An empty one fails a required request; a chain goes to the caller (pause)."""
-        core, ask = self._core, self._client_auth
-        assert ask is not None
+        core, ask = self._core, self._ask
         cert = Certificate.parse(body)
         if cert.request_context:
             raise IllegalParameter("client Certificate with a request context we never sent")
@@ -360,7 +413,7 @@ class ServerTls13(Handshake):
             return S.WAIT_FINISHED
         for entry in cert.entries:
             index_extensions(entry.extensions)
-        self._client_key = leaf_public_key(cert.entries[0].cert_data)
+        self._client_key_or_none = leaf_public_key(cert.entries[0].cert_data)
         core.events.append(ev.CertificateReceived(tuple(e.cert_data for e in cert.entries), None))
         core.pause()
         return S.WAIT_CV
@@ -369,7 +422,6 @@ class ServerTls13(Handshake):
         cv = CertificateVerify.parse(body)
         if cv.algorithm not in self._requested_schemes:
             raise IllegalParameter("client CertificateVerify with a scheme we did not ask for")
-        assert self._client_key is not None
         content = signed_content(CLIENT_CONTEXT, self._core.transcript.digest())
         verify(self._client_key, cv.algorithm, cv.signature, content)
         scheme = SignatureScheme(cv.algorithm)
@@ -377,8 +429,7 @@ class ServerTls13(Handshake):
 
     def on_end_of_early_data(self, body: bytes, raw: bytes) -> None:
         """0-RTT is over (4.5): the client's handshake key from here on."""
-        core, keys = self._core, self._keys
-        assert keys is not None
+        core, keys = self._core, self._agreed.keys
         if body:
             raise DecodeError("EndOfEarlyData with a body")
         core.early_data_left = None
@@ -388,19 +439,19 @@ class ServerTls13(Handshake):
     # -- the client's Finished, and after -------------------------------------------------
 
     def on_finished(self, body: bytes, raw: bytes) -> None:
-        core, keys = self._core, self._keys
-        assert keys is not None and self._group is not None
+        core, agreed = self._core, self._agreed
+        keys, signer = agreed.keys, agreed.signer
         keys.check_finished(body, raw, keys.client_handshake, "client")
         keys.read_with(keys.read_application)
         core.complete(
             Negotiated(
                 version=self.version,
                 cipher_suite=keys.params.suite,
-                group=self._group,
-                signature_scheme=self._scheme,
+                group=agreed.group,
+                signature_scheme=None if signer is None else signer.scheme,
                 server_name=self._server_name,
-                key_exchange=key_exchange_name(self._group),
-                resumed=self._resumed,
+                key_exchange=key_exchange_name(agreed.group),
+                resumed=signer is None,
             )
         )
         if self._config.ticket_key is not None and self._client_auth is None:
@@ -438,8 +489,7 @@ class ServerTls13(Handshake):
         self._core.send_post_handshake(nst.serialize(), "NewSessionTicket", fields)
 
     def on_key_update(self, body: bytes, raw: bytes) -> None:
-        assert self._keys is not None
-        self._keys.on_key_update(body, raw)
+        self._agreed.keys.on_key_update(body, raw)
 
     # -- post-handshake authentication (4.6.2) --------------------------------------------
 
@@ -450,8 +500,8 @@ class ServerTls13(Handshake):
         certificate then fails with certificate_required, an optional one ends at once
         with no chain.
         """
-        core, keys = self._core, self._keys
-        if (self.state, sent(M.certificate_request)) not in self.transitions or keys is None:
+        core, agreed = self._core, self._agreed_or_none
+        if (self.state, sent(M.certificate_request)) not in self.transitions or agreed is None:
             raise LocalProtocolError(f"cannot ask for a certificate in state {self.state.name}")
         if not self.post_handshake_auth_offered:
             if ask.required:
@@ -464,26 +514,22 @@ class ServerTls13(Handshake):
             else:
                 core.events.append(ev.ClientAuthenticated(()))
             return
-        self._pha = PostHandshakeRequest(core, keys, ask)
+        self._pha_or_none = PostHandshakeRequest(core, agreed.keys, ask)
         core.step_sent(self, M.certificate_request)
 
     def send_certificate_request(self, body: bytes, raw: bytes) -> None:
         """The table's step for our post-handshake CertificateRequest (nothing received)."""
-        assert self._pha is not None
         self._pha.send(self._config.signature_schemes)
 
     def on_pha_certificate(self, body: bytes, raw: bytes) -> Tls13State:
-        assert self._pha is not None
         return S.PHA_WAIT_CV if self._pha.on_certificate(raw) else S.PHA_WAIT_FINISHED
 
     def on_pha_certificate_verify(self, body: bytes, raw: bytes) -> None:
-        assert self._pha is not None
         self._pha.on_certificate_verify(raw)
 
     def on_pha_finished(self, body: bytes, raw: bytes) -> None:
-        assert self._pha is not None
         self._pha.on_finished(raw)
-        self._pha = None
+        self._pha_or_none = None
 
 
 def _hello_received(raw: bytes, offer: Offer13) -> ev.HandshakeMessageReceived:
