@@ -15,12 +15,15 @@ RFC 6066 allows, gets the pause with no staple before its next message is proces
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from tlssim.tls import events as ev
 from tlssim.tls.certificate_request import CertificateRequest12, client_scheme, request_fields
 from tlssim.tls.client_hello import ClientOffer
+from tlssim.tls.config import CertifiedKey
 from tlssim.tls.constants import (
     AlertDescription,
     CipherSuite,
@@ -37,6 +40,7 @@ from tlssim.tls.errors import (
     DecodeError,
     HandshakeFailure,
     IllegalParameter,
+    InternalError,
     TLSError,
     UnexpectedMessage,
     UnsupportedExtension,
@@ -73,6 +77,16 @@ _SH12_ALLOWED = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class _ServerShare:
+    """What a ServerKeyExchange settles (ECDHE): the group, the server's public value and
+    the scheme it signed them with."""
+
+    group: NamedGroup
+    public: bytes
+    scheme: SignatureScheme
+
+
 class ClientTls12(Handshake):
     version = ProtocolVersion.TLSv1_2
 
@@ -84,24 +98,34 @@ class ClientTls12(Handshake):
         self._offer = offer
         self._config = offer.config
         #: The ServerHello the facade parsed to choose this version.
-        self._first_hello: tuple[ServerHello, dict[int, bytes]] | None = hello
-        self._keys: Tls12Keys | None = None
+        self._first_hello = hello
+        #: From the ServerHello on (the table runs nothing that needs it before).
+        self._keys_or_none: Tls12Keys | None = None
         self._ems = False
         self._resumed_from: Session | None = None
         self._server_session_id = b""
         self._staple_expected = False
-        self._chain: tuple[bytes, ...] = ()
-        self._leaf_key: PublicKey | None = None
-        self._group: NamedGroup | None = None
-        self._scheme: SignatureScheme | None = None
-        self._server_public = b""
+        #: The server's chain and its leaf's key, from its Certificate on.
+        self._certificate: tuple[tuple[bytes, ...], PublicKey] | None = None
+        #: From the ServerKeyExchange on (None: RSA key transport, or a resumption).
+        self._share: _ServerShare | None = None
         self._request: CertificateRequest12 | None = None
         self._server_replica: str | None = None
 
+    @property
+    def _keys(self) -> Tls12Keys:
+        if self._keys_or_none is None:
+            raise InternalError("no keys before the ServerHello")
+        return self._keys_or_none
+
+    @property
+    def _leaf(self) -> tuple[tuple[bytes, ...], PublicKey]:
+        if self._certificate is None:
+            raise InternalError("no server certificate before its Certificate")
+        return self._certificate
+
     def on_server_hello(self, body: bytes, raw: bytes) -> Tls12State:
-        assert self._first_hello is not None
         sh, exts = self._first_hello
-        self._first_hello = None
         core, config = self._core, self._config
         client_check_downgrade(sh.random, ProtocolVersion.TLSv1_2, self._offer.versions)
         if sh.cipher_suite not in config.cipher_suites or sh.cipher_suite not in TLS12_SUITES:
@@ -128,7 +152,7 @@ class ClientTls12(Handshake):
         self._ems = ems is not None
         core.peer_hello_seen = True
         suite = TLS12_SUITES[CipherSuite(sh.cipher_suite)]
-        self._keys = keys = Tls12Keys(core, suite, sh.random)
+        self._keys_or_none = keys = Tls12Keys(core, suite, sh.random)
         self._server_session_id = sh.legacy_session_id_echo
         self._staple_expected = ExtensionType.status_request in exts
         core.transcript.start(suite)
@@ -144,9 +168,8 @@ class ClientTls12(Handshake):
         fields["extended_master_secret"] = self._ems
         fields["resumed"] = resumed
         core.received(raw, "ServerHello", fields)
-        if not resumed:
+        if session is None or not resumed:
             return S.WAIT_CERT
-        assert session is not None
         if session.cipher_suite != sh.cipher_suite:
             raise IllegalParameter("resumed session with a different cipher suite")
         if session.extended_master_secret != self._ems:
@@ -165,7 +188,6 @@ class ClientTls12(Handshake):
             key = x509.load_der_x509_certificate(cert.chain[0]).public_key()
         except Exception as exc:
             raise BadCertificate(f"cannot parse the leaf certificate: {exc}") from exc
-        assert self._keys is not None
         if self._keys.suite.authentication == "rsa":
             fits = isinstance(key, rsa.RSAPublicKey)
         else:
@@ -177,8 +199,7 @@ class ClientTls12(Handshake):
                 "certificate key does not fit the cipher suite",
                 AlertDescription.unsupported_certificate,
             )
-        self._leaf_key = key
-        self._chain = cert.chain
+        self._certificate = (cert.chain, key)
         self._core.received(
             raw,
             "Certificate",
@@ -190,9 +211,8 @@ class ClientTls12(Handshake):
 
     def _pause_for_certificate(self, staple: bytes | None) -> Tls12State:
         """Hand the chain to the caller; the key exchange decides what comes next."""
-        self._core.events.append(ev.CertificateReceived(self._chain, staple))
+        self._core.events.append(ev.CertificateReceived(self._leaf[0], staple))
         self._core.pause()
-        assert self._keys is not None
         return S.WAIT_SKE if self._keys.suite.key_exchange == "ecdhe" else S.WAIT_SHD
 
     def on_certificate_status(self, body: bytes, raw: bytes) -> Tls12State:
@@ -213,25 +233,24 @@ class ClientTls12(Handshake):
 
     def on_server_key_exchange(self, body: bytes, raw: bytes) -> None:
         config, keys = self._config, self._keys
-        assert keys is not None and self._leaf_key is not None
         ske = ServerKeyExchange.parse(body)
         if ske.group not in config.supported_groups or ske.group not in ECDHE_GROUPS:
             raise IllegalParameter("ServerKeyExchange for a group we did not offer")
         if ske.algorithm not in config.signature_schemes:
             raise IllegalParameter("ServerKeyExchange signed with a scheme we did not offer")
         signed = self._core.client_random + keys.server_random + ske.params
-        verify(self._leaf_key, ske.algorithm, ske.signature, signed, tls12=True)
-        self._group = NamedGroup(ske.group)
-        self._scheme = SignatureScheme(ske.algorithm)
-        self._server_public = ske.public
+        verify(self._leaf[1], ske.algorithm, ske.signature, signed, tls12=True)
+        share = self._share = _ServerShare(
+            NamedGroup(ske.group), ske.public, SignatureScheme(ske.algorithm)
+        )
         self._core.received(
             raw,
             "ServerKeyExchange",
             {
                 "key_exchange": "ecdhe",
-                "group": self._group.name,
+                "group": share.group.name,
                 "public_size": len(ske.public),
-                "signature_scheme": self._scheme.name,
+                "signature_scheme": share.scheme.name,
             },
         )
 
@@ -246,25 +265,27 @@ class ClientTls12(Handshake):
     def on_server_hello_done(self, body: bytes, raw: bytes) -> None:
         """ClientKeyExchange, then the master secret, ChangeCipherSpec and our Finished."""
         core, config, keys = self._core, self._config, self._keys
-        assert keys is not None
         ServerHelloDone.parse(body)
         core.received(raw, "ServerHelloDone", {})
-        scheme = self._send_client_certificate()
+        signer = self._send_client_certificate()
         suite = keys.suite
         if suite.key_exchange == "ecdhe":
-            assert self._group is not None
-            share = KeyShare(self._group, config.entropy)
-            premaster = share.exchange(self._server_public)
-            cke = ClientKeyExchange(key_exchange="ecdhe", exchange_keys=share.public)
+            if self._share is None:  # the table takes ServerHelloDone after it, for ECDHE
+                raise InternalError("ECDHE without a ServerKeyExchange")
+            ours = KeyShare(self._share.group, config.entropy)
+            premaster = ours.exchange(self._share.public)
+            cke = ClientKeyExchange(key_exchange="ecdhe", exchange_keys=ours.public)
             fields: dict[str, object] = {
                 "key_exchange": "ecdhe",
-                "group": self._group.name,
-                "public_size": len(share.public),
+                "group": self._share.group.name,
+                "public_size": len(ours.public),
             }
         else:
             premaster = ProtocolVersion.TLSv1_2.to_bytes(2, "big") + config.entropy(46)
-            assert isinstance(self._leaf_key, rsa.RSAPublicKey)
-            encrypted = self._leaf_key.encrypt(premaster, padding.PKCS1v15())
+            leaf_key = self._leaf[1]
+            if not isinstance(leaf_key, rsa.RSAPublicKey):  # on_certificate checked it fits
+                raise InternalError("RSA key transport without an RSA key")
+            encrypted = leaf_key.encrypt(premaster, padding.PKCS1v15())
             cke = ClientKeyExchange(key_exchange="rsa", exchange_keys=encrypted)
             fields = {
                 "key_exchange": "rsa",
@@ -273,16 +294,16 @@ class ClientTls12(Handshake):
             }
         core.send_handshake(cke.serialize(), "ClientKeyExchange", fields)
         session_hash = core.transcript.digest() if self._ems else None
-        if scheme is not None:
-            self._send_certificate_verify(scheme)
+        if signer is not None:
+            self._send_certificate_verify(*signer)
         keys.set_master(
             master_secret(suite, premaster, core.client_random, keys.server_random, session_hash)
         )
         keys.send_change_cipher_spec()
         keys.send_finished()
 
-    def _send_client_certificate(self) -> SignatureScheme | None:
-        """When asked: our chain (the scheme to sign with comes back) or an empty one."""
+    def _send_client_certificate(self) -> tuple[CertifiedKey, SignatureScheme] | None:
+        """When asked: our chain (it and the scheme to sign with come back) or an empty one."""
         request, config = self._request, self._config
         if request is None:
             return None
@@ -290,18 +311,18 @@ class ClientTls12(Handshake):
         scheme = client_scheme(
             certified, request.schemes, config.signature_schemes, True, request.certificate_types
         )
-        chain = certified.chain if certified is not None and scheme is not None else ()
+        signer = (certified, scheme) if certified is not None and scheme is not None else None
+        chain = signer[0].chain if signer is not None else ()
         self._core.send_handshake(
             Certificate12(chain=chain).serialize(),
             "Certificate",
             {"certificates": len(chain), "sizes": [len(c) for c in chain]},
         )
-        return scheme
+        return signer
 
-    def _send_certificate_verify(self, scheme: SignatureScheme) -> None:
+    def _send_certificate_verify(self, certified: CertifiedKey, scheme: SignatureScheme) -> None:
         """The signature over every handshake message so far (RFC 5246 7.4.8)."""
-        core, certified = self._core, self._config.client_certificate
-        assert certified is not None
+        core = self._core
         signature = sign(certified.private_key, scheme, core.transcript.messages())
         cv = CertificateVerify(algorithm=scheme, signature=signature)
         core.send_handshake(cv.serialize(), "CertificateVerify", {"signature_scheme": scheme.name})
@@ -309,24 +330,23 @@ class ClientTls12(Handshake):
     # -- ChangeCipherSpec, Finished ------------------------------------------------------
 
     def on_change_cipher_spec(self, body: bytes, raw: bytes) -> None:
-        assert self._keys is not None
         self._keys.receive_change_cipher_spec()
 
     def on_finished(self, body: bytes, raw: bytes) -> None:
-        core, keys = self._core, self._keys
-        assert keys is not None
+        core, keys, share = self._core, self._keys, self._share
         keys.check_finished(body, raw)
         resumed = self._resumed_from is not None
         if resumed:
             keys.send_change_cipher_spec()
             keys.send_finished()
-        key_exchange = key_exchange_name(self._group, self._resumed_from)
+        group = None if share is None else share.group
+        key_exchange = key_exchange_name(group, self._resumed_from)
         core.complete(
             Negotiated(
                 version=self.version,
                 cipher_suite=keys.suite.suite,
-                group=self._group,
-                signature_scheme=self._scheme,
+                group=group,
+                signature_scheme=None if share is None else share.scheme,
                 server_name=self._config.server_name,
                 key_exchange=key_exchange,
                 extended_master_secret=self._ems,
