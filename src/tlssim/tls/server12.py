@@ -15,6 +15,7 @@ a wrong password: no distinguishable alert and no early exit.
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
@@ -30,7 +31,7 @@ from tlssim.tls.constants import (
 )
 from tlssim.tls.core import ConnectionCore
 from tlssim.tls.describe import client_hello_fields, server_hello_fields
-from tlssim.tls.errors import HandshakeFailure, IllegalParameter, TLSError
+from tlssim.tls.errors import HandshakeFailure, IllegalParameter, InternalError, TLSError
 from tlssim.tls.extensions import (
     Extension,
     encode_replica,
@@ -81,6 +82,14 @@ def _auth_fits(key: PrivateKey, authentication: str) -> bool:
     return isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey)
 
 
+@dataclass(frozen=True, slots=True)
+class _Ecdhe:
+    """Our ServerKeyExchange: our share (its group with it) and the scheme we signed with."""
+
+    share: KeyShare
+    scheme: SignatureScheme
+
+
 class ServerTls12(Handshake):
     version = ProtocolVersion.TLSv1_2
 
@@ -94,27 +103,51 @@ class ServerTls12(Handshake):
         self._core = core
         self._config = config
         #: The ClientHello the facade parsed to choose this version.
-        self._first_hello: tuple[ClientHello, HelloExtensions] | None = hello
-        self._keys: Tls12Keys | None = None
+        self._first_hello = hello
+        #: Each of these from the step that settles it on (the table orders the steps).
+        self._keys_or_none: Tls12Keys | None = None
         self._client_version = 0x0303
         self._server_name: str | None = None
         self._ems = False
         self._session_id = b""
         self._resumed_from: Session | None = None
-        self._certified: CertifiedKey | None = None
-        self._scheme: SignatureScheme | None = None
-        self._group: NamedGroup | None = None
-        self._share: KeyShare | None = None
+        self._certified_or_none: CertifiedKey | None = None
+        #: Our ServerKeyExchange (None: RSA key transport, or a resumption).
+        self._ecdhe: _Ecdhe | None = None
+        #: What we ask of the client (None: nothing).
         self._client_auth: ClientAuth | None = None
-        self._client_key: PublicKey | None = None
+        #: The client's certificate key (None: it sent no certificate, or was not asked).
+        self._client_key_or_none: PublicKey | None = None
         self._requested_schemes: tuple[SignatureScheme, ...] = ()
 
     # -- ClientHello ----------------------------------------------------------------------
 
+    @property
+    def _keys(self) -> Tls12Keys:
+        if self._keys_or_none is None:
+            raise InternalError("no keys before our ServerHello")
+        return self._keys_or_none
+
+    @property
+    def _certified(self) -> CertifiedKey:
+        if self._certified_or_none is None:
+            raise InternalError("no certificate selected")
+        return self._certified_or_none
+
+    @property
+    def _ask(self) -> ClientAuth:
+        if self._client_auth is None:
+            raise InternalError("no client certificate asked for")
+        return self._client_auth
+
+    @property
+    def _client_key(self) -> PublicKey:
+        if self._client_key_or_none is None:
+            raise InternalError("no client key before its Certificate")
+        return self._client_key_or_none
+
     def on_client_hello(self, body: bytes, raw: bytes) -> Tls12State:
-        assert self._first_hello is not None
         hello, exts = self._first_hello
-        self._first_hello = None
         core = self._core
         offer = Offer12(hello, exts)
         core.client_random = hello.random
@@ -139,13 +172,13 @@ class ServerTls12(Handshake):
     def _full_handshake(self, offer: Offer12, raw: bytes) -> None:
         """ServerHello, Certificate, [CertificateStatus], [ServerKeyExchange], ServerHelloDone."""
         core, config = self._core, self._config
-        suite, certified, scheme, group = self._choose(offer)
-        self._certified, self._scheme, self._group = certified, scheme, group
+        suite, certified, signed_group = self._choose(offer)
+        self._certified_or_none = certified
         core.transcript.add(raw)
         core.transcript.start(suite)
         entropy = config.entropy
         server_random = downgrade_random(entropy(32), ProtocolVersion.TLSv1_2, config.versions)
-        self._keys = keys = Tls12Keys(core, suite, server_random)
+        self._keys_or_none = keys = Tls12Keys(core, suite, server_random)
         cacheable = config.session_cache is not None and self._client_auth is None
         self._session_id = entropy(32) if cacheable else b""
         staple = certified.ocsp_response if offer.status_request else None
@@ -162,9 +195,10 @@ class ServerTls12(Handshake):
                 "CertificateStatus",
                 {"status_type": "ocsp", "ocsp_response_size": len(staple)},
             )
-        if suite.key_exchange == "ecdhe":
-            assert group is not None and scheme is not None
-            share = self._share = KeyShare(group, entropy)
+        if signed_group is not None:  # ECDHE
+            scheme, group = signed_group
+            share = KeyShare(group, entropy)
+            self._ecdhe = _Ecdhe(share, scheme)
             params = ecdh_params(group, share.public)
             signed = core.client_random + server_random + params
             signature = sign(certified.private_key, scheme, signed)
@@ -223,8 +257,9 @@ class ServerTls12(Handshake):
 
     def _choose(
         self, offer: Offer12
-    ) -> tuple[Tls12Suite, CertifiedKey, SignatureScheme | None, NamedGroup | None]:
-        """Suite, certificate, signature scheme and group, in server preference order."""
+    ) -> tuple[Tls12Suite, CertifiedKey, tuple[SignatureScheme, NamedGroup] | None]:
+        """Suite, certificate, and for ECDHE the signature scheme and group, in server
+        preference order."""
         config = self._config
         offered = offer.hello.cipher_suites
         candidates = [
@@ -262,7 +297,7 @@ class ServerTls12(Handshake):
             if not _auth_fits(key, suite.authentication):
                 continue
             if suite.key_exchange == "rsa":
-                return suite, certified, None, None
+                return suite, certified, None
             scheme = next(
                 (
                     s
@@ -272,7 +307,7 @@ class ServerTls12(Handshake):
                 None,
             )
             if groups and scheme is not None:
-                return suite, certified, scheme, groups[0]
+                return suite, certified, (scheme, groups[0])
         raise HandshakeFailure("no offered cipher suite fits the certificate, groups and schemes")
 
     # -- resumption -----------------------------------------------------------------------
@@ -309,7 +344,7 @@ class ServerTls12(Handshake):
         server_random = downgrade_random(
             config.entropy(32), ProtocolVersion.TLSv1_2, config.versions
         )
-        self._keys = keys = Tls12Keys(core, suite, server_random)
+        self._keys_or_none = keys = Tls12Keys(core, suite, server_random)
         self._session_id = session.session_id
         self._send_server_hello(offer, keys, False)
         keys.set_master(session.secret)
@@ -320,8 +355,7 @@ class ServerTls12(Handshake):
 
     def on_client_certificate(self, body: bytes, raw: bytes) -> None:
         """An empty one fails a required request; a chain goes to the caller (pause)."""
-        core, ask = self._core, self._client_auth
-        assert ask is not None
+        core, ask = self._core, self._ask
         cert = Certificate12.parse(body)
         core.received(
             raw,
@@ -332,7 +366,7 @@ class ServerTls12(Handshake):
             if ask.required:  # TLS 1.2 has no certificate_required (RFC 5246 7.4.6)
                 raise HandshakeFailure("no client certificate")
             return
-        self._client_key = leaf_public_key(cert.chain[0])
+        self._client_key_or_none = leaf_public_key(cert.chain[0])
         core.events.append(ev.CertificateReceived(cert.chain, None))
         core.pause()
 
@@ -341,7 +375,6 @@ class ServerTls12(Handshake):
         cv = CertificateVerify.parse(body)
         if cv.algorithm not in self._requested_schemes:
             raise IllegalParameter("client CertificateVerify with a scheme we did not ask for")
-        assert self._client_key is not None
         messages = self._core.transcript.messages()
         verify(self._client_key, cv.algorithm, cv.signature, messages, tls12=True)
         scheme = SignatureScheme(cv.algorithm)
@@ -351,15 +384,16 @@ class ServerTls12(Handshake):
 
     def on_client_key_exchange(self, body: bytes, raw: bytes) -> Tls12State:
         core, keys = self._core, self._keys
-        assert keys is not None
         suite = keys.suite
         cke = ClientKeyExchange.parse(body, suite.key_exchange)
         if suite.key_exchange == "ecdhe":
-            assert self._share is not None and self._group is not None
-            premaster = self._share.exchange(cke.exchange_keys)
+            if self._ecdhe is None:  # an ECDHE suite's flight carried our ServerKeyExchange
+                raise InternalError("ECDHE without our ServerKeyExchange")
+            share = self._ecdhe.share
+            premaster = share.exchange(cke.exchange_keys)
             fields: dict[str, object] = {
                 "key_exchange": "ecdhe",
-                "group": self._group.name,
+                "group": share.group.name,
                 "public_size": len(cke.exchange_keys),
             }
         else:
@@ -374,7 +408,7 @@ class ServerTls12(Handshake):
         keys.set_master(
             master_secret(suite, premaster, core.client_random, keys.server_random, session_hash)
         )
-        return S.WAIT_CCS if self._client_key is None else S.WAIT_CV
+        return S.WAIT_CCS if self._client_key_or_none is None else S.WAIT_CV
 
     def _rsa_premaster(self, encrypted: bytes) -> bytes:
         """Decrypt the premaster; every failure yields the random one (5246 7.4.7.1).
@@ -383,7 +417,6 @@ class ServerTls12(Handshake):
         every check: bad padding, a wrong version or a wrong length take the same steps as
         a good premaster, and the only symptom is a Finished that does not verify.
         """
-        assert self._certified is not None
         key = self._certified.private_key
         fallback = self._config.entropy(48)
         decrypted = b""
@@ -400,14 +433,13 @@ class ServerTls12(Handshake):
     # -- ChangeCipherSpec, Finished -------------------------------------------------------
 
     def on_change_cipher_spec(self, body: bytes, raw: bytes) -> None:
-        assert self._keys is not None
         self._keys.receive_change_cipher_spec()
 
     def on_finished(self, body: bytes, raw: bytes) -> None:
-        keys = self._keys
-        assert keys is not None
+        keys, ecdhe = self._keys, self._ecdhe
         keys.check_finished(body, raw)
-        key_exchange = key_exchange_name(self._group, self._resumed_from)
+        group = None if ecdhe is None else ecdhe.share.group
+        key_exchange = key_exchange_name(group, self._resumed_from)
         if self._resumed_from is None:
             keys.send_change_cipher_spec()
             keys.send_finished()
@@ -416,8 +448,8 @@ class ServerTls12(Handshake):
             Negotiated(
                 version=self.version,
                 cipher_suite=keys.suite.suite,
-                group=self._group,
-                signature_scheme=self._scheme,
+                group=group,
+                signature_scheme=None if ecdhe is None else ecdhe.scheme,
                 server_name=self._server_name,
                 key_exchange=key_exchange,
                 extended_master_secret=self._ems,
