@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+import re
+
 import pytest
 
 from tlssim.tls import (
@@ -144,6 +147,14 @@ def test_every_table_names_a_handler_and_only_its_version_states() -> None:
             assert step.next_states and all(isinstance(n, state_type) for n in step.next_states)
     for cls in (ClientTls13, ServerTls13):  # TLS 1.3 drops change_cipher_spec, never steps on it
         assert all(msg != CHANGE_CIPHER_SPEC for _, msg in cls.transitions)
+
+
+def test_only_the_tables_move_a_handshake_on() -> None:
+    """Each handshake object sets its state once, to where it starts; every later state
+    comes from its table (the core applies the entries)."""
+    for cls in (ClientTls13, ServerTls13, ClientTls12, ServerTls12):
+        source = inspect.getsource(inspect.getmodule(cls))  # type: ignore[arg-type]
+        assert len(re.findall(r"\bself\.state\s*=", source)) == 1, cls.__name__
 
 
 def test_tls12_change_cipher_spec_out_of_place_is_unexpected() -> None:
