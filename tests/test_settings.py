@@ -48,6 +48,12 @@ def test_each_variable_is_declared_once() -> None:
     assert len(names) == len(set(names))
 
 
+def test_every_declared_setting_is_listed() -> None:
+    declared = [v for v in vars(st).values() if isinstance(v, st.Setting)]
+    declared += st.METRICS_ADDRS
+    assert {id(v) for v in declared} == {id(v) for v in st.VARIABLES}
+
+
 def test_every_field_comes_from_a_setting_its_service_is_documented_to_read() -> None:
     page = (ROOT / "docs/settings.md").read_text()
     for service, settings_class in st.SETTINGS_CLASSES.items():
