@@ -99,8 +99,6 @@ H = TypeVar("H", bound="Handshake")
 def message_name(msg_type: int) -> str:
     if msg_type == CHANGE_CIPHER_SPEC:
         return "ChangeCipherSpec"
-    if msg_type & SENT:
-        return f"{name_of(HandshakeType, msg_type & 0xFF)} (sent)"
     return name_of(HandshakeType, msg_type)
 
 
