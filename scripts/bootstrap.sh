@@ -24,3 +24,10 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
     apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-dejavu-core >/dev/null
   fi
 fi
+# Go's crypto/tls as an interop peer (tlssim interop): built from the repository with the
+# machine's Go, when it has one; rebuilt when the source changes.
+peer_src=src/tlssim/interop/tlspeer.go
+if command -v go >/dev/null 2>&1 && [ ! .venv/bin/tlssim-go-peer -nt "$peer_src" ]; then
+  echo "building the Go interop peer" >&2
+  GOCACHE="$PWD/.venv/go-cache" go build -o .venv/bin/tlssim-go-peer "$peer_src"
+fi

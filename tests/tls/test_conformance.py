@@ -19,6 +19,7 @@ from tlssim.tls import (
     ClientConfig,
     ClientConnection,
     ExtensionType,
+    NamedGroup,
     ProtocolVersion,
     ServerConfig,
     ServerConnection,
@@ -347,3 +348,29 @@ def test_fallback_scsv_at_our_best_version_is_accepted(
     evs = server(**skw).receive_data(record)
     assert not alerts_sent(evs)
     assert of_type(evs, events.HandshakeMessageSent)
+
+
+# -- RFC 8446 4.2.7: supported_groups in EncryptedExtensions ------------------------------
+
+
+def _encrypted_extensions(client_groups: tuple[NamedGroup, ...]) -> list[object]:
+    client, srv = make_pair(
+        client_kw={"supported_groups": client_groups, "key_share_groups": client_groups[:1]},
+        server_kw={"supported_groups": (NamedGroup.x25519, NamedGroup.secp256r1)},
+    )
+    client.start()
+    sent = of_type(pump(client, srv)[1], events.HandshakeMessageSent)
+    ee = next(m for m in sent if m.name == "EncryptedExtensions")
+    extensions = ee.fields["extensions"]
+    assert isinstance(extensions, list)
+    return extensions
+
+
+def test_encrypted_extensions_name_our_groups_when_our_first_was_not_offered() -> None:
+    """4.2.7: all the server's groups, even those the client did not offer (as OpenSSL)."""
+    assert "supported_groups" in _encrypted_extensions((NamedGroup.secp256r1,))
+
+
+def test_encrypted_extensions_leave_out_groups_when_our_first_was_taken() -> None:
+    groups = (NamedGroup.x25519, NamedGroup.secp256r1)
+    assert "supported_groups" not in _encrypted_extensions(groups)

@@ -156,6 +156,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_propagation_parser(sub)
 
+    from tlssim.cli.interop import add_parser as add_interop_parser
+
+    add_interop_parser(sub)
+
     ca = sub.add_parser("ca", help="talk to the certificate authority")
     ca_sub = ca.add_subparsers(dest="ca_command", required=True)
     ca_sub.add_parser("bundle", help="print the trust anchors as PEM")
@@ -266,6 +270,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from tlssim.cli.load import run_load
 
         return run_load(args)
+    if args.command == "interop":
+        from tlssim.cli.interop import run_interop
+
+        return run_interop(args)
     if args.command == "propagation":
         from tlssim.cli.propagation import run_propagation
 

@@ -321,11 +321,14 @@ class ServerTls12(Handshake):
         if (
             session is None
             or session.version != ProtocolVersion.TLSv1_2
-            or session.cipher_suite not in offer.hello.cipher_suites
             or session.cipher_suite not in self._config.cipher_suites
             or session.server_name != offer.server_name
         ):
             return None
+        # a session we would resume, offered without its own suite: refuse, as OpenSSL does
+        # (the CVE-2010-4180 class: never resume a session under a suite the client left out)
+        if session.cipher_suite not in offer.hello.cipher_suites:
+            raise IllegalParameter("resuming a session without offering its cipher suite")
         # RFC 7627 5.3: an EMS session offered without EMS aborts; the other way round, a
         # full handshake replaces the session that had none
         if session.extended_master_secret and not offer.extended_master_secret:

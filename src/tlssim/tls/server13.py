@@ -338,13 +338,11 @@ class ServerTls13(Handshake):
         ee_exts: tuple[Extension, ...] = ()
         if offer.server_name is not None and psk is None:
             ee_exts = (Extension(ExtensionType.server_name, b""),)
-        preferred = next((g for g in self._server_groups() if g in offer.groups), group)
-        if preferred != group:
-            # 4.2.7: we took the client's share but prefer another group; say which we support
+        server_groups = self._server_groups()
+        if server_groups and server_groups[0] != group:
+            # 4.2.7: we took this group but prefer another, offered or not: list all we support
             ee_exts += (
-                Extension(
-                    ExtensionType.supported_groups, encode_uint16_list(self._server_groups())
-                ),
+                Extension(ExtensionType.supported_groups, encode_uint16_list(server_groups)),
             )
         if verdict is not None and verdict.accepted:
             ee_exts += (early_data.INDICATION,)

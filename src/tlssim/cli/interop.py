@@ -1,0 +1,161 @@
+"""`tlssim interop`: other TLS stacks against the running lab, in both roles."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from tlssim import endpoints as ep
+from tlssim import rpcutil
+from tlssim.cli.errors import CliError, Exit
+from tlssim.interop import matrix, servers
+from tlssim.interop.peers import CLIENT_PEERS, installed
+
+ROLES = ("client", "server", "both")
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "interop",
+        help="other TLS stacks (OpenSSL, GnuTLS, NSS, Go, ...) against the lab's hosts",
+        description="Runs every installed peer's client against every lab host (TLS 1.3 and "
+        "1.2, with its defaults and its revocation options), and our client against every "
+        "peer's server. Progress goes to stderr, the table to stdout.",
+    )
+    p.add_argument("--peers", default="", help="comma-separated peer names (default: all)")
+    p.add_argument("--hosts", default="", help="comma-separated lab hosts (default: all)")
+    p.add_argument("--role", choices=ROLES, default="both", help="which side the peers play")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="every cell as JSON")
+    out.add_argument("--markdown", action="store_true", help="docs/interop.md as it is committed")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+async def _bundle() -> str:
+    from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc
+
+    async with rpcutil.open_channel(ep.Endpoints.from_env().ca) as channel:
+        stub = ca_pb2_grpc.CertificateAuthorityStub(channel)
+        reply = await stub.GetTrustBundle(ca_pb2.GetTrustBundleRequest(), timeout=10)
+        return str(reply.pem)
+
+
+def _progress(quiet: bool) -> matrix.Progress | None:
+    if quiet or not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int, what: str) -> None:
+        width = 30
+        bar = "#" * (width * done // total) + "." * (width - width * done // total)
+        sys.stderr.write(f"\r[{bar}] {done}/{total} {what[:50]:<50}")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def run_interop(args: argparse.Namespace) -> int:
+    try:
+        client_peers = [
+            p
+            for p in CLIENT_PEERS
+            if (not args.peers or p.name in _names(args.peers)) and installed(p)
+        ]
+        cases = matrix.host_cases(_names(args.hosts))
+    except KeyError as exc:
+        raise CliError(str(exc.args[0])) from None
+    wanted = set(_names(args.peers))
+    unknown = wanted - {p.name for p in CLIENT_PEERS} - {p.name for p in servers.SERVER_PEERS}
+    if unknown:
+        known = ", ".join(p.name for p in CLIENT_PEERS)
+        raise CliError(f"unknown peer {', '.join(sorted(unknown))} (known: {known})")
+    missing = [p.name for p in CLIENT_PEERS if p.name in wanted and not installed(p)]
+    if missing:
+        sys.stderr.write(f"not installed here, skipped: {', '.join(missing)}\n")
+    progress = _progress(args.quiet)
+    client_cells: list[matrix.Cell] = []
+    server_cells: list[servers.ServerCell] = []
+    with tempfile.TemporaryDirectory(prefix="tlssim-interop-") as tmp:
+        if args.role in ("client", "both"):
+            bundle = Path(tmp) / "bundle.pem"
+            bundle.write_text(asyncio.run(_bundle()))
+            address = ep.Endpoints.from_env().server_tcp
+            client_cells = matrix.run_client_matrix(
+                client_peers, cases, address, bundle, progress=progress
+            )
+        if args.role in ("server", "both"):
+            server_peers = [
+                p
+                for p in servers.SERVER_PEERS
+                if (not wanted or p.name in wanted) and p.available()
+            ]
+            server_cells = servers.run_server_matrix(
+                server_peers, Path(tmp) / "pki", progress=progress
+            )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "client_role": [
+                        asdict(c) | {"text": c.text, "agrees": c.agrees} for c in client_cells
+                    ],
+                    "server_role": [asdict(c) | {"text": c.text} for c in server_cells],
+                },
+                indent=2,
+            )
+        )
+    elif args.markdown:
+        print(document(client_cells, server_cells), end="")
+    else:
+        print(matrix.to_markdown(client_cells, client_peers))
+        if server_cells:
+            print(servers.to_markdown(server_cells))
+        print(matrix.disagreements_markdown(client_cells))
+    disagree = sum(not c.agrees for c in client_cells)
+    unexplained = sum(not c.agrees and not matrix.explanation(c) for c in client_cells)
+    if not args.quiet:
+        sys.stderr.write(
+            f"{len(client_cells) + len(server_cells)} cells; {disagree} depart from a careful "
+            f"client, {unexplained} of them unexplained\n"
+        )
+    return Exit.OK
+
+
+def document(client_cells: list[matrix.Cell], server_cells: list[servers.ServerCell]) -> str:
+    """docs/interop.md: the peers and their versions, both roles, the disagreements."""
+    versions: dict[str, str] = {}
+    for cell in client_cells:
+        versions.setdefault(cell.peer, cell.peer_version)
+    lines = [
+        "# Interop: other TLS stacks on the lab's PKI",
+        "",
+        "Generated by `tlssim interop --markdown > docs/interop.md` against `tlssim up`;",
+        "`tests/interop/test_matrix.py` fails when a peer's outcome departs from this page.",
+        "Each peer is the program people type, installed by `scripts/bootstrap.sh`. A cell in",
+        "**bold** departs from what a careful client (chain, name, validity and revocation",
+        "checked) does; each is explained at the end. A careful client refuses a host",
+        "whose algorithms it lacks (ML-DSA, ML-KEM, Ed25519) as well.",
+        "",
+        "| peer | version | driven as | revocation options |",
+        "|---|---|---|---|",
+    ]
+    for peer in CLIENT_PEERS:
+        if peer.name in versions:
+            options = peer.revocation_options or "none"
+            lines.append(f"| {peer.name} | {versions[peer.name]} | {peer.describe} | {options} |")
+    lines.append("")
+    lines.append(matrix.to_markdown(client_cells, CLIENT_PEERS))
+    if server_cells:
+        lines.append(servers.to_markdown(server_cells))
+    lines += ["## Why cells differ", "", matrix.disagreements_markdown(client_cells), ""]
+    return "\n".join(lines)

@@ -1,0 +1,308 @@
+"""Other TLS stacks' servers, for the server role of the matrix: our client (`tlssim
+handshake --tcp`) against each, per version and key type, with a throwaway PKI."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from tlssim.interop.peers import GO_PEER, normalise
+
+NAME = "peer.tlssim.test"
+KEY_TYPES = ("ecdsa-p256", "rsa2048")
+START_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    ca_file: Path
+    cert_file: Path  # leaf then intermediate-free chain (the leaf is issued by the root)
+    key_file: Path
+
+
+_CA_USAGE = x509.KeyUsage(
+    digital_signature=False,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=True,
+    crl_sign=True,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
+def make_credentials(directory: Path, key_type: str) -> Credentials:
+    """A throwaway root and a leaf for `NAME` with the given key type (PEM files)."""
+    now = dt.datetime.now(dt.UTC)
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tlssim interop root")])
+    root = (
+        x509.CertificateBuilder()
+        .subject_name(root_name)
+        .issuer_name(root_name)
+        .public_key(root_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_CA_USAGE, critical=True)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False
+        )
+        .sign(root_key, hashes.SHA256())
+    )
+    leaf_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+    if key_type == "rsa2048":
+        leaf_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    else:
+        leaf_key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, NAME)]))
+        .issuer_name(root_name)
+        .public_key(leaf_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(NAME)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
+            critical=False,
+        )
+        .sign(root_key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    creds = Credentials(
+        directory / f"ca-{key_type}.pem",
+        directory / f"leaf-{key_type}.pem",
+        directory / f"leaf-{key_type}.key",
+    )
+    creds.ca_file.write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    creds.cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    creds.key_file.write_bytes(
+        leaf_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return creds
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True, slots=True)
+class ServerPeer:
+    name: str
+    program: str
+    versions: tuple[str, ...]
+    #: argv that serves `creds` on `port` in `version`
+    argv: Callable[[Credentials, int, str], list[str]]
+
+    def available(self) -> bool:
+        if self.program == "tlssim-go-peer":
+            return GO_PEER.exists()
+        return shutil.which(self.program) is not None
+
+
+def _openssl(creds: Credentials, port: int, version: str) -> list[str]:
+    flag = "-tls1_3" if version == "1.3" else "-tls1_2"
+    return [
+        "openssl", "s_server", "-accept", str(port), "-cert", str(creds.cert_file),
+        "-key", str(creds.key_file), flag, "-quiet",
+    ]  # fmt: skip
+
+
+def _gnutls(creds: Credentials, port: int, version: str) -> list[str]:
+    v = "+VERS-TLS1.3" if version == "1.3" else "+VERS-TLS1.2"
+    return [
+        "gnutls-serv", "--port", str(port), "--x509certfile", str(creds.cert_file),
+        "--x509keyfile", str(creds.key_file), "--echo", "--priority", f"NORMAL:-VERS-ALL:{v}",
+    ]  # fmt: skip
+
+
+def _botan(creds: Credentials, port: int, version: str) -> list[str]:
+    return ["botan", "tls_server", str(creds.cert_file), str(creds.key_file), f"--port={port}"]
+
+
+def _go(creds: Credentials, port: int, version: str) -> list[str]:
+    return [
+        str(GO_PEER), "server", "-listen", f"127.0.0.1:{port}", "-cert", str(creds.cert_file),
+        "-key", str(creds.key_file), "-version", version,
+    ]  # fmt: skip
+
+
+def _python_ssl(creds: Credentials, port: int, version: str) -> list[str]:
+    # Python's ssl as a one-connection echo server, in a process of its own
+    script = (
+        "import socket,ssl,sys;"
+        "c=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER);"
+        "c.load_cert_chain(sys.argv[1],sys.argv[2]);"
+        "v=ssl.TLSVersion.TLSv1_3 if sys.argv[4]=='1.3' else ssl.TLSVersion.TLSv1_2;"
+        "c.minimum_version=c.maximum_version=v;"
+        "s=socket.create_server(('127.0.0.1',int(sys.argv[3])));"
+        "print('listening',flush=True)\n"
+        "while True:\n"
+        " r,_=s.accept()\n"
+        " try:\n"
+        "  t=c.wrap_socket(r,server_side=True);d=t.recv(4096);t.sendall(d);t.close()\n"
+        " except (OSError,ssl.SSLError):\n"
+        "  r.close()\n"
+    )
+    return [
+        sys.executable, "-c", script, str(creds.cert_file), str(creds.key_file), str(port),
+        version,
+    ]  # fmt: skip
+
+
+SERVER_PEERS: tuple[ServerPeer, ...] = (
+    ServerPeer("openssl", "openssl", ("1.3", "1.2"), _openssl),
+    ServerPeer("gnutls", "gnutls-serv", ("1.3", "1.2"), _gnutls),
+    ServerPeer("botan", "botan", ("1.2",), _botan),
+    ServerPeer("go", "tlssim-go-peer", ("1.3", "1.2"), _go),
+    ServerPeer("python-ssl", sys.executable, ("1.3", "1.2"), _python_ssl),
+)
+
+
+@contextlib.contextmanager
+def serving(argv: Sequence[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """The peer's server process, once its port accepts connections."""
+    process = subprocess.Popen(
+        list(argv),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline and process.poll() is None:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            time.sleep(0.05)
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, 9)
+        process.wait()
+
+
+@dataclass(frozen=True, slots=True)
+class ServerCell:
+    peer: str
+    key_type: str
+    version: str
+    ok: bool
+    detail: str  # "TLSv1.3 TLS_AES_128_GCM_SHA256 x25519" or the failure
+
+    @property
+    def text(self) -> str:
+        return self.detail if self.ok else f"failed: {self.detail}"
+
+
+def our_client(
+    address: str, ca_file: Path, version: str, env: dict[str, str] | None = None
+) -> tuple[bool, str]:
+    """`tlssim handshake --tcp` against `address`; (ok, what was negotiated or why not)."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tlssim",
+            "handshake",
+            "--json",
+            "--tcp",
+            address,
+            "--ca-file",
+            str(ca_file),
+            "--server-name",
+            NAME,
+            "--no-echo",
+            "--tls",
+            version,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    try:
+        report = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        return False, normalise(done.stderr.strip().splitlines()[-1] if done.stderr else "")
+    if report.get("ok"):
+        return True, f"{report['version']} {report['cipher_suite']} {report['key_exchange']}"
+    alert = report.get("alert") or {}
+    why = alert.get("description") or report.get("error") or "failed"
+    return False, normalise(f"{why} ({alert.get('sent_by', '')})" if alert else str(why))
+
+
+def run_server_matrix(
+    peers: Sequence[ServerPeer],
+    directory: Path,
+    *,
+    progress: Callable[[int, int, str], None] | None = None,
+    env: dict[str, str] | None = None,
+) -> list[ServerCell]:
+    creds = {k: make_credentials(directory, k) for k in KEY_TYPES}
+    todo = [(p, k, v) for p in peers for k in KEY_TYPES for v in p.versions]
+    cells = []
+    for peer, key_type, version in todo:
+        port = free_port()
+        with serving(peer.argv(creds[key_type], port, version), port):
+            ok, detail = our_client(f"127.0.0.1:{port}", creds[key_type].ca_file, version, env)
+        cells.append(ServerCell(peer.name, key_type, version, ok, detail))
+        if progress is not None:
+            progress(len(cells), len(todo), f"our client -> {peer.name} {key_type} TLS {version}")
+    return cells
+
+
+def to_markdown(cells: Sequence[ServerCell]) -> str:
+    lines = [
+        "### Server role: `tlssim handshake --tcp` against each peer's server",
+        "",
+        "| peer | key | TLS | outcome |",
+        "|---|---|---|---|",
+    ]
+    for c in cells:
+        lines.append(f"| {c.peer} | {c.key_type} | {c.version} | {c.text} |")
+    return "\n".join(lines) + "\n"
+
+
+def parse_markdown(text: str) -> dict[tuple[str, str, str], str]:
+    """The server-role cells of a committed matrix: (peer, key, version) -> outcome."""
+    cells: dict[tuple[str, str, str], str] = {}
+    inside = False
+    for line in text.splitlines():
+        if line.startswith("### "):
+            inside = line.startswith("### Server role")
+        elif inside and line.startswith("| ") and not line.startswith("| peer |"):
+            peer, key, version, outcome = (p.strip() for p in line.strip().strip("|").split("|"))
+            cells[(peer, key, version)] = outcome
+    return cells
