@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tlssim.links import LINKS
+from tlssim.topology.links import LINKS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,7 @@ from tlssim.client.decision import (
     RevocationStatus,
 )
 from tlssim.pki.checks import Check
-from tlssim.report import (
+from tlssim.report.model import (
     SCHEMA_VERSION,
     Alert,
     ApplicationData,

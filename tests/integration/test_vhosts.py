@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tests.integration.conftest import LocalStack
-from tlssim import vhosts
+from tlssim.topology import vhosts
 
 pytestmark = pytest.mark.integration
 

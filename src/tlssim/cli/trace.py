@@ -16,12 +16,12 @@ from typing import Any
 
 import grpc
 
-from tlssim import endpoints as ep
 from tlssim import rpcutil
 from tlssim.cli.errors import CliError, Exit
-from tlssim.cli.fit import terminal_width, wrap
+from tlssim.report.fit import terminal_width, wrap
 from tlssim.rpc.v1 import trace_pb2, trace_pb2_grpc
-from tlssim.traces import TraceEvent
+from tlssim.telemetry.traces import TraceEvent
+from tlssim.topology import endpoints as ep
 
 ASK_TIMEOUT_S = 3.0
 

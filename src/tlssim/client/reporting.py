@@ -10,7 +10,7 @@ from cryptography import x509
 from tlssim.client.decision import NOT_DECIDED, Decision
 from tlssim.client.run import ApplicationDataSent, ClientRun
 from tlssim.net.echo import asks_for_certificate, authenticated_in
-from tlssim.report import (
+from tlssim.report.model import (
     Alert,
     ApplicationData,
     Capture,

@@ -21,12 +21,10 @@ from tlssim.client.policy import CertificatePolicy
 from tlssim.client.request import BadRequest, Plan, plan_for
 from tlssim.client.status import CRL_TIMEOUT_S, STATUS_CACHE_S, HttpCrlFetcher, StatusCache
 from tlssim.clock import Clock, SkewedClock
-from tlssim.endpoints import split_host_port
-from tlssim.feed import Feed
 from tlssim.net.transport import GrpcClientTransport, TcpTransport, Transport
 from tlssim.pki.enrollment import CredentialMissing
 from tlssim.pki.verify import ChainVerifier
-from tlssim.report import Report
+from tlssim.report.model import Report
 from tlssim.rpc.v1 import (
     ca_pb2,
     ca_pb2_grpc,
@@ -36,10 +34,13 @@ from tlssim.rpc.v1 import (
     ocsp_pb2_grpc,
     server_pb2_grpc,
 )
-from tlssim.services import metrics, runtime
+from tlssim.services import runtime
 from tlssim.services.handshake_metrics import HandshakeMetrics
 from tlssim.services.settings import ClientSettings
-from tlssim.traces import TraceLog
+from tlssim.telemetry import metrics
+from tlssim.telemetry.feed import Feed
+from tlssim.telemetry.traces import TraceLog
+from tlssim.topology.endpoints import split_host_port
 
 log = logging.getLogger("tlssim.client")
 

@@ -19,7 +19,6 @@ from cryptography.x509 import ocsp
 
 from tlssim import rpcutil
 from tlssim.clock import Clock
-from tlssim.endpoints import split_host_port
 from tlssim.pki.authority import issuer_id
 from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, CredentialMissing, read_token
 from tlssim.pki.keys import build_csr, certificate_public_key, generate_private_key, mldsa_name
@@ -34,10 +33,12 @@ from tlssim.pki.ocsp_responder import (
 from tlssim.pki.policy import OCSP_RESPONDER_PROFILE, RESPONDER_COMMON_NAME
 from tlssim.pki.status_table import FeedEvent, StatusTable
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc
-from tlssim.services import metrics, runtime
+from tlssim.services import runtime
 from tlssim.services.ocsp_http import OcspHttpFront
 from tlssim.services.settings import OcspSettings
-from tlssim.traces import TraceLog
+from tlssim.telemetry import metrics
+from tlssim.telemetry.traces import TraceLog
+from tlssim.topology.endpoints import split_host_port
 from tlssim.web import WebServer
 
 log = logging.getLogger("tlssim.ocsp")

@@ -21,12 +21,12 @@ from typing import Any, NoReturn
 
 import grpc
 
-from tlssim import otel, rpcutil
+from tlssim import rpcutil
 from tlssim.clock import Clock, SystemClock
 from tlssim.rpcutil import trace_id_var
 from tlssim.services import settings as st
-from tlssim.services import trace_events
-from tlssim.traces import TraceLog
+from tlssim.telemetry import otel, trace_events
+from tlssim.telemetry.traces import TraceLog
 
 log = logging.getLogger("tlssim.services")
 

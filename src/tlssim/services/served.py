@@ -10,9 +10,8 @@ from dataclasses import dataclass
 
 from tlssim.client.decision import NOT_DECIDED
 from tlssim.clock import monotonic_ms
-from tlssim.feed import Feed
 from tlssim.net.echo import subject_of
-from tlssim.report import (
+from tlssim.report.model import (
     Alert,
     ApplicationData,
     Direction,
@@ -23,6 +22,7 @@ from tlssim.report import (
     Step,
     Timings,
 )
+from tlssim.telemetry.feed import Feed
 from tlssim.tls import AlertDescription, ServerConfig, ServerConnection, events
 from tlssim.tls.config import ClientAuth
 

@@ -20,9 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
-from tlssim import rpcutil, vhosts
+from tlssim import rpcutil
 from tlssim.clock import Clock, monotonic_ms
-from tlssim.endpoints import split_host_port
 from tlssim.net.drive import serve_connection
 from tlssim.net.transport import GrpcServerTransport, TcpTransport
 from tlssim.pki import keys
@@ -36,7 +35,7 @@ from tlssim.pki.enrollment import (
 )
 from tlssim.pki.revocation import build_ocsp_request
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc, server_pb2, server_pb2_grpc
-from tlssim.services import metrics, runtime
+from tlssim.services import runtime
 from tlssim.services.client_auth import (
     ClientCertificateJudge,
     client_auth_for,
@@ -46,6 +45,8 @@ from tlssim.services.handshake_metrics import HandshakeMetrics
 from tlssim.services.served import ConnectionFeed, ObservedServerConnection, ServedConnection
 from tlssim.services.server_feed import follow_revocations
 from tlssim.services.settings import ServerSettings
+from tlssim.telemetry import metrics
+from tlssim.telemetry.traces import TraceLog
 from tlssim.tls import (
     CertifiedKey,
     HandshakeFailure,
@@ -59,7 +60,8 @@ from tlssim.tls import (
 )
 from tlssim.tls.anti_replay import EarlyDataSettings, UsedTickets
 from tlssim.tls.signatures import key_supports
-from tlssim.traces import TraceLog
+from tlssim.topology import vhosts
+from tlssim.topology.endpoints import split_host_port
 
 log = logging.getLogger("tlssim.server")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from tlssim import endpoints as ep
+from tlssim.topology import endpoints as ep
 
 
 class SettingsError(ValueError):

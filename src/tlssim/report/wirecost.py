@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the report builds its JSON with this module: no import cycle at run time
-    from tlssim.report import Step
+    from tlssim.report.model import Step
 
 SENT, RECEIVED = "sent", "received"  # the report's Direction values
 
