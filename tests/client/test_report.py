@@ -7,14 +7,6 @@ import json
 
 import jsonschema
 
-from tlssim.client.decision import (
-    NOT_DECIDED,
-    CertificateRevocation,
-    Revocation,
-    RevocationPolicy,
-    RevocationSource,
-    RevocationStatus,
-)
 from tlssim.pki.checks import Check
 from tlssim.report.model import (
     SCHEMA_VERSION,
@@ -31,6 +23,14 @@ from tlssim.report.model import (
     Step,
     Timings,
     load_schema,
+)
+from tlssim.report.revocation import (
+    NOT_DECIDED,
+    CertificateRevocation,
+    Revocation,
+    RevocationPolicy,
+    RevocationSource,
+    RevocationStatus,
 )
 
 CHECKS = (

@@ -9,9 +9,9 @@ import os
 from dataclasses import dataclass
 from typing import Any, Final
 
-from tlssim.client.decision import RevocationPolicy
 from tlssim.client.identity import certified_from_pem
 from tlssim.pki.errors import PkiError
+from tlssim.report.revocation import RevocationPolicy
 from tlssim.tls import (
     CipherSuite,
     ClientConfig,

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Final
 
-from tlssim.client.decision import (
+from tlssim.pki.checks import Check
+from tlssim.report.revocation import (
     CertificateRevocation,
     Revocation,
     RevocationPolicy,
     RevocationSource,
     RevocationStatus,
 )
-from tlssim.pki.checks import Check
 from tlssim.report.wirecost import handshake_cost
 
 SCHEMA_VERSION: Final = 1

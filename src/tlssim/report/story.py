@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tlssim.client.decision import RevocationPolicy
 from tlssim.pki.checks import Check
 from tlssim.report.fit import terminal_width, wrap
 from tlssim.report.model import Direction, FirstHandshake, Report, Step
+from tlssim.report.revocation import RevocationPolicy
 from tlssim.report.walkthrough import (
     CHAIN_VALIDATION_NAMES,
     PAIRED_SECRETS,

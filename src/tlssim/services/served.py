@@ -8,7 +8,6 @@ import json
 import time
 from dataclasses import dataclass
 
-from tlssim.client.decision import NOT_DECIDED
 from tlssim.clock import monotonic_ms
 from tlssim.net.echo import subject_of
 from tlssim.report.model import (
@@ -22,6 +21,7 @@ from tlssim.report.model import (
     Step,
     Timings,
 )
+from tlssim.report.revocation import NOT_DECIDED
 from tlssim.telemetry.feed import Feed
 from tlssim.tls import AlertDescription, ServerConfig, ServerConnection, events
 from tlssim.tls.config import ClientAuth
