@@ -15,6 +15,7 @@ from typing import Any
 
 from tlssim import rpcutil
 from tlssim.cli.errors import CliError, Exit, run_guarded
+from tlssim.cli.services import SERVICE_NAMES
 from tlssim.client.request import (
     USABLE_GROUPS,
     USABLE_SIGNATURE_SCHEMES,
@@ -47,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     serve = sub.add_parser("serve", help="run one service in this process (used by up and compose)")
-    serve.add_argument("service", choices=["ca", "ocsp", "server", "client", "faults", "console"])
+    serve.add_argument("service", choices=SERVICE_NAMES)
 
     health = sub.add_parser("health", help="exit 0 when HOST:PORT answers the gRPC health check")
     health.add_argument("address")
