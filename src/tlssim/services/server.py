@@ -24,6 +24,7 @@ from tlssim import rpcutil
 from tlssim.clock import Clock, monotonic_ms
 from tlssim.net.drive import serve_connection
 from tlssim.net.transport import GrpcServerTransport, TcpTransport
+from tlssim.net.used_tickets import UsedTickets
 from tlssim.pki import keys
 from tlssim.pki.admin import ADMIN_TOKEN_METADATA_KEY
 from tlssim.pki.authority import self_signed_certificate, serial_to_hex
@@ -58,7 +59,7 @@ from tlssim.tls import (
     UnrecognizedName,
     events,
 )
-from tlssim.tls.anti_replay import EarlyDataSettings, UsedTickets
+from tlssim.tls.anti_replay import EarlyDataSettings
 from tlssim.tls.signatures import key_supports
 from tlssim.topology import vhosts
 from tlssim.topology.endpoints import split_host_port
