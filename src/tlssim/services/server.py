@@ -31,12 +31,12 @@ from tlssim.pki.authority import self_signed_certificate, serial_to_hex
 from tlssim.pki.enrollment import (
     ENROLLMENT_TOKEN_METADATA_KEY,
     AdminToken,
-    CredentialMissing,
     read_token,
 )
 from tlssim.pki.revocation import build_ocsp_request
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc, server_pb2, server_pb2_grpc
 from tlssim.services import runtime
+from tlssim.services.backoff import Backoff, until_done
 from tlssim.services.client_auth import (
     ClientCertificateJudge,
     client_auth_for,
@@ -214,7 +214,7 @@ class CertificateStore:
         for cert in held:
             cert.staple, cert.staple_next_update = None, None
             log.info("%s (%s) was revoked: staple dropped", cert.host, serial_hex)
-        delay = REVOKED_STAPLE_RETRY_S
+        backoff = Backoff(REVOKED_STAPLE_RETRY_S, REVOKED_STAPLE_RETRY_MAX_S)
         deadline = time.monotonic() + REVOKED_STAPLE_PATIENCE_S
         while held and time.monotonic() < deadline:
             for cert in held:
@@ -222,8 +222,7 @@ class CertificateStore:
                     await self._fetch_staple(cert)
             if all(c.staple is not None for c in held):
                 return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, REVOKED_STAPLE_RETRY_MAX_S)
+            await backoff.wait()
 
     def held(self, host: str, key_type: str) -> HostCertificate | None:
         """The certificate of one lab host (by exact name) and key type ("": its first)."""
@@ -468,7 +467,12 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
             credential=settings.enrollment_token_file,
             traces=traces,
         )
-        await _retry_until_ready(f"enroll with the ca at {settings.ca}", certificates.enroll_all)
+        await until_done(
+            certificates.enroll_all,
+            f"enroll with the ca at {settings.ca}",
+            log,
+            Backoff(STARTUP_RETRY_S),
+        )
         await certificates.refresh_staples()
         ca_stub = ca_pb2_grpc.CertificateAuthorityStub(ca_channel)
         ocsp_stub = ocsp_pb2_grpc.OcspResponderStub(ocsp_channel)
@@ -540,22 +544,3 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
             tcp_server.close()
         await ca_channel.close()
         await ocsp_channel.close()
-
-
-async def _retry_until_ready(what: str, action: Any) -> None:
-    delay = STARTUP_RETRY_S
-    while True:
-        try:
-            await action()
-            return
-        except grpc.aio.AioRpcError as exc:
-            code = exc.code()
-            if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-                log.warning("the ca refused to %s: %s %s", what, code.name, exc.details())
-            else:
-                log.info("waiting to %s: %s", what, code.name)
-            await asyncio.sleep(delay)
-        except CredentialMissing as exc:
-            log.warning("waiting to %s: %s", what, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
