@@ -101,7 +101,7 @@ class HostCertificate:
         return serial_to_hex(x509.load_der_x509_certificate(self.chain[0]).serial_number)
 
 
-class CertificateStore:
+class HostCertificates:
     """The certificates of every virtual host, obtained from the ca by CSR at start, each
     request carrying the server's enrollment credential (read from its file every time, so
     a rotated credential is picked up)."""
@@ -315,7 +315,7 @@ def trace_connection(traces: TraceLog, transport: str, conn: ObservedServerConne
 class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
     def __init__(
         self,
-        certificates: CertificateStore,
+        certificates: HostCertificates,
         judge: ClientCertificateJudge,
         traces: TraceLog,
         *,
@@ -392,7 +392,7 @@ class LabKeysServicer(server_pb2_grpc.LabKeysServicer):
     """Hands a lab host's private key to an admin, for the forward-secrecy demonstration."""
 
     def __init__(
-        self, certificates: CertificateStore, admin: AdminToken, replica: str = ""
+        self, certificates: HostCertificates, admin: AdminToken, replica: str = ""
     ) -> None:
         self._certificates = certificates
         self._admin = admin
@@ -460,7 +460,7 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
     feed: asyncio.Task[None] | None = None
     traces = TraceLog("server")
     try:
-        certificates = CertificateStore(
+        certificates = HostCertificates(
             ca_pb2_grpc.CertificateAuthorityStub(ca_channel),
             ocsp_pb2_grpc.OcspResponderStub(ocsp_channel),
             clock,
