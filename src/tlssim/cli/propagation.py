@@ -1,5 +1,5 @@
 """`tlssim propagation`: revoke a certificate and time its arrival at every responder and
-every staple (src/tlssim/propagation.py), with the bounds the settings promise."""
+every staple (src/tlssim/propagation/run.py), with the bounds the settings promise."""
 
 from __future__ import annotations
 
