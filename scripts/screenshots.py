@@ -13,12 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from tlssim.harness.browser import screenshot, webdriver
+from tlssim.harness.localstack import running_stack
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.browser import screenshot, webdriver  # noqa: E402
-from tlssim.localstack import running_stack  # noqa: E402
-
 IMAGES = ROOT / "docs" / "images"
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tlssim import endpoints as ep
+from tlssim.topology import endpoints as ep
 
 
 def test_each_address_a_name_resolves_to_is_a_replica() -> None:

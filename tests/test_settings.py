@@ -98,6 +98,7 @@ def test_services_read_the_environment_only_through_settings() -> None:
         if path not in allowed
         and re.search(r"os\.environ|os\.getenv", path.read_text())
         and path.name != "restart.py"  # starts a ca process with the caller's environment
+        and path.name != "containers.py"  # the CLI's Docker faults: compose's project name
     ]
     assert offenders == []
 

@@ -7,7 +7,7 @@ import json
 
 from tlssim import rpcutil
 from tlssim.cli.trace import Gathered, as_json, render
-from tlssim.traces import TraceEvent, TraceLog
+from tlssim.telemetry.traces import TraceEvent, TraceLog
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -71,7 +71,7 @@ def test_the_timeline_counts_from_the_traces_own_first_event_and_fits_the_width(
 
 
 def test_the_otlp_traces_endpoint_follows_the_standard_variables() -> None:
-    from tlssim import otel
+    from tlssim.telemetry import otel
 
     assert otel.traces_endpoint({}) == "" and otel.exporter_for({}) is None
     base = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-OUTPUT_MODULES = ("tlssim.report", "tlssim.client.reporting", "tlssim.cli.story")
+OUTPUT_MODULES = ("tlssim.report.model", "tlssim.client.reporting", "tlssim.report.story")
 
 
 def test_the_policy_imports_no_report_module() -> None:

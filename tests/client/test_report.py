@@ -7,16 +7,8 @@ import json
 
 import jsonschema
 
-from tlssim.client.decision import (
-    NOT_DECIDED,
-    CertificateRevocation,
-    Revocation,
-    RevocationPolicy,
-    RevocationSource,
-    RevocationStatus,
-)
 from tlssim.pki.checks import Check
-from tlssim.report import (
+from tlssim.report.model import (
     SCHEMA_VERSION,
     Alert,
     ApplicationData,
@@ -31,6 +23,14 @@ from tlssim.report import (
     Step,
     Timings,
     load_schema,
+)
+from tlssim.report.revocation import (
+    NOT_DECIDED,
+    CertificateRevocation,
+    Revocation,
+    RevocationPolicy,
+    RevocationSource,
+    RevocationStatus,
 )
 
 CHECKS = (

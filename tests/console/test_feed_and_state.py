@@ -11,8 +11,8 @@ from tests.diagrams.reports import load
 from tlssim.console import sources
 from tlssim.console.sources import OcspAnswers, _fault_changes, _link_state
 from tlssim.console.state import LabState
-from tlssim.feed import Feed
-from tlssim.traces import TraceEvent
+from tlssim.telemetry.feed import Feed
+from tlssim.telemetry.traces import TraceEvent
 
 
 def test_publishing_never_waits_and_keeps_only_the_last_items() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tlssim.report import Report
+from tlssim.report.model import Report
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "reports"
 NAMES = sorted(p.stem for p in VECTORS.glob("*.json"))

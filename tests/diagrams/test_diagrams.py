@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import colours, screenshot, webdriver
 from tests.diagrams.reports import NAMES, load
 from tlssim.diagrams.mermaid import mermaid
 from tlssim.diagrams.page import html_page
+from tlssim.harness.browser import colours, screenshot, webdriver
 
 LANES = ("client", "server", "ocsp", "ca")
 LANE = "|".join(LANES)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.diagrams.reports import NAMES, load
-from tlssim.cli.fit import two_columns
-from tlssim.cli.story import render
+from tlssim.report.fit import two_columns
+from tlssim.report.story import render
 from tlssim.scenarios import SCENARIOS
 
 WALKTHROUGH = {

@@ -1,4 +1,4 @@
-"""A quick slice of every fuzz target (scripts/fuzz.py runs the long campaign)."""
+"""A quick slice of every fuzz target (`python -m tests.fuzz` runs the long campaign)."""
 
 from __future__ import annotations
 

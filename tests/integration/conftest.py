@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tlssim.localstack import LocalStack
-from tlssim.localstack import running_stack as _running_stack
+from tlssim.harness.localstack import LocalStack
+from tlssim.harness.localstack import running_stack as _running_stack
 
 __all__ = ["LocalStack", "running_stack"]
 

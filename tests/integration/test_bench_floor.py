@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from tlssim.bench import floor, stack
-from tlssim.report import Report
+from tlssim.report.model import Report
 
 REPORT = Path(__file__).resolve().parents[1] / "vectors" / "reports" / "tls13.json"
 

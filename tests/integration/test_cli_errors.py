@@ -10,7 +10,7 @@ import pytest
 
 from tests.integration.conftest import LocalStack
 from tlssim.cli.errors import Exit
-from tlssim.localstack import free_ports
+from tlssim.harness.localstack import free_ports
 
 # (arguments, exit code, a phrase the one line must hold), against a running stack.
 WITH_STACK = [

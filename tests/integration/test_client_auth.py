@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tests.integration.conftest import LocalStack
-from tlssim.localstack import free_ports
+from tlssim.harness.localstack import free_ports
 from tlssim.pki import throwaway
 from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, credential_path
 from tlssim.pki.keys import build_csr, generate_private_key, private_key_to_pem

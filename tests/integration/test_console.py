@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import need_chromium, webdriver
 from tests.integration.conftest import LocalStack
+from tlssim.harness.browser import need_chromium, webdriver
 
 pytestmark = pytest.mark.integration
 APPEARS_WITHIN_S = 2.0

@@ -15,7 +15,7 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from tlssim.localstack import LocalStack, running_stack
+from tlssim.harness.localstack import LocalStack, running_stack
 from tlssim.pki.admin import ADMIN_TOKEN_FILE, ADMIN_TOKEN_METADATA_KEY
 from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, IDENTITIES, credential_path
 from tlssim.pki.keys import build_csr, generate_private_key

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tlssim.clock import SystemClock
-from tlssim.localstack import stack_env
+from tlssim.harness.localstack import stack_env
 from tlssim.pki import build_ocsp_request, check_ocsp_response
 from tlssim.pki.admin import ADMIN_TOKEN_METADATA_KEY
 from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, credential_path, read_token

@@ -23,7 +23,7 @@ from tests.integration.test_client_auth import (
     needs_openssl,
     steps,
 )
-from tlssim.localstack import free_ports
+from tlssim.harness.localstack import free_ports
 from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, credential_path
 from tlssim.pki.keys import build_csr, generate_private_key, private_key_to_pem
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc

@@ -16,7 +16,7 @@ import pytest
 
 from tests.integration.conftest import LocalStack, running_stack
 from tlssim.bench import certs
-from tlssim.localstack import free_ports
+from tlssim.harness.localstack import free_ports
 
 pytestmark = pytest.mark.integration
 

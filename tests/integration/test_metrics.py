@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from tests.integration.conftest import TEST_SETTINGS
-from tlssim.localstack import METRICS_SERVICES, LocalStack, running_stack
+from tlssim.harness.localstack import METRICS_SERVICES, LocalStack, running_stack
 
 GOOD_HANDSHAKES = 3
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import TEST_SETTINGS
-from tlssim.localstack import free_ports, running_stack
+from tlssim.harness.localstack import free_ports, running_stack
 
 pytestmark = pytest.mark.integration
 trace_service_pb2: Any = pytest.importorskip(

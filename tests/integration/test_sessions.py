@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from tests.integration.conftest import LocalStack
-from tlssim.report import Report, load_schema
+from tlssim.report.model import Report, load_schema
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from tests.integration.conftest import LocalStack
-from tlssim.report import Report, load_schema
+from tlssim.report.model import Report, load_schema
 
 pytestmark = pytest.mark.integration
 
@@ -214,7 +214,7 @@ def test_a_w3c_traceparent_names_the_handshakes_trace(stack: LocalStack) -> None
     """A caller that speaks only W3C Trace Context: its trace id runs through the services."""
     import grpc
 
-    from tlssim.report import Report
+    from tlssim.report.model import Report
     from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
 
     trace = "4bf92f3577b34da6a3ce929d0e0e4736"

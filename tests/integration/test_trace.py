@@ -13,12 +13,12 @@ import grpc
 import pytest
 
 from tests.integration.conftest import LocalStack
-from tlssim import endpoints as ep
 from tlssim.bench.stack import direct_client
 from tlssim.cli import trace as trace_cli
-from tlssim.localstack import free_ports
-from tlssim.report import Report
+from tlssim.harness.localstack import free_ports
+from tlssim.report.model import Report
 from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
+from tlssim.topology import endpoints as ep
 
 pytestmark = pytest.mark.integration
 CLIENTS = "clients.tlssim.test:50054"

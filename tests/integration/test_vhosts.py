@@ -1,5 +1,6 @@
 """Every virtual host of the running stack: our client's outcome and OpenSSL's, as the
-README's table (tlssim.vhosts) says; OpenSSL's own OCSP and CRL tools against the responder."""
+README's table (tlssim.topology.vhosts) says; OpenSSL's own OCSP and CRL tools against the
+responder."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tests.integration.conftest import LocalStack
-from tlssim import vhosts
+from tlssim.topology import vhosts
 
 pytestmark = pytest.mark.integration
 

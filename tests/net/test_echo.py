@@ -15,8 +15,9 @@ from tlssim.net.echo import (
     authenticated_line,
     subject_of,
 )
+from tlssim.net.used_tickets import UsedTickets
 from tlssim.tls import ClientConnection, ProtocolVersion, ServerConnection, events
-from tlssim.tls.anti_replay import EarlyDataSettings, UsedTickets
+from tlssim.tls.anti_replay import EarlyDataSettings
 from tlssim.tls.config import ClientAuth
 
 ASK = ClientAuth(required=True)

@@ -14,7 +14,7 @@ from cryptography.x509 import ocsp
 
 from tests.pki.helpers import MovableClock, csr_der
 from tests.pki.ocsp_fixtures import store_lookup
-from tlssim.client.decision import CertificateRevocation, Decision, RevocationPolicy
+from tlssim.client.decision import Decision
 from tlssim.client.policy import CertificatePolicy
 from tlssim.client.status import StatusCache
 from tlssim.pki import (
@@ -26,6 +26,7 @@ from tlssim.pki import (
 )
 from tlssim.pki.authority import serial_to_hex
 from tlssim.pki.crl import check_crl
+from tlssim.report.revocation import CertificateRevocation, RevocationPolicy
 from tlssim.tls import AlertDescription, events
 
 

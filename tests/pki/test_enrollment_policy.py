@@ -12,7 +12,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tlssim import vhosts
 from tlssim.pki import Authority, InvalidRequest, issuer_id
 from tlssim.pki.enrollment import (
     ADMIN,
@@ -27,6 +26,7 @@ from tlssim.pki.enrollment import (
 from tlssim.pki.errors import PolicyRefused
 from tlssim.pki.keys import generate_private_key
 from tlssim.pki.policy import CLIENT_NAME, RESPONDER_COMMON_NAME, build_policies
+from tlssim.topology import vhosts
 
 POLICIES = build_policies()
 

@@ -14,8 +14,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tlssim.rpcutil import trace_id_var
-from tlssim.services import metrics, runtime
+from tlssim.services import runtime
 from tlssim.services import settings as st
+from tlssim.telemetry import metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,23 +12,23 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from tlssim import vhosts
 from tlssim.clock import FixedClock
 from tlssim.pki import keys
 from tlssim.pki.authority import self_signed_certificate
 from tlssim.services import server
 from tlssim.services.client_auth import client_auth_for
+from tlssim.telemetry.traces import TraceLog
 from tlssim.tls import NamedGroup, SignatureScheme, UnrecognizedName
-from tlssim.traces import TraceLog
+from tlssim.topology import vhosts
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 KEY = keys.generate_private_key("ecdsa-p256")
 ECDSA = (SignatureScheme.ecdsa_secp256r1_sha256,)
 
 
-def _store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> server.CertificateStore:
+def _store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> server.HostCertificates:
     """A store whose enrollment signs each host's certificate itself (no ca, no staple)."""
-    store = server.CertificateStore(
+    store = server.HostCertificates(
         None, None, FixedClock(NOW), credential=tmp_path / "token", traces=TraceLog("server")
     )
 

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from tlssim.net.used_tickets import UsedTickets
 from tlssim.tls import (
     AlertDescription,
     ClientConfig,
@@ -16,7 +17,7 @@ from tlssim.tls import (
     Session,
     events,
 )
-from tlssim.tls.anti_replay import EarlyDataSettings, UsedTickets
+from tlssim.tls.anti_replay import EarlyDataSettings
 from tlssim.tls.constants import ContentType
 
 from .tlshelpers import HOST, counter_entropy, of_type, pki, pump, selector_for
@@ -130,7 +131,8 @@ def test_early_data_is_taken_only_where_the_tickets_register_is() -> None:
         (answer,) = of_type(sev, events.EarlyDataAnswered)
         assert not answer.accepted and "another server replica" in answer.reason
         assert not other.closed
-        assert len(elsewhere.used_tickets or ()) == 0  # nothing was spent there
+        assert isinstance(elsewhere.used_tickets, UsedTickets)
+        assert len(elsewhere.used_tickets) == 0  # nothing was spent there
     # where the ticket was issued it is taken, once
     sev = server_for(issuer).receive_data(flight)
     assert of_type(sev, events.EarlyDataReceived) == [events.EarlyDataReceived(EARLY)]

@@ -182,7 +182,7 @@ def test_no_common_suite_is_handshake_failure() -> None:
 
 def test_selector_error_becomes_alert() -> None:
     from tlssim.tls import ServerConfig, ServerConnection, UnrecognizedName
-    from tlssim.tls.client import ClientConnection
+    from tlssim.tls.client_connection import ClientConnection
     from tlssim.tls.config import ClientConfig
     from tlssim.tls.signatures import PrivateKey  # noqa: F401
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tlssim.localstack import free_ports
+from tlssim.harness.localstack import free_ports
 from tlssim.tls import (
     AlertDescription,
     AlertLevel,

@@ -3,7 +3,8 @@ certificate chain and CertificateVerify, classical against post-quantum."""
 
 from __future__ import annotations
 
-from tlssim.report import Direction, Step
+from tlssim.report.model import Direction, Step
+from tlssim.report.wirecost import HandshakeCost, cost_lines, handshake_cost
 from tlssim.tls import (
     CertifiedKey,
     ClientConfig,
@@ -13,7 +14,6 @@ from tlssim.tls import (
     ServerConnection,
     events,
 )
-from tlssim.wirecost import HandshakeCost, cost_lines, handshake_cost
 
 from .tlshelpers import HOST, counter_entropy, mldsa_pki, pki, pump, selector_for
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import grpc
 
-from tlssim import localstack
+from tlssim.harness import localstack
 from tlssim.rpc.v1 import client_pb2, client_pb2_grpc, server_pb2, server_pb2_grpc
 
 # Bytes of each gRPC message, from a TLS 1.3 X25519MLKEM768 + ECDSA handshake with a staple.

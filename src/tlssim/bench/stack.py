@@ -24,9 +24,10 @@ from pathlib import Path
 
 import grpc
 
-from tlssim import localstack, rpcutil
+from tlssim import rpcutil
 from tlssim.faults.rest_client import FaultsApi
-from tlssim.report import Report
+from tlssim.harness import localstack
+from tlssim.report.model import Report
 from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
 
 STARTUP_TIMEOUT_S = 90

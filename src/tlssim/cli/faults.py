@@ -6,10 +6,10 @@ import argparse
 import json
 from typing import Any
 
-from tlssim import containers
-from tlssim import endpoints as ep
 from tlssim.cli.errors import CliError, Exit
+from tlssim.faults import containers
 from tlssim.faults.rest_client import FaultsApi
+from tlssim.topology import endpoints as ep
 
 
 def toxic_kinds() -> dict[str, tuple[str, ...]]:

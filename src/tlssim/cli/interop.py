@@ -10,11 +10,11 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from tlssim import endpoints as ep
 from tlssim import rpcutil
 from tlssim.cli.errors import CliError, Exit
 from tlssim.interop import matrix, servers
 from tlssim.interop.peers import CLIENT_PEERS, installed
+from tlssim.topology import endpoints as ep
 
 ROLES = ("client", "server", "both")
 

@@ -11,8 +11,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from tlssim import endpoints as ep
-from tlssim import links
 from tlssim.faults.rest_client import FaultsApi, FaultsApiError
 from tlssim.pki.enrollment import IDENTITIES, credential_path
 from tlssim.rpcutil import is_serving
@@ -22,6 +20,8 @@ from tlssim.services.settings import (
     console_address,
     default_data_dir,
 )
+from tlssim.topology import endpoints as ep
+from tlssim.topology import links
 
 STARTUP_TIMEOUT_S = 60.0
 

@@ -13,12 +13,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from tlssim import endpoints as ep
 from tlssim import rpcutil
 from tlssim.cli.errors import CliError, Exit
 from tlssim.load import summary
 from tlssim.load.run import DEFAULT_TIMEOUT_S, Attempt, Plan, Tally, run, validate
 from tlssim.load.targets import client_context, grpc_attempt, reachable, tcp_attempt
+from tlssim.topology import endpoints as ep
 
 PROGRESS_EVERY_S = 0.5
 PROBE_TIMEOUT_S = 5.0

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tlssim import endpoints as ep
 from tlssim import rpcutil
 from tlssim.cli.errors import CliError, Exit, run_guarded
+from tlssim.cli.services import SERVICE_NAMES
 from tlssim.client.request import (
     USABLE_GROUPS,
     USABLE_SIGNATURE_SCHEMES,
@@ -24,6 +24,7 @@ from tlssim.client.request import (
 from tlssim.pki.reasons import REVOCATION_REASONS
 from tlssim.services.settings import FEED_MAX_AGE_S
 from tlssim.tls import ProtocolVersion
+from tlssim.topology import endpoints as ep
 
 EXIT_OK, EXIT_FAILED = Exit.OK, Exit.FAILED
 
@@ -47,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     serve = sub.add_parser("serve", help="run one service in this process (used by up and compose)")
-    serve.add_argument("service", choices=["ca", "ocsp", "server", "client", "faults", "console"])
+    serve.add_argument("service", choices=SERVICE_NAMES)
 
     health = sub.add_parser("health", help="exit 0 when HOST:PORT answers the gRPC health check")
     health.add_argument("address")
@@ -290,8 +291,8 @@ async def _health(args: argparse.Namespace) -> int:
 
 
 async def _handshake(args: argparse.Namespace) -> int:
-    from tlssim.cli.story import render
-    from tlssim.report import Report
+    from tlssim.report.model import Report
+    from tlssim.report.story import render
     from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
 
     ca_pem = Path(args.ca_file).read_text() if args.ca_file else ""
@@ -434,7 +435,7 @@ async def _scenarios(args: argparse.Namespace) -> int:
     from tlssim.scenarios import SCENARIOS, ScenarioResult, run_scenarios
 
     if args.scenarios_command == "list":
-        from tlssim.cli.fit import terminal_width, two_columns
+        from tlssim.report.fit import terminal_width, two_columns
 
         rows = [(s.name, s.description) for s in SCENARIOS]
         print("\n".join(two_columns(rows, terminal_width())))
@@ -451,7 +452,7 @@ async def _scenarios(args: argparse.Namespace) -> int:
 
     def progress(result: ScenarioResult) -> None:
         if not args.json:
-            from tlssim.cli.fit import terminal_width, wrap
+            from tlssim.report.fit import terminal_width, wrap
 
             mark = "PASS" if result.passed else "FAIL"
             lines = wrap(f"{mark}  {result.name}", terminal_width())

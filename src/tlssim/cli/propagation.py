@@ -1,5 +1,5 @@
 """`tlssim propagation`: revoke a certificate and time its arrival at every responder and
-every staple (src/tlssim/propagation.py), with the bounds the settings promise."""
+every staple (src/tlssim/propagation/run.py), with the bounds the settings promise."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import math
 import os
 from typing import Any
 
-from tlssim import endpoints as ep
-from tlssim import propagation as prop
 from tlssim.cli.errors import CliError, Exit
 from tlssim.faults.rest_client import FaultsApi, FaultsApiError
 from tlssim.pki.ocsp_responder import DEFAULT_RESPONSE_VALIDITY
+from tlssim.propagation import run as prop
 from tlssim.services.ca import HEARTBEAT_INTERVAL_S
 from tlssim.services.settings import OcspSettings, ServerSettings
-from tlssim.vhosts import DEFAULT_HOST
+from tlssim.topology import endpoints as ep
+from tlssim.topology.vhosts import DEFAULT_HOST
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,7 +1,8 @@
 """`tlssim trace ID`: one handshake's events from every service, merged into one timeline.
 
-Each service keeps its recent trace events (tlssim.traces) and answers TraceEvents.FindEvents;
-each replica of a scaled service is asked (every address its name resolves to).
+Each service keeps its recent trace events (tlssim.telemetry.traces) and answers
+TraceEvents.FindEvents; each replica of a scaled service is asked (every address its name
+resolves to).
 Events that drew on another trace (the server's staple came from a fetch of its own) bring
 that trace's events along, marked as linked.
 """
@@ -16,12 +17,12 @@ from typing import Any
 
 import grpc
 
-from tlssim import endpoints as ep
 from tlssim import rpcutil
 from tlssim.cli.errors import CliError, Exit
-from tlssim.cli.fit import terminal_width, wrap
+from tlssim.report.fit import terminal_width, wrap
 from tlssim.rpc.v1 import trace_pb2, trace_pb2_grpc
-from tlssim.traces import TraceEvent
+from tlssim.telemetry.traces import TraceEvent
+from tlssim.topology import endpoints as ep
 
 ASK_TIMEOUT_S = 3.0
 

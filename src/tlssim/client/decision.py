@@ -3,66 +3,16 @@ the chain it looked at, the revocation outcome and the alert to send (None accep
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tlssim.pki.checks import Check
+from tlssim.report.revocation import NOT_DECIDED, Revocation
 
 if TYPE_CHECKING:
     from cryptography import x509
 
     from tlssim.tls import AlertDescription
-
-
-class RevocationPolicy(enum.StrEnum):
-    """hard: no status, no handshake; soft: accept with a warning; off: check nothing."""
-
-    HARD = "hard"
-    SOFT = "soft"
-    OFF = "off"
-
-
-class RevocationStatus(enum.StrEnum):
-    GOOD = "good"
-    REVOKED = "revoked"
-    UNKNOWN = "unknown"
-    UNAVAILABLE = "unavailable"
-    NOT_CHECKED = "not_checked"
-
-
-class RevocationSource(enum.StrEnum):
-    STAPLE = "staple"
-    OCSP = "ocsp"
-    CRL = "crl"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class CertificateRevocation:
-    """The status of one certificate of the verified path (position 0 is the leaf)."""
-
-    position: int
-    subject: str
-    serial: str  # hex
-    status: RevocationStatus
-    source: RevocationSource | None
-    detail: str
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Revocation:
-    """The revocation outcome of the whole path: the status of the certificate that decided."""
-
-    policy: RevocationPolicy
-    status: RevocationStatus
-    source: RevocationSource | None = None
-    detail: str | None = None
-    checked_ms: float | None = None
-    certificates: tuple[CertificateRevocation, ...] | None = None
-
-
-# Before any certificate is decided on (the connection failed, or a resumed session).
-NOT_DECIDED = Revocation(policy=RevocationPolicy.OFF, status=RevocationStatus.UNKNOWN)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -14,7 +14,7 @@ from tlssim.client.request import Plan
 from tlssim.client.run import ClientRun, failed_run, run_client
 from tlssim.clock import monotonic_ms
 from tlssim.net.transport import RecordingTransport, Transport
-from tlssim.report import Capture, FirstHandshake, Report
+from tlssim.report.model import Capture, FirstHandshake, Report
 from tlssim.tls import AlertDescription, ClientConfig, ClientConnection, Session, events
 
 HANDSHAKE_DEADLINE_S = 10.0

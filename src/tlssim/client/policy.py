@@ -31,14 +31,7 @@ from typing import Final
 
 from cryptography import x509
 
-from tlssim.client.decision import (
-    CertificateRevocation,
-    Decision,
-    Revocation,
-    RevocationPolicy,
-    RevocationSource,
-    RevocationStatus,
-)
+from tlssim.client.decision import Decision
 from tlssim.client.status import (
     CertificateStatus,
     CrlFetcher,
@@ -50,6 +43,13 @@ from tlssim.clock import Clock, monotonic_ms
 from tlssim.pki.checks import Check
 from tlssim.pki.crl import check_crl, crl_urls
 from tlssim.pki.verify import ChainVerifier, build_ocsp_request, check_ocsp_response
+from tlssim.report.revocation import (
+    CertificateRevocation,
+    Revocation,
+    RevocationPolicy,
+    RevocationSource,
+    RevocationStatus,
+)
 from tlssim.tls import AlertDescription, events
 
 _BAD_STATUS: Final = "bad_certificate_status_response"

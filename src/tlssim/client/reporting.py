@@ -7,10 +7,10 @@ from typing import Any
 
 from cryptography import x509
 
-from tlssim.client.decision import NOT_DECIDED, Decision
+from tlssim.client.decision import Decision
 from tlssim.client.run import ApplicationDataSent, ClientRun
 from tlssim.net.echo import asks_for_certificate, authenticated_in
-from tlssim.report import (
+from tlssim.report.model import (
     Alert,
     ApplicationData,
     Capture,
@@ -24,6 +24,7 @@ from tlssim.report import (
     Step,
     Timings,
 )
+from tlssim.report.revocation import NOT_DECIDED
 from tlssim.tls import TLSError, events
 
 # The client's own check of the chain (a local step; "CertificateVerify" is the message).

@@ -9,10 +9,9 @@ import os
 from dataclasses import dataclass
 from typing import Any, Final
 
-from tlssim.client.decision import RevocationPolicy
 from tlssim.client.identity import certified_from_pem
-from tlssim.endpoints import split_host_port
 from tlssim.pki.errors import PkiError
+from tlssim.report.revocation import RevocationPolicy
 from tlssim.tls import (
     CipherSuite,
     ClientConfig,
@@ -25,6 +24,7 @@ from tlssim.tls.keyexchange import ECDHE_GROUPS, SUPPORTED_GROUPS
 from tlssim.tls.keyschedule import TLS13_SUITES
 from tlssim.tls.signatures import SUPPORTED_SCHEMES
 from tlssim.tls.tls12 import TLS12_SUITES
+from tlssim.topology.endpoints import split_host_port
 
 # The name sent and verified when the request names none: the lab's valid host.
 DEFAULT_SERVER_NAME: Final = "valid.tlssim.test"

@@ -14,8 +14,8 @@ from typing import Final
 from cryptography import x509
 
 from tlssim import rpcutil
-from tlssim.client.decision import RevocationSource, RevocationStatus
 from tlssim.pki.checks import Check
+from tlssim.report.revocation import RevocationSource, RevocationStatus
 
 # Sends an OCSP request (DER) to the responder and returns its answer (DER), or raises.
 OcspFetcher = Callable[[bytes], Awaitable[bytes]]

@@ -9,9 +9,9 @@ from importlib import resources
 from aiohttp import web
 
 from tlssim import web as tweb
-from tlssim.cli.story import render
 from tlssim.console.state import LabState
 from tlssim.diagrams.page import diagram_fragment
+from tlssim.report.story import render
 
 STATE = web.AppKey("state", LabState)
 KEEPALIVE_S = 15.0

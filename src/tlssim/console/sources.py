@@ -15,11 +15,10 @@ from typing import Any
 
 import grpc
 
-from tlssim import endpoints as ep
 from tlssim import rpcutil
 from tlssim.console.state import LabState
 from tlssim.faults.rest_client import FaultsApi, FaultsApiError
-from tlssim.report import Report
+from tlssim.report.model import Report
 from tlssim.rpc.v1 import (
     ca_pb2,
     ca_pb2_grpc,
@@ -30,7 +29,8 @@ from tlssim.rpc.v1 import (
     trace_pb2,
     trace_pb2_grpc,
 )
-from tlssim.traces import TraceEvent
+from tlssim.telemetry.traces import TraceEvent
+from tlssim.topology import endpoints as ep
 
 log = logging.getLogger("tlssim.console")
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tlssim.diagrams.sequence import outcome_line
-from tlssim.feed import Feed
-from tlssim.report import Report
+from tlssim.report.model import Report
+from tlssim.telemetry.feed import Feed
 
 MAX_HANDSHAKES = 200
 MAX_EVENTS = 200

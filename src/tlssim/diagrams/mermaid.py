@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from tlssim.diagrams.sequence import Arrow, Kind, sequence_of
-from tlssim.report import Report
+from tlssim.report.model import Report
 
 # Mermaid arrows: solid for messages, dotted for answers and what happened before,
 # a cross for a fatal alert.

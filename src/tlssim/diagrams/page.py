@@ -11,8 +11,8 @@ from typing import Any
 
 from tlssim.diagrams.sequence import Sequence, sequence_of
 from tlssim.diagrams.svg import render_svg
-from tlssim.report import Report
-from tlssim.walkthrough import key_schedule
+from tlssim.report.model import Report
+from tlssim.report.walkthrough import key_schedule
 
 
 def static_text(name: str) -> str:

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tlssim.report import Direction, Report, Step
-from tlssim.walkthrough import (
+from tlssim.report.model import Direction, Report, Step
+from tlssim.report.walkthrough import (
     CHAIN_VALIDATION_NAMES,
     PAIRED_SECRETS,
     Context,

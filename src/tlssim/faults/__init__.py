@@ -2,11 +2,11 @@
 
 import tlssim.faults.tlstoxics  # noqa: F401  (registers the tls_* toxics)
 from tlssim.faults.api import VERSION, Api
+from tlssim.faults.app import FaultsServer
 from tlssim.faults.errors import BadRequestError, ConflictError, FaultsError, NotFoundError
 from tlssim.faults.grpcrelay import GrpcRelayProxy
 from tlssim.faults.proxy import PROTOCOLS, TCP, TLSSIM_GRPC, Proxy, ProxySpec
 from tlssim.faults.registry import Registry, load_config
-from tlssim.faults.server import FaultsServer
 from tlssim.faults.toxics import (
     TOXIC_TYPES,
     Chunk,

@@ -2,7 +2,7 @@
 with its defaults and again with its revocation options, beside what a careful client does.
 
 What a careful client should make of each host is data in one place (`expected_connect`,
-from the hosts' own table in `tlssim.vhosts`); a cell that departs from it is a
+from the hosts' own table in `tlssim.topology.vhosts`); a cell that departs from it is a
 disagreement, and every known one is explained in `EXPLAINED`.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tlssim.interop.peers import ClientPeer, Outcome, Target
-from tlssim.vhosts import VIRTUAL_HOSTS, VirtualHost
+from tlssim.topology.vhosts import VIRTUAL_HOSTS, VirtualHost
 
 POST_QUANTUM_GROUPS = {"X25519MLKEM768", "SecP256r1MLKEM768", "MLKEM768"}
 MODES = ("defaults", "revocation")

@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 
 from tlssim.load.run import Attempt, Failure
-from tlssim.report import Report
+from tlssim.report.model import Report
 
 # OpenSSL names a received alert in its reason, e.g. SSLV3_ALERT_HANDSHAKE_FAILURE or
 # TLSV1_UNRECOGNIZED_NAME.

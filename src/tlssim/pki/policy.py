@@ -16,8 +16,8 @@ from typing import Final
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from tlssim import vhosts
 from tlssim.pki.errors import InvalidRequest, PolicyRefused
+from tlssim.topology import vhosts
 
 RESPONDER_COMMON_NAME: Final = "tlssim OCSP responder"
 CLIENT_NAME: Final = "client.tlssim.test"

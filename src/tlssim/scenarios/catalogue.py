@@ -8,9 +8,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from tlssim import vhosts
 from tlssim.pki import throwaway
 from tlssim.scenarios.model import Expect, Fault, Scenario
+from tlssim.topology import vhosts
 
 RTT_MS = 100
 

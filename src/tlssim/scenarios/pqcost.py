@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tlssim.endpoints import Endpoints
 from tlssim.faults.rest_client import FaultsApi
-from tlssim.report import Report
-from tlssim.wirecost import handshake_cost
+from tlssim.report.model import Report
+from tlssim.report.wirecost import handshake_cost
+from tlssim.topology.endpoints import Endpoints
 
 LINK = "client_server"
 RATE_KB_S = 125  # 1 Mbit/s

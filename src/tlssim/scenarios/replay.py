@@ -21,9 +21,9 @@ from typing import Any
 
 import aiohttp
 
-from tlssim.endpoints import Endpoints
 from tlssim.faults.rest_client import FaultsApi
-from tlssim.report import Report
+from tlssim.report.model import Report
+from tlssim.topology.endpoints import Endpoints
 
 EARLY_DATA = b"POST /transfer?amount=100 HTTP/1.1\r\n\r\n"
 REPLAY_FIRST_FLIGHT: dict[str, Any] = {

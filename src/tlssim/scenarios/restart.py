@@ -14,11 +14,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from tlssim import containers, rpcutil
-from tlssim.endpoints import Endpoints
+from tlssim import rpcutil
+from tlssim.faults import containers
 from tlssim.faults.rest_client import FaultsApi
-from tlssim.localstack import free_ports
-from tlssim.report import Report
+from tlssim.harness.localstack import free_ports
+from tlssim.report.model import Report
+from tlssim.topology.endpoints import Endpoints
 
 UNHEALTHY_FOR_S = 3.0
 HEALTHY_WITHIN_S = 30.0

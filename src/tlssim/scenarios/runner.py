@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from tlssim import rpcutil
-from tlssim.client.decision import RevocationStatus
-from tlssim.endpoints import Endpoints
 from tlssim.faults.rest_client import FaultsApi
-from tlssim.report import Report
+from tlssim.report.model import Report
+from tlssim.report.revocation import RevocationStatus
 from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
 from tlssim.scenarios import pqcost, replay, restart
 from tlssim.scenarios.model import Expect, Scenario
+from tlssim.topology.endpoints import Endpoints
 
 # Longer than the client's own handshake deadline, so the client always answers first.
 RPC_TIMEOUT_S = 30.0

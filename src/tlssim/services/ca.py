@@ -27,9 +27,10 @@ from tlssim.pki.policy import NamePolicy, build_policies
 from tlssim.pki.profiles import build_hierarchy, build_profiles
 from tlssim.pki.store import EventKind, StatusEvent
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc
-from tlssim.services import metrics, runtime
+from tlssim.services import runtime
 from tlssim.services.settings import CaSettings
-from tlssim.traces import TraceLog
+from tlssim.telemetry import metrics
+from tlssim.telemetry.traces import TraceLog
 
 log = logging.getLogger("tlssim.ca")
 

@@ -21,12 +21,9 @@ from tlssim.client.policy import CertificatePolicy
 from tlssim.client.request import BadRequest, Plan, plan_for
 from tlssim.client.status import CRL_TIMEOUT_S, STATUS_CACHE_S, HttpCrlFetcher, StatusCache
 from tlssim.clock import Clock, SkewedClock
-from tlssim.endpoints import split_host_port
-from tlssim.feed import Feed
 from tlssim.net.transport import GrpcClientTransport, TcpTransport, Transport
-from tlssim.pki.enrollment import CredentialMissing
 from tlssim.pki.verify import ChainVerifier
-from tlssim.report import Report
+from tlssim.report.model import Report
 from tlssim.rpc.v1 import (
     ca_pb2,
     ca_pb2_grpc,
@@ -36,10 +33,14 @@ from tlssim.rpc.v1 import (
     ocsp_pb2_grpc,
     server_pb2_grpc,
 )
-from tlssim.services import metrics, runtime
+from tlssim.services import runtime
+from tlssim.services.backoff import Backoff, until_done
 from tlssim.services.handshake_metrics import HandshakeMetrics
 from tlssim.services.settings import ClientSettings
-from tlssim.traces import TraceLog
+from tlssim.telemetry import metrics
+from tlssim.telemetry.feed import Feed
+from tlssim.telemetry.traces import TraceLog
+from tlssim.topology.endpoints import split_host_port
 
 log = logging.getLogger("tlssim.client")
 
@@ -249,14 +250,6 @@ async def serve(settings: ClientSettings, clock: Clock) -> None:
 
 async def _until_enrolled(identity: ClientIdentity, ca_address: str) -> None:
     """Enrolls the client's certificate, retrying while the ca is not there or refuses."""
-    delay = STARTUP_RETRY_S
-    while True:
-        try:
-            await identity.enroll()
-            return
-        except grpc.aio.AioRpcError as exc:
-            log.warning("waiting to enroll with the ca at %s: %s", ca_address, exc.code().name)
-        except CredentialMissing as exc:
-            log.warning("waiting to enroll with the ca at %s: %s", ca_address, exc)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 5.0)
+    await until_done(
+        identity.enroll, f"enroll with the ca at {ca_address}", log, Backoff(STARTUP_RETRY_S)
+    )

@@ -18,11 +18,12 @@ import grpc
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from tlssim import rpcutil, vhosts
+from tlssim import rpcutil
 from tlssim.clock import Clock
 from tlssim.pki.revocation import build_ocsp_request, check_ocsp_response
 from tlssim.tls import AlertDescription, events
 from tlssim.tls.config import ClientAuth
+from tlssim.topology import vhosts
 
 log = logging.getLogger("tlssim.server")
 

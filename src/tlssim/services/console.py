@@ -9,9 +9,9 @@ from tlssim.clock import Clock
 from tlssim.console.app import console_app
 from tlssim.console.sources import follow_all
 from tlssim.console.state import LabState
-from tlssim.endpoints import split_host_port
 from tlssim.services import runtime
 from tlssim.services.settings import ConsoleSettings
+from tlssim.topology.endpoints import split_host_port
 from tlssim.web import WebServer
 
 log = logging.getLogger("tlssim.console")

@@ -10,8 +10,9 @@ import logging
 
 from tlssim.clock import Clock
 from tlssim.faults import FaultsServer, load_config
-from tlssim.services import metrics, runtime
+from tlssim.services import runtime
 from tlssim.services.settings import FaultsSettings
+from tlssim.telemetry import metrics
 
 log = logging.getLogger(__name__)
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from tlssim.clock import monotonic_ms
-from tlssim.report import Report
-from tlssim.services.metrics import Durations, Tally
+from tlssim.report.model import Report
 from tlssim.services.served import ObservedServerConnection
+from tlssim.telemetry.metrics import Durations, Tally
 from tlssim.tls import events
 
 LABELS = ("outcome", "version", "cipher_suite", "group", "alert")

@@ -19,9 +19,8 @@ from cryptography.x509 import ocsp
 
 from tlssim import rpcutil
 from tlssim.clock import Clock
-from tlssim.endpoints import split_host_port
 from tlssim.pki.authority import issuer_id
-from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, CredentialMissing, read_token
+from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, read_token
 from tlssim.pki.keys import build_csr, certificate_public_key, generate_private_key, mldsa_name
 from tlssim.pki.ocsp_responder import (
     CertStatus,
@@ -34,10 +33,13 @@ from tlssim.pki.ocsp_responder import (
 from tlssim.pki.policy import OCSP_RESPONDER_PROFILE, RESPONDER_COMMON_NAME
 from tlssim.pki.status_table import FeedEvent, StatusTable
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc
-from tlssim.services import metrics, runtime
+from tlssim.services import runtime
+from tlssim.services.backoff import Backoff, until_done
 from tlssim.services.ocsp_http import OcspHttpFront
 from tlssim.services.settings import OcspSettings
-from tlssim.traces import TraceLog
+from tlssim.telemetry import metrics
+from tlssim.telemetry.traces import TraceLog
+from tlssim.topology.endpoints import split_host_port
 from tlssim.web import WebServer
 
 log = logging.getLogger("tlssim.ocsp")
@@ -46,8 +48,6 @@ SERVICE_NAME: Final = "tlssim.rpc.v1.OcspResponder"
 # A serial the feed has not delivered yet may have been issued a moment ago: wait this long
 # for the feed before answering "unknown".
 UNKNOWN_GRACE_S: Final = 0.3
-BACKOFF_START_S: Final = 0.2
-BACKOFF_MAX_S: Final = 5.0
 CA_CALL_TIMEOUT_S: Final = 5.0
 # The responder answers tryLater rather than a possibly stale "good" once it has heard
 # nothing from the ca's status feed (no event, no heartbeat; the ca sends one every 2 s)
@@ -56,10 +56,6 @@ FEED_MAX_AGE_S: Final = 10.0
 # How long a request for an issuer being enrolled right now waits for its responder key.
 ENROLL_WAIT_S: Final = 2.0
 RENEWAL_CHECK_S: Final = 3600.0
-
-
-def _backoff(delay: float) -> float:
-    return min(delay * 2, BACKOFF_MAX_S)
 
 
 class ResponderState:
@@ -251,41 +247,23 @@ async def enroll(ca: Any, credential: Path, issuer: x509.Certificate | None = No
         if issuer is None
         else f"{OCSP_RESPONDER_PROFILE}@{issuer_id(issuer)}"
     )
-    delay = BACKOFF_START_S
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            reply = await ca.IssueCertificate(
-                ca_pb2.IssueCertificateRequest(csr_der=csr_der, profile=profile),
-                metadata=((ENROLLMENT_TOKEN_METADATA_KEY, read_token(credential)),),
-                timeout=CA_CALL_TIMEOUT_S,
-            )
-        except (grpc.aio.AioRpcError, CredentialMissing) as exc:
-            level, why = _why_not_enrolled(exc)
-            log.log(
-                level, "waiting for the ca (attempt %d): %s; retrying in %.1fs", attempt, why, delay
-            )
-            await asyncio.sleep(delay)
-            delay = _backoff(delay)
-            continue
-        chain = [x509.load_der_x509_certificate(bytes(der)) for der in reply.chain_der]
-        served_issuer = issuer if issuer is not None else chain[1]
-        log.info(
-            "responder certificate %s issued by %s",
-            reply.serial_hex,
-            served_issuer.subject.rfc4514_string(),
+
+    async def issue() -> Any:
+        return await ca.IssueCertificate(
+            ca_pb2.IssueCertificateRequest(csr_der=csr_der, profile=profile),
+            metadata=((ENROLLMENT_TOKEN_METADATA_KEY, read_token(credential)),),
+            timeout=CA_CALL_TIMEOUT_S,
         )
-        return ServedIssuer.create(served_issuer, chain[0], key)
 
-
-def _why_not_enrolled(exc: grpc.aio.AioRpcError | CredentialMissing) -> tuple[int, str]:
-    """(log level, reason): a refusal or a missing credential needs an operator's eye."""
-    if isinstance(exc, CredentialMissing):
-        return logging.WARNING, str(exc)
-    if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-        return logging.WARNING, f"refused, {exc.code().name}: {exc.details()}"
-    return logging.INFO, exc.code().name
+    reply = await until_done(issue, f"enroll a responder certificate ({profile})", log)
+    chain = [x509.load_der_x509_certificate(bytes(der)) for der in reply.chain_der]
+    served_issuer = issuer if issuer is not None else chain[1]
+    log.info(
+        "responder certificate %s issued by %s",
+        reply.serial_hex,
+        served_issuer.subject.rfc4514_string(),
+    )
+    return ServedIssuer.create(served_issuer, chain[0], key)
 
 
 def _feed_event(message: Any) -> FeedEvent:
@@ -307,16 +285,16 @@ def _feed_event(message: Any) -> FeedEvent:
 
 async def follow_feed(ca: Any, state: ResponderState) -> None:
     """Follows WatchStatus forever, resuming after the last sequence applied."""
-    delay = BACKOFF_START_S
+    backoff = Backoff()
     while True:
         after = state.table.last_sequence
         try:
             stream = ca.WatchStatus(ca_pb2.WatchStatusRequest(after_sequence=after))
             async for message in stream:
                 state.heard_from_feed()
-                if delay > BACKOFF_START_S:
+                if backoff.backing_off:
                     log.info("status feed resumed after sequence %d", after)
-                delay = BACKOFF_START_S
+                backoff.reset()
                 if message.heartbeat:
                     if not state.caught_up.is_set():
                         log.info(
@@ -333,10 +311,9 @@ async def follow_feed(ca: Any, state: ResponderState) -> None:
                 "status feed lost at sequence %d (%s); reconnecting in %.1fs",
                 state.table.last_sequence,
                 exc.code().name,
-                delay,
+                backoff.delay,
             )
-        await asyncio.sleep(delay)
-        delay = _backoff(delay)
+        await backoff.wait()
 
 
 async def keep_responder_certificates_fresh(

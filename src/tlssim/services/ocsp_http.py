@@ -8,7 +8,7 @@ import binascii
 import logging
 import time
 import urllib.parse
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 import grpc
 from aiohttp import web
@@ -17,11 +17,11 @@ from cryptography import x509
 from tlssim import rpcutil
 from tlssim.clock import Clock
 from tlssim.pki.authority import issuer_id
+from tlssim.pki.ocsp_responder import OcspReply
+from tlssim.pki.status_table import StatusTable
 from tlssim.rpc.v1 import ca_pb2
+from tlssim.telemetry.traces import TraceLog
 from tlssim.web import HttpLimits, WebServer, new_app, read_body, text_error
-
-if TYPE_CHECKING:
-    from tlssim.services.ocsp import ResponderState
 
 log = logging.getLogger("tlssim.ocsp")
 
@@ -34,6 +34,16 @@ CRL_FETCH_TIMEOUT_S: Final = 5.0
 
 OCSP_RESPONSE: Final = "application/ocsp-response"
 PKIX_CRL: Final = "application/pkix-crl"
+
+
+class ResponderState(Protocol):
+    """What the HTTP front reads of the responder (`ocsp.ResponderState`, which imports this
+    module: the front names only what it uses)."""
+
+    table: StatusTable
+    traces: TraceLog
+
+    async def answer_for(self, request_der: bytes, front: str) -> OcspReply: ...
 
 
 class OcspHttpFront:

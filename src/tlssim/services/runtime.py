@@ -2,7 +2,9 @@
 
 A service is one coroutine, ``serve(settings, clock)``, that runs until it is cancelled and
 cleans up in ``finally``. ``run_service`` reads the settings once, sets up logging, runs that
-coroutine and cancels it on SIGINT or SIGTERM, so every service stops the same way.
+coroutine and cancels it on SIGINT or SIGTERM, so every service stops the same way. Which
+services exist is the CLI's table (`cli/services.py`): the services import this module, and
+this module imports none of them.
 """
 
 from __future__ import annotations
@@ -21,12 +23,12 @@ from typing import Any, NoReturn
 
 import grpc
 
-from tlssim import otel, rpcutil
+from tlssim import rpcutil
 from tlssim.clock import Clock, SystemClock
 from tlssim.rpcutil import trace_id_var
 from tlssim.services import settings as st
-from tlssim.services import trace_events
-from tlssim.traces import TraceLog
+from tlssim.telemetry import otel, trace_events
+from tlssim.telemetry.traces import TraceLog
 
 log = logging.getLogger("tlssim.services")
 
@@ -36,27 +38,12 @@ STOP_GRACE_S = 1.0
 
 @dataclass(frozen=True, slots=True)
 class ServiceEntry:
-    """How to read one service's settings and start it."""
+    """How to read one service's settings and start it (the CLI's table of services,
+    `cli/services.py`, holds one per service: this module knows none of them)."""
 
     load: Callable[[Mapping[str, str]], Any]
     serve: Callable[[Any, Clock], Coroutine[Any, Any, None]]
 
-
-def _entries() -> dict[str, ServiceEntry]:
-    # Imported here so that `tlssim serve ca` loads the ca's code and nobody else's.
-    from tlssim.services import ca, client, console, faults, ocsp, server
-
-    return {
-        "ca": ServiceEntry(st.CaSettings.from_env, ca.serve),
-        "ocsp": ServiceEntry(st.OcspSettings.from_env, ocsp.serve),
-        "server": ServiceEntry(st.ServerSettings.from_env, server.serve),
-        "client": ServiceEntry(st.ClientSettings.from_env, client.serve),
-        "faults": ServiceEntry(st.FaultsSettings.from_env, faults.serve),
-        "console": ServiceEntry(st.ConsoleSettings.from_env, console.serve),
-    }
-
-
-SERVICE_NAMES = ("ca", "ocsp", "server", "client", "faults", "console")
 
 # How this process exports its trace events (OpenTelemetry), when it does: set by
 # run_service from its settings, used by grpc_server for the service's TraceLog.
@@ -124,13 +111,8 @@ def configure_logging(service: str, level: str, log_format: str = "text") -> Non
     logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
-def run_service(name: str, env: Mapping[str, str]) -> int:
+def run_service(name: str, entry: ServiceEntry, env: Mapping[str, str]) -> int:
     """Runs service `name` in this process until SIGINT or SIGTERM; the exit status."""
-    if name not in SERVICE_NAMES:
-        known = ", ".join(SERVICE_NAMES)
-        print(f"tlssim: unknown service {name!r}; choose {known}", file=sys.stderr)
-        return 2
-    entry = _entries()[name]
     try:
         config = entry.load(env)
         level = st.log_level(env)

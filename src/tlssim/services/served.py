@@ -8,11 +8,9 @@ import json
 import time
 from dataclasses import dataclass
 
-from tlssim.client.decision import NOT_DECIDED
 from tlssim.clock import monotonic_ms
-from tlssim.feed import Feed
 from tlssim.net.echo import subject_of
-from tlssim.report import (
+from tlssim.report.model import (
     Alert,
     ApplicationData,
     Direction,
@@ -23,6 +21,8 @@ from tlssim.report import (
     Step,
     Timings,
 )
+from tlssim.report.revocation import NOT_DECIDED
+from tlssim.telemetry.feed import Feed
 from tlssim.tls import AlertDescription, ServerConfig, ServerConnection, events
 from tlssim.tls.config import ClientAuth
 

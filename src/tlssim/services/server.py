@@ -21,23 +21,23 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
-from tlssim import rpcutil, vhosts
+from tlssim import rpcutil
 from tlssim.clock import Clock, monotonic_ms
-from tlssim.endpoints import split_host_port
 from tlssim.net.drive import serve_connection
 from tlssim.net.transport import GrpcServerTransport, TcpTransport
+from tlssim.net.used_tickets import UsedTickets
 from tlssim.pki import keys
 from tlssim.pki.admin import ADMIN_TOKEN_METADATA_KEY
 from tlssim.pki.authority import self_signed_certificate, serial_to_hex
 from tlssim.pki.enrollment import (
     ENROLLMENT_TOKEN_METADATA_KEY,
     AdminToken,
-    CredentialMissing,
     read_token,
 )
 from tlssim.pki.revocation import build_ocsp_request
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc, server_pb2, server_pb2_grpc
-from tlssim.services import metrics, runtime
+from tlssim.services import runtime
+from tlssim.services.backoff import Backoff, until_done
 from tlssim.services.client_auth import (
     ClientCertificateJudge,
     client_auth_for,
@@ -47,6 +47,8 @@ from tlssim.services.handshake_metrics import HandshakeMetrics
 from tlssim.services.served import ConnectionFeed, ObservedServerConnection, ServedConnection
 from tlssim.services.server_feed import follow_revocations
 from tlssim.services.settings import ServerSettings
+from tlssim.telemetry import metrics
+from tlssim.telemetry.traces import TraceLog
 from tlssim.tls import (
     CertifiedKey,
     HandshakeFailure,
@@ -58,10 +60,11 @@ from tlssim.tls import (
     UnrecognizedName,
     events,
 )
-from tlssim.tls.anti_replay import EarlyDataSettings, UsedTickets
+from tlssim.tls.anti_replay import EarlyDataSettings
 from tlssim.tls.config import ClientAuth
 from tlssim.tls.signatures import key_supports
-from tlssim.traces import TraceLog
+from tlssim.topology import vhosts
+from tlssim.topology.endpoints import split_host_port
 
 log = logging.getLogger("tlssim.server")
 
@@ -100,7 +103,7 @@ class HostCertificate:
         return serial_to_hex(x509.load_der_x509_certificate(self.chain[0]).serial_number)
 
 
-class CertificateStore:
+class HostCertificates:
     """The certificates of every virtual host, obtained from the ca by CSR at start, each
     request carrying the server's enrollment credential (read from its file every time, so
     a rotated credential is picked up)."""
@@ -214,7 +217,7 @@ class CertificateStore:
         for cert in held:
             cert.staple, cert.staple_next_update = None, None
             log.info("%s (%s) was revoked: staple dropped", cert.host, serial_hex)
-        delay = REVOKED_STAPLE_RETRY_S
+        backoff = Backoff(REVOKED_STAPLE_RETRY_S, REVOKED_STAPLE_RETRY_MAX_S)
         deadline = time.monotonic() + REVOKED_STAPLE_PATIENCE_S
         while held and time.monotonic() < deadline:
             for cert in held:
@@ -222,8 +225,7 @@ class CertificateStore:
                     await self._fetch_staple(cert)
             if all(c.staple is not None for c in held):
                 return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, REVOKED_STAPLE_RETRY_MAX_S)
+            await backoff.wait()
 
     def held(self, host: str, key_type: str) -> HostCertificate | None:
         """The certificate of one lab host (by exact name) and key type ("": its first)."""
@@ -265,7 +267,7 @@ class ConnectionHost:
 
     def __init__(
         self,
-        certificates: CertificateStore,
+        certificates: HostCertificates,
         client_auth: Callable[[vhosts.VirtualHost | None], ClientAuth | None],
     ) -> None:
         self._certificates = certificates
@@ -354,7 +356,7 @@ def trace_connection(traces: TraceLog, transport: str, conn: ObservedServerConne
 class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
     def __init__(
         self,
-        certificates: CertificateStore,
+        certificates: HostCertificates,
         judge: ClientCertificateJudge,
         traces: TraceLog,
         *,
@@ -432,7 +434,7 @@ class LabKeysServicer(server_pb2_grpc.LabKeysServicer):
     """Hands a lab host's private key to an admin, for the forward-secrecy demonstration."""
 
     def __init__(
-        self, certificates: CertificateStore, admin: AdminToken, replica: str = ""
+        self, certificates: HostCertificates, admin: AdminToken, replica: str = ""
     ) -> None:
         self._certificates = certificates
         self._admin = admin
@@ -500,14 +502,19 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
     feed: asyncio.Task[None] | None = None
     traces = TraceLog("server")
     try:
-        certificates = CertificateStore(
+        certificates = HostCertificates(
             ca_pb2_grpc.CertificateAuthorityStub(ca_channel),
             ocsp_pb2_grpc.OcspResponderStub(ocsp_channel),
             clock,
             credential=settings.enrollment_token_file,
             traces=traces,
         )
-        await _retry_until_ready(f"enroll with the ca at {settings.ca}", certificates.enroll_all)
+        await until_done(
+            certificates.enroll_all,
+            f"enroll with the ca at {settings.ca}",
+            log,
+            Backoff(STARTUP_RETRY_S),
+        )
         await certificates.refresh_staples()
         ca_stub = ca_pb2_grpc.CertificateAuthorityStub(ca_channel)
         ocsp_stub = ocsp_pb2_grpc.OcspResponderStub(ocsp_channel)
@@ -579,22 +586,3 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
             tcp_server.close()
         await ca_channel.close()
         await ocsp_channel.close()
-
-
-async def _retry_until_ready(what: str, action: Any) -> None:
-    delay = STARTUP_RETRY_S
-    while True:
-        try:
-            await action()
-            return
-        except grpc.aio.AioRpcError as exc:
-            code = exc.code()
-            if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-                log.warning("the ca refused to %s: %s %s", what, code.name, exc.details())
-            else:
-                log.info("waiting to %s: %s", what, code.name)
-            await asyncio.sleep(delay)
-        except CredentialMissing as exc:
-            log.warning("waiting to %s: %s", what, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)

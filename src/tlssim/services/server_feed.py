@@ -11,11 +11,9 @@ from typing import Any, Protocol
 import grpc
 
 from tlssim.rpc.v1 import ca_pb2
+from tlssim.services.backoff import Backoff
 
 log = logging.getLogger("tlssim.server")
-
-BACKOFF_START_S = 0.2
-BACKOFF_MAX_S = 5.0
 
 
 class RevocationListener(Protocol):
@@ -26,12 +24,12 @@ async def follow_revocations(ca: Any, listener: RevocationListener) -> None:
     """Follows WatchStatus forever (resuming after the last sequence seen), telling
     `listener` of every revocation; the first pass replays the feed from its start."""
     after = 0
-    delay = BACKOFF_START_S
+    backoff = Backoff()
     handling: set[asyncio.Task[None]] = set()
     while True:
         try:
             async for event in ca.WatchStatus(ca_pb2.WatchStatusRequest(after_sequence=after)):
-                delay = BACKOFF_START_S
+                backoff.reset()
                 if event.heartbeat:
                     continue
                 after = max(after, int(event.sequence))
@@ -41,6 +39,7 @@ async def follow_revocations(ca: Any, listener: RevocationListener) -> None:
                     handling.add(task)
                     task.add_done_callback(handling.discard)
         except grpc.aio.AioRpcError as exc:
-            log.info("status feed lost at %d (%s); again in %.1fs", after, exc.code().name, delay)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, BACKOFF_MAX_S)
+            log.info(
+                "status feed lost at %d (%s); again in %.1fs", after, exc.code().name, backoff.delay
+            )
+        await backoff.wait()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Generic, TypeVar, cast
 
-from tlssim import endpoints as ep
+from tlssim.topology import endpoints as ep
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ recorded TLS 1.2 RSA key-transport connection with the server's key, and raises
 """
 
 from tlssim.tls import events
-from tlssim.tls.client import ClientConnection
+from tlssim.tls.client_connection import ClientConnection
 from tlssim.tls.config import CertifiedKey, ClientConfig, ServerConfig
 from tlssim.tls.constants import (
     AlertDescription,
@@ -55,7 +55,7 @@ from tlssim.tls.errors import (
     UnsupportedExtension,
 )
 from tlssim.tls.negotiated import Negotiated, key_exchange_name
-from tlssim.tls.server import ServerConnection
+from tlssim.tls.server_connection import ServerConnection
 from tlssim.tls.sessions import Session, SessionCache
 from tlssim.tls.states import State, Tls12State, Tls13State
 

@@ -21,46 +21,30 @@ emptied the register, would be taken again.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 #: The largest max_early_data_size a NewSessionTicket can carry (uint32, 4.6.1).
 MAX_EARLY_DATA_LIMIT = 0xFFFFFFFF
 #: What a server takes in 0-RTT by default: one record's worth.
 DEFAULT_MAX_EARLY_DATA = 16384
-DEFAULT_REGISTER_CAPACITY = 1_000_000
-SCOPE_LENGTH = 8
 
 
-class UsedTickets:
-    """Tickets whose early data was accepted, by SHA-256 of the ticket (thread-safe).
-    ``scope`` names this register in the tickets its server issues."""
+class TicketRegister(Protocol):
+    """Where a server records the tickets whose early data it accepted (single use).
+    ``scope`` names the register in the tickets its server issues. The engine only asks;
+    the register (``net.used_tickets.UsedTickets``) is made outside it, with its random
+    scope and its lock, so the engine reads no OS randomness and holds no lock."""
 
-    def __init__(self, capacity: int = DEFAULT_REGISTER_CAPACITY) -> None:
-        if capacity < 1:
-            raise ValueError("capacity must be at least 1")
-        self.capacity = capacity
-        self.scope = os.urandom(SCOPE_LENGTH)
-        self._seen: set[bytes] = set()
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._seen)
+    @property
+    def scope(self) -> bytes: ...
 
     def first_use(self, ticket: bytes) -> bool:
         """True the first time ``ticket`` is seen (and remembers it); False afterwards,
         and for every new ticket once the register is full."""
-        digest = hashlib.sha256(ticket).digest()
-        with self._lock:
-            if digest in self._seen or len(self._seen) >= self.capacity:
-                return False
-            self._seen.add(digest)
-            return True
+        ...
 
-    def is_full(self) -> bool:
-        return len(self._seen) >= self.capacity
+    def is_full(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,4 +55,4 @@ class EarlyDataSettings:
     show why the defence exists)."""
 
     max_size: int = DEFAULT_MAX_EARLY_DATA
-    used_tickets: UsedTickets | None
+    used_tickets: TicketRegister | None

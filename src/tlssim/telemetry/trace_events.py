@@ -8,7 +8,7 @@ import grpc
 
 from tlssim import rpcutil
 from tlssim.rpc.v1 import trace_pb2, trace_pb2_grpc
-from tlssim.traces import TraceLog
+from tlssim.telemetry.traces import TraceLog
 
 
 class TraceEventsServicer(trace_pb2_grpc.TraceEventsServicer):

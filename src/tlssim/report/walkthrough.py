@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tlssim.report import ChainEntry, Direction, Report, Step
+from tlssim.report.model import ChainEntry, Direction, Report, Step
 
 # The client's own check of the chain. Reports before it was renamed say
 # "CertificateVerification", which read like the CertificateVerify message.

@@ -27,12 +27,12 @@ from cryptography.x509 import ocsp
 
 from tlssim import rpcutil
 from tlssim.client.run import run_client
-from tlssim.endpoints import replica_addresses, split_host_port
 from tlssim.net.transport import TcpTransport
 from tlssim.pki.admin import ADMIN_TOKEN_METADATA_KEY
 from tlssim.pki.revocation import build_ocsp_request
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc, server_pb2, server_pb2_grpc
 from tlssim.tls import AlertDescription, ClientConfig, ClientConnection, events
+from tlssim.topology.endpoints import replica_addresses, split_host_port
 
 CALL_TIMEOUT_S = 5.0
 HANDSHAKE_TIMEOUT_S = 5.0

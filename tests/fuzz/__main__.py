@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Fuzz every parser: structure-aware hypothesis strategies from tests/fuzz/targets.py.
 
-    .venv/bin/python scripts/fuzz.py --cases 1000000          # spread over all targets
-    .venv/bin/python scripts/fuzz.py --cases 20000 --target engine:server
+    .venv/bin/python -m tests.fuzz --cases 1000000          # spread over all targets
+    .venv/bin/python -m tests.fuzz --cases 20000 --target engine:server
 
 Runs the targets in batches, round robin, so progress shows early and a stop leaves a
 table of what ran. A crash (any exception but the parser's own error, an internal_error
@@ -17,9 +17,6 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hypothesis import HealthCheck, Phase, given, settings
 

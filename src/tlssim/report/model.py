@@ -1,4 +1,4 @@
-"""The handshake report (report.schema.json): what the client saw, step by step, as typed
+"""The handshake report (schema.json): what the client saw, step by step, as typed
 values; `to_dict`/`to_json` is the one way they become JSON and `from_dict`/`from_json` the
 way back (what the CLI, the scenarios and the benchmarks read)."""
 
@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Final
 
-from tlssim.client.decision import (
+from tlssim.pki.checks import Check
+from tlssim.report.revocation import (
     CertificateRevocation,
     Revocation,
     RevocationPolicy,
     RevocationSource,
     RevocationStatus,
 )
-from tlssim.pki.checks import Check
-from tlssim.wirecost import handshake_cost
+from tlssim.report.wirecost import handshake_cost
 
 SCHEMA_VERSION: Final = 1
 
@@ -197,7 +197,7 @@ class Report:
 
 
 def load_schema() -> dict[str, Any]:
-    text = resources.files("tlssim").joinpath("report.schema.json").read_text()
+    text = resources.files("tlssim.report").joinpath("schema.json").read_text()
     return dict(json.loads(text))
 
 

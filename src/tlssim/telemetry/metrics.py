@@ -24,7 +24,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-from tlssim.endpoints import split_host_port
+from tlssim.topology.endpoints import split_host_port
 from tlssim.web import HttpLimits, WebServer, new_app, text_error
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tlssim import rpcutil
-from tlssim.feed import Feed
+from tlssim.telemetry.feed import Feed
 
 log = logging.getLogger(__name__)
 

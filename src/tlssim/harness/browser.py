@@ -1,6 +1,6 @@
-"""Headless Chromium for tests that look at a page: a screenshot, and a WebDriver session.
-scripts/bootstrap.sh installs Debian's chromium and chromium-driver where it can; without
-them these tests skip, unless CI=true, where they fail."""
+"""Headless Chromium for tests and scripts that look at a page: a screenshot, and a WebDriver
+session. scripts/bootstrap.sh installs Debian's chromium and chromium-driver where it can;
+without them the tests that need them skip, unless CI=true, where they fail."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars")
@@ -22,6 +20,8 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars")
 def need_chromium(driver: bool = False) -> str:
     missing = CHROMIUM is None or (driver and CHROMEDRIVER is None)
     if missing:
+        import pytest  # a test's skip (or, under CI, failure); the package needs no pytest
+
         why = "needs chromium and chromium-driver (scripts/bootstrap.sh installs them)"
         if os.environ.get("CI") == "true":
             pytest.fail(why)

@@ -5,14 +5,28 @@ record headers and AEAD overhead, so they compare across versions and transports
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # the report builds its JSON with this module: no import cycle at run time
-    from tlssim.report import Step
+from typing import Any, Protocol
 
 SENT, RECEIVED = "sent", "received"  # the report's Direction values
+
+
+class Step(Protocol):
+    """What the cost reads of a report's step (`model.Step`, which the report's JSON carries
+    this module's figures for: the model imports this module, not the other way)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def direction(self) -> str: ...
+    @property
+    def at_ms(self) -> float: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def fields(self) -> Mapping[str, Any]: ...
+
 
 #: Steps that are not part of the handshake's flights.
 _NOT_HANDSHAKE = frozenset({"ApplicationData"})

@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tlssim.cli.fit import terminal_width, wrap
-from tlssim.client.decision import RevocationPolicy
 from tlssim.pki.checks import Check
-from tlssim.report import Direction, FirstHandshake, Report, Step
-from tlssim.walkthrough import (
+from tlssim.report.fit import terminal_width, wrap
+from tlssim.report.model import Direction, FirstHandshake, Report, Step
+from tlssim.report.revocation import RevocationPolicy
+from tlssim.report.walkthrough import (
     CHAIN_VALIDATION_NAMES,
     PAIRED_SECRETS,
     Context,
@@ -18,7 +18,7 @@ from tlssim.walkthrough import (
     explain,
     key_schedule,
 )
-from tlssim.wirecost import cost_lines, handshake_cost
+from tlssim.report.wirecost import cost_lines, handshake_cost
 
 ARROWS = {
     Direction.SENT: "client -> server",

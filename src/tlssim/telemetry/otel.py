@@ -17,7 +17,7 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tlssim.traces import TraceEvent, TraceLog
+from tlssim.telemetry.traces import TraceEvent, TraceLog
 
 log = logging.getLogger(__name__)
 
