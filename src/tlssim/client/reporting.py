@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,11 +61,20 @@ def build_report(
     total_ms: float | None = None,
     failure: str | None = None,
     client_replica: str | None = None,
+    client_cert_why: str = "",
 ) -> Report:
     """`failure` fails a run that otherwise succeeded (e.g. no session to resume); `total_ms`
-    replaces the run's own length (a --resume run counts both handshakes)."""
+    replaces the run's own length (a --resume run counts both handshakes); `client_cert_why`
+    says why the client's Certificate, if it sent one, holds what it holds."""
     decision = decided.decision if decided else Decision(alert=None)
     steps = [s for t in run.timeline if (s := _step(t.at_ms, t.event)) is not None]
+    if client_cert_why:
+        steps = [
+            dataclasses.replace(s, fields={**s.fields, "why": client_cert_why})
+            if s.name == "Certificate" and s.direction is Direction.SENT
+            else s
+            for s in steps
+        ]
     if decided is not None:
         steps.append(
             Step(
