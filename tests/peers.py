@@ -243,9 +243,8 @@ def nss_db(directory: Path, bundle: Path) -> Iterator[Path]:
     read as a CA."""
     certutil = need("certutil")
     directory.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [certutil, "-N", "-d", f"sql:{directory}", "--empty-password"], check=True, timeout=30
-    )
+    db = f"sql:{directory}"
+    subprocess.run([certutil, "-N", "-d", db, "--empty-password"], check=True, timeout=30)
     certs = x509.load_pem_x509_certificates(bundle.read_bytes())
     # NSS 3.87 knows no ML-DSA: the lab's post-quantum root stays out.
     classical = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
@@ -253,8 +252,7 @@ def nss_db(directory: Path, bundle: Path) -> Iterator[Path]:
         one = directory / f"ca{i}.pem"
         one.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         subprocess.run(
-            [certutil, "-A", "-n", f"lab{i}", "-t", "C,,", "-i", str(one)]
-            + ["-d", f"sql:{directory}"],
+            [certutil, "-A", "-n", f"lab{i}", "-t", "C,,", "-i", str(one), "-d", db],
             check=True,
             timeout=30,
         )
