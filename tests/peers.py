@@ -12,11 +12,13 @@ credentials for the peers: a CA and a P-256 leaf for ``peer.test``.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,8 +26,9 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tlssim.pki.throwaway import make_ca, make_leaf
 
@@ -218,23 +221,53 @@ class PeerPki:
     def key(self) -> Path:
         return self.directory / "ec.key"
 
+    @property
+    def client_cert(self) -> Path:
+        return self.directory / "client.pem"
+
+    @property
+    def client_key(self) -> Path:
+        return self.directory / "client.key"
+
     @classmethod
     def create(cls, directory: Path) -> PeerPki:
+        """Also ``client.pem``/``client.key``: a P-256 clientAuth leaf from the same CA."""
         directory.mkdir(parents=True, exist_ok=True)
         ca, ca_key = make_ca("tlssim peer test CA")
-        key = ec.generate_private_key(ec.SECP256R1())
-        leaf = make_leaf(ca, ca_key, PEER_HOST, key)
         pki = cls(directory)
         pki.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-        pki.cert.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
-        pki.key.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
+        key = ec.generate_private_key(ec.SECP256R1())
+        _write(pki.cert, pki.key, make_leaf(ca, ca_key, PEER_HOST, key), key)
+        client_key = ec.generate_private_key(ec.SECP256R1())
+        now = dt.datetime.now(dt.UTC)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "client.peer.test")])
+        client = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(ca.subject)
+            .public_key(client_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)
+            .sign(ca_key, hashes.SHA256())
         )
+        _write(pki.client_cert, pki.client_key, client, client_key)
         return pki
+
+
+def _write(
+    cert_file: Path, key_file: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
+) -> None:
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
 
 
 @contextlib.contextmanager
@@ -257,3 +290,63 @@ def nss_db(directory: Path, bundle: Path) -> Iterator[Path]:
             timeout=30,
         )
     yield directory
+
+
+class HoldUntilAlert:
+    """A loopback TCP relay to a peer's server that hands our client the server's last
+    flight and its close in one write: what follows the server's ChangeCipherSpec (TLS 1.2)
+    is held, by whole records, until an alert record from the server arrives (or the server
+    ends), then written at once. Everything else passes as it comes. One connection."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.held_flushes = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _serve(self) -> None:
+        self.listener.settimeout(30)
+        client, _ = self.listener.accept()
+        upstream = socket.create_connection(("127.0.0.1", self.upstream_port), 10)
+        with client, upstream:
+            up = threading.Thread(target=self._pump_up, args=(client, upstream), daemon=True)
+            up.start()
+            self._pump_down(upstream, client)
+            up.join(10)
+
+    @staticmethod
+    def _pump_up(client: socket.socket, upstream: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := client.recv(65536):
+                upstream.sendall(data)
+            upstream.shutdown(socket.SHUT_WR)
+
+    def _pump_down(self, upstream: socket.socket, client: socket.socket) -> None:
+        buffer, held, holding = b"", b"", False
+        with contextlib.suppress(OSError):
+            while data := upstream.recv(65536):
+                buffer += data
+                while len(buffer) >= 5 and len(buffer) >= 5 + int.from_bytes(buffer[3:5], "big"):
+                    end = 5 + int.from_bytes(buffer[3:5], "big")
+                    rec, buffer = buffer[:end], buffer[end:]
+                    holding = holding or rec[0] == 20  # change_cipher_spec
+                    if not holding:
+                        client.sendall(rec)
+                        continue
+                    held += rec
+                    if rec[0] == 21:  # alert: the close arrived, all of it goes at once
+                        client.sendall(held)
+                        held, holding = b"", False
+                        self.held_flushes += 1
+            client.sendall(held + buffer)
+            client.shutdown(socket.SHUT_WR)
+
+    def stop(self) -> None:
+        self._thread.join(15)
+        self.listener.close()
