@@ -255,7 +255,7 @@ class ServerTls12(Handshake):
         if not candidates:
             raise HandshakeFailure("no common cipher suite")
         auths = {c.authentication for c in candidates}
-        # the selector judges keys by TLS 1.3's rule: PKCS#1 schemes go by their PSS names
+        # the selector judges keys by TLS 1.3's rule: schemes go by their TLS 1.3 names
         hint = tuple(
             dict.fromkeys(
                 named
