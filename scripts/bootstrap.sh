@@ -24,6 +24,22 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
     apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-dejavu-core >/dev/null
   fi
 fi
+# Other TLS stacks as peers (tlssim interop, tests/peers.py): GnuTLS, NSS's tools, Botan,
+# Go (for the Go peer below), curl, wget, and socat. One apt-get for whatever is missing, as root;
+# elsewhere the tests that need a missing one skip.
+missing=()
+for pair in gnutls-serv:gnutls-bin tstclnt:libnss3-tools certutil:libnss3-tools botan:botan \
+  go:golang-go socat:socat curl:curl wget:wget; do
+  if ! command -v "${pair%%:*}" >/dev/null 2>&1; then
+    case " ${missing[*]-} " in *" ${pair#*:} "*) ;; *) missing+=("${pair#*:}") ;; esac
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing ${missing[*]} with apt" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 # Go's crypto/tls as an interop peer (tlssim interop): built from the repository with the
 # machine's Go, when it has one; rebuilt when the source changes.
 peer_src=src/tlssim/interop/tlspeer.go

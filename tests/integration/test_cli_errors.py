@@ -105,3 +105,16 @@ def test_a_bug_is_one_line_unless_debug() -> None:
     assert run_guarded(broken, debug=False) == Exit.INTERNAL
     with pytest.raises(ZeroDivisionError):
         run_guarded(broken, debug=True)
+
+
+def test_debug_before_or_after_the_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    from tlssim.cli.errors import run_guarded
+    from tlssim.cli.main import _parser
+
+    parser = _parser()
+    for argv in (["--debug", "handshake"], ["handshake", "--debug"], ["ca", "list", "--debug"]):
+        assert parser.parse_args(argv).debug is True, argv
+    assert parser.parse_args(["handshake"]).debug is False
+    run_guarded(lambda: 1 // 0, debug=False)
+    hint = capsys.readouterr().err
+    assert "before or after the subcommand" in hint and "tlssim --debug handshake" in hint

@@ -293,9 +293,14 @@ def test_our_client_against_openssl_s_server_verify(
     try:
         _wait_listening(port, server)
         common = ("--tcp", f"127.0.0.1:{port}", "--tls", version, "--no-echo")
-        report = handshake(stack, *common)
+        # With --tcp the client presents the lab's identity only when told to.
+        report = handshake(stack, *common, "--client-cert", "auto")
         assert report["ok"], report
         assert "CertificateVerify" in steps(report, "sent")
+        refused = handshake(stack, *common)
+        assert "CertificateVerify" not in steps(refused, "sent")
+        assert not refused["ok"]
+        assert refused["alert"]["sent_by"] == "server", refused
         refused = handshake(stack, *common, "--client-cert", "none")
         assert not refused["ok"]
         assert refused["alert"]["sent_by"] == "server", refused

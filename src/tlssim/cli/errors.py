@@ -92,7 +92,8 @@ def run_guarded(command: Callable[[], int], debug: bool) -> int:
             return known.code
         print(
             f"tlssim: internal error: {type(exc).__name__}: {exc} "
-            "(run again with --debug for the traceback, and please report it)",
+            "(run again with --debug, before or after the subcommand, e.g. "
+            "`tlssim --debug handshake ...`, for the traceback, and please report it)",
             file=sys.stderr,
         )
         return Exit.INTERNAL

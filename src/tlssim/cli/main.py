@@ -116,10 +116,10 @@ def _parser() -> argparse.ArgumentParser:
     hs.add_argument(
         "--client-cert",
         metavar="auto|none|FILE",
-        default="auto",
+        default="",
         help="what answers a server's CertificateRequest: auto, the client service's own "
-        "certificate from the ca (default); none, an empty Certificate; FILE, a PEM chain "
-        "(leaf first) with --client-key",
+        "certificate from the ca (the default with the lab's server); none, an empty "
+        "Certificate (the default with --tcp); FILE, a PEM chain (leaf first) with --client-key",
     )
     hs.add_argument(
         "--client-key", metavar="FILE", help="the PEM private key of --client-cert FILE"
@@ -246,7 +246,23 @@ def _parser() -> argparse.ArgumentParser:
         choices=["kill", "pause", "unpause", "restart", "stop", "start", "disconnect", "connect"],
     )
     container.add_argument("service")
+    _debug_everywhere(parser)
     return parser
+
+
+def _debug_everywhere(parser: argparse.ArgumentParser) -> None:
+    """--debug after any subcommand too (``tlssim handshake --debug``), not only before it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                if "--debug" not in child._option_string_actions:
+                    child.add_argument(
+                        "--debug",
+                        action="store_true",
+                        default=argparse.SUPPRESS,
+                        help="show the traceback of an unexpected error",
+                    )
+                _debug_everywhere(child)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -297,7 +313,7 @@ async def _handshake(args: argparse.Namespace) -> int:
 
     ca_pem = Path(args.ca_file).read_text() if args.ca_file else ""
     client_cert, cert_pem, key_pem = args.client_cert, "", ""
-    if client_cert not in ("auto", "none"):
+    if client_cert not in ("", "auto", "none"):
         if not args.client_key:
             raise CliError("--client-cert FILE needs --client-key FILE")
         cert_pem = Path(client_cert).read_text()

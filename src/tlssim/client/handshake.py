@@ -103,6 +103,7 @@ def _report(
         total_ms=total_ms,
         failure=failure,
         client_replica=replica,
+        client_cert_why=plan.client_cert_why,
     )
 
 

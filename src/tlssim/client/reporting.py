@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,11 +62,20 @@ def build_report(
     total_ms: float | None = None,
     failure: str | None = None,
     client_replica: str | None = None,
+    client_cert_why: str = "",
 ) -> Report:
     """`failure` fails a run that otherwise succeeded (e.g. no session to resume); `total_ms`
-    replaces the run's own length (a --resume run counts both handshakes)."""
+    replaces the run's own length (a --resume run counts both handshakes); `client_cert_why`
+    says why the client's Certificate, if it sent one, holds what it holds."""
     decision = decided.decision if decided else Decision(alert=None)
     steps = [s for t in run.timeline if (s := _step(t.at_ms, t.event)) is not None]
+    if client_cert_why:
+        steps = [
+            dataclasses.replace(s, fields={**s.fields, "why": client_cert_why})
+            if s.name == "Certificate" and s.direction is Direction.SENT
+            else s
+            for s in steps
+        ]
     if decided is not None:
         steps.append(
             Step(
@@ -96,7 +106,10 @@ def build_report(
     if error is None and failure is not None:
         error = failure
     ok = info is not None and alert is None and error is None
-    if expected and info is not None:
+    # A server that closed as the handshake completed got none of the data: no echo to check.
+    sent_any = run.first(ApplicationDataSent) or run.first(events.EarlyDataSent)
+    sent = len(expected) if info is None or sent_any else 0
+    if sent and info is not None:
         _insert_echo_step(steps, expected, run.echoed, echo_ok)
 
     first_flight = run.first(events.HandshakeMessageReceived)
@@ -122,7 +135,7 @@ def build_report(
         checks=decision.checks,
         revocation=revocation if decided else NOT_DECIDED,
         alert=alert,
-        application_data=ApplicationData(sent=len(expected), echoed=len(run.echoed)),
+        application_data=ApplicationData(sent=sent, echoed=len(run.echoed)),
         warnings=decision.warnings,
         error=error,
         steps=tuple(steps),

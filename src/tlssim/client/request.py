@@ -93,6 +93,8 @@ class Plan:
     #: What answers a CertificateRequest: "auto" (the client's enrolled certificate, added
     #: by the service), "none" or "pem" (already in ``config.client_certificate``).
     client_cert: str = "auto"
+    #: Why that one (the story tells it with the client's Certificate).
+    client_cert_why: str = ""
 
 
 def plan_for(request: Any) -> Plan:
@@ -104,6 +106,7 @@ def plan_for(request: Any) -> Plan:
     except ValueError:
         known = ", ".join(p.value for p in RevocationPolicy)
         raise BadRequest(f"revocation policy must be one of {known}") from None
+    client_cert, why = client_cert_mode(request)
     return Plan(
         target=target,
         config=client_config(request, target),
@@ -117,8 +120,30 @@ def plan_for(request: Any) -> Plan:
         capture=request.capture,
         expect_echo=not request.no_echo,
         early_data=request.early_data,
-        client_cert=request.client_cert or "auto",
+        client_cert=client_cert,
+        client_cert_why=why,
     )
+
+
+#: Why the client answers a CertificateRequest as it does, by mode and whether it was asked.
+CLIENT_CERT_WHY: Final = {
+    ("auto", False): "the lab's own server asks: the client's enrolled lab certificate "
+    "(--client-cert none to send none)",
+    ("none", False): "--tcp reaches a server outside the lab, which gets no lab identity "
+    "unless asked for (--client-cert auto or FILE)",
+    ("auto", True): "--client-cert auto: the client's enrolled lab certificate",
+    ("none", True): "--client-cert none",
+    ("pem", True): "--client-cert FILE: the chain given",
+}
+
+
+def client_cert_mode(request: Any) -> tuple[str, str]:
+    """What answers a CertificateRequest, and why: the request's choice, or by default the
+    lab's certificate through the server service and none over --tcp."""
+    if request.client_cert:
+        return request.client_cert, CLIENT_CERT_WHY.get((request.client_cert, True), "")
+    mode = "none" if request.tcp_address else "auto"
+    return mode, CLIENT_CERT_WHY[(mode, False)]
 
 
 def client_config(request: Any, target: Target) -> ClientConfig:

@@ -16,6 +16,11 @@ from tlssim.tls import AlertDescription, ClientConnection, TLSError, events
 CertificateDecider = Callable[[events.CertificateReceived], Awaitable[AlertDescription | None]]
 
 
+#: Why a run failed when the server closed cleanly (close_notify) too early.
+SERVER_CLOSED_BEFORE_DATA = "the server closed the connection before any application data"
+SERVER_CLOSED_IN_HANDSHAKE = "the server closed the connection during the handshake"
+
+
 @dataclass(frozen=True, slots=True)
 class ApplicationDataSent(events.Event):
     """The client handed its application data to the engine (not an engine event: the
@@ -154,6 +159,11 @@ async def _client_loop(
                     )
                 elif isinstance(ev, events.EarlyDataAnswered):
                     early_taken = ev.accepted
+                elif isinstance(ev, events.HandshakeComplete) and conn.closed:
+                    # The server's close (or alert) came in the same read as its last
+                    # handshake message: nothing may be sent; an alert says why itself.
+                    if expected and conn.error is None:
+                        run.failure = SERVER_CLOSED_BEFORE_DATA
                 elif isinstance(ev, events.HandshakeComplete):
                     if early_data and not early_taken:
                         conn.send_application_data(early_data)  # 1-RTT after all
@@ -170,6 +180,8 @@ async def _client_loop(
                         conn.close()
                         closing = True
                 elif isinstance(ev, events.ConnectionClosed):
+                    if not conn.handshake_complete and ev.error is None and not run.failure:
+                        run.failure = SERVER_CLOSED_IN_HANDSHAKE
                     await flush(conn, transport)
                     await transport.finish()
                     return

@@ -160,6 +160,14 @@ def _server_hello(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
 
 
 def _certificate(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
+    if step.direction is Direction.SENT:
+        count = f.get("certificates", 0)
+        text = (
+            f"the client sends its chain ({count} certificate(s)) and proves its key"
+            if count
+            else "the client sends an empty Certificate: no client identity"
+        )
+        return text + (f" ({f['why']})" if f.get("why") else "")
     if ctx.chain:
         text = f"the server sends its chain, leaf first: {describe_chain(ctx.chain)}"
     else:

@@ -143,7 +143,8 @@ class ServerConfig:
     passed are those usable with the offered cipher suites (ECDSA/Ed25519 schemes for
     ECDHE_ECDSA, RSA schemes for ECDHE_RSA and RSA key transport), named as TLS 1.3 names
     them so that ``key_supports(key, scheme)`` judges the key: a PKCS#1 v1.5 scheme appears
-    as the RSA-PSS scheme of the same hash, and when only RSA key transport is possible and
+    as the RSA-PSS scheme of the same hash, an ECDSA scheme (whose curve TLS 1.2 does not
+    fix) as every ECDSA scheme, and when only RSA key transport is possible and
     the client named no RSA scheme, ``rsa_pss_rsae_sha256`` stands for "an RSA key".
     ``cipher_suites`` and ``supported_groups`` are in server preference order; a client
     listing a post-quantum group the server has gets one (after a HelloRetryRequest if it

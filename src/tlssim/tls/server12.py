@@ -73,7 +73,17 @@ S, M = Tls12State, HandshakeType
 _RULES = SCHEMES_FOR_KEY[ProtocolVersion.TLSv1_2]
 _RSA_SCHEMES = _RULES["rsa"]
 _ECDSA_SCHEMES = frozenset().union(*(v for k, v in _RULES.items() if k != "rsa"))
+_ECDSA_ANY_CURVE = _RULES["secp256r1"]
 _UNCOMPRESSED = b"\x01\x00"  # ec_point_formats: [uncompressed]
+
+
+def _tls13_names(scheme: SignatureScheme) -> tuple[SignatureScheme, ...]:
+    """What a TLS 1.2 scheme stands for among TLS 1.3's names (which the certificate
+    selector judges keys by): a PKCS#1 v1.5 scheme is the RSA-PSS one of its hash, and an
+    ECDSA scheme, which in TLS 1.2 fixes no curve, is every ECDSA scheme."""
+    if scheme in _ECDSA_ANY_CURVE:
+        return (scheme, *sorted(_ECDSA_ANY_CURVE - {scheme}))
+    return (TLS13_COUNTERPART.get(scheme, scheme),)
 
 
 def _auth_fits(key: PrivateKey, authentication: str) -> bool:
@@ -268,13 +278,14 @@ class ServerTls12(Handshake):
         if not candidates:
             raise HandshakeFailure("no common cipher suite")
         auths = {c.authentication for c in candidates}
-        # the selector judges keys by TLS 1.3's rule: PKCS#1 schemes go by their PSS names
+        # the selector judges keys by TLS 1.3's rule: schemes go by their TLS 1.3 names
         hint = tuple(
             dict.fromkeys(
-                TLS13_COUNTERPART.get(s, s)
+                named
                 for s in offer.schemes
                 if ("rsa" in auths and s in _RSA_SCHEMES)
                 or ("ecdsa" in auths and s in _ECDSA_SCHEMES)
+                for named in _tls13_names(s)
             )
         )
         rsa_kx = any(c.key_exchange == "rsa" for c in candidates)

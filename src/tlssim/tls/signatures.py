@@ -82,13 +82,18 @@ _BY_CURVE = {
     "secp256r1": frozenset({SignatureScheme.ecdsa_secp256r1_sha256}),
     "secp384r1": frozenset({SignatureScheme.ecdsa_secp384r1_sha384}),
 }
+#: TLS 1.2 names an ECDSA scheme's hash only: any curve's key signs with either (RFC 8446
+#: 4.2.3 notes that TLS 1.2 did not bind the curve; RFC 5246 7.4.1.4.1 pairs hash and
+#: signature algorithm, nothing more).
+_ECDSA_ANY_CURVE = frozenset(SignatureScheme(s) for s in _ECDSA)
 _ED25519 = frozenset({SignatureScheme.ed25519})
 _BY_MLDSA_SET = {scheme.name: frozenset({scheme}) for _, _, scheme in _MLDSA_KINDS}
 
 #: The schemes a key may sign with, by key kind ("rsa", "ed25519", the EC curve or the
 #: ML-DSA set), per version: TLS 1.3 signs RSA with RSASSA-PSS only (4.2.3); TLS 1.2 also
-#: with PKCS#1 v1.5 (RFC 5246 7.4.1.4.1), and ML-DSA not at all. ECDSA schemes stay bound
-#: to their curve in both, as each ML-DSA scheme to its parameter set.
+#: with PKCS#1 v1.5 (RFC 5246 7.4.1.4.1), and ML-DSA not at all. TLS 1.3 binds an ECDSA
+#: scheme to its curve (4.2.3), as each ML-DSA scheme to its parameter set; TLS 1.2 binds
+#: only the hash, so a P-256 key may sign ecdsa_secp384r1_sha384 there (as Botan's does).
 SCHEMES_FOR_KEY: dict[ProtocolVersion, dict[str, frozenset[SignatureScheme]]] = {
     ProtocolVersion.TLSv1_3: {
         "rsa": _PSS_SCHEMES,
@@ -99,7 +104,7 @@ SCHEMES_FOR_KEY: dict[ProtocolVersion, dict[str, frozenset[SignatureScheme]]] = 
     ProtocolVersion.TLSv1_2: {
         "rsa": _PSS_SCHEMES | _PKCS1_SCHEMES,
         "ed25519": _ED25519,
-        **_BY_CURVE,
+        **dict.fromkeys(_BY_CURVE, _ECDSA_ANY_CURVE),
     },
 }
 

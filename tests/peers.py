@@ -1,0 +1,352 @@
+"""Other TLS stacks as peers: their programs, their versions, and how to drive them.
+
+Each peer is a program from a Debian package that ``scripts/bootstrap.sh`` installs (as
+root, with apt). A test asks for one with ``need(name)``: it is installed here the same way
+when it is missing and we may, and the test skips only when it is missing and cannot be.
+``ServerPeer`` starts a peer's server on a free loopback port and waits until it listens;
+``run_client`` runs a peer's client with a deadline; ``version(name)`` says which release
+answered, for the test's output and an interop table. ``PeerPki`` writes throwaway
+credentials for the peers: a CA and a P-256 leaf for ``peer.test``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tlssim.pki.throwaway import make_ca, make_leaf
+
+PEER_HOST = "peer.test"
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A peer program: the Debian package that brings it and how it tells its version."""
+
+    program: str
+    package: str
+    version_command: tuple[str, ...]
+
+
+PEERS = {
+    "openssl": Peer("openssl", "openssl", ("openssl", "version")),
+    "gnutls-serv": Peer("gnutls-serv", "gnutls-bin", ("gnutls-cli", "--version")),
+    "gnutls-cli": Peer("gnutls-cli", "gnutls-bin", ("gnutls-cli", "--version")),
+    "botan": Peer("botan", "botan", ("botan", "version")),
+    # tstclnt and certutil print no version of their own: the package's is NSS's.
+    "tstclnt": Peer("tstclnt", "libnss3-tools", ("dpkg-query", "-W", "-f=${Version}", "libnss3")),
+    "certutil": Peer("certutil", "libnss3-tools", ("dpkg-query", "-W", "-f=${Version}", "libnss3")),
+    "socat": Peer("socat", "socat", ("socat", "-V")),
+    "go": Peer("go", "golang-go", ("go", "version")),
+}
+
+
+def _install(package: str) -> None:
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return
+    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
+        env=env,
+        capture_output=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def need(name: str) -> str:
+    """The path of peer ``name``'s program, installed if missing and we may; else a skip."""
+    peer = PEERS[name]
+    if shutil.which(peer.program) is None:
+        _install(peer.package)
+    path = shutil.which(peer.program)
+    if path is None:
+        pytest.skip(f"{peer.program} is missing and cannot be installed ({peer.package})")
+    return path
+
+
+def version(name: str) -> str:
+    """The first line the peer's version command prints (e.g. ``gnutls-cli 3.7.9``)."""
+    peer = PEERS[name]
+    try:
+        out = subprocess.run(
+            peer.version_command, capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    lines = (out.stdout or out.stderr).strip().splitlines()
+    return f"{peer.program} {lines[0]}" if lines else "unknown"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_listening(port: int, process: subprocess.Popen[bytes], timeout_s: float = 15) -> None:
+    """Until something accepts on 127.0.0.1:``port``; fails if ``process`` dies first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            code = process.returncode
+            raise RuntimeError(f"{process.args!r} exited with {code} before listening")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout_s:g} s")
+
+
+class ServerPeer:
+    """A peer's server on a free loopback port: ``{port}`` in ``command`` is replaced.
+
+    Its standard input is an open pipe (a server that quits on EOF stays up) unless
+    ``stdin_eof``; its output goes to ``log``. A context manager: stopped on exit."""
+
+    def __init__(
+        self, name: str, command: Sequence[str], log: Path, *, stdin_eof: bool = False
+    ) -> None:
+        need(name)
+        self.name = name
+        self.port = free_port()
+        self.log = log
+        argv = [part.replace("{port}", str(self.port)) for part in command]
+        self._log = log.open("wb")
+        self.process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL if stdin_eof else subprocess.PIPE,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_listening(self.port, self.process)
+        except RuntimeError:
+            self.stop()
+            raise
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self._log.close()
+
+    def __enter__(self) -> ServerPeer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass(frozen=True)
+class ClientResult:
+    returncode: int | None  # None: killed at the deadline
+    output: str
+    seconds: float
+
+    @property
+    def timed_out(self) -> bool:
+        return self.returncode is None
+
+
+def run_client(
+    name: str, command: Sequence[str], timeout_s: float, stdin: bytes = b""
+) -> ClientResult:
+    """Runs a peer's client to its end, or kills it (its whole group) at ``timeout_s``."""
+    need(name)
+    started = time.monotonic()
+    process = subprocess.Popen(
+        list(command),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        out, _ = process.communicate(stdin, timeout=timeout_s)
+        code: int | None = process.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, _ = process.communicate()
+        code = None
+    return ClientResult(code, out.decode(errors="replace"), time.monotonic() - started)
+
+
+@dataclass(frozen=True)
+class PeerPki:
+    """Throwaway credentials in ``directory``: ``ca.pem``, and ``ec.pem``/``ec.key`` (a
+    P-256 leaf for peer.test, CA:FALSE, serverAuth)."""
+
+    directory: Path
+
+    @property
+    def ca(self) -> Path:
+        return self.directory / "ca.pem"
+
+    @property
+    def cert(self) -> Path:
+        return self.directory / "ec.pem"
+
+    @property
+    def key(self) -> Path:
+        return self.directory / "ec.key"
+
+    @property
+    def client_cert(self) -> Path:
+        return self.directory / "client.pem"
+
+    @property
+    def client_key(self) -> Path:
+        return self.directory / "client.key"
+
+    @classmethod
+    def create(cls, directory: Path) -> PeerPki:
+        """Also ``client.pem``/``client.key``: a P-256 clientAuth leaf from the same CA."""
+        directory.mkdir(parents=True, exist_ok=True)
+        ca, ca_key = make_ca("tlssim peer test CA")
+        pki = cls(directory)
+        pki.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+        key = ec.generate_private_key(ec.SECP256R1())
+        _write(pki.cert, pki.key, make_leaf(ca, ca_key, PEER_HOST, key), key)
+        client_key = ec.generate_private_key(ec.SECP256R1())
+        now = dt.datetime.now(dt.UTC)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "client.peer.test")])
+        client = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(ca.subject)
+            .public_key(client_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        _write(pki.client_cert, pki.client_key, client, client_key)
+        return pki
+
+
+def _write(
+    cert_file: Path, key_file: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
+) -> None:
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+@contextlib.contextmanager
+def nss_db(directory: Path, bundle: Path) -> Iterator[Path]:
+    """An NSS database (no password) trusting each certificate of ``bundle`` that NSS can
+    read as a CA."""
+    certutil = need("certutil")
+    directory.mkdir(parents=True, exist_ok=True)
+    db = f"sql:{directory}"
+    subprocess.run([certutil, "-N", "-d", db, "--empty-password"], check=True, timeout=30)
+    certs = x509.load_pem_x509_certificates(bundle.read_bytes())
+    # NSS 3.87 knows no ML-DSA: the lab's post-quantum root stays out.
+    classical = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+    for i, cert in enumerate(c for c in certs if isinstance(c.public_key(), classical)):
+        one = directory / f"ca{i}.pem"
+        one.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        subprocess.run(
+            [certutil, "-A", "-n", f"lab{i}", "-t", "C,,", "-i", str(one), "-d", db],
+            check=True,
+            timeout=30,
+        )
+    yield directory
+
+
+class HoldUntilAlert:
+    """A loopback TCP relay to a peer's server that hands our client the server's last
+    flight and its close in one write: what follows the server's ChangeCipherSpec (TLS 1.2)
+    is held, by whole records, until an alert record from the server arrives (or the server
+    ends), then written at once. Everything else passes as it comes. One connection."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.held_flushes = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _serve(self) -> None:
+        self.listener.settimeout(30)
+        client, _ = self.listener.accept()
+        upstream = socket.create_connection(("127.0.0.1", self.upstream_port), 10)
+        with client, upstream:
+            up = threading.Thread(target=self._pump_up, args=(client, upstream), daemon=True)
+            up.start()
+            self._pump_down(upstream, client)
+            up.join(10)
+
+    @staticmethod
+    def _pump_up(client: socket.socket, upstream: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := client.recv(65536):
+                upstream.sendall(data)
+            upstream.shutdown(socket.SHUT_WR)
+
+    def _pump_down(self, upstream: socket.socket, client: socket.socket) -> None:
+        buffer, held, holding = b"", b"", False
+        with contextlib.suppress(OSError):
+            while data := upstream.recv(65536):
+                buffer += data
+                while len(buffer) >= 5 and len(buffer) >= 5 + int.from_bytes(buffer[3:5], "big"):
+                    end = 5 + int.from_bytes(buffer[3:5], "big")
+                    rec, buffer = buffer[:end], buffer[end:]
+                    holding = holding or rec[0] == 20  # change_cipher_spec
+                    if not holding:
+                        client.sendall(rec)
+                        continue
+                    held += rec
+                    if rec[0] == 21:  # alert: the close arrived, all of it goes at once
+                        client.sendall(held)
+                        held, holding = b"", False
+                        self.held_flushes += 1
+            client.sendall(held + buffer)
+            client.shutdown(socket.SHUT_WR)
+
+    def stop(self) -> None:
+        self._thread.join(15)
+        self.listener.close()
