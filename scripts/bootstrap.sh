@@ -25,11 +25,12 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   fi
 fi
 # Other TLS stacks as peers (tlssim interop, tests/peers.py): GnuTLS, NSS's tools, Botan,
-# Go (for the Go peer below), curl, wget, and socat. One apt-get for whatever is missing, as root;
+# Go and a JDK (for the Go and Java peers below), curl, wget, and socat. One apt-get for whatever is missing, as root;
 # elsewhere the tests that need a missing one skip.
 missing=()
 for pair in gnutls-serv:gnutls-bin tstclnt:libnss3-tools certutil:libnss3-tools botan:botan \
-  go:golang-go socat:socat curl:curl wget:wget; do
+  selfserv:libnss3-tools pk12util:libnss3-tools go:golang-go javac:openjdk-17-jdk-headless \
+  socat:socat curl:curl wget:wget; do
   if ! command -v "${pair%%:*}" >/dev/null 2>&1; then
     case " ${missing[*]-} " in *" ${pair#*:} "*) ;; *) missing+=("${pair#*:}") ;; esac
   fi
@@ -46,4 +47,10 @@ peer_src=src/tlssim/interop/tlspeer.go
 if command -v go >/dev/null 2>&1 && [ ! .venv/bin/tlssim-go-peer -nt "$peer_src" ]; then
   echo "building the Go interop peer" >&2
   GOCACHE="$PWD/.venv/go-cache" go build -o .venv/bin/tlssim-go-peer "$peer_src"
+fi
+# Java's JSSE as an interop peer, compiled the same way when the machine has a JDK.
+java_src=src/tlssim/interop/TlsPeer.java
+if command -v javac >/dev/null 2>&1 && [ ! .venv/java/TlsPeer.class -nt "$java_src" ]; then
+  echo "building the Java interop peer" >&2
+  javac -d .venv/java "$java_src"
 fi

@@ -190,6 +190,10 @@ EXPLAINED: dict[tuple[str, str, str], str] = {
         "(VERIFY_CRL_CHECK_LEAF)"
     ),
     ("go", "revoked.tlssim.test", "*"): "policy: crypto/tls checks no revocation",
+    ("java", "revoked.tlssim.test", "defaults"): (
+        "policy: JSSE checks revocation only when told (com.sun.net.ssl.checkRevocation, "
+        "jdk.tls.client.enableStatusRequestExtension)"
+    ),
     ("curl", "revoked.tlssim.test", "defaults"): (
         "policy: curl checks revocation only with --cert-status"
     ),

@@ -25,8 +25,11 @@ from pathlib import Path
 from tlssim.tls.constants import AlertDescription
 
 TIMEOUT_S = 8.0
-#: Where set-up builds the Go peer (scripts/bootstrap.sh), beside the venv's python.
+#: Where set-up builds the Go peer and the Java peer (scripts/bootstrap.sh), in the venv.
 GO_PEER = Path(sys.executable).parent / "tlssim-go-peer"
+JAVA_PEER_DIR = Path(sys.executable).parent.parent / "java"
+#: A JVM starts slowly on a busy machine.
+JAVA_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,8 @@ class ClientPeer:
     def available(self) -> bool:
         if self.program == "tlssim-go-peer":
             return GO_PEER.exists()
+        if self.program == "java":
+            return java_peer_built()
         if self.program:
             return shutil.which(self.program) is not None
         return True
@@ -81,8 +86,13 @@ class ClientPeer:
 
 
 def _run(
-    argv: Sequence[str], *, stdin: str = "", env: dict[str, str] | None = None
+    argv: Sequence[str],
+    *,
+    stdin: str = "",
+    env: dict[str, str] | None = None,
+    timeout: float = TIMEOUT_S,
 ) -> tuple[int, str]:
+    """(exit code, stdout and stderr); -1 when the program ran past `timeout`."""
     try:
         done = subprocess.run(
             list(argv),
@@ -90,7 +100,7 @@ def _run(
             capture_output=True,
             text=True,
             errors="replace",
-            timeout=TIMEOUT_S,
+            timeout=timeout,
             check=False,
             env=env,
         )
@@ -99,6 +109,10 @@ def _run(
         text = out.decode(errors="replace") if isinstance(out, bytes) else str(out)
         return -1, text + "\n(timed out)"
     return done.returncode, done.stdout + done.stderr
+
+
+def _exit(code: int) -> str:
+    return "timed out" if code == -1 else f"exit {code}"
 
 
 def _first_line(text: str, *patterns: str) -> str:
@@ -113,6 +127,7 @@ _VOLATILE = [
     (re.compile(r"\d{4}-\d\d-\d\dT[\d:]+Z"), "TIME"),
     (re.compile(r"current time TIME is (after|before) TIME"), r"current time is \1 the validity"),
     (re.compile(r"127\.0\.0\.1:\d+"), "HOST:PORT"),
+    (re.compile(r"\w{3} \w{3} \d\d \d\d:\d\d:\d\d UTC \d{4}"), "DATE"),
     (re.compile(r"\b[0-9A-F]{12,}:error:"), "error:"),
     (re.compile(r":[\w./-]+\.c:\d+:"), ":"),
 ]
@@ -265,7 +280,7 @@ def _nss(target: Target) -> Outcome:
         if code == 0:
             return Outcome(True, status=status)
         detail = _NSS_F_EXIT.get(code) or _first_line(out, r"tstclnt: (?:[^:]*: )?(\S+)")
-        return Outcome(False, normalise(detail or f"exit {code}"), status)
+        return Outcome(False, normalise(detail or _exit(code)), status)
     if code == 0:
         return Outcome(True)
     detail = _first_line(
@@ -301,7 +316,7 @@ def _botan(target: Target) -> Outcome:
         said = "" if verdict in ("", "Verified") else f"goes on after: {verdict}"
         return Outcome(True, normalise(said))
     detail = _first_line(out, r"Error: (.*)$", r"Alert: (.*)$", r"(.*error.*)$")
-    return Outcome(False, normalise(detail or f"exit {code}"))
+    return Outcome(False, normalise(detail or _exit(code)))
 
 
 def _botan_version() -> str:
@@ -335,6 +350,36 @@ def _go_version() -> str:
     return _run(["go", "version"])[1].split(" ")[2] if shutil.which("go") else "go"
 
 
+# -- Java's JSSE: the peer program kept in this package ------------------------------------------
+
+
+def java_peer_built() -> bool:
+    return shutil.which("java") is not None and (JAVA_PEER_DIR / "TlsPeer.class").exists()
+
+
+def _java(target: Target) -> Outcome:
+    argv = [
+        "java", "-cp", str(JAVA_PEER_DIR), "TlsPeer", "client", target.address,
+        target.server_name, str(target.ca_file), target.version,
+    ]  # fmt: skip
+    if target.revocation:
+        argv.append("revocation")
+    code, out = _run(argv, timeout=JAVA_TIMEOUT_S)
+    if code == 0 and out.startswith("connected"):
+        return Outcome(True)
+    detail = _first_line(out, r"error: (?:Received fatal alert: )?(.*)$") or _exit(code)
+    status = "revoked" if "has been revoked" in detail else ""
+    if status:
+        detail = "certificate has been revoked"
+    return Outcome(False, normalise(detail), status)
+
+
+def _java_version() -> str:
+    out = _run(["java", "-version"])[1]
+    found = re.search(r'version "([^"]+)"', out)
+    return f"Java {found.group(1)} (JSSE)" if found else "Java"
+
+
 # -- curl and wget: the HTTP clients people type ----------------------------------------------
 
 #: curl's exit codes that mean the TLS connection itself failed (after that, the lab's echo
@@ -354,7 +399,7 @@ def _curl(target: Target) -> Outcome:
     code, out = _run(argv)
     if code not in _CURL_TLS_FAILURES and code != -1:
         return Outcome(True)
-    return Outcome(False, normalise(_first_line(out, r"curl: \(\d+\) (.*)$") or f"exit {code}"))
+    return Outcome(False, normalise(_first_line(out, r"curl: \(\d+\) (.*)$") or _exit(code)))
 
 
 def _curl_version() -> str:
@@ -590,6 +635,11 @@ CLIENT_PEERS: tuple[ClientPeer, ...] = (
     ClientPeer(
         "go", "tlssim-go-peer", "Go crypto/tls (the peer program in tlssim/interop)", BOTH, "",
         _go, _go_version, ED25519,
+    ),
+    ClientPeer(
+        "java", "java", "Java's JSSE (the peer program in tlssim/interop)", BOTH,
+        "PKIX revocation checking with stapled OCSP (checkRevocation, status_request)",
+        _java, _java_version, ED25519,
     ),
     ClientPeer(
         "tlslite", "", "tlslite-ng (pure Python; no X.509 path validation)", BOTH, "",

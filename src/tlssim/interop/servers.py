@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from tlssim.interop.peers import GO_PEER, normalise
+from tlssim.interop.peers import GO_PEER, JAVA_PEER_DIR, java_peer_built, normalise
 
 NAME = "peer.tlssim.test"
 KEY_TYPES = ("ecdsa-p256", "rsa2048")
@@ -127,7 +127,19 @@ class ServerPeer:
     def available(self) -> bool:
         if self.program == "tlssim-go-peer":
             return GO_PEER.exists()
+        if self.program == "java":
+            return java_peer_built()
+        if self.program.startswith("python:"):
+            return _importable(self.program.removeprefix("python:"))
         return shutil.which(self.program) is not None
+
+
+def _importable(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
 
 
 def _openssl(creds: Credentials, port: int, version: str) -> list[str]:
@@ -180,12 +192,104 @@ def _python_ssl(creds: Credentials, port: int, version: str) -> list[str]:
     ]  # fmt: skip
 
 
+def _java(creds: Credentials, port: int, version: str) -> list[str]:
+    return [
+        "java", "-cp", str(JAVA_PEER_DIR), "TlsPeer", "server", str(port),
+        str(creds.cert_file), str(creds.key_file), version,
+    ]  # fmt: skip
+
+
+def _nss(creds: Credentials, port: int, version: str) -> list[str]:
+    """selfserv with a database holding the leaf and its key (imported from PKCS#12)."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    db = creds.cert_file.parent / f"{creds.cert_file.stem}.nssdb"
+    if not (db / "cert9.db").exists():
+        db.mkdir(exist_ok=True)
+        subprocess.run(
+            ["certutil", "-N", "-d", f"sql:{db}", "--empty-password"], capture_output=True
+        )
+        key = serialization.load_pem_private_key(creds.key_file.read_bytes(), None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey)
+        leaf = x509.load_pem_x509_certificate(creds.cert_file.read_bytes())
+        bundle = pkcs12.serialize_key_and_certificates(
+            b"peer",
+            key,
+            leaf,
+            None,
+            serialization.NoEncryption(),
+        )
+        p12 = db / "peer.p12"
+        p12.write_bytes(bundle)
+        subprocess.run(
+            ["pk12util", "-i", str(p12), "-d", f"sql:{db}", "-W", ""], capture_output=True
+        )
+    v = "tls1.3:tls1.3" if version == "1.3" else "tls1.2:tls1.2"
+    return ["selfserv", "-d", f"sql:{db}", "-n", "peer", "-p", str(port), "-V", v]
+
+
+_TLSLITE_SERVER = """
+import socket, sys
+from tlslite.api import HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey
+chain = X509CertChain(); chain.parsePemList(open(sys.argv[1]).read())
+key = parsePEMKey(open(sys.argv[2]).read(), private=True)
+settings = HandshakeSettings()
+settings.minVersion = settings.maxVersion = (3, 4) if sys.argv[4] == "1.3" else (3, 3)
+s = socket.create_server(("127.0.0.1", int(sys.argv[3])))
+while True:
+    raw, _ = s.accept()
+    try:
+        tls = TLSConnection(raw)
+        tls.handshakeServer(certChain=chain, privateKey=key, settings=settings)
+        tls.write(tls.read(max=4096)); tls.close()
+    except Exception:
+        raw.close()
+"""
+
+
+def _tlslite(creds: Credentials, port: int, version: str) -> list[str]:
+    return [
+        sys.executable, "-c", _TLSLITE_SERVER, str(creds.cert_file), str(creds.key_file),
+        str(port), version,
+    ]  # fmt: skip
+
+
+_PYOPENSSL_SERVER = """
+import socket, sys
+from OpenSSL import SSL
+ctx = SSL.Context(SSL.TLS_METHOD)
+v = SSL.TLS1_3_VERSION if sys.argv[4] == "1.3" else SSL.TLS1_2_VERSION
+ctx.set_min_proto_version(v); ctx.set_max_proto_version(v)
+ctx.use_certificate_chain_file(sys.argv[1]); ctx.use_privatekey_file(sys.argv[2])
+s = socket.create_server(("127.0.0.1", int(sys.argv[3])))
+while True:
+    raw, _ = s.accept()
+    try:
+        c = SSL.Connection(ctx, raw); c.set_accept_state(); c.do_handshake()
+        c.sendall(c.recv(4096)); c.shutdown()
+    except Exception:
+        pass
+    raw.close()
+"""
+
+
+def _pyopenssl(creds: Credentials, port: int, version: str) -> list[str]:
+    return [
+        sys.executable, "-c", _PYOPENSSL_SERVER, str(creds.cert_file), str(creds.key_file),
+        str(port), version,
+    ]  # fmt: skip
+
+
 SERVER_PEERS: tuple[ServerPeer, ...] = (
     ServerPeer("openssl", "openssl", ("1.3", "1.2"), _openssl),
     ServerPeer("gnutls", "gnutls-serv", ("1.3", "1.2"), _gnutls),
     ServerPeer("botan", "botan", ("1.2",), _botan),
     ServerPeer("go", "tlssim-go-peer", ("1.3", "1.2"), _go),
     ServerPeer("python-ssl", sys.executable, ("1.3", "1.2"), _python_ssl),
+    ServerPeer("pyopenssl", "python:OpenSSL", ("1.3", "1.2"), _pyopenssl),
+    ServerPeer("nss", "selfserv", ("1.3", "1.2"), _nss),
+    ServerPeer("java", "java", ("1.3", "1.2"), _java),
+    ServerPeer("tlslite", "python:tlslite", ("1.3", "1.2"), _tlslite),
 )
 
 
