@@ -28,8 +28,11 @@ def _static(package: str, name: str) -> str:
     return resources.files(package).joinpath("static", name).read_text()
 
 
-def console_app(state: LabState) -> web.Application:
-    app = tweb.new_app(tweb.HttpLimits(max_body=64 * 1024), tweb.text_error)
+def console_app(state: LabState, hosts: frozenset[str] | None = frozenset()) -> web.Application:
+    """The console's routes; requests must name it by an address, localhost or one of
+    `hosts` (tlssim.web.BrowserGuard: a rebound name cannot read the lab's state)."""
+    guard = tweb.BrowserGuard(names=hosts).with_names("console")
+    app = tweb.new_app(tweb.HttpLimits(max_body=64 * 1024), tweb.text_error, guard=guard)
     app[STATE] = state
     app.router.add_get("/", _page)
     app.router.add_get("/healthz", _health)

@@ -10,6 +10,8 @@ import logging
 
 from tlssim.clock import Clock
 from tlssim.faults import FaultsServer, load_config
+from tlssim.faults.budget import ConnectionBudget
+from tlssim.faults.registry import UpstreamPolicy
 from tlssim.services import metrics, runtime
 from tlssim.services.settings import FaultsSettings
 
@@ -19,7 +21,17 @@ log = logging.getLogger(__name__)
 async def serve(settings: FaultsSettings, clock: Clock | None = None) -> None:
     """Run the API and the proxies (plus those in `settings.config`) until cancelled."""
     initial = load_config(str(settings.config)) if settings.config else []
-    server = FaultsServer(settings.api_listen, settings.seed, listen_hosts=settings.listen_hosts)
+    server = FaultsServer(
+        settings.api_listen,
+        settings.seed,
+        listen_hosts=settings.listen_hosts,
+        upstreams=UpstreamPolicy(hosts=settings.upstream_hosts, reserved=settings.reserved),
+        budget=ConnectionBudget(
+            max_total=settings.max_connections,
+            max_per_proxy=settings.max_connections_per_proxy,
+        ),
+        http_hosts=settings.http_hosts,
+    )
     await server.start(initial)
     toxics = metrics.Reading(
         "tlssim_fault_toxics",
@@ -28,7 +40,8 @@ async def serve(settings: FaultsSettings, clock: Clock | None = None) -> None:
         server.active_toxics,
     )
     try:
-        async with metrics.endpoint(settings.metrics_listen, metrics.Metrics([toxics])):
+        exposed = metrics.Metrics([toxics])
+        async with metrics.endpoint(settings.metrics_listen, exposed, settings.http_hosts):
             await runtime.run_forever()
     finally:
         await server.close()

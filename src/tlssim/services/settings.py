@@ -30,6 +30,10 @@ class Variable:
 
 
 _ALL = ("ca", "ocsp", "server", "client", "faults")
+# Connections the faults service holds open at once: far above what a lab makes (a load
+# run holds one per concurrent handshake), far below a process's file limit.
+MAX_CONNECTIONS = 4000
+MAX_CONNECTIONS_PER_PROXY = 1000
 CONSOLE_PORT = 8000
 # Where each service serves Prometheus metrics (docs/metrics.md).
 METRICS_PORTS: Final = {
@@ -227,6 +231,42 @@ VARIABLES: Final[tuple[Variable, ...]] = (
         services=("faults",),
     ),
     Variable(
+        name="TLSSIM_FAULTS_UPSTREAM_HOSTS",
+        default="(none: loopback and the lab's service names only)",
+        meaning="hosts the faults proxies may dial besides loopback and ca, ocsp, server, "
+        "client, console, faults (comma-separated; * for any)",
+        services=("faults",),
+    ),
+    Variable(
+        name="TLSSIM_FAULTS_MAX_CONNECTIONS",
+        default=str(MAX_CONNECTIONS),
+        meaning="connections the faults proxies hold open at once, all proxies together; "
+        "more are closed at once and logged",
+        services=("faults",),
+    ),
+    Variable(
+        name="TLSSIM_FAULTS_MAX_CONNECTIONS_PER_PROXY",
+        default=str(MAX_CONNECTIONS_PER_PROXY),
+        meaning="connections one faults proxy holds open at once (a gRPC relay: HTTP/2 "
+        "connections); more are closed at once and logged",
+        services=("faults",),
+    ),
+    Variable(
+        name="TLSSIM_HTTP_HOSTS",
+        default="(none)",
+        meaning="Host header names the faults API, the console and the metrics endpoints "
+        "answer to besides IP addresses, localhost, the service names and the configured "
+        "addresses (comma-separated; * for any) ([security](security.md))",
+        services=(*_ALL, "console"),
+    ),
+    Variable(
+        name="TLSSIM_UP_HEALTH_FAIL_S",
+        default="10",
+        meaning="seconds a service under `tlssim up` may fail its health check before it is "
+        "killed and restarted",
+        services=("tlssim up",),
+    ),
+    Variable(
         name="TLSSIM_CONSOLE_ADDR",
         default=f"$TLSSIM_HOST:{CONSOLE_PORT}",
         meaning="where the console serves its web page (the console binds it: TLSSIM_LISTEN)",
@@ -326,6 +366,28 @@ class Environment:
         return self.listen("TLSSIM_METRICS_LISTEN", own)
 
 
+# The lab's services by their compose and Swarm names.
+SERVICE_NAMES: Final = frozenset({"ca", "ocsp", "server", "client", "faults", "console"})
+
+
+def _http_hosts(e: Environment) -> frozenset[str] | None:
+    """Host names an HTTP surface answers to besides addresses and localhost (None: any):
+    the service names, the hosts of the configured addresses and TLSSIM_HTTP_HOSTS."""
+    extra = e.text("TLSSIM_HTTP_HOSTS")
+    if extra == "*":
+        return None
+    names = {n.strip().lower().strip("[]") for n in extra.split(",") if n.strip()}
+    names.add(e.text("TLSSIM_HOST", ep.DEFAULT_HOST).lower())
+    names.add(e.text("TLSSIM_LISTEN_HOST", ep.DEFAULT_HOST).lower())
+    return frozenset(names | SERVICE_NAMES)
+
+
+def _host_list(raw: str) -> frozenset[str] | None:
+    if raw == "*":
+        return None
+    return frozenset(h.strip().strip("[]").lower() for h in raw.split(",") if h.strip())
+
+
 def _check_address(variable: str, address: str) -> tuple[str, int]:
     try:
         host, port = ep.split_host_port(address)
@@ -383,11 +445,15 @@ class CaSettings:
     # Where /metrics is served (empty: nowhere, for services run in tests).
     metrics_listen: str = ""
 
+    # Host names its HTTP surfaces answer to besides addresses and localhost (None: any).
+    http_hosts: frozenset[str] | None = frozenset()
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CaSettings:
         e = Environment(env)
         own = e.endpoints()
         return cls(
+            http_hosts=_http_hosts(e),
             metrics_listen=e.metrics_listen("ca"),
             listen=e.listen("TLSSIM_LISTEN", own.ca),
             data_dir=e.data_dir() / "ca",
@@ -407,11 +473,15 @@ class OcspSettings:
     metrics_listen: str = ""
     replica: str = ""
 
+    # Host names its HTTP surfaces answer to besides addresses and localhost (None: any).
+    http_hosts: frozenset[str] | None = frozenset()
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> OcspSettings:
         e = Environment(env)
         own = e.endpoints()
         return cls(
+            http_hosts=_http_hosts(e),
             metrics_listen=e.metrics_listen("ocsp"),
             listen=e.listen("TLSSIM_LISTEN", own.ocsp),
             http_listen=e.listen("TLSSIM_HTTP_LISTEN", _http_netloc(own.ocsp_url)),
@@ -441,11 +511,15 @@ class ServerSettings:
     # Shared by replicas so that each resumes the others' TLS 1.3 tickets (None: random).
     ticket_key: bytes | None = None
 
+    # Host names its HTTP surfaces answer to besides addresses and localhost (None: any).
+    http_hosts: frozenset[str] | None = frozenset()
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServerSettings:
         e = Environment(env)
         own = e.endpoints()
         return cls(
+            http_hosts=_http_hosts(e),
             metrics_listen=e.metrics_listen("server"),
             listen=e.listen("TLSSIM_LISTEN", own.server),
             tcp_listen=e.listen("TLSSIM_TCP_LISTEN", own.server_tcp),
@@ -475,11 +549,15 @@ class ClientSettings:
     metrics_listen: str = ""
     replica: str = ""
 
+    # Host names its HTTP surfaces answer to besides addresses and localhost (None: any).
+    http_hosts: frozenset[str] | None = frozenset()
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ClientSettings:
         e = Environment(env)
         own = e.endpoints()
         return cls(
+            http_hosts=_http_hosts(e),
             metrics_listen=e.metrics_listen("client"),
             listen=e.listen("TLSSIM_LISTEN", own.client),
             server=own.server,
@@ -500,6 +578,15 @@ class FaultsSettings:
     # None: any host (compose, where proxies listen on the container's network).
     listen_hosts: frozenset[str] | None = frozenset({"127.0.0.1", "::1", "localhost"})
     metrics_listen: str = ""
+    # Hosts proxies may dial besides loopback and the lab's services (None: any).
+    upstream_hosts: frozenset[str] | None = frozenset()
+    # The lab's own HTTP surfaces (faults API, console, metrics): never an upstream.
+    reserved: tuple[str, ...] = ()
+    max_connections: int = MAX_CONNECTIONS
+    max_connections_per_proxy: int = MAX_CONNECTIONS_PER_PROXY
+
+    # Host names its HTTP surfaces answer to besides addresses and localhost (None: any).
+    http_hosts: frozenset[str] | None = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> FaultsSettings:
@@ -507,6 +594,7 @@ class FaultsSettings:
         config = e.text("TLSSIM_FAULTS_CONFIG")
         hosts = e.text("TLSSIM_FAULTS_LISTEN_HOSTS", "127.0.0.1,::1,localhost")
         return cls(
+            http_hosts=_http_hosts(e),
             metrics_listen=e.metrics_listen("faults"),
             api_listen=e.listen("TLSSIM_LISTEN", e.endpoints().faults_api),
             config=Path(config) if config else None,
@@ -514,6 +602,18 @@ class FaultsSettings:
             listen_hosts=None
             if hosts == "*"
             else frozenset(h.strip().strip("[]") for h in hosts.split(",") if h.strip()),
+            upstream_hosts=_host_list(e.text("TLSSIM_FAULTS_UPSTREAM_HOSTS")),
+            reserved=(
+                e.endpoints().faults_api,
+                console_address(env),
+                *(e.metrics_address(service) for service in METRICS_PORTS),
+            ),
+            max_connections=e.integer(
+                "TLSSIM_FAULTS_MAX_CONNECTIONS", MAX_CONNECTIONS, 1, 1_000_000
+            ),
+            max_connections_per_proxy=e.integer(
+                "TLSSIM_FAULTS_MAX_CONNECTIONS_PER_PROXY", MAX_CONNECTIONS_PER_PROXY, 1, 1_000_000
+            ),
         )
 
 
@@ -534,11 +634,15 @@ class ConsoleSettings:
     faults_api: str
     ocsp: str = ""
 
+    # Host names its HTTP surfaces answer to besides addresses and localhost (None: any).
+    http_hosts: frozenset[str] | None = frozenset()
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ConsoleSettings:
         e = Environment(env)
         own = e.endpoints()
         return cls(
+            http_hosts=_http_hosts(e),
             listen=e.listen("TLSSIM_LISTEN", console_address(env)),
             server=own.server,
             client=own.client,
