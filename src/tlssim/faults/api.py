@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from tlssim.faults import openapi
 from tlssim.faults.errors import FaultsError
 from tlssim.faults.proxy import ProxySpec, check_proxy_name
 from tlssim.faults.registry import Registry, parse_config
@@ -48,6 +49,7 @@ class Api:
             app.router.add_route(method, proxy, self._proxy_update)
             app.router.add_route(method, toxic, self._toxic_update)
         app.router.add_get("/version", self._version, allow_head=False)
+        app.router.add_get("/openapi.json", self._openapi, allow_head=False)
         app.router.add_get("/proxies", self._proxies, allow_head=False)
         app.router.add_post("/proxies", self._proxy_create)
         app.router.add_post("/reset", self._reset)
@@ -67,6 +69,9 @@ class Api:
 
     async def _version(self, request: web.Request) -> web.Response:
         return json_response(200, {"version": VERSION})
+
+    async def _openapi(self, request: web.Request) -> web.Response:
+        return json_response(200, openapi.document(VERSION))
 
     async def _proxies(self, request: web.Request) -> web.Response:
         return json_response(200, {p.name: p.to_json() for p in self.registry.proxies()})
