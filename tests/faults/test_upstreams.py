@@ -13,6 +13,7 @@ import pytest
 from tests.faults.helpers import run, start_echo
 from tlssim.faults import FaultsServer, Proxy, ProxySpec
 from tlssim.faults.budget import ConnectionBudget
+from tlssim.faults.proxy import MAX_TOXICS
 from tlssim.faults.registry import UpstreamPolicy
 from tlssim.faults.rest_client import FaultsApi, FaultsApiError
 
@@ -103,6 +104,41 @@ def test_two_and_three_proxy_cycles_are_refused_at_configuration() -> None:
             assert await asyncio.wait_for(reader.readexactly(5), 5) == b"hello"
             writer.close()
         echo.close()
+
+    run(body())
+
+
+def test_other_spellings_of_this_machine_close_no_loop_even_with_any_host_allowed() -> None:
+    async def body() -> None:
+        anything = UpstreamPolicy(hosts=None)
+        async with FaultsServer("127.0.0.1:0", upstreams=anything) as faults:
+            api = FaultsApi(faults.api_address)
+            port = _free_port()
+            for host in ("[::ffff:127.0.0.1]", "0.0.0.0", "[::]", "[0:0:0:0:0:0:0:1]"):
+                spec = {"name": "l", "listen": f"127.0.0.1:{port}", "upstream": f"{host}:{port}"}
+                await _refused(api, "POST", "/proxies", spec, "a loop")
+            assert await _connection_is_closed(port)
+
+    run(body())
+
+
+def test_proxies_and_toxics_are_bounded_in_number() -> None:
+    async def body() -> None:
+        async with FaultsServer("127.0.0.1:0") as faults:
+            faults.registry.max_proxies = 3
+            api = FaultsApi(faults.api_address)
+            for n in range(3):
+                await api.acall("POST", "/proxies", {"name": f"p{n}", "upstream": "127.0.0.1:9"})
+            await _refused(
+                api, "POST", "/proxies", {"name": "p3", "upstream": "127.0.0.1:9"}, "at most 3"
+            )
+            for n in range(MAX_TOXICS):
+                await api.acall("POST", "/proxies/p0/toxics", {"name": f"t{n}", "type": "noop"})
+            await _refused(
+                api, "POST", "/proxies/p0/toxics", {"type": "noop"}, f"at most {MAX_TOXICS}"
+            )
+            await api.acall("DELETE", "/proxies/p2")
+            await api.acall("POST", "/proxies", {"name": "p3", "upstream": "127.0.0.1:9"})
 
     run(body())
 

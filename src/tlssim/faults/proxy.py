@@ -19,6 +19,9 @@ from tlssim.faults.toxics import Direction, ToxicSpec
 
 log = logging.getLogger(__name__)
 
+# Toxics on one proxy: each acts on every chunk of every connection.
+MAX_TOXICS = 64
+
 TCP = "tcp"
 TLSSIM_GRPC = "tlssim-grpc"
 PROTOCOLS = (TCP, TLSSIM_GRPC)
@@ -258,6 +261,8 @@ class Proxy:
     def add_toxic(self, spec: ToxicSpec) -> ToxicSpec:
         if spec.name in self._toxics:
             raise ConflictError("toxic already exists")
+        if len(self._toxics) >= MAX_TOXICS:
+            raise BadRequestError(f"at most {MAX_TOXICS} toxics on one proxy; remove one first")
         self._toxics[spec.name] = spec
         self._changed()
         return spec

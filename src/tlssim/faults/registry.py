@@ -38,21 +38,27 @@ class UpstreamPolicy:
     reserved: tuple[str, ...] = ()
 
 
+# Proxies one service holds: far above the lab's eight links; each costs a listening
+# socket (a gRPC relay: a server and a channel of its own).
+MAX_PROXIES = 200
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address `host` spells, an IPv4-mapped IPv6 one as the IPv4 address it maps."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def _is_loopback(host: str) -> bool:
     if host.lower() == "localhost" or host.lower().endswith(".localhost"):
         return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+    address = _address(host)
+    return address is not None and address.is_loopback
 
 
 def parse_config(text: str) -> list[ProxySpec]:
@@ -95,6 +101,7 @@ class Registry:
         self._proxies: dict[str, Proxy] = {}
         self._lock = asyncio.Lock()
         self._own_addresses: frozenset[str] | None = None
+        self.max_proxies = MAX_PROXIES
 
     # -- where a proxy may point ----------------------------------------------------
 
@@ -129,14 +136,15 @@ class Registry:
         """Whether `host` reaches this faults service: loopback, its own name or address,
         or an allowed name that resolves to one of them. The lab's other services are
         elsewhere by construction."""
-        if _is_loopback(host) or host in _WILDCARD or host == SELF_NAME:
+        address = _address(host)
+        if _is_loopback(host) or host == SELF_NAME or (address and address.is_unspecified):
             return True
         if host in LAB_SERVICES:
             return False
         own = await self._own()
         if host in own or host == socket.gethostname():
             return True
-        addresses = {host} if _is_address(host) else await self._resolve(host)
+        addresses = {str(address)} if address else await self._resolve(host)
         return any(a in own or _is_loopback(a) or a in _WILDCARD for a in addresses)
 
     async def _check_loops(self, proxies: dict[str, ProxySpec], internal: list[str]) -> None:
@@ -205,6 +213,8 @@ class Registry:
     async def _create(self, spec: ProxySpec) -> Proxy:
         if spec.name in self._proxies:
             raise ConflictError("proxy already exists")
+        if len(self._proxies) >= self.max_proxies:
+            raise BadRequestError(f"at most {self.max_proxies} proxies; delete one first")
         proxy = await self._create_unlisted(spec)
         self._proxies[spec.name] = proxy
         return proxy
