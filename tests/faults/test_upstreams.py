@@ -148,7 +148,7 @@ def test_the_labs_own_http_surfaces_are_never_upstreams() -> None:
         reserved = ("127.0.0.1:39155", "127.0.0.1:38000")  # a metrics port and the console
         async with FaultsServer("127.0.0.1:0", upstreams=UpstreamPolicy(reserved=reserved)) as f:
             api = FaultsApi(f.api_address)
-            for upstream in (f.api_address, "localhost:39155", "127.0.0.1:38000"):
+            for upstream in (f.api_address, "localhost:39155", "127.0.0.1:38000", "console:38000"):
                 spec = {"name": "x", "upstream": upstream}
                 await _refused(api, "POST", "/proxies", spec, "the lab's own endpoint")
 

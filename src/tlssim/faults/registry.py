@@ -157,14 +157,21 @@ class Registry:
                 own_ports[port] = f"the listen address of proxy {spec.name}"
         for address in internal:
             own_ports.setdefault(parse_address(address, "relay")[1], "a relay's own server")
+        # The lab's HTTP surfaces, wherever they run: here, or in the lab's other services.
+        surfaces: dict[int, str] = {}
         for address in self.upstreams.reserved:
             _, port = parse_address(address, "reserved address")
             if port:
-                own_ports.setdefault(port, f"the lab's own endpoint {address}")
+                surfaces.setdefault(port, f"the lab's own endpoint {address}")
         for spec in proxies.values():
             host, port = parse_address(spec.upstream, "upstream")
-            what = own_ports.get(port)
-            if what is not None and await self._is_self(host):
+            if port not in own_ports and port not in surfaces:
+                continue
+            here = await self._is_self(host)
+            what = own_ports.get(port) if here else None
+            if what is None and (here or host in LAB_SERVICES):
+                what = surfaces.get(port)
+            if what is not None:
                 raise BadRequestError(
                     f"upstream {spec.upstream} of proxy {spec.name} is {what}: "
                     "a proxy may not dial the faults service or the lab's own APIs (a loop)"
