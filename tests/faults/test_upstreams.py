@@ -228,6 +228,19 @@ def test_control_characters_and_odd_hosts_are_refused(spec: dict[str, str]) -> N
     run(body())
 
 
+@pytest.mark.parametrize("name", ["evil\n[faults] forged", "\x1b]0;x\x07", "t" * 129])
+def test_toxic_names_with_control_characters_or_too_long_are_refused(name: str) -> None:
+    async def body() -> None:
+        async with FaultsServer("127.0.0.1:0") as faults:
+            api = FaultsApi(faults.api_address)
+            await api.acall("POST", "/proxies", {"name": "p", "upstream": "127.0.0.1:9"})
+            toxic = {"name": name, "type": "noop"}
+            await _refused(api, "POST", "/proxies/p/toxics", toxic, "toxic name must be")
+            assert await api.acall("GET", "/proxies/p/toxics") == []
+
+    run(body())
+
+
 def test_connections_past_the_per_proxy_cap_are_closed_and_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
