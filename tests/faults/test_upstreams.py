@@ -260,7 +260,8 @@ def test_connections_past_the_per_proxy_cap_are_closed_and_logged(
                 held.append(writer)
             for _ in range(3):
                 assert await _connection_is_closed(port)
-            assert budget.refused == 3
+            assert budget.refused == 3 and budget.refused_by[("capped",)] == 3
+            assert faults.open_connections() == {("capped",): 2.0}
             for writer in held:
                 writer.close()
             await _until(lambda: proxy.connections == 0 and budget.open == 0)

@@ -8,6 +8,7 @@ refusal is logged, at most one line a second (the line says how many went unlogg
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ class ConnectionBudget:
     max_per_proxy: int = MAX_CONNECTIONS_PER_PROXY
     open: int = 0
     refused: int = 0
+    #: Refusals by proxy name, (name,) -> count (the tlssim_fault_connections_refused metric).
+    refused_by: collections.Counter[tuple[str, ...]] = field(default_factory=collections.Counter)
     _unlogged: int = 0
     _last_log: float = field(default=-LOG_INTERVAL_S)
 
@@ -54,6 +57,7 @@ class ConnectionBudget:
 
     def _refuse(self, proxy: str, why: str) -> None:
         self.refused += 1
+        self.refused_by[(proxy,)] += 1
         now = time.monotonic()
         if now - self._last_log < LOG_INTERVAL_S:
             self._unlogged += 1

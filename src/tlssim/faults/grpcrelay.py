@@ -236,6 +236,9 @@ class GrpcRelayProxy(Proxy):
         """Clients' HTTP/2 connections piped straight to the upstream (and staying so)."""
         return sum(p.mode == PASS and not p.draining for p in self._pipes)
 
+    def held_connections(self) -> int:
+        return len(self._pipes)
+
     def internal_addresses(self) -> tuple[str, ...]:
         return (self._relay_address,) if self._relay_address else ()
 

@@ -164,6 +164,10 @@ class Proxy:
     def connections(self) -> int:
         return len(self._connections)
 
+    def held_connections(self) -> int:
+        """What counts against the connection budget."""
+        return len(self._connections)
+
     def internal_addresses(self) -> tuple[str, ...]:
         """Addresses of servers of its own, behind its listen address (none for TCP)."""
         return ()

@@ -55,6 +55,10 @@ class FaultsServer:
         )
         log.info("faults API listening on %s", self.api_address)
 
+    def open_connections(self) -> dict[tuple[str, ...], float]:
+        """(proxy name,) -> connections it holds now (a gRPC relay: HTTP/2 connections)."""
+        return {(p.name,): float(p.held_connections()) for p in self.registry.proxies()}
+
     def active_toxics(self) -> dict[tuple[str, ...], float]:
         """(toxic type, proxy name) -> how many such toxics that proxy has now."""
         counts: dict[tuple[str, ...], float] = {}

@@ -39,8 +39,20 @@ async def serve(settings: FaultsSettings, clock: Clock | None = None) -> None:
         ["type", "link"],
         server.active_toxics,
     )
+    connections = metrics.Reading(
+        "tlssim_fault_connections",
+        "connections each proxy holds now (a gRPC relay: HTTP/2 connections)",
+        ["link"],
+        server.open_connections,
+    )
+    refused = metrics.Tally(
+        "tlssim_fault_connections_refused",
+        "new connections closed at once: a proxy or the service at its connection limit",
+        ["link"],
+    )
+    refused.counts = server.registry.budget.refused_by
     try:
-        exposed = metrics.Metrics([toxics])
+        exposed = metrics.Metrics([toxics, connections, refused])
         async with metrics.endpoint(settings.metrics_listen, exposed, settings.http_hosts):
             await runtime.run_forever()
     finally:
