@@ -191,3 +191,28 @@ def test_a_long_log_message_is_cut(capsys: pytest.CaptureFixture[str]) -> None:
     line = capsys.readouterr().err.strip()
     assert len(line) < runtime.MAX_LOG_MESSAGE + 200
     assert line.endswith("more characters]")
+
+
+def test_the_faults_limits_and_the_web_host_names_are_read_and_checked() -> None:
+    faults = st.FaultsSettings.from_env({})
+    assert faults.upstream_hosts == frozenset()
+    assert (faults.max_connections, faults.max_connections_per_proxy) == (4000, 1000)
+    assert "127.0.0.1:8474" in faults.reserved and "127.0.0.1:8000" in faults.reserved
+    assert {"faults", "console", "127.0.0.1"} <= (faults.http_hosts or set())
+    wider = st.FaultsSettings.from_env(
+        {
+            "TLSSIM_FAULTS_UPSTREAM_HOSTS": "10.1.2.3, Lab.Internal",
+            "TLSSIM_FAULTS_MAX_CONNECTIONS": "10",
+            "TLSSIM_FAULTS_MAX_CONNECTIONS_PER_PROXY": "5",
+            "TLSSIM_HTTP_HOSTS": "lab.internal",
+            "TLSSIM_CONSOLE_ADDR": "127.0.0.1:18000",
+        }
+    )
+    assert wider.upstream_hosts == frozenset({"10.1.2.3", "lab.internal"})
+    assert (wider.max_connections, wider.max_connections_per_proxy) == (10, 5)
+    assert "127.0.0.1:18000" in wider.reserved
+    assert "lab.internal" in (wider.http_hosts or set())
+    assert st.FaultsSettings.from_env({"TLSSIM_FAULTS_UPSTREAM_HOSTS": "*"}).upstream_hosts is None
+    assert st.ConsoleSettings.from_env({"TLSSIM_HTTP_HOSTS": "*"}).http_hosts is None
+    with pytest.raises(st.SettingsError, match="TLSSIM_FAULTS_MAX_CONNECTIONS"):
+        st.FaultsSettings.from_env({"TLSSIM_FAULTS_MAX_CONNECTIONS": "0"})

@@ -5,15 +5,24 @@ grpc.aio, and the one library also brings websockets, streamed responses for ser
 events and an HTTP client, where an ASGI server (uvicorn, hypercorn) would need a framework
 and a client library besides.
 
-This module holds what every front needs: `new_app` (an application with request limits and
-errors rendered in the front's own format), `read_body` and `read_json` (bodies with a size
-limit, a time limit and, for JSON, a nesting limit), and `WebServer` (listen on HOST:PORT,
-stop gracefully).
+This module holds what every front needs: `new_app` (an application with request limits,
+the browser guard and errors rendered in the front's own format), `read_body` and
+`read_json` (bodies with a size limit, a time limit and, for JSON, a nesting limit), and
+`WebServer` (listen on HOST:PORT, stop gracefully).
+
+The browser guard (`BrowserGuard`, docs/security.md): a local web service is reachable from
+any page the operator's browser opens, so, as Jupyter does for its local server, a request
+must name the service by a Host it listens as (an IP address, a loopback name, or a name
+the service was given: DNS rebinding brings the attacker's own name), a state-changing
+request must not come from another origin, and where writes take JSON they must say so
+(a cross-origin "simple" request, the kind a page sends without asking, cannot).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import ipaddress
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -69,6 +78,86 @@ class HttpLimits:
 
 LIMITS = web.AppKey("limits", HttpLimits)
 
+# Methods that change state: a browser sends POST cross-origin without asking first.
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BrowserGuard:
+    """What a request must show to reach a front's handlers.
+
+    `names`: Host names the front answers to besides IP addresses and loopback names (its
+    own listen and advertised names, its compose service name, what the operator adds with
+    TLSSIM_HTTP_HOSTS); None answers any name. `json_writes`: a state-changing request with
+    a body (or a Content-Type) must send Content-Type: application/json (else 415).
+    """
+
+    names: frozenset[str] | None = frozenset()
+    json_writes: bool = False
+
+    def with_names(self, *names: str) -> BrowserGuard:
+        if self.names is None:
+            return self
+        extra = {_host_name(n) for n in names if n}
+        return dataclasses.replace(self, names=self.names | extra)
+
+    def allows_host(self, host: str) -> bool:
+        name = _host_name(host)
+        if self.names is None or name in LOOPBACK_NAMES or name.endswith(".localhost"):
+            return True
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return name in self.names
+        return True  # an address is never the attacker's own name
+
+
+def _host_name(host: str) -> str:
+    """The name in a Host header (or an address), without port, brackets or final dot."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    if host.count(":") == 1:
+        host = host.partition(":")[0]
+    return host.rstrip(".")
+
+
+GUARD = web.AppKey("guard", BrowserGuard)
+
+
+def _guard_middleware() -> Middleware:
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        rules = request.app[GUARD]
+        host = request.headers.get("Host")
+        if host is not None and not rules.allows_host(host):
+            raise web.HTTPForbidden(
+                text=f"Host {_shown(host)} is not a name this service answers to "
+                "(TLSSIM_HTTP_HOSTS adds names)"
+            )
+        if request.method in STATE_CHANGING:
+            origin = request.headers.get("Origin")
+            if origin is not None and (host is None or origin.lower() != f"http://{host}".lower()):
+                raise web.HTTPForbidden(
+                    text=f"cross-origin request refused (Origin {_shown(origin)})"
+                )
+            has_body = request.body_exists or "Content-Type" in request.headers
+            if rules.json_writes and has_body and request.content_type != "application/json":
+                raise web.HTTPUnsupportedMediaType(
+                    text=f"a {request.method} body must be Content-Type: application/json, "
+                    f"not {_shown(request.headers.get('Content-Type', ''))}"
+                )
+        return await handler(request)
+
+    return guard
+
+
+def _shown(text: str) -> str:
+    """Request text fit for an error line: printable, at most 80 characters."""
+    cut = text[:80] + ("..." if len(text) > 80 else "")
+    return repr(cut)
+
 
 def json_error(status: int, message: str) -> web.Response:
     """{"error": ..., "status": ...}: the error shape of Toxiproxy's API."""
@@ -86,13 +175,18 @@ def text_error(status: int, message: str) -> web.Response:
 
 
 def new_app(
-    limits: HttpLimits, render_error: ErrorRenderer, middlewares: Iterable[Middleware] = ()
+    limits: HttpLimits,
+    render_error: ErrorRenderer,
+    middlewares: Iterable[Middleware] = (),
+    guard: BrowserGuard | None = BrowserGuard(),
 ) -> web.Application:
-    """An application that enforces `limits` and answers every error, including a handler's
-    unexpected exception (500), through `render_error`."""
+    """An application that enforces `limits` and `guard` (None: no browser guard, for a
+    front whose every answer is public and signed, as OCSP's) and answers every error,
+    including a handler's unexpected exception (500), through `render_error`."""
+    guarding = [] if guard is None else [_guard_middleware()]
     app = web.Application(
         client_max_size=limits.max_body,
-        middlewares=[_error_middleware(render_error), *middlewares],
+        middlewares=[_error_middleware(render_error), *guarding, *middlewares],
         handler_args={
             "logger": protocol_log,
             "max_line_size": limits.max_line,
@@ -105,6 +199,8 @@ def new_app(
         },
     )
     app[LIMITS] = limits
+    if guard is not None:
+        app[GUARD] = guard
     return app
 
 
@@ -206,6 +302,8 @@ class WebServer:
 
     async def start(self, host: str, port: int) -> None:
         limits = self.app[LIMITS]
+        if GUARD in self.app:  # the name it listens as is one it answers to
+            self.app[GUARD] = self.app[GUARD].with_names(host)
         runner = web.AppRunner(
             self.app,
             handle_signals=False,

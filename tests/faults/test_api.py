@@ -24,10 +24,14 @@ from tlssim.web import HttpLimits
 from .conftest import ThreadedService
 from .helpers import run
 
+# What Toxiproxy's clients send with every write (the API takes JSON only).
+JSON = {"Content-Type": "application/json"}
+JSON_HEADER = "Content-Type: application/json\r\n"
+
 
 def call(svc: ThreadedService, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(f"http://{svc.api}{path}", data=data, method=method)
+    req = urllib.request.Request(f"http://{svc.api}{path}", data=data, method=method, headers=JSON)
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
             raw = resp.read()
@@ -154,7 +158,7 @@ def test_bad_toxics_and_raw_garbage(service: ThreadedService) -> None:
     assert call(service, "POST", "/proxies/t/toxics", {"type": "noop"})[0] == 409
 
     conn = http.client.HTTPConnection(*service.api_host_port, timeout=5)
-    conn.request("POST", "/proxies", body=b"{not json", headers={"Content-Length": "9"})
+    conn.request("POST", "/proxies", body=b"{not json", headers={"Content-Length": "9"} | JSON)
     resp = conn.getresponse()
     assert resp.status == 400 and b"bad request body" in resp.read()
     conn.request("GET", "/version")  # the same connection stays usable (keep-alive)
@@ -314,7 +318,8 @@ def test_oversize_body_gets_413_and_the_api_still_answers(service: ThreadedServi
     with socket.create_connection(service.api_host_port, timeout=5) as sock:
         length = 4 * 1024 * 1024 + 1
         sock.sendall(
-            f"POST /proxies HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n".encode()
+            f"POST /proxies HTTP/1.1\r\nHost: localhost\r\n{JSON_HEADER}"
+            f"Content-Length: {length}\r\n\r\n".encode()
         )
         answer = b""
         while chunk := sock.recv(4096):  # refused before the body: then closed
@@ -329,7 +334,7 @@ def test_oversize_body_gets_413_and_the_api_still_answers(service: ThreadedServi
 def _raw_call(service: ThreadedService, method: str, path: str, body: bytes) -> tuple[int, Any]:
     conn = http.client.HTTPConnection(*service.api_host_port, timeout=10)
     try:
-        conn.request(method, path, body=body)
+        conn.request(method, path, body=body, headers=JSON)
         response = conn.getresponse()
         return response.status, json.loads(response.read())
     finally:
@@ -343,7 +348,11 @@ def test_a_body_that_never_arrives_is_cut_off_after_the_body_timeout() -> None:
             host, _, port = faults.api_address.rpartition(":")
             reader, writer = await asyncio.open_connection(host, int(port))
             started = time.monotonic()
-            writer.write(b"POST /proxies HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            writer.write(
+                b"POST /proxies HTTP/1.1\r\nHost: localhost\r\n"
+                + JSON_HEADER.encode()
+                + b"Content-Length: 100\r\n\r\n{"
+            )
             answer = await asyncio.wait_for(reader.read(), 5)  # until the server closes
             took = time.monotonic() - started
             writer.close()

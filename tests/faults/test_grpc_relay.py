@@ -281,7 +281,9 @@ def test_rest_api_creates_and_lists_relays() -> None:
             raw = b"" if payload is None else json.dumps(payload).encode()
             async with (
                 aiohttp.ClientSession() as session,
-                session.request(method, base + path, data=raw) as response,
+                session.request(
+                    method, base + path, data=raw, headers={"Content-Type": "application/json"}
+                ) as response,
             ):
                 body = await response.read()
                 return response.status, json.loads(body) if body else None

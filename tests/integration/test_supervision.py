@@ -45,6 +45,28 @@ def test_each_killed_service_is_restarted_and_handshakes_recover(tmp_path: Path)
 
 
 @pytest.mark.integration
+def test_a_service_that_stops_answering_its_health_check_is_restarted(tmp_path: Path) -> None:
+    """Alive but useless (here: SIGSTOP, as a process out of file descriptors or stuck in a
+    loop would be): killed once its health check has failed for TLSSIM_UP_HEALTH_FAIL_S,
+    then restarted and reported like a service that died."""
+    with running_stack(tmp_path, TLSSIM_UP_HEALTH_FAIL_S="2") as stack:
+        assert _handshake_ok(stack)
+        for name in ("server", "faults"):
+            pid = stack.service_pid(name)
+            os.kill(pid, signal.SIGSTOP)
+            stopped = time.monotonic()
+            said = f"{name} exited with status -9 (failed its health check for 2 s); restarted (1)"
+            assert _wait_for(lambda said=said: said in stack.logs(), RECOVERY_S + 2), stack.logs()
+            assert f"{name} failed its health check for 2 s; killing it to restart it" in (
+                stack.logs()
+            )
+            assert stack.service_pid(name) != pid
+            assert _wait_for(
+                lambda: _handshake_ok(stack), RECOVERY_S + 2 - (time.monotonic() - stopped)
+            )
+
+
+@pytest.mark.integration
 def test_ctrl_c_ends_the_stack_within_seconds(tmp_path: Path) -> None:
     with running_stack(tmp_path) as stack:
         pids = [stack.service_pid(n) for n in ("ca", "ocsp", "server", "client", "faults")]

@@ -16,6 +16,8 @@ from tlssim.pki.enrollment import IDENTITIES, credential_path
 from tlssim.rpcutil import is_serving
 from tlssim.services.settings import (
     METRICS_PORTS,
+    UP_HEALTH_FAIL_DEFAULT_S,
+    UP_HEALTH_FAIL_S,
     Environment,
     console_address,
     default_data_dir,
@@ -66,6 +68,12 @@ GIVE_UP_EXITS = 5
 GIVE_UP_WINDOW_S = 60.0
 # Ctrl-C: children get SIGTERM, and SIGKILL after this long.
 STOP_TIMEOUT_S = 4.0
+# A running child's health is checked this often; one that fails every check for
+# TLSSIM_UP_HEALTH_FAIL_S (alive but not answering: stopped, deadlocked, out of file
+# descriptors) is killed, and restarted like one that died.
+HEALTH_INTERVAL_S = 1.0
+HEALTH_FAIL_S = UP_HEALTH_FAIL_DEFAULT_S
+HEALTH_PROBE_TIMEOUT_S = 0.8
 # Child output is read in chunks, never waiting for a newline; longer lines are cut here.
 MAX_LOG_LINE = 2000
 _READ_CHUNK = 64 * 1024
@@ -81,6 +89,10 @@ class Child:
     exits: list[float] = field(default_factory=list)
     restarts: int = 0
     gave_up: bool = False
+    #: Set while the child is (re)starting: its health is not checked until it is up.
+    starting: bool = False
+    #: Why the supervisor killed it, if it did (said with the restart).
+    killed_because: str = ""
 
 
 class Stack:
@@ -90,9 +102,10 @@ class Stack:
     exiting is given up on while the others keep running.
     """
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], health_fail_s: float = HEALTH_FAIL_S) -> None:
         # What every child gets; no service inherits another's credential from here.
         self.env = {k: v for k, v in env.items() if k != "TLSSIM_ENROLLMENT_TOKEN_FILE"}
+        self.health_fail_s = health_fail_s
         self.children: dict[str, Child] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -135,9 +148,34 @@ class Stack:
         raise RuntimeError(f"{service.name} did not become healthy on {service.health_address}")
 
     def supervise(self) -> None:
-        """From now on, restart children that exit."""
+        """From now on, restart children that exit, and kill (to restart) children that
+        fail their health check for `health_fail_s`."""
         for child in self.children.values():
             self._tasks.append(asyncio.create_task(self._watch(child)))
+            self._tasks.append(asyncio.create_task(self._check_health(child)))
+
+    async def _check_health(self, child: Child) -> None:
+        failing_since: float | None = None
+        while not self._stopping:
+            await asyncio.sleep(HEALTH_INTERVAL_S)
+            process = child.process
+            if child.starting or child.gave_up or process is None or process.returncode is not None:
+                failing_since = None
+                continue
+            if await answers_health(child.service, HEALTH_PROBE_TIMEOUT_S):
+                failing_since = None
+                continue
+            now = time.monotonic()
+            failing_since = now if failing_since is None else failing_since
+            if now - failing_since < self.health_fail_s or self._stopping:
+                continue
+            if process is not child.process or process.returncode is not None:
+                continue
+            child.killed_because = f"failed its health check for {self.health_fail_s:g} s"
+            say(f"{child.service.name} {child.killed_because}; killing it to restart it")
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            failing_since = None
 
     async def _watch(self, child: Child) -> None:
         name = child.service.name
@@ -145,17 +183,20 @@ class Stack:
             code = await self.process(name).wait()
             if self._stopping:
                 return
+            because, child.killed_because = child.killed_because, ""
+            exited = f"{name} exited with status {code}" + (f" ({because})" if because else "")
             now = time.monotonic()
             child.exits = [t for t in child.exits if now - t < GIVE_UP_WINDOW_S] + [now]
             if len(child.exits) >= GIVE_UP_EXITS:
                 child.gave_up = True
                 say(
-                    f"{name} exited with status {code}, {len(child.exits)} times within "
+                    f"{exited}, {len(child.exits)} times within "
                     f"{GIVE_UP_WINDOW_S:.0f} s; not restarting it (the other services keep "
                     "running; Ctrl-C stops the stack)"
                 )
                 return
             delay = min(RESTART_DELAY_S * 2 ** (len(child.exits) - 1), RESTART_DELAY_MAX_S)
+            child.starting = True
             await asyncio.sleep(delay)
             if self._stopping:
                 return
@@ -169,8 +210,10 @@ class Stack:
             except (RuntimeError, FaultsApiError) as exc:
                 say(f"{name} restarted ({child.restarts}) but is not healthy: {exc}")
                 continue
+            finally:
+                child.starting = False
             took = time.monotonic() - now
-            say(f"{name} exited with status {code}; restarted ({child.restarts}) in {took:.1f} s")
+            say(f"{exited}; restarted ({child.restarts}) in {took:.1f} s")
 
     async def stop(self) -> None:
         """SIGTERM to every child (last started first), SIGKILL to those still running."""
@@ -193,6 +236,15 @@ class Stack:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def answers_health(service: LocalService, timeout: float) -> bool:
+    """One health check: gRPC health for the gRPC services; the faults API's /version and
+    the console's /healthz over HTTP."""
+    if service.grpc_health:
+        return await is_serving(service.health_address, timeout=timeout)
+    path = "/version" if service.name == "faults" else "/healthz"
+    return await _answers_http(f"http://{service.health_address}{path}", timeout)
 
 
 def say(message: str) -> None:
@@ -291,12 +343,12 @@ async def start_console(stack: Stack, address: str, deadline: float) -> None:
         await asyncio.sleep(0.1)
 
 
-async def _answers_http(url: str) -> bool:
+async def _answers_http(url: str, timeout: float = 0.5) -> bool:
     import aiohttp
 
     try:
         async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.5)) as http,
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,
             http.get(url) as reply,
         ):
             return reply.status == 200
@@ -339,7 +391,12 @@ async def run_up(data_dir: str | None) -> int:
     if data_dir:
         env["TLSSIM_DATA_DIR"] = data_dir
     e = ep.Endpoints.from_env(env)
-    stack = Stack(env)
+    try:
+        health_fail_s = UP_HEALTH_FAIL_S.get(env)
+    except ValueError as exc:
+        print(f"tlssim up failed: {exc}", file=sys.stderr)
+        return 2
+    stack = Stack(env, health_fail_s)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

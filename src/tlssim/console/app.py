@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from importlib import resources
+from typing import Any
 
 from aiohttp import web
 
@@ -28,8 +29,11 @@ def _static(package: str, name: str) -> str:
     return resources.files(package).joinpath("static", name).read_text()
 
 
-def console_app(state: LabState) -> web.Application:
-    app = tweb.new_app(tweb.HttpLimits(max_body=64 * 1024), tweb.text_error)
+def console_app(state: LabState, hosts: frozenset[str] | None = frozenset()) -> web.Application:
+    """The console's routes; requests must name it by an address, localhost or one of
+    `hosts` (tlssim.web.BrowserGuard: a rebound name cannot read the lab's state)."""
+    guard = tweb.BrowserGuard(names=hosts).with_names("console")
+    app = tweb.new_app(tweb.HttpLimits(max_body=64 * 1024), tweb.text_error, guard=guard)
     app[STATE] = state
     app.router.add_get("/", _page)
     app.router.add_get("/healthz", _health)
@@ -37,7 +41,73 @@ def console_app(state: LabState) -> web.Application:
     app.router.add_get("/api/state", _state)
     app.router.add_get("/api/handshakes/{id}", _handshake)
     app.router.add_get("/events", _events)
+    app.router.add_get("/openapi.json", _openapi)
     return app
+
+
+def _text(media: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {media: {"schema": {"type": "string"}}}}
+
+
+_ERROR = _text("text/plain", "an error, in one line of text")
+
+
+def openapi_document() -> dict[str, Any]:
+    """The console's HTTP API as an OpenAPI 3.0 document (served at /openapi.json)."""
+    obj = {"type": "object"}
+    handshake = {
+        "type": "object",
+        "required": ["summary", "html", "story", "server_view"],
+        "properties": {
+            "summary": obj,
+            "html": {"type": "string"},
+            "story": {"type": "string"},
+            "server_view": {"type": "boolean"},
+        },
+    }
+
+    def get(summary: str, ok: dict[str, Any], *params: dict[str, Any]) -> dict[str, Any]:
+        operation = {"summary": summary, "responses": {"200": ok, "default": _ERROR}}
+        return {"get": operation | ({"parameters": list(params)} if params else {})}
+
+    def json_body(schema: dict[str, Any]) -> dict[str, Any]:
+        return {"description": "OK", "content": {"application/json": {"schema": schema}}}
+
+    def path_param(name: str) -> dict[str, Any]:
+        return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+    state = {
+        "type": "object",
+        "required": ["handshakes", "events"],
+        "properties": {"handshakes": {"type": "array"}, "events": {"type": "array"}},
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "tlssim console", "version": "1"},
+        "paths": {
+            "/": get("the page", _text("text/html", "the console page")),
+            "/healthz": get("liveness", _text("text/plain", "ok")),
+            "/static/{name}": get(
+                "the page's scripts and styles",
+                {"description": "the file", "content": {"*/*": {"schema": {"type": "string"}}}},
+                path_param("name"),
+            ),
+            "/api/state": get("recent handshakes and events", json_body(state)),
+            "/api/handshakes/{id}": get(
+                "one handshake: summary, diagram, story", json_body(handshake), path_param("id")
+            ),
+            "/events": get(
+                "server-sent events: every change after Last-Event-ID or ?after=",
+                _text("text/event-stream", "a stream that does not end"),
+                {"name": "after", "in": "query", "required": False, "schema": {"type": "string"}},
+            ),
+            "/openapi.json": get("this document", json_body(obj)),
+        },
+    }
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return tweb.json_response(200, openapi_document())
 
 
 async def _page(request: web.Request) -> web.Response:

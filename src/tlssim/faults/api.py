@@ -3,32 +3,20 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from tlssim.faults.errors import BadRequestError, FaultsError
-from tlssim.faults.proxy import ProxySpec
+from tlssim.faults import openapi
+from tlssim.faults.errors import FaultsError
+from tlssim.faults.proxy import ProxySpec, check_proxy_name
 from tlssim.faults.registry import Registry, parse_config
 from tlssim.faults.toxics import ToxicSpec
-from tlssim.web import HttpLimits, json_error, json_response, new_app, read_json
+from tlssim.web import BrowserGuard, HttpLimits, json_error, json_response, new_app, read_json
 
 # The Toxiproxy release whose API this one follows; clients compare against it.
 VERSION = "2.12.0"
-
-# Proxy names end up in URLs (/proxies/<name>/toxics), so they are kept URL-safe and short.
-PROXY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
-
-
-def check_proxy_name(name: str) -> None:
-    """A 400 error unless `name` is 1 to 128 of A-Z a-z 0-9 _ . -"""
-    if not PROXY_NAME.fullmatch(name):
-        shown = repr(name[:40]) + ("..." if len(name) > 40 else "")
-        raise BadRequestError(
-            f"proxy name must be 1 to 128 characters of A-Z a-z 0-9 _ . - (got {shown})"
-        )
 
 
 @web.middleware
@@ -42,18 +30,26 @@ async def _faults_errors(request: web.Request, handler: Handler) -> web.StreamRe
 class Api:
     """Maps Toxiproxy's routes onto registry calls; every error is a JSON error body."""
 
-    def __init__(self, registry: Registry, limits: HttpLimits | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        limits: HttpLimits | None = None,
+        hosts: frozenset[str] | None = frozenset(),
+    ) -> None:
         self.registry = registry
         self.limits = limits or HttpLimits()
+        # Writes take JSON only: Toxiproxy's clients send it, a cross-origin form cannot.
+        self.guard = BrowserGuard(names=hosts, json_writes=True).with_names("faults")
 
     def application(self) -> web.Application:
-        app = new_app(self.limits, json_error, [_faults_errors])
+        app = new_app(self.limits, json_error, [_faults_errors], self.guard)
         proxy, toxic = "/proxies/{proxy}", "/proxies/{proxy}/toxics/{toxic}"
         # PATCH does what POST does, as in Toxiproxy.
         for method in ("POST", "PATCH"):
             app.router.add_route(method, proxy, self._proxy_update)
             app.router.add_route(method, toxic, self._toxic_update)
         app.router.add_get("/version", self._version, allow_head=False)
+        app.router.add_get("/openapi.json", self._openapi, allow_head=False)
         app.router.add_get("/proxies", self._proxies, allow_head=False)
         app.router.add_post("/proxies", self._proxy_create)
         app.router.add_post("/reset", self._reset)
@@ -73,6 +69,9 @@ class Api:
 
     async def _version(self, request: web.Request) -> web.Response:
         return json_response(200, {"version": VERSION})
+
+    async def _openapi(self, request: web.Request) -> web.Response:
+        return json_response(200, openapi.document(VERSION))
 
     async def _proxies(self, request: web.Request) -> web.Response:
         return json_response(200, {p.name: p.to_json() for p in self.registry.proxies()})

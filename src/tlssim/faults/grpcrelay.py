@@ -23,6 +23,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from tlssim import rpcutil
+from tlssim.faults.budget import ConnectionBudget
 from tlssim.faults.errors import BadRequestError, ConflictError
 from tlssim.faults.h2pipe import H2Pipe
 from tlssim.faults.link import ConnectionBase, ToxicSource
@@ -187,6 +188,13 @@ class RelayConnection(ConnectionBase):
         self._end.set()
 
 
+class _Refused(asyncio.Protocol):
+    """A connection past the budget: closed as soon as it is accepted."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
+
+
 async def _wait(event: asyncio.Event) -> None:
     await event.wait()
 
@@ -209,8 +217,10 @@ class GrpcRelayProxy(Proxy):
     NOT_SERVING) while clients' channels stay connected, so that re-enabling is instant.
     """
 
-    def __init__(self, spec: ProxySpec, seed: int | None = None) -> None:
-        super().__init__(spec, seed)
+    def __init__(
+        self, spec: ProxySpec, seed: int | None = None, budget: ConnectionBudget | None = None
+    ) -> None:
+        super().__init__(spec, seed, budget)
         self._grpc: grpc.aio.Server | None = None
         self._relay_address = ""
         self._health: health.aio.HealthServicer | None = None
@@ -225,6 +235,12 @@ class GrpcRelayProxy(Proxy):
     def passthrough_connections(self) -> int:
         """Clients' HTTP/2 connections piped straight to the upstream (and staying so)."""
         return sum(p.mode == PASS and not p.draining for p in self._pipes)
+
+    def held_connections(self) -> int:
+        return len(self._pipes)
+
+    def internal_addresses(self) -> tuple[str, ...]:
+        return (self._relay_address,) if self._relay_address else ()
 
     def _mode(self) -> str:
         """Where a new connection goes: straight through, or into the relay server."""
@@ -260,10 +276,17 @@ class GrpcRelayProxy(Proxy):
         )
 
     def _accept_pipe(self) -> asyncio.Protocol:
-        pipe = H2Pipe(self._mode(), self._pipes.discard)
+        if not self.budget.admit(self.name, len(self._pipes)):
+            return _Refused()
+        pipe = H2Pipe(self._mode(), self._pipe_closed)
         self._pipes.add(pipe)
         self._track(self._connect(pipe))
         return pipe.client
+
+    def _pipe_closed(self, pipe: H2Pipe) -> None:
+        if pipe in self._pipes:
+            self._pipes.discard(pipe)
+            self.budget.release()
 
     async def _connect(self, pipe: H2Pipe) -> None:
         if pipe.mode == PASS:

@@ -6,27 +6,67 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from tlssim.faults.budget import ConnectionBudget
 from tlssim.faults.errors import BadRequestError, ConflictError, NotFoundError
 from tlssim.faults.link import Connection, ConnectionBase
 from tlssim.faults.toxics import Direction, ToxicSpec
 
 log = logging.getLogger(__name__)
 
+# Toxics on one proxy: each acts on every chunk of every connection.
+MAX_TOXICS = 64
+
 TCP = "tcp"
 TLSSIM_GRPC = "tlssim-grpc"
 PROTOCOLS = (TCP, TLSSIM_GRPC)
 
 
+# A host name or an IPv4/IPv6 address (brackets stripped): nothing a log line or a URL
+# could be bent with.
+_HOST = re.compile(r"[A-Za-z0-9_.-]{1,253}|[0-9A-Fa-f:.]{2,45}")
+
+
+# Proxy names end up in URLs (/proxies/<name>/toxics), so they are kept URL-safe and short.
+PROXY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+def check_proxy_name(name: str) -> None:
+    """A 400 error unless `name` is 1 to 128 of A-Z a-z 0-9 _ . -"""
+    if not PROXY_NAME.fullmatch(name):
+        shown = repr(name[:40]) + ("..." if len(name) > 40 else "")
+        raise BadRequestError(
+            f"proxy name must be 1 to 128 characters of A-Z a-z 0-9 _ . - (got {shown})"
+        )
+
+
+def check_text(value: str, what: str) -> None:
+    """A 400 error if `value` holds a control or format character (newline, ESC, DEL, C1,
+    bidi overrides): such text could forge or hide a log line."""
+    for char in value:
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            raise BadRequestError(
+                f"{what} must not contain control characters (found U+{ord(char):04X})"
+            )
+
+
 def parse_address(address: str, what: str) -> tuple[str, int]:
     """Split HOST:PORT (IPv6 hosts in brackets), raising a 400 error on bad input."""
+    check_text(address, what)
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit() or int(port) > 65535:
         raise BadRequestError(f"{what} must be HOST:PORT, got {address!r}")
-    return host.strip("[]"), int(port)
+    host = host.strip("[]")
+    if not _HOST.fullmatch(host):
+        raise BadRequestError(
+            f"{what} must be HOST:PORT with a host name or address, got {address!r}"
+        )
+    return host, int(port)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,6 +83,8 @@ class ProxySpec:
     def __post_init__(self) -> None:
         if not self.name:
             raise BadRequestError("missing required field: name")
+        check_proxy_name(self.name)
+        check_text(self.protocol, "protocol")
         if not self.upstream:
             raise BadRequestError("missing required field: upstream")
         parse_address(self.listen, "listen")
@@ -92,9 +134,13 @@ class ProxySpec:
 class Proxy:
     """Listens on `listen`, dials `upstream` for each client, applies the toxics."""
 
-    def __init__(self, spec: ProxySpec, seed: int | None = None) -> None:
+    def __init__(
+        self, spec: ProxySpec, seed: int | None = None, budget: ConnectionBudget | None = None
+    ) -> None:
         self._spec = spec
         self._seed = seed
+        #: Caps on connections open at once, for this proxy and for the whole service.
+        self.budget = budget or ConnectionBudget()
         self._server: asyncio.Server | None = None
         self._toxics: dict[str, ToxicSpec] = {}
         self._connections: set[ConnectionBase] = set()
@@ -117,6 +163,14 @@ class Proxy:
     @property
     def connections(self) -> int:
         return len(self._connections)
+
+    def held_connections(self) -> int:
+        """What counts against the connection budget."""
+        return len(self._connections)
+
+    def internal_addresses(self) -> tuple[str, ...]:
+        """Addresses of servers of its own, behind its listen address (none for TCP)."""
+        return ()
 
     def connection_seed(self) -> str | None:
         return None if self._seed is None else f"{self._seed}:{self.name}"
@@ -174,7 +228,7 @@ class Proxy:
             raise
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self._spec.enabled:
+        if not self._spec.enabled or not self.budget.admit(self.name, len(self._connections)):
             writer.close()
             return
         conn = Connection(
@@ -190,6 +244,7 @@ class Proxy:
         finally:
             self._connections.discard(conn)
             self._handlers.discard(task)
+            self.budget.release()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
@@ -210,6 +265,8 @@ class Proxy:
     def add_toxic(self, spec: ToxicSpec) -> ToxicSpec:
         if spec.name in self._toxics:
             raise ConflictError("toxic already exists")
+        if len(self._toxics) >= MAX_TOXICS:
+            raise BadRequestError(f"at most {MAX_TOXICS} toxics on one proxy; remove one first")
         self._toxics[spec.name] = spec
         self._changed()
         return spec

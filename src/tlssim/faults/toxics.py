@@ -14,12 +14,16 @@ import contextlib
 import enum
 import math
 import random
+import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar, Protocol
 
 from tlssim.faults.errors import BadRequestError
+
+# A toxic's name is part of its URL and of log lines.
+MAX_TOXIC_NAME = 128
 
 AttrValue = int | float | str
 
@@ -76,6 +80,13 @@ class ToxicSpec:
         name = raw.get("name") or f"{type_name}_{stream.value}"
         if not isinstance(name, str):
             raise BadRequestError("bad request body: toxic name must be a string")
+        if len(name) > MAX_TOXIC_NAME or any(
+            unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name
+        ):
+            raise BadRequestError(
+                f"toxic name must be at most {MAX_TOXIC_NAME} characters, "
+                "without control characters"
+            )
         toxicity = _parse_toxicity(raw.get("toxicity", 1.0))
         attributes = toxic_cls.parse_attributes(raw.get("attributes") or {}, {})
         return cls(

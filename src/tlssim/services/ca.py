@@ -361,7 +361,7 @@ async def serve(settings: CaSettings, clock: Clock) -> None:
                 functools.partial(ca_pb2_grpc.add_CertificateAuthorityServicer_to_server, service),
                 traces=service.traces,
             ),
-            metrics.endpoint(settings.metrics_listen, exposed),
+            metrics.endpoint(settings.metrics_listen, exposed, settings.http_hosts),
         ):
             log.info(
                 "ca listening on %s (data %s, %d events, OCSP URL %s; enrollment credentials "

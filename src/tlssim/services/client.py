@@ -237,7 +237,11 @@ async def serve(settings: ClientSettings, clock: Clock) -> None:
             runtime.grpc_server(
                 settings.listen, SERVICE_NAME, register, MAX_REQUEST_BYTES, servicer.traces
             ),
-            metrics.endpoint(settings.metrics_listen, metrics.Metrics(servicer.metrics.sources())),
+            metrics.endpoint(
+                settings.metrics_listen,
+                metrics.Metrics(servicer.metrics.sources()),
+                settings.http_hosts,
+            ),
         ):
             log.info("client ready on %s (server %s)", settings.listen, settings.server)
             while True:

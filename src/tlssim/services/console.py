@@ -19,7 +19,7 @@ log = logging.getLogger("tlssim.console")
 
 async def serve(settings: ConsoleSettings, clock: Clock) -> None:
     state = LabState()
-    server = WebServer(console_app(state))
+    server = WebServer(console_app(state, settings.http_hosts))
     host, port = split_host_port(settings.listen)
     tasks = follow_all(
         state,

@@ -376,7 +376,9 @@ async def serve(settings: OcspSettings, clock: Clock) -> None:
         )
         async with (
             runtime.grpc_server(settings.listen, SERVICE_NAME, register, traces=state.traces),
-            metrics.endpoint(settings.metrics_listen, metrics.Metrics([state.answered])),
+            metrics.endpoint(
+                settings.metrics_listen, metrics.Metrics([state.answered]), settings.http_hosts
+            ),
         ):
             log.info(
                 "ocsp listening on %s (gRPC) and %s (HTTP)", settings.listen, settings.http_listen

@@ -61,7 +61,9 @@ class OcspHttpFront:
         self._crl_cache: dict[str, tuple[int, float, bytes, str]] = {}
 
     def application(self) -> web.Application:
-        app = new_app(self.limits, text_error)
+        # No browser guard: OCSP answers and CRLs are public and signed, and relying parties
+        # ask for them by whatever name the certificates carry.
+        app = new_app(self.limits, text_error, guard=None)
         app.router.add_get("/{path:.*}", self._get, allow_head=False)
         app.router.add_post("/{path:.*}", self._post)
         return app

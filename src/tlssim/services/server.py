@@ -570,7 +570,7 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
         exposed = metrics.Metrics(servicer.metrics.sources())
         async with (
             runtime.grpc_server(settings.listen, SERVICE_NAME, register, MAX_REQUEST_BYTES, traces),
-            metrics.endpoint(settings.metrics_listen, exposed),
+            metrics.endpoint(settings.metrics_listen, exposed, settings.http_hosts),
         ):
             host, port = split_host_port(settings.tcp_listen)
             tcp_server = await asyncio.start_server(on_tcp, host, port)

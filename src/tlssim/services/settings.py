@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Generic, TypeVar, cast
+from typing import Any, Final, Generic, TypeVar, cast, overload
 
 from tlssim.topology import endpoints as ep
 
@@ -57,6 +57,12 @@ class Setting(Generic[T]):
 
 
 _ALL = ("ca", "ocsp", "server", "client", "faults")
+# Connections the faults service holds open at once: far above what a lab makes (a load
+# run holds one per concurrent handshake), far below a process's file limit.
+MAX_CONNECTIONS = 4000
+MAX_CONNECTIONS_PER_PROXY = 1000
+# The lab's services by their compose and Swarm names.
+LAB_SERVICE_NAMES: Final = frozenset({"ca", "ocsp", "server", "client", "faults", "console"})
 CONSOLE_PORT = 8000
 # Where each service serves Prometheus metrics (docs/metrics.md).
 METRICS_PORTS: Final = {
@@ -415,6 +421,66 @@ FAULTS_LISTEN_HOSTS: Final = Setting(
     read=lambda e, _: _hosts(e.text("TLSSIM_FAULTS_LISTEN_HOSTS", _DEFAULT_LISTEN_HOSTS)),
     value=_hosts(_DEFAULT_LISTEN_HOSTS),
 )
+FAULTS_UPSTREAM_HOSTS: Final[Setting[frozenset[str] | None]] = Setting(
+    name="TLSSIM_FAULTS_UPSTREAM_HOSTS",
+    default="(none: loopback and the lab's service names only)",
+    meaning="hosts the faults proxies may dial besides loopback and ca, ocsp, server, "
+    "client, console, faults (comma-separated; * for any)",
+    services=("faults",),
+    # None: any host
+    read=lambda e, _: _hosts(e.text("TLSSIM_FAULTS_UPSTREAM_HOSTS").lower()),
+    value=frozenset(),
+)
+FAULTS_MAX_CONNECTIONS: Final = _integer(
+    "TLSSIM_FAULTS_MAX_CONNECTIONS",
+    MAX_CONNECTIONS,
+    1,
+    1_000_000,
+    "connections the faults proxies hold open at once, all proxies together; more are "
+    "closed at once and logged",
+    ("faults",),
+)
+FAULTS_MAX_CONNECTIONS_PER_PROXY: Final = _integer(
+    "TLSSIM_FAULTS_MAX_CONNECTIONS_PER_PROXY",
+    MAX_CONNECTIONS_PER_PROXY,
+    1,
+    1_000_000,
+    "connections one faults proxy holds open at once (a gRPC relay: HTTP/2 connections); "
+    "more are closed at once and logged",
+    ("faults",),
+)
+
+
+def _http_hosts(e: Environment, _: str) -> frozenset[str] | None:
+    """Host names an HTTP surface answers to besides addresses and localhost (None: any):
+    the service names, the hosts of the configured addresses and TLSSIM_HTTP_HOSTS."""
+    extra = e.text("TLSSIM_HTTP_HOSTS")
+    if extra == "*":
+        return None
+    names = {n.strip().lower().strip("[]") for n in extra.split(",") if n.strip()}
+    names.add(e.text("TLSSIM_HOST", ep.DEFAULT_HOST).lower())
+    names.add(e.text("TLSSIM_LISTEN_HOST", ep.DEFAULT_HOST).lower())
+    return frozenset(names | LAB_SERVICE_NAMES)
+
+
+HTTP_HOSTS: Final[Setting[frozenset[str] | None]] = Setting(
+    name="TLSSIM_HTTP_HOSTS",
+    default="(none)",
+    meaning="Host header names the faults API, the console and the metrics endpoints answer "
+    "to besides IP addresses, localhost, the service names and the configured addresses "
+    "(comma-separated; * for any) ([security](security.md))",
+    services=_ALL,
+    read=_http_hosts,
+    value=frozenset(),
+)
+UP_HEALTH_FAIL_DEFAULT_S: Final = 10.0
+UP_HEALTH_FAIL_S: Final = _seconds(
+    "TLSSIM_UP_HEALTH_FAIL_S",
+    UP_HEALTH_FAIL_DEFAULT_S,
+    "seconds a service under `tlssim up` may fail its health check before it is killed and "
+    "restarted",
+    ("tlssim up",),
+)
 CONSOLE_ADDR: Final = Setting(
     name="TLSSIM_CONSOLE_ADDR",
     default=f"$TLSSIM_HOST:{CONSOLE_PORT}",
@@ -471,6 +537,11 @@ VARIABLES: Final[tuple[Setting[Any], ...]] = (
     FAULTS_CONFIG,
     FAULTS_SEED,
     FAULTS_LISTEN_HOSTS,
+    FAULTS_UPSTREAM_HOSTS,
+    FAULTS_MAX_CONNECTIONS,
+    FAULTS_MAX_CONNECTIONS_PER_PROXY,
+    HTTP_HOSTS,
+    UP_HEALTH_FAIL_S,
     CONSOLE_ADDR,
     ADMIN_TOKEN,
     ENROLLMENT_TOKEN_FILE,
@@ -574,12 +645,20 @@ _SETTING: Final = "setting"
 _READ: Final = "read"
 
 
-def _field(setting: Setting[T], read: Callable[[Environment, str], T] | None = None) -> T:
+@overload
+def _field(setting: Setting[T]) -> T: ...
+
+
+@overload
+def _field(setting: Setting[Any], read: Callable[[Environment, str], T]) -> T: ...
+
+
+def _field(setting: Setting[Any], read: Callable[[Environment, str], Any] | None = None) -> Any:
     """A settings field filled from `setting` (read its own way by `read`, if given), with
     the setting's default when it has one."""
     metadata = {_SETTING: setting, _READ: read or setting.read}
     if setting.value is REQUIRED:
-        return cast(T, dataclasses.field(metadata=metadata))
+        return dataclasses.field(metadata=metadata)
     return dataclasses.field(default=setting.value, metadata=metadata)
 
 
@@ -608,6 +687,9 @@ class CaSettings:
     admin_token: str = _field(ADMIN_TOKEN)
     metrics_listen: str = _field(METRICS_LISTEN)
 
+    # Host names its HTTP surfaces answer to besides addresses and localhost (None: any).
+    http_hosts: frozenset[str] | None = _field(HTTP_HOSTS)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CaSettings:
         return cls(**_read_fields(cls, env, "ca"))
@@ -622,6 +704,9 @@ class OcspSettings:
     enrollment_token_file: Path = _field(ENROLLMENT_TOKEN_FILE)
     metrics_listen: str = _field(METRICS_LISTEN)
     replica: str = _field(REPLICA)
+
+    # Host names its HTTP surfaces answer to besides addresses and localhost (None: any).
+    http_hosts: frozenset[str] | None = _field(HTTP_HOSTS)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> OcspSettings:
@@ -647,6 +732,9 @@ class ServerSettings:
     # Shared by replicas so that each resumes the others' TLS 1.3 tickets (None: random).
     ticket_key: bytes | None = _field(TICKET_KEY_FILE)
 
+    # Host names its HTTP surfaces answer to besides addresses and localhost (None: any).
+    http_hosts: frozenset[str] | None = _field(HTTP_HOSTS)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServerSettings:
         return cls(**_read_fields(cls, env, "server"))
@@ -665,9 +753,21 @@ class ClientSettings:
     metrics_listen: str = _field(METRICS_LISTEN)
     replica: str = _field(REPLICA)
 
+    # Host names its HTTP surfaces answer to besides addresses and localhost (None: any).
+    http_hosts: frozenset[str] | None = _field(HTTP_HOSTS)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ClientSettings:
         return cls(**_read_fields(cls, env, "client"))
+
+
+def _reserved(e: Environment, _: str) -> tuple[str, ...]:
+    """The lab's own HTTP surfaces: the faults API, the console, every metrics port."""
+    return (
+        e.endpoints().faults_api,
+        CONSOLE_ADDR.read(e, "console"),
+        *(e.metrics_address(service) for service in METRICS_PORTS),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -678,6 +778,14 @@ class FaultsSettings:
     # None: any host (compose, where proxies listen on the container's network).
     listen_hosts: frozenset[str] | None = _field(FAULTS_LISTEN_HOSTS)
     metrics_listen: str = _field(METRICS_LISTEN)
+    # Hosts proxies may dial besides loopback and the lab's services (None: any).
+    upstream_hosts: frozenset[str] | None = _field(FAULTS_UPSTREAM_HOSTS)
+    # The lab's own HTTP surfaces (faults API, console, metrics): never an upstream.
+    reserved: tuple[str, ...] = _field(FAULTS_API, _reserved)
+    max_connections: int = _field(FAULTS_MAX_CONNECTIONS)
+    max_connections_per_proxy: int = _field(FAULTS_MAX_CONNECTIONS_PER_PROXY)
+    # Host names its HTTP surfaces answer to besides addresses and localhost (None: any).
+    http_hosts: frozenset[str] | None = _field(HTTP_HOSTS)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> FaultsSettings:
@@ -699,6 +807,9 @@ class ConsoleSettings:
     ca: str = _field(CA_ADDR)
     faults_api: str = _field(FAULTS_API)
     ocsp: str = _field(OCSP_ADDR)
+
+    # Host names its HTTP surfaces answer to besides addresses and localhost (None: any).
+    http_hosts: frozenset[str] | None = _field(HTTP_HOSTS)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ConsoleSettings:
@@ -739,8 +850,8 @@ proxy, on the default ports or the ones you give); compose sets them in `compose
 
 _DOC_TAIL = """\
 The console also reads `TLSSIM_SERVER_ADDR`, `TLSSIM_CLIENT_ADDR`, `TLSSIM_CA_ADDR`,
-`TLSSIM_OCSP_ADDR`, `TLSSIM_FAULTS_API`, `TLSSIM_LISTEN`, `TLSSIM_LISTEN_HOST` and
-`TLSSIM_LOG_LEVEL`.
+`TLSSIM_OCSP_ADDR`, `TLSSIM_FAULTS_API`, `TLSSIM_LISTEN`, `TLSSIM_LISTEN_HOST`,
+`TLSSIM_HTTP_HOSTS` and `TLSSIM_LOG_LEVEL`.
 
 The command line reads `TLSSIM_CLIENT_ADDR`, `TLSSIM_CA_ADDR`, `TLSSIM_FAULTS_API` and
 `TLSSIM_ADMIN_TOKEN` the same way (`tlssim trace` also `TLSSIM_SERVER_ADDR` and

@@ -25,7 +25,7 @@ from prometheus_client.core import (
 )
 
 from tlssim.topology.endpoints import split_host_port
-from tlssim.web import HttpLimits, WebServer, new_app, text_error
+from tlssim.web import BrowserGuard, HttpLimits, WebServer, new_app, text_error
 
 log = logging.getLogger(__name__)
 
@@ -130,27 +130,30 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def application(metrics: Metrics) -> web.Application:
+def application(metrics: Metrics, hosts: frozenset[str] | None = frozenset()) -> web.Application:
     async def scrape(request: web.Request) -> web.Response:
         response = web.Response(body=metrics.exposition())
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 
-    app = new_app(_LIMITS, text_error)
+    app = new_app(_LIMITS, text_error, guard=BrowserGuard(names=hosts))
     app.router.add_get("/metrics", scrape)
     return app
 
 
 @contextlib.asynccontextmanager
-async def endpoint(listen: str, metrics: Metrics) -> AsyncIterator[WebServer | None]:
+async def endpoint(
+    listen: str, metrics: Metrics, hosts: frozenset[str] | None = frozenset()
+) -> AsyncIterator[WebServer | None]:
     """`metrics` served at http://LISTEN/metrics while the block runs (nowhere if LISTEN
-    is empty). A port already taken costs the metrics, not the service: it logs an error
-    and serves on without them."""
+    is empty), to requests that name it by an address, localhost or one of `hosts`
+    (tlssim.web.BrowserGuard). A port already taken costs the metrics, not the service: it
+    logs an error and serves on without them."""
     if not listen:
         yield None
         return
     host, port = split_host_port(listen)
-    server = WebServer(application(metrics))
+    server = WebServer(application(metrics, hosts))
     try:
         await server.start(host, port)
     except OSError as exc:
