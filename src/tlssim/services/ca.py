@@ -53,7 +53,7 @@ _KIND: Final = {
 
 
 def _cut(text: str) -> str:
-    text = text.replace("\n", " ").replace("\r", " ")
+    # The log formatter escapes what is left (runtime.SafeFormatter).
     return text if len(text) <= LOGGED_FIELD_CHARS else text[:LOGGED_FIELD_CHARS] + "..."
 
 
@@ -79,7 +79,7 @@ class Refusals:
             return
         self._last_logged[reason] = now
         skipped = self._unlogged.pop(reason, 0)
-        described = " ".join(f"{k}={_cut(v)!r}" for k, v in fields.items())
+        described = " ".join(f'{k}="{_cut(v)}"' for k, v in fields.items())
         log.warning(
             "refused %s (%s): %s; %s; refusals %s%s trace=%s",
             code.name,

@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 
 import grpc
 
-from tlssim import otel, rpcutil
+from tlssim import otel, rpcutil, terminal
 from tlssim.clock import Clock, SystemClock
 from tlssim.rpcutil import trace_id_var
 from tlssim.services import settings as st
@@ -76,16 +76,41 @@ class _TraceFilter(logging.Filter):
 MAX_LOG_MESSAGE = 2000
 
 
-class _ClippingFormatter(logging.Formatter):
+def _clipped(message: str) -> str:
+    if len(message) > MAX_LOG_MESSAGE:
+        cut = len(message) - MAX_LOG_MESSAGE
+        return f"{message[:MAX_LOG_MESSAGE]} ... [{cut} more characters]"
+    return message
+
+
+class SafeFormatter(logging.Formatter):
+    """The one formatter of every service's log: each field of a line is cut and escaped
+    (newlines and control characters shown as ``\\n``, ``\\x1b``), so text from a request or
+    a peer can neither forge a line nor write to the terminal that shows the log. A
+    traceback keeps its lines, each indented and escaped."""
+
     def formatMessage(self, record: logging.LogRecord) -> str:
-        if len(record.message) > MAX_LOG_MESSAGE:
-            cut = len(record.message) - MAX_LOG_MESSAGE
-            record.message = f"{record.message[:MAX_LOG_MESSAGE]} ... [{cut} more characters]"
+        record.message = terminal.escape_line(_clipped(record.message))
+        for name in ("name", "levelname", "trace"):
+            value = getattr(record, name, None)
+            if isinstance(value, str):
+                setattr(record, name, terminal.escape_line(value))
         return super().formatMessage(record)
 
+    def formatException(self, ei: Any) -> str:
+        return _indented(super().formatException(ei))
 
-class _JsonFormatter(_ClippingFormatter):
-    """One JSON object per line, for log collectors (TLSSIM_LOG_FORMAT=json)."""
+    def formatStack(self, stack_info: str) -> str:
+        return _indented(stack_info)
+
+
+def _indented(text: str) -> str:
+    return "\n".join(f"  {terminal.escape_line(line)}" for line in text.splitlines())
+
+
+class _JsonFormatter(SafeFormatter):
+    """One JSON object per line, for log collectors (TLSSIM_LOG_FORMAT=json); JSON's own
+    escapes keep each field on its line."""
 
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -98,16 +123,13 @@ class _JsonFormatter(_ClippingFormatter):
             "service": self.service,
             "level": record.levelname,
             "trace": getattr(record, "trace", "-"),
-            "message": self.formatMessage(record),
+            "message": _clipped(record.message),
             "logger": record.name,
         }
         if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line)
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        super().formatMessage(record)  # cuts record.message if too long
-        return record.message
+            line["exception"] = logging.Formatter.formatException(self, record.exc_info)
+        # ensure_ascii escapes C1 and bidi characters; DEL is the one control it leaves.
+        return json.dumps(line).replace("\x7f", "\\u007f")
 
 
 def configure_logging(service: str, level: str, log_format: str = "text") -> None:
@@ -117,7 +139,7 @@ def configure_logging(service: str, level: str, log_format: str = "text") -> Non
     if log_format == "json":
         formatter = _JsonFormatter(service)
     else:
-        formatter = _ClippingFormatter(
+        formatter = SafeFormatter(
             f"%(asctime)s {service} %(levelname)s [trace %(trace)s] %(message)s"
         )
     handler.setFormatter(formatter)
