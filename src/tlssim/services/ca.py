@@ -122,7 +122,10 @@ class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
         )
         self._heartbeat_interval = heartbeat_interval
         self._latest_sequence = authority.store.latest_sequence()
-        self._changed = asyncio.Condition()
+        # Set (and replaced) when an event is committed or the ca closes: a watcher waits on
+        # the one it took before looking, without a lock, so a cancelled watcher leaves
+        # nothing behind (a Condition's lock, cancelled while re-acquired, was left held).
+        self._news = asyncio.Event()
         self._closing = False
         self._issuer_der = {
             ca.id: ca.certificate.public_bytes(serialization.Encoding.DER)
@@ -131,17 +134,19 @@ class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
 
     async def close(self) -> None:
         """Ends every open WatchStatus stream."""
-        async with self._changed:
-            self._closing = True
-            self._changed.notify_all()
+        self._closing = True
+        self._announce()
+
+    def _announce(self) -> None:
+        woken, self._news = self._news, asyncio.Event()
+        woken.set()
 
     def _has_news(self, after_sequence: int) -> bool:
         return self._closing or self._latest_sequence > after_sequence
 
     async def _published(self, sequence: int) -> None:
-        async with self._changed:
-            self._latest_sequence = max(self._latest_sequence, sequence)
-            self._changed.notify_all()
+        self._latest_sequence = max(self._latest_sequence, sequence)
+        self._announce()
 
     def _event_message(self, event: StatusEvent) -> Any:
         message = ca_pb2.StatusEvent(
@@ -311,14 +316,14 @@ class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
                 # Tells the follower it has everything so far (it may now answer queries).
                 caught_up_announced = True
                 yield ca_pb2.StatusEvent(sequence=last, heartbeat=True)
-            async with self._changed:
-                try:
-                    await asyncio.wait_for(
-                        self._changed.wait_for(functools.partial(self._has_news, last)),
-                        self._heartbeat_interval,
-                    )
-                except TimeoutError:
-                    yield ca_pb2.StatusEvent(sequence=last, heartbeat=True)
+            news = self._news
+            if self._has_news(last):
+                continue
+            try:
+                async with asyncio.timeout(self._heartbeat_interval):
+                    await news.wait()
+            except TimeoutError:
+                yield ca_pb2.StatusEvent(sequence=last, heartbeat=True)
 
 
 def _metadata(context: Any) -> dict[str, str]:
