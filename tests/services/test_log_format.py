@@ -70,3 +70,28 @@ def test_a_traceback_cannot_forge_a_line(logged: io.StringIO) -> None:
         # The first line is the record's; each traceback line is indented, on its own.
         assert all(line.startswith("  ") for line in lines[1:]), lines
         assert not any(line.startswith("[faults]") for line in lines)
+
+
+def test_errors_and_warnings_of_one_kind_are_logged_once_a_second() -> None:
+    now = [0.0]
+    limit = runtime.RateLimit(clock=lambda: now[0])
+
+    def passes(level: int, msg: str, *args: object, **extra: str) -> bool:
+        record = logging.LogRecord("grpc._cython", level, "x", 1, msg, args, None)
+        record.__dict__.update(extra)
+        passed = limit.filter(record)
+        if passed:
+            shown.append(record.getMessage())
+        return passed
+
+    shown: list[str] = []
+    assert [passes(logging.ERROR, "Failed sending error status %s", i) for i in range(100)] == [
+        True
+    ] + [False] * 99
+    assert passes(logging.INFO, "info is never held back")
+    assert passes(logging.WARNING, "refused %s", "a", rate_key="refused a")
+    assert passes(logging.WARNING, "refused %s", "b", rate_key="refused b")
+    assert not passes(logging.WARNING, "refused %s", "b", rate_key="refused b")
+    now[0] = 1.5
+    assert passes(logging.ERROR, "Failed sending error status %s", 100)
+    assert shown[-1] == "Failed sending error status 100 (99 more like it not logged)"

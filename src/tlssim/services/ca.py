@@ -6,7 +6,6 @@ import asyncio
 import collections
 import functools
 import logging
-import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
 
@@ -43,8 +42,6 @@ MAX_SEQUENCE: Final = 2**63 - 1
 
 # Request-derived text (profile names, refusal details) is cut to this length in the log.
 LOGGED_FIELD_CHARS: Final = 80
-# At most one log line per refusal reason this often; the line says how many were not logged.
-REFUSAL_LOG_INTERVAL_S: Final = 1.0
 
 _KIND: Final = {
     EventKind.ISSUED: ca_pb2.StatusEvent.ISSUED,
@@ -58,37 +55,29 @@ def _cut(text: str) -> str:
 
 
 class Refusals:
-    """Counts refused calls per reason and logs them, at most one line per reason a second
-    (an anonymous caller must not be able to flood the log)."""
+    """Counts refused calls per reason and logs them; the log's rate limit
+    (runtime.RateLimit) keeps it to one line per reason a second, so an anonymous caller
+    cannot flood the log."""
 
     def __init__(self) -> None:
         self.counts: collections.Counter[str] = collections.Counter()
         self.metric = metrics.Tally(
             "tlssim_ca_refusals", "issuance and revocation calls refused, by reason", ["reason"]
         )
-        self._last_logged: dict[str, float] = {}
-        self._unlogged: collections.Counter[str] = collections.Counter()
 
     def record(self, code: grpc.StatusCode, reason: str, detail: str, **fields: str) -> None:
         self.counts[reason] += 1
         self.metric.add(reason)
-        now = time.monotonic()
-        last = self._last_logged.get(reason)
-        if last is not None and now - last < REFUSAL_LOG_INTERVAL_S:
-            self._unlogged[reason] += 1
-            return
-        self._last_logged[reason] = now
-        skipped = self._unlogged.pop(reason, 0)
         described = " ".join(f'{k}="{_cut(v)}"' for k, v in fields.items())
         log.warning(
-            "refused %s (%s): %s; %s; refusals %s%s trace=%s",
+            "refused %s (%s): %s; %s; refusals %s trace=%s",
             code.name,
             reason,
             _cut(detail),
             described,
             ", ".join(f"{r}={n}" for r, n in sorted(self.counts.items())),
-            f" ({skipped} more {reason} not logged)" if skipped else "",
             rpcutil.current_trace_id(),
+            extra={"rate_key": f"refused {reason}"},
         )
 
 

@@ -8,6 +8,7 @@ coroutine and cancels it on SIGINT or SIGTERM, so every service stops the same w
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import json
@@ -15,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -132,9 +134,49 @@ class _JsonFormatter(SafeFormatter):
         return json.dumps(line).replace("\x7f", "\\u007f")
 
 
+# At most one warning or error line of each kind this often (see RateLimit).
+LOG_INTERVAL_S = 1.0
+
+
+class RateLimit(logging.Filter):
+    """The one path of every warning and error line: at most one line of each kind (its
+    logger and message template, or the ``rate_key`` a caller gives in ``extra``) per
+    interval, whoever logs it (our code, gRPC, asyncio); the next line of that kind says how
+    many were not logged. Whatever a caller does, the log grows by a bounded rate."""
+
+    MAX_KINDS = 1024
+
+    def __init__(
+        self, interval_s: float = LOG_INTERVAL_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self._interval_s = interval_s
+        self._clock = clock
+        self._last: dict[tuple[str, str], float] = {}
+        self._skipped: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        kind = (record.name, str(getattr(record, "rate_key", None) or record.msg))
+        now = self._clock()
+        last = self._last.get(kind)
+        if last is not None and now - last < self._interval_s:
+            self._skipped[kind] += 1
+            return False
+        if len(self._last) >= self.MAX_KINDS:
+            self._last.clear()
+        self._last[kind] = now
+        if skipped := self._skipped.pop(kind, 0):
+            record.msg = f"{record.getMessage()} ({skipped} more like it not logged)"
+            record.args = None
+        return True
+
+
 def configure_logging(service: str, level: str, log_format: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_TraceFilter())
+    handler.addFilter(RateLimit())
     formatter: logging.Formatter
     if log_format == "json":
         formatter = _JsonFormatter(service)
