@@ -3,7 +3,9 @@ writes to."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from typing import Any
 
 import pytest
 
@@ -60,3 +62,49 @@ def test_the_command_writes_its_own_cursor_control(capsys: pytest.CaptureFixture
         terminal.control(sys.stderr, "\r\x1b[K")
         sys.stderr.write("\x1b[K")
     assert capsys.readouterr().err == "\r\x1b[K\\x1b[K"
+
+
+def _hostile_report(name: str, replace: dict[str, str]) -> Any:
+    from tests.diagrams.reports import VECTORS
+    from tlssim.report import Report
+
+    text = (VECTORS / f"{name}.json").read_text()
+    for old, new in replace.items():
+        assert old in text, old
+        text = text.replace(old, json.dumps(new)[1:-1])
+    return Report.from_json(text)
+
+
+STORIES = {
+    "OCSP responder name": (
+        "tls13-live-ocsp",
+        {"CN=tlssim OCSP responder": f"CN={HOSTILE}"},
+    ),
+    "alert text": ("server-alert", {}),
+    "subject": ("tls12-revoked", {"CN=revoked.tlssim.test": f"CN={HOSTILE}"}),
+    "SNI": ("tls13", {}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STORIES))
+def test_the_story_of_a_hostile_report_reaches_the_terminal_escaped(
+    case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    from tlssim.cli.story import render
+
+    name, replace = STORIES[case]
+    report = _hostile_report(name, replace)
+    if case == "SNI":
+        report = dataclasses.replace(report, server_name=HOSTILE)
+    if case == "alert text":
+        assert report.alert is not None
+        report = dataclasses.replace(
+            report, alert=dataclasses.replace(report.alert, description=HOSTILE)
+        )
+    with terminal.guarded_output():
+        print(render(report), file=sys.stdout)
+    said = capsys.readouterr().out
+    assert terminal.UNSAFE.search(said) is None
+    assert "\\x1b]0;pwned\\x07" in said, said
