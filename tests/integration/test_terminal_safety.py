@@ -133,3 +133,41 @@ def test_a_hostile_scenario_name_is_told_escaped(stack: LocalStack) -> None:
     said = _nothing_raw(done)
     assert done.returncode != 0
     assert "\\u202e" in said or "\\x1b" in said, said
+
+
+def test_a_hostile_sni_sent_over_tcp_is_traced_and_told_escaped(stack: LocalStack) -> None:
+    """A TLS client sends a name with control characters; the server refuses it, and
+    `tlssim trace` of that connection shows the name it sent, escaped."""
+    sni = f"{TITLE_AND_CLEAR}\u202e.tcp.test".encode("latin-1", "ignore").decode()
+    subprocess.run(
+        ["openssl", "s_client", "-connect", "{}:{}".format(*stack.server_tcp), "-servername", sni],
+        input="",
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    trace_id = _traced_with_host(stack, sni)
+    done = stack.tlssim("trace", trace_id)
+    said = _nothing_raw(done)
+    assert "handshake failed" in said and "pwned\\x07\\x1b[2J.tcp.test" in said, said
+
+
+def _traced_with_host(stack: LocalStack, host: str) -> str:
+    """The trace id of the server's event for a connection that sent `host`."""
+    import grpc
+
+    from tlssim.rpc.v1 import trace_pb2, trace_pb2_grpc
+    from tlssim.traces import TraceEvent
+
+    with grpc.insecure_channel(stack.env["TLSSIM_SERVER_ADDR"]) as channel:
+        feed = trace_pb2_grpc.TraceEventsStub(channel).WatchEvents(
+            trace_pb2.WatchEventsRequest(after_sequence=0), timeout=10
+        )
+        try:
+            for watched in feed:
+                event = TraceEvent.from_json(watched.event_json)
+                if event.details.get("host") == host:
+                    return event.trace_id
+        finally:
+            feed.cancel()
+    raise AssertionError(f"no server event with host {host!r}")
