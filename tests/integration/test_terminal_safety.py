@@ -171,3 +171,25 @@ def _traced_with_host(stack: LocalStack, host: str) -> str:
         finally:
             feed.cancel()
     raise AssertionError(f"no server event with host {host!r}")
+
+
+def test_json_output_stays_json_with_the_certificate_s_own_text(
+    stack: LocalStack, hostile_server: tuple[str, Path, Path]
+) -> None:
+    import json
+
+    address, ca_file, _ = hostile_server
+    done = stack.tlssim(
+        "handshake",
+        "--tcp",
+        address,
+        "--ca-file",
+        str(ca_file),
+        "--server-name",
+        "evil.test",
+        "--no-echo",
+        "--json",
+    )
+    _nothing_raw(done)
+    report = json.loads(done.stdout)
+    assert "pwned\x07\x1b[2Jevil\u202elive" in report["chain"][0]["subject"]
