@@ -17,7 +17,7 @@ SRC = ROOT / "src"
 
 #: The packages (and single modules) under tlssim that sit at the bottom: any package may
 #: import them, and they import nothing of tlssim but each other as listed in LAYERS.
-FOUNDATION = frozenset({"clock", "health", "rpc", "rpcutil", "topology", "web"})
+FOUNDATION = frozenset({"clock", "health", "rpc", "rpcutil", "terminal", "topology", "web"})
 
 #: What each part of tlssim may import besides itself and FOUNDATION (docs/architecture.md).
 LAYERS: Mapping[str, frozenset[str]] = {
@@ -27,6 +27,7 @@ LAYERS: Mapping[str, frozenset[str]] = {
     "health": frozenset(),
     "rpc": frozenset(),
     "rpcutil": frozenset({"rpc"}),
+    "terminal": frozenset(),
     "topology": frozenset(),
     "web": frozenset(),
     # what the lab is made of

@@ -186,7 +186,9 @@ def _guarded(
 ) -> grpc.RpcMethodHandler[Any, Any]:
     """The handler with a deserializer that never raises: a malformed request gets
     INVALID_ARGUMENT and one log-free line, not UNKNOWN and a traceback. Handlers that
-    stream requests check each message with `reject_malformed` themselves."""
+    stream requests check each message with `reject_malformed` themselves. A response
+    stream whose caller cancelled or went away ends quietly and closes the handler's
+    generator at once (a watch gives back what it holds)."""
     parse = _tolerant(method, handler.request_deserializer)
     serialize = handler.response_serializer
     if handler.unary_unary is not None:
@@ -202,8 +204,16 @@ def _guarded(
 
         async def unary_stream(request: Any, context: Any) -> AsyncIterator[Any]:
             await reject_malformed(request, context)
-            async for reply in streaming(request, context):
-                yield reply
+            replies = streaming(request, context)
+            try:
+                async for reply in replies:
+                    yield reply
+            except Exception:
+                if not context.cancelled() and not context.done():
+                    raise
+                # The caller is gone: nobody to send an error to, nothing to log.
+            finally:
+                await replies.aclose()  # its own finally runs now, not when collected
 
         return grpc.unary_stream_rpc_method_handler(unary_stream, parse, serialize)
     if handler.stream_stream is not None:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from tlssim import rpcutil
+from tlssim import rpcutil, terminal
 from tlssim.cli.errors import CliError, Exit
 from tlssim.load import summary
 from tlssim.load.run import DEFAULT_TIMEOUT_S, Attempt, Plan, Tally, run, validate
@@ -21,6 +21,7 @@ from tlssim.load.targets import client_context, grpc_attempt, reachable, tcp_att
 from tlssim.topology import endpoints as ep
 
 PROGRESS_EVERY_S = 0.5
+ERASE_LINE = "\r\033[K"  # back to the start of the line and erase it
 PROBE_TIMEOUT_S = 5.0
 
 
@@ -136,7 +137,7 @@ async def _drive(
         finally:
             if progress is not None:
                 progress.cancel()
-                sys.stderr.write("\r\033[K")
+                terminal.control(sys.stderr, ERASE_LINE)
     figures = summary.as_dict(plan, tally, target)
     print(json.dumps(figures, indent=2) if args.json else summary.table(figures, tally))
     if tally.interrupted:
@@ -165,5 +166,6 @@ async def _show_progress(tally: Tally) -> None:
         await asyncio.sleep(PROGRESS_EVERY_S)
         # Cut to the terminal's width: a wrapped line could not be redrawn in place.
         width = shutil.get_terminal_size().columns - 1
-        sys.stderr.write("\r\033[K" + summary.progress_line(tally)[:width])
+        terminal.control(sys.stderr, ERASE_LINE)
+        sys.stderr.write(summary.progress_line(tally)[:width])
         sys.stderr.flush()

@@ -23,6 +23,7 @@ from tlssim.client.request import (
 )
 from tlssim.pki.reasons import REVOCATION_REASONS
 from tlssim.services.settings import FEED_MAX_AGE_S
+from tlssim.terminal import guarded_output
 from tlssim.tls import ProtocolVersion
 from tlssim.topology import endpoints as ep
 
@@ -266,8 +267,11 @@ def _debug_everywhere(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    return run_guarded(lambda: _dispatch(args), args.debug)
+    # Everything the command writes (stories, tables, error lines, argparse's messages)
+    # reaches the terminal escaped: names and details come from peers and callers.
+    with guarded_output():
+        args = _parser().parse_args(argv)
+        return run_guarded(lambda: _dispatch(args), args.debug)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -40,9 +40,18 @@ def _plain(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool | list | dict) else str(value)
 
 
+# Inside a <script> element the HTML parser, not JSON, decides where the text ends: "</script",
+# "<!--" and "<script" change its state. With <, > and & escaped as JSON \u escapes the text
+# holds none of them, and U+2028/U+2029 (line ends to older JavaScript) travel escaped too.
+_SCRIPT_UNSAFE = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
 def script_json(value: Any) -> str:
-    """JSON safe inside a <script> element."""
-    return json.dumps(value).replace("</", "<\\/")
+    """JSON safe inside a <script> element, whatever strings it holds: it parses to the
+    same value."""
+    return json.dumps(value).translate(_SCRIPT_UNSAFE)
 
 
 def diagram_fragment(report: Report) -> str:

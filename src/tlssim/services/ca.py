@@ -6,7 +6,6 @@ import asyncio
 import collections
 import functools
 import logging
-import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
 
@@ -44,8 +43,6 @@ MAX_SEQUENCE: Final = 2**63 - 1
 
 # Request-derived text (profile names, refusal details) is cut to this length in the log.
 LOGGED_FIELD_CHARS: Final = 80
-# At most one log line per refusal reason this often; the line says how many were not logged.
-REFUSAL_LOG_INTERVAL_S: Final = 1.0
 
 _KIND: Final = {
     EventKind.ISSUED: ca_pb2.StatusEvent.ISSUED,
@@ -54,42 +51,34 @@ _KIND: Final = {
 
 
 def _cut(text: str) -> str:
-    text = text.replace("\n", " ").replace("\r", " ")
+    # The log formatter escapes what is left (runtime.SafeFormatter).
     return text if len(text) <= LOGGED_FIELD_CHARS else text[:LOGGED_FIELD_CHARS] + "..."
 
 
 class Refusals:
-    """Counts refused calls per reason and logs them, at most one line per reason a second
-    (an anonymous caller must not be able to flood the log)."""
+    """Counts refused calls per reason and logs them; the log's rate limit
+    (runtime.RateLimit) keeps it to one line per reason a second, so an anonymous caller
+    cannot flood the log."""
 
     def __init__(self) -> None:
         self.counts: collections.Counter[str] = collections.Counter()
         self.metric = metrics.Tally(
             "tlssim_ca_refusals", "issuance and revocation calls refused, by reason", ["reason"]
         )
-        self._last_logged: dict[str, float] = {}
-        self._unlogged: collections.Counter[str] = collections.Counter()
 
     def record(self, code: grpc.StatusCode, reason: str, detail: str, **fields: str) -> None:
         self.counts[reason] += 1
         self.metric.add(reason)
-        now = time.monotonic()
-        last = self._last_logged.get(reason)
-        if last is not None and now - last < REFUSAL_LOG_INTERVAL_S:
-            self._unlogged[reason] += 1
-            return
-        self._last_logged[reason] = now
-        skipped = self._unlogged.pop(reason, 0)
-        described = " ".join(f"{k}={_cut(v)!r}" for k, v in fields.items())
+        described = " ".join(f'{k}="{_cut(v)}"' for k, v in fields.items())
         log.warning(
-            "refused %s (%s): %s; %s; refusals %s%s trace=%s",
+            "refused %s (%s): %s; %s; refusals %s trace=%s",
             code.name,
             reason,
             _cut(detail),
             described,
             ", ".join(f"{r}={n}" for r, n in sorted(self.counts.items())),
-            f" ({skipped} more {reason} not logged)" if skipped else "",
             rpcutil.current_trace_id(),
+            extra={"rate_key": f"refused {reason}"},
         )
 
 
@@ -123,7 +112,10 @@ class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
         )
         self._heartbeat_interval = heartbeat_interval
         self._latest_sequence = authority.store.latest_sequence()
-        self._changed = asyncio.Condition()
+        # Set (and replaced) when an event is committed or the ca closes: a watcher waits on
+        # the one it took before looking, without a lock, so a cancelled watcher leaves
+        # nothing behind (a Condition's lock, cancelled while re-acquired, was left held).
+        self._news = asyncio.Event()
         self._closing = False
         self._issuer_der = {
             ca.id: ca.certificate.public_bytes(serialization.Encoding.DER)
@@ -132,17 +124,19 @@ class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
 
     async def close(self) -> None:
         """Ends every open WatchStatus stream."""
-        async with self._changed:
-            self._closing = True
-            self._changed.notify_all()
+        self._closing = True
+        self._announce()
+
+    def _announce(self) -> None:
+        woken, self._news = self._news, asyncio.Event()
+        woken.set()
 
     def _has_news(self, after_sequence: int) -> bool:
         return self._closing or self._latest_sequence > after_sequence
 
     async def _published(self, sequence: int) -> None:
-        async with self._changed:
-            self._latest_sequence = max(self._latest_sequence, sequence)
-            self._changed.notify_all()
+        self._latest_sequence = max(self._latest_sequence, sequence)
+        self._announce()
 
     def _event_message(self, event: StatusEvent) -> Any:
         message = ca_pb2.StatusEvent(
@@ -312,14 +306,14 @@ class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
                 # Tells the follower it has everything so far (it may now answer queries).
                 caught_up_announced = True
                 yield ca_pb2.StatusEvent(sequence=last, heartbeat=True)
-            async with self._changed:
-                try:
-                    await asyncio.wait_for(
-                        self._changed.wait_for(functools.partial(self._has_news, last)),
-                        self._heartbeat_interval,
-                    )
-                except TimeoutError:
-                    yield ca_pb2.StatusEvent(sequence=last, heartbeat=True)
+            news = self._news
+            if self._has_news(last):
+                continue
+            try:
+                async with asyncio.timeout(self._heartbeat_interval):
+                    await news.wait()
+            except TimeoutError:
+                yield ca_pb2.StatusEvent(sequence=last, heartbeat=True)
 
 
 def _metadata(context: Any) -> dict[str, str]:

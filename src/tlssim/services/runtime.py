@@ -10,6 +10,7 @@ this module imports none of them.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import json
@@ -17,13 +18,14 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import grpc
 
-from tlssim import rpcutil
+from tlssim import rpcutil, terminal
 from tlssim.clock import Clock, SystemClock
 from tlssim.rpcutil import trace_id_var
 from tlssim.services import settings as st
@@ -63,16 +65,41 @@ class _TraceFilter(logging.Filter):
 MAX_LOG_MESSAGE = 2000
 
 
-class _ClippingFormatter(logging.Formatter):
+def _clipped(message: str) -> str:
+    if len(message) > MAX_LOG_MESSAGE:
+        cut = len(message) - MAX_LOG_MESSAGE
+        return f"{message[:MAX_LOG_MESSAGE]} ... [{cut} more characters]"
+    return message
+
+
+class SafeFormatter(logging.Formatter):
+    """The one formatter of every service's log: each field of a line is cut and escaped
+    (newlines and control characters shown as ``\\n``, ``\\x1b``), so text from a request or
+    a peer can neither forge a line nor write to the terminal that shows the log. A
+    traceback keeps its lines, each indented and escaped."""
+
     def formatMessage(self, record: logging.LogRecord) -> str:
-        if len(record.message) > MAX_LOG_MESSAGE:
-            cut = len(record.message) - MAX_LOG_MESSAGE
-            record.message = f"{record.message[:MAX_LOG_MESSAGE]} ... [{cut} more characters]"
+        record.message = terminal.escape_line(_clipped(record.message))
+        for name in ("name", "levelname", "trace"):
+            value = getattr(record, name, None)
+            if isinstance(value, str):
+                setattr(record, name, terminal.escape_line(value))
         return super().formatMessage(record)
 
+    def formatException(self, ei: Any) -> str:
+        return _indented(super().formatException(ei))
 
-class _JsonFormatter(_ClippingFormatter):
-    """One JSON object per line, for log collectors (TLSSIM_LOG_FORMAT=json)."""
+    def formatStack(self, stack_info: str) -> str:
+        return _indented(stack_info)
+
+
+def _indented(text: str) -> str:
+    return "\n".join(f"  {terminal.escape_line(line)}" for line in text.splitlines())
+
+
+class _JsonFormatter(SafeFormatter):
+    """One JSON object per line, for log collectors (TLSSIM_LOG_FORMAT=json); JSON's own
+    escapes keep each field on its line."""
 
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -85,26 +112,63 @@ class _JsonFormatter(_ClippingFormatter):
             "service": self.service,
             "level": record.levelname,
             "trace": getattr(record, "trace", "-"),
-            "message": self.formatMessage(record),
+            "message": _clipped(record.message),
             "logger": record.name,
         }
         if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line)
+            line["exception"] = logging.Formatter.formatException(self, record.exc_info)
+        # ensure_ascii escapes C1 and bidi characters; DEL is the one control it leaves.
+        return json.dumps(line).replace("\x7f", "\\u007f")
 
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        super().formatMessage(record)  # cuts record.message if too long
-        return record.message
+
+# At most one warning or error line of each kind this often (see RateLimit).
+LOG_INTERVAL_S = 1.0
+
+
+class RateLimit(logging.Filter):
+    """The one path of every warning and error line: at most one line of each kind (its
+    logger and message template, or the ``rate_key`` a caller gives in ``extra``) per
+    interval, whoever logs it (our code, gRPC, asyncio); the next line of that kind says how
+    many were not logged. Whatever a caller does, the log grows by a bounded rate."""
+
+    MAX_KINDS = 1024
+
+    def __init__(
+        self, interval_s: float = LOG_INTERVAL_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self._interval_s = interval_s
+        self._clock = clock
+        self._last: dict[tuple[str, str], float] = {}
+        self._skipped: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        kind = (record.name, str(getattr(record, "rate_key", None) or record.msg))
+        now = self._clock()
+        last = self._last.get(kind)
+        if last is not None and now - last < self._interval_s:
+            self._skipped[kind] += 1
+            return False
+        if len(self._last) >= self.MAX_KINDS:
+            self._last.clear()
+        self._last[kind] = now
+        if skipped := self._skipped.pop(kind, 0):
+            record.msg = f"{record.getMessage()} ({skipped} more like it not logged)"
+            record.args = None
+        return True
 
 
 def configure_logging(service: str, level: str, log_format: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_TraceFilter())
+    handler.addFilter(RateLimit())
     formatter: logging.Formatter
     if log_format == "json":
         formatter = _JsonFormatter(service)
     else:
-        formatter = _ClippingFormatter(
+        formatter = SafeFormatter(
             f"%(asctime)s {service} %(levelname)s [trace %(trace)s] %(message)s"
         )
     handler.setFormatter(formatter)

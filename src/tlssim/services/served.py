@@ -98,7 +98,7 @@ def server_view(served: ServedConnection) -> Report:
         ok=n is not None and conn.handshake_complete and alert is None,
         trace_id=served.trace_id,
         target=f"{served.transport.lower()}://{served.peer}",
-        server_name=n.server_name if n else None,
+        server_name=n.server_name if n else conn.offered_server_name,
         version=n.version.label if n else None,
         cipher_suite=n.cipher_suite.name if n else None,
         key_exchange=n.key_exchange if n else None,

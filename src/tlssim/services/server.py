@@ -345,6 +345,8 @@ def trace_connection(traces: TraceLog, transport: str, conn: ObservedServerConne
             "group": n.key_exchange,
             "resumed": n.resumed,
         }
+    else:
+        details["host"] = conn.offered_server_name or "(no SNI)"
     if conn.error is not None:
         details["alert"] = conn.error.alert.name
     elif conn.negotiated is None:

@@ -45,6 +45,9 @@ class ServerConnection(Endpoint):
         ):
             raise ValueError("early_data.max_size must be 1..2^32-1 bytes")
         self.config = config
+        #: The server_name the ClientHello carried, known even when the handshake then
+        #: fails (an unknown or refused name); None without the extension.
+        self.offered_server_name: str | None = None
         self._core = ConnectionCore(config.entropy, False, self._select_version)
 
     def _select_version(self, msg_type: int, body: bytes, raw: bytes) -> Handshake:
@@ -55,6 +58,7 @@ class ServerConnection(Endpoint):
         core.started = True
         hello = ClientHello.parse(body)
         exts = decode_hello_extensions(hello)
+        self.offered_server_name = exts.server_name
         version = server_select_version(
             exts.supported_versions, hello.legacy_version, self.config.versions
         )
