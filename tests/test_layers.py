@@ -43,7 +43,7 @@ LAYERS: Mapping[str, frozenset[str]] = {
     "load": frozenset({"report"}),
     "scenarios": frozenset({"pki", "report", "faults", "harness"}),
     "propagation": frozenset({"tls", "pki", "net", "client"}),
-    "interop": frozenset({"tls"}),
+    "interop": frozenset({"tls", "pki"}),
     "console": frozenset({"report", "diagrams", "faults", "telemetry"}),
     # the services, then what starts and measures them
     "services": frozenset(
