@@ -30,7 +30,8 @@ EXPLAIN_INDENT = 14
 FIELD_INDENT = 16
 # Fields whose values say nothing new to a reader of the story (still in the JSON).
 QUIET_FIELDS = frozenset({"label", "checks"})
-MAX_VALUE = 160  # characters of one field value before it is cut
+MAX_VALUE = 160  # characters of one field value (or list item) before it is cut
+MAX_ITEMS = 100  # items of a list field shown; past them, how many more
 _HEX = re.compile(r"[0-9a-f]+")
 
 
@@ -103,8 +104,12 @@ def _check_line(check: Check) -> str:
 
 def _value(v: Any) -> str:
     if isinstance(v, list | tuple):
-        text = ", ".join(str(x) for x in v) or "(none)"
-    elif isinstance(v, dict):
+        # Every item of a list is shown (wrapped, never cut): the last extensions of a
+        # ClientHello (pre_shared_key, early_data) are what a 0-RTT learner came to see.
+        shown = [_cut(str(x)) for x in v[:MAX_ITEMS]]
+        more = f" (and {len(v) - MAX_ITEMS} more)" if len(v) > MAX_ITEMS else ""
+        return (", ".join(shown) or "(none)") + more
+    if isinstance(v, dict):
         text = ", ".join(f"{k}={x}" for k, x in v.items())
     elif v == "":
         text = "(empty)"
@@ -112,6 +117,10 @@ def _value(v: Any) -> str:
         text = f"{v[:16]}...{v[-8:]} ({len(v) // 2} bytes)"  # the JSON has it whole
     else:
         text = str(v)
+    return _cut(text)
+
+
+def _cut(text: str) -> str:
     return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 3] + "..."
 
 
