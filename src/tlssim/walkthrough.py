@@ -283,6 +283,11 @@ def _echo_check(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
     sent, echoed = f.get("sent", 0), f.get("echoed", 0)
     if f.get("matches"):
         return f"the echo matches: the same {sent} bytes came back"
+    if answer := f.get("http_answer"):
+        return (
+            f"no echo: the server answered with HTTP ({answer}), as a web server such as "
+            "`openssl s_server -www` does; --no-echo sends the data without waiting for an echo"
+        )
     return f"the echo does not match: {sent} bytes sent, {echoed} bytes came back"
 
 

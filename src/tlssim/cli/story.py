@@ -142,7 +142,10 @@ def _summary(report: Report, width: int) -> list[str]:
             else report.error or "handshake did not complete"
         )
         out += wrap(f"result: FAILED  {why}  after {total:.1f} ms", width, hanging=8)
-        failed = next((c for c in report.checks if not c.ok), None)
+        # A failed check is the reason only for an alert; a soft-fail check never is.
+        failing = [c for c in report.checks if not c.ok] if alert else []
+        failed = next((c for c in failing if c.alert == alert.description), None) if alert else None
+        failed = failed or next(iter(failing), None)
         if failed is not None:
             out += wrap(f"because: {_check_line(failed)[5:]}", width, hanging=9)
         elif alert is not None and report.error:
@@ -150,9 +153,12 @@ def _summary(report: Report, width: int) -> list[str]:
     data = report.application_data
     if data.sent and report.version is not None:
         match = next((s for s in report.steps if s.name == "EchoCheck"), None)
-        same = match.fields.get("matches") if match else data.sent == data.echoed
-        verdict = "the same bytes came back" if same else f"{data.echoed} bytes came back"
-        out += wrap(f"echo: {data.sent} bytes sent, {verdict}", width, hanging=6)
+        if match is None:  # no echo was awaited (--no-echo)
+            out += wrap(f"data: {data.sent} bytes sent, no echo awaited", width, hanging=6)
+        else:
+            same = match.fields.get("matches")
+            verdict = "the same bytes came back" if same else f"{data.echoed} bytes came back"
+            out += wrap(f"echo: {data.sent} bytes sent, {verdict}", width, hanging=6)
     if (early := report.early_data) is not None:
         if early.accepted:
             text = f"0-RTT: {early.sent} bytes went with the ClientHello and were accepted"
@@ -168,10 +174,14 @@ def _summary(report: Report, width: int) -> list[str]:
         out += wrap(line, width, hanging=7)
     revocation = report.revocation
     if revocation.policy is not RevocationPolicy.OFF:
-        text = (
-            f"revocation: {revocation.status} from {revocation.source or '-'} "
-            f"(policy {revocation.policy})"
+        found = (
+            f" from {revocation.source}"
+            if revocation.source
+            else f": {revocation.detail}"
+            if revocation.detail
+            else " from -"
         )
+        text = f"revocation: {revocation.status}{found} (policy {revocation.policy})"
         out += wrap(text, width, hanging=12)
     for warning in report.warnings:
         out += wrap(f"warning: {warning}", width, hanging=9)
