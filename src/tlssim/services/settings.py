@@ -92,7 +92,7 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     Variable(
         name="TLSSIM_FAULTS_API",
         default=f"$TLSSIM_HOST:{ep.FAULTS_API_PORT}",
-        meaning="the faults REST API",
+        meaning="the faults REST API, HOST:PORT (the command line also takes http://HOST:PORT)",
         services=("faults",),
     ),
     Variable(
