@@ -170,6 +170,13 @@ def _summary(report: Report, width: int) -> list[str]:
         out += wrap(f"authenticated after the handshake: {report.authenticated_as}", width)
     if schedule := key_schedule(report):
         out += wrap(f"keys: {schedule}", width, hanging=6)
+    if (wire := report.wire) is not None:
+        text = (
+            f"bytes: {wire.sent_bytes} B sent in {wire.sent_records} records, "
+            f"{wire.received_bytes} B received in {wire.received_records}, as they went on the "
+            "wire (record headers, AEAD tags and padding, data and alerts included)"
+        )
+        out += wrap(text, width, hanging=7)
     for line in cost_lines(handshake_cost(report.steps)):
         out += wrap(line, width, hanging=7)
     revocation = report.revocation
