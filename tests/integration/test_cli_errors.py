@@ -54,8 +54,8 @@ TABLE = [
     Row(
         ["handshake", "--ca-file", "{tmp}/not-pem.txt"],
         NO_ENV,
-        Exit.USAGE,
-        "--ca-file goes with --tcp",
+        Exit.FILE,
+        "not-pem.txt: no PEM certificate in it",
         DOWN,
     ),
     Row(["handshake", "--mermaid", "--json"], NO_ENV, Exit.USAGE, "choose one", DOWN),

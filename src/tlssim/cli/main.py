@@ -368,11 +368,6 @@ async def _handshake(args: argparse.Namespace) -> int:
 
 def _refuse_conflicts(args: argparse.Namespace) -> None:
     """Options that make no sense together are refused, not silently ignored."""
-    if args.ca_file and not args.tcp:
-        raise CliError(
-            "--ca-file goes with --tcp HOST:PORT (the lab's own server is checked against "
-            "the ca's bundle)"
-        )
     if args.mermaid and args.json:
         raise CliError("--mermaid and --json each print the whole output: choose one")
 
