@@ -59,6 +59,13 @@ TABLE = [
         DOWN,
     ),
     Row(["handshake", "--mermaid", "--json"], NO_ENV, Exit.USAGE, "choose one", DOWN),
+    Row(
+        ["handshake", "--client-key", "{tmp}/not-pem.txt"],
+        NO_ENV,
+        Exit.USAGE,
+        "--client-key FILE goes with --client-cert FILE",
+        DOWN,
+    ),
     Row(["handshake", "--group", "secp384r1"], NO_ENV, Exit.USAGE, "choose from x25519"),
     Row(["handshake", "--group", "bogus"], NO_ENV, Exit.USAGE, "cannot be used"),
     Row(
