@@ -62,7 +62,8 @@ def test_the_timeline_counts_from_the_traces_own_first_event_and_fits_the_width(
         lines = render(gathered, width)
         assert all(len(line) <= width for line in lines), lines
     lines = render(gathered, 80)
-    assert lines[0] == f"trace {TRACE}: 2 events, 1 from linked traces"
+    # The count is of the lines that follow: the trace's own and the linked ones.
+    assert lines[0] == f"trace {TRACE}: 3 events, 1 of them from linked traces"
     assert lines[1].split()[:4] == ["-1000.0", "ms", "ocsp", "OCSP"]
     assert "(linked)" in lines[1]
     assert any(line.split()[:3] == ["+12.5", "ms", "server"] for line in lines)

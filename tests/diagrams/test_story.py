@@ -3,6 +3,8 @@ what each message carries (verdicts come from the checks)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from tests.diagrams.reports import NAMES, load
@@ -148,3 +150,32 @@ def test_the_scenario_list_fits_80_columns() -> None:
     text = "\n".join(lines)
     for scenario in SCENARIOS:
         assert scenario.name in text
+
+
+def test_every_extension_of_a_resuming_client_hello_is_shown() -> None:
+    """A 0-RTT ClientHello's list ends in pre_shared_key: wrapped, never cut before it."""
+    report = load("tls13")
+    extensions = [
+        "server_name",
+        "supported_groups",
+        "signature_algorithms",
+        "status_request",
+        "ec_point_formats",
+        "extended_master_secret",
+        "renegotiation_info",
+        "supported_versions",
+        "key_share",
+        "psk_key_exchange_modes",
+        "early_data",
+        "tlssim_replica",
+        "pre_shared_key",
+    ]
+    hello = report.steps[0]
+    assert hello.name == "ClientHello"
+    steps = (
+        dataclasses.replace(hello, fields={**hello.fields, "extensions": extensions}),
+        *report.steps[1:],
+    )
+    story = render(dataclasses.replace(report, steps=steps), width=80)
+    shown = _words(story.split("extensions:", 1)[1].split("supported_versions:", 1)[0])
+    assert shown == ", ".join(extensions), story

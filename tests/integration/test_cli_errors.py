@@ -1,10 +1,20 @@
-"""Every failure a user can cause: one line on stderr, the documented exit code, no traceback."""
+"""Every documented failure of every command: one line on stderr that names what it is about,
+the exit code the README's table gives it, no traceback.
+
+One table: the arguments, the environment added, the exit code, a phrase the one line must
+hold, and whether the row needs the running stack. In arguments and environment, {tmp} is a
+directory holding not-pem.txt (a file that is neither PEM nor JSON), {free} a loopback port
+where nothing listens, {faults} the stack's faults API and {server_tcp} its TLS server.
+"""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -12,48 +22,184 @@ from tests.integration.conftest import LocalStack
 from tlssim.cli.errors import Exit
 from tlssim.harness.localstack import free_ports
 
-# (arguments, exit code, a phrase the one line must hold), against a running stack.
-WITH_STACK = [
-    (["handshake", "--keylog", "/nonexistent/dir/kl"], Exit.FILE, "No such file"),
-    (["handshake", "--capture", "/nonexistent/dir/cap"], Exit.FILE, "No such file"),
-    (["handshake", "--ca-file", "/nonexistent.pem"], Exit.FILE, "No such file"),
-    (["handshake", "--group", "secp384r1"], Exit.USAGE, "choose from x25519"),
-    (["handshake", "--group", "bogus"], Exit.USAGE, "cannot be used"),
-    (
+
+class Row(NamedTuple):
+    argv: list[str]
+    env: dict[str, str]
+    code: Exit
+    phrase: str
+    stack: bool = True
+
+
+NO_ENV: dict[str, str] = {}
+DOWN = False  # the row runs with every service pointed at ports where nothing listens
+
+TABLE = [
+    # handshake
+    Row(["handshake", "--keylog", "/nonexistent/dir/kl"], NO_ENV, Exit.FILE, "No such file"),
+    Row(["handshake", "--capture", "/nonexistent/dir/cap"], NO_ENV, Exit.FILE, "No such file"),
+    Row(
+        ["handshake", "--tcp", "127.0.0.1:{free}", "--ca-file", "/nonexistent.pem"],
+        NO_ENV,
+        Exit.FILE,
+        "/nonexistent.pem: No such file",
+    ),
+    Row(
+        ["handshake", "--tcp", "127.0.0.1:{free}", "--ca-file", "{tmp}/not-pem.txt"],
+        NO_ENV,
+        Exit.FILE,
+        "not-pem.txt: no PEM certificate in it",
+        DOWN,
+    ),
+    Row(
+        ["handshake", "--ca-file", "{tmp}/not-pem.txt"],
+        NO_ENV,
+        Exit.FILE,
+        "not-pem.txt: no PEM certificate in it",
+        DOWN,
+    ),
+    Row(["handshake", "--mermaid", "--json"], NO_ENV, Exit.USAGE, "choose one", DOWN),
+    Row(
+        ["handshake", "--client-key", "{tmp}/not-pem.txt"],
+        NO_ENV,
+        Exit.USAGE,
+        "--client-key FILE goes with --client-cert FILE",
+        DOWN,
+    ),
+    Row(["handshake", "--group", "secp384r1"], NO_ENV, Exit.USAGE, "choose from x25519"),
+    Row(["handshake", "--group", "bogus"], NO_ENV, Exit.USAGE, "cannot be used"),
+    Row(
         ["handshake", "--cipher", "TLS_EMPTY_RENEGOTIATION_INFO_SCSV"],
+        NO_ENV,
         Exit.USAGE,
         "cannot be used",
     ),
-    (
+    Row(
         ["handshake", "--tls", "1.2", "--cipher", "TLS_AES_128_GCM_SHA256"],
+        NO_ENV,
         Exit.USAGE,
         "is a TLSv1.3 suite",
     ),
-    (["handshake", "--tcp", "127.0.0.1:99999"], Exit.USAGE, "out of range"),
-    (["handshake", "--server-name", "x" * 300], Exit.USAGE, "at most 253"),
-    (["handshake", "--clock-skew", "nan"], Exit.USAGE, "clock skew"),
-    (["handshake", "--kx", "rsa", "--tls", "1.3"], Exit.USAGE, "only in TLS 1.2"),
-    (["handshake", "--tls", "1.2", "--group", "X25519MLKEM768"], Exit.USAGE, "only in TLS 1.3"),
-    (["handshake", "--server-name", "revoked.tlssim.test"], Exit.FAILED, ""),
-    (["faults", "add", "client_server", "latency", "bogus=1"], Exit.USAGE, "latency, jitter"),
-    (["faults", "add", "client_server", "nonsense"], Exit.USAGE, "unknown toxic type"),
-    (["faults", "add", "no_such_link", "latency"], Exit.USAGE, "faults API:"),
-    (["faults", "remove", "client_server", "no_such_toxic"], Exit.USAGE, "faults API:"),
-    (["scenarios", "run"], Exit.USAGE, "--all"),
-    (["scenarios", "run", "no-such-scenario"], Exit.USAGE, "unknown scenario"),
-    (["handshake", "--tls", "1.4"], Exit.USAGE, "invalid choice"),
-    (["ca", "revoke", "00112233", "--reason", "removeFromCRL"], Exit.USAGE, "invalid choice"),
-    (["ca", "revoke", "00112233aabb"], Exit.REFUSED, "serial 00112233aabb was issued"),
-    (["ca", "revoke", "zz"], Exit.USAGE, "not hexadecimal"),
-]
-
-# Everything pointed at ports where nothing listens.
-WITHOUT_STACK = [
-    (["handshake"], Exit.UNAVAILABLE, "not answering"),
-    (["ca", "bundle"], Exit.UNAVAILABLE, "not answering"),
-    (["faults", "list"], Exit.UNAVAILABLE, "not answering"),
-    (["scenarios", "run", "--all"], Exit.UNAVAILABLE, "not answering"),
-    (["health", "127.0.0.1:9"], Exit.UNAVAILABLE, ""),
+    Row(["handshake", "--tcp", "127.0.0.1:99999"], NO_ENV, Exit.USAGE, "out of range"),
+    Row(
+        ["handshake", "--tcp", "127.0.0.1:{free}", "--no-echo"],
+        NO_ENV,
+        Exit.UNAVAILABLE,
+        "cannot connect to 127.0.0.1:",
+    ),
+    Row(
+        ["handshake", "--server-name", "x" * 300],
+        NO_ENV,
+        Exit.USAGE,
+        "server name is 300 characters long; at most 253",
+    ),
+    Row(
+        ["handshake", "--server-name", "bad host!"],
+        NO_ENV,
+        Exit.USAGE,
+        "server name 'bad host!' holds a space",
+    ),
+    Row(["handshake", "--clock-skew", "nan"], NO_ENV, Exit.USAGE, "clock skew"),
+    Row(
+        ["handshake", "--clock-skew", "abc"],
+        NO_ENV,
+        Exit.USAGE,
+        "tlssim handshake: error: --clock-skew: invalid float value: 'abc'",
+        DOWN,
+    ),
+    Row(
+        ["handshake", "--tls", "1.4"],
+        NO_ENV,
+        Exit.USAGE,
+        "tlssim handshake: error: --tls: invalid choice: '1.4'",
+        DOWN,
+    ),
+    Row(["handshake", "--kx", "rsa", "--tls", "1.3"], NO_ENV, Exit.USAGE, "only in TLS 1.2"),
+    Row(
+        ["handshake", "--tls", "1.2", "--group", "X25519MLKEM768"],
+        NO_ENV,
+        Exit.USAGE,
+        "only in TLS 1.3",
+    ),
+    Row(["handshake", "--server-name", "revoked.tlssim.test"], NO_ENV, Exit.FAILED, ""),
+    Row(["handshake"], NO_ENV, Exit.UNAVAILABLE, "not answering", DOWN),
+    # faults
+    Row(
+        ["faults", "add", "client_server", "latency", "bogus=1"],
+        NO_ENV,
+        Exit.USAGE,
+        "latency, jitter",
+    ),
+    Row(["faults", "add", "client_server", "nonsense"], NO_ENV, Exit.USAGE, "unknown toxic type"),
+    Row(
+        ["faults", "add", "nosuchlink", "latency", "latency=100"],
+        NO_ENV,
+        Exit.REFUSED,
+        "no link named 'nosuchlink'",
+    ),
+    Row(
+        ["faults", "remove", "client_server", "no_such_toxic"],
+        NO_ENV,
+        Exit.REFUSED,
+        "link 'client_server' has no toxic 'no_such_toxic'",
+    ),
+    Row(["faults", "list"], NO_ENV, Exit.UNAVAILABLE, "not answering", DOWN),
+    Row(
+        ["faults", "list"],
+        {"TLSSIM_FAULTS_API": "http://127.0.0.1:{free}"},
+        Exit.UNAVAILABLE,
+        "the faults API at http://127.0.0.1:",
+        DOWN,
+    ),
+    Row(["faults", "list"], {"TLSSIM_FAULTS_API": "http://{faults}/"}, Exit.OK, ""),
+    # scenarios
+    Row(["scenarios", "run"], NO_ENV, Exit.USAGE, "--all"),
+    Row(["scenarios", "run", "no-such-scenario"], NO_ENV, Exit.USAGE, "unknown scenario"),
+    Row(["scenarios", "run", "--all"], NO_ENV, Exit.UNAVAILABLE, "not answering", DOWN),
+    # ca
+    Row(
+        ["ca", "revoke", "00112233", "--reason", "removeFromCRL"],
+        NO_ENV,
+        Exit.USAGE,
+        "tlssim ca revoke: error: --reason: invalid choice",
+        DOWN,
+    ),
+    Row(["ca", "revoke", "00112233aabb"], NO_ENV, Exit.REFUSED, "serial 00112233aabb was issued"),
+    Row(
+        ["ca", "revoke", "00112233aabb"],
+        {"TLSSIM_ADMIN_TOKEN": "not-the-token"},
+        Exit.REFUSED,
+        "set TLSSIM_ADMIN_TOKEN",
+    ),
+    Row(["ca", "revoke", "zz"], NO_ENV, Exit.USAGE, "not hexadecimal"),
+    Row(["ca", "bundle"], NO_ENV, Exit.UNAVAILABLE, "not answering", DOWN),
+    # health
+    Row(
+        ["health", "127.0.0.1:{free}"],
+        NO_ENV,
+        Exit.UNAVAILABLE,
+        "127.0.0.1:",
+        DOWN,
+    ),
+    Row(["health", "localhost"], NO_ENV, Exit.USAGE, "expected HOST:PORT, got 'localhost'", DOWN),
+    # decrypt
+    Row(
+        ["decrypt", "{tmp}/not-pem.txt", "--key", "{tmp}/not-pem.txt"],
+        NO_ENV,
+        Exit.FILE,
+        "not-pem.txt: not a capture (expected the JSON",
+        DOWN,
+    ),
+    # propagation revokes: it says which host and waits for --yes or --host
+    Row(
+        ["propagation"],
+        NO_ENV,
+        Exit.USAGE,
+        "revokes every certificate of valid.tlssim.test",
+        DOWN,
+    ),
+    # usage anywhere
+    Row(["nosuchcommand"], NO_ENV, Exit.USAGE, "tlssim: error: command: invalid choice", DOWN),
 ]
 
 
@@ -71,29 +217,98 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 def _check(done: subprocess.CompletedProcess[str], code: int, phrase: str) -> None:
     assert done.returncode == code, done.stderr
     assert "Traceback" not in done.stderr
-    if phrase:
+    if code != Exit.OK and code != Exit.FAILED:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
-        assert len(lines) == 1 or "usage:" in done.stderr, done.stderr
-        assert phrase in done.stderr, done.stderr
+        assert len(lines) == 1, done.stderr
+        assert phrase in lines[0], done.stderr
 
 
-@pytest.mark.integration
-@pytest.mark.parametrize(("args", "code", "phrase"), WITH_STACK, ids=lambda v: str(v)[:40])
-def test_with_the_stack(stack: LocalStack, args: list[str], code: int, phrase: str) -> None:
-    _check(_run(args, stack.env), code, phrase)
+@pytest.fixture
+def files(tmp_path: Path) -> Iterator[Path]:
+    (tmp_path / "not-pem.txt").write_text("a host name, not a certificate\n")
+    yield tmp_path
 
 
-@pytest.mark.parametrize(("args", "code", "phrase"), WITHOUT_STACK, ids=lambda v: str(v)[:40])
-def test_with_the_stack_down(tmp_path: Path, args: list[str], code: int, phrase: str) -> None:
-    ca, client, faults = free_ports(3)
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
+def _down_env(home: Path) -> dict[str, str]:
+    """Every service moved to a port where nothing listens."""
+    ca, client, faults, server, ocsp = free_ports(5)
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "TLSSIM_DATA_DIR": str(home / "data"),
+        "TLSSIM_ADMIN_TOKEN": "x",
         "TLSSIM_CA_ADDR": f"127.0.0.1:{ca}",
         "TLSSIM_CLIENT_ADDR": f"127.0.0.1:{client}",
         "TLSSIM_FAULTS_API": f"127.0.0.1:{faults}",
+        "TLSSIM_SERVER_ADDR": f"127.0.0.1:{server}",
+        "TLSSIM_OCSP_ADDR": f"127.0.0.1:{ocsp}",
     }
-    _check(_run(args, env), code, phrase)
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    for name, value in values.items():
+        text = text.replace("{" + name + "}", value)
+    return text
+
+
+def _case(row: Row, base: dict[str, str], tmp: Path) -> tuple[list[str], dict[str, str]]:
+    (free,) = free_ports(1)
+    values = {
+        "tmp": str(tmp),
+        "free": str(free),
+        "faults": base.get("TLSSIM_FAULTS_API", ""),
+        "server_tcp": base.get("TLSSIM_SERVER_TCP_ADDR", ""),
+    }
+    argv = [_fill(a, values) for a in row.argv]
+    env = base | {k: _fill(v, values) for k, v in row.env.items()}
+    return argv, env
+
+
+def _rows(stack: bool) -> list[Row]:
+    return [row for row in TABLE if row.stack is stack]
+
+
+def _id(row: Row) -> str:
+    return " ".join(row.argv)[:50] + (f" {','.join(row.env)}" if row.env else "")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("row", _rows(True), ids=_id)
+def test_with_the_stack(stack: LocalStack, files: Path, row: Row) -> None:
+    argv, env = _case(row, stack.env, files)
+    _check(_run(argv, env), row.code, row.phrase)
+
+
+@pytest.mark.parametrize("row", _rows(DOWN), ids=_id)
+def test_with_the_stack_down(files: Path, row: Row) -> None:
+    argv, env = _case(row, _down_env(files), files)
+    _check(_run(argv, env), row.code, row.phrase)
+
+
+def test_the_table_has_every_documented_exit_code() -> None:
+    documented = {Exit.OK, Exit.FAILED, Exit.USAGE, Exit.UNAVAILABLE, Exit.FILE, Exit.REFUSED}
+    assert documented <= {row.code for row in TABLE}
+
+
+@pytest.mark.parametrize("argv", [["scenarios", "list"], ["faults", "types"]])
+def test_a_reader_that_stops_reading_ends_the_command_quietly(files: Path, argv: list[str]) -> None:
+    """`tlssim ... | head -1`: the reader is gone, the command stops without a word."""
+    read, write = os.pipe()
+    os.close(read)  # the reader went away before the first line
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "tlssim", *argv],
+            env=_down_env(files),
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == Exit.BROKEN_PIPE, done.stderr
+    assert done.stderr == ""
 
 
 def test_a_bug_is_one_line_unless_debug() -> None:

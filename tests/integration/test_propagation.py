@@ -19,7 +19,7 @@ FEED_MAX_AGE_S = 4.0  # TEST_SETTINGS in conftest.py
 
 
 def propagation(stack: LocalStack, *args: str) -> dict[str, Any]:
-    done = stack.tlssim("propagation", "--json", *args, timeout=180)
+    done = stack.tlssim("propagation", "--yes", "--json", *args, timeout=180)
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     figures: dict[str, Any] = json.loads(done.stdout)
     return figures

@@ -61,6 +61,50 @@ def test_json_is_alone_on_standard_output(stack: LocalStack) -> None:
     assert json.loads(done.stdout)["ok"] is True
 
 
+def _record_types(stream: bytes) -> list[int]:
+    """The content type of each TLS record of a byte stream."""
+    types, at = [], 0
+    while at + 5 <= len(stream):
+        types.append(stream[at])
+        at += 5 + int.from_bytes(stream[at + 3 : at + 5], "big")
+    return types
+
+
+def test_every_record_on_the_wire_is_counted_and_the_compatibility_records_shown(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    """The bytes the story gives are those that travelled (as --capture saved them), and
+    TLS 1.3's compatibility change_cipher_spec records are steps of their own."""
+    capture = tmp_path / "capture.json"
+    done = at_80_columns(stack, "handshake", "--json", "--capture", str(capture))
+    report = json.loads(done.stdout)
+    assert report["ok"], report
+    saved = json.loads(capture.read_text())
+    sent, received = (bytes.fromhex(saved[k]) for k in ("client_to_server", "server_to_client"))
+    wire = report["wire"]
+    assert wire["sent_bytes"] == len(sent) and wire["received_bytes"] == len(received)
+    # more than the handshake messages alone: record headers, AEAD tags, data, alerts
+    assert wire["sent_bytes"] > report["cost"]["sent_bytes"]
+    assert wire["sent_records"] == len(_record_types(sent))
+    assert wire["received_records"] == len(_record_types(received))
+    change_cipher_spec = 20
+    assert change_cipher_spec in _record_types(sent) and change_cipher_spec in _record_types(
+        received
+    )
+    compat = [
+        (s["direction"], s["size"])
+        for s in report["steps"]
+        if s["name"] == "ChangeCipherSpec" and s["fields"].get("compatibility")
+    ]
+    assert compat == [("received", 1), ("sent", 1)]
+
+    story = at_80_columns(stack, "handshake").stdout
+    assert "server -> client  ChangeCipherSpec  1 B" in story, story
+    assert "client -> server  ChangeCipherSpec  1 B" in story, story
+    bytes_line = next(line for line in story.splitlines() if line.startswith("bytes: "))
+    assert " records, " in bytes_line and "went on the" in story, story
+
+
 def test_mermaid_and_html_outputs(stack: LocalStack, tmp_path: Path) -> None:
     page = tmp_path / "handshake.html"
     done = stack.tlssim("handshake", "--mermaid", "--html", str(page))

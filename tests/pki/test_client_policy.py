@@ -10,13 +10,15 @@ from dataclasses import dataclass, field
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 
 from tests.pki.helpers import MovableClock, csr_der
 from tests.pki.ocsp_fixtures import store_lookup
 from tlssim.client.decision import Decision
-from tlssim.client.policy import CertificatePolicy
+from tlssim.client.policy import NO_LOCATION, CertificatePolicy
 from tlssim.client.status import StatusCache
+from tlssim.clock import SystemClock
 from tlssim.pki import (
     Authority,
     ChainVerifier,
@@ -26,6 +28,7 @@ from tlssim.pki import (
 )
 from tlssim.pki.authority import serial_to_hex
 from tlssim.pki.crl import check_crl
+from tlssim.pki.throwaway import make_ca, make_leaf
 from tlssim.report.revocation import CertificateRevocation, RevocationPolicy
 from tlssim.tls import AlertDescription, events
 
@@ -257,3 +260,43 @@ def test_a_certificate_damaged_in_flight_is_a_bad_certificate(services: Services
     decision = asyncio.run(policy.decide(received))
     assert decision.alert is AlertDescription.bad_certificate
     assert decision.checks[-1].name == "parse"
+
+
+@pytest.mark.parametrize(("policy", "alert"), [("hard", "certificate_unknown"), ("soft", None)])
+def test_a_certificate_naming_no_responder_or_crl_is_not_asked_about(
+    policy: str, alert: str | None
+) -> None:
+    """A chain from outside the lab (no AIA, no CRL distribution point): nobody is asked, the
+    status is unavailable for that reason, and the policy decides."""
+    root, root_key = make_ca("Foreign Root")
+    leaf = make_leaf(
+        root, root_key, "foreign.example.test", ec.generate_private_key(ec.SECP256R1())
+    )
+
+    async def never(request_der: bytes) -> bytes:
+        raise AssertionError("the lab's responder was asked about a foreign certificate")
+
+    async def no_crl(url: str) -> bytes:
+        raise AssertionError("a CRL was fetched for a certificate that names none")
+
+    clock = SystemClock()
+    decided = asyncio.run(
+        CertificatePolicy(
+            verifier=ChainVerifier((root,), clock),
+            server_name="foreign.example.test",
+            revocation=RevocationPolicy(policy),
+            clock=clock,
+            fetch_ocsp=never,
+            fetch_crl=no_crl,
+        ).decide(
+            events.CertificateReceived(
+                chain=(leaf.public_bytes(serialization.Encoding.DER),), ocsp_response=None
+            )
+        )
+    )
+    assert (decided.alert.name if decided.alert else None) == alert
+    assert decided.revocation.status == "unavailable"
+    assert decided.revocation.detail == NO_LOCATION
+    assert not [c for c in decided.checks if c.name.startswith("ocsp/")]
+    if policy == "soft":
+        assert any(NO_LOCATION in w for w in decided.warnings), decided.warnings

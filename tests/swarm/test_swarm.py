@@ -148,7 +148,7 @@ def test_every_replica_serves_and_scaling_keeps_handshakes_passing(deployed: Non
 
 
 def test_a_revocation_reaches_every_responder_and_server_replica(deployed: None) -> None:
-    done = ok(swarm("tlssim", "propagation", "--json", timeout=600))
+    done = ok(swarm("tlssim", "propagation", "--yes", "--json", timeout=600))
     figures = json.loads(done.stdout)
     assert figures["complete"]
     assert figures["staple"]["observers"] >= 2  # every server replica, each its own staple

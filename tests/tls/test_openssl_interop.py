@@ -23,7 +23,7 @@ from tlssim.tls import (
 )
 
 from .sslhelpers import drive_openssl_client, drive_our_client, write_pem_dir
-from .tlshelpers import HOST, counter_entropy, of_type, pki, selector_for
+from .tlshelpers import HOST, counter_entropy, of_type, pki, protocol_messages, selector_for
 
 SUITES = [
     CipherSuite.TLS_AES_128_GCM_SHA256,
@@ -70,7 +70,7 @@ def test_our_client_against_openssl_server(
     )
     evs, err = drive_our_client(client, sobj, inc, out)
     assert err is None, err
-    received = [e.name for e in evs if isinstance(e, events.HandshakeMessageReceived)]
+    received = protocol_messages(evs, events.HandshakeMessageReceived)
     assert received[: 1 + (group_case == "hrr")] == (
         ["HelloRetryRequest", "ServerHello"] if group_case == "hrr" else ["ServerHello"]
     )
@@ -136,8 +136,8 @@ def test_openssl_client_against_our_server(
     server = _our_server(kind, cipher_suites=(suite,), supported_groups=server_groups)
     evs, err = drive_openssl_client(server, sobj, inc, out)
     assert err is None
-    received = [e.name for e in evs if isinstance(e, events.HandshakeMessageReceived)]
-    sent = [e.name for e in evs if isinstance(e, events.HandshakeMessageSent)]
+    received = protocol_messages(evs, events.HandshakeMessageReceived)
+    sent = protocol_messages(evs, events.HandshakeMessageSent)
     if group_case == "hrr":
         assert received[:2] == ["ClientHello", "ClientHello"] and sent[0] == "HelloRetryRequest"
     group = NamedGroup.x25519 if group_case == "x25519" else NamedGroup.secp256r1

@@ -43,8 +43,10 @@ def test_full_handshake_and_data(kind: str, scheme: SignatureScheme, suite: Ciph
     sent = client.start()
     assert names(sent, events.HandshakeMessageSent) == ["ClientHello"]
     cev, sev = pump(client, server)
+    # Every record shows, the compatibility change_cipher_spec of each side too (D.4).
     assert names(cev, events.HandshakeMessageReceived) == [
         "ServerHello",
+        "ChangeCipherSpec",
         "EncryptedExtensions",
         "Certificate",
         "CertificateVerify",
@@ -52,12 +54,25 @@ def test_full_handshake_and_data(kind: str, scheme: SignatureScheme, suite: Ciph
     ]
     assert names(sev, events.HandshakeMessageSent) == [
         "ServerHello",
+        "ChangeCipherSpec",
         "EncryptedExtensions",
         "Certificate",
         "CertificateVerify",
         "Finished",
     ]
-    assert names(sev, events.HandshakeMessageReceived) == ["ClientHello", "Finished"]
+    assert names(cev, events.HandshakeMessageSent) == ["ChangeCipherSpec", "Finished"]
+    assert names(sev, events.HandshakeMessageReceived) == [
+        "ClientHello",
+        "ChangeCipherSpec",
+        "Finished",
+    ]
+    compat = [
+        e
+        for e in [*cev, *sev]
+        if isinstance(e, events.HandshakeMessageSent | events.HandshakeMessageReceived)
+        and e.name == "ChangeCipherSpec"
+    ]
+    assert all(e.size == 1 and e.fields == {"compatibility": True} for e in compat)
     done_c = of_type(cev, events.HandshakeComplete)
     done_s = of_type(sev, events.HandshakeComplete)
     assert len(done_c) == 1 and len(done_s) == 1
@@ -90,8 +105,16 @@ def test_hello_retry_request_to_secp256r1() -> None:
     client, server = make_pair(server_kw={"supported_groups": (NamedGroup.secp256r1,)})
     client.start()
     cev, sev = pump(client, server)
-    assert names(cev, events.HandshakeMessageReceived)[:2] == ["HelloRetryRequest", "ServerHello"]
-    assert names(sev, events.HandshakeMessageReceived)[:2] == ["ClientHello", "ClientHello"]
+    assert names(cev, events.HandshakeMessageReceived)[:3] == [
+        "HelloRetryRequest",
+        "ChangeCipherSpec",
+        "ServerHello",
+    ]
+    assert names(sev, events.HandshakeMessageReceived)[:3] == [
+        "ClientHello",
+        "ChangeCipherSpec",
+        "ClientHello",
+    ]
     hrr = next(e for e in cev if isinstance(e, events.HandshakeMessageReceived))
     assert hrr.fields["selected_group"] == "secp256r1"
     assert client.negotiated is not None and client.negotiated.group == NamedGroup.secp256r1
@@ -145,6 +168,8 @@ def test_reject_certificate_alert_reaches_server() -> None:
     client.receive_data(server.data_to_send())
     out = client.reject_certificate(AlertDescription.unknown_ca)
     assert out == [
+        # the compatibility record went out first, with the alert (D.4)
+        events.HandshakeMessageSent("ChangeCipherSpec", 1, {"compatibility": True}),
         events.AlertSent(AlertLevel.fatal, AlertDescription.unknown_ca),
         events.ConnectionClosed(),
     ]

@@ -27,7 +27,7 @@ from tlssim.tls import (
 )
 
 from .sslhelpers import drive_our_client, write_pem_dir
-from .tlshelpers import HOST, counter_entropy, of_type, pki, selector_for
+from .tlshelpers import HOST, counter_entropy, of_type, pki, protocol_messages, selector_for
 
 PQ_GROUPS = [NamedGroup.X25519MLKEM768, NamedGroup.SecP256r1MLKEM768, NamedGroup.MLKEM768]
 
@@ -108,7 +108,7 @@ def _our_server(**kw: object) -> ServerConnection:
 
 
 def _received(evs: list[events.Event]) -> list[str]:
-    return [e.name for e in evs if isinstance(e, events.HandshakeMessageReceived)]
+    return protocol_messages(evs, events.HandshakeMessageReceived)
 
 
 def _complete(evs: list[events.Event]) -> events.HandshakeComplete:

@@ -21,7 +21,16 @@ from tlssim.tls import (
 )
 
 from .sslhelpers import drive_openssl_client, drive_our_client, write_pem_dir
-from .tlshelpers import HOST, counter_entropy, make_pair, of_type, pki, pump, selector_for
+from .tlshelpers import (
+    HOST,
+    counter_entropy,
+    make_pair,
+    of_type,
+    pki,
+    protocol_messages,
+    pump,
+    selector_for,
+)
 
 TICKET_KEY = bytes(range(32))
 ABBREVIATED = ["ServerHello", "EncryptedExtensions", "Finished"]
@@ -33,11 +42,11 @@ def pem_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def received(evs: list[events.Event]) -> list[str]:
-    return [e.name for e in evs if isinstance(e, events.HandshakeMessageReceived)]
+    return protocol_messages(evs, events.HandshakeMessageReceived)
 
 
 def sent(evs: list[events.Event]) -> list[str]:
-    return [e.name for e in evs if isinstance(e, events.HandshakeMessageSent)]
+    return protocol_messages(evs, events.HandshakeMessageSent)
 
 
 def sessions_of(evs: list[events.Event]) -> list[Session]:

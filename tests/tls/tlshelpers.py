@@ -200,3 +200,12 @@ def mldsa_pki() -> MldsaPKI:
             private_key=key,
         )
     return MldsaPKI(ca_cert.public_bytes(serialization.Encoding.PEM), keys)
+
+
+def protocol_messages(
+    evs: Sequence[events.Event],
+    cls: type[events.HandshakeMessageSent] | type[events.HandshakeMessageReceived],
+) -> list[str]:
+    """The names of the messages of one direction, without TLS 1.3's compatibility
+    change_cipher_spec records (they show in the events, but mean nothing)."""
+    return [e.name for e in evs if isinstance(e, cls) and not e.fields.get("compatibility")]

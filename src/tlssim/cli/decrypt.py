@@ -17,14 +17,32 @@ from tlssim.cli.errors import CliError, Exit
 from tlssim.tls import OfflineDecryptionError, decrypt_session
 
 
-def run_decrypt(capture_file: str, key_file: str) -> int:
+def _read_capture(capture_file: str) -> tuple[bytes, bytes]:
+    """Both directions' bytes from a file `tlssim handshake --capture` wrote."""
+    data = Path(capture_file).read_bytes()  # an OSError names the file
     try:
-        capture = json.loads(Path(capture_file).read_text())
-        client_to_server = bytes.fromhex(capture["client_to_server"])
-        server_to_client = bytes.fromhex(capture["server_to_client"])
+        capture = json.loads(data)
+        return bytes.fromhex(capture["client_to_server"]), bytes.fromhex(
+            capture["server_to_client"]
+        )
+    except (ValueError, KeyError, TypeError):
+        raise CliError(
+            f"{capture_file}: not a capture (expected the JSON `tlssim handshake --capture FILE` "
+            "writes: client_to_server and server_to_client in hex)",
+            Exit.FILE,
+        ) from None
+
+
+def run_decrypt(capture_file: str, key_file: str) -> int:
+    client_to_server, server_to_client = _read_capture(capture_file)
+    try:
         key = serialization.load_pem_private_key(Path(key_file).read_bytes(), password=None)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CliError(f"cannot read the capture or the key: {exc}", Exit.FILE) from None
+    except (ValueError, TypeError):
+        raise CliError(
+            f"{key_file}: not a private key (expected an unencrypted PEM key, as "
+            "`tlssim server export-key` writes)",
+            Exit.FILE,
+        ) from None
     try:
         session = decrypt_session(client_to_server, server_to_client, key)  # type: ignore[arg-type]
     except OfflineDecryptionError as exc:

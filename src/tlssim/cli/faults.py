@@ -8,7 +8,7 @@ from typing import Any
 
 from tlssim.cli.errors import CliError, Exit
 from tlssim.faults import containers
-from tlssim.faults.rest_client import FaultsApi
+from tlssim.faults.rest_client import FaultsApi, FaultsApiError
 from tlssim.topology import endpoints as ep
 
 
@@ -63,6 +63,23 @@ def run_faults(args: argparse.Namespace) -> int:
             print(f"{name:<22} {' '.join(f'{a}=' for a in attributes) or '(no attributes)'}")
         return Exit.OK
     api = FaultsApi(ep.Endpoints.from_env().faults_api)
+    try:
+        _call_api(api, args)
+    except FaultsApiError as exc:
+        if exc.status != 404:
+            raise
+        if "toxic" in str(exc):
+            raise CliError(
+                f"link {args.link!r} has no toxic {args.toxic!r} (`tlssim faults list` shows them)",
+                Exit.REFUSED,
+            ) from None
+        raise CliError(
+            f"no link named {args.link!r} (`tlssim faults list` names them)", Exit.REFUSED
+        ) from None
+    return Exit.OK
+
+
+def _call_api(api: FaultsApi, args: argparse.Namespace) -> None:
     match args.faults_command:
         case "list":
             _print_proxies(api.proxies())
@@ -86,4 +103,3 @@ def run_faults(args: argparse.Namespace) -> int:
         case "reset":
             api.reset()
             print("every link enabled, every toxic removed")
-    return Exit.OK

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from tlssim import rpcutil
 from tlssim.cli.errors import CliError, Exit, run_guarded
@@ -34,8 +34,17 @@ def _names(members: tuple[enum.Enum, ...]) -> str:
     return ", ".join(m.name for m in members)
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, whose usage errors are one line, like every other error of the command line
+    (its subcommands' parsers are of this class too)."""
+
+    def error(self, message: str) -> NoReturn:
+        message = message.removeprefix("argument ")
+        self.exit(Exit.USAGE, f"{self.prog}: error: {message} (`{self.prog} -h` for help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _OneLineParser(
         prog="tlssim", description="A TLS handshake laboratory that runs as a distributed system."
     )
     parser.add_argument(
@@ -307,7 +316,15 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 async def _health(args: argparse.Namespace) -> int:
-    return Exit.OK if await rpcutil.is_serving(args.address, timeout=2.0) else Exit.UNAVAILABLE
+    try:
+        ep.split_host_port(args.address)
+    except ValueError as exc:
+        raise CliError(f"health: {exc}") from None
+    if not await rpcutil.is_serving(args.address, timeout=2.0):
+        raise CliError(
+            f"{args.address} does not answer the gRPC health check as SERVING", Exit.UNAVAILABLE
+        )
+    return Exit.OK
 
 
 async def _handshake(args: argparse.Namespace) -> int:
@@ -315,7 +332,8 @@ async def _handshake(args: argparse.Namespace) -> int:
     from tlssim.report.story import render
     from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
 
-    ca_pem = Path(args.ca_file).read_text() if args.ca_file else ""
+    _refuse_conflicts(args)
+    ca_pem = _trust_anchors(args.ca_file) if args.ca_file else ""
     client_cert, cert_pem, key_pem = args.client_cert, "", ""
     if client_cert not in ("", "auto", "none"):
         if not args.client_key:
@@ -371,7 +389,33 @@ async def _handshake(args: argparse.Namespace) -> int:
         print(mermaid(report))
     else:
         print(report.to_json(indent=2) if args.json else render(report))
+    if not result.ok and report.error and not report.steps:
+        # Not a word of TLS was sent: the endpoint's failure, not the handshake's.
+        raise CliError(f"{report.error} (is the server running?)", Exit.UNAVAILABLE)
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _refuse_conflicts(args: argparse.Namespace) -> None:
+    """Options that make no sense together are refused, not silently ignored."""
+    if args.mermaid and args.json:
+        raise CliError("--mermaid and --json each print the whole output: choose one")
+    if args.client_key and args.client_cert in ("auto", "none"):
+        raise CliError("--client-key FILE goes with --client-cert FILE (the chain it signs for)")
+
+
+def _trust_anchors(ca_file: str) -> str:
+    """The PEM certificates of --ca-file, refused here when it holds none."""
+    from cryptography import x509
+
+    text = Path(ca_file).read_bytes()  # an OSError names the file
+    try:
+        x509.load_pem_x509_certificates(text)
+    except ValueError:
+        raise CliError(
+            f"{ca_file}: no PEM certificate in it (--ca-file wants the trust anchors as PEM)",
+            Exit.FILE,
+        ) from None
+    return text.decode(errors="replace")
 
 
 def _rotate_credentials(args: argparse.Namespace) -> int:
@@ -433,12 +477,28 @@ async def _ca(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
+def certificate_rows(certificates: Any) -> list[str]:
+    """The `ca list` table: each column as wide as its widest cell, so none falls out of line."""
+    header = ("serial", "status", "profile", "not after", "subject")
+    rows = [header] + [
+        (
+            c.serial_hex,
+            f"revoked ({c.reason})" if c.revoked else "issued",
+            c.profile,
+            dt.datetime.fromtimestamp(c.not_after, dt.UTC).date().isoformat(),
+            c.subject,
+        )
+        for c in certificates
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    return [
+        " ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]])
+        for row in rows
+    ]
+
+
 def _print_certificates(certificates: Any) -> None:
-    print(f"{'serial':<34} {'status':<22} {'profile':<16} {'not after':<11} subject")
-    for c in certificates:
-        status = f"revoked ({c.reason})" if c.revoked else "issued"
-        until = dt.datetime.fromtimestamp(c.not_after, dt.UTC).date().isoformat()
-        print(f"{c.serial_hex:<34} {status:<22} {c.profile:<16} {until:<11} {c.subject}")
+    print("\n".join(certificate_rows(certificates)))
 
 
 def admin_token() -> str:

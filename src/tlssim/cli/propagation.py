@@ -8,6 +8,7 @@ import asyncio
 import json
 import math
 import os
+import sys
 from typing import Any
 
 from tlssim.cli.errors import CliError, Exit
@@ -25,7 +26,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "propagation",
         help="revoke a host's certificates and time until every responder and staple says so",
     )
-    p.add_argument("--host", default=DEFAULT_HOST, help="lab host whose certificates to revoke")
+    p.add_argument(
+        "--host",
+        help=f"lab host whose certificates to revoke (with --yes: {DEFAULT_HOST})",
+    )
+    p.add_argument(
+        "--yes",
+        action="store_true",
+        help=f"revoke {DEFAULT_HOST}'s certificates without naming it with --host",
+    )
     p.add_argument(
         "--partition",
         type=float,
@@ -71,8 +80,22 @@ def _check_bounds(args: argparse.Namespace) -> None:
         raise CliError("--load must be 0..512", Exit.USAGE)
 
 
+def _chosen_host(args: argparse.Namespace) -> str:
+    """The host to revoke: named with --host, or the default confirmed with --yes."""
+    if args.host:
+        return str(args.host)
+    if not args.yes:
+        raise CliError(
+            f"propagation revokes every certificate of {DEFAULT_HOST} (then renews them): "
+            "run it again with --yes, or name the host with --host",
+            Exit.USAGE,
+        )
+    return DEFAULT_HOST
+
+
 def run_propagation(args: argparse.Namespace, admin_token: str) -> int:
     _check_bounds(args)
+    host = _chosen_host(args)
     if not admin_token:
         raise CliError("no admin token: set TLSSIM_ADMIN_TOKEN", Exit.REFUSED)
     endpoints = ep.Endpoints.from_env()
@@ -85,12 +108,18 @@ def run_propagation(args: argparse.Namespace, admin_token: str) -> int:
     run = prop.Run(
         ca=endpoints.ca,
         replicas=replicas,
-        host=args.host,
+        host=host,
         admin_token=admin_token,
         deadline_s=args.deadline,
         interval_s=args.interval,
         partition_s=args.partition,
         set_responders_link=set_link,
+    )
+    print(
+        f"tlssim: revoking the certificates of {host} on every server replica "
+        "(they are renewed afterwards)",
+        file=sys.stderr,
+        flush=True,
     )
     try:
         outcome, load = asyncio.run(_under_load(run, args.load, endpoints.client))

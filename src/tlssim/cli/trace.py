@@ -128,13 +128,10 @@ def render(gathered: Gathered, width: int) -> list[str]:
     """The timeline: offset, service, event and its details, each line within `width`."""
     origin = _origin(gathered)
     own = sum(1 for e in gathered.events if e.trace_id == gathered.trace_id)
+    total = len(gathered.events)
     lines = wrap(
-        f"trace {gathered.trace_id}: {own} events"
-        + (
-            f", {len(gathered.events) - own} from linked traces"
-            if own < len(gathered.events)
-            else ""
-        ),
+        f"trace {gathered.trace_id}: {total} events"
+        + (f", {total - own} of them from linked traces" if own < total else ""),
         width,
         hanging=2,
     )

@@ -14,7 +14,7 @@ from tlssim.client.request import Plan
 from tlssim.client.run import ClientRun, failed_run, run_client
 from tlssim.clock import monotonic_ms
 from tlssim.net.transport import RecordingTransport, Transport
-from tlssim.report.model import Capture, FirstHandshake, Report
+from tlssim.report.model import Capture, FirstHandshake, Report, Wire
 from tlssim.tls import AlertDescription, ClientConfig, ClientConnection, Session, events
 
 HANDSHAKE_DEADLINE_S = 10.0
@@ -38,6 +38,7 @@ class _Attempt:
     decided: TimedDecision | None
     capture: Capture | None
     session: Session | None
+    wire: Wire | None = None
 
 
 async def run_handshake(
@@ -89,7 +90,7 @@ def _report(
     failure: str | None = None,
     replica: str | None = None,
 ) -> Report:
-    return build_report(
+    report = build_report(
         run=attempt.run,
         decided=attempt.decided,
         server_name=plan.target.sni,
@@ -105,6 +106,7 @@ def _report(
         client_replica=replica,
         client_cert_why=plan.client_cert_why,
     )
+    return dataclasses.replace(report, wire=attempt.wire)
 
 
 async def _connect_once(
@@ -132,7 +134,7 @@ async def _connect_once(
             capture=None,
             session=None,
         )
-    transport = RecordingTransport(opened) if plan.capture else opened
+    transport = RecordingTransport(opened)  # what went over the wire, for the report
     try:
         run = await run_client(
             ClientConnection(config),
@@ -154,10 +156,26 @@ async def _connect_once(
         capture=Capture(
             client_to_server=bytes(transport.sent), server_to_client=bytes(transport.received)
         )
-        if isinstance(transport, RecordingTransport)
+        if plan.capture
         else None,
         session=last.session if isinstance(last, events.SessionReceived) else None,
+        wire=Wire(
+            sent_bytes=len(transport.sent),
+            received_bytes=len(transport.received),
+            sent_records=count_records(transport.sent),
+            received_records=count_records(transport.received),
+        ),
     )
+
+
+def count_records(stream: bytes | bytearray) -> int:
+    """The whole TLS records in a byte stream (5-byte header, then its length)."""
+    count = at = 0
+    while at + 5 <= len(stream):
+        at += 5 + int.from_bytes(stream[at + 3 : at + 5], "big")
+        if at <= len(stream):
+            count += 1
+    return count
 
 
 # Closing tasks still running: the report does not wait for the server to finish its side.

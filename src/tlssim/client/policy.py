@@ -41,7 +41,7 @@ from tlssim.client.status import (
 )
 from tlssim.clock import Clock, monotonic_ms
 from tlssim.pki.checks import Check
-from tlssim.pki.crl import check_crl, crl_urls
+from tlssim.pki.crl import check_crl, crl_urls, ocsp_urls
 from tlssim.pki.verify import ChainVerifier, build_ocsp_request, check_ocsp_response
 from tlssim.report.revocation import (
     CertificateRevocation,
@@ -55,6 +55,8 @@ from tlssim.tls import AlertDescription, events
 _BAD_STATUS: Final = "bad_certificate_status_response"
 _GOOD, _REVOKED = RevocationStatus.GOOD, RevocationStatus.REVOKED
 _UNAVAILABLE = RevocationStatus.UNAVAILABLE
+# A certificate from outside the lab may name neither: no one can be asked about it.
+NO_LOCATION: Final = "the certificate names no OCSP responder or CRL"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,7 +192,7 @@ async def _check_revocation(
     elif deciding.status is _GOOD:
         alert = None
     else:
-        why = f"revocation status {deciding.status} ({deciding.label})"
+        why = f"revocation status {deciding.status} ({deciding.label}: {deciding.detail})"
         return _unavailable(policy, revocation, checks, why)
     return _RevocationOutcome(alert=alert, revocation=revocation, checks=checks)
 
@@ -276,27 +278,35 @@ async def _intermediate_status(
 async def _live_status(
     policy: CertificatePolicy, position: int, cert: x509.Certificate, issuer: x509.Certificate
 ) -> CertificateStatus:
-    """The responder's answer; when it has none, the CRL's."""
+    """The responder's answer; when it has none, the CRL's. A certificate that names no OCSP
+    responder is not asked about (the lab's responder knows only the lab's certificates)."""
     nonce = os.urandom(16)
     failed_checks: tuple[Check, ...] = ()
-    try:
-        answer = await policy.fetch_ocsp(build_ocsp_request(cert, issuer, nonce))
-    except Exception as exc:  # the responder is down, slow or unreachable
-        why = f"responder unavailable: {exc or type(exc).__name__}"
-    else:
-        outcome = check_ocsp_response(answer, cert, issuer, policy.clock.now(), nonce=nonce)
-        if outcome.status != _UNAVAILABLE:
+    if not ocsp_urls(cert):
+        if not crl_urls(cert):
             return CertificateStatus(
-                position=position,
-                cert=cert,
-                status=RevocationStatus(outcome.status),
-                source=RevocationSource.OCSP,
-                detail=outcome.detail,
-                checks=tuple(outcome.checks),
-                next_update=outcome.next_update,
+                position=position, cert=cert, status=_UNAVAILABLE, source=None, detail=NO_LOCATION
             )
-        why = f"responder: {outcome.detail}"
-        failed_checks = tuple(outcome.checks)
+        why = "the certificate names no OCSP responder"
+    else:
+        try:
+            answer = await policy.fetch_ocsp(build_ocsp_request(cert, issuer, nonce))
+        except Exception as exc:  # the responder is down, slow or unreachable
+            why = f"responder unavailable: {exc or type(exc).__name__}"
+        else:
+            outcome = check_ocsp_response(answer, cert, issuer, policy.clock.now(), nonce=nonce)
+            if outcome.status != _UNAVAILABLE:
+                return CertificateStatus(
+                    position=position,
+                    cert=cert,
+                    status=RevocationStatus(outcome.status),
+                    source=RevocationSource.OCSP,
+                    detail=outcome.detail,
+                    checks=tuple(outcome.checks),
+                    next_update=outcome.next_update,
+                )
+            why = f"responder: {outcome.detail}"
+            failed_checks = tuple(outcome.checks)
     unavailable = CertificateStatus(
         position=position,
         cert=cert,

@@ -32,6 +32,8 @@ from tlssim.tls import TLSError, events
 CHAIN_VALIDATION = "ChainValidation"
 # The client compares the echo with what it sent.
 ECHO_CHECK = "EchoCheck"
+# What to do about a server that does not echo (a plain TLS or web server).
+NO_ECHO_HINT = "for a server that does not echo, --no-echo sends the data without waiting"
 # 0-RTT: the data that went with the ClientHello, and the server's answer to it.
 EARLY_DATA = "EarlyData"
 EARLY_DATA_ANSWER = "EarlyDataAnswer"
@@ -100,17 +102,26 @@ def build_report(
     else:
         echo_ok = not run.echo_expected or run.echoed == expected
     error = run.failure
-    # An alert that ended the connection after the handshake says why no echo came.
-    if error is None and info is not None and alert is None and not echo_ok:
-        error = "the application data echo did not match"
+    answer = _http_status_line(run.echoed) if not echo_ok else None
+    # An alert that ended the connection after the handshake is its own reason.
+    if info is not None and alert is None and not echo_ok:
+        if answer is not None:
+            error = (
+                f"the server answered {answer!r} (HTTP), not an echo of the data: a web "
+                f"server such as `openssl s_server -www`; {NO_ECHO_HINT}"
+            )
+        elif not run.echoed and error is not None:
+            error = f"no echo of the application data ({error}): {NO_ECHO_HINT}"
+        elif error is None:
+            error = "the application data echo did not match"
     if error is None and failure is not None:
         error = failure
     ok = info is not None and alert is None and error is None
     # A server that closed as the handshake completed got none of the data: no echo to check.
     sent_any = run.first(ApplicationDataSent) or run.first(events.EarlyDataSent)
     sent = len(expected) if info is None or sent_any else 0
-    if sent and info is not None:
-        _insert_echo_step(steps, expected, run.echoed, echo_ok)
+    if sent and info is not None and run.echo_expected:
+        _insert_echo_step(steps, expected, run.echoed, echo_ok, answer)
 
     first_flight = run.first(events.HandshakeMessageReceived)
     revocation = decision.revocation
@@ -184,7 +195,16 @@ def _early_data(run: ClientRun, early: bytes) -> EarlyData:
     )
 
 
-def _insert_echo_step(steps: list[Step], sent: bytes, echoed: bytes, matches: bool) -> None:
+def _http_status_line(echoed: bytes) -> str | None:
+    """The status line of an HTTP answer that came back instead of an echo."""
+    if not echoed.startswith(b"HTTP/"):
+        return None
+    return echoed.split(b"\r\n", 1)[0].split(b"\n", 1)[0][:80].decode("ascii", "replace")
+
+
+def _insert_echo_step(
+    steps: list[Step], sent: bytes, echoed: bytes, matches: bool, answer: str | None
+) -> None:
     """Where the client compared the echo with what it sent: after the last data it got
     (or at the end, when none came)."""
     received = [
@@ -198,7 +218,8 @@ def _insert_echo_step(steps: list[Step], sent: bytes, echoed: bytes, matches: bo
         direction=Direction.LOCAL,
         at_ms=steps[at - 1].at_ms if at else 0.0,
         size=0,
-        fields={"sent": len(sent), "echoed": len(echoed), "matches": matches},
+        fields={"sent": len(sent), "echoed": len(echoed), "matches": matches}
+        | ({"http_answer": answer} if answer is not None else {}),
     )
     steps.insert(at, step)
 

@@ -195,9 +195,14 @@ def client_config(request: Any, target: Target) -> ClientConfig:
 def _check_bounds(request: Any) -> None:
     """Sizes and numbers a caller controls, before anything is built from them."""
     name = request.server_name
-    if len(name) > MAX_SERVER_NAME or not all(" " < c < "\x7f" for c in name):
+    if len(name) > MAX_SERVER_NAME:
         raise BadRequest(
-            f"server name must be at most {MAX_SERVER_NAME} printable ASCII characters"
+            f"server name is {len(name)} characters long; at most {MAX_SERVER_NAME} are allowed"
+        )
+    if bad := next((c for c in name if not " " < c < "\x7f"), None):
+        what = "a space" if bad == " " else f"{bad!r}"
+        raise BadRequest(
+            f"server name {name!r} holds {what}: a name is printable ASCII, without spaces"
         )
     for what, values in (
         ("cipher suites", request.cipher_suites),

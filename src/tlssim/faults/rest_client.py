@@ -21,7 +21,8 @@ class FaultsApi:
     """`acall` inside a running loop; `call` and the helpers below from synchronous code."""
 
     def __init__(self, address: str, timeout: float = 5.0) -> None:
-        self.base = f"http://{address}"
+        """`address` is HOST:PORT, or a URL such as http://HOST:PORT."""
+        self.base = address.rstrip("/") if "://" in address else f"http://{address}"
         self.timeout = timeout
 
     async def acall(self, method: str, path: str, body: object = None) -> Any:

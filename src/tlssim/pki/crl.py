@@ -1,4 +1,5 @@
-"""Client-side CRLs: where a certificate's CRL is, and checking one against the clock."""
+"""Client-side CRLs: where a certificate's CRL (and OCSP responder) is, and checking a CRL
+against the clock."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import datetime as dt
 from typing import Final
 
 from cryptography import x509
+from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from tlssim.clock import Clock
 from tlssim.pki.checks import Check, failed, first_alert, passed
@@ -28,6 +30,22 @@ def crl_urls(cert: x509.Certificate) -> list[str]:
         for name in point.full_name or ()
         if isinstance(name, x509.UniformResourceIdentifier)
         and str(name.value).startswith(("http://", "https://"))
+    ]
+
+
+def ocsp_urls(cert: x509.Certificate) -> list[str]:
+    """The http(s) URLs of the OCSP responders the certificate names (its Authority
+    Information Access), in order."""
+    try:
+        access = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except (x509.ExtensionNotFound, ValueError):
+        return []
+    return [
+        str(description.access_location.value)
+        for description in access
+        if description.access_method == AuthorityInformationAccessOID.OCSP
+        and isinstance(description.access_location, x509.UniformResourceIdentifier)
+        and str(description.access_location.value).startswith(("http://", "https://"))
     ]
 
 

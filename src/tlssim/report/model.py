@@ -110,6 +110,18 @@ class Capture:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Wire:
+    """What went over the connection as TLS records, both ways: record headers, AEAD tags
+    and padding included, and every record (handshake, change_cipher_spec, application
+    data, alerts). The steps' sizes are handshake message bytes only."""
+
+    sent_bytes: int
+    received_bytes: int
+    sent_records: int
+    received_records: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class EarlyData:
     """--early-data: what the client sent in 0-RTT, and what the server did with it."""
 
@@ -168,6 +180,7 @@ class Report:
     # The echo protocol's private path: whom the server authenticated after the handshake.
     authenticated_as: str | None = None
     replicas: Replicas | None = None  # when a replica named itself
+    wire: Wire | None = None  # when a connection was made
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -255,6 +268,8 @@ def to_dict(report: Report) -> dict[str, Any]:
         out["early_data"] = _plain(report.early_data)
     if report.authenticated_as is not None:
         out["authenticated_as"] = report.authenticated_as
+    if report.wire is not None:
+        out["wire"] = _plain(report.wire)
     return out
 
 
@@ -293,6 +308,7 @@ def from_dict(d: Mapping[str, Any]) -> Report:
     first = d.get("first_handshake")
     early = d.get("early_data")
     replicas = d.get("replicas")
+    wire = d.get("wire")
     return Report(
         schema_version=int(d.get("schema_version", SCHEMA_VERSION)),
         ok=bool(d["ok"]),
@@ -348,6 +364,7 @@ def from_dict(d: Mapping[str, Any]) -> Report:
         replicas=None
         if replicas is None
         else Replicas(client=replicas.get("client"), server=replicas.get("server")),
+        wire=None if wire is None else Wire(**wire),
     )
 
 

@@ -30,7 +30,8 @@ EXPLAIN_INDENT = 14
 FIELD_INDENT = 16
 # Fields whose values say nothing new to a reader of the story (still in the JSON).
 QUIET_FIELDS = frozenset({"label", "checks"})
-MAX_VALUE = 160  # characters of one field value before it is cut
+MAX_VALUE = 160  # characters of one field value (or list item) before it is cut
+MAX_ITEMS = 100  # items of a list field shown; past them, how many more
 _HEX = re.compile(r"[0-9a-f]+")
 
 
@@ -103,8 +104,12 @@ def _check_line(check: Check) -> str:
 
 def _value(v: Any) -> str:
     if isinstance(v, list | tuple):
-        text = ", ".join(str(x) for x in v) or "(none)"
-    elif isinstance(v, dict):
+        # Every item of a list is shown (wrapped, never cut): the last extensions of a
+        # ClientHello (pre_shared_key, early_data) are what a 0-RTT learner came to see.
+        shown = [_cut(str(x)) for x in v[:MAX_ITEMS]]
+        more = f" (and {len(v) - MAX_ITEMS} more)" if len(v) > MAX_ITEMS else ""
+        return (", ".join(shown) or "(none)") + more
+    if isinstance(v, dict):
         text = ", ".join(f"{k}={x}" for k, x in v.items())
     elif v == "":
         text = "(empty)"
@@ -112,6 +117,10 @@ def _value(v: Any) -> str:
         text = f"{v[:16]}...{v[-8:]} ({len(v) // 2} bytes)"  # the JSON has it whole
     else:
         text = str(v)
+    return _cut(text)
+
+
+def _cut(text: str) -> str:
     return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 3] + "..."
 
 
@@ -133,7 +142,10 @@ def _summary(report: Report, width: int) -> list[str]:
             else report.error or "handshake did not complete"
         )
         out += wrap(f"result: FAILED  {why}  after {total:.1f} ms", width, hanging=8)
-        failed = next((c for c in report.checks if not c.ok), None)
+        # A failed check is the reason only for an alert; a soft-fail check never is.
+        failing = [c for c in report.checks if not c.ok] if alert else []
+        failed = next((c for c in failing if c.alert == alert.description), None) if alert else None
+        failed = failed or next(iter(failing), None)
         if failed is not None:
             out += wrap(f"because: {_check_line(failed)[5:]}", width, hanging=9)
         elif alert is not None and report.error:
@@ -141,9 +153,12 @@ def _summary(report: Report, width: int) -> list[str]:
     data = report.application_data
     if data.sent and report.version is not None:
         match = next((s for s in report.steps if s.name == "EchoCheck"), None)
-        same = match.fields.get("matches") if match else data.sent == data.echoed
-        verdict = "the same bytes came back" if same else f"{data.echoed} bytes came back"
-        out += wrap(f"echo: {data.sent} bytes sent, {verdict}", width, hanging=6)
+        if match is None:  # no echo was awaited (--no-echo)
+            out += wrap(f"data: {data.sent} bytes sent, no echo awaited", width, hanging=6)
+        else:
+            same = match.fields.get("matches")
+            verdict = "the same bytes came back" if same else f"{data.echoed} bytes came back"
+            out += wrap(f"echo: {data.sent} bytes sent, {verdict}", width, hanging=6)
     if (early := report.early_data) is not None:
         if early.accepted:
             text = f"0-RTT: {early.sent} bytes went with the ClientHello and were accepted"
@@ -155,14 +170,25 @@ def _summary(report: Report, width: int) -> list[str]:
         out += wrap(f"authenticated after the handshake: {report.authenticated_as}", width)
     if schedule := key_schedule(report):
         out += wrap(f"keys: {schedule}", width, hanging=6)
+    if (wire := report.wire) is not None:
+        text = (
+            f"bytes: {wire.sent_bytes} B sent in {wire.sent_records} records, "
+            f"{wire.received_bytes} B received in {wire.received_records}, as they went on the "
+            "wire (record headers, AEAD tags and padding, data and alerts included)"
+        )
+        out += wrap(text, width, hanging=7)
     for line in cost_lines(handshake_cost(report.steps)):
         out += wrap(line, width, hanging=7)
     revocation = report.revocation
     if revocation.policy is not RevocationPolicy.OFF:
-        text = (
-            f"revocation: {revocation.status} from {revocation.source or '-'} "
-            f"(policy {revocation.policy})"
+        found = (
+            f" from {revocation.source}"
+            if revocation.source
+            else f": {revocation.detail}"
+            if revocation.detail
+            else " from -"
         )
+        text = f"revocation: {revocation.status}{found} (policy {revocation.policy})"
         out += wrap(text, width, hanging=12)
     for warning in report.warnings:
         out += wrap(f"warning: {warning}", width, hanging=9)

@@ -48,6 +48,8 @@ class Context:
     group: str | None
     resumed: bool
     chain: tuple[ChainEntry, ...]
+    #: TLS 1.2: both hellos carried extended_master_secret (RFC 7627).
+    ems: bool = False
 
     @classmethod
     def of(cls, report: Report) -> Context:
@@ -72,6 +74,7 @@ class Context:
             group=str(group) if group else None,
             resumed=resumed,
             chain=report.chain,
+            ems=not tls13 and bool(hello.get("extended_master_secret")),
         )
 
     @property
@@ -222,10 +225,19 @@ def _secret(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
             KeyExchange.RSA: "the premaster secret the client sent encrypted",
             KeyExchange.ECDHE: "the premaster secret (the ECDH shared secret)",
         }.get(ctx.kind, "the premaster secret")
+        if ctx.ems:
+            return (
+                f'master secret = PRF({source}, "extended master secret", session hash) '
+                "(RFC 7627): the session hash covers every handshake message up to the "
+                "ClientKeyExchange, binding the master secret to this very handshake; both "
+                "sides derive the session keys from the premaster secret that way, then one "
+                "key per direction (PRF with both randoms), protecting Finished and "
+                "application data"
+            )
         return (
-            f"master secret = PRF({source}, client random, server random): both sides "
-            "derive the session keys from the premaster secret, one key per direction, "
-            "protecting Finished and application data"
+            f'master secret = PRF({source}, "master secret", client random + server random): '
+            "both sides derive the session keys from the premaster secret, one key per "
+            "direction, protecting Finished and application data"
         )
     if label == "CLIENT_HANDSHAKE_TRAFFIC_SECRET":
         psk = "the PSK and " if ctx.resumed else ""
@@ -279,6 +291,11 @@ def _echo_check(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
     sent, echoed = f.get("sent", 0), f.get("echoed", 0)
     if f.get("matches"):
         return f"the echo matches: the same {sent} bytes came back"
+    if answer := f.get("http_answer"):
+        return (
+            f"no echo: the server answered with HTTP ({answer}), as a web server such as "
+            "`openssl s_server -www` does; --no-echo sends the data without waiting for an echo"
+        )
     return f"the echo does not match: {sent} bytes sent, {echoed} bytes came back"
 
 
@@ -390,7 +407,10 @@ def key_schedule(report: Report) -> str:
         if ctx.kind is KeyExchange.RSA
         else f"premaster secret = ECDH shared secret of both ephemeral {ctx.group} keys"
     )
-    return (
-        f"{premaster} -> master secret (PRF with both randoms) -> session keys "
-        "(Finished, application data)"
+    master = (
+        "master secret (PRF over the session hash of the handshake so far: extended master "
+        "secret, RFC 7627)"
+        if ctx.ems
+        else "master secret (PRF with both randoms)"
     )
+    return f"{premaster} -> {master} -> session keys (Finished, application data)"

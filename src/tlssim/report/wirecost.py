@@ -1,7 +1,8 @@
 """What a handshake costs on the wire, from a report's steps: bytes per flight and the
 messages that post-quantum keys make large (key shares, certificate chain,
 CertificateVerify). Sizes are handshake message bytes (4-byte header included), without
-record headers and AEAD overhead, so they compare across versions and transports."""
+record headers and AEAD overhead, so they compare across versions and transports; what
+went over the connection, records and all, is the report's `wire`."""
 
 from __future__ import annotations
 
@@ -134,7 +135,9 @@ def cost_lines(cost: HandshakeCost) -> list[str]:
         return []
     arrows = {SENT: "client", RECEIVED: "server"}
     flights = ", ".join(f"{arrows[f.direction]} {f.size} B" for f in cost.flights)
-    lines = [f"bytes: {cost.sent} B sent, {cost.received} B received; flights: {flights}"]
+    lines = [
+        f"handshake messages: {cost.sent} B sent, {cost.received} B received; flights: {flights}"
+    ]
     parts: list[str] = []
     if cost.client_key_shares:
         shares = " + ".join(str(n) for n in cost.client_key_shares)

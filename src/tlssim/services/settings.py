@@ -273,7 +273,10 @@ CLIENT_ADDR: Final = _address(
     ("client",),
 )
 FAULTS_API: Final = _address(
-    "TLSSIM_FAULTS_API", f"$TLSSIM_HOST:{ep.FAULTS_API_PORT}", "the faults REST API", ("faults",)
+    "TLSSIM_FAULTS_API",
+    f"$TLSSIM_HOST:{ep.FAULTS_API_PORT}",
+    "the faults REST API, HOST:PORT (the command line also takes http://HOST:PORT)",
+    ("faults",),
 )
 LISTEN_HOST: Final = _text(
     "TLSSIM_LISTEN_HOST",

@@ -68,6 +68,8 @@ from tlssim.tls.states import (
 Select = Callable[[int, bytes, bytes], Handshake]
 
 _COMPAT_CCS = bytes([ContentType.change_cipher_spec, 3, 3, 0, 1, 1])
+# How a TLS 1.3 compatibility change_cipher_spec shows in the events (it means nothing).
+_COMPAT: dict[str, object] = {"compatibility": True}
 
 
 class ConnectionCore:
@@ -93,6 +95,7 @@ class ConnectionCore:
         self.closed = False
         self._eof = False
         self._compat_ccs_sent = False
+        self._compat_ccs_unreported = False  # sent, its event still to come
         self._empty_records = 0
         #: KeyUpdates received since the last application data (counted by the TLS 1.3 keys).
         self.key_updates_in_a_row = 0
@@ -272,7 +275,9 @@ class ConnectionCore:
             self._dispatch(CHANGE_CIPHER_SPEC, payload, payload)
         elif not self.peer_hello_seen or self.negotiated is not None:
             raise UnexpectedMessage("unexpected change_cipher_spec")
-        # TLS 1.3 middlebox compatibility (D.4): dropped
+        else:
+            # TLS 1.3 middlebox compatibility (D.4): dropped, but it went over the wire
+            self.events.append(ev.HandshakeMessageReceived("ChangeCipherSpec", 1, dict(_COMPAT)))
 
     def _tls12(self) -> bool:
         return self.handshake is not None and self.handshake.version == ProtocolVersion.TLSv1_2
@@ -311,6 +316,7 @@ class ConnectionCore:
         self.application_records_sent += 1
 
     def write_alert(self, level: AlertLevel, description: AlertDescription) -> None:
+        self._report_compat_ccs()
         self.flush_handshake()
         self.records.write(ContentType.alert, bytes([level, description]))
 
@@ -318,11 +324,13 @@ class ConnectionCore:
         """Queue a handshake message (coalesced into records at the next flush)."""
         self.transcript.add(raw)
         self._hs_out += raw
+        self._report_compat_ccs()
         self.events.append(ev.HandshakeMessageSent(name, len(raw), fields))
 
     def send_post_handshake(self, raw: bytes, name: str, fields: dict[str, object]) -> None:
         """A message outside the transcript (NewSessionTicket, KeyUpdate), in its own record."""
         self.records.write(ContentType.handshake, raw)
+        self._report_compat_ccs()
         self.events.append(ev.HandshakeMessageSent(name, len(raw), fields))
 
     def flush_handshake(self) -> None:
@@ -336,11 +344,17 @@ class ConnectionCore:
         self.records.write_plaintext(ContentType.handshake, raw, 0x0301)
 
     def send_compat_ccs(self) -> None:
-        """TLS 1.3 middlebox compatibility (D.4): one change_cipher_spec, at most."""
+        """TLS 1.3 middlebox compatibility (D.4): one change_cipher_spec, at most. Its event
+        comes with what we send next (it leaves with our next flight)."""
         if not self._compat_ccs_sent:
             self.flush_handshake()
             self.records.outgoing += _COMPAT_CCS
-            self._compat_ccs_sent = True
+            self._compat_ccs_sent = self._compat_ccs_unreported = True
+
+    def _report_compat_ccs(self) -> None:
+        if self._compat_ccs_unreported:
+            self._compat_ccs_unreported = False
+            self.events.append(ev.HandshakeMessageSent("ChangeCipherSpec", 1, dict(_COMPAT)))
 
     def send_change_cipher_spec(self, protection: Protection) -> None:
         """TLS 1.2: change_cipher_spec, then everything we write is under ``protection``."""
