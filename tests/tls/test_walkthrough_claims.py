@@ -10,9 +10,9 @@ import hashlib
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tlssim.report.model import Direction, Step
+from tlssim.report.walkthrough import Context, KeyExchange, explain
 from tlssim.tls import CipherSuite, ClientConnection, ProtocolVersion, ServerConnection, events
 from tlssim.tls.tls12 import prf
-from tlssim.report.walkthrough import Context, KeyExchange, explain
 
 from .tlshelpers import make_pair, of_type, pki
 

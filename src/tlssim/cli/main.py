@@ -399,7 +399,7 @@ def _refuse_conflicts(args: argparse.Namespace) -> None:
     """Options that make no sense together are refused, not silently ignored."""
     if args.mermaid and args.json:
         raise CliError("--mermaid and --json each print the whole output: choose one")
-    if args.client_key and args.client_cert in ("auto", "none"):
+    if args.client_key and args.client_cert in ("", "auto", "none"):
         raise CliError("--client-key FILE goes with --client-cert FILE (the chain it signs for)")
 
 
