@@ -65,7 +65,7 @@ def test_server_role_matches_the_committed_matrix(stack: LocalStack) -> None:
     committed = servers.parse_markdown(DOC.read_text())
     cells = _interop(stack, "--role", "server")["server_role"]
     observed = {
-        (str(c["peer"]), str(c["key_type"]), str(c["version"])): str(c["text"]) for c in cells
+        (str(c["peer"]), str(c["feature"]), str(c["version"])): str(c["text"]) for c in cells
     }
     departures = {
         k: f"committed {committed.get(k)!r}, observed {text!r}"
@@ -73,7 +73,6 @@ def test_server_role_matches_the_committed_matrix(stack: LocalStack) -> None:
         if committed.get(k) != text
     }
     assert not departures, "\n".join(f"{k}: {v}" for k, v in sorted(departures.items()))
-    assert all(c["ok"] for c in cells), [c for c in cells if not c["ok"]]
 
 
 def test_every_departure_in_the_committed_matrix_is_explained() -> None:

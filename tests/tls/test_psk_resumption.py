@@ -230,3 +230,18 @@ def test_our_client_resumes_with_openssl_server(pem_dir: Path) -> None:
     assert received(evs2)[:3] == ABBREVIATED
     assert not of_type(evs2, events.CertificateReceived)
     assert completed(evs2).resumed
+
+
+@pytest.mark.parametrize("offer", [True, False])
+def test_a_client_that_wants_a_ticket_offers_psk_modes_in_its_first_hello(offer: bool) -> None:
+    """RFC 8446 4.2.9: a server may send no ticket to a client that lists no PSK mode (Go,
+    NSS, Java and tlslite-ng send none), so a client planning to resume lists psk_dhe_ke."""
+    client = ClientConnection(
+        ClientConfig(server_name=HOST, entropy=counter_entropy(), offer_psk_modes=offer)
+    )
+    (hello,) = client.start()
+    assert isinstance(hello, events.HandshakeMessageSent)
+    extensions = hello.fields["extensions"]
+    assert isinstance(extensions, list)
+    assert ("psk_key_exchange_modes" in extensions) is offer
+    assert "pre_shared_key" not in extensions

@@ -122,7 +122,9 @@ def run_interop(args: argparse.Namespace) -> int:
             print(servers.to_markdown(server_cells))
         print(matrix.disagreements_markdown(client_cells))
     disagree = sum(not c.agrees for c in client_cells)
-    unexplained = sum(not c.agrees and not matrix.explanation(c) for c in client_cells)
+    unexplained = sum(not c.agrees and not matrix.explanation(c) for c in client_cells) + sum(
+        not c.ok and not servers.explanation(c) for c in server_cells
+    )
     if not args.quiet:
         sys.stderr.write(
             f"{len(client_cells) + len(server_cells)} cells; {disagree} depart from a careful "
@@ -160,4 +162,6 @@ def document(client_cells: list[matrix.Cell], server_cells: list[servers.ServerC
     if server_cells:
         lines.append(servers.to_markdown(server_cells))
     lines += ["## Why cells differ", "", matrix.disagreements_markdown(client_cells), ""]
+    if server_cells:
+        lines += ["## Why server cells fail", "", servers.disagreements_markdown(server_cells), ""]
     return "\n".join(lines)

@@ -188,6 +188,7 @@ def client_config(request: Any, target: Target) -> ClientConfig:
         entropy=os.urandom,
         request_ocsp=not request.no_status_request,
         ask_replica=True,
+        offer_psk_modes=bool(request.resume),
         **kwargs,
     )
 

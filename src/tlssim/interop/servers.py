@@ -133,7 +133,9 @@ def _python_ssl(creds: Credentials, port: int, version: str) -> list[str]:
         "while True:\n"
         " r,_=s.accept()\n"
         " try:\n"
-        "  t=c.wrap_socket(r,server_side=True);d=t.recv(4096);t.sendall(d);t.close()\n"
+        "  t=c.wrap_socket(r,server_side=True);d=t.recv(4096);t.sendall(d)\n"
+        # a clean close_notify: OpenSSL keeps only cleanly closed sessions for resumption
+        "  t.unwrap();t.close()\n"
         " except (OSError,ssl.SSLError):\n"
         "  r.close()\n"
     )
@@ -181,7 +183,8 @@ def _nss(creds: Credentials, port: int, version: str) -> list[str]:
 
 _TLSLITE_SERVER = """
 import socket, sys
-from tlslite.api import HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey
+from tlslite.api import HandshakeSettings, SessionCache, TLSConnection, X509CertChain, parsePEMKey
+cache = SessionCache()
 chain = X509CertChain(); chain.parsePemList(open(sys.argv[1]).read())
 key = parsePEMKey(open(sys.argv[2]).read(), private=True)
 settings = HandshakeSettings()
@@ -191,7 +194,9 @@ while True:
     raw, _ = s.accept()
     try:
         tls = TLSConnection(raw)
-        tls.handshakeServer(certChain=chain, privateKey=key, settings=settings)
+        tls.handshakeServer(
+            certChain=chain, privateKey=key, settings=settings, sessionCache=cache
+        )
         tls.write(tls.read(max=4096)); tls.close()
     except Exception:
         raw.close()
@@ -268,9 +273,27 @@ def serving(argv: Sequence[str], port: int) -> Iterator[subprocess.Popen[bytes]]
 
 
 @dataclass(frozen=True, slots=True)
+class Feature:
+    """One column of the server role: what our client asks of the peer's server."""
+
+    name: str
+    key_type: str
+    args: tuple[str, ...] = ()
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("ECDSA", "ecdsa-p256"),
+    Feature("RSA", "rsa2048"),
+    Feature("resumption", "ecdsa-p256", ("--resume",)),
+    Feature("P-256", "ecdsa-p256", ("--group", "secp256r1")),
+    Feature("X25519MLKEM768", "ecdsa-p256", ("--group", "X25519MLKEM768")),
+)
+
+
+@dataclass(frozen=True, slots=True)
 class ServerCell:
     peer: str
-    key_type: str
+    feature: str
     version: str
     ok: bool
     detail: str  # "TLSv1.3 TLS_AES_128_GCM_SHA256 x25519" or the failure
@@ -281,25 +304,18 @@ class ServerCell:
 
 
 def our_client(
-    address: str, ca_file: Path, version: str, env: dict[str, str] | None = None
+    address: str,
+    ca_file: Path,
+    version: str,
+    args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
 ) -> tuple[bool, str]:
     """`tlssim handshake --tcp` against `address`; (ok, what was negotiated or why not)."""
     done = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "tlssim",
-            "handshake",
-            "--json",
-            "--tcp",
-            address,
-            "--ca-file",
-            str(ca_file),
-            "--server-name",
-            NAME,
-            "--no-echo",
-            "--tls",
-            version,
+            *(sys.executable, "-m", "tlssim", "handshake", "--json", "--tcp", address),
+            *("--ca-file", str(ca_file), "--server-name", NAME, "--no-echo"),
+            *("--tls", version, *args),
         ],
         capture_output=True,
         text=True,
@@ -312,7 +328,10 @@ def our_client(
     except json.JSONDecodeError:
         return False, normalise(done.stderr.strip().splitlines()[-1] if done.stderr else "")
     if report.get("ok"):
-        return True, f"{report['version']} {report['cipher_suite']} {report['key_exchange']}"
+        what = f"{report['version']} {report['cipher_suite']} {report['key_exchange']}"
+        if "--resume" in args:
+            return True, "resumed" if report.get("resumed") else "full handshake again"
+        return True, what
     alert = report.get("alert") or {}
     why = alert.get("description") or report.get("error") or "failed"
     return False, normalise(f"{why} ({alert.get('sent_by', '')})" if alert else str(why))
@@ -325,39 +344,99 @@ def run_server_matrix(
     progress: Callable[[int, int, str], None] | None = None,
     env: dict[str, str] | None = None,
 ) -> list[ServerCell]:
+    """Each peer's server once per key type and version; our client asks each feature of it."""
     creds = {k: make_credentials(directory, k) for k in KEY_TYPES}
-    todo = [(p, k, v) for p in peers for k in KEY_TYPES for v in p.versions]
-    cells = []
-    for peer, key_type, version in todo:
-        port = free_port()
-        with serving(peer.argv(creds[key_type], port, version), port):
-            ok, detail = our_client(f"127.0.0.1:{port}", creds[key_type].ca_file, version, env)
-        cells.append(ServerCell(peer.name, key_type, version, ok, detail))
-        if progress is not None:
-            progress(len(cells), len(todo), f"our client -> {peer.name} {key_type} TLS {version}")
+    total = sum(len(p.versions) for p in peers) * len(FEATURES)
+    cells: list[ServerCell] = []
+    for peer in peers:
+        for version in peer.versions:
+            for key_type in KEY_TYPES:
+                port = free_port()
+                with serving(peer.argv(creds[key_type], port, version), port):
+                    for feature in (f for f in FEATURES if f.key_type == key_type):
+                        ok, detail = our_client(
+                            f"127.0.0.1:{port}", creds[key_type].ca_file, version,
+                            feature.args, env,
+                        )  # fmt: skip
+                        cells.append(ServerCell(peer.name, feature.name, version, ok, detail))
+                        if progress is not None:
+                            what = f"our client -> {peer.name} {feature.name} TLS {version}"
+                            progress(len(cells), total, what)
     return cells
 
 
+#: (peer or "*", feature, version or "*") -> why such a cell fails.
+EXPLAINED: dict[tuple[str, str, str], str] = {
+    ("*", "X25519MLKEM768", "1.3"): (
+        "the peer has no ML-KEM (only OpenSSL 4 here): a client offering nothing else is "
+        "refused, as RFC 8446 4.1.1 says"
+    ),
+    ("*", "X25519MLKEM768", "1.2"): "ML-KEM groups exist only in TLS 1.3",
+    ("java", "X25519MLKEM768", "1.3"): (
+        "Java 17 answers a ClientHello whose groups it all lacks with unexpected_message, "
+        "not handshake_failure"
+    ),
+    ("go", "resumption", "1.2"): (
+        "Go resumes TLS 1.2 by session ticket only (RFC 5077); our client resumes TLS 1.2 "
+        "by session id"
+    ),
+    ("tlslite", "resumption", "1.2"): (
+        "tlslite-ng's server resumes TLS 1.2 by ticket when the client offers the extension, "
+        "else by its session cache"
+    ),
+}
+
+
+def explanation(cell: ServerCell) -> str:
+    for peer in (cell.peer, "*"):
+        for version in (cell.version, "*"):
+            found = EXPLAINED.get((peer, cell.feature, version))
+            if found:
+                return found
+    return ""
+
+
+def disagreements_markdown(cells: Sequence[ServerCell]) -> str:
+    groups: dict[str, list[str]] = {}
+    for cell in cells:
+        if not cell.ok:
+            reason = explanation(cell) or "UNEXPLAINED"
+            groups.setdefault(reason, []).append(f"{cell.peer} {cell.feature} {cell.version}")
+    return "\n".join(f"- {reason}: {', '.join(c)}." for reason, c in sorted(groups.items()))
+
+
 def to_markdown(cells: Sequence[ServerCell]) -> str:
+    """A row per peer and version, a column per feature."""
+    by_key = {(c.peer, c.version, c.feature): c for c in cells}
+    rows = list(dict.fromkeys((c.peer, c.version) for c in cells))
     lines = [
         "### Server role: `tlssim handshake --tcp` against each peer's server",
         "",
-        "| peer | key | TLS | outcome |",
-        "|---|---|---|---|",
+        "| peer | TLS | " + " | ".join(f.name for f in FEATURES) + " |",
+        "|---|---|" + "---|" * len(FEATURES),
     ]
-    for c in cells:
-        lines.append(f"| {c.peer} | {c.key_type} | {c.version} | {c.text} |")
+    for peer, version in rows:
+        out = []
+        for feature in FEATURES:
+            cell = by_key.get((peer, version, feature.name))
+            out.append("" if cell is None else cell.text if cell.ok else f"**{cell.text}**")
+        lines.append(f"| {peer} | {version} | " + " | ".join(out) + " |")
     return "\n".join(lines) + "\n"
 
 
 def parse_markdown(text: str) -> dict[tuple[str, str, str], str]:
-    """The server-role cells of a committed matrix: (peer, key, version) -> outcome."""
+    """The server-role cells of a committed matrix: (peer, feature, version) -> outcome."""
     cells: dict[tuple[str, str, str], str] = {}
     inside = False
+    columns: list[str] = []
     for line in text.splitlines():
         if line.startswith("### "):
             inside = line.startswith("### Server role")
-        elif inside and line.startswith("| ") and not line.startswith("| peer |"):
-            peer, key, version, outcome = (p.strip() for p in line.strip().strip("|").split("|"))
-            cells[(peer, key, version)] = outcome
+        elif inside and line.startswith("| peer | TLS |"):
+            columns = [c.strip() for c in line.strip().strip("|").split("|")][2:]
+        elif inside and columns and line.startswith("| "):
+            peer, version, *values = (p.strip() for p in line.strip().strip("|").split(" | "))
+            for feature, value in zip(columns, values, strict=False):
+                if value:
+                    cells[(peer, feature, version)] = value.strip("*")
     return cells

@@ -39,6 +39,7 @@ from tlssim.tls.versions import check_enabled
 
 _RENEGOTIATION_INFO_EMPTY = b"\x00"
 _EC_POINT_FORMATS_UNCOMPRESSED = b"\x01\x00"
+PSK_MODES = Extension(ExtensionType.psk_key_exchange_modes, encode_psk_modes((PSK_DHE_KE,)))
 
 
 class ClientOffer:
@@ -155,6 +156,8 @@ class ClientOffer:
             exts.append(Extension(ExtensionType.cookie, encode_cookie(self.cookie)))
         if self.tls13 and cfg.client_certificate is not None:
             exts.append(Extension(ExtensionType.post_handshake_auth, b""))
+        if self.tls13 and cfg.offer_psk_modes and self.psk_session is None:
+            exts.append(PSK_MODES)
         if self.early_data_planned and self.retry_suite is None:
             # 4.2.10: never after a HelloRetryRequest; pre_shared_key still comes last
             exts.append(early_data.INDICATION)
@@ -191,7 +194,7 @@ class ClientOffer:
         age = (self.config.session_age_ms + session.ticket_age_add) % (1 << 32)
         identity = PskIdentity(session.ticket, age)
         placeholder = OfferedPsks((identity,), (bytes(params.hash_length),))
-        modes = Extension(ExtensionType.psk_key_exchange_modes, encode_psk_modes((PSK_DHE_KE,)))
+        modes = PSK_MODES
 
         def hello(offered: OfferedPsks) -> ClientHello:
             psk = Extension(ExtensionType.pre_shared_key, offered.encode())

@@ -126,6 +126,10 @@ class ClientConfig:
     early_data: bytes = b""
     #: Sends an empty tlssim_replica extension: a tlssim server answers with its replica name.
     ask_replica: bool = False
+    #: TLS 1.3: offer psk_key_exchange_modes (psk_dhe_ke) in a full handshake too, as a
+    #: client that wants a ticket must: RFC 8446 4.2.9 lets a server send no
+    #: NewSessionTicket to a client that offered no mode (Go, NSS, Java and tlslite-ng don't).
+    offer_psk_modes: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
