@@ -125,7 +125,8 @@ class CertificateStore:
             log.info("enrolled %s (%s)", host.name, ", ".join(host.key_types))
 
     async def _enroll(self, host: vhosts.VirtualHost, key_type: str) -> HostCertificate:
-        key = keys.generate_private_key(key_type)
+        # In a thread: an RSA-8192 key takes seconds, and connections are being served.
+        key = await asyncio.to_thread(keys.generate_private_key, key_type)
         if host.profile == vhosts.SELF_SIGNED:
             cert = self_signed_certificate(key, host.name, self._clock.now())
             der = cert.public_bytes(keys.Encoding.DER)
