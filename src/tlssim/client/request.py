@@ -93,6 +93,8 @@ class Plan:
     #: What answers a CertificateRequest: "auto" (the client's enrolled certificate, added
     #: by the service), "none" or "pem" (already in ``config.client_certificate``).
     client_cert: str = "auto"
+    #: Whether a missing issuer is fetched from the AIA caIssuers URL (off by default).
+    chase_aia: bool = False
 
 
 def plan_for(request: Any) -> Plan:
@@ -118,6 +120,7 @@ def plan_for(request: Any) -> Plan:
         expect_echo=not request.no_echo,
         early_data=request.early_data,
         client_cert=request.client_cert or "auto",
+        chase_aia=request.chase_aia,
     )
 
 
