@@ -155,6 +155,23 @@ def test_sha1_story_says_why(stack: LocalStack, host: str) -> None:
     assert story.returncode == 1 and "SHA-1 collisions" in story.stdout, story.stdout
 
 
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+@pytest.mark.parametrize(
+    ("host", "scheme"),
+    [
+        ("ecdsa-p384.tlssim.test", "ecdsa_secp384r1_sha384"),
+        ("ecdsa-p521.tlssim.test", "ecdsa_secp521r1_sha512"),
+        ("rsa8192.tlssim.test", "rsa_pss_rsae_sha256"),
+    ],
+)
+def test_each_key_signs_with_its_scheme(
+    stack: LocalStack, host: str, scheme: str, version: str
+) -> None:
+    report = handshake(stack, "--server-name", host, "--tls", version)
+    assert report["ok"], report["checks"]
+    assert (report["version"], report["signature_scheme"]) == (f"TLSv{version}", scheme)
+
+
 def test_ten_thousand_sans_exceed_what_our_client_reads(stack: LocalStack) -> None:
     report = handshake(stack, "--server-name", "10000-sans.tlssim.test")
     assert outcome(report) == "illegal_parameter" and report["alert"]["sent_by"] == "client"
