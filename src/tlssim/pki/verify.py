@@ -145,6 +145,10 @@ class ChainVerifier:
             weak = _weak_signature(leaf, intermediates)
             if weak is not None:
                 return failed("signature/chain", weak, "bad_certificate"), ()
+            if "not valid at validation time" in str(exc):
+                expired = _expired_issuer(leaf, intermediates, self.roots, at)
+                if expired is not None:
+                    return failed("signature/chain", expired, "certificate_expired"), ()
             reaches_root = _reaches_trusted_root(leaf, intermediates, self.roots)
             alert = "bad_certificate" if reaches_root else "unknown_ca"
             detail = _constraint_words(str(exc), leaf, intermediates) or in_words(str(exc))
@@ -256,6 +260,40 @@ def _constraint_words(
             f"may certify: its nameConstraints permit {permitted} and exclude {excluded}, "
             "so it never had the right to vouch for them"
         )
+    return None
+
+
+def _expired_issuer(
+    leaf: x509.Certificate,
+    intermediates: list[x509.Certificate],
+    roots: tuple[x509.Certificate, ...],
+    at: dt.datetime,
+) -> str | None:
+    """In words, the first CA on the path the presented certificates lead along (each the
+    first that signed the one below) that is not valid at `at`: an expired trust anchor
+    a path builder found no way around."""
+    current = leaf
+    for _ in range(len(intermediates) + 1):
+        issuer = next((r for r in roots if _signed_by(current, r)), None)
+        anchor = issuer is not None
+        if issuer is None:
+            issuer = next(
+                (c for c in intermediates if c is not current and _signed_by(current, c)), None
+            )
+        if issuer is None:
+            return None
+        if not issuer.not_valid_before_utc <= at <= issuer.not_valid_after_utc:
+            what = "a trusted root" if anchor else "an intermediate"
+            return (
+                f"every path from the server's certificate ends at "
+                f"{issuer.subject.rfc4514_string()}, {what} that is valid only from "
+                f"{issuer.not_valid_before_utc.isoformat()} to "
+                f"{issuer.not_valid_after_utc.isoformat()}: a trust store may keep an "
+                "expired root, a client may not use it"
+            )
+        if anchor:
+            return None
+        current = issuer
     return None
 
 
