@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -69,10 +70,16 @@ class HttpIssuerFetcher:
     async def __call__(self, url: str) -> bytes:
         if not url.startswith("http://"):
             raise ValueError(f"caIssuers {url!r} is not an http URL")
-        return await asyncio.wait_for(
-            asyncio.to_thread(_http_get, url, self.timeout_s, MAX_ISSUER_BYTES, "certificate"),
-            self.timeout_s + 0.5,
-        )
+        try:
+            return await asyncio.wait_for(
+                asyncio.to_thread(_http_get, url, self.timeout_s, MAX_ISSUER_BYTES, "certificate"),
+                self.timeout_s + 0.5,
+            )
+        except (TimeoutError, urllib.error.URLError) as exc:
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            if isinstance(reason, TimeoutError):
+                raise TimeoutError(f"no answer within {self.timeout_s:g} s") from exc
+            raise
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
