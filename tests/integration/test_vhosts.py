@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import AuthorityInformationAccessOID
+from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from tests.integration.conftest import LocalStack
 from tlssim.topology import vhosts
@@ -116,6 +118,70 @@ def test_long_chain_checks_every_intermediate(stack: LocalStack) -> None:
     assert {"revocation/leaf", "revocation/intermediate-3"} <= names
 
 
+def _check(report: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in report["checks"] if c["name"] == name)
+
+
+def test_aia_chain_is_completed_only_when_asked(stack: LocalStack) -> None:
+    report = handshake(stack, "--server-name", "aia-chain.tlssim.test")
+    assert outcome(report) == "unknown_ca"
+    assert not any(c["name"].startswith("aia/") for c in report["checks"])
+    report = handshake(stack, "--server-name", "aia-chain.tlssim.test", "--chase-aia")
+    assert report["ok"], report["checks"]
+    assert len(report["chain"]) == 1  # what the server sent: the leaf alone
+    fetched = _check(report, "aia/1")
+    assert fetched["ok"] and "CN=tlssim Intermediate CA" in fetched["detail"], fetched
+    # over HTTP, from the responder's port as the ca writes it (through the faults proxy)
+    assert re.search(r"from http://127\.0\.0\.1:\d+/ca/[0-9a-f]{40}\.crt,", fetched["detail"])
+    statuses = [(c["position"], c["status"]) for c in report["revocation"]["certificates"]]
+    assert statuses == [(0, "good"), (1, "good")]
+
+
+def test_cross_signed_path_ends_at_the_root_that_has_not_expired(stack: LocalStack) -> None:
+    report = handshake(stack, "--server-name", "cross-signed.tlssim.test")
+    assert report["ok"], report["checks"]
+    # as sent: the expired root's certificate of the intermediate first
+    issuers = [c["issuer"] for c in report["chain"][1:]]
+    assert issuers == ["CN=tlssim Old Root CA,O=tlssim", "CN=tlssim Cross Root CA,O=tlssim"]
+    detail = _check(report, "signature/chain")["detail"]
+    assert detail == "3 certificates up to CN=tlssim Cross Root CA,O=tlssim", detail
+
+
+@pytest.mark.parametrize("host", ["sha1-leaf.tlssim.test", "sha1-intermediate.tlssim.test"])
+def test_sha1_story_says_why(stack: LocalStack, host: str) -> None:
+    report = handshake(stack, "--server-name", host)
+    detail = _check(report, "signature/chain")["detail"]
+    assert "signed with SHA-1" in detail and "collisions" in detail, detail
+    story = stack.tlssim("handshake", "--server-name", host)
+    assert story.returncode == 1 and "SHA-1 collisions" in story.stdout, story.stdout
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+@pytest.mark.parametrize(
+    ("host", "scheme"),
+    [
+        ("ecdsa-p384.tlssim.test", "ecdsa_secp384r1_sha384"),
+        ("ecdsa-p521.tlssim.test", "ecdsa_secp521r1_sha512"),
+        ("rsa8192.tlssim.test", "rsa_pss_rsae_sha256"),
+    ],
+)
+def test_each_key_signs_with_its_scheme(
+    stack: LocalStack, host: str, scheme: str, version: str
+) -> None:
+    report = handshake(stack, "--server-name", host, "--tls", version)
+    assert report["ok"], report["checks"]
+    assert (report["version"], report["signature_scheme"]) == (f"TLSv{version}", scheme)
+
+
+def test_ten_thousand_sans_exceed_what_our_client_reads(stack: LocalStack) -> None:
+    report = handshake(stack, "--server-name", "10000-sans.tlssim.test")
+    assert outcome(report) == "illegal_parameter" and report["alert"]["sent_by"] == "client"
+    # refused while reading the Certificate message: nothing was verified
+    assert report["chain"] == [] and report["checks"] == [], report
+    many = handshake(stack, "--server-name", "1000-sans.tlssim.test")
+    assert many["ok"] and many["chain"][0]["subject"].endswith("CN=1000-sans.tlssim.test")
+
+
 # -- OpenSSL ------------------------------------------------------------------------------
 
 
@@ -152,6 +218,9 @@ def test_openssl(stack: LocalStack, bundle: Path, host: str) -> None:
     out = s_client(stack, host, bundle, "-status")
     if expected.server_alert is not None:
         assert re.search(rf"<<< .*Alert.*fatal {expected.server_alert}\b", out), out
+        assert "no peer certificate available" in out, out
+    elif expected.client_alert is not None:
+        assert re.search(rf">>> .*Alert.*fatal {expected.client_alert}\b", out), out
         assert "no peer certificate available" in out, out
     elif expected.ok:
         assert "Verify return code: 0 (ok)" in out, out
@@ -270,8 +339,85 @@ def test_readme_table_matches_the_hosts() -> None:
         assert f"`{host.expected}`" in ours or (host.expected == "success" and "success" in ours)
         if host.openssl.server_alert is not None:
             assert f"`{host.openssl.server_alert}` from the server" in theirs, name
+        elif host.openssl.client_alert is not None:
+            assert f"alert `{host.openssl.client_alert}`" in theirs, name
         elif host.openssl.ok:
             assert "success" in theirs, name
         else:
             assert f"{host.openssl.verify_error} ({host.openssl.verify_message})" in theirs, name
             assert f"`{host.openssl.alert}`" in theirs, name
+
+
+# -- the chains a client must build, as the server presents them ---------------------------
+
+
+def _openssl_verify(
+    bundle: Path, tmp_path: Path, host: str, leaf: x509.Certificate, *untrusted: x509.Certificate
+) -> str:
+    args = ["-CAfile", str(bundle), "-verify_hostname", host]
+    if untrusted:
+        args += ["-untrusted", str(_write(tmp_path / "untrusted.pem", *untrusted))]
+    done = subprocess.run(
+        [OPENSSL or "openssl", "verify", *args, str(_write(tmp_path / "leaf.pem", leaf))],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return done.stdout + done.stderr
+
+
+def _cryptography_path(
+    bundle: Path, host: str, leaf: x509.Certificate, *untrusted: x509.Certificate
+) -> list[x509.Certificate]:
+    roots = x509.load_pem_x509_certificates(bundle.read_bytes())
+    verifier = PolicyBuilder().store(Store(roots)).build_server_verifier(x509.DNSName(host))
+    return verifier.verify(leaf, list(untrusted))
+
+
+@needs_openssl
+def test_cross_signed_chain_by_openssl_verify_and_cryptography(
+    stack: LocalStack, bundle: Path, tmp_path: Path
+) -> None:
+    host = "cross-signed.tlssim.test"
+    leaf, by_old_root, by_new_root = _presented_chain(stack, host, bundle)
+    assert "Old Root" in by_old_root.issuer.rfc4514_string()
+    out = _openssl_verify(bundle, tmp_path, host, leaf, by_old_root, by_new_root)
+    assert "error 10 at 2 depth lookup: certificate has expired" in out, out
+    path = _cryptography_path(bundle, host, leaf, by_old_root, by_new_root)
+    assert path[1] == by_new_root and path[2].subject.rfc4514_string() == (
+        "CN=tlssim Cross Root CA,O=tlssim"
+    )
+
+
+@needs_openssl
+def test_name_constrained_chain_by_openssl_verify_and_cryptography(
+    stack: LocalStack, bundle: Path, tmp_path: Path
+) -> None:
+    host = "name-constrained.tlssim.test"
+    leaf, intermediate = _presented_chain(stack, host, bundle)
+    out = _openssl_verify(bundle, tmp_path, host, leaf, intermediate)
+    assert "error 47 at 0 depth lookup: permitted subtree violation" in out, out
+    with pytest.raises(VerificationError, match="name constraints"):
+        _cryptography_path(bundle, host, leaf, intermediate)
+
+
+@needs_openssl
+def test_aia_chain_by_openssl_verify_and_cryptography(
+    stack: LocalStack, bundle: Path, tmp_path: Path
+) -> None:
+    host = "aia-chain.tlssim.test"
+    (leaf,) = _presented_chain(stack, host, bundle)
+    out = _openssl_verify(bundle, tmp_path, host, leaf)
+    assert "error 20 at 0 depth lookup: unable to get local issuer certificate" in out, out
+    access = leaf.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    url = next(
+        str(d.access_location.value)
+        for d in access
+        if d.access_method == AuthorityInformationAccessOID.CA_ISSUERS
+    )
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        assert answer.headers["Content-Type"] == "application/pkix-cert"
+        intermediate = x509.load_der_x509_certificate(answer.read())
+    out = _openssl_verify(bundle, tmp_path, host, leaf, intermediate)
+    assert out.strip().endswith(": OK"), out
+    assert _cryptography_path(bundle, host, leaf, intermediate)[1] == intermediate

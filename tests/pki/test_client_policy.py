@@ -17,7 +17,7 @@ from tests.pki.helpers import MovableClock, csr_der
 from tests.pki.ocsp_fixtures import store_lookup
 from tlssim.client.decision import Decision
 from tlssim.client.policy import NO_LOCATION, CertificatePolicy
-from tlssim.client.status import StatusCache
+from tlssim.client.status import IssuerFetcher, StatusCache
 from tlssim.clock import SystemClock
 from tlssim.pki import (
     Authority,
@@ -26,7 +26,7 @@ from tlssim.pki import (
     ServedIssuer,
     build_ocsp_request,
 )
-from tlssim.pki.authority import serial_to_hex
+from tlssim.pki.authority import issuer_id, serial_to_hex
 from tlssim.pki.crl import check_crl
 from tlssim.pki.throwaway import make_ca, make_leaf
 from tlssim.report.revocation import CertificateRevocation, RevocationPolicy
@@ -42,6 +42,7 @@ class Services:
     crl_up: bool = True
     ocsp_queries: list[int] = field(default_factory=list)  # serials asked about
     crl_fetches: list[str] = field(default_factory=list)
+    issuer_fetches: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         served = [
@@ -55,6 +56,13 @@ class Services:
             raise ConnectionError("responder down")
         self.ocsp_queries.append(ocsp.load_der_ocsp_request(request_der).serial_number)
         return self.responder.respond(request_der).der
+
+    async def fetch_issuer(self, url: str) -> bytes:
+        """What the responder's HTTP front answers at /ca/<issuer id>.crt."""
+        self.issuer_fetches.append(url)
+        public_id = url.rsplit("/", 1)[1].removesuffix(".crt")
+        ca = self.authority.ca_by_issuer_id(public_id)
+        return ca.certificate.public_bytes(serialization.Encoding.DER)
 
     async def fetch_crl(self, url: str) -> bytes:
         self.crl_fetches.append(url)
@@ -77,6 +85,7 @@ def _decide(
     staple: bytes | None = None,
     cache: StatusCache | None = None,
     host: str = "valid.tlssim.test",
+    fetch_issuer: IssuerFetcher | None = None,
 ) -> tuple[AlertDescription | None, Decision]:
     authority = services.authority
     clock: MovableClock = authority.clock  # type: ignore[assignment]
@@ -88,6 +97,7 @@ def _decide(
         fetch_ocsp=services.fetch_ocsp,
         fetch_crl=services.fetch_crl,
         status_cache=cache or StatusCache(ttl_s=0),
+        fetch_issuer=fetch_issuer,
     )
     received = events.CertificateReceived(
         chain=tuple(c.public_bytes(serialization.Encoding.DER) for c in chain),
@@ -300,3 +310,55 @@ def test_a_certificate_naming_no_responder_or_crl_is_not_asked_about(
     assert not [c for c in decided.checks if c.name.startswith("ocsp/")]
     if policy == "soft":
         assert any(NO_LOCATION in w for w in decided.warnings), decided.warnings
+
+
+# -- AIA caIssuers -------------------------------------------------------------------------
+
+
+def test_aia_is_not_chased_unless_asked(services: Services) -> None:
+    leaf = _issue(services.authority, "aia-chain")[0]
+    alert, decision = _decide(services, (leaf,))
+    assert alert is AlertDescription.unknown_ca
+    assert services.issuer_fetches == []
+    assert not any(c.name.startswith("aia/") for c in decision.checks)
+
+
+def test_aia_chase_fetches_the_missing_intermediate(services: Services) -> None:
+    leaf, intermediate = _issue(services.authority, "aia-chain")
+    alert, decision = _decide(services, (leaf,), fetch_issuer=services.fetch_issuer)
+    assert alert is None, decision.checks
+    assert services.issuer_fetches == [f"http://127.0.0.1:8080/ca/{issuer_id(intermediate)}.crt"]
+    fetched = next(c for c in decision.checks if c.name == "aia/1")
+    assert fetched.ok and "CN=tlssim Intermediate CA" in fetched.detail, fetched
+    assert decision.chain == (leaf,)  # the report shows what the server sent
+    # the fetched intermediate is on the verified path, so its status is checked too
+    assert [c.status for c in _by_position(decision).values()] == ["good", "good"]
+
+
+def test_aia_chase_without_a_ca_issuers_url_or_with_a_failing_fetch(services: Services) -> None:
+    leaf = _issue(services.authority, "server")[0]  # names no caIssuers
+    alert, decision = _decide(services, (leaf,), fetch_issuer=services.fetch_issuer)
+    assert alert is AlertDescription.unknown_ca
+    check = next(c for c in decision.checks if c.name == "aia/1")
+    assert not check.ok and check.detail.endswith("names no caIssuers URL"), check
+
+    async def down(url: str) -> bytes:
+        raise ConnectionRefusedError("connection refused")
+
+    leaf = _issue(services.authority, "aia-chain")[0]
+    alert, decision = _decide(services, (leaf,), fetch_issuer=down)
+    assert alert is AlertDescription.unknown_ca
+    check = next(c for c in decision.checks if c.name == "aia/1")
+    assert not check.ok and check.detail.endswith(".crt: connection refused"), check
+
+
+def test_a_fetched_certificate_that_is_not_the_issuer_does_not_help(services: Services) -> None:
+    leaf = _issue(services.authority, "aia-chain")[0]
+    stranger = services.authority.ca("untrusted-intermediate").certificate
+
+    async def wrong(url: str) -> bytes:
+        return stranger.public_bytes(serialization.Encoding.PEM)
+
+    alert, decision = _decide(services, (leaf,), fetch_issuer=wrong)
+    assert alert is AlertDescription.unknown_ca
+    assert [c.name for c in decision.checks if c.name.startswith("aia/")] == ["aia/1", "aia/2"]

@@ -227,9 +227,10 @@ def test_store_survives_reopen(tmp_path: Path, clock: MovableClock) -> None:
 
     again = Authority.open(tmp_path / "ca", clock)
     assert again.ca("root").certificate == root
-    # both hierarchies' roots: the classical one and the ML-DSA one
-    mldsa_root = again.ca("mldsa-root").certificate
-    assert again.trust_bundle_pem() == pem(root).decode() + pem(mldsa_root).decode()
+    # every hierarchy's roots: the classical one, the ML-DSA one and the two the
+    # cross-signed intermediate hangs from (the old one expired)
+    roots = [again.ca(name).certificate for name in ("mldsa-root", "cross-root", "cross-old-root")]
+    assert again.trust_bundle_pem() == b"".join(pem(c) for c in (root, *roots)).decode()
     record = again.store.certificate(issued.serial_hex)
     assert record is not None and record.profile == "server"
     revocation = again.store.revocation(issued.serial_hex)

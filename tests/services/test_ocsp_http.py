@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+import urllib.error
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
 from tests.pki.helpers import MovableClock, csr_der
 from tests.pki.ocsp_fixtures import delegated_responder
 from tlssim import rpcutil
+from tlssim.client.policy import load_issuer
+from tlssim.client.status import HttpIssuerFetcher
 from tlssim.pki import Authority, build_ocsp_request
 from tlssim.pki.authority import issuer_id
 from tlssim.pki.status_table import FeedEvent, StatusTable
@@ -122,5 +126,28 @@ def test_limits_too_large_and_too_slow_bodies_then_still_answering(tmp_path: Pat
                 assert answer.status == 200
                 response = ocsp.load_der_ocsp_response(await answer.read())
                 assert response.certificate_status is ocsp.OCSPCertStatus.GOOD
+
+    serve_front(tmp_path, body)
+
+
+def test_issuer_certificates_for_aia_ca_issuers(tmp_path: Path) -> None:
+    """/ca/<issuer id>.crt serves the issuing CA's certificate (DER, RFC 5280 4.2.2.1), which
+    the client's caIssuers fetcher takes; an unknown id is a 404."""
+
+    async def body(url: str, _: bytes, issuer: str) -> None:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{url}/ca/{issuer}.crt") as answer:
+                assert answer.status == 200
+                assert answer.headers["Content-Type"] == "application/pkix-cert"
+                der = await answer.read()
+            async with http.get(url + "/ca/0000.crt") as answer:
+                assert (answer.status, await answer.text()) == (404, "no such issuer\n")
+        fetched = load_issuer(await HttpIssuerFetcher(timeout_s=5)(f"{url}/ca/{issuer}.crt"))
+        assert issuer_id(fetched) == issuer
+        assert fetched.public_bytes(serialization.Encoding.DER) == der
+        with pytest.raises(urllib.error.HTTPError):
+            await HttpIssuerFetcher(timeout_s=5)(url + "/ca/0000.crt")
+        with pytest.raises(ValueError, match="not an http URL"):
+            await HttpIssuerFetcher(timeout_s=5)(f"file:///ca/{issuer}.crt")
 
     serve_front(tmp_path, body)

@@ -103,6 +103,12 @@ def _parser() -> argparse.ArgumentParser:
         help="hard: no status is a failure; soft: no status is a warning; off: not checked",
     )
     hs.add_argument("--no-staple", action="store_true", help="ask for no OCSP staple")
+    hs.add_argument(
+        "--chase-aia",
+        action="store_true",
+        help="fetch a missing intermediate from the AIA caIssuers URL of the chain's last "
+        "certificate, as browsers do (off by default, as in OpenSSL)",
+    )
     hs.add_argument("--tcp", metavar="HOST:PORT", default="", help="any TLS server over TCP")
     hs.add_argument("--ca-file", help="trust anchors (PEM) instead of the ca's bundle")
     hs.add_argument(
@@ -354,6 +360,7 @@ async def _handshake(args: argparse.Namespace) -> int:
         signature_schemes=args.sigalg,
         revocation=args.revocation,
         no_status_request=args.no_staple,
+        chase_aia=args.chase_aia,
         resume=args.resume,
         keylog=bool(args.keylog),
         capture=bool(args.capture),

@@ -11,6 +11,11 @@ every certificate of the verified path below the trust anchor:
   CRL from the certificate's CRL distribution point (HttpCrlFetcher, with a short timeout),
   checked against the issuer's signature and the client's clock.
 
+When asked to (`fetch_issuer`, off by default as in OpenSSL), a chain that leads to no
+trust anchor is completed as browsers do: the issuer's certificate is fetched from the AIA
+caIssuers URL of the last certificate (HttpIssuerFetcher: http, a size and a time limit),
+up to MAX_AIA_FETCHES times, and the chain verified again.
+
 Alerts: certificate_revoked for any revoked certificate; bad_certificate_status_response for
 a bad or stale staple, or no staple for a must-staple certificate (policy hard or soft);
 certificate_unknown when the status cannot be established under the hard policy (soft
@@ -30,19 +35,27 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from tlssim.client.decision import Decision
 from tlssim.client.status import (
     CertificateStatus,
     CrlFetcher,
     HttpCrlFetcher,
+    IssuerFetcher,
     OcspFetcher,
     StatusCache,
 )
 from tlssim.clock import Clock, monotonic_ms
-from tlssim.pki.checks import Check
+from tlssim.pki.checks import Check, failed, passed
 from tlssim.pki.crl import check_crl, crl_urls, ocsp_urls
-from tlssim.pki.verify import ChainVerifier, build_ocsp_request, check_ocsp_response
+from tlssim.pki.verify import (
+    ChainVerification,
+    ChainVerifier,
+    build_ocsp_request,
+    check_ocsp_response,
+)
 from tlssim.report.revocation import (
     CertificateRevocation,
     Revocation,
@@ -53,10 +66,13 @@ from tlssim.report.revocation import (
 from tlssim.tls import AlertDescription, events
 
 _BAD_STATUS: Final = "bad_certificate_status_response"
+_DER: Final = Encoding.DER
 _GOOD, _REVOKED = RevocationStatus.GOOD, RevocationStatus.REVOKED
 _UNAVAILABLE = RevocationStatus.UNAVAILABLE
 # A certificate from outside the lab may name neither: no one can be asked about it.
 NO_LOCATION: Final = "the certificate names no OCSP responder or CRL"
+#: How many issuers an AIA chase fetches, one above the other, before it gives up.
+MAX_AIA_FETCHES: Final = 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +87,8 @@ class CertificatePolicy:
     fetch_ocsp: OcspFetcher
     fetch_crl: CrlFetcher = field(default_factory=HttpCrlFetcher)
     status_cache: StatusCache = field(default_factory=StatusCache)
+    #: Set: a chain without a path to a trust anchor is completed from AIA caIssuers URLs.
+    fetch_issuer: IssuerFetcher | None = None
 
     async def decide(self, received: events.CertificateReceived) -> Decision:
         """The decision on the server's chain: its alert is None to accept it."""
@@ -80,19 +98,91 @@ class CertificatePolicy:
             check = Check("parse", False, str(exc), alert="bad_certificate")
             return Decision(alert=AlertDescription.bad_certificate, checks=(check,))
         result = self.verifier.verify(list(chain), self.server_name, self.clock.now())
+        fetched: tuple[Check, ...] = ()
+        if result.alert == "unknown_ca" and self.fetch_issuer is not None:
+            result, fetched = await self._chase_aia(chain, result, self.fetch_issuer)
         if result.alert is not None:
             return Decision(
-                alert=AlertDescription[result.alert], chain=chain, checks=tuple(result.checks)
+                alert=AlertDescription[result.alert],
+                chain=chain,
+                checks=(*fetched, *result.checks),
             )
         path = list(result.verified_chain) or list(chain)
         revoked = await _check_revocation(self, received.ocsp_response, path)
         return Decision(
             alert=revoked.alert,
             chain=chain,
-            checks=(*result.checks, *revoked.checks),
+            checks=(*fetched, *result.checks, *revoked.checks),
             revocation=revoked.revocation,
             warnings=revoked.warnings,
         )
+
+    async def _chase_aia(
+        self,
+        chain: tuple[x509.Certificate, ...],
+        result: ChainVerification,
+        fetch: IssuerFetcher,
+    ) -> tuple[ChainVerification, tuple[Check, ...]]:
+        """Fetches the missing issuers named by caIssuers, one above the other, verifying
+        again after each; the last verification and an "aia/N" check per fetch."""
+        completed = list(chain)
+        checks: list[Check] = []
+        for number in range(1, MAX_AIA_FETCHES + 1):
+            name = f"aia/{number}"
+            last = completed[-1]
+            subject = last.subject.rfc4514_string() or "the certificate with an empty subject"
+            urls = ca_issuers_urls(last)
+            if not urls:
+                checks.append(failed(name, f"{subject} names no caIssuers URL", "unknown_ca"))
+                break
+            try:
+                body = await fetch(urls[0])
+                issuer = load_issuer(body)
+            except Exception as exc:  # unreachable, slow, too large, not a certificate
+                why = str(exc) or type(exc).__name__
+                checks.append(failed(name, f"the issuer at {urls[0]}: {why}", "unknown_ca"))
+                break
+            completed.append(issuer)
+            checks.append(
+                passed(
+                    name,
+                    f"fetched {issuer.subject.rfc4514_string()} ({len(body)} bytes) from "
+                    f"{urls[0]}, the caIssuers of {subject}",
+                )
+            )
+            result = self.verifier.verify(completed, self.server_name, self.clock.now())
+            if result.alert != "unknown_ca":
+                break
+        return result, tuple(checks)
+
+
+def ca_issuers_urls(cert: x509.Certificate) -> list[str]:
+    """The http URLs where the certificate says its issuer's certificate is (AIA)."""
+    try:
+        access = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except (x509.ExtensionNotFound, ValueError):
+        return []
+    return [
+        str(d.access_location.value)
+        for d in access
+        if d.access_method == AuthorityInformationAccessOID.CA_ISSUERS
+        and isinstance(d.access_location, x509.UniformResourceIdentifier)
+        and str(d.access_location.value).startswith("http://")
+    ]
+
+
+def load_issuer(body: bytes) -> x509.Certificate:
+    """The certificate a caIssuers URL answers: DER (RFC 5280 4.2.2.1), a PKCS#7
+    certs-only bundle (its first certificate), or PEM."""
+    if body.lstrip().startswith(b"-----BEGIN"):
+        return _load_fully(x509.load_pem_x509_certificates(body)[0].public_bytes(_DER))
+    try:
+        return _load_fully(body)
+    except ValueError:
+        bundle = pkcs7.load_der_pkcs7_certificates(body)
+        if not bundle:
+            raise ValueError("an empty PKCS#7 bundle") from None
+        return _load_fully(bundle[0].public_bytes(_DER))
 
 
 # Certificates parsed completely, by their DER: servers present the same few chains again and

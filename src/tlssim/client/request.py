@@ -95,6 +95,8 @@ class Plan:
     client_cert: str = "auto"
     #: Why that one (the story tells it with the client's Certificate).
     client_cert_why: str = ""
+    #: Whether a missing issuer is fetched from the AIA caIssuers URL (off by default).
+    chase_aia: bool = False
 
 
 def plan_for(request: Any) -> Plan:
@@ -122,6 +124,7 @@ def plan_for(request: Any) -> Plan:
         early_data=request.early_data,
         client_cert=client_cert,
         client_cert_why=why,
+        chase_aia=request.chase_aia,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,25 +22,29 @@ from tlssim.report.revocation import RevocationSource, RevocationStatus
 OcspFetcher = Callable[[bytes], Awaitable[bytes]]
 # Fetches a CRL (DER) from its distribution point URL, or raises.
 CrlFetcher = Callable[[str], Awaitable[bytes]]
+# Fetches an issuer's certificate (DER or PEM) from an AIA caIssuers URL, or raises.
+IssuerFetcher = Callable[[str], Awaitable[bytes]]
 
 CRL_TIMEOUT_S: Final = 2.0
 STATUS_CACHE_S: Final = 5.0
 MAX_CRL_BYTES: Final = 4 * 1024 * 1024
+#: A CA certificate is a few kilobytes (an ML-DSA-87 one under 8 KiB).
+MAX_ISSUER_BYTES: Final = 64 * 1024
 MAX_CACHED: Final = 1024
 # Addresses in certificates point at the lab's own responder: never through a proxy.
 _DIRECT: Final = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def _http_get(url: str, timeout: float) -> bytes:
+def _http_get(url: str, timeout: float, limit: int = MAX_CRL_BYTES, what: str = "CRL") -> bytes:
     request = urllib.request.Request(url)
     # The handshake's trace id travels with the fetch, as on the gRPC calls.
     if trace_id := rpcutil.trace_id_var.get():
         request.add_header(rpcutil.TRACE_METADATA_KEY, trace_id)
         request.add_header(rpcutil.TRACEPARENT_KEY, rpcutil.traceparent(trace_id))
     with _DIRECT.open(request, timeout=timeout) as answer:
-        body: bytes = answer.read(MAX_CRL_BYTES + 1)
-    if len(body) > MAX_CRL_BYTES:
-        raise ValueError(f"the CRL at {url} is larger than {MAX_CRL_BYTES} bytes")
+        body: bytes = answer.read(limit + 1)
+    if len(body) > limit:
+        raise ValueError(f"the {what} at {url} is larger than {limit} bytes")
     return body
 
 
@@ -53,6 +58,28 @@ class HttpCrlFetcher:
         return await asyncio.wait_for(
             asyncio.to_thread(_http_get, url, self.timeout_s), self.timeout_s + 0.5
         )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HttpIssuerFetcher:
+    """GETs an issuer's certificate from an AIA caIssuers URL (http only), at most
+    MAX_ISSUER_BYTES, giving up after `timeout_s`."""
+
+    timeout_s: float = CRL_TIMEOUT_S
+
+    async def __call__(self, url: str) -> bytes:
+        if not url.startswith("http://"):
+            raise ValueError(f"caIssuers {url!r} is not an http URL")
+        try:
+            return await asyncio.wait_for(
+                asyncio.to_thread(_http_get, url, self.timeout_s, MAX_ISSUER_BYTES, "certificate"),
+                self.timeout_s + 0.5,
+            )
+        except (TimeoutError, urllib.error.URLError) as exc:
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            if isinstance(reason, TimeoutError):
+                raise TimeoutError(f"no answer within {self.timeout_s:g} s") from exc
+            raise
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

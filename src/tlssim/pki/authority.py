@@ -39,6 +39,7 @@ from tlssim.pki.profiles import (
     split_profile_name,
 )
 from tlssim.pki.reasons import REVOCATION_REASONS
+from tlssim.pki.sha1 import resigned_with_sha1
 from tlssim.pki.store import CertificateStore, Issuance, StatusEvent, StoredCa
 
 DEFAULT_OCSP_URL: Final = "http://127.0.0.1:8080"
@@ -119,6 +120,17 @@ class IssuedCertificate:
         return self.chain[0]
 
 
+def _signed(builder: x509.CertificateBuilder, key: PrivateKey, hash_name: str) -> x509.Certificate:
+    """`builder` signed by `key` with its usual hash, or with SHA-1 when `hash_name` says
+    "sha1" (the lab's certificates a client must refuse)."""
+    cert = builder.sign(key, signature_hash_for(key))
+    if hash_name == "sha1":
+        return resigned_with_sha1(cert, key)
+    if hash_name:
+        raise InvalidRequest(f"unknown signature hash {hash_name!r}")
+    return cert
+
+
 def _name(common_name: str) -> x509.Name:
     return x509.Name(
         [
@@ -161,7 +173,10 @@ class Authority:
         self.ocsp_url = ocsp_url
         self.crl_base_url = crl_base_url.rstrip("/")
         self.profiles = dict(profiles)
-        self._by_issuer_id = {issuer_id(ca.certificate): ca for ca in self.cas.values()}
+        # A cross-certificate shares its CA's key, hence its id: the first CA keeps it.
+        self._by_issuer_id: dict[str, CertificateAuthorityKeys] = {}
+        for ca in self.cas.values():
+            self._by_issuer_id.setdefault(issuer_id(ca.certificate), ca)
 
     @classmethod
     def open(
@@ -200,7 +215,10 @@ class Authority:
         for spec in hierarchy:
             if spec.id not in cas:
                 parent = None if spec.parent is None else cas[spec.parent]
-                created = _create_ca(spec, parent, clock.now(), base, crl_base)
+                key = (
+                    None if spec.cross_certifies is None else cas[spec.cross_certifies].private_key
+                )
+                created = _create_ca(spec, parent, clock.now(), base, crl_base, key)
                 store.save_ca(
                     StoredCa(
                         created.id,
@@ -305,7 +323,8 @@ class Authority:
         )
         if profile.revoke_with_reason is not None:
             event = self.revoke(serial_hex, profile.revoke_with_reason)
-        return IssuedCertificate((leaf, *self.chain_above(issuer.id)), serial_hex, event)
+        crosses = tuple(self.ca(ca_id).certificate for ca_id in profile.cross_certificates)
+        return IssuedCertificate((leaf, *crosses, *self.chain_above(issuer.id)), serial_hex, event)
 
     def revoke(self, serial_hex: str, reason: str = "") -> StatusEvent:
         """Revokes an issued certificate now; revoking twice returns the first event."""
@@ -361,9 +380,10 @@ class Authority:
             raise InvalidRequest(f"{exc} in CSR") from None
         now = self.clock.now()
         not_before = now + profile.not_before_offset
+        subject = csr.subject if profile.subject is None else profile.subject
         builder = (
             x509.CertificateBuilder()
-            .subject_name(csr.subject)
+            .subject_name(subject)
             .issuer_name(issuer.certificate.subject)
             .public_key(public_key)
             .serial_number(new_serial())
@@ -387,15 +407,20 @@ class Authority:
                 critical=False,
             )
         )
-        for extension in revocation_pointers(self.ocsp_url, self.crl_base_url, issuer.certificate):
+        for extension in revocation_pointers(
+            self.ocsp_url, self.crl_base_url, issuer.certificate, ca_issuers=profile.ca_issuers
+        ):
             builder = builder.add_extension(extension, critical=False)
         subject_alt_name = (
             x509.SubjectAlternativeName([x509.DNSName(n) for n in profile.subject_alt_names])
             if profile.subject_alt_names
             else _subject_alt_name(csr, from_cn=profile.requires_subject_alt_name)
         )
+        if subject_alt_name is not None and profile.extra_alt_names:
+            subject_alt_name = _with_extra_names(subject_alt_name, profile.extra_alt_names)
         if subject_alt_name is not None:
-            builder = builder.add_extension(subject_alt_name, critical=False)
+            # RFC 5280 4.2.1.6: with an empty subject the SAN is all there is: critical.
+            builder = builder.add_extension(subject_alt_name, critical=len(subject) == 0)
         elif profile.requires_subject_alt_name:
             raise InvalidRequest("the CSR has neither a subjectAltName extension nor a CN")
         if profile.ocsp_no_check:
@@ -404,7 +429,15 @@ class Authority:
             builder = builder.add_extension(
                 x509.TLSFeature([x509.TLSFeatureType.status_request]), critical=False
             )
-        return builder.sign(issuer.private_key, signature_hash_for(issuer.private_key))
+        return _signed(builder, issuer.private_key, profile.signature_hash)
+
+
+def _with_extra_names(san: x509.SubjectAlternativeName, count: int) -> x509.SubjectAlternativeName:
+    """`san` and `count` more DNS names below its first one (n1.HOST, n2.HOST, ...)."""
+    first = san.get_values_for_type(x509.DNSName)
+    base = first[0] if first else "tlssim.test"
+    extra = [x509.DNSName(f"n{i}.{base}") for i in range(1, count + 1)]
+    return x509.SubjectAlternativeName([*san, *extra])
 
 
 def _subject_alt_name(
@@ -434,19 +467,31 @@ def _subject_alt_name(
     return x509.SubjectAlternativeName([x509.DNSName(cn)])
 
 
+def ca_issuers_url(ocsp_url: str, issuer: x509.Certificate) -> str:
+    """Where the responder's HTTP front serves `issuer`'s certificate (DER)."""
+    return f"{ocsp_url.rstrip('/')}/ca/{issuer_id(issuer)}.crt"
+
+
 def revocation_pointers(
-    ocsp_url: str, crl_base_url: str, issuer: x509.Certificate
+    ocsp_url: str, crl_base_url: str, issuer: x509.Certificate, *, ca_issuers: bool = False
 ) -> tuple[x509.AuthorityInformationAccess, x509.CRLDistributionPoints]:
     """Where the status of a certificate issued by `issuer` is found: the responder (AIA)
-    and the issuer's CRL (`<crl base>/<issuer id>.crl`)."""
+    and the issuer's CRL (`<crl base>/<issuer id>.crl`); with `ca_issuers`, the AIA also
+    names where the issuer's certificate is (RFC 5280 4.2.2.1, caIssuers)."""
+    access = [
+        x509.AccessDescription(
+            AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
+        )
+    ]
+    if ca_issuers:
+        access.append(
+            x509.AccessDescription(
+                AuthorityInformationAccessOID.CA_ISSUERS,
+                x509.UniformResourceIdentifier(ca_issuers_url(ocsp_url, issuer)),
+            )
+        )
     return (
-        x509.AuthorityInformationAccess(
-            [
-                x509.AccessDescription(
-                    AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
-                )
-            ]
-        ),
+        x509.AuthorityInformationAccess(access),
         x509.CRLDistributionPoints(
             [
                 x509.DistributionPoint(
@@ -506,8 +551,11 @@ def _create_ca(
     now: dt.datetime,
     ocsp_url: str,
     crl_base_url: str,
+    key: PrivateKey | None = None,
 ) -> CertificateAuthorityKeys:
-    key = generate_private_key(spec.key_type)
+    """A CA certificate for `spec`, signed by `parent` (None: self-signed), for a new key,
+    or for `key` (a cross-certificate of a CA that exists)."""
+    key = generate_private_key(spec.key_type) if key is None else key
     subject = _name(spec.common_name)
     signer_key = key if parent is None else parent.private_key
     issuer_name = subject if parent is None else parent.certificate.subject
@@ -534,7 +582,13 @@ def _create_ca(
     if parent is not None:
         for extension in revocation_pointers(ocsp_url, crl_base_url, parent.certificate):
             builder = builder.add_extension(extension, critical=False)
-    cert = builder.sign(signer_key, signature_hash_for(signer_key))
+    if spec.permitted_dns_names:
+        constraints = x509.NameConstraints(
+            permitted_subtrees=[x509.DNSName(n) for n in spec.permitted_dns_names],
+            excluded_subtrees=None,
+        )
+        builder = builder.add_extension(constraints, critical=True)
+    cert = _signed(builder, signer_key, spec.signature_hash)
     return CertificateAuthorityKeys(
         spec.id, spec.parent, spec.trusted if parent is None else parent.trusted, cert, key
     )

@@ -43,14 +43,18 @@ _MLDSA_NAMES: Final = {
     mldsa.MLDSA65PublicKey: "mldsa65",
     mldsa.MLDSA87PublicKey: "mldsa87",
 }
-SignatureHash = hashes.SHA256 | hashes.SHA384 | None
+SignatureHash = hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None
 Encoding = serialization.Encoding  # re-exported: keys.Encoding.DER / .PEM
 
 _GENERATORS: Final[dict[str, Callable[[], PrivateKey]]] = {
     "rsa2048": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
     "rsa3072": lambda: rsa.generate_private_key(public_exponent=65537, key_size=3072),
+    "rsa4096": lambda: rsa.generate_private_key(public_exponent=65537, key_size=4096),
+    # Seconds of CPU to generate (callers that must not block run it in a thread).
+    "rsa8192": lambda: rsa.generate_private_key(public_exponent=65537, key_size=8192),
     "ecdsa-p256": lambda: ec.generate_private_key(ec.SECP256R1()),
     "ecdsa-p384": lambda: ec.generate_private_key(ec.SECP384R1()),
+    "ecdsa-p521": lambda: ec.generate_private_key(ec.SECP521R1()),
     "ed25519": ed25519.Ed25519PrivateKey.generate,
     "mldsa44": mldsa.MLDSA44PrivateKey.generate,
     "mldsa65": mldsa.MLDSA65PrivateKey.generate,
@@ -76,9 +80,11 @@ def key_type_name(key: PrivateKey | PublicKey) -> str:
     if isinstance(public, rsa.RSAPublicKey):
         return f"rsa{public.key_size}"
     if isinstance(public, ec.EllipticCurvePublicKey):
-        return {"secp256r1": "ecdsa-p256", "secp384r1": "ecdsa-p384"}.get(
-            public.curve.name, f"ecdsa-{public.curve.name}"
-        )
+        return {
+            "secp256r1": "ecdsa-p256",
+            "secp384r1": "ecdsa-p384",
+            "secp521r1": "ecdsa-p521",
+        }.get(public.curve.name, f"ecdsa-{public.curve.name}")
     if isinstance(public, ed25519.Ed25519PublicKey):
         return "ed25519"
     return mldsa_name(public) or type(public).__name__
@@ -110,10 +116,12 @@ def supported_public_key(key: object) -> PublicKey:
 
 def signature_hash_for(key: PrivateKey | PublicKey) -> SignatureHash:
     """The hash to sign with this key: None for Ed25519 and ML-DSA (they sign the message
-    itself), SHA-384 for P-384, else SHA-256."""
+    itself), SHA-384 for P-384, SHA-512 for P-521, else SHA-256."""
     public = public_key_of(key)
     if isinstance(public, ed25519.Ed25519PublicKey) or mldsa_name(public) is not None:
         return None
+    if isinstance(public, ec.EllipticCurvePublicKey) and public.curve.key_size >= 521:
+        return hashes.SHA512()
     if isinstance(public, ec.EllipticCurvePublicKey) and public.curve.key_size >= 384:
         return hashes.SHA384()
     return hashes.SHA256()

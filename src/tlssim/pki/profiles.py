@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from tlssim.pki.errors import InvalidRequest
 
@@ -21,8 +22,16 @@ class CaSpec:
     parent: str | None  # None: a self-signed root
     trusted: bool = True  # roots only: whether it goes into the trust bundle
     key_type: str = "ecdsa-p256"
+    # From its creation; CAs start a year back, so a negative one makes an expired CA.
     validity: dt.timedelta = dt.timedelta(days=3650)
     path_length: int | None = None
+    # "sha1": the parent signs this CA's certificate with SHA-1 (else the key's usual hash).
+    signature_hash: str = ""
+    # DNS subtrees the CA may issue for (a critical nameConstraints extension), if any.
+    permitted_dns_names: tuple[str, ...] = ()
+    # A cross-certificate: this CA's certificate is a second one, by `parent`, for the key
+    # and subject of the CA named here.
+    cross_certifies: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +55,17 @@ class CertificateProfile:
     # Whether a request may name another issuing CA ("ocsp-responder@<issuer id>"): how the
     # responder gets a delegated certificate from every CA it answers for.
     any_issuer: bool = False
+    # "sha1": the issuer signs the leaf with SHA-1 (else its key's usual hash).
+    signature_hash: str = ""
+    # When set, the leaf's subject instead of the CSR's (an empty Name: no subject at all,
+    # and the subjectAltName is then critical, RFC 5280 4.2.1.6).
+    subject: x509.Name | None = None
+    # This many further DNS names in the SAN, below the host's own name ("1000-sans").
+    extra_alt_names: int = 0
+    # Whether the AIA names the issuer's certificate (caIssuers) besides the responder.
+    ca_issuers: bool = False
+    # Cross-certificates (CA ids) the chain carries ahead of the issuer's own path.
+    cross_certificates: tuple[str, ...] = ()
 
 
 DEFAULT_LONG_CHAIN_DEPTH: Final = 3
@@ -56,6 +76,14 @@ ISSUER_SEPARATOR: Final = "@"
 
 MLDSA_ROOT: Final = "mldsa-root"
 MLDSA_INTERMEDIATE: Final = "mldsa-intermediate"
+SHA1_INTERMEDIATE: Final = "sha1-intermediate"
+CONSTRAINED_INTERMEDIATE: Final = "constrained-intermediate"
+#: The only DNS subtree the constrained intermediate may issue for.
+CONSTRAINED_SUBTREE: Final = "permitted.tlssim.test"
+CROSS_ROOT: Final = "cross-root"
+CROSS_OLD_ROOT: Final = "cross-old-root"
+CROSS_INTERMEDIATE: Final = "cross-intermediate"
+CROSS_INTERMEDIATE_BY_OLD_ROOT: Final = "cross-intermediate-by-old-root"
 
 
 def long_chain_ca_id(level: int) -> str:
@@ -114,6 +142,47 @@ def build_hierarchy(long_chain_depth: int = DEFAULT_LONG_CHAIN_DEPTH) -> tuple[C
             validity=dt.timedelta(days=1825),
             path_length=0,
         ),
+        # Chains a client must judge or build (badssl.com's kinds): an intermediate whose
+        # certificate the root signed with SHA-1; one whose name constraints its leaves
+        # break; and an intermediate certified by two trusted roots, one of them expired.
+        CaSpec(
+            id=SHA1_INTERMEDIATE,
+            common_name="tlssim SHA-1 Intermediate CA",
+            parent="root",
+            validity=dt.timedelta(days=1825),
+            path_length=0,
+            signature_hash="sha1",
+        ),
+        CaSpec(
+            id=CONSTRAINED_INTERMEDIATE,
+            common_name="tlssim Name-Constrained Intermediate CA",
+            parent="root",
+            validity=dt.timedelta(days=1825),
+            path_length=0,
+            permitted_dns_names=(CONSTRAINED_SUBTREE,),
+        ),
+        CaSpec(id=CROSS_ROOT, common_name="tlssim Cross Root CA", parent=None),
+        CaSpec(
+            id=CROSS_OLD_ROOT,
+            common_name="tlssim Old Root CA",
+            parent=None,
+            validity=dt.timedelta(days=-30),  # expired a month ago, still in the bundle
+        ),
+        CaSpec(
+            id=CROSS_INTERMEDIATE,
+            common_name="tlssim Cross-Signed Intermediate CA",
+            parent=CROSS_ROOT,
+            validity=dt.timedelta(days=1825),
+            path_length=0,
+        ),
+        CaSpec(
+            id=CROSS_INTERMEDIATE_BY_OLD_ROOT,
+            common_name="tlssim Cross-Signed Intermediate CA",
+            parent=CROSS_OLD_ROOT,
+            validity=dt.timedelta(days=1825),
+            path_length=0,
+            cross_certifies=CROSS_INTERMEDIATE,
+        ),
     )
 
 
@@ -151,6 +220,23 @@ def build_profiles(
             CertificateProfile(
                 name="mldsa-revoked", issuer=MLDSA_INTERMEDIATE, revoke_with_reason="keyCompromise"
             ),
+            # certificates and chains a modern client refuses, or must build (badssl.com's kinds)
+            CertificateProfile(name="sha1-leaf", signature_hash="sha1"),
+            CertificateProfile(name="sha1-intermediate", issuer=SHA1_INTERMEDIATE),
+            CertificateProfile(name="name-constrained", issuer=CONSTRAINED_INTERMEDIATE),
+            CertificateProfile(
+                name="cross-signed",
+                issuer=CROSS_INTERMEDIATE,
+                cross_certificates=(CROSS_INTERMEDIATE_BY_OLD_ROOT,),
+            ),
+            CertificateProfile(name="aia-chain", ca_issuers=True),
+            CertificateProfile(name="1000-sans", extra_alt_names=999),
+            CertificateProfile(name="10000-sans", extra_alt_names=9999),
+            CertificateProfile(
+                name="no-common-name",
+                subject=x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "tlssim")]),
+            ),
+            CertificateProfile(name="no-subject", subject=x509.Name([])),
             # client identities (mutual TLS): clientAuth, and the failure cases a server meets
             CertificateProfile(
                 name="client", validity=30 * _DAY, extended_key_usages=(_CLIENT_AUTH,)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.x509.oid import SignatureAlgorithmOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from tlssim.clock import Clock, SystemClock
@@ -141,9 +142,17 @@ class ChainVerifier:
             )
             path = verifier.verify(leaf, intermediates)
         except VerificationError as exc:
+            weak = _weak_signature(leaf, intermediates)
+            if weak is not None:
+                return failed("signature/chain", weak, "bad_certificate"), ()
+            if "not valid at validation time" in str(exc):
+                expired = _expired_issuer(leaf, intermediates, self.roots, at)
+                if expired is not None:
+                    return failed("signature/chain", expired, "certificate_expired"), ()
             reaches_root = _reaches_trusted_root(leaf, intermediates, self.roots)
             alert = "bad_certificate" if reaches_root else "unknown_ca"
-            return failed("signature/chain", in_words(str(exc)), alert), ()
+            detail = _constraint_words(str(exc), leaf, intermediates) or in_words(str(exc))
+            return failed("signature/chain", detail, alert), ()
         except ValueError as exc:  # e.g. a name that is not a valid DNS name
             return failed("signature/chain", str(exc), "bad_certificate"), ()
         if len(self._paths) >= _MAX_CACHED_PATHS:
@@ -199,6 +208,93 @@ _MAX_CACHED_PATHS = 256
 def _chain_passed(path: tuple[x509.Certificate, ...]) -> Check:
     anchor = path[-1].subject.rfc4514_string()
     return passed("signature/chain", f"{len(path)} certificates up to {anchor}")
+
+
+#: Signature algorithms no client should accept on a certificate: their hashes collide.
+_WEAK_SIGNATURES = {
+    SignatureAlgorithmOID.ECDSA_WITH_SHA1: "SHA-1",
+    SignatureAlgorithmOID.RSA_WITH_SHA1: "SHA-1",
+    SignatureAlgorithmOID.DSA_WITH_SHA1: "SHA-1",
+    SignatureAlgorithmOID.RSA_WITH_MD5: "MD5",
+}
+_COLLISIONS = {
+    "SHA-1": "SHA-1 collisions are practical (SHAttered, 2017; a chosen-prefix collision, "
+    "2020), so a CA's signature over one certificate can be made to fit another it never "
+    "saw; browsers and OpenSSL at its default security level refuse SHA-1 signatures",
+    "MD5": "MD5 collisions forged a CA certificate in 2008",
+}
+
+
+def _weak_signature(leaf: x509.Certificate, intermediates: list[x509.Certificate]) -> str | None:
+    """In words, the first certificate signed with a broken hash (a self-signed one's own
+    signature does not count: a trust anchor is trusted for what it is), else None."""
+    for position, cert in enumerate((leaf, *intermediates)):
+        hash_name = _WEAK_SIGNATURES.get(cert.signature_algorithm_oid)
+        if hash_name is None or cert.issuer == cert.subject:
+            continue
+        what = "the server's certificate" if position == 0 else f"certificate {position}"
+        return (
+            f"{what} ({cert.subject.rfc4514_string() or 'empty subject'}) is signed with "
+            f"{hash_name} by {cert.issuer.rfc4514_string()}: refused, since "
+            f"{_COLLISIONS[hash_name]}"
+        )
+    return None
+
+
+def _constraint_words(
+    message: str, leaf: x509.Certificate, intermediates: list[x509.Certificate]
+) -> str | None:
+    """For a name constraints failure: which names break which CA's constraints."""
+    if "name constraint" not in message:
+        return None
+    for cert in intermediates:
+        try:
+            constraints = cert.extensions.get_extension_for_class(x509.NameConstraints).value
+        except x509.ExtensionNotFound:
+            continue
+        permitted = ", ".join(str(n.value) for n in constraints.permitted_subtrees or ()) or "any"
+        excluded = ", ".join(str(n.value) for n in constraints.excluded_subtrees or ()) or "none"
+        names = ", ".join(_dns_names_and_ips(leaf)[0]) or "none"
+        return (
+            f"the server's names ({names}) lie outside what {cert.subject.rfc4514_string()} "
+            f"may certify: its nameConstraints permit {permitted} and exclude {excluded}, "
+            "so it never had the right to vouch for them"
+        )
+    return None
+
+
+def _expired_issuer(
+    leaf: x509.Certificate,
+    intermediates: list[x509.Certificate],
+    roots: tuple[x509.Certificate, ...],
+    at: dt.datetime,
+) -> str | None:
+    """In words, the first CA on the path the presented certificates lead along (each the
+    first that signed the one below) that is not valid at `at`: an expired trust anchor
+    a path builder found no way around."""
+    current = leaf
+    for _ in range(len(intermediates) + 1):
+        issuer = next((r for r in roots if _signed_by(current, r)), None)
+        anchor = issuer is not None
+        if issuer is None:
+            issuer = next(
+                (c for c in intermediates if c is not current and _signed_by(current, c)), None
+            )
+        if issuer is None:
+            return None
+        if not issuer.not_valid_before_utc <= at <= issuer.not_valid_after_utc:
+            what = "a trusted root" if anchor else "an intermediate"
+            return (
+                f"every path from the server's certificate ends at "
+                f"{issuer.subject.rfc4514_string()}, {what} that is valid only from "
+                f"{issuer.not_valid_before_utc.isoformat()} to "
+                f"{issuer.not_valid_after_utc.isoformat()}: a trust store may keep an "
+                "expired root, a client may not use it"
+            )
+        if anchor:
+            return None
+        current = issuer
+    return None
 
 
 def _reaches_trusted_root(

@@ -318,6 +318,34 @@ REPLAYED_0RTT = Scenario(
     expect=Expect(ok=True),
 )
 
+_AIA_CHASE = {"server_name": "aia-chain.tlssim.test", "chase_aia": True, "revocation": "hard"}
+
+AIA_CHASE: tuple[Scenario, ...] = (
+    Scenario(
+        name="aia-chase",
+        description="the server leaves out the intermediate; the client fetches it from the "
+        "leaf's AIA caIssuers URL (the responder's HTTP port) and builds the path",
+        request=_AIA_CHASE,
+        expect=Expect(ok=True, revocation="good"),
+    ),
+    Scenario(
+        name="aia-chase-responder-down",
+        description="the caIssuers URL does not answer: no path, unknown_ca",
+        faults=(Fault("ocsp_http", down=True),),
+        request=_AIA_CHASE,
+        expect=Expect(ok=False, alert="unknown_ca", sent_by="client", failed_check="/ca/"),
+    ),
+    Scenario(
+        name="aia-chase-slow",
+        description="the caIssuers URL answers after the client's 2 s limit: unknown_ca",
+        faults=(Fault("ocsp_http", latency(3000)),),
+        request=_AIA_CHASE,
+        expect=Expect(
+            ok=False, alert="unknown_ca", sent_by="client", failed_check="no answer within"
+        ),
+    ),
+)
+
 SCENARIOS: tuple[Scenario, ...] = (
     _host_scenarios()
     + _latency_scenarios()
@@ -327,5 +355,6 @@ SCENARIOS: tuple[Scenario, ...] = (
     + REVOCATION_PATH
     + BROKEN_LINKS
     + POST_QUANTUM
+    + AIA_CHASE
     + (CA_DOWN_AT_SERVER_START, REPLAYED_0RTT)
 )

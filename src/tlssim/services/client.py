@@ -19,7 +19,13 @@ from tlssim.client.handshake import HANDSHAKE_DEADLINE_S, Connector, run_handsha
 from tlssim.client.identity import ClientIdentity
 from tlssim.client.policy import CertificatePolicy
 from tlssim.client.request import BadRequest, Plan, plan_for
-from tlssim.client.status import CRL_TIMEOUT_S, STATUS_CACHE_S, HttpCrlFetcher, StatusCache
+from tlssim.client.status import (
+    CRL_TIMEOUT_S,
+    STATUS_CACHE_S,
+    HttpCrlFetcher,
+    HttpIssuerFetcher,
+    StatusCache,
+)
 from tlssim.clock import Clock, SkewedClock
 from tlssim.net.transport import GrpcClientTransport, TcpTransport, Transport
 from tlssim.pki.verify import ChainVerifier
@@ -87,6 +93,7 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         # Shared by every handshake: intermediates' answers, and how CRLs are fetched.
         self._status_cache = StatusCache(ttl_s=status_cache_s)
         self._fetch_crl = HttpCrlFetcher(timeout_s=crl_timeout_s)
+        self._fetch_issuer = HttpIssuerFetcher(timeout_s=crl_timeout_s)
         # Each report once built, as watchers see it (WatchReports): JSON, made once.
         self.reports: Feed[str] = Feed()
         self.metrics = HandshakeMetrics("client")
@@ -164,6 +171,7 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
             fetch_ocsp=self._fetch_ocsp,
             fetch_crl=self._fetch_crl,
             status_cache=self._status_cache,
+            fetch_issuer=self._fetch_issuer if plan.chase_aia else None,
         )
         connector = self._connector(plan.tcp_address)
         self.traces.record(

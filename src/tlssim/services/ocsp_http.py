@@ -1,5 +1,6 @@
-"""The OCSP responder's HTTP front: OCSP by GET and POST (RFC 6960 appendix A) and the
-CRLs that certificates name in their distribution points, at /crl/<issuer id>.crl."""
+"""The OCSP responder's HTTP front: OCSP by GET and POST (RFC 6960 appendix A), the
+CRLs that certificates name in their distribution points, at /crl/<issuer id>.crl, and
+the issuing CAs' certificates that AIA caIssuers names, at /ca/<issuer id>.crt."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ CRL_FETCH_TIMEOUT_S: Final = 5.0
 
 OCSP_RESPONSE: Final = "application/ocsp-response"
 PKIX_CRL: Final = "application/pkix-crl"
+PKIX_CERT: Final = "application/pkix-cert"
+CA_CERT_CACHE_S: Final = 3600
 
 
 class ResponderState(Protocol):
@@ -83,7 +86,29 @@ class OcspHttpFront:
         path = request.rel_url.raw_path
         if path.startswith("/crl/") and path.endswith(".crl"):
             return await self._crl(path[len("/crl/") : -len(".crl")])
+        if path.startswith("/ca/") and path.endswith(".crt"):
+            return self._ca_certificate(path[len("/ca/") : -len(".crt")])
         return await self._ocsp(_request_in_path(path))
+
+    def _issuer_der(self, public_id: str) -> bytes | None:
+        """The certificate (DER) of the issuing CA with this id, as the feed named it."""
+        return next(
+            (der for der, cert in self.state.table.issuers.items() if issuer_id(cert) == public_id),
+            None,
+        )
+
+    def _ca_certificate(self, public_id: str) -> web.Response:
+        """An issuing CA's certificate, DER (RFC 5280 4.2.2.1: what caIssuers points at)."""
+        der = self._issuer_der(public_id)
+        self.state.traces.record(
+            "CA certificate served",
+            {"issuer": public_id, "status": 404 if der is None else 200, "front": "http"},
+        )
+        if der is None:
+            return text_error(404, "no such issuer")
+        response = web.Response(body=der, content_type=PKIX_CERT)
+        response.headers["Cache-Control"] = f"max-age={CA_CERT_CACHE_S}, public"
+        return response
 
     async def _ocsp(self, der: bytes) -> web.Response:
         reply = await self.state.answer_for(der, "http")
@@ -96,10 +121,7 @@ class OcspHttpFront:
         return response
 
     async def _crl(self, public_id: str) -> web.Response:
-        issuer_der = next(
-            (der for der, cert in self.state.table.issuers.items() if issuer_id(cert) == public_id),
-            None,
-        )
+        issuer_der = self._issuer_der(public_id)
         if issuer_der is None:
             return text_error(404, "no such issuer")
         sequence = self.state.table.last_sequence

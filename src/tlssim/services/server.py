@@ -119,6 +119,17 @@ class HostCertificates:
         self._hosts: dict[str, list[HostCertificate]] = {}
         # Serials of ours the ca's feed said were revoked: never stapled as good again.
         self._revoked: set[str] = set()
+        # Keys being generated ahead of enrollment, by (host, key type).
+        self._pending_keys: dict[tuple[str, str], asyncio.Future[keys.PrivateKey]] = {}
+
+    def generate_keys(self) -> None:
+        """Starts generating every host's keys in threads (they release the GIL), so that
+        the slow ones (an RSA-8192 key takes seconds) are ready when the ca answers."""
+        for host in vhosts.VIRTUAL_HOSTS:
+            for key_type in host.key_types:
+                self._pending_keys[(host.name, key_type)] = asyncio.ensure_future(
+                    asyncio.to_thread(keys.generate_private_key, key_type)
+                )
 
     async def enroll_all(self) -> None:
         for host in vhosts.VIRTUAL_HOSTS:
@@ -128,7 +139,9 @@ class HostCertificates:
             log.info("enrolled %s (%s)", host.name, ", ".join(host.key_types))
 
     async def _enroll(self, host: vhosts.VirtualHost, key_type: str) -> HostCertificate:
-        key = keys.generate_private_key(key_type)
+        # In a thread: an RSA-8192 key takes seconds, and connections are being served.
+        pending = self._pending_keys.pop((host.name, key_type), None)
+        key = await (pending or asyncio.to_thread(keys.generate_private_key, key_type))
         if host.profile == vhosts.SELF_SIGNED:
             cert = self_signed_certificate(key, host.name, self._clock.now())
             der = cert.public_bytes(keys.Encoding.DER)
@@ -511,6 +524,7 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
             credential=settings.enrollment_token_file,
             traces=traces,
         )
+        certificates.generate_keys()
         await until_done(
             certificates.enroll_all,
             f"enroll with the ca at {settings.ca}",

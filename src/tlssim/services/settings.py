@@ -391,7 +391,10 @@ REPLICA: Final = Setting(
     value="",
 )
 CRL_TIMEOUT_S: Final = _seconds(
-    "TLSSIM_CRL_TIMEOUT_S", 2.0, "seconds the client waits for a CRL download", ("client",)
+    "TLSSIM_CRL_TIMEOUT_S",
+    2.0,
+    "seconds the client waits for a CRL or caIssuers download",
+    ("client",),
 )
 STATUS_CACHE_S: Final = _seconds(
     "TLSSIM_STATUS_CACHE_S",

@@ -47,6 +47,7 @@ DEFAULT_SIGNATURE_SCHEMES = (
     SignatureScheme.ecdsa_secp384r1_sha384,
     SignatureScheme.rsa_pss_rsae_sha384,
     SignatureScheme.rsa_pss_rsae_sha512,
+    SignatureScheme.ecdsa_secp521r1_sha512,
     # TLS 1.3 only: ML-DSA (draft-ietf-tls-mldsa), after the classical schemes so that a
     # server holding both kinds of certificate keeps presenting the smaller one
     SignatureScheme.mldsa44,

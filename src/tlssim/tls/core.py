@@ -188,7 +188,10 @@ class ConnectionCore:
         while len(buf) >= 4 and not self.paused and not self.closed:
             length = int.from_bytes(buf[1:4], "big")
             if length > MAX_HANDSHAKE_MESSAGE:
-                raise IllegalParameter("handshake message too large")
+                raise IllegalParameter(
+                    f"a handshake message of {length} bytes: larger than the "
+                    f"{MAX_HANDSHAKE_MESSAGE} this engine accepts"
+                )
             if len(buf) < 4 + length:
                 return
             raw = bytes(buf[: 4 + length])

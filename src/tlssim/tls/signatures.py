@@ -45,9 +45,10 @@ _RSA_PKCS1: dict[int, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
     SignatureScheme.rsa_pkcs1_sha384: hashes.SHA384,
     SignatureScheme.rsa_pkcs1_sha512: hashes.SHA512,
 }
-_ECDSA: dict[int, tuple[str, type[hashes.SHA256 | hashes.SHA384]]] = {
+_ECDSA: dict[int, tuple[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]]] = {
     SignatureScheme.ecdsa_secp256r1_sha256: ("secp256r1", hashes.SHA256),
     SignatureScheme.ecdsa_secp384r1_sha384: ("secp384r1", hashes.SHA384),
+    SignatureScheme.ecdsa_secp521r1_sha512: ("secp521r1", hashes.SHA512),
 }
 
 _CLASSICAL_SCHEMES = (
@@ -57,6 +58,7 @@ _CLASSICAL_SCHEMES = (
     SignatureScheme.ecdsa_secp384r1_sha384,
     SignatureScheme.rsa_pss_rsae_sha384,
     SignatureScheme.rsa_pss_rsae_sha512,
+    SignatureScheme.ecdsa_secp521r1_sha512,
 )
 MLDSA_SCHEMES = (SignatureScheme.mldsa44, SignatureScheme.mldsa65, SignatureScheme.mldsa87)
 #: Every scheme this engine can sign or verify in TLS 1.3.
@@ -81,6 +83,7 @@ _PKCS1_SCHEMES = frozenset(SignatureScheme(s) for s in _RSA_PKCS1)
 _BY_CURVE = {
     "secp256r1": frozenset({SignatureScheme.ecdsa_secp256r1_sha256}),
     "secp384r1": frozenset({SignatureScheme.ecdsa_secp384r1_sha384}),
+    "secp521r1": frozenset({SignatureScheme.ecdsa_secp521r1_sha512}),
 }
 #: TLS 1.2 names an ECDSA scheme's hash only: any curve's key signs with either (RFC 8446
 #: 4.2.3 notes that TLS 1.2 did not bind the curve; RFC 5246 7.4.1.4.1 pairs hash and

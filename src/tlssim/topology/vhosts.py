@@ -27,10 +27,13 @@ class OpensslOutcome:
     #: The alert our server sends when it refuses what s_client offers (before any
     #: certificate is verified), e.g. an OpenSSL without ML-DSA or ML-KEM.
     server_alert: str | None = None
+    #: The alert s_client sends before any certificate is verified: a handshake message it
+    #: will not read (a certificate list past its limit).
+    client_alert: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.verify_error is None and self.server_alert is None
+        return self.verify_error is None and self.server_alert is None and self.client_alert is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,12 @@ _OK = OpensslOutcome()
 _OPENSSL3_REFUSED = OpensslOutcome(
     server_alert="handshake_failure",
     note="OpenSSL 3.0 offers neither ML-DSA nor ML-KEM; OpenSSL 4 (pyOpenSSL) succeeds",
+)
+_SHA1_REFUSED = OpensslOutcome(
+    68,
+    "CA signature digest algorithm too weak",
+    "bad_certificate",
+    note="refused at OpenSSL's default security level; `openssl verify` alone accepts it",
 )
 _MLDSA_CHAIN = "under the ML-DSA-65 intermediate and ML-DSA-87 root"
 
@@ -164,6 +173,93 @@ VIRTUAL_HOSTS: tuple[VirtualHost, ...] = (
             server_alert="handshake_failure",
             note="OpenSSL 3.0 lists no post-quantum group; OpenSSL 4 (pyOpenSSL) succeeds",
         ),
+    ),
+    # Certificates and chains a modern client refuses, or must build: badssl.com's kinds.
+    VirtualHost(
+        "sha1-intermediate.tlssim.test",
+        profile="sha1-intermediate",
+        certificate="issued by the SHA-1 Intermediate CA, whose certificate the root signed "
+        "with SHA-1",
+        expected="bad_certificate",
+        openssl=_SHA1_REFUSED,
+    ),
+    VirtualHost(
+        "sha1-leaf.tlssim.test",
+        profile="sha1-leaf",
+        certificate="signed with SHA-1 (ecdsa-with-SHA1) by the intermediate",
+        expected="bad_certificate",
+        openssl=_SHA1_REFUSED,
+    ),
+    VirtualHost("rsa4096.tlssim.test", ("rsa4096",), certificate="RSA-4096"),
+    VirtualHost(
+        "rsa8192.tlssim.test",
+        ("rsa8192",),
+        certificate="RSA-8192 (each signature costs the server tens of milliseconds)",
+    ),
+    VirtualHost("ecdsa-p384.tlssim.test", ("ecdsa-p384",), certificate="ECDSA P-384"),
+    VirtualHost("ecdsa-p521.tlssim.test", ("ecdsa-p521",), certificate="ECDSA P-521"),
+    VirtualHost(
+        "1000-sans.tlssim.test",
+        profile="1000-sans",
+        certificate="1,000 DNS names in its SAN (a certificate of about 28 KB)",
+    ),
+    VirtualHost(
+        "10000-sans.tlssim.test",
+        profile="10000-sans",
+        certificate="10,000 DNS names in its SAN (a certificate of about 300 KB, a "
+        "Certificate message past both clients' limits)",
+        expected="illegal_parameter",
+        openssl=OpensslOutcome(
+            client_alert="illegal_parameter",
+            note="excessive message size: s_client takes at most 100 KiB of certificate "
+            "list (max_cert_list), our client 256 KiB of handshake message",
+        ),
+    ),
+    VirtualHost(
+        "no-common-name.tlssim.test",
+        profile="no-common-name",
+        certificate="subject O=tlssim, no CN: the name is in the SAN alone",
+    ),
+    VirtualHost(
+        "no-subject.tlssim.test",
+        profile="no-subject",
+        certificate="an empty subject; the SAN, critical, holds the name",
+    ),
+    VirtualHost(
+        "aia-chain.tlssim.test",
+        profile="aia-chain",
+        send_intermediates=False,
+        certificate="issued by the intermediate, which the server does not send; the leaf's "
+        "AIA caIssuers names where the responder's HTTP port serves it",
+        expected="unknown_ca",
+        openssl=OpensslOutcome(
+            20,
+            "unable to get local issuer certificate",
+            "unknown_ca",
+            note="s_client fetches nothing; our client with --chase-aia succeeds",
+        ),
+    ),
+    VirtualHost(
+        "cross-signed.tlssim.test",
+        profile="cross-signed",
+        certificate="issued by the Cross-Signed Intermediate CA, certified by two trusted "
+        "roots: the Old Root CA (expired) and the Cross Root CA; the server sends the old "
+        "root's certificate of it first, then the new one's",
+        openssl=OpensslOutcome(
+            10,
+            "certificate has expired",
+            "certificate_expired",
+            note="OpenSSL takes the first intermediate that fits, reaches the expired root "
+            "and does not look for another path",
+        ),
+    ),
+    VirtualHost(
+        "name-constrained.tlssim.test",
+        profile="name-constrained",
+        certificate="issued by the Name-Constrained Intermediate CA, which may certify only "
+        "names under permitted.tlssim.test",
+        expected="bad_certificate",
+        openssl=OpensslOutcome(47, "permitted subtree violation", "certificate_unknown"),
     ),
 )
 
