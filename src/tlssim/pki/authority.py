@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import ipaddress
 import re
@@ -262,10 +263,16 @@ class Authority:
     # -- issuing and revoking -----------------------------------------------------------
 
     def issue(
-        self, csr_der: bytes, profile_name: str = "server", *, policy: NamePolicy | None = None
+        self,
+        csr_der: bytes,
+        profile_name: str = "server",
+        *,
+        policy: NamePolicy | None = None,
+        lifetime: dt.timedelta | None = None,
     ) -> IssuedCertificate:
         """Checks the CSR (its size, signature and, given a `policy`, that the caller may
-        have it: PolicyRefused if not) and issues a leaf for its key under the named profile."""
+        have it: PolicyRefused if not) and issues a leaf for its key under the named profile
+        (living `lifetime`, when given and shorter than the profile's validity)."""
         check_request_size(csr_der, profile_name)
         name, issuer_public_id = split_profile_name(profile_name)
         profile = lookup_profile(self.profiles, name)
@@ -292,6 +299,8 @@ class Authority:
             issuer = self.ca_by_issuer_id(issuer_public_id)
         else:
             raise InvalidRequest(f"profile {name!r} cannot be issued by another CA")
+        if lifetime is not None and lifetime < profile.validity:
+            profile = dataclasses.replace(profile, validity=lifetime)
         leaf = self._build_leaf(csr, profile, issuer)
         serial_hex = serial_to_hex(leaf.serial_number)
         event = self.store.record_issued(

@@ -54,6 +54,7 @@ MAX_LONG_CHAIN_DEPTH: Final = 8
 ISSUER_SEPARATOR: Final = "@"
 
 
+ACME_PROFILE: Final = "acme"
 MLDSA_ROOT: Final = "mldsa-root"
 MLDSA_INTERMEDIATE: Final = "mldsa-intermediate"
 
@@ -151,6 +152,8 @@ def build_profiles(
             CertificateProfile(
                 name="mldsa-revoked", issuer=MLDSA_INTERMEDIATE, revoke_with_reason="keyCompromise"
             ),
+            # what the ACME service has issued for its accounts (docs/acme.md)
+            CertificateProfile(name=ACME_PROFILE),
             # client identities (mutual TLS): clientAuth, and the failure cases a server meets
             CertificateProfile(
                 name="client", validity=30 * _DAY, extended_key_usages=(_CLIENT_AUTH,)
