@@ -47,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     serve = sub.add_parser("serve", help="run one service in this process (used by up and compose)")
-    serve.add_argument("service", choices=["ca", "ocsp", "server", "client", "faults", "console"])
+    serve.add_argument(
+        "service", choices=["ca", "ocsp", "server", "client", "faults", "console", "acme"]
+    )
 
     health = sub.add_parser("health", help="exit 0 when HOST:PORT answers the gRPC health check")
     health.add_argument("address")

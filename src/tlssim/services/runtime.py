@@ -42,10 +42,18 @@ class ServiceEntry:
     serve: Callable[[Any, Clock], Coroutine[Any, Any, None]]
 
 
-def _entries() -> dict[str, ServiceEntry]:
+def _entries(name: str = "") -> dict[str, ServiceEntry]:
     # Imported here so that `tlssim serve ca` loads the ca's code and nobody else's.
     from tlssim.services import ca, client, console, faults, ocsp, server
 
+    def acme() -> ServiceEntry:  # the ACME service (docs/acme.md)
+        from tlssim.acme.settings import AcmeSettings
+        from tlssim.services import acme
+
+        return ServiceEntry(AcmeSettings.from_env, acme.serve)
+
+    if name == "acme":
+        return {"acme": acme()}
     return {
         "ca": ServiceEntry(st.CaSettings.from_env, ca.serve),
         "ocsp": ServiceEntry(st.OcspSettings.from_env, ocsp.serve),
@@ -56,7 +64,7 @@ def _entries() -> dict[str, ServiceEntry]:
     }
 
 
-SERVICE_NAMES = ("ca", "ocsp", "server", "client", "faults", "console")
+SERVICE_NAMES = ("ca", "ocsp", "server", "client", "faults", "console", "acme")
 
 # How this process exports its trace events (OpenTelemetry), when it does: set by
 # run_service from its settings, used by grpc_server for the service's TraceLog.
@@ -130,7 +138,7 @@ def run_service(name: str, env: Mapping[str, str]) -> int:
         known = ", ".join(SERVICE_NAMES)
         print(f"tlssim: unknown service {name!r}; choose {known}", file=sys.stderr)
         return 2
-    entry = _entries()[name]
+    entry = _entries(name)[name]
     try:
         config = entry.load(env)
         level = st.log_level(env)
