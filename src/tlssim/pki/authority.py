@@ -370,9 +370,14 @@ class Authority:
             raise InvalidRequest(f"{exc} in CSR") from None
         now = self.clock.now()
         not_before = now + profile.not_before_offset
+        subject_alt_name = (
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in profile.subject_alt_names])
+            if profile.subject_alt_names
+            else _subject_alt_name(csr, from_cn=profile.requires_subject_alt_name)
+        )
         builder = (
             x509.CertificateBuilder()
-            .subject_name(csr.subject)
+            .subject_name(_subject(csr.subject, subject_alt_name))
             .issuer_name(issuer.certificate.subject)
             .public_key(public_key)
             .serial_number(new_serial())
@@ -398,11 +403,6 @@ class Authority:
         )
         for extension in revocation_pointers(self.ocsp_url, self.crl_base_url, issuer.certificate):
             builder = builder.add_extension(extension, critical=False)
-        subject_alt_name = (
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in profile.subject_alt_names])
-            if profile.subject_alt_names
-            else _subject_alt_name(csr, from_cn=profile.requires_subject_alt_name)
-        )
         if subject_alt_name is not None:
             builder = builder.add_extension(subject_alt_name, critical=False)
         elif profile.requires_subject_alt_name:
@@ -414,6 +414,17 @@ class Authority:
                 x509.TLSFeature([x509.TLSFeatureType.status_request]), critical=False
             )
         return builder.sign(issuer.private_key, signature_hash_for(issuer.private_key))
+
+
+def _subject(subject: x509.Name, subject_alt_name: x509.SubjectAlternativeName | None) -> x509.Name:
+    """The CSR's subject; for an empty one (as certbot sends), a CN naming the first
+    subjectAltName, as public CAs do (a leaf with an empty subject needs a critical SAN)."""
+    if len(subject) or subject_alt_name is None:
+        return subject
+    for name in subject_alt_name:
+        if isinstance(name, x509.DNSName | x509.IPAddress) and len(str(name.value)) <= 64:
+            return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, str(name.value))])
+    return subject
 
 
 def _subject_alt_name(
