@@ -67,8 +67,8 @@ def acme_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AcmeStack]:
         tmp,
         TLSSIM_ACME_ADDR=f"127.0.0.1:{acme}",
         TLSSIM_ACME_GRPC_ADDR=f"127.0.0.1:{acme_grpc}",
-        TLSSIM_ACME_HTTP01_PORT=str(http01),
-        TLSSIM_ACME_TLSALPN01_PORT=str(tlsalpn01),
+        TLSSIM_ACME_HTTP_PORT=str(http01),
+        TLSSIM_ACME_TLS_ALPN_PORT=str(tlsalpn01),
         TLSSIM_ACME_LIFETIME_S=str(LIFETIME_S),
     ) as stack:
         bundle = tmp / "bundle.pem"

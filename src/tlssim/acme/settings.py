@@ -58,10 +58,10 @@ class AcmeSettings:
             ),
             validator=Validator(
                 resolve=_resolve(e.text("TLSSIM_ACME_RESOLVE", "*.tlssim.test=127.0.0.1")),
-                http01_port=e.integer("TLSSIM_ACME_HTTP01_PORT", 5002, 1, 65535),
-                tlsalpn01_port=e.integer("TLSSIM_ACME_TLSALPN01_PORT", 5001, 1, 65535),
-                http01_via=_via(e, "TLSSIM_ACME_HTTP01_VIA"),
-                tlsalpn01_via=_via(e, "TLSSIM_ACME_TLSALPN01_VIA"),
+                http01_port=e.integer("TLSSIM_ACME_HTTP_PORT", 5002, 1, 65535),
+                tlsalpn01_port=e.integer("TLSSIM_ACME_TLS_ALPN_PORT", 5001, 1, 65535),
+                http01_via=_via(e, "TLSSIM_ACME_HTTP_VIA"),
+                tlsalpn01_via=_via(e, "TLSSIM_ACME_TLS_ALPN_VIA"),
                 delay_s=_fraction_or_seconds(e, "TLSSIM_ACME_VALIDATION_DELAY_S", 3600.0),
             ),
             faults=Faults(
