@@ -963,4 +963,4 @@ class AcmeServer:
 
 
 def _base(request: web.Request) -> str:
-    return f"https://{request.host}"
+    return f"{request.scheme}://{request.host}"

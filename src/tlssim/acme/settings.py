@@ -57,7 +57,9 @@ class AcmeSettings:
                 eab_keys=_eab_keys(e.text("TLSSIM_ACME_EAB_FILE")),
             ),
             validator=Validator(
-                resolve=_resolve(e.text("TLSSIM_ACME_RESOLVE", "*.tlssim.test=127.0.0.1")),
+                resolve=_resolve(
+                    e.text("TLSSIM_ACME_RESOLVE", "tlssim.test=127.0.0.1,*.tlssim.test=127.0.0.1")
+                ),
                 http01_port=e.integer("TLSSIM_ACME_HTTP_PORT", 5002, 1, 65535),
                 tlsalpn01_port=e.integer("TLSSIM_ACME_TLS_ALPN_PORT", 5001, 1, 65535),
                 http01_via=_via(e, "TLSSIM_ACME_HTTP_VIA"),

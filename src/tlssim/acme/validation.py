@@ -31,7 +31,10 @@ MAX_HTTP01_BODY: Final = 8 * 1024
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Validator:
-    resolve: tuple[tuple[str, str], ...] = (("*.tlssim.test", "127.0.0.1"),)
+    resolve: tuple[tuple[str, str], ...] = (
+        ("tlssim.test", "127.0.0.1"),
+        ("*.tlssim.test", "127.0.0.1"),
+    )
     http01_port: int = 5002
     tlsalpn01_port: int = 5001
     #: HOST:PORT dialled instead of the resolved address and port (a faults proxy).

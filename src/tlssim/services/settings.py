@@ -80,7 +80,7 @@ ACME_VARIABLES: Final[tuple[Variable, ...]] = tuple(
         ),
         (
             "TLSSIM_ACME_RESOLVE",
-            "*.tlssim.test=127.0.0.1",
+            "tlssim.test=127.0.0.1,*.tlssim.test=127.0.0.1",
             "how the validator finds lab names: PATTERN=ADDRESS, comma-separated, first match wins",
         ),
         (
