@@ -24,3 +24,14 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
     apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-dejavu-core >/dev/null
   fi
 fi
+# ACME clients and Pebble: the ACME tests run certbot and lego against the lab (and the
+# benchmark against Pebble). Installed with apt where we are root and one is missing.
+if ! command -v certbot >/dev/null 2>&1 || ! command -v lego >/dev/null 2>&1 \
+  || ! command -v pebble >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing certbot, lego and pebble with apt" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq --no-install-recommends certbot lego pebble >/dev/null
+  fi
+fi
