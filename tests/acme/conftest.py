@@ -59,7 +59,7 @@ def needs(command: str) -> None:
         pytest.skip(f"{command} is not installed (scripts/bootstrap.sh installs it as root)")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def acme_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AcmeStack]:
     tmp = tmp_path_factory.mktemp("acme")
     acme, acme_grpc, http01, tlsalpn01 = free_ports(4)
