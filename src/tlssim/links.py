@@ -30,6 +30,9 @@ LINKS: tuple[Link, ...] = (
     Link("ocsp_http", "ca", "ocsp_http", "TLSSIM_OCSP_URL"),
     # The server's TLS-over-TCP port, for `tlssim handshake --tcp` through a fault.
     Link("client_server_tcp", "client", "server_tcp", "TLSSIM_SERVER_TCP_ADDR"),
+    # The ACME validator's connections to the challenge ports (docs/acme.md).
+    Link("acme_http01", "acme", "acme_http01", "TLSSIM_ACME_HTTP_VIA"),
+    Link("acme_tlsalpn01", "acme", "acme_tlsalpn01", "TLSSIM_ACME_TLS_ALPN_VIA"),
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -19,8 +20,11 @@ from tests.acme.conftest import AcmeStack
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
-async def order_through_the_stack(acme: AcmeStack, name: str) -> tuple[str, str]:
-    """(the order's trace id, the leaf's serial), answering http-01 on the stack's port."""
+async def order_through_the_stack(
+    acme: AcmeStack, name: str, before_validation: Callable[[], None] = lambda: None
+) -> tuple[str, str]:
+    """(the order's trace id, the leaf's serial; or the challenge's error type), answering
+    http-01 on the stack's port; `before_validation` runs just before the challenge."""
     answers: dict[str, str] = {}
 
     async def respond(request: web.Request) -> web.Response:
@@ -43,7 +47,11 @@ async def order_through_the_stack(acme: AcmeStack, name: str) -> tuple[str, str]
             authz = (await client.post(order["authorizations"][0], None)).json()
             challenge = next(c for c in authz["challenges"] if c["type"] == "http-01")
             answers[challenge["token"]] = client.key_authorization(challenge["token"])
+            before_validation()
             await client.post(challenge["url"], {})
+            done = await client.wait(challenge["url"], ("valid", "invalid"))
+            if done["status"] == "invalid":
+                return trace_id, str(done["error"]["type"]).rsplit(":", 1)[-1]
             await client.wait(str(reply.headers["Location"]), ("ready",))
             final = await client.post(order["finalize"], {"csr": b64(csr_for([name]))})
             pem = (await client.post(final.json()["certificate"], None)).body
@@ -64,3 +72,18 @@ def test_one_trace_from_the_order_to_the_ca(acme_stack: AcmeStack) -> None:
     assert ("acme", "certificate issued") in events
     listed = acme_stack.listed(name)
     assert serial in listed and "acme" in listed
+
+
+def test_validation_crosses_the_faults_proxy(acme_stack: AcmeStack) -> None:
+    stack = acme_stack.stack
+
+    def link_down() -> None:
+        assert stack.tlssim("faults", "disable", "acme_http01").returncode == 0
+
+    try:
+        _, error = asyncio.run(order_through_the_stack(acme_stack, "down.tlssim.test", link_down))
+    finally:
+        assert stack.tlssim("faults", "enable", "acme_http01").returncode == 0
+    assert error == "connection"
+    _, serial = asyncio.run(order_through_the_stack(acme_stack, "up-again.tlssim.test"))
+    assert serial in acme_stack.listed("up-again.tlssim.test")

@@ -240,6 +240,7 @@ async def start_faults(stack: Stack, e: ep.Endpoints, deadline: float) -> dict[s
         "ca": e.ca,
         "ocsp_http": e.ocsp_url.removeprefix("http://"),
         "server_tcp": e.server_tcp,
+        **acme_challenge_upstreams(stack.env),
     }
     specs = [
         {
@@ -331,7 +332,7 @@ async def _start_all(stack: Stack, e: ep.Endpoints) -> None:
         await stack.start(service, env)
         await stack.wait_healthy(service, deadline)
     print("starting acme ...", flush=True)
-    await start_acme(stack, deadline)
+    await start_acme(stack, deadline, overrides.get("acme", {}))
     print("starting console ...", flush=True)
     await start_console(stack, console_address(stack.env), deadline)
 
@@ -345,10 +346,20 @@ def acme_service(env: dict[str, str]) -> LocalService:
     return LocalService("acme", grpc_address, f"ACME (RFC 8555)        https://{https}/directory")
 
 
-async def start_acme(stack: Stack, deadline: float) -> None:
-    """After the ca: it asks the ca for its own certificate and issues through it."""
+def acme_challenge_upstreams(env: dict[str, str]) -> dict[str, str]:
+    """Where the validation links lead: the challenge ports on loopback."""
+    where = Environment(env)
+    return {
+        "acme_http01": f"127.0.0.1:{where.text('TLSSIM_ACME_HTTP_PORT', '5002')}",
+        "acme_tlsalpn01": f"127.0.0.1:{where.text('TLSSIM_ACME_TLS_ALPN_PORT', '5001')}",
+    }
+
+
+async def start_acme(stack: Stack, deadline: float, via: dict[str, str]) -> None:
+    """After the ca: it asks the ca for its own certificate and issues through it; its
+    validation connections go through the faults proxies (`via`)."""
     service = acme_service(stack.env)
-    env = {"TLSSIM_LISTEN": service.health_address}
+    env = {"TLSSIM_LISTEN": service.health_address} | via
     env |= enrollment_credential(stack.env, "acme")
     await stack.start(service, env)
     await stack.wait_healthy(service, deadline)
