@@ -108,10 +108,23 @@ def pebble(folder: Path) -> Iterator[Target]:
     env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_WFE_NONCEREJECT="0")
     log = (folder / "pebble.log").open("w")
     dns_server = subprocess.Popen(
-        ["pebble-challtestsrv", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""]
-        + ["-dns01", f"127.0.0.1:{dns}"]
-        + ["-http01", "", "-https01", "", "-tlsalpn01", ""]
-        + ["-management", f"127.0.0.1:{free_ports(1)[0]}"],
+        [
+            "pebble-challtestsrv",
+            "-defaultIPv4",
+            "127.0.0.1",
+            "-defaultIPv6",
+            "",
+            "-dns01",
+            f"127.0.0.1:{dns}",
+            "-http01",
+            "",
+            "-https01",
+            "",
+            "-tlsalpn01",
+            "",
+            "-management",
+            f"127.0.0.1:{free_ports(1)[0]}",
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
