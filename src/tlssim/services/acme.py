@@ -167,6 +167,8 @@ async def serve(settings: AcmeSettings, clock: Clock) -> None:
     runner = web.AppRunner(server.app(), handle_signals=False, access_log=None)
     try:
         context = await own_certificate(issuer, certificate_hosts(settings.listen))
+        # Requests start with no trace: an order opens its own (the start-up call had one).
+        rpcutil.trace_id_var.set("")
         await runner.setup()
         host, port = ep.split_host_port(settings.listen)
         await web.TCPSite(runner, host, port, ssl_context=context).start()
