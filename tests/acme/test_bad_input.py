@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.acme.client import Client, Lab, b64, csr_for, jws_body, running_lab
+from tests.acme.client import Client, Lab, Reply, b64, csr_for, jws_body, running_lab
 from tlssim.acme import jws
 from tlssim.acme.server import MAX_JWS_BYTES
 
@@ -270,5 +270,61 @@ def test_another_account_s_order_is_not_found(tmp_path: Path) -> None:
         await stranger.register()
         peek = await stranger.post(str(reply.headers["Location"]), None)
         assert (peek.status, peek.problem) == (404, "malformed")
+
+    run(tmp_path, body)
+
+
+ODD_VALUES: list[object] = [
+    None,
+    True,
+    0,
+    -1,
+    2**80,
+    1.5,
+    "",
+    "x" * 300,
+    [],
+    [1, [2]],
+    {},
+    {"a": {}},
+]
+
+
+def answered(reply: Reply) -> bool:
+    if reply.status < 400:
+        return True
+    return reply.status < 500 and bool(reply.problem)
+
+
+def test_odd_json_anywhere_is_a_problem_never_a_crash(tmp_path: Path) -> None:
+    """Every member of the protected header, the jwk and the payloads, replaced in turn by
+    values of every JSON type, is answered (a 4xx problem document where it is refused),
+    never with a server error."""
+
+    async def body(lab: Lab, client: Client) -> None:
+        order = (await client.order(("dns", "odd.tlssim.test"))).json()
+        targets = {
+            f"{lab.base}/acme/new-order": {
+                "identifiers": [{"type": "dns", "value": "a.tlssim.test"}]
+            },
+            f"{lab.base}/acme/new-account": {"contact": ["mailto:a@tlssim.test"]},
+            f"{lab.base}/acme/revoke-cert": {"certificate": "AAAA", "reason": 1},
+            order["finalize"]: {"csr": "AAAA"},
+            client.kid: {"contact": []},
+        }
+        for url, payload in targets.items():
+            for member in list(payload):
+                for odd in ODD_VALUES:
+                    reply = await client.post(url, payload | {member: odd})
+                    assert answered(reply), (url, member, odd, reply.body)
+            for member in ("alg", "url", "kid", "nonce"):
+                for odd in ODD_VALUES:
+                    reply = await client.post(url, payload, **{member: odd})
+                    assert answered(reply), (url, member, odd, reply.body)
+        for member in ("kty", "crv", "x", "y"):
+            for odd in ODD_VALUES:
+                jwk = jws.jwk_of(client.key.public_key()) | {member: odd}
+                reply = await client.post(f"{lab.base}/acme/new-account", {}, use_jwk=True, jwk=jwk)
+                assert answered(reply), (member, odd, reply.body)
 
     run(tmp_path, body)

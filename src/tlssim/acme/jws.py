@@ -63,7 +63,7 @@ def key_from_jwk(jwk: object) -> PublicKey:
         raise AcmeProblem("badPublicKey", "the jwk holds a private key")
     if kty == "EC":
         crv = jwk.get("crv")
-        if crv not in _CURVES:
+        if not isinstance(crv, str) or crv not in _CURVES:
             raise AcmeProblem("badPublicKey", f"EC keys on {crv!r} are not accepted (P-256, P-384)")
         curve, size, _ = _CURVES[str(crv)]
         x, y = b64decode(jwk.get("x"), "jwk x"), b64decode(jwk.get("y"), "jwk y")
@@ -226,7 +226,7 @@ def parse(body: bytes) -> Jws:
     if not isinstance(protected, dict):
         raise AcmeProblem.malformed("the protected header must be a JSON object")
     alg = protected.get("alg")
-    if alg not in ALGORITHMS:
+    if not isinstance(alg, str) or alg not in ALGORITHMS:
         raise AcmeProblem(
             "badSignatureAlgorithm",
             f"alg {str(alg)[:20]!r} is not accepted",

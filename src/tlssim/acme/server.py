@@ -911,7 +911,11 @@ class AcmeServer:
                 "unauthorized", "the JWS is signed by neither an account nor the certificate's key"
             )
         reason_code = payload.get("reason", 0)
-        if not isinstance(reason_code, int) or reason_code not in REVOCATION_REASONS:
+        if (
+            not isinstance(reason_code, int)
+            or isinstance(reason_code, bool)
+            or reason_code not in REVOCATION_REASONS
+        ):
             raise AcmeProblem(
                 "badRevocationReason",
                 f"reason {str(reason_code)[:10]} is not one a subscriber gives",
