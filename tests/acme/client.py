@@ -139,6 +139,7 @@ class Client:
         *,
         key: PrivateKey | None = None,
         use_jwk: bool = False,
+        overrides: dict[str, Any] | None = None,
         **header: Any,
     ) -> Reply:
         """POST a JWS (payload None: POST-as-GET); `header` overrides protected members."""
@@ -152,7 +153,7 @@ class Client:
             protected["jwk"] = jws.jwk_of(key.public_key())
         else:
             protected["kid"] = self.kid
-        protected |= header
+        protected |= header | (overrides or {})
         protected = {k: v for k, v in protected.items() if v is not None}
         body = b"" if payload is None else json.dumps(payload).encode()
         return await self.raw(target, jws_body(key, protected, body))

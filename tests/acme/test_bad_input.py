@@ -303,7 +303,7 @@ def test_odd_json_anywhere_is_a_problem_never_a_crash(tmp_path: Path) -> None:
 
     async def body(lab: Lab, client: Client) -> None:
         order = (await client.order(("dns", "odd.tlssim.test"))).json()
-        targets = {
+        targets: dict[str, dict[str, object]] = {
             f"{lab.base}/acme/new-order": {
                 "identifiers": [{"type": "dns", "value": "a.tlssim.test"}]
             },
@@ -319,11 +319,11 @@ def test_odd_json_anywhere_is_a_problem_never_a_crash(tmp_path: Path) -> None:
                     assert answered(reply), (url, member, odd, reply.body)
             for member in ("alg", "url", "kid", "nonce"):
                 for odd in ODD_VALUES:
-                    reply = await client.post(url, payload, **{member: odd})
+                    reply = await client.post(url, payload, overrides={member: odd})
                     assert answered(reply), (url, member, odd, reply.body)
         for member in ("kty", "crv", "x", "y"):
             for odd in ODD_VALUES:
-                jwk = jws.jwk_of(client.key.public_key()) | {member: odd}
+                jwk: dict[str, object] = {**jws.jwk_of(client.key.public_key()), member: odd}
                 reply = await client.post(f"{lab.base}/acme/new-account", {}, use_jwk=True, jwk=jwk)
                 assert answered(reply), (member, odd, reply.body)
 
