@@ -59,21 +59,32 @@ def needs(command: str) -> None:
         pytest.skip(f"{command} is not installed (scripts/bootstrap.sh installs it as root)")
 
 
-@pytest.fixture(scope="session")
-def acme_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AcmeStack]:
-    tmp = tmp_path_factory.mktemp("acme")
+@contextlib.contextmanager
+def started_acme_stack(tmp: Path, **settings: str) -> Iterator[AcmeStack]:
+    """`tlssim up` with its ACME service and challenge ports on free ports."""
     acme, acme_grpc, http01, tlsalpn01 = free_ports(4)
     with running_stack(
         tmp,
-        TLSSIM_ACME_ADDR=f"127.0.0.1:{acme}",
-        TLSSIM_ACME_GRPC_ADDR=f"127.0.0.1:{acme_grpc}",
-        TLSSIM_ACME_HTTP_PORT=str(http01),
-        TLSSIM_ACME_TLS_ALPN_PORT=str(tlsalpn01),
-        TLSSIM_ACME_LIFETIME_S=str(LIFETIME_S),
+        **(
+            {
+                "TLSSIM_ACME_ADDR": f"127.0.0.1:{acme}",
+                "TLSSIM_ACME_GRPC_ADDR": f"127.0.0.1:{acme_grpc}",
+                "TLSSIM_ACME_HTTP_PORT": str(http01),
+                "TLSSIM_ACME_TLS_ALPN_PORT": str(tlsalpn01),
+                "TLSSIM_ACME_LIFETIME_S": str(LIFETIME_S),
+            }
+            | settings
+        ),
     ) as stack:
         bundle = tmp / "bundle.pem"
         bundle.write_text(stack.tlssim("ca", "bundle").stdout)
         yield AcmeStack(stack, bundle, http01, tlsalpn01)
+
+
+@pytest.fixture(scope="session")
+def acme_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AcmeStack]:
+    with started_acme_stack(tmp_path_factory.mktemp("acme")) as started:
+        yield started
 
 
 @contextlib.contextmanager

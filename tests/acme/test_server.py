@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -261,6 +262,20 @@ def test_the_nonce_fault_refuses_good_nonces(tmp_path: Path) -> None:
         assert refused.headers["Replay-Nonce"]
 
     run(tmp_path, body, faults=Faults(nonce_reject=1.0))
+
+
+def test_the_nonce_fault_spreads_its_refusals(tmp_path: Path) -> None:
+    async def body(lab: Lab) -> None:
+        client = lab.client()
+        outcomes = []
+        for _ in range(9):
+            reply = await client.register()
+            outcomes.append(reply.status != 400)
+        # a third refused, never two in a row
+        assert outcomes.count(False) == 3
+        assert all(a or b for a, b in itertools.pairwise(outcomes))
+
+    run(tmp_path, body, faults=Faults(nonce_reject=1 / 3))
 
 
 def test_pending_resources_say_when_to_ask_again(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ import datetime as dt
 import itertools
 import json
 import logging
-import random
 import secrets
 import time
 from collections import OrderedDict, deque
@@ -184,7 +183,7 @@ class AcmeState:
 class Faults:
     """Misbehaviour on purpose (docs/acme.md, "Faults")."""
 
-    #: Share of good nonces refused as badNonce (0..1).
+    #: Share of good nonces refused as badNonce (0..1), spread evenly.
     nonce_reject: float = 0.0
     #: Retry-After seconds on pending or processing resources.
     retry_after_s: int = 1
@@ -220,7 +219,7 @@ class AcmeServer:
         self.website = website
         self.state = AcmeState()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._random = random.Random()
+        self._nonces_taken = 0
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -317,7 +316,7 @@ class AcmeServer:
         header = parsed.protected
         if not self.state.take_nonce(header.get("nonce")):
             raise AcmeProblem("badNonce", "the nonce is unknown, used or missing")
-        if self.faults.nonce_reject and self._random.random() < self.faults.nonce_reject:
+        if self._refuse_this_nonce():
             raise AcmeProblem("badNonce", "this nonce is refused on purpose (nonce fault)")
         url = f"{_base(request)}{request.path}"
         if header.get("url") != url:
@@ -338,6 +337,16 @@ class AcmeServer:
             key = account.key
         parsed.verify(key)
         return _Request(parsed, key, account)
+
+    def _refuse_this_nonce(self) -> bool:
+        """The nonce fault: refuses its share of good nonces, spread evenly (a share up to
+        one half never refuses two in a row, so a client that retries once gets through)."""
+        share = self.faults.nonce_reject
+        if not share:
+            return False
+        self._nonces_taken += 1
+        taken = self._nonces_taken
+        return int(taken * share) != int((taken - 1) * share)
 
     def _account_by_kid(self, request: web.Request, kid: object) -> Account:
         prefix = f"{_base(request)}/acme/acct/"
