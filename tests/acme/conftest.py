@@ -61,23 +61,12 @@ def needs(command: str) -> None:
 
 @contextlib.contextmanager
 def started_acme_stack(tmp: Path, **settings: str) -> Iterator[AcmeStack]:
-    """`tlssim up` with its ACME service and challenge ports on free ports."""
-    acme, acme_grpc, http01, tlsalpn01 = free_ports(4)
-    with running_stack(
-        tmp,
-        **(
-            {
-                "TLSSIM_ACME_ADDR": f"127.0.0.1:{acme}",
-                "TLSSIM_ACME_GRPC_ADDR": f"127.0.0.1:{acme_grpc}",
-                "TLSSIM_ACME_HTTP_PORT": str(http01),
-                "TLSSIM_ACME_TLS_ALPN_PORT": str(tlsalpn01),
-                "TLSSIM_ACME_LIFETIME_S": str(LIFETIME_S),
-            }
-            | settings
-        ),
-    ) as stack:
+    """`tlssim up` (its ACME service and challenge ports on free ports, as every test stack)."""
+    with running_stack(tmp, **({"TLSSIM_ACME_LIFETIME_S": str(LIFETIME_S)} | settings)) as stack:
         bundle = tmp / "bundle.pem"
         bundle.write_text(stack.tlssim("ca", "bundle").stdout)
+        http01 = int(stack.env["TLSSIM_ACME_HTTP_PORT"])
+        tlsalpn01 = int(stack.env["TLSSIM_ACME_TLS_ALPN_PORT"])
         yield AcmeStack(stack, bundle, http01, tlsalpn01)
 
 

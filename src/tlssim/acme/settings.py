@@ -156,3 +156,14 @@ def _eab_keys(path: str) -> dict[str, bytes]:
     if not keys:
         raise st.SettingsError(f"TLSSIM_ACME_EAB_FILE: {path} holds no key")
     return keys
+
+
+def client_view(env: Mapping[str, str] | None = None) -> tuple[str, int]:
+    """What an ACME client of the lab needs: the directory URL and the http-01 port (for
+    the scenarios and the command line; by default from this process's environment)."""
+    import os
+
+    e = st.Environment(os.environ if env is None else env)
+    host = e.text("TLSSIM_HOST", ep.DEFAULT_HOST)
+    address = e.text("TLSSIM_ACME_ADDR", f"{host}:{ACME_PORT}")
+    return f"https://{address}/directory", e.integer("TLSSIM_ACME_HTTP_PORT", 5002, 1, 65535)

@@ -150,15 +150,12 @@ def pebble(folder: Path) -> Iterator[Target]:
 
 @contextlib.contextmanager
 def lab(folder: Path) -> Iterator[Target]:
-    http01, tlsalpn01 = free_ports(2)
-    with running_stack(
-        folder,
-        TLSSIM_ACME_HTTP_PORT=str(http01),
-        TLSSIM_ACME_TLS_ALPN_PORT=str(tlsalpn01),
-    ) as stack:
+    with running_stack(folder) as stack:
         bundle = folder / "bundle.pem"
         bundle.write_text(stack.tlssim("ca", "bundle").stdout)
         directory = f"https://{stack.env['TLSSIM_ACME_ADDR']}/directory"
+        http01 = int(stack.env["TLSSIM_ACME_HTTP_PORT"])
+        tlsalpn01 = int(stack.env["TLSSIM_ACME_TLS_ALPN_PORT"])
         yield Target("tlssim", directory, bundle, http01, tlsalpn01)
 
 
