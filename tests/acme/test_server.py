@@ -165,6 +165,14 @@ def test_revocation_by_the_account_and_by_the_certificate_key(tmp_path: Path) ->
         assert refused.problem == "unauthorized"
         done = await client.post(url, {"certificate": b64(der), "reason": 1})
         assert done.status == 200
+
+        # an account that proves control of every name may revoke another's certificate
+        _, other_chain = await issue(lab, client, ("dns", "shared.tlssim.test"))
+        other = x509.load_pem_x509_certificates(other_chain.encode())[0]
+        other_der = other.public_bytes(serialization.Encoding.DER)
+        await issue(lab, stranger, ("dns", "shared.tlssim.test"))
+        by_stranger = await stranger.post(url, {"certificate": b64(other_der)})
+        assert by_stranger.status == 200, by_stranger.body
         assert (await client.post(url, {"certificate": b64(der)})).problem == "alreadyRevoked"
         status = lab.issuer.authority.store.listing("one.tlssim.test", True, 10)
         assert [c.revocation_reason for c in status] == ["keyCompromise"]
