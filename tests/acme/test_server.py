@@ -106,7 +106,9 @@ def test_only_return_existing_and_deactivation(tmp_path: Path) -> None:
         gone = await client.post(client.kid, {"status": "deactivated"})
         assert gone.json()["status"] == "deactivated"
         refused = await client.order(("dns", "a.tlssim.test"))
-        assert (refused.status, refused.problem) == (403, "unauthorized")
+        assert (refused.status, refused.problem) == (401, "unauthorized")
+        again = await client.register()
+        assert (again.status, again.problem) == (401, "unauthorized")
 
     run(tmp_path, body)
 

@@ -355,8 +355,8 @@ class AcmeServer:
         account = self.state.accounts.get(kid.removeprefix(prefix))
         if account is None:
             raise AcmeProblem("accountDoesNotExist", f"no account {kid[:120]!r}")
-        if account.status != "valid":
-            raise AcmeProblem("unauthorized", f"the account is {account.status}")
+        if account.status != "valid":  # RFC 8555 7.3.6: 401
+            raise AcmeProblem("unauthorized", f"the account is {account.status}", status=401)
         return account
 
     def _owned(self, table: dict[str, Any], request: web.Request, account: Account | None) -> Any:
@@ -433,6 +433,8 @@ class AcmeServer:
         base = _base(request)
         if existing is not None:
             account = self.state.accounts[existing]
+            if account.status != "valid":
+                raise AcmeProblem("unauthorized", f"the account is {account.status}", status=401)
             return self._json(
                 self._account_json(request, account), location=f"{base}/acme/acct/{account.id}"
             )
