@@ -816,7 +816,7 @@ class AcmeServer:
             raise AcmeProblem("orderNotReady", f"the order is {order.status}, not ready")
         payload = req.message.payload()
         csr_der = jws.b64decode(payload.get("csr"), "csr")
-        csr = self._check_csr(csr_der, order)
+        self._check_csr(csr_der, order)
         trace_id_var.set(order.trace_id)
         order.status = "processing"
         try:
@@ -826,7 +826,6 @@ class AcmeServer:
         except AcmeProblem as problem:
             order.status, order.error = "invalid", problem
             raise
-        del csr
         leaf = x509.load_der_x509_certificate(chain[0])
         ari = ari_cert_id(leaf)
         cert = Certificate(self.state.new_id(), order.account_id, chain, serial, ari, leaf)
@@ -848,7 +847,9 @@ class AcmeServer:
         )
         return self._order_response(request, order)
 
-    def _check_csr(self, csr_der: bytes, order: Order) -> x509.CertificateSigningRequest:
+    def _check_csr(self, csr_der: bytes, order: Order) -> None:
+        """badCSR unless the CSR parses, verifies, has a key the policy takes and names
+        exactly the order's identifiers (a CN, if any, among them)."""
         try:
             csr = x509.load_der_x509_csr(csr_der)
             _ = (csr.subject, csr.extensions)
@@ -886,7 +887,6 @@ class AcmeServer:
                 + (f"; not ordered: {', '.join(extra)[:160]}" if extra else "")
                 + (f"; missing: {', '.join(missing)[:160]}" if missing else ""),
             )
-        return csr
 
     async def certificate(self, request: web.Request) -> web.Response:
         req = await self._verify(request)
