@@ -300,3 +300,40 @@ def test_pending_resources_say_when_to_ask_again(tmp_path: Path) -> None:
 
 def test_b64_helpers_agree() -> None:
     assert jws.b64encode(b"\xff\xfe") == base64.urlsafe_b64encode(b"\xff\xfe").decode().rstrip("=")
+
+
+def test_nonces_terms_orders_list_and_authorization_deactivation(tmp_path: Path) -> None:
+    async def body(lab: Lab) -> None:
+        async with lab.http.head(f"{lab.base}/acme/new-nonce") as reply:
+            assert reply.status == 200 and reply.headers["Cache-Control"] == "no-store"
+        async with lab.http.get(f"{lab.base}/acme/new-nonce") as reply:
+            assert reply.status == 204 and reply.headers["Replay-Nonce"]
+        async with lab.http.get(f"{lab.base}/acme/terms") as reply:
+            assert "tlssim" in await reply.text()
+        client = lab.client()
+        await client.register()
+        order = await client.order(("dns", "gone.tlssim.test"))
+        listed = (await client.post(f"{client.kid}/orders", None)).json()
+        assert listed["orders"] == [order.headers["Location"]]
+        authz_url = order.json()["authorizations"][0]
+        dropped = await client.post(authz_url, {"status": "deactivated"})
+        assert dropped.json()["status"] == "deactivated"
+        challenge = dropped.json()["challenges"][0]
+        after = await client.post(challenge["url"], {})
+        assert after.json()["status"] == "pending"  # no validation for a dropped authorization
+        assert (await client.post(authz_url, {"status": "valid"})).problem == "malformed"
+
+    run(tmp_path, body)
+
+
+def test_the_certificate_is_a_pem_chain(tmp_path: Path) -> None:
+    async def body(lab: Lab) -> None:
+        client = lab.client()
+        await client.register()
+        order, _ = await issue(lab, client, ("dns", "pem.tlssim.test"))
+        reply = await client.post(order["certificate"], None)
+        assert reply.headers["Content-Type"] == "application/pem-certificate-chain"
+        leaf, intermediate = x509.load_pem_x509_certificates(reply.body)
+        assert leaf.issuer == intermediate.subject
+
+    run(tmp_path, body)
