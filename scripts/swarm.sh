@@ -25,7 +25,7 @@ STACK=${TLSSIM_STACK:-tlssim}
 IMAGE=${TLSSIM_IMAGE:-tlssim/tlssim:latest}
 WAIT_S=${TLSSIM_SWARM_WAIT_S:-300}
 STATE=${XDG_STATE_HOME:-$HOME/.local/state}/tlssim/swarm
-SECRETS=(admin-token server-enrollment ocsp-enrollment client-enrollment ticket-key)
+SECRETS=(admin-token server-enrollment ocsp-enrollment client-enrollment acme-enrollment ticket-key)
 export TLSSIM_IMAGE=$IMAGE
 
 say() { printf '[swarm] %s\n' "$*" >&2; }

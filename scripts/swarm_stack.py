@@ -41,7 +41,7 @@ STACK = ROOT / "deploy" / "swarm.yaml"
 
 REPLICATED = ("ocsp", "server", "client")
 DEFAULT_REPLICAS = 2
-ENROLLED = ("server", "ocsp", "client")
+ENROLLED = ("server", "ocsp", "client", "acme")
 LEFT_OUT = ("demo",)
 NETWORK = "lab"
 SECRET_PREFIX = "tlssim"

@@ -41,13 +41,14 @@ LAYERS: Mapping[str, frozenset[str]] = {
     "client": frozenset({"tls", "pki", "report", "net", "telemetry"}),
     "diagrams": frozenset({"report"}),
     "load": frozenset({"report"}),
-    "scenarios": frozenset({"pki", "report", "faults", "harness"}),
+    "scenarios": frozenset({"pki", "report", "faults", "harness", "acme"}),
     "propagation": frozenset({"tls", "pki", "net", "client"}),
     "interop": frozenset({"tls", "pki"}),
+    "acme": frozenset({"pki", "telemetry"}),
     "console": frozenset({"report", "diagrams", "faults", "telemetry"}),
     # the services, then what starts and measures them
     "services": frozenset(
-        {"tls", "pki", "report", "net", "telemetry", "faults", "client", "console"}
+        {"tls", "pki", "report", "net", "telemetry", "faults", "client", "console", "acme"}
     ),
     "bench": frozenset({"tls", "pki", "report", "net", "faults", "harness", "client", "load"}),
     "cli": frozenset(

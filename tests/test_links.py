@@ -46,6 +46,8 @@ def test_compose_points_each_source_at_its_proxy() -> None:
 
 def test_each_link_variable_is_the_address_the_source_reads() -> None:
     for link in LINKS:
+        if link.target not in FIELDS:  # the ACME links: read by the ACME settings
+            continue
         address = "http://proxy:1" if link.variable == "TLSSIM_OCSP_URL" else "proxy:1"
         endpoints = Endpoints.from_env({link.variable: address})
         assert getattr(endpoints, FIELDS[link.target]) == address, link.name

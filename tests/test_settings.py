@@ -50,7 +50,7 @@ def test_each_variable_is_declared_once() -> None:
 
 def test_every_declared_setting_is_listed() -> None:
     declared = [v for v in vars(st).values() if isinstance(v, st.Setting)]
-    declared += st.METRICS_ADDRS
+    declared += [*st.METRICS_ADDRS, *st.ACME_SETTINGS]
     assert {id(v) for v in declared} == {id(v) for v in st.VARIABLES}
 
 

@@ -292,6 +292,7 @@ async def start_faults(stack: Stack, e: ep.Endpoints, deadline: float) -> dict[s
         "ca": e.ca,
         "ocsp_http": e.ocsp_url.removeprefix("http://"),
         "server_tcp": e.server_tcp,
+        **acme_challenge_upstreams(stack.env),
     }
     specs = [
         {
@@ -382,8 +383,38 @@ async def _start_all(stack: Stack, e: ep.Endpoints) -> None:
         env |= enrollment_credential(stack.env, service.name)
         await stack.start(service, env)
         await stack.wait_healthy(service, deadline)
+    print("starting acme ...", flush=True)
+    await start_acme(stack, deadline, overrides.get("acme", {}))
     print("starting console ...", flush=True)
     await start_console(stack, console_address(stack.env), deadline)
+
+
+def acme_service(env: dict[str, str]) -> LocalService:
+    """The ACME service: HTTPS for clients, gRPC for its health (docs/acme.md)."""
+    where = Environment(env)
+    host = where.text("TLSSIM_HOST", ep.DEFAULT_HOST)
+    https = where.text("TLSSIM_ACME_ADDR", f"{host}:14000")
+    grpc_address = where.text("TLSSIM_ACME_GRPC_ADDR", f"{host}:50055")
+    return LocalService("acme", grpc_address, f"ACME (RFC 8555)        https://{https}/directory")
+
+
+def acme_challenge_upstreams(env: dict[str, str]) -> dict[str, str]:
+    """Where the validation links lead: the challenge ports on loopback."""
+    where = Environment(env)
+    return {
+        "acme_http01": f"127.0.0.1:{where.text('TLSSIM_ACME_HTTP_PORT', '5002')}",
+        "acme_tlsalpn01": f"127.0.0.1:{where.text('TLSSIM_ACME_TLS_ALPN_PORT', '5001')}",
+    }
+
+
+async def start_acme(stack: Stack, deadline: float, via: dict[str, str]) -> None:
+    """After the ca: it asks the ca for its own certificate and issues through it; its
+    validation connections go through the faults proxies (`via`)."""
+    service = acme_service(stack.env)
+    env = {"TLSSIM_LISTEN": service.health_address} | via
+    env |= enrollment_credential(stack.env, "acme")
+    await stack.start(service, env)
+    await stack.wait_healthy(service, deadline)
 
 
 async def run_up(data_dir: str | None) -> int:
@@ -413,6 +444,7 @@ async def run_up(data_dir: str | None) -> int:
         print("\ntlssim is up; every service answers the gRPC health check:")
         for service in local_services(e):
             print(f"  {service.name:<7} {service.description}")
+        print(f"  acme    {acme_service(env).description}")
         print(f"  faults  fault proxy on every link    REST {e.faults_api} (tlssim faults list)")
         print(f"  console live web page                http://{console_address(env)}")
         where = Environment(env)

@@ -52,6 +52,13 @@ def _console() -> ServiceEntry:
     return ServiceEntry(st.ConsoleSettings.from_env, console.serve)
 
 
+def _acme() -> ServiceEntry:  # the ACME service (docs/acme.md)
+    from tlssim.services import acme
+    from tlssim.services.acme_settings import AcmeSettings
+
+    return ServiceEntry(AcmeSettings.from_env, acme.serve)
+
+
 SERVICES: dict[str, Callable[[], ServiceEntry]] = {
     "ca": _ca,
     "ocsp": _ocsp,
@@ -59,6 +66,7 @@ SERVICES: dict[str, Callable[[], ServiceEntry]] = {
     "client": _client,
     "faults": _faults,
     "console": _console,
+    "acme": _acme,
 }
 
 SERVICE_NAMES = tuple(SERVICES)

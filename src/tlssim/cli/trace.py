@@ -10,7 +10,9 @@ that trace's events along, marked as linked.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +41,15 @@ class Gathered:
 def services(e: ep.Endpoints) -> dict[str, str]:
     """The services that keep trace events, by name, at their own addresses."""
     return {"client": e.client, "server": e.server, "ocsp": e.ocsp, "ca": e.ca}
+
+
+def acme_service() -> dict[str, str]:
+    """The ACME service's gRPC address (its orders, validations and issuances)."""
+    from tlssim.services.settings import Environment
+
+    where = Environment(dict(os.environ))
+    host = where.text("TLSSIM_HOST", ep.DEFAULT_HOST)
+    return {"acme": where.text("TLSSIM_ACME_GRPC_ADDR", f"{host}:50055")}
 
 
 async def _ask(address: str, trace_ids: Iterable[str]) -> list[TraceEvent]:
@@ -163,8 +174,12 @@ def as_json(gathered: Gathered) -> str:
 async def run_trace(trace_id: str, json_output: bool) -> int:
     if not rpcutil.is_trace_id(trace_id):
         raise CliError(f"not a trace id: {trace_id[:80]!r} ({rpcutil.TRACE_ID_RULE})")
-    where = services(ep.Endpoints.from_env())
+    where = services(ep.Endpoints.from_env()) | acme_service()
     gathered = await gather(trace_id.lower(), where)
+    # The ACME service is asked too, where it runs; a stack without it is still complete.
+    gathered = dataclasses.replace(
+        gathered, unreachable=tuple(u for u in gathered.unreachable if not u.startswith("acme "))
+    )
     if not gathered.events:
         if gathered.unreachable:
             raise CliError(

@@ -47,7 +47,9 @@ def free_ports(n: int) -> list[int]:
 
 def stack_env(tmp: Path, **overrides: str) -> dict[str, str]:
     """This process's environment with every service moved to a free port."""
-    ca, ocsp, http, server, tcp, client, faults, console, *metrics = free_ports(13)
+    ports = free_ports(17)
+    ca, ocsp, http, server, tcp, client, faults, console, *metrics = ports[:13]
+    acme, acme_grpc, http01, tlsalpn01 = ports[13:]
     return (
         dict(os.environ)
         | {
@@ -63,6 +65,10 @@ def stack_env(tmp: Path, **overrides: str) -> dict[str, str]:
             "TLSSIM_CLIENT_ADDR": f"127.0.0.1:{client}",
             "TLSSIM_FAULTS_API": f"127.0.0.1:{faults}",
             "TLSSIM_CONSOLE_ADDR": f"127.0.0.1:{console}",
+            "TLSSIM_ACME_ADDR": f"127.0.0.1:{acme}",
+            "TLSSIM_ACME_GRPC_ADDR": f"127.0.0.1:{acme_grpc}",
+            "TLSSIM_ACME_HTTP_PORT": str(http01),
+            "TLSSIM_ACME_TLS_ALPN_PORT": str(tlsalpn01),
             "TLSSIM_DATA_DIR": str(tmp / "data"),
         }
         | overrides

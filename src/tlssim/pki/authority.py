@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import ipaddress
 import re
@@ -280,10 +281,16 @@ class Authority:
     # -- issuing and revoking -----------------------------------------------------------
 
     def issue(
-        self, csr_der: bytes, profile_name: str = "server", *, policy: NamePolicy | None = None
+        self,
+        csr_der: bytes,
+        profile_name: str = "server",
+        *,
+        policy: NamePolicy | None = None,
+        lifetime: dt.timedelta | None = None,
     ) -> IssuedCertificate:
         """Checks the CSR (its size, signature and, given a `policy`, that the caller may
-        have it: PolicyRefused if not) and issues a leaf for its key under the named profile."""
+        have it: PolicyRefused if not) and issues a leaf for its key under the named profile
+        (living `lifetime`, when given and shorter than the profile's validity)."""
         check_request_size(csr_der, profile_name)
         name, issuer_public_id = split_profile_name(profile_name)
         profile = lookup_profile(self.profiles, name)
@@ -310,6 +317,8 @@ class Authority:
             issuer = self.ca_by_issuer_id(issuer_public_id)
         else:
             raise InvalidRequest(f"profile {name!r} cannot be issued by another CA")
+        if lifetime is not None and lifetime < profile.validity:
+            profile = dataclasses.replace(profile, validity=lifetime)
         leaf = self._build_leaf(csr, profile, issuer)
         serial_hex = serial_to_hex(leaf.serial_number)
         event = self.store.record_issued(
@@ -380,7 +389,16 @@ class Authority:
             raise InvalidRequest(f"{exc} in CSR") from None
         now = self.clock.now()
         not_before = now + profile.not_before_offset
-        subject = csr.subject if profile.subject is None else profile.subject
+        subject_alt_name = (
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in profile.subject_alt_names])
+            if profile.subject_alt_names
+            else _subject_alt_name(csr, from_cn=profile.requires_subject_alt_name)
+        )
+        if subject_alt_name is not None and profile.extra_alt_names:
+            subject_alt_name = _with_extra_names(subject_alt_name, profile.extra_alt_names)
+        subject = (
+            _subject(csr.subject, subject_alt_name) if profile.subject is None else profile.subject
+        )
         builder = (
             x509.CertificateBuilder()
             .subject_name(subject)
@@ -411,13 +429,6 @@ class Authority:
             self.ocsp_url, self.crl_base_url, issuer.certificate, ca_issuers=profile.ca_issuers
         ):
             builder = builder.add_extension(extension, critical=False)
-        subject_alt_name = (
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in profile.subject_alt_names])
-            if profile.subject_alt_names
-            else _subject_alt_name(csr, from_cn=profile.requires_subject_alt_name)
-        )
-        if subject_alt_name is not None and profile.extra_alt_names:
-            subject_alt_name = _with_extra_names(subject_alt_name, profile.extra_alt_names)
         if subject_alt_name is not None:
             # RFC 5280 4.2.1.6: with an empty subject the SAN is all there is: critical.
             builder = builder.add_extension(subject_alt_name, critical=len(subject) == 0)
@@ -438,6 +449,17 @@ def _with_extra_names(san: x509.SubjectAlternativeName, count: int) -> x509.Subj
     base = first[0] if first else "tlssim.test"
     extra = [x509.DNSName(f"n{i}.{base}") for i in range(1, count + 1)]
     return x509.SubjectAlternativeName([*san, *extra])
+
+
+def _subject(subject: x509.Name, subject_alt_name: x509.SubjectAlternativeName | None) -> x509.Name:
+    """The CSR's subject; for an empty one (as certbot sends), a CN naming the first
+    subjectAltName, as public CAs do (a leaf with an empty subject needs a critical SAN)."""
+    if len(subject) or subject_alt_name is None:
+        return subject
+    for name in subject_alt_name:
+        if isinstance(name, x509.DNSName | x509.IPAddress) and len(str(name.value)) <= 64:
+            return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, str(name.value))])
+    return subject
 
 
 def _subject_alt_name(

@@ -20,7 +20,7 @@ from typing import Final
 from tlssim.pki.admin import ADMIN_TOKEN_FILE
 
 ENROLLMENT_TOKEN_METADATA_KEY: Final = "x-tlssim-enrollment-token"
-IDENTITIES: Final = ("server", "ocsp", "client")
+IDENTITIES: Final = ("server", "ocsp", "client", "acme")
 ADMIN: Final = "admin"  # the admin token, rotated with the same command
 ENROLLMENT_DIR: Final = "enrollment"
 TOKEN_FILE: Final = "token"

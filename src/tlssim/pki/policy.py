@@ -3,7 +3,9 @@
 The server gets its virtual hosts' names under the server-side profiles; the responder gets
 OCSP-signing certificates, from any of the CAs it answers for, naming only itself; the
 client gets clientAuth certificates naming only itself (and the expired and revoked ones a
-client-auth host must refuse). Nobody gets a CA certificate, a wildcard or an IP address.
+client-auth host must refuse); the ACME service gets names in the lab's zone and loopback
+addresses for its accounts. Nobody gets a CA certificate or a wildcard, and only the ACME
+service an IP address.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ RESPONDER_COMMON_NAME: Final = "tlssim OCSP responder"
 CLIENT_NAME: Final = "client.tlssim.test"
 CLIENT_PROFILES: Final = frozenset({"client", "client-expired", "client-revoked"})
 OCSP_RESPONDER_PROFILE: Final = "ocsp-responder"
+ACME_PROFILE: Final = "acme"
 
 # Bounds on what a CSR may carry, checked before anything else looks at it.
 MAX_CSR_BYTES: Final = 16 * 1024
@@ -103,6 +106,10 @@ class NamePolicy:
     dns_names: frozenset[str] = frozenset()
     # Further CNs allowed that are not DNS names (the responder's own name).
     common_names: frozenset[str] = field(default_factory=frozenset)
+    # Zones whose every name is allowed too ("tlssim.test": it and any name under it).
+    dns_zones: frozenset[str] = frozenset()
+    # IP addresses allowed in the SAN (and as CN), by network; none for most identities.
+    ip_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     def check(self, csr: x509.CertificateSigningRequest, profile: str, issuer_named: bool) -> None:
         """Raises PolicyRefused, with a one-line reason, unless the request is allowed."""
@@ -127,11 +134,15 @@ class NamePolicy:
                 )
         for common_name in csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
             value = str(common_name.value)
-            if value not in self.common_names:
+            if value not in self.common_names and not self._allows_ip(value):
                 self._check_dns_name(value, "CN")
         for name in requested_alt_names(csr):
             if isinstance(name, x509.IPAddress):
-                raise PolicyRefused("ip-address", "no identity may be issued an IP address")
+                if self._allows_ip(str(name.value)):
+                    continue
+                raise PolicyRefused(
+                    "ip-address", f"the {self.identity} identity may not be issued this IP address"
+                )
             if not isinstance(name, x509.DNSName):
                 raise PolicyRefused(
                     "name-type-not-allowed",
@@ -144,11 +155,26 @@ class NamePolicy:
             raise PolicyRefused("wildcard", f"no identity may be issued a wildcard ({where})")
         if _is_ip_address(name.strip()):
             raise PolicyRefused("ip-address", f"no identity may be issued an IP address ({where})")
-        if name.lower() not in self.dns_names:
+        lowered = name.lower()
+        in_zone = any(lowered == z or lowered.endswith("." + z) for z in self.dns_zones)
+        if lowered not in self.dns_names and not in_zone:
             raise PolicyRefused(
                 "name-not-allowed",
                 f"the {self.identity} identity may not be issued {name[:80]!r} ({where})",
             )
+
+    def _allows_ip(self, text: str) -> bool:
+        try:
+            address = ipaddress.ip_address(text.strip())
+        except ValueError:
+            return False
+        return any(address in network for network in self.ip_networks)
+
+
+# What the ACME service may have issued for its accounts: the lab's zone and loopback
+# addresses (its own policy, settings in docs/acme.md, may be narrower).
+ACME_ZONES: Final = frozenset({"tlssim.test"})
+ACME_NETWORKS: Final = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 
 def server_side_profiles() -> frozenset[str]:
@@ -172,5 +198,11 @@ def build_policies() -> Mapping[str, NamePolicy]:
         ),
         "client": NamePolicy(
             identity="client", profiles=CLIENT_PROFILES, dns_names=frozenset({CLIENT_NAME})
+        ),
+        "acme": NamePolicy(
+            identity="acme",
+            profiles=frozenset({ACME_PROFILE}),
+            dns_zones=ACME_ZONES,
+            ip_networks=ACME_NETWORKS,
         ),
     }

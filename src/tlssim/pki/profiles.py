@@ -74,6 +74,7 @@ MAX_LONG_CHAIN_DEPTH: Final = 8
 ISSUER_SEPARATOR: Final = "@"
 
 
+ACME_PROFILE: Final = "acme"
 MLDSA_ROOT: Final = "mldsa-root"
 MLDSA_INTERMEDIATE: Final = "mldsa-intermediate"
 SHA1_INTERMEDIATE: Final = "sha1-intermediate"
@@ -237,6 +238,8 @@ def build_profiles(
                 subject=x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "tlssim")]),
             ),
             CertificateProfile(name="no-subject", subject=x509.Name([])),
+            # what the ACME service has issued for its accounts (docs/acme.md)
+            CertificateProfile(name=ACME_PROFILE),
             # client identities (mutual TLS): clientAuth, and the failure cases a server meets
             CertificateProfile(
                 name="client", validity=30 * _DAY, extended_key_usages=(_CLIENT_AUTH,)

@@ -346,6 +346,24 @@ AIA_CHASE: tuple[Scenario, ...] = (
     ),
 )
 
+# ACME orders (an http-01 validation through the faults link acme_http01), docs/acme.md.
+ACME_VALIDATION: tuple[Scenario, ...] = (
+    Scenario(
+        name="acme-validation-link-slow",
+        description="300 ms on the ACME validator's link to the http-01 responder: the "
+        "order waits, and the certificate is issued",
+        procedure="acme_validation_link_slow",
+        expect=Expect(ok=True),
+    ),
+    Scenario(
+        name="acme-validation-link-down",
+        description="the ACME validator's link to the http-01 responder is down: the "
+        "challenge fails with a connection problem and nothing is issued",
+        procedure="acme_validation_link_down",
+        expect=Expect(ok=False, failed_check="connection"),
+    ),
+)
+
 SCENARIOS: tuple[Scenario, ...] = (
     _host_scenarios()
     + _latency_scenarios()
@@ -357,4 +375,5 @@ SCENARIOS: tuple[Scenario, ...] = (
     + POST_QUANTUM
     + AIA_CHASE
     + (CA_DOWN_AT_SERVER_START, REPLAYED_0RTT)
+    + ACME_VALIDATION
 )

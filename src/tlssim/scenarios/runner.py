@@ -12,7 +12,7 @@ from tlssim.faults.rest_client import FaultsApi
 from tlssim.report.model import Report
 from tlssim.report.revocation import RevocationStatus
 from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
-from tlssim.scenarios import pqcost, replay, restart
+from tlssim.scenarios import acme, pqcost, replay, restart
 from tlssim.scenarios.model import Expect, Scenario
 from tlssim.topology.endpoints import Endpoints
 
@@ -167,6 +167,8 @@ PROCEDURES = {
     "ca_down_while_server_starts": restart.ca_down_while_server_starts,
     "pq_cost_on_a_slow_link": pqcost.compare_on_a_slow_link,
     "replayed_0rtt": replay.replayed_0rtt,
+    "acme_validation_link_slow": acme.validation_link_slow,
+    "acme_validation_link_down": acme.validation_link_down,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import datetime as dt
 import functools
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -15,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from tlssim import rpcutil
 from tlssim.clock import Clock
 from tlssim.pki.admin import ADMIN_TOKEN_METADATA_KEY, load_or_create_admin_token
-from tlssim.pki.authority import Authority
+from tlssim.pki.authority import Authority, serial_from_hex, serial_to_hex
 from tlssim.pki.enrollment import (
     ENROLLMENT_TOKEN_METADATA_KEY,
     AdminToken,
@@ -23,7 +24,7 @@ from tlssim.pki.enrollment import (
 )
 from tlssim.pki.errors import InvalidRequest, NotFound, PkiError, PolicyRefused
 from tlssim.pki.policy import NamePolicy, build_policies
-from tlssim.pki.profiles import build_hierarchy, build_profiles
+from tlssim.pki.profiles import ACME_PROFILE, build_hierarchy, build_profiles
 from tlssim.pki.store import EventKind, StatusEvent
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc
 from tlssim.services import runtime
@@ -179,7 +180,15 @@ class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
         try:
             issued = await asyncio.to_thread(
                 functools.partial(
-                    self.authority.issue, bytes(request.csr_der), profile, policy=policy
+                    self.authority.issue,
+                    bytes(request.csr_der),
+                    profile,
+                    policy=policy,
+                    lifetime=(
+                        dt.timedelta(seconds=request.lifetime_seconds)
+                        if request.lifetime_seconds
+                        else None
+                    ),
                 )
             )
         except PolicyRefused as exc:
@@ -224,8 +233,20 @@ class CertificateAuthorityService(ca_pb2_grpc.CertificateAuthorityServicer):
             serial_hex=issued.serial_hex,
         )
 
+    def _acme_may_revoke(self, context: Any, serial_hex: str) -> bool:
+        """The ACME service revokes, with its own credential, what it had issued."""
+        presented = _metadata(context).get(ENROLLMENT_TOKEN_METADATA_KEY)
+        if self._credentials.identify(presented) != "acme":
+            return False
+        try:
+            record = self.authority.store.certificate(serial_to_hex(serial_from_hex(serial_hex)))
+        except (ValueError, PkiError):
+            return False
+        return record is not None and record.profile == ACME_PROFILE
+
     async def RevokeCertificate(self, request: Any, context: Any) -> Any:
-        if not self._admin_token.matches(_metadata(context).get(ADMIN_TOKEN_METADATA_KEY)):
+        admin = self._admin_token.matches(_metadata(context).get(ADMIN_TOKEN_METADATA_KEY))
+        if not admin and not self._acme_may_revoke(context, str(request.serial_hex)):
             await self._refuse(
                 context,
                 grpc.StatusCode.PERMISSION_DENIED,

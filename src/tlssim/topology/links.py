@@ -41,6 +41,12 @@ LINKS: tuple[Link, ...] = (
     Link("ocsp_http", "ca", "ocsp_http", "TLSSIM_OCSP_URL", compose_port=18080),
     # The server's TLS-over-TCP port, for `tlssim handshake --tcp` through a fault.
     Link("client_server_tcp", "client", "server_tcp", "TLSSIM_SERVER_TCP_ADDR", compose_port=18443),
+    # The ACME validator's connections to the challenge ports (docs/acme.md): the ACME
+    # service reads these itself (ACME settings), not through `endpoints.Endpoints`.
+    Link("acme_http01", "acme", "acme_http01", "TLSSIM_ACME_HTTP_VIA", compose_port=45002),
+    Link(
+        "acme_tlsalpn01", "acme", "acme_tlsalpn01", "TLSSIM_ACME_TLS_ALPN_VIA", compose_port=45001
+    ),
 )
 
 
@@ -58,6 +64,10 @@ COMPOSE_TARGETS: dict[str, tuple[str, int]] = {
     "ocsp": ("ocsp", ep.OCSP_GRPC_PORT),
     "ocsp_http": ("ocsp", ep.OCSP_HTTP_PORT),
     "ca": ("ca", ep.CA_PORT),
+    # the ACME client being validated runs on the host (certbot, lego): compose maps
+    # host.docker.internal to it
+    "acme_http01": ("host.docker.internal", 5002),
+    "acme_tlsalpn01": ("host.docker.internal", 5001),
 }
 
 
