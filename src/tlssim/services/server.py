@@ -103,6 +103,10 @@ class HostCertificate:
         return serial_to_hex(x509.load_der_x509_certificate(self.chain[0]).serial_number)
 
 
+#: Enrollment requests the server keeps in flight to the ca at start.
+ENROLL_IN_FLIGHT = 8
+
+
 class HostCertificates:
     """The certificates of every virtual host, obtained from the ca by CSR at start, each
     request carrying the server's enrollment credential (read from its file every time, so
@@ -132,11 +136,16 @@ class HostCertificates:
                 )
 
     async def enroll_all(self) -> None:
-        for host in vhosts.VIRTUAL_HOSTS:
-            self._hosts[host.name] = [
-                await self._enroll(host, key_type) for key_type in host.key_types
-            ]
+        # Several requests in flight: the hosts are many, and each waits on the ca's round trip.
+        room = asyncio.Semaphore(ENROLL_IN_FLIGHT)
+
+        async def enroll(host: vhosts.VirtualHost) -> None:
+            async with room:
+                certs = [await self._enroll(host, key_type) for key_type in host.key_types]
+            self._hosts[host.name] = certs
             log.info("enrolled %s (%s)", host.name, ", ".join(host.key_types))
+
+        await asyncio.gather(*(enroll(host) for host in vhosts.VIRTUAL_HOSTS))
 
     async def _enroll(self, host: vhosts.VirtualHost, key_type: str) -> HostCertificate:
         # In a thread: an RSA-8192 key takes seconds, and connections are being served.
