@@ -60,7 +60,7 @@ from tlssim.tls.negotiated import Negotiated, key_exchange_name
 from tlssim.tls.sessions import Session
 from tlssim.tls.signatures import PublicKey, sign, verify
 from tlssim.tls.states import CHANGE_CIPHER_SPEC, Handshake, Table, Tls12State, step
-from tlssim.tls.tls12 import TLS12_SUITES, master_secret
+from tlssim.tls.tls12 import ALL_TLS12_SUITES
 from tlssim.tls.versions import client_check_downgrade
 
 S, M = Tls12State, HandshakeType
@@ -74,6 +74,7 @@ _SH12_ALLOWED = {
     ExtensionType.extended_master_secret,
     ExtensionType.ec_point_formats,
     ExtensionType.tlssim_replica,
+    ExtensionType.encrypt_then_mac,
 }
 
 
@@ -91,9 +92,15 @@ class ClientTls12(Handshake):
     version = ProtocolVersion.TLSv1_2
 
     def __init__(
-        self, core: ConnectionCore, offer: ClientOffer, hello: tuple[ServerHello, dict[int, bytes]]
+        self,
+        core: ConnectionCore,
+        offer: ClientOffer,
+        hello: tuple[ServerHello, dict[int, bytes]],
+        protocol: ProtocolVersion = ProtocolVersion.TLSv1_2,
     ) -> None:
         self.state = S.WAIT_SH
+        #: The version the server chose: TLS 1.2, or 1.1 / 1.0 when we offered them.
+        self.protocol = protocol
         self._core = core
         self._offer = offer
         self._config = offer.config
@@ -127,9 +134,19 @@ class ClientTls12(Handshake):
     def on_server_hello(self, body: bytes, raw: bytes) -> Tls12State:
         sh, exts = self._first_hello
         core, config = self._core, self._config
-        client_check_downgrade(sh.random, ProtocolVersion.TLSv1_2, self._offer.versions)
-        if sh.cipher_suite not in config.cipher_suites or sh.cipher_suite not in TLS12_SUITES:
+        client_check_downgrade(sh.random, self.protocol, self._offer.versions)
+        if sh.cipher_suite not in self._offer.suites or sh.cipher_suite not in ALL_TLS12_SUITES:
             raise IllegalParameter("server chose a cipher suite we did not offer")
+        suite = ALL_TLS12_SUITES[CipherSuite(sh.cipher_suite)]
+        if suite.min_version > self.protocol:
+            raise IllegalParameter(f"{suite.suite.name} is not for {self.protocol.label}")
+        etm = ExtensionType.encrypt_then_mac in exts
+        if etm and ExtensionType.encrypt_then_mac not in self._offer.sent_extensions:
+            raise UnsupportedExtension("encrypt_then_mac answered but not sent")
+        if etm and exts[ExtensionType.encrypt_then_mac]:
+            raise DecodeError("encrypt_then_mac with a body")
+        if etm and not suite.is_cbc:  # RFC 7366 3: never with an AEAD suite
+            raise IllegalParameter("encrypt_then_mac with a suite that is not CBC")
         if sh.legacy_compression_method != 0:
             raise IllegalParameter("non-null compression")
         for etype in exts:
@@ -151,22 +168,23 @@ class ClientTls12(Handshake):
             raise DecodeError("extended_master_secret with a body")
         self._ems = ems is not None
         core.peer_hello_seen = True
-        suite = TLS12_SUITES[CipherSuite(sh.cipher_suite)]
-        self._keys_or_none = keys = Tls12Keys(core, suite, sh.random)
+        self._keys_or_none = keys = Tls12Keys(core, suite, sh.random, self.protocol, etm)
         self._server_session_id = sh.legacy_session_id_echo
         self._staple_expected = ExtensionType.status_request in exts
         core.transcript.start(suite)
         session = config.session
         resumed = (
             session is not None
-            and session.version == ProtocolVersion.TLSv1_2
+            and session.version == self.protocol
             and bool(session.session_id)
             and sh.legacy_session_id_echo == session.session_id
         )
         fields = server_hello_fields(sh, exts, None)
-        fields["selected_version"] = ProtocolVersion.TLSv1_2.label
+        fields["selected_version"] = self.protocol.label
         fields["extended_master_secret"] = self._ems
         fields["resumed"] = resumed
+        if suite.is_cbc:
+            fields["encrypt_then_mac"] = etm
         core.received(raw, "ServerHello", fields)
         if session is None or not resumed:
             return S.WAIT_CERT
@@ -281,7 +299,8 @@ class ClientTls12(Handshake):
                 "public_size": len(ours.public),
             }
         else:
-            premaster = ProtocolVersion.TLSv1_2.to_bytes(2, "big") + config.entropy(46)
+            # the version we offered (ClientHello.legacy_version), not the one negotiated
+            premaster = self._offer.legacy_version.to_bytes(2, "big") + config.entropy(46)
             leaf_key = self._leaf[1]
             if not isinstance(leaf_key, rsa.RSAPublicKey):  # on_certificate checked it fits
                 raise InternalError("RSA key transport without an RSA key")
@@ -293,12 +312,10 @@ class ClientTls12(Handshake):
                 "encrypted_size": len(encrypted),
             }
         core.send_handshake(cke.serialize(), "ClientKeyExchange", fields)
-        session_hash = core.transcript.digest() if self._ems else None
+        master = keys.master_secret(premaster, self._ems)
         if signer is not None:
             self._send_certificate_verify(*signer)
-        keys.set_master(
-            master_secret(suite, premaster, core.client_random, keys.server_random, session_hash)
-        )
+        keys.set_master(master)
         keys.send_change_cipher_spec()
         keys.send_finished()
 
@@ -343,7 +360,7 @@ class ClientTls12(Handshake):
         key_exchange = key_exchange_name(group, self._resumed_from)
         core.complete(
             Negotiated(
-                version=self.version,
+                version=self.protocol,
                 cipher_suite=keys.suite.suite,
                 group=group,
                 signature_scheme=None if share is None else share.scheme,
@@ -356,7 +373,7 @@ class ClientTls12(Handshake):
         )
         if self._server_session_id and not resumed:
             session = Session(
-                version=ProtocolVersion.TLSv1_2,
+                version=self.protocol,
                 cipher_suite=keys.suite.suite,
                 secret=keys.master,
                 server_name=self._config.server_name,

@@ -62,6 +62,18 @@ Entropy = Callable[[int], bytes]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HostPolicy:
+    """What one virtual host allows instead of the server's configuration: its versions
+    (best first), its cipher suites in preference order, and whether it grants RFC 7366
+    encrypt_then_mac. A legacy host names TLS 1.0/1.1 or CBC suites here; the server's
+    other hosts stay modern."""
+
+    versions: tuple[ProtocolVersion, ...]
+    cipher_suites: tuple[CipherSuite, ...]
+    encrypt_then_mac: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ClientAuth:
     """How a server asks for a client certificate (for one SNI).
 
@@ -126,6 +138,9 @@ class ClientConfig:
     early_data: bytes = b""
     #: Sends an empty tlssim_replica extension: a tlssim server answers with its replica name.
     ask_replica: bool = False
+    #: RFC 7366: offered with any CBC suite (the legacy suites are offered only when named
+    #: in ``cipher_suites``); False keeps MAC-then-encrypt.
+    encrypt_then_mac: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -186,3 +201,8 @@ class ServerConfig:
     early_data: EarlyDataSettings | None = None
     #: This server's replica name, told to a client that sends tlssim_replica.
     replica: str | None = None
+    #: RFC 7366 for a CBC suite when the client asks; False keeps MAC-then-encrypt.
+    encrypt_then_mac: bool = True
+    #: What one SNI allows when it differs from this configuration (None: the same): a
+    #: legacy host's versions and suites (see ``HostPolicy``).
+    host_policy: Callable[[str | None], HostPolicy | None] | None = None

@@ -64,7 +64,7 @@ from tlssim.tls.signatures import (
     verify,
 )
 from tlssim.tls.states import CHANGE_CIPHER_SPEC, Handshake, Table, Tls12State, step
-from tlssim.tls.tls12 import TLS12_SUITES, Tls12Suite, master_secret
+from tlssim.tls.tls12 import ALL_TLS12_SUITES, Tls12Suite
 from tlssim.tls.versions import downgrade_random
 
 S, M = Tls12State, HandshakeType
@@ -74,6 +74,7 @@ _RULES = SCHEMES_FOR_KEY[ProtocolVersion.TLSv1_2]
 _RSA_SCHEMES = _RULES["rsa"]
 _ECDSA_SCHEMES = frozenset().union(*(v for k, v in _RULES.items() if k != "rsa"))
 _UNCOMPRESSED = b"\x01\x00"  # ec_point_formats: [uncompressed]
+_TLS12 = ProtocolVersion.TLSv1_2
 
 
 def _auth_fits(key: PrivateKey, authentication: str) -> bool:
@@ -98,8 +99,12 @@ class ServerTls12(Handshake):
         core: ConnectionCore,
         config: ServerConfig,
         hello: tuple[ClientHello, HelloExtensions],
+        protocol: ProtocolVersion = ProtocolVersion.TLSv1_2,
     ) -> None:
         self.state = S.WAIT_CH
+        #: The version negotiated: TLS 1.2, or 1.1 / 1.0 on a host that allows them (this
+        #: class runs all three; the core treats them alike).
+        self.protocol = protocol
         self._core = core
         self._config = config
         #: The ClientHello the facade parsed to choose this version.
@@ -177,8 +182,8 @@ class ServerTls12(Handshake):
         core.transcript.add(raw)
         core.transcript.start(suite)
         entropy = config.entropy
-        server_random = downgrade_random(entropy(32), ProtocolVersion.TLSv1_2, config.versions)
-        self._keys_or_none = keys = Tls12Keys(core, suite, server_random)
+        server_random = downgrade_random(entropy(32), self.protocol, config.versions)
+        self._keys_or_none = keys = self._new_keys(offer, suite, server_random)
         cacheable = config.session_cache is not None and self._client_auth is None
         self._session_id = entropy(32) if cacheable else b""
         staple = certified.ocsp_response if offer.status_request else None
@@ -220,6 +225,11 @@ class ServerTls12(Handshake):
         core.send_handshake(ServerHelloDone().serialize(), "ServerHelloDone", {})
         core.flush_handshake()
 
+    def _new_keys(self, offer: Offer12, suite: Tls12Suite, server_random: bytes) -> Tls12Keys:
+        """Keys for the suite chosen; encrypt_then_mac when a CBC suite and both sides want it."""
+        etm = suite.is_cbc and offer.encrypt_then_mac and self._config.encrypt_then_mac
+        return Tls12Keys(self._core, suite, server_random, self.protocol, etm)
+
     def _send_certificate_request(self, ask: ClientAuth) -> None:
         schemes = tuple(s for s in self._config.signature_schemes if s in SUPPORTED_SCHEMES_TLS12)
         self._requested_schemes = schemes
@@ -243,16 +253,21 @@ class ServerTls12(Handshake):
             exts.append(Extension(ExtensionType.tlssim_replica, encode_replica(replica)))
         if offer.ec_point_formats and keys.suite.key_exchange == "ecdhe":
             exts.append(Extension(ExtensionType.ec_point_formats, _UNCOMPRESSED))
+        if keys.encrypt_then_mac:
+            exts.append(Extension(ExtensionType.encrypt_then_mac, b""))
         sh = ServerHello(
+            legacy_version=self.protocol,
             random=keys.server_random,
             legacy_session_id_echo=self._session_id,
             cipher_suite=keys.suite.suite,
             extensions=tuple(exts),
         )
         fields = server_hello_fields(sh, index_extensions(sh.extensions), None)
-        fields["selected_version"] = ProtocolVersion.TLSv1_2.label
+        fields["selected_version"] = self.protocol.label
         fields["extended_master_secret"] = self._ems
         fields["resumed"] = resumed
+        if keys.suite.is_cbc:
+            fields["encrypt_then_mac"] = keys.encrypt_then_mac
         self._core.send_handshake(sh.serialize(), "ServerHello", fields)
 
     def _choose(
@@ -263,7 +278,13 @@ class ServerTls12(Handshake):
         config = self._config
         offered = offer.hello.cipher_suites
         candidates = [
-            TLS12_SUITES[s] for s in config.cipher_suites if s in TLS12_SUITES and s in offered
+            ALL_TLS12_SUITES[s]
+            for s in config.cipher_suites
+            if s in ALL_TLS12_SUITES
+            and s in offered
+            and ALL_TLS12_SUITES[s].min_version <= self.protocol
+            # below TLS 1.2 only RSA key transport (no signed ServerKeyExchange in MD5-SHA1)
+            and (ALL_TLS12_SUITES[s].key_exchange == "rsa" or self.protocol >= _TLS12)
         ]
         if not candidates:
             raise HandshakeFailure("no common cipher suite")
@@ -320,7 +341,7 @@ class ServerTls12(Handshake):
         session = cache.get(session_id)
         if (
             session is None
-            or session.version != ProtocolVersion.TLSv1_2
+            or session.version != self.protocol
             or session.cipher_suite not in offer.hello.cipher_suites
             or session.cipher_suite not in self._config.cipher_suites
             or session.server_name != offer.server_name
@@ -338,13 +359,11 @@ class ServerTls12(Handshake):
         """ServerHello echoing the session id, then ChangeCipherSpec and our Finished."""
         core, config = self._core, self._config
         self._resumed_from = session
-        suite = TLS12_SUITES[session.cipher_suite]
+        suite = ALL_TLS12_SUITES[session.cipher_suite]
         core.transcript.add(raw)
         core.transcript.start(suite)
-        server_random = downgrade_random(
-            config.entropy(32), ProtocolVersion.TLSv1_2, config.versions
-        )
-        self._keys_or_none = keys = Tls12Keys(core, suite, server_random)
+        server_random = downgrade_random(config.entropy(32), self.protocol, config.versions)
+        self._keys_or_none = keys = self._new_keys(offer, suite, server_random)
         self._session_id = session.session_id
         self._send_server_hello(offer, keys, False)
         keys.set_master(session.secret)
@@ -404,10 +423,7 @@ class ServerTls12(Handshake):
                 "encrypted_size": len(cke.exchange_keys),
             }
         core.received(raw, "ClientKeyExchange", fields)
-        session_hash = core.transcript.digest() if self._ems else None
-        keys.set_master(
-            master_secret(suite, premaster, core.client_random, keys.server_random, session_hash)
-        )
+        keys.set_master(keys.master_secret(premaster, self._ems))
         return S.WAIT_CCS if self._client_key_or_none is None else S.WAIT_CV
 
     def _rsa_premaster(self, encrypted: bytes) -> bytes:
@@ -446,7 +462,7 @@ class ServerTls12(Handshake):
             self._store_session(keys, key_exchange)
         self._core.complete(
             Negotiated(
-                version=self.version,
+                version=self.protocol,
                 cipher_suite=keys.suite.suite,
                 group=group,
                 signature_scheme=None if ecdhe is None else ecdhe.scheme,
@@ -463,7 +479,7 @@ class ServerTls12(Handshake):
             return
         cache.put(
             Session(
-                version=ProtocolVersion.TLSv1_2,
+                version=self.protocol,
                 cipher_suite=keys.suite.suite,
                 secret=keys.master,
                 server_name=self._server_name,

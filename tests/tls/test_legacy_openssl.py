@@ -1,0 +1,203 @@
+"""Legacy modes against OpenSSL 3 (Python's ``ssl`` through MemoryBIO), both directions.
+
+CBC suites with HMAC, MAC-then-encrypt and RFC 7366 encrypt-then-MAC, in TLS 1.2, 1.1 and
+1.0 (their MD5/SHA-1 PRF, the 1.0 implicit IV and the 1.1 explicit one). OpenSSL allows
+TLS 1.0/1.1 and SHA-1 MACs only at ``@SECLEVEL=0``. A handshake completing is the
+byte-exact check: each side's Finished is a PRF over every handshake byte under the master
+secret, and every record after ChangeCipherSpec carries an HMAC over its sequence number,
+header and content, so one byte of difference in a key, IV, MAC or padding fails it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+import warnings
+from pathlib import Path
+
+import pytest
+
+from tlssim.tls import (
+    AlertDescription,
+    AlertLevel,
+    CipherSuite,
+    ClientConfig,
+    ClientConnection,
+    ProtocolVersion,
+    ServerConfig,
+    ServerConnection,
+    events,
+)
+from tlssim.tls.tls12 import LEGACY_SUITES
+
+from .sslhelpers import drive_openssl_client, drive_our_client, write_pem_dir
+from .tlshelpers import HOST, counter_entropy, of_type, pki, selector_for
+
+#: SSL_OP_NO_ENCRYPT_THEN_MAC (Python's ssl has no name for it).
+OP_NO_ENCRYPT_THEN_MAC = 1 << 19
+
+S = CipherSuite
+OPENSSL_NAMES = {
+    S.TLS_RSA_WITH_AES_128_CBC_SHA: "AES128-SHA",
+    S.TLS_RSA_WITH_AES_256_CBC_SHA: "AES256-SHA",
+    S.TLS_RSA_WITH_AES_128_CBC_SHA256: "AES128-SHA256",
+    S.TLS_RSA_WITH_AES_256_CBC_SHA256: "AES256-SHA256",
+    S.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA: "ECDHE-RSA-AES128-SHA",
+    S.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA: "ECDHE-RSA-AES256-SHA",
+    S.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA: "ECDHE-ECDSA-AES128-SHA",
+    S.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA: "ECDHE-ECDSA-AES256-SHA",
+    S.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256: "ECDHE-RSA-AES128-SHA256",
+    S.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384: "ECDHE-RSA-AES256-SHA384",
+    S.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256: "ECDHE-ECDSA-AES128-SHA256",
+    S.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384: "ECDHE-ECDSA-AES256-SHA384",
+}
+SSL_VERSIONS = {
+    ProtocolVersion.TLSv1_2: ssl.TLSVersion.TLSv1_2,
+    ProtocolVersion.TLSv1_1: ssl.TLSVersion.TLSv1_1,
+    ProtocolVersion.TLSv1_0: ssl.TLSVersion.TLSv1,
+}
+LABELS = {
+    ProtocolVersion.TLSv1_2: "TLSv1.2",
+    ProtocolVersion.TLSv1_1: "TLSv1.1",
+    ProtocolVersion.TLSv1_0: "TLSv1",
+}
+#: (suite, version) pairs: every CBC suite in TLS 1.2; RSA key transport in 1.1 and 1.0.
+CASES = [(s, ProtocolVersion.TLSv1_2) for s in OPENSSL_NAMES] + [
+    (s, v)
+    for v in (ProtocolVersion.TLSv1_1, ProtocolVersion.TLSv1_0)
+    for s in (S.TLS_RSA_WITH_AES_128_CBC_SHA, S.TLS_RSA_WITH_AES_256_CBC_SHA)
+]
+IDS = [f"{OPENSSL_NAMES[s]}-{LABELS[v]}" for s, v in CASES]
+
+
+def kind_for(suite: CipherSuite) -> str:
+    return "ecdsa" if LEGACY_SUITES[suite].authentication == "ecdsa" else "rsa"
+
+
+@pytest.fixture(scope="module")
+def pem_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_pem_dir(tmp_path_factory.mktemp("pki-legacy"))
+
+
+def _pin(ctx: ssl.SSLContext, version: ProtocolVersion, cipher: str, etm: bool) -> None:
+    with warnings.catch_warnings():  # ssl.TLSVersion.TLSv1 and TLSv1_1 are deprecated
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = SSL_VERSIONS[version]
+        ctx.maximum_version = SSL_VERSIONS[version]
+    ctx.set_ciphers(f"{cipher}:@SECLEVEL=0")
+    if not etm:
+        ctx.options |= OP_NO_ENCRYPT_THEN_MAC
+
+
+def openssl_server(
+    pem_dir: Path, suite: CipherSuite, version: ProtocolVersion, etm: bool
+) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    kind = kind_for(suite)
+    ctx.load_cert_chain(pem_dir / f"{kind}.crt", pem_dir / f"{kind}.key")
+    _pin(ctx, version, OPENSSL_NAMES[suite], etm)
+    return ctx
+
+
+def openssl_client(
+    pem_dir: Path, suite: CipherSuite, version: ProtocolVersion, etm: bool
+) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(pem_dir / "ca.pem"))
+    _pin(ctx, version, OPENSSL_NAMES[suite], etm)
+    return ctx
+
+
+def received(evs: list[events.Event]) -> list[str]:
+    return [e.name for e in evs if isinstance(e, events.HandshakeMessageReceived)]
+
+
+def server_hello_fields(evs: list[events.Event], kind: type[events.Event]) -> dict[str, object]:
+    hello = next(e for e in evs if isinstance(e, kind) and e.name == "ServerHello")  # type: ignore[attr-defined]
+    return hello.fields  # type: ignore[attr-defined,no-any-return]
+
+
+@pytest.mark.parametrize("etm", [True, False], ids=["EtM", "MtE"])
+@pytest.mark.parametrize(("suite", "version"), CASES, ids=IDS)
+def test_our_client_against_openssl_server(
+    pem_dir: Path, suite: CipherSuite, version: ProtocolVersion, etm: bool
+) -> None:
+    ctx = openssl_server(pem_dir, suite, version, etm)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    sobj = ctx.wrap_bio(inc, out, server_side=True)
+    client = ClientConnection(
+        ClientConfig(
+            server_name=HOST,
+            entropy=counter_entropy(),
+            versions=(version,),
+            cipher_suites=(suite,),
+        )
+    )
+    evs, err = drive_our_client(client, sobj, inc, out)
+    assert err is None
+    done = of_type(evs, events.HandshakeComplete)
+    assert len(done) == 1
+    assert done[0].version == version and done[0].cipher_suite == suite
+    assert sobj.version() == LABELS[version]
+    assert sobj.cipher()[0] == OPENSSL_NAMES[suite]  # type: ignore[index]
+    fields = server_hello_fields(evs, events.HandshakeMessageReceived)
+    assert fields["encrypt_then_mac"] is etm
+    assert fields["selected_version"] == version.label
+
+    # records of every padding length, and one that spans several records
+    for size in range(1, 40):
+        client.send_application_data(bytes(range(size)))
+        inc.write(client.data_to_send())
+        assert sobj.read(1024) == bytes(range(size))
+    sobj.write(b"hello from OpenSSL" * 1000)
+    got = client.receive_data(out.read())
+    data = b"".join(e.data for e in of_type(got, events.ApplicationDataReceived))
+    assert data == b"hello from OpenSSL" * 1000
+
+    client.close()
+    inc.write(client.data_to_send())
+    with contextlib.suppress(ssl.SSLWantReadError):
+        sobj.unwrap()
+    tail = client.receive_data(out.read())
+    assert events.AlertReceived(AlertLevel.warning, AlertDescription.close_notify) in tail
+
+
+@pytest.mark.parametrize("etm", [True, False], ids=["EtM", "MtE"])
+@pytest.mark.parametrize(("suite", "version"), CASES, ids=IDS)
+def test_openssl_client_against_our_server(
+    pem_dir: Path, suite: CipherSuite, version: ProtocolVersion, etm: bool
+) -> None:
+    ctx = openssl_client(pem_dir, suite, version, etm)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    sobj = ctx.wrap_bio(inc, out, server_hostname=HOST)
+    server = ServerConnection(
+        ServerConfig(
+            entropy=counter_entropy(b"server"),
+            certificate_selector=selector_for(pki().keys[kind_for(suite)]),
+            versions=(version,),
+            cipher_suites=(suite,),
+        )
+    )
+    evs, err = drive_openssl_client(server, sobj, inc, out)
+    assert err is None
+    assert received(evs) == ["ClientHello", "ClientKeyExchange", "ChangeCipherSpec", "Finished"]
+    done = of_type(evs, events.HandshakeComplete)
+    assert len(done) == 1 and done[0].cipher_suite == suite and done[0].version == version
+    assert sobj.version() == LABELS[version]
+    assert sobj.cipher()[0] == OPENSSL_NAMES[suite]  # type: ignore[index]
+    assert server_hello_fields(evs, events.HandshakeMessageSent)["encrypt_then_mac"] is etm
+
+    for size in range(1, 40):
+        sobj.write(bytes(range(size)))
+        got = server.receive_data(out.read())
+        data = b"".join(e.data for e in of_type(got, events.ApplicationDataReceived))
+        assert data == bytes(range(size))
+    sobj.write(b"ping" * 5000)
+    got = server.receive_data(out.read())
+    data = b"".join(e.data for e in of_type(got, events.ApplicationDataReceived))
+    assert data == b"ping" * 5000
+    server.send_application_data(b"pong" * 5000)
+    inc.write(server.data_to_send())
+    pong = b""
+    while len(pong) < 20000:
+        pong += sobj.read(20000)
+    assert pong == b"pong" * 5000
