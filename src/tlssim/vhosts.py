@@ -10,6 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from tlssim.lessons import (
+    INTERMEDIATE_TLS12,
+    LEGACY_RSA_CBC,
+    LESSONS,
+    OLD_TLS12,
+    TLS13_SUITES,
+)
+
 DEFAULT_HOST: Final = "valid.tlssim.test"
 # Not a ca profile: the server signs this host's certificate with its own key.
 SELF_SIGNED: Final = "self-signed"
@@ -30,7 +38,7 @@ class OpensslOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.verify_error is None and self.server_alert is None
+        return self.verify_error is None and self.server_alert is None and self.alert is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +54,20 @@ class VirtualHost:
     client_auth: str = ""
     #: The key exchange groups the host accepts (empty: the server's defaults).
     groups: tuple[str, ...] = ()
+    #: The protocol versions the host allows, best first, as ProtocolVersion names
+    #: ("TLSv1_0"); empty: the server's (TLS 1.3 and 1.2). A host allowing only TLS 1.1 or
+    #: below answers as servers of that time did: with its own version, whatever is offered.
+    versions: tuple[str, ...] = ()
+    #: The cipher suites the host allows, in its preference order (IANA names); empty: the
+    #: server's. Legacy suites (CBC, 3DES) are reachable only on hosts that name them.
+    cipher_suites: tuple[str, ...] = ()
+    #: Grants RFC 7366 encrypt_then_mac to a client asking for it with a CBC suite.
+    encrypt_then_mac: bool = True
+    #: Who sends the alert in ``expected``: "client" (ours refuses what the host sent) or
+    #: "server" (the host refuses our client's offer, which holds nothing it allows).
+    alert_from: str = "client"
+    #: Why a modern client does not go there: the attack the refusal avoids (the story).
+    lesson: str = ""
 
 
 _OK = OpensslOutcome()
@@ -55,6 +77,11 @@ _OPENSSL3_REFUSED = OpensslOutcome(
     note="OpenSSL 3.0 offers neither ML-DSA nor ML-KEM; OpenSSL 4 (pyOpenSSL) succeeds",
 )
 _MLDSA_CHAIN = "under the ML-DSA-65 intermediate and ML-DSA-87 root"
+
+#: OpenSSL 3.0 allows no TLS 1.0/1.1 at security level 1 or more (its default).
+_OPENSSL_REFUSES_OLD_TLS = OpensslOutcome(
+    alert="protocol_version", note="OpenSSL 3.0 allows TLS 1.0/1.1 only at @SECLEVEL=0"
+)
 
 VIRTUAL_HOSTS: tuple[VirtualHost, ...] = (
     VirtualHost(
@@ -164,6 +191,88 @@ VIRTUAL_HOSTS: tuple[VirtualHost, ...] = (
             server_alert="handshake_failure",
             note="OpenSSL 3.0 lists no post-quantum group; OpenSSL 4 (pyOpenSSL) succeeds",
         ),
+    ),
+    # -- legacy protocols and ciphers (issue 27): reachable only on these hosts ------------
+    VirtualHost(
+        "tls-v1-0.tlssim.test",
+        ("rsa2048",),
+        certificate="RSA-2048; TLS 1.0 only (AES-CBC with HMAC-SHA1, RSA key transport)",
+        expected="protocol_version",
+        versions=("TLSv1_0",),
+        cipher_suites=LEGACY_RSA_CBC,
+        lesson=LESSONS["tls1.0"],
+        openssl=_OPENSSL_REFUSES_OLD_TLS,
+    ),
+    VirtualHost(
+        "tls-v1-1.tlssim.test",
+        ("rsa2048",),
+        certificate="RSA-2048; TLS 1.1 only (AES-CBC with HMAC-SHA1, RSA key transport)",
+        expected="protocol_version",
+        versions=("TLSv1_1",),
+        cipher_suites=LEGACY_RSA_CBC,
+        lesson=LESSONS["tls1.1"],
+        openssl=_OPENSSL_REFUSES_OLD_TLS,
+    ),
+    VirtualHost(
+        "cbc.tlssim.test",
+        ("ecdsa-p256", "rsa2048"),
+        certificate="ECDSA P-256 and RSA-2048; TLS 1.2 with AES-CBC suites only, "
+        "MAC-then-encrypt (no encrypt_then_mac)",
+        expected="handshake_failure",
+        alert_from="server",
+        versions=("TLSv1_2",),
+        cipher_suites=(
+            "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
+            "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+            "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384",
+            "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384",
+            "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+            "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+            "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+            "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+        ),
+        encrypt_then_mac=False,
+        lesson=LESSONS["cbc"],
+        openssl=OpensslOutcome(note="OpenSSL 3.0 still offers CBC suites by default"),
+    ),
+    VirtualHost(
+        "static-rsa.tlssim.test",
+        ("rsa2048",),
+        certificate="RSA-2048; TLS 1.2 with RSA key transport only (AES-GCM, no ECDHE)",
+        expected="handshake_failure",
+        alert_from="server",
+        versions=("TLSv1_2",),
+        cipher_suites=(
+            "TLS_RSA_WITH_AES_128_GCM_SHA256",
+            "TLS_RSA_WITH_AES_256_GCM_SHA384",
+            "TLS_RSA_WITH_AES_128_CBC_SHA",
+        ),
+        lesson=LESSONS["static-rsa"],
+        openssl=OpensslOutcome(note="OpenSSL 3.0 still offers RSA key transport by default"),
+    ),
+    VirtualHost(
+        "mozilla-modern.tlssim.test",
+        certificate="ECDSA P-256; Mozilla's modern configuration: TLS 1.3 only",
+        versions=("TLSv1_3",),
+        cipher_suites=TLS13_SUITES,
+        groups=("x25519", "secp256r1"),
+    ),
+    VirtualHost(
+        "mozilla-intermediate.tlssim.test",
+        certificate="ECDSA P-256; Mozilla's intermediate configuration: TLS 1.3 and 1.2 "
+        "with ECDHE and AEAD suites (its DHE suites left out)",
+        versions=("TLSv1_3", "TLSv1_2"),
+        cipher_suites=TLS13_SUITES + INTERMEDIATE_TLS12,
+        groups=("x25519", "secp256r1"),
+    ),
+    VirtualHost(
+        "mozilla-old.tlssim.test",
+        ("rsa2048",),
+        certificate="RSA-2048; Mozilla's old configuration: TLS 1.3 down to 1.0, AEAD then "
+        "CBC suites (its DHE suites left out; below TLS 1.2, RSA key transport only)",
+        versions=("TLSv1_3", "TLSv1_2", "TLSv1_1", "TLSv1_0"),
+        cipher_suites=TLS13_SUITES + OLD_TLS12,
+        openssl=OpensslOutcome(note="TLS 1.3, as for any modern client"),
     ),
 )
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tlssim import vhosts
 from tlssim.report import ChainEntry, Direction, Report, Step
 
 # The client's own check of the chain. Reports before it was renamed say
@@ -48,6 +49,8 @@ class Context:
     group: str | None
     resumed: bool
     chain: tuple[ChainEntry, ...]
+    #: For one of the lab's legacy hosts: why a modern client refuses it.
+    lesson: str = ""
 
     @classmethod
     def of(cls, report: Report) -> Context:
@@ -72,12 +75,22 @@ class Context:
             group=str(group) if group else None,
             resumed=resumed,
             chain=report.chain,
+            lesson=_lesson(report.server_name),
         )
 
     @property
     def data_key(self) -> str:
         """The key that protects application data."""
         return "application key" if self.tls13 else "session key"
+
+
+def _lesson(server_name: str | None) -> str:
+    host = vhosts.find(server_name) if server_name else None
+    return host.lesson if host is not None else ""
+
+
+#: Alerts that end a handshake with a legacy host our client does not go along with.
+_REFUSALS = frozenset({"protocol_version", "handshake_failure", "insufficient_security"})
 
 
 def display_name(step: Step) -> str:
@@ -290,6 +303,8 @@ def _alert(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
     text = f"FATAL ALERT {description} from the {_side(step)}: the connection ends here"
     if description == "handshake_failure" and step.direction is Direction.RECEIVED:
         text += f" ({_REFUSED_OFFER})"
+    if ctx.lesson and description in _REFUSALS:
+        text += f". Why a modern client does not go there: {ctx.lesson}"
     return text
 
 
@@ -303,7 +318,10 @@ _REFUSED_OFFER = (
 
 
 def _complete(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
-    return f"handshake complete: application data flows under the {ctx.data_key}s"
+    text = f"handshake complete: application data flows under the {ctx.data_key}s"
+    if ctx.lesson:
+        text += f" (a legacy host, reached for a lesson: {ctx.lesson})"
+    return text
 
 
 def _fixed(text: str) -> Any:

@@ -10,7 +10,9 @@
 - A hello whose legacy_version is 0x0300 (SSL 3.0) or less aborts (protocol_version, D.5).
 - TLS 1.1 and 1.0 are implemented for the lessons and legacy hosts that enable them; a
   client without supported_versions offers legacy_version and everything below it; a
-  TLS 1.3-capable server negotiating them ends ServerHello.random with DOWNGRD\x00.
+  server enabling TLS 1.2 or better that negotiates them ends ServerHello.random with
+  DOWNGRD\x00. A server enabling only TLS 1.1 or 1.0 behaves as servers of that time did:
+  it ignores supported_versions and answers with its best version (the client refuses).
 - TLS_FALLBACK_SCSV from a client that settles below our best version aborts
   (inappropriate_fallback, RFC 7507 3).
 """
@@ -54,6 +56,11 @@ def server_select_version(
     """The version a server picks from a ClientHello (its decoded supported_versions)."""
     _check_legacy_version(legacy_version)
     body = supported_versions
+    if max(enabled) < ProtocolVersion.TLSv1_2:
+        # a server from before TLS 1.3 (a legacy host) knows no supported_versions: it
+        # answers legacy_version with the best version it has below it (RFC 5246 E.1),
+        # and a modern client refuses that ServerHello (protocol_version)
+        body = None
     if body is not None:
         offered: tuple[int, ...] = body
     else:  # legacy_version and every version below it (RFC 5246 E.1)

@@ -1,0 +1,54 @@
+"""The legacy virtual hosts' settings: what each allows (cipher suites as IANA names, in
+the host's preference order, after Mozilla's server-side TLS configurations) and why a
+modern client refuses it (the attack the refusal avoids, which the story tells).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: What a modern client avoids by refusing each legacy host, by what the host allows.
+LESSONS: Final = {
+    "tls1.0": "TLS 1.0 chains each CBC record's IV from the last ciphertext block, which an "
+    "attacker sees before choosing the next plaintext (BEAST), checks no padding bytes in "
+    "practice (POODLE against TLS), and derives keys with MD5 and SHA-1",
+    "tls1.1": "TLS 1.1 fixed BEAST with explicit IVs but still has only MAC-then-encrypt CBC "
+    "suites (Lucky Thirteen, padding oracles) and the MD5/SHA-1 PRF; browsers dropped it in 2020",
+    "cbc": "CBC with MAC-then-encrypt must decrypt and judge the padding before the MAC can be "
+    "checked: a difference in alert or timing is a padding oracle (POODLE, Lucky Thirteen); "
+    "AEAD suites have no padding",
+    "static-rsa": "RSA key transport has no forward secrecy (the server's key decrypts every "
+    "recorded session) and invites Bleichenbacher-style padding oracles (ROBOT)",
+}
+LEGACY_RSA_CBC: Final = ("TLS_RSA_WITH_AES_128_CBC_SHA", "TLS_RSA_WITH_AES_256_CBC_SHA")
+TLS13_SUITES: Final = (
+    "TLS_AES_128_GCM_SHA256",
+    "TLS_AES_256_GCM_SHA384",
+    "TLS_CHACHA20_POLY1305_SHA256",
+)
+INTERMEDIATE_TLS12: Final = (
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+)
+OLD_TLS12: Final = (
+    *INTERMEDIATE_TLS12,
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+    "TLS_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_RSA_WITH_AES_128_CBC_SHA256",
+    "TLS_RSA_WITH_AES_256_CBC_SHA256",
+    "TLS_RSA_WITH_AES_128_CBC_SHA",
+    "TLS_RSA_WITH_AES_256_CBC_SHA",
+    "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
+)
