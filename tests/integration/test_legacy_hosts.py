@@ -1,0 +1,148 @@
+"""The legacy hosts against the real stack: our client refuses them by default and tells
+why, reaches them with --allow-legacy (saying what it enables); OpenSSL reaches them at
+@SECLEVEL=0 with the legacy suite forced; the modern hosts never speak legacy."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import LocalStack
+from tlssim import vhosts
+
+pytestmark = pytest.mark.integration
+
+OPENSSL = shutil.which("openssl")
+needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl not installed")
+
+
+def handshake(stack: LocalStack, *args: str) -> tuple[dict[str, Any], str]:
+    done = stack.tlssim("handshake", "--json", "--revocation", "hard", *args)
+    assert done.stdout, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report, done.stderr
+
+
+def step(report: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(s for s in report["steps"] if s["name"] == name)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("host", "version", "suite", "etm"),
+    [
+        ("tls-v1-0", "TLSv1.0", "TLS_RSA_WITH_AES_128_CBC_SHA", True),
+        ("tls-v1-1", "TLSv1.1", "TLS_RSA_WITH_AES_128_CBC_SHA", True),
+        ("cbc", "TLSv1.2", "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256", False),
+        ("static-rsa", "TLSv1.2", "TLS_RSA_WITH_AES_128_GCM_SHA256", None),
+    ],
+)
+def test_allow_legacy_reaches_each_legacy_host(
+    stack: LocalStack, host: str, version: str, suite: str, etm: bool | None
+) -> None:
+    report, stderr = handshake(stack, "--server-name", f"{host}.tlssim.test", "--allow-legacy")
+    assert report["ok"], report
+    assert report["version"] == version and report["cipher_suite"] == suite
+    assert step(report, "ServerHello")["fields"].get("encrypt_then_mac") is etm
+    assert "--allow-legacy: offering TLS 1.1 and 1.0" in stderr
+    assert "Sweet32" in stderr and "Lucky Thirteen" in stderr
+
+
+@pytest.mark.parametrize("host", ["tls-v1-0", "tls-v1-1", "cbc", "static-rsa"])
+def test_the_story_says_why_the_client_does_not_go_there(stack: LocalStack, host: str) -> None:
+    name = f"{host}.tlssim.test"
+    done = stack.tlssim("handshake", "--server-name", name)
+    assert done.returncode == 1, done.stdout + done.stderr
+    story = " ".join(done.stdout.split())
+    assert "Why a modern client does not go there" in story, done.stdout
+    attack = {"tls-v1-0": "BEAST", "tls-v1-1": "Lucky Thirteen", "cbc": "POODLE"}
+    assert attack.get(host, "forward secrecy") in story, done.stdout
+
+
+def test_legacy_versions_and_suites_need_allow_legacy(stack: LocalStack) -> None:
+    done = stack.tlssim("handshake", "--tls", "1.0", "--server-name", "tls-v1-0.tlssim.test")
+    assert done.returncode != 0 and "--allow-legacy" in done.stderr, done.stderr
+    done = stack.tlssim(
+        "handshake", "--cipher", "TLS_RSA_WITH_AES_128_CBC_SHA", "--server-name", "cbc.tlssim.test"
+    )
+    assert done.returncode != 0 and "Lucky Thirteen" in done.stderr, done.stderr
+    report, _ = handshake(
+        stack, "--tls", "1.0", "--allow-legacy", "--server-name", "mozilla-old.tlssim.test"
+    )
+    assert report["ok"] and report["version"] == "TLSv1.0", report
+
+
+# -- OpenSSL ------------------------------------------------------------------------------
+
+
+def s_client(stack: LocalStack, host: str, *extra: str) -> str:
+    _, port = stack.server_tcp
+    done = subprocess.run(
+        [
+            OPENSSL or "openssl",
+            "s_client",
+            "-connect",
+            f"127.0.0.1:{port}",
+            "-servername",
+            host,
+            "-msg",
+            *extra,
+        ],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return done.stdout + done.stderr
+
+
+@needs_openssl
+@pytest.mark.parametrize(
+    ("host", "args", "protocol", "cipher"),
+    [
+        ("tls-v1-0", ("-tls1", "-cipher", "AES128-SHA:@SECLEVEL=0"), "TLSv1", "AES128-SHA"),
+        ("tls-v1-1", ("-tls1_1", "-cipher", "AES256-SHA:@SECLEVEL=0"), "TLSv1.1", "AES256-SHA"),
+        ("cbc", ("-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA"), "TLSv1.2", "ECDHE-RSA-AES128-SHA"),
+        ("static-rsa", ("-tls1_2", "-cipher", "AES128-SHA"), "TLSv1.2", "AES128-SHA"),
+        ("mozilla-old", ("-tls1", "-cipher", "AES128-SHA:@SECLEVEL=0"), "TLSv1", "AES128-SHA"),
+    ],
+)
+def test_openssl_reaches_each_legacy_mode(
+    stack: LocalStack, host: str, args: tuple[str, ...], protocol: str, cipher: str
+) -> None:
+    out = s_client(stack, f"{host}.tlssim.test", *args)
+    assert re.search(rf"Protocol\s*: {re.escape(protocol)}\n", out), out
+    assert re.search(rf"Cipher\s*: {re.escape(cipher)}\n", out), out
+    assert not re.search(r"Alert.*fatal", out), out
+
+
+@needs_openssl
+def test_cbc_host_does_mac_then_encrypt(stack: LocalStack) -> None:
+    """OpenSSL asks for encrypt_then_mac; the cbc host does not grant it, tls-v1-0 does."""
+    cbc = s_client(
+        stack, "cbc.tlssim.test", "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA", "-tlsextdebug"
+    )
+    assert "Cipher    : ECDHE-ECDSA-AES128-SHA" in cbc, cbc
+    assert 'extension "encrypt-then-mac"' not in cbc, cbc
+    old = s_client(
+        stack, "tls-v1-0.tlssim.test", "-tls1", "-cipher", "AES128-SHA:@SECLEVEL=0", "-tlsextdebug"
+    )
+    assert 'TLS server extension "encrypt-then-mac" (id=22), len=0' in old, old
+
+
+@needs_openssl
+@pytest.mark.parametrize(
+    "host", sorted(h.name for h in vhosts.VIRTUAL_HOSTS if not h.versions and not h.lesson)
+)
+def test_modern_hosts_refuse_legacy(stack: LocalStack, host: str) -> None:
+    """The lab's other hosts refuse TLS 1.0 (protocol_version) and CBC (handshake_failure)
+    even at @SECLEVEL=0."""
+    out = s_client(stack, host, "-tls1", "-cipher", "ALL:@SECLEVEL=0")
+    assert re.search(r"<<< .*Alert.*fatal protocol_version", out), out
+    out = s_client(stack, host, "-tls1_2", "-cipher", "AES128-SHA:ECDHE-RSA-AES128-SHA:@SECLEVEL=0")
+    assert re.search(r"<<< .*Alert.*fatal handshake_failure", out), out
