@@ -39,6 +39,7 @@ from tlssim.tls.versions import check_enabled
 
 _RENEGOTIATION_INFO_EMPTY = b"\x00"
 _EC_POINT_FORMATS_UNCOMPRESSED = b"\x01\x00"
+_FALLBACK = (CipherSuite.TLS_FALLBACK_SCSV,)
 
 
 class ClientOffer:
@@ -175,7 +176,7 @@ class ClientOffer:
             legacy_version=self.legacy_version,
             random=core.client_random,
             legacy_session_id=self.session_id,
-            cipher_suites=self.suites,
+            cipher_suites=self.suites + _FALLBACK if cfg.fallback_scsv else self.suites,
             extensions=tuple(exts),
         )
         session = self.psk_session

@@ -138,6 +138,10 @@ class ClientConfig:
     early_data: bytes = b""
     #: Sends an empty tlssim_replica extension: a tlssim server answers with its replica name.
     ask_replica: bool = False
+    #: RFC 7507: TLS_FALLBACK_SCSV, for a client that retries with lower ``versions`` after
+    #: a failed attempt (a server that has a better version then aborts:
+    #: inappropriate_fallback, and the downgrade fails).
+    fallback_scsv: bool = False
     #: RFC 7366: offered with any CBC suite (the legacy suites are offered only when named
     #: in ``cipher_suites``); False keeps MAC-then-encrypt.
     encrypt_then_mac: bool = True
