@@ -10,8 +10,10 @@ header and content, so one byte of difference in a key, IV, MAC or padding fails
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ssl
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from tlssim.tls import (
     ServerConfig,
     ServerConnection,
     events,
+    ffdhe,
 )
 from tlssim.tls.tls12 import LEGACY_SUITES
 
@@ -201,3 +204,130 @@ def test_openssl_client_against_our_server(
     while len(pong) < 20000:
         pong += sobj.read(20000)
     assert pong == b"pong" * 5000
+
+
+# -- finite-field DHE (RFC 5246 ServerDHParams, RFC 7919 groups) ------------------------
+
+DHE_NAMES = {
+    S.TLS_DHE_RSA_WITH_AES_128_GCM_SHA256: "DHE-RSA-AES128-GCM-SHA256",
+    S.TLS_DHE_RSA_WITH_AES_256_GCM_SHA384: "DHE-RSA-AES256-GCM-SHA384",
+    S.TLS_DHE_RSA_WITH_AES_128_CBC_SHA: "DHE-RSA-AES128-SHA",
+    S.TLS_DHE_RSA_WITH_AES_256_CBC_SHA: "DHE-RSA-AES256-SHA",
+    S.TLS_DHE_RSA_WITH_AES_128_CBC_SHA256: "DHE-RSA-AES128-SHA256",
+    S.TLS_DHE_RSA_WITH_AES_256_CBC_SHA256: "DHE-RSA-AES256-SHA256",
+}
+DH_CASES = [("ffdhe2048", ffdhe.FFDHE2048), ("modp1024", ffdhe.OAKLEY_GROUP2)]
+
+
+def _der_length(n: int) -> bytes:
+    if n < 128:
+        return bytes([n])
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
+def _der_integer(n: int) -> bytes:
+    raw = n.to_bytes(n.bit_length() // 8 + 1, "big")  # a leading 0 keeps it positive
+    return b"\x02" + _der_length(len(raw)) + raw
+
+
+def _dh_pem(tmp_path: Path, group: ffdhe.DhGroup) -> Path:
+    """PKCS #3 DHParameter (SEQUENCE of p and g) as OpenSSL reads it."""
+    body = _der_integer(group.p) + _der_integer(group.g)
+    der = b"\x30" + _der_length(len(body)) + body
+    b64 = base64.encodebytes(der).decode()
+    path = tmp_path / f"{group.name}.pem"
+    path.write_text(f"-----BEGIN DH PARAMETERS-----\n{b64}-----END DH PARAMETERS-----\n")
+    return path
+
+
+def _read_dh_pem(pem: bytes) -> tuple[int, int]:
+    der = base64.b64decode(b"".join(pem.strip().splitlines()[1:-1]))
+    values = []
+    i = 2 + (der[1] & 0x7F if der[1] & 0x80 else 0)
+    while i < len(der):
+        assert der[i] == 0x02
+        length, i = der[i + 1], i + 2
+        if length & 0x80:
+            size = length & 0x7F
+            length, i = int.from_bytes(der[i : i + size], "big"), i + size
+        values.append(int.from_bytes(der[i : i + length], "big"))
+        i += length
+    return values[0], values[1]
+
+
+def test_ffdhe2048_is_openssls() -> None:
+    done = subprocess.run(
+        ["openssl", "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt", "group:ffdhe2048"],
+        capture_output=True,
+        check=True,
+    )
+    assert _read_dh_pem(done.stdout) == (ffdhe.FFDHE2048.p, ffdhe.FFDHE2048.g)
+    assert ffdhe.is_safe_prime(ffdhe.FFDHE2048.p) and ffdhe.is_safe_prime(ffdhe.OAKLEY_GROUP2.p)
+
+
+@pytest.mark.parametrize(("name", "group"), DH_CASES, ids=[c[0] for c in DH_CASES])
+@pytest.mark.parametrize("suite", list(DHE_NAMES), ids=list(DHE_NAMES.values()))
+def test_dhe_our_client_against_openssl_server(
+    pem_dir: Path, tmp_path: Path, suite: CipherSuite, name: str, group: ffdhe.DhGroup
+) -> None:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pem_dir / "rsa.crt", pem_dir / "rsa.key")
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(f"{DHE_NAMES[suite]}:@SECLEVEL=0")
+    ctx.load_dh_params(str(_dh_pem(tmp_path, group)))
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    sobj = ctx.wrap_bio(inc, out, server_side=True)
+    client = ClientConnection(
+        ClientConfig(
+            server_name=HOST,
+            entropy=counter_entropy(),
+            versions=(ProtocolVersion.TLSv1_2,),
+            cipher_suites=(suite,),
+            min_dh_bits=group.bits,
+        )
+    )
+    evs, err = drive_our_client(client, sobj, inc, out)
+    assert err is None
+    done = of_type(evs, events.HandshakeComplete)
+    assert len(done) == 1 and done[0].cipher_suite == suite
+    assert sobj.cipher()[0] == DHE_NAMES[suite]  # type: ignore[index]
+    ske = next(
+        e
+        for e in evs
+        if isinstance(e, events.HandshakeMessageReceived) and e.name == "ServerKeyExchange"
+    )
+    assert ske.fields["key_exchange"] == "dhe" and ske.fields["group_bits"] == group.bits
+    client.send_application_data(b"dhe")
+    inc.write(client.data_to_send())
+    assert sobj.read(100) == b"dhe"
+
+
+@pytest.mark.parametrize(("name", "group"), DH_CASES, ids=[c[0] for c in DH_CASES])
+@pytest.mark.parametrize("suite", list(DHE_NAMES), ids=list(DHE_NAMES.values()))
+def test_dhe_openssl_client_against_our_server(
+    pem_dir: Path, suite: CipherSuite, name: str, group: ffdhe.DhGroup
+) -> None:
+    client_ctx = ssl.create_default_context(cafile=str(pem_dir / "ca.pem"))
+    client_ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    client_ctx.set_ciphers(f"{DHE_NAMES[suite]}:@SECLEVEL=0")
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    sobj = client_ctx.wrap_bio(inc, out, server_hostname=HOST)
+    server = ServerConnection(
+        ServerConfig(
+            entropy=counter_entropy(b"server"),
+            certificate_selector=selector_for(pki().keys["rsa"]),
+            versions=(ProtocolVersion.TLSv1_2,),
+            cipher_suites=(suite,),
+            dh_group=group,
+        )
+    )
+    evs, err = drive_openssl_client(server, sobj, inc, out)
+    assert err is None
+    done = of_type(evs, events.HandshakeComplete)
+    assert len(done) == 1 and done[0].cipher_suite == suite
+    assert done[0].key_exchange == group.name
+    assert sobj.cipher()[0] == DHE_NAMES[suite]  # type: ignore[index]
+    sobj.write(b"dhe")
+    got = server.receive_data(out.read())
+    assert b"".join(e.data for e in of_type(got, events.ApplicationDataReceived)) == b"dhe"

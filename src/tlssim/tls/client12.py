@@ -46,6 +46,7 @@ from tlssim.tls.errors import (
     UnsupportedExtension,
 )
 from tlssim.tls.extensions import decode_replica
+from tlssim.tls.ffdhe import DhGroup, DhShare, check_server_group
 from tlssim.tls.keyexchange import ECDHE_GROUPS, KeyShare
 from tlssim.tls.keys12 import Tls12Keys, refuse_renegotiation
 from tlssim.tls.messages import CertificateVerify, ServerHello
@@ -53,6 +54,7 @@ from tlssim.tls.messages12 import (
     Certificate12,
     CertificateStatus,
     ClientKeyExchange,
+    DheServerKeyExchange,
     ServerHelloDone,
     ServerKeyExchange,
 )
@@ -117,6 +119,8 @@ class ClientTls12(Handshake):
         #: From the ServerKeyExchange on (None: RSA key transport, or a resumption).
         self._share: _ServerShare | None = None
         self._request: CertificateRequest12 | None = None
+        #: DHE: the server's group, its public value and the scheme it signed them with.
+        self._dhe: tuple[DhGroup, bytes, SignatureScheme] | None = None
         self._server_replica: str | None = None
 
     @property
@@ -231,7 +235,7 @@ class ClientTls12(Handshake):
         """Hand the chain to the caller; the key exchange decides what comes next."""
         self._core.events.append(ev.CertificateReceived(self._leaf[0], staple))
         self._core.pause()
-        return S.WAIT_SKE if self._keys.suite.key_exchange == "ecdhe" else S.WAIT_SHD
+        return S.WAIT_SHD if self._keys.suite.key_exchange == "rsa" else S.WAIT_SKE
 
     def on_certificate_status(self, body: bytes, raw: bytes) -> Tls12State:
         status = CertificateStatus.parse(body)
@@ -251,6 +255,9 @@ class ClientTls12(Handshake):
 
     def on_server_key_exchange(self, body: bytes, raw: bytes) -> None:
         config, keys = self._config, self._keys
+        if keys.suite.key_exchange == "dhe":
+            self._on_dhe_key_exchange(body, raw)
+            return
         ske = ServerKeyExchange.parse(body)
         if ske.group not in config.supported_groups or ske.group not in ECDHE_GROUPS:
             raise IllegalParameter("ServerKeyExchange for a group we did not offer")
@@ -272,6 +279,29 @@ class ClientTls12(Handshake):
             },
         )
 
+    def _on_dhe_key_exchange(self, body: bytes, raw: bytes) -> None:
+        """ServerDHParams: the signature first, then what we demand of the group."""
+        config, keys = self._config, self._keys
+        ske = DheServerKeyExchange.parse(body)
+        if ske.algorithm not in config.signature_schemes:
+            raise IllegalParameter("ServerKeyExchange signed with a scheme we did not offer")
+        signed = self._core.client_random + keys.server_random + ske.params
+        verify(self._leaf[1], ske.algorithm, ske.signature, signed, tls12=True)
+        p, g = int.from_bytes(ske.p, "big"), int.from_bytes(ske.g, "big")
+        scheme = SignatureScheme(ske.algorithm)
+        self._core.received(
+            raw,
+            "ServerKeyExchange",
+            {
+                "key_exchange": "dhe",
+                "group_bits": p.bit_length(),
+                "public_size": len(ske.public),
+                "signature_scheme": scheme.name,
+            },
+        )
+        check_server_group(p, g, int.from_bytes(ske.public, "big"), config.min_dh_bits)
+        self._dhe = (DhGroup(f"dhe{p.bit_length()}", p, g), ske.public, scheme)
+
     def on_certificate_request(self, body: bytes, raw: bytes) -> None:
         if self._request is not None:
             raise UnexpectedMessage("a second CertificateRequest")
@@ -287,13 +317,25 @@ class ClientTls12(Handshake):
         core.received(raw, "ServerHelloDone", {})
         signer = self._send_client_certificate()
         suite = keys.suite
-        if suite.key_exchange == "ecdhe":
+        if suite.key_exchange == "dhe":
+            if self._dhe is None:
+                raise InternalError("DHE without a ServerKeyExchange")
+            group, server_public, _ = self._dhe
+            mine = DhShare(group, config.entropy(32))
+            premaster = mine.exchange(server_public)
+            cke = ClientKeyExchange(key_exchange="dhe", exchange_keys=mine.public)
+            fields: dict[str, object] = {
+                "key_exchange": "dhe",
+                "group_bits": group.bits,
+                "public_size": len(mine.public),
+            }
+        elif suite.key_exchange == "ecdhe":
             if self._share is None:  # the table takes ServerHelloDone after it, for ECDHE
                 raise InternalError("ECDHE without a ServerKeyExchange")
             ours = KeyShare(self._share.group, config.entropy)
             premaster = ours.exchange(self._share.public)
             cke = ClientKeyExchange(key_exchange="ecdhe", exchange_keys=ours.public)
-            fields: dict[str, object] = {
+            fields = {
                 "key_exchange": "ecdhe",
                 "group": self._share.group.name,
                 "public_size": len(ours.public),
@@ -358,12 +400,15 @@ class ClientTls12(Handshake):
             keys.send_finished()
         group = None if share is None else share.group
         key_exchange = key_exchange_name(group, self._resumed_from)
+        dhe = self._dhe
+        if dhe is not None and not resumed:
+            key_exchange = dhe[0].name
         core.complete(
             Negotiated(
                 version=self.protocol,
                 cipher_suite=keys.suite.suite,
                 group=group,
-                signature_scheme=None if share is None else share.scheme,
+                signature_scheme=share.scheme if share is not None else dhe and dhe[2],
                 server_name=self._config.server_name,
                 key_exchange=key_exchange,
                 extended_master_secret=self._ems,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from tlssim.tls.anti_replay import EarlyDataSettings
 from tlssim.tls.constants import CipherSuite, NamedGroup, ProtocolVersion, SignatureScheme
+from tlssim.tls.ffdhe import DEFAULT_MIN_DH_BITS, FFDHE2048, DhGroup
 from tlssim.tls.sessions import Session, SessionCache
 from tlssim.tls.signatures import PrivateKey
 from tlssim.tls.tickets import DEFAULT_TICKET_LIFETIME
@@ -71,6 +72,8 @@ class HostPolicy:
     versions: tuple[ProtocolVersion, ...]
     cipher_suites: tuple[CipherSuite, ...]
     encrypt_then_mac: bool = True
+    #: The finite-field group of its DHE suites (None: the server's).
+    dh_group: DhGroup | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,6 +145,10 @@ class ClientConfig:
     #: a failed attempt (a server that has a better version then aborts:
     #: inappropriate_fallback, and the downgrade fails).
     fallback_scsv: bool = False
+    #: DHE suites (when offered): the smallest server modulus accepted; the group must
+    #: also be a safe prime and the server's value in its prime-order subgroup
+    #: (``ffdhe.check_server_group``).
+    min_dh_bits: int = DEFAULT_MIN_DH_BITS
     #: RFC 7366: offered with any CBC suite (the legacy suites are offered only when named
     #: in ``cipher_suites``); False keeps MAC-then-encrypt.
     encrypt_then_mac: bool = True
@@ -207,6 +214,8 @@ class ServerConfig:
     replica: str | None = None
     #: RFC 7366 for a CBC suite when the client asks; False keeps MAC-then-encrypt.
     encrypt_then_mac: bool = True
+    #: The group of DHE suites (RFC 5246 ServerDHParams): RFC 7919 ffdhe2048 by default.
+    dh_group: DhGroup = FFDHE2048
     #: What one SNI allows when it differs from this configuration (None: the same): a
     #: legacy host's versions and suites (see ``HostPolicy``).
     host_policy: Callable[[str | None], HostPolicy | None] | None = None

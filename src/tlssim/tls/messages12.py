@@ -105,6 +105,43 @@ class ServerKeyExchange:
         return frame(self.msg_type, w.getvalue())
 
 
+def dh_params(p: bytes, g: bytes, public: bytes) -> bytes:
+    """ServerDHParams (RFC 5246 7.4.3): dh_p, dh_g, dh_Ys, each with a 2-byte length."""
+    return b"".join(len(v).to_bytes(2, "big") + v for v in (p, g, public))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DheServerKeyExchange:
+    """Finite-field DHE parameters signed with the certificate key (RFC 5246 7.4.3)."""
+
+    msg_type: ClassVar[HandshakeType] = HandshakeType.server_key_exchange
+    p: bytes
+    g: bytes
+    public: bytes
+    algorithm: int
+    signature: bytes
+
+    @property
+    def params(self) -> bytes:
+        return dh_params(self.p, self.g, self.public)
+
+    @classmethod
+    def parse(cls, body: bytes) -> DheServerKeyExchange:
+        r = Reader(body)
+        p, g, public = r.vector(2, 1), r.vector(2, 1), r.vector(2, 1)
+        algorithm = r.uint16()
+        signature = r.vector(2, 1)
+        r.expect_end()
+        return cls(p=p, g=g, public=public, algorithm=algorithm, signature=signature)
+
+    def serialize(self) -> bytes:
+        w = Writer()
+        w.raw(self.params)
+        w.uint16(self.algorithm)
+        w.vector(2, self.signature)
+        return frame(self.msg_type, w.getvalue())
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerHelloDone:
     msg_type: ClassVar[HandshakeType] = HandshakeType.server_hello_done
@@ -135,7 +172,8 @@ class HelloRequest:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClientKeyExchange:
-    """ECDHE: the client's point (1-byte length). RSA: EncryptedPreMasterSecret (2-byte)."""
+    """ECDHE: the client's point (1-byte length). RSA: EncryptedPreMasterSecret, DHE: dh_Yc
+    (2-byte)."""
 
     msg_type: ClassVar[HandshakeType] = HandshakeType.client_key_exchange
     key_exchange: str

@@ -81,6 +81,7 @@ class ServerConnection(Endpoint):
             versions=check_enabled(policy.versions),
             cipher_suites=policy.cipher_suites,
             encrypt_then_mac=policy.encrypt_then_mac,
+            dh_group=policy.dh_group or config.dh_group,
         )
 
     # -- public API -----------------------------------------------------------------

@@ -37,6 +37,7 @@ from tlssim.tls.extensions import (
     encode_replica,
     index_extensions,
 )
+from tlssim.tls.ffdhe import DhShare
 from tlssim.tls.hello_extensions import HelloExtensions
 from tlssim.tls.keyexchange import ECDHE_GROUPS, KeyShare, host_groups
 from tlssim.tls.keys12 import Tls12Keys, refuse_renegotiation
@@ -45,8 +46,10 @@ from tlssim.tls.messages12 import (
     Certificate12,
     CertificateStatus,
     ClientKeyExchange,
+    DheServerKeyExchange,
     ServerHelloDone,
     ServerKeyExchange,
+    dh_params,
     ecdh_params,
 )
 from tlssim.tls.negotiated import Negotiated, key_exchange_name
@@ -119,6 +122,9 @@ class ServerTls12(Handshake):
         self._certified_or_none: CertifiedKey | None = None
         #: Our ServerKeyExchange (None: RSA key transport, or a resumption).
         self._ecdhe: _Ecdhe | None = None
+        #: ... for DHE: our share and the scheme we signed with.
+        self._dhe: DhShare | None = None
+        self._dhe_scheme: SignatureScheme | None = None
         #: What we ask of the client (None: nothing).
         self._client_auth: ClientAuth | None = None
         #: The client's certificate key (None: it sent no certificate, or was not asked).
@@ -177,7 +183,7 @@ class ServerTls12(Handshake):
     def _full_handshake(self, offer: Offer12, raw: bytes) -> None:
         """ServerHello, Certificate, [CertificateStatus], [ServerKeyExchange], ServerHelloDone."""
         core, config = self._core, self._config
-        suite, certified, signed_group = self._choose(offer)
+        suite, certified, scheme, group = self._choose(offer)
         self._certified_or_none = certified
         core.transcript.add(raw)
         core.transcript.start(suite)
@@ -200,8 +206,9 @@ class ServerTls12(Handshake):
                 "CertificateStatus",
                 {"status_type": "ocsp", "ocsp_response_size": len(staple)},
             )
-        if signed_group is not None:  # ECDHE
-            scheme, group = signed_group
+        if scheme is not None and group is None:  # DHE
+            self._send_dhe_key_exchange(certified, scheme, server_random)
+        if scheme is not None and group is not None:  # ECDHE
             share = KeyShare(group, entropy)
             self._ecdhe = _Ecdhe(share, scheme)
             params = ecdh_params(group, share.public)
@@ -224,6 +231,31 @@ class ServerTls12(Handshake):
             self._send_certificate_request(self._client_auth)
         core.send_handshake(ServerHelloDone().serialize(), "ServerHelloDone", {})
         core.flush_handshake()
+
+    def _send_dhe_key_exchange(
+        self, certified: CertifiedKey, scheme: SignatureScheme, server_random: bytes
+    ) -> None:
+        """ServerDHParams in our group (RFC 5246 7.4.3), signed like ECDHE's."""
+        core, group = self._core, self._config.dh_group
+        share = self._dhe = DhShare(group, self._config.entropy(32))
+        p, g = group.p.to_bytes((group.bits + 7) // 8, "big"), group.g.to_bytes(1, "big")
+        params = dh_params(p, g, share.public)
+        signature = sign(certified.private_key, scheme, core.client_random + server_random + params)
+        self._dhe_scheme = scheme
+        ske = DheServerKeyExchange(
+            p=p, g=g, public=share.public, algorithm=scheme, signature=signature
+        )
+        core.send_handshake(
+            ske.serialize(),
+            "ServerKeyExchange",
+            {
+                "key_exchange": "dhe",
+                "group": group.name,
+                "group_bits": group.bits,
+                "public_size": len(share.public),
+                "signature_scheme": scheme.name,
+            },
+        )
 
     def _new_keys(self, offer: Offer12, suite: Tls12Suite, server_random: bytes) -> Tls12Keys:
         """Keys for the suite chosen; encrypt_then_mac when a CBC suite and both sides want it."""
@@ -272,9 +304,9 @@ class ServerTls12(Handshake):
 
     def _choose(
         self, offer: Offer12
-    ) -> tuple[Tls12Suite, CertifiedKey, tuple[SignatureScheme, NamedGroup] | None]:
-        """Suite, certificate, and for ECDHE the signature scheme and group, in server
-        preference order."""
+    ) -> tuple[Tls12Suite, CertifiedKey, SignatureScheme | None, NamedGroup | None]:
+        """Suite, certificate, and for (EC)DHE the signature scheme (and the ECDHE group), in
+        server preference order."""
         config = self._config
         offered = offer.hello.cipher_suites
         candidates = [
@@ -318,7 +350,7 @@ class ServerTls12(Handshake):
             if not _auth_fits(key, suite.authentication):
                 continue
             if suite.key_exchange == "rsa":
-                return suite, certified, None
+                return suite, certified, None, None
             scheme = next(
                 (
                     s
@@ -327,8 +359,10 @@ class ServerTls12(Handshake):
                 ),
                 None,
             )
+            if suite.key_exchange == "dhe" and scheme is not None:
+                return suite, certified, scheme, None
             if groups and scheme is not None:
-                return suite, certified, (scheme, groups[0])
+                return suite, certified, scheme, groups[0]
         raise HandshakeFailure("no offered cipher suite fits the certificate, groups and schemes")
 
     # -- resumption -----------------------------------------------------------------------
@@ -405,12 +439,21 @@ class ServerTls12(Handshake):
         core, keys = self._core, self._keys
         suite = keys.suite
         cke = ClientKeyExchange.parse(body, suite.key_exchange)
-        if suite.key_exchange == "ecdhe":
+        if suite.key_exchange == "dhe":
+            if self._dhe is None:
+                raise InternalError("DHE without our ServerKeyExchange")
+            premaster = self._dhe.exchange(cke.exchange_keys)
+            fields: dict[str, object] = {
+                "key_exchange": "dhe",
+                "group": self._dhe.group.name,
+                "public_size": len(cke.exchange_keys),
+            }
+        elif suite.key_exchange == "ecdhe":
             if self._ecdhe is None:  # an ECDHE suite's flight carried our ServerKeyExchange
                 raise InternalError("ECDHE without our ServerKeyExchange")
             share = self._ecdhe.share
             premaster = share.exchange(cke.exchange_keys)
-            fields: dict[str, object] = {
+            fields = {
                 "key_exchange": "ecdhe",
                 "group": share.group.name,
                 "public_size": len(cke.exchange_keys),
@@ -456,6 +499,8 @@ class ServerTls12(Handshake):
         keys.check_finished(body, raw)
         group = None if ecdhe is None else ecdhe.share.group
         key_exchange = key_exchange_name(group, self._resumed_from)
+        if self._dhe is not None and self._resumed_from is None:
+            key_exchange = self._dhe.group.name
         if self._resumed_from is None:
             keys.send_change_cipher_spec()
             keys.send_finished()
@@ -465,7 +510,7 @@ class ServerTls12(Handshake):
                 version=self.protocol,
                 cipher_suite=keys.suite.suite,
                 group=group,
-                signature_scheme=None if ecdhe is None else ecdhe.scheme,
+                signature_scheme=self._dhe_scheme if ecdhe is None else ecdhe.scheme,
                 server_name=self._server_name,
                 key_exchange=key_exchange,
                 extended_master_secret=self._ems,

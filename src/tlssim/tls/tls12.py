@@ -24,11 +24,12 @@ from tlssim.tls.constants import CipherSuite
 class Tls12Suite:
     """What a TLS 1.2 suite fixes.
 
-    ``key_exchange`` is ``"ecdhe"`` or ``"rsa"`` (key transport); ``authentication`` is
-    the certificate key type (``"ecdsa"`` or ``"rsa"``). GCM uses a 4-byte implicit salt
-    plus an 8-byte explicit nonce in each record (RFC 5288); ChaCha20-Poly1305 a 12-byte IV
-    XORed with the sequence number and no explicit part (RFC 7905). CBC suites (``aead``
-    None) use HMAC and a block cipher (``record.Tls12CbcProtection``).
+    ``key_exchange`` is ``"ecdhe"``, ``"dhe"`` (finite field) or ``"rsa"`` (key
+    transport); ``authentication`` is the certificate key type (``"ecdsa"`` or ``"rsa"``).
+    GCM uses a 4-byte implicit salt plus an 8-byte explicit nonce in each record (RFC
+    5288); ChaCha20-Poly1305 a 12-byte IV XORed with the sequence number and no explicit
+    part (RFC 7905). CBC suites (``aead`` None) use HMAC and a block cipher
+    (``record.Tls12CbcProtection``).
     """
 
     suite: CipherSuite
@@ -121,6 +122,12 @@ LEGACY_SUITES: dict[CipherSuite, Tls12Suite] = {
         _cbc(_S.TLS_RSA_WITH_AES_256_CBC_SHA256, "rsa", "rsa", "sha256", 32),
         _cbc(_S.TLS_RSA_WITH_3DES_EDE_CBC_SHA, "rsa", "rsa", "sha1", 24, "3des"),
         _cbc(_S.TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA, "ecdhe", "rsa", "sha1", 24, "3des"),
+        _gcm(_S.TLS_DHE_RSA_WITH_AES_128_GCM_SHA256, "dhe", "rsa", "sha256", 16),
+        _gcm(_S.TLS_DHE_RSA_WITH_AES_256_GCM_SHA384, "dhe", "rsa", "sha384", 32),
+        _cbc(_S.TLS_DHE_RSA_WITH_AES_128_CBC_SHA, "dhe", "rsa", "sha1", 16),
+        _cbc(_S.TLS_DHE_RSA_WITH_AES_256_CBC_SHA, "dhe", "rsa", "sha1", 32),
+        _cbc(_S.TLS_DHE_RSA_WITH_AES_128_CBC_SHA256, "dhe", "rsa", "sha256", 16),
+        _cbc(_S.TLS_DHE_RSA_WITH_AES_256_CBC_SHA256, "dhe", "rsa", "sha256", 32),
     )
 }
 
