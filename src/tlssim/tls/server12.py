@@ -238,7 +238,8 @@ class ServerTls12(Handshake):
         """ServerDHParams in our group (RFC 5246 7.4.3), signed like ECDHE's."""
         core, group = self._core, self._config.dh_group
         share = self._dhe = DhShare(group, self._config.entropy(32))
-        p, g = group.p.to_bytes((group.bits + 7) // 8, "big"), group.g.to_bytes(1, "big")
+        p = group.p.to_bytes((group.bits + 7) // 8, "big")
+        g = group.g.to_bytes((group.g.bit_length() + 7) // 8, "big")
         params = dh_params(p, g, share.public)
         signature = sign(certified.private_key, scheme, core.client_random + server_random + params)
         self._dhe_scheme = scheme
