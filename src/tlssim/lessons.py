@@ -17,9 +17,23 @@ LESSONS: Final = {
     "cbc": "CBC with MAC-then-encrypt must decrypt and judge the padding before the MAC can be "
     "checked: a difference in alert or timing is a padding oracle (POODLE, Lucky Thirteen); "
     "AEAD suites have no padding",
+    "dh-small": "a small finite-field group falls to precomputation (Logjam: 512-bit export "
+    "groups in minutes, the common 1024-bit primes within a state's budget)",
+    "dh-subgroup": "a DH modulus that is not a safe prime has small subgroups: a value confined "
+    "to one leaks the other side's exponent modulo its order",
+    "dh-composite": "a composite DH modulus makes discrete logarithms easy modulo its factors: "
+    "the server's group must be a prime, and a client cannot trust it to be",
+    "dhe": "finite-field DHE lets the server pick any group; browsers dropped it for ECDHE, "
+    "whose named curves need no such trust",
     "static-rsa": "RSA key transport has no forward secrecy (the server's key decrypts every "
     "recorded session) and invites Bleichenbacher-style padding oracles (ROBOT)",
 }
+DHE_RSA: Final = (
+    "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_DHE_RSA_WITH_AES_128_CBC_SHA",
+    "TLS_DHE_RSA_WITH_AES_256_CBC_SHA",
+)
 LEGACY_RSA_CBC: Final = ("TLS_RSA_WITH_AES_128_CBC_SHA", "TLS_RSA_WITH_AES_256_CBC_SHA")
 TLS13_SUITES: Final = (
     "TLS_AES_128_GCM_SHA256",
@@ -33,6 +47,8 @@ INTERMEDIATE_TLS12: Final = (
     "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
     "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
     "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384",
 )
 OLD_TLS12: Final = (
     *INTERMEDIATE_TLS12,
@@ -44,6 +60,8 @@ OLD_TLS12: Final = (
     "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384",
     "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
     "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+    "TLS_DHE_RSA_WITH_AES_128_CBC_SHA256",
+    "TLS_DHE_RSA_WITH_AES_256_CBC_SHA256",
     "TLS_RSA_WITH_AES_128_GCM_SHA256",
     "TLS_RSA_WITH_AES_256_GCM_SHA384",
     "TLS_RSA_WITH_AES_128_CBC_SHA256",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from tlssim.lessons import (
+    DHE_RSA,
     INTERMEDIATE_TLS12,
     LEGACY_RSA_CBC,
     LESSONS,
@@ -68,6 +69,9 @@ class VirtualHost:
     alert_from: str = "client"
     #: Why a modern client does not go there: the attack the refusal avoids (the story).
     lesson: str = ""
+    #: The finite-field group of its DHE suites, a ``tlssim.tls.ffdhe.DH_GROUPS`` name
+    #: (empty: the server's, RFC 7919 ffdhe2048).
+    dh_group: str = ""
 
 
 _OK = OpensslOutcome()
@@ -83,6 +87,20 @@ _MLDSA_CHAIN = "under the ML-DSA-65 intermediate and ML-DSA-87 root"
 _OPENSSL_OLD_TLS = OpensslOutcome(
     note="OpenSSL 3.0 at security level 1 still offers TLS 1.0/1.1, CBC and RSA key transport"
 )
+#: OpenSSL 3.0's client at its default security level takes no DH group under 2048 bits
+#: ("dh key too small") and none under 512 at all ("modulus too small"); it checks neither
+#: that p is a safe prime nor that it is a prime.
+_OPENSSL_DH = {
+    "dh480": OpensslOutcome(
+        alert="illegal_parameter", note="bad dh value: modulus too small (DH_check_params)"
+    ),
+    "dh1024": OpensslOutcome(
+        alert="handshake_failure", note="dh key too small (at @SECLEVEL=0: success)"
+    ),
+    "dh2048": _OK,
+    "dh-small-subgroup": OpensslOutcome(note="OpenSSL does not ask for a safe prime"),
+    "dh-composite": OpensslOutcome(note="OpenSSL does not check that p is prime"),
+}
 
 VIRTUAL_HOSTS: tuple[VirtualHost, ...] = (
     VirtualHost(
@@ -254,6 +272,69 @@ VIRTUAL_HOSTS: tuple[VirtualHost, ...] = (
         openssl=OpensslOutcome(note="OpenSSL 3.0 still offers RSA key transport by default"),
     ),
     VirtualHost(
+        "dh480.tlssim.test",
+        ("rsa2048",),
+        certificate="RSA-2048; TLS 1.2 with DHE-RSA suites only, in a 480-bit group (a "
+        "safe prime generated for the lab)",
+        expected="handshake_failure",
+        alert_from="server",
+        versions=("TLSv1_2",),
+        cipher_suites=DHE_RSA,
+        dh_group="lab-480",
+        lesson=LESSONS["dh-small"],
+        openssl=_OPENSSL_DH["dh480"],
+    ),
+    VirtualHost(
+        "dh1024.tlssim.test",
+        ("rsa2048",),
+        certificate="RSA-2048; TLS 1.2 with DHE-RSA suites only, in the 1024-bit Oakley "
+        "group 2 (RFC 2409), the common prime Logjam targets",
+        expected="handshake_failure",
+        alert_from="server",
+        versions=("TLSv1_2",),
+        cipher_suites=DHE_RSA,
+        dh_group="modp1024",
+        lesson=LESSONS["dh-small"],
+        openssl=_OPENSSL_DH["dh1024"],
+    ),
+    VirtualHost(
+        "dh2048.tlssim.test",
+        ("rsa2048",),
+        certificate="RSA-2048; TLS 1.2 with DHE-RSA suites only, in RFC 7919 ffdhe2048",
+        expected="handshake_failure",
+        alert_from="server",
+        versions=("TLSv1_2",),
+        cipher_suites=DHE_RSA,
+        dh_group="ffdhe2048",
+        lesson=LESSONS["dhe"],
+        openssl=_OPENSSL_DH["dh2048"],
+    ),
+    VirtualHost(
+        "dh-small-subgroup.tlssim.test",
+        ("rsa2048",),
+        certificate="RSA-2048; TLS 1.2 with DHE-RSA suites only, in the RFC 5114 2048-bit "
+        "group with a 224-bit subgroup (not a safe prime)",
+        expected="handshake_failure",
+        alert_from="server",
+        versions=("TLSv1_2",),
+        cipher_suites=DHE_RSA,
+        dh_group="rfc5114-2048-224",
+        lesson=LESSONS["dh-subgroup"],
+        openssl=_OPENSSL_DH["dh-small-subgroup"],
+    ),
+    VirtualHost(
+        "dh-composite.tlssim.test",
+        ("rsa2048",),
+        certificate="RSA-2048; TLS 1.2 with DHE-RSA suites only, in a 2048-bit composite modulus",
+        expected="handshake_failure",
+        alert_from="server",
+        versions=("TLSv1_2",),
+        cipher_suites=DHE_RSA,
+        dh_group="composite-2048",
+        lesson=LESSONS["dh-composite"],
+        openssl=_OPENSSL_DH["dh-composite"],
+    ),
+    VirtualHost(
         "mozilla-modern.tlssim.test",
         certificate="ECDSA P-256; Mozilla's modern configuration: TLS 1.3 only",
         versions=("TLSv1_3",),
@@ -263,7 +344,7 @@ VIRTUAL_HOSTS: tuple[VirtualHost, ...] = (
     VirtualHost(
         "mozilla-intermediate.tlssim.test",
         certificate="ECDSA P-256; Mozilla's intermediate configuration: TLS 1.3 and 1.2 "
-        "with ECDHE and AEAD suites (its DHE suites left out)",
+        "with (EC)DHE and AEAD suites (ffdhe2048)",
         versions=("TLSv1_3", "TLSv1_2"),
         cipher_suites=TLS13_SUITES + INTERMEDIATE_TLS12,
         groups=("x25519", "secp256r1"),
@@ -272,7 +353,7 @@ VIRTUAL_HOSTS: tuple[VirtualHost, ...] = (
         "mozilla-old.tlssim.test",
         ("rsa2048",),
         certificate="RSA-2048; Mozilla's old configuration: TLS 1.3 down to 1.0, AEAD then "
-        "CBC suites (its DHE suites left out; below TLS 1.2, RSA key transport only)",
+        "CBC and 3DES suites (below TLS 1.2, RSA key transport only)",
         versions=("TLSv1_3", "TLSv1_2", "TLSv1_1", "TLSv1_0"),
         cipher_suites=TLS13_SUITES + OLD_TLS12,
         openssl=OpensslOutcome(note="TLS 1.3, as for any modern client"),

@@ -90,7 +90,9 @@ def _lesson(server_name: str | None) -> str:
 
 
 #: Alerts that end a handshake with a legacy host our client does not go along with.
-_REFUSALS = frozenset({"protocol_version", "handshake_failure", "insufficient_security"})
+_REFUSALS = frozenset(
+    {"protocol_version", "handshake_failure", "insufficient_security", "illegal_parameter"}
+)
 
 
 def display_name(step: Step) -> str:

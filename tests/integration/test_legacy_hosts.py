@@ -53,14 +53,48 @@ def test_allow_legacy_reaches_each_legacy_host(
     assert "Sweet32" in stderr and "Lucky Thirteen" in stderr
 
 
-@pytest.mark.parametrize("host", ["tls-v1-0", "tls-v1-1", "cbc", "static-rsa"])
+@pytest.mark.parametrize(
+    ("host", "alert", "reason"),
+    [
+        ("dh480", "insufficient_security", "Logjam"),
+        ("dh1024", "insufficient_security", "Logjam"),
+        ("dh-small-subgroup", "illegal_parameter", "small subgroups"),
+        ("dh-composite", "illegal_parameter", "composite DH modulus"),
+    ],
+)
+def test_with_allow_legacy_our_client_refuses_weak_dh_groups(
+    stack: LocalStack, host: str, alert: str, reason: str
+) -> None:
+    report, _ = handshake(stack, "--server-name", f"{host}.tlssim.test", "--allow-legacy")
+    assert not report["ok"], report
+    assert report["alert"]["description"] == alert and report["alert"]["sent_by"] == "client"
+    done = stack.tlssim("handshake", "--server-name", f"{host}.tlssim.test", "--allow-legacy")
+    assert reason in " ".join(done.stdout.split()), done.stdout
+
+
+def test_with_allow_legacy_dh2048_completes(stack: LocalStack) -> None:
+    report, _ = handshake(stack, "--server-name", "dh2048.tlssim.test", "--allow-legacy")
+    assert report["ok"], report
+    assert report["cipher_suite"] == "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256"
+    assert step(report, "ServerKeyExchange")["fields"]["group_bits"] == 2048
+
+
+@pytest.mark.parametrize(
+    "host", ["tls-v1-0", "tls-v1-1", "cbc", "static-rsa", "dh480", "dh-composite"]
+)
 def test_the_story_says_why_the_client_does_not_go_there(stack: LocalStack, host: str) -> None:
     name = f"{host}.tlssim.test"
     done = stack.tlssim("handshake", "--server-name", name)
     assert done.returncode == 1, done.stdout + done.stderr
     story = " ".join(done.stdout.split())
     assert "Why a modern client does not go there" in story, done.stdout
-    attack = {"tls-v1-0": "BEAST", "tls-v1-1": "Lucky Thirteen", "cbc": "POODLE"}
+    attack = {
+        "tls-v1-0": "BEAST",
+        "tls-v1-1": "Lucky Thirteen",
+        "cbc": "POODLE",
+        "dh480": "Logjam",
+        "dh-composite": "composite",
+    }
     assert attack.get(host, "forward secrecy") in story, done.stdout
 
 
@@ -110,6 +144,13 @@ def s_client(stack: LocalStack, host: str, *extra: str) -> str:
         ("cbc", ("-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA"), "TLSv1.2", "ECDHE-RSA-AES128-SHA"),
         ("static-rsa", ("-tls1_2", "-cipher", "AES128-SHA"), "TLSv1.2", "AES128-SHA"),
         ("mozilla-old", ("-tls1", "-cipher", "AES128-SHA:@SECLEVEL=0"), "TLSv1", "AES128-SHA"),
+        (
+            "dh1024",
+            ("-tls1_2", "-cipher", "DHE-RSA-AES128-SHA:@SECLEVEL=0"),
+            "TLSv1.2",
+            "DHE-RSA-AES128-SHA",
+        ),
+        ("dh2048", ("-tls1_2", "-cipher", "DHE-RSA-AES256-SHA"), "TLSv1.2", "DHE-RSA-AES256-SHA"),
     ],
 )
 def test_openssl_reaches_each_legacy_mode(

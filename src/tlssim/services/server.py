@@ -62,6 +62,7 @@ from tlssim.tls import (
 )
 from tlssim.tls.anti_replay import EarlyDataSettings, UsedTickets
 from tlssim.tls.config import DEFAULT_CIPHER_SUITES, ClientAuth, HostPolicy
+from tlssim.tls.ffdhe import DH_GROUPS
 from tlssim.tls.signatures import key_supports
 from tlssim.traces import TraceLog
 
@@ -311,6 +312,7 @@ def host_policy(host: vhosts.VirtualHost | None) -> HostPolicy | None:
         or (ProtocolVersion.TLSv1_3, ProtocolVersion.TLSv1_2),
         cipher_suites=tuple(CipherSuite[s] for s in host.cipher_suites) or DEFAULT_CIPHER_SUITES,
         encrypt_then_mac=host.encrypt_then_mac,
+        dh_group=DH_GROUPS[host.dh_group] if host.dh_group else None,
     )
 
 
