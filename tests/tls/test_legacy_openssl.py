@@ -64,11 +64,17 @@ LABELS = {
     ProtocolVersion.TLSv1_1: "TLSv1.1",
     ProtocolVersion.TLSv1_0: "TLSv1",
 }
-#: (suite, version) pairs: every CBC suite in TLS 1.2; RSA key transport in 1.1 and 1.0.
+#: (suite, version) pairs: every CBC suite in TLS 1.2; RSA key transport and ECDHE (its
+#: ServerKeyExchange signed with MD5+SHA-1 or ECDSA-SHA-1, no algorithm field) in 1.1, 1.0.
 CASES = [(s, ProtocolVersion.TLSv1_2) for s in OPENSSL_NAMES] + [
     (s, v)
     for v in (ProtocolVersion.TLSv1_1, ProtocolVersion.TLSv1_0)
-    for s in (S.TLS_RSA_WITH_AES_128_CBC_SHA, S.TLS_RSA_WITH_AES_256_CBC_SHA)
+    for s in (
+        S.TLS_RSA_WITH_AES_128_CBC_SHA,
+        S.TLS_RSA_WITH_AES_256_CBC_SHA,
+        S.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
+        S.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
+    )
 ]
 IDS = [f"{OPENSSL_NAMES[s]}-{LABELS[v]}" for s, v in CASES]
 

@@ -49,6 +49,8 @@ from tlssim.tls.extensions import decode_replica
 from tlssim.tls.ffdhe import DhGroup, DhShare, check_server_group
 from tlssim.tls.keyexchange import ECDHE_GROUPS, KeyShare
 from tlssim.tls.keys12 import Tls12Keys, refuse_renegotiation
+from tlssim.tls.legacy_signatures import legacy_verify
+from tlssim.tls.legacy_signatures import scheme_for as legacy_scheme
 from tlssim.tls.messages import CertificateVerify, ServerHello
 from tlssim.tls.messages12 import (
     Certificate12,
@@ -187,7 +189,7 @@ class ClientTls12(Handshake):
         fields["selected_version"] = self.protocol.label
         fields["extended_master_secret"] = self._ems
         fields["resumed"] = resumed
-        if suite.is_cbc:
+        if suite.aead is None:
             fields["encrypt_then_mac"] = etm
         core.received(raw, "ServerHello", fields)
         if session is None or not resumed:
@@ -258,16 +260,12 @@ class ClientTls12(Handshake):
         if keys.suite.key_exchange == "dhe":
             self._on_dhe_key_exchange(body, raw)
             return
-        ske = ServerKeyExchange.parse(body)
+        ske = ServerKeyExchange.parse(body, self.protocol >= ProtocolVersion.TLSv1_2)
         if ske.group not in config.supported_groups or ske.group not in ECDHE_GROUPS:
             raise IllegalParameter("ServerKeyExchange for a group we did not offer")
-        if ske.algorithm not in config.signature_schemes:
-            raise IllegalParameter("ServerKeyExchange signed with a scheme we did not offer")
         signed = self._core.client_random + keys.server_random + ske.params
-        verify(self._leaf[1], ske.algorithm, ske.signature, signed, tls12=True)
-        share = self._share = _ServerShare(
-            NamedGroup(ske.group), ske.public, SignatureScheme(ske.algorithm)
-        )
+        scheme = self._check_signature(ske.algorithm, ske.signature, signed)
+        share = self._share = _ServerShare(NamedGroup(ske.group), ske.public, scheme)
         self._core.received(
             raw,
             "ServerKeyExchange",
@@ -279,16 +277,27 @@ class ClientTls12(Handshake):
             },
         )
 
+    def _check_signature(
+        self, algorithm: int | None, signature: bytes, signed: bytes
+    ) -> SignatureScheme:
+        """The ServerKeyExchange signature: a scheme we offered (TLS 1.2), or MD5+SHA-1 /
+        SHA-1 by the key's type (TLS 1.0/1.1, no algorithm field)."""
+        key = self._leaf[1]
+        if algorithm is None:
+            legacy_verify(key, signature, signed)
+            return legacy_scheme(key)
+        if algorithm not in self._config.signature_schemes:
+            raise IllegalParameter("ServerKeyExchange signed with a scheme we did not offer")
+        verify(key, algorithm, signature, signed, tls12=True)
+        return SignatureScheme(algorithm)
+
     def _on_dhe_key_exchange(self, body: bytes, raw: bytes) -> None:
         """ServerDHParams: the signature first, then what we demand of the group."""
         config, keys = self._config, self._keys
-        ske = DheServerKeyExchange.parse(body)
-        if ske.algorithm not in config.signature_schemes:
-            raise IllegalParameter("ServerKeyExchange signed with a scheme we did not offer")
+        ske = DheServerKeyExchange.parse(body, self.protocol >= ProtocolVersion.TLSv1_2)
         signed = self._core.client_random + keys.server_random + ske.params
-        verify(self._leaf[1], ske.algorithm, ske.signature, signed, tls12=True)
+        scheme = self._check_signature(ske.algorithm, ske.signature, signed)
         p, g = int.from_bytes(ske.p, "big"), int.from_bytes(ske.g, "big")
-        scheme = SignatureScheme(ske.algorithm)
         self._core.received(
             raw,
             "ServerKeyExchange",
@@ -305,7 +314,9 @@ class ClientTls12(Handshake):
     def on_certificate_request(self, body: bytes, raw: bytes) -> None:
         if self._request is not None:
             raise UnexpectedMessage("a second CertificateRequest")
-        request = self._request = CertificateRequest12.parse(body)
+        request = self._request = CertificateRequest12.parse(
+            body, self.protocol >= ProtocolVersion.TLSv1_2
+        )
         fields = request_fields(request.schemes, request.authorities)
         fields["certificate_types"] = list(request.certificate_types)
         self._core.received(raw, "CertificateRequest", fields)

@@ -80,7 +80,7 @@ class Tls12Keys:
         kb = key_block(suite, master, core.client_random, self.server_random, self.version)
         client: Tls12RecordProtection | Tls12CbcProtection
         server: Tls12RecordProtection | Tls12CbcProtection
-        if suite.is_cbc:
+        if suite.aead is None:  # CBC or RC4 with HMAC
             etm, version = self.encrypt_then_mac, self.version
             client = Tls12CbcProtection(
                 suite,

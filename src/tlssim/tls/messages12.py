@@ -78,7 +78,8 @@ class ServerKeyExchange:
     msg_type: ClassVar[HandshakeType] = HandshakeType.server_key_exchange
     group: int
     public: bytes
-    algorithm: int
+    #: None in TLS 1.0/1.1, which have no SignatureAndHashAlgorithm field.
+    algorithm: int | None
     signature: bytes
 
     @property
@@ -86,13 +87,13 @@ class ServerKeyExchange:
         return ecdh_params(self.group, self.public)
 
     @classmethod
-    def parse(cls, body: bytes) -> ServerKeyExchange:
+    def parse(cls, body: bytes, with_algorithm: bool = True) -> ServerKeyExchange:
         r = Reader(body)
         if r.uint8() != NAMED_CURVE:
             raise IllegalParameter("only named curves are supported")
         group = r.uint16()
         public = r.vector(1, 1)
-        algorithm = r.uint16()
+        algorithm = r.uint16() if with_algorithm else None
         signature = r.vector(2, 1)
         r.expect_end()
         return cls(group=group, public=public, algorithm=algorithm, signature=signature)
@@ -100,7 +101,8 @@ class ServerKeyExchange:
     def serialize(self) -> bytes:
         w = Writer()
         w.raw(self.params)
-        w.uint16(self.algorithm)
+        if self.algorithm is not None:
+            w.uint16(self.algorithm)
         w.vector(2, self.signature)
         return frame(self.msg_type, w.getvalue())
 
@@ -118,7 +120,8 @@ class DheServerKeyExchange:
     p: bytes
     g: bytes
     public: bytes
-    algorithm: int
+    #: None in TLS 1.0/1.1, which have no SignatureAndHashAlgorithm field.
+    algorithm: int | None
     signature: bytes
 
     @property
@@ -126,10 +129,10 @@ class DheServerKeyExchange:
         return dh_params(self.p, self.g, self.public)
 
     @classmethod
-    def parse(cls, body: bytes) -> DheServerKeyExchange:
+    def parse(cls, body: bytes, with_algorithm: bool = True) -> DheServerKeyExchange:
         r = Reader(body)
         p, g, public = r.vector(2, 1), r.vector(2, 1), r.vector(2, 1)
-        algorithm = r.uint16()
+        algorithm = r.uint16() if with_algorithm else None
         signature = r.vector(2, 1)
         r.expect_end()
         return cls(p=p, g=g, public=public, algorithm=algorithm, signature=signature)
@@ -137,7 +140,8 @@ class DheServerKeyExchange:
     def serialize(self) -> bytes:
         w = Writer()
         w.raw(self.params)
-        w.uint16(self.algorithm)
+        if self.algorithm is not None:
+            w.uint16(self.algorithm)
         w.vector(2, self.signature)
         return frame(self.msg_type, w.getvalue())
 

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+from cryptography.hazmat.decrepit.ciphers.algorithms import ARC4, TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from tlssim.tls.constants import MAX_CIPHERTEXT, MAX_CIPHERTEXT_TLS12, MAX_PLAINTEXT, ContentType
@@ -144,6 +144,10 @@ class Tls12CbcProtection:
     bytes whatever the padding length (what the MAC did not cover goes into a dummy hash),
     and then fails a bad padding and a bad MAC alike: BadRecordMac, same message.
     ``mac_bytes`` counts the bytes hashed, for the test that shows it.
+
+    RC4 (a stream cipher, RFC 7465 forbids it: its keystream's biases leak plaintext
+    repeated across many connections) encrypts content + MAC with one keystream per
+    direction that runs on across records: no IV, no padding.
     """
 
     __slots__ = (
@@ -155,6 +159,7 @@ class Tls12CbcProtection:
         "_mac_key",
         "_mac_len",
         "_mac_name",
+        "_stream",
         "_version",
         "mac_bytes",
         "seq",
@@ -172,8 +177,14 @@ class Tls12CbcProtection:
         version: int,
         encrypt_then_mac: bool,
     ) -> None:
+        cipher = suite.block_cipher
+        # (RC4 uses no block cipher: the AES object below is never used for it)
         self._algorithm: algorithms.AES | TripleDES = (
-            TripleDES(key) if suite.block_cipher == "3des" else algorithms.AES(key)
+            TripleDES(key) if cipher == "3des" else algorithms.AES(key.ljust(16, b"\x00"))
+        )
+        #: RC4: one keystream for the direction (RC4 decrypts as it encrypts).
+        self._stream = (
+            Cipher(ARC4(key), mode=None).encryptor() if suite.block_cipher == "rc4" else None
         )
         self._block = suite.block_size
         self._mac_key = mac_key
@@ -210,6 +221,9 @@ class Tls12CbcProtection:
         seq = self.seq
         self.seq += 1
         plain = bytes(data)
+        if self._stream is not None:
+            body = self._stream.update(plain + self._mac(seq, content_type, plain))
+            return bytes([content_type]) + self._version + len(body).to_bytes(2, "big") + body
         iv = self._next_iv(seq)
         if self._etm:
             padded = self._padded(plain)
@@ -230,7 +244,14 @@ class Tls12CbcProtection:
         block, mac_len = self._block, self._mac_len
         explicit = block if self._explicit else 0
         content_type = header[0]
-        if self._etm:
+        if self._stream is not None:
+            plain = self._stream.update(payload)
+            if len(plain) < mac_len:
+                raise BadRecordMac("record failed authentication")
+            content, tag = plain[: len(plain) - mac_len], plain[len(plain) - mac_len :]
+            if not hmac.compare_digest(self._mac(seq, content_type, content), tag):
+                raise BadRecordMac("record failed authentication")
+        elif self._etm:
             # the MAC first, over what came on the wire; nothing is decrypted before it
             body, tag = payload[:-mac_len], payload[-mac_len:]
             if len(body) < explicit + block or (len(body) - explicit) % block:

@@ -41,6 +41,8 @@ from tlssim.tls.ffdhe import DhShare
 from tlssim.tls.hello_extensions import HelloExtensions
 from tlssim.tls.keyexchange import ECDHE_GROUPS, KeyShare, host_groups
 from tlssim.tls.keys12 import Tls12Keys, refuse_renegotiation
+from tlssim.tls.legacy_signatures import legacy_sign
+from tlssim.tls.legacy_signatures import scheme_for as legacy_scheme
 from tlssim.tls.messages import CertificateVerify, ClientHello, ServerHello
 from tlssim.tls.messages12 import (
     Certificate12,
@@ -213,9 +215,9 @@ class ServerTls12(Handshake):
             self._ecdhe = _Ecdhe(share, scheme)
             params = ecdh_params(group, share.public)
             signed = core.client_random + server_random + params
-            signature = sign(certified.private_key, scheme, signed)
+            signature, algorithm = self._sign(certified, scheme, signed)
             ske = ServerKeyExchange(
-                group=group, public=share.public, algorithm=scheme, signature=signature
+                group=group, public=share.public, algorithm=algorithm, signature=signature
             )
             core.send_handshake(
                 ske.serialize(),
@@ -241,10 +243,11 @@ class ServerTls12(Handshake):
         p = group.p.to_bytes((group.bits + 7) // 8, "big")
         g = group.g.to_bytes((group.g.bit_length() + 7) // 8, "big")
         params = dh_params(p, g, share.public)
-        signature = sign(certified.private_key, scheme, core.client_random + server_random + params)
+        signed = core.client_random + server_random + params
+        signature, algorithm = self._sign(certified, scheme, signed)
         self._dhe_scheme = scheme
         ske = DheServerKeyExchange(
-            p=p, g=g, public=share.public, algorithm=scheme, signature=signature
+            p=p, g=g, public=share.public, algorithm=algorithm, signature=signature
         )
         core.send_handshake(
             ske.serialize(),
@@ -257,6 +260,14 @@ class ServerTls12(Handshake):
                 "signature_scheme": scheme.name,
             },
         )
+
+    def _sign(
+        self, certified: CertifiedKey, scheme: SignatureScheme, signed: bytes
+    ) -> tuple[bytes, SignatureScheme | None]:
+        """The ServerKeyExchange signature and the algorithm field (none before TLS 1.2)."""
+        if self.protocol < _TLS12:
+            return legacy_sign(certified.private_key, signed), None
+        return sign(certified.private_key, scheme, signed), scheme
 
     def _new_keys(self, offer: Offer12, suite: Tls12Suite, server_random: bytes) -> Tls12Keys:
         """Keys for the suite chosen; encrypt_then_mac when a CBC suite and both sides want it."""
@@ -299,7 +310,7 @@ class ServerTls12(Handshake):
         fields["selected_version"] = self.protocol.label
         fields["extended_master_secret"] = self._ems
         fields["resumed"] = resumed
-        if keys.suite.is_cbc:
+        if keys.suite.aead is None:
             fields["encrypt_then_mac"] = keys.encrypt_then_mac
         self._core.send_handshake(sh.serialize(), "ServerHello", fields)
 
@@ -316,8 +327,6 @@ class ServerTls12(Handshake):
             if s in ALL_TLS12_SUITES
             and s in offered
             and ALL_TLS12_SUITES[s].min_version <= self.protocol
-            # below TLS 1.2 only RSA key transport (no signed ServerKeyExchange in MD5-SHA1)
-            and (ALL_TLS12_SUITES[s].key_exchange == "rsa" or self.protocol >= _TLS12)
         ]
         if not candidates:
             raise HandshakeFailure("no common cipher suite")
@@ -352,6 +361,13 @@ class ServerTls12(Handshake):
                 continue
             if suite.key_exchange == "rsa":
                 return suite, certified, None, None
+            if self.protocol < _TLS12:  # no scheme to choose: MD5+SHA-1 (RSA) or SHA-1
+                legacy = legacy_scheme(key)
+                if suite.key_exchange == "dhe":
+                    return suite, certified, legacy, None
+                if groups:
+                    return suite, certified, legacy, groups[0]
+                continue
             scheme = next(
                 (
                     s

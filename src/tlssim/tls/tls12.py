@@ -41,7 +41,8 @@ class Tls12Suite:
     explicit_nonce_length: int
     aead: type[AESGCM] | type[ChaCha20Poly1305] | None
     #: CBC suites: the HMAC hash (``"sha1"``, ``"sha256"``, ``"sha384"``) and the block
-    #: cipher (``"aes"`` or ``"3des"``); the record carries an explicit IV (TLS 1.1+).
+    #: cipher (``"aes"`` or ``"3des"``; the record carries an explicit IV in TLS 1.1+), or
+    #: the RC4 stream cipher (``"rc4"``, RFC 7465 forbids it: no IV, no padding).
     mac_name: str = ""
     block_cipher: str = ""
     #: The oldest version the suite may be used with (the SHA-256/384 ones are TLS 1.2's).
@@ -53,7 +54,8 @@ class Tls12Suite:
 
     @property
     def is_cbc(self) -> bool:
-        return self.aead is None
+        """A block cipher in CBC mode (encrypt_then_mac applies); RC4 is a stream cipher."""
+        return self.block_cipher in ("aes", "3des")
 
     @property
     def mac_length(self) -> int:
@@ -61,7 +63,7 @@ class Tls12Suite:
 
     @property
     def block_size(self) -> int:
-        return 8 if self.block_cipher == "3des" else 16
+        return {"3des": 8, "rc4": 0}.get(self.block_cipher, 16)
 
     def hash_algorithm(self) -> hashes.HashAlgorithm:
         return hashes.SHA384() if self.hash_name == "sha384" else hashes.SHA256()
@@ -80,7 +82,7 @@ def _cbc(
 ) -> Tls12Suite:
     """A CBC suite: the PRF is SHA-384 for the SHA-384 MAC, SHA-256 otherwise (RFC 5246 5)."""
     prf_hash = "sha384" if mac == "sha384" else "sha256"
-    block = 8 if cipher == "3des" else 16
+    block = {"3des": 8, "rc4": 0}.get(cipher, 16)
     oldest = 0x0301 if mac == "sha1" else 0x0303
     return Tls12Suite(
         suite, kx, auth, prf_hash, key_length, block, block, None, mac, cipher, oldest
@@ -122,6 +124,8 @@ LEGACY_SUITES: dict[CipherSuite, Tls12Suite] = {
         _cbc(_S.TLS_RSA_WITH_AES_256_CBC_SHA256, "rsa", "rsa", "sha256", 32),
         _cbc(_S.TLS_RSA_WITH_3DES_EDE_CBC_SHA, "rsa", "rsa", "sha1", 24, "3des"),
         _cbc(_S.TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA, "ecdhe", "rsa", "sha1", 24, "3des"),
+        _cbc(_S.TLS_RSA_WITH_RC4_128_SHA, "rsa", "rsa", "sha1", 16, "rc4"),
+        _cbc(_S.TLS_ECDHE_RSA_WITH_RC4_128_SHA, "ecdhe", "rsa", "sha1", 16, "rc4"),
         _gcm(_S.TLS_DHE_RSA_WITH_AES_128_GCM_SHA256, "dhe", "rsa", "sha256", 16),
         _gcm(_S.TLS_DHE_RSA_WITH_AES_256_GCM_SHA384, "dhe", "rsa", "sha384", 32),
         _cbc(_S.TLS_DHE_RSA_WITH_AES_128_CBC_SHA, "dhe", "rsa", "sha1", 16),
