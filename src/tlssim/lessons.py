@@ -25,6 +25,10 @@ LESSONS: Final = {
     "the server's group must be a prime, and a client cannot trust it to be",
     "dhe": "finite-field DHE lets the server pick any group; browsers dropped it for ECDHE, "
     "whose named curves need no such trust",
+    "3des": "3DES has 64-bit blocks: after some 2^32 blocks under one key, colliding "
+    "ciphertext blocks reveal the XOR of plaintext blocks (Sweet32, a cookie in about 785 GB)",
+    "rc4": "RC4's keystream is biased in its first bytes and beyond: a secret sent over many "
+    "connections is recovered from the ciphertexts (RFC 7465 forbids RC4 in TLS)",
     "static-rsa": "RSA key transport has no forward secrecy (the server's key decrypts every "
     "recorded session) and invites Bleichenbacher-style padding oracles (ROBOT)",
 }

@@ -87,6 +87,10 @@ _MLDSA_CHAIN = "under the ML-DSA-65 intermediate and ML-DSA-87 root"
 _OPENSSL_OLD_TLS = OpensslOutcome(
     note="OpenSSL 3.0 at security level 1 still offers TLS 1.0/1.1, CBC and RSA key transport"
 )
+#: Neither OpenSSL 3.0 nor 4 has a 3DES or RC4 suite left (GnuTLS still does).
+_OPENSSL_HAS_NONE = OpensslOutcome(
+    server_alert="handshake_failure", note="OpenSSL 3.0 offers no such suite at all"
+)
 #: OpenSSL 3.0's client at its default security level takes no DH group under 2048 bits
 #: ("dh key too small") and none under 512 at all ("modulus too small"); it checks neither
 #: that p is a safe prime nor that it is a prime.
@@ -255,6 +259,28 @@ VIRTUAL_HOSTS: tuple[VirtualHost, ...] = (
         encrypt_then_mac=False,
         lesson=LESSONS["cbc"],
         openssl=OpensslOutcome(note="OpenSSL 3.0 still offers CBC suites by default"),
+    ),
+    VirtualHost(
+        "3des.tlssim.test",
+        ("rsa2048",),
+        certificate="RSA-2048; TLS 1.2 with 3DES-CBC suites only (RSA and ECDHE-RSA)",
+        expected="handshake_failure",
+        alert_from="server",
+        versions=("TLSv1_2",),
+        cipher_suites=("TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA", "TLS_RSA_WITH_3DES_EDE_CBC_SHA"),
+        lesson=LESSONS["3des"],
+        openssl=_OPENSSL_HAS_NONE,
+    ),
+    VirtualHost(
+        "rc4.tlssim.test",
+        ("rsa2048",),
+        certificate="RSA-2048; TLS 1.2 with RC4-128 suites only (RSA and ECDHE-RSA)",
+        expected="handshake_failure",
+        alert_from="server",
+        versions=("TLSv1_2",),
+        cipher_suites=("TLS_ECDHE_RSA_WITH_RC4_128_SHA", "TLS_RSA_WITH_RC4_128_SHA"),
+        lesson=LESSONS["rc4"],
+        openssl=_OPENSSL_HAS_NONE,
     ),
     VirtualHost(
         "static-rsa.tlssim.test",

@@ -19,6 +19,8 @@ pytestmark = pytest.mark.integration
 
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl not installed")
+GNUTLS_CLI = shutil.which("gnutls-cli")
+needs_gnutls = pytest.mark.skipif(GNUTLS_CLI is None, reason="gnutls-cli not installed")
 
 
 def handshake(stack: LocalStack, *args: str) -> tuple[dict[str, Any], str]:
@@ -40,6 +42,8 @@ def step(report: dict[str, Any], name: str) -> dict[str, Any]:
         ("tls-v1-1", "TLSv1.1", "TLS_RSA_WITH_AES_128_CBC_SHA", True),
         ("cbc", "TLSv1.2", "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256", False),
         ("static-rsa", "TLSv1.2", "TLS_RSA_WITH_AES_128_GCM_SHA256", None),
+        ("3des", "TLSv1.2", "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA", True),
+        ("rc4", "TLSv1.2", "TLS_ECDHE_RSA_WITH_RC4_128_SHA", False),
     ],
 )
 def test_allow_legacy_reaches_each_legacy_host(
@@ -80,7 +84,7 @@ def test_with_allow_legacy_dh2048_completes(stack: LocalStack) -> None:
 
 
 @pytest.mark.parametrize(
-    "host", ["tls-v1-0", "tls-v1-1", "cbc", "static-rsa", "dh480", "dh-composite"]
+    "host", ["tls-v1-0", "tls-v1-1", "cbc", "static-rsa", "dh480", "dh-composite", "3des", "rc4"]
 )
 def test_the_story_says_why_the_client_does_not_go_there(stack: LocalStack, host: str) -> None:
     name = f"{host}.tlssim.test"
@@ -94,6 +98,8 @@ def test_the_story_says_why_the_client_does_not_go_there(stack: LocalStack, host
         "cbc": "POODLE",
         "dh480": "Logjam",
         "dh-composite": "composite",
+        "3des": "Sweet32",
+        "rc4": "RFC 7465",
     }
     assert attack.get(host, "forward secrecy") in story, done.stdout
 
@@ -187,3 +193,38 @@ def test_modern_hosts_refuse_legacy(stack: LocalStack, host: str) -> None:
     assert re.search(r"<<< .*Alert.*fatal protocol_version", out), out
     out = s_client(stack, host, "-tls1_2", "-cipher", "AES128-SHA:ECDHE-RSA-AES128-SHA:@SECLEVEL=0")
     assert re.search(r"<<< .*Alert.*fatal handshake_failure", out), out
+
+
+@needs_gnutls
+@pytest.mark.parametrize(
+    ("host", "priority", "cipher"),
+    [
+        ("3des", "+RSA:+3DES-CBC", "(TLS1.2)-(RSA)-(3DES-CBC)-(SHA1)"),
+        ("rc4", "+ECDHE-RSA:+ARCFOUR-128", "(TLS1.2)-(ECDHE-SECP256R1)-(RSA-SHA256)-(ARCFOUR-128)"),
+    ],
+)
+def test_gnutls_reaches_3des_and_rc4(
+    stack: LocalStack, host: str, priority: str, cipher: str
+) -> None:
+    """The system's OpenSSL has neither; GnuTLS 3.7 still speaks both when asked."""
+    _, port = stack.server_tcp
+    done = subprocess.run(
+        [
+            GNUTLS_CLI or "gnutls-cli",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--sni-hostname",
+            f"{host}.tlssim.test",
+            "--insecure",
+            "--priority",
+            f"NONE:+VERS-TLS1.2:{priority}:+SHA1:+COMP-NULL:+SIGN-ALL:+GROUP-ALL",
+        ],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    out = done.stdout + done.stderr
+    assert "Handshake was completed" in out, out
+    assert cipher.split("-(")[-1] in out, out

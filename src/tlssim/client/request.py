@@ -44,8 +44,9 @@ LEGACY_VERSIONS: Final = (ProtocolVersion.TLSv1_1, ProtocolVersion.TLSv1_0)
 #: What allow_legacy enables, as the CLI says it.
 ALLOW_LEGACY_ENABLES: Final = (
     "TLS 1.1 and 1.0 (BEAST, the MD5/SHA-1 PRF), CBC suites with MAC-then-encrypt or "
-    "encrypt_then_mac (POODLE, Lucky Thirteen), 3DES (Sweet32) and RSA key transport (no "
-    "forward secrecy, ROBOT): offered after the modern choices, for a lesson only"
+    "encrypt_then_mac (POODLE, Lucky Thirteen), 3DES (Sweet32), RC4 (its biases), "
+    "finite-field DHE (Logjam) and RSA key transport (no forward secrecy, ROBOT): offered "
+    "after the modern choices, for a lesson only"
 )
 
 
