@@ -228,3 +228,27 @@ def test_gnutls_reaches_3des_and_rc4(
     out = done.stdout + done.stderr
     assert "Handshake was completed" in out, out
     assert cipher.split("-(")[-1] in out, out
+
+
+LEGACY_SCENARIOS = (
+    "downgrade-to-tls10",
+    "cbc-padding-tamper",
+    "cbc-mac-tamper",
+    "host-tls-v1-0",
+    "host-cbc",
+    "host-dh480",
+    "host-3des",
+    "host-rc4",
+    "host-mozilla-old",
+)
+
+
+def test_legacy_scenarios_pass(stack: LocalStack) -> None:
+    """The downgrade caught by the sentinel, padding and MAC tampering answered alike,
+    and the legacy hosts' scenarios, through the faults proxy."""
+    done = stack.tlssim("scenarios", "run", *LEGACY_SCENARIOS, "--json", timeout=300)
+    assert done.stdout.startswith("["), done.stdout[-2000:] + done.stderr[-4000:]
+    results = json.loads(done.stdout)
+    assert [r["name"] for r in results] == list(LEGACY_SCENARIOS)
+    failed = [r for r in results if not r["passed"]]
+    assert not failed, json.dumps(failed, indent=2)
