@@ -5,7 +5,9 @@ CBC suites with HMAC, MAC-then-encrypt and RFC 7366 encrypt-then-MAC, in TLS 1.2
 TLS 1.0/1.1 and SHA-1 MACs only at ``@SECLEVEL=0``. A handshake completing is the
 byte-exact check: each side's Finished is a PRF over every handshake byte under the master
 secret, and every record after ChangeCipherSpec carries an HMAC over its sequence number,
-header and content, so one byte of difference in a key, IV, MAC or padding fails it.
+header and content, so one byte of difference in a key, IV, MAC or padding fails it. Our
+client's master secret is also compared with the one OpenSSL logs (SSLKEYLOGFILE), and its
+records' sizes with what each version's IV and padding rules give.
 """
 
 from __future__ import annotations
@@ -116,6 +118,11 @@ def openssl_client(
     return ctx
 
 
+def openssl_keylog(path: Path) -> list[str]:
+    """The key log lines OpenSSL wrote (its comment line left out)."""
+    return [line for line in path.read_text().splitlines() if not line.startswith("#")]
+
+
 def received(evs: list[events.Event]) -> list[str]:
     return [e.name for e in evs if isinstance(e, events.HandshakeMessageReceived)]
 
@@ -128,9 +135,10 @@ def server_hello_fields(evs: list[events.Event], kind: type[events.Event]) -> di
 @pytest.mark.parametrize("etm", [True, False], ids=["EtM", "MtE"])
 @pytest.mark.parametrize(("suite", "version"), CASES, ids=IDS)
 def test_our_client_against_openssl_server(
-    pem_dir: Path, suite: CipherSuite, version: ProtocolVersion, etm: bool
+    pem_dir: Path, tmp_path: Path, suite: CipherSuite, version: ProtocolVersion, etm: bool
 ) -> None:
     ctx = openssl_server(pem_dir, suite, version, etm)
+    ctx.keylog_filename = str(tmp_path / "keylog")
     inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
     sobj = ctx.wrap_bio(inc, out, server_side=True)
     client = ClientConnection(
@@ -151,6 +159,20 @@ def test_our_client_against_openssl_server(
     fields = server_hello_fields(evs, events.HandshakeMessageReceived)
     assert fields["encrypt_then_mac"] is etm
     assert fields["selected_version"] == version.label
+    # byte for byte: OpenSSL's master secret (its key log) is the one we derived
+    assert openssl_keylog(tmp_path / "keylog") == [
+        e.keylog_line() for e in of_type(evs, events.SecretDerived)
+    ]
+    # TLS 1.0 chains its IVs (no IV in the record); 1.1 and 1.2 send one per record
+    client.send_application_data(b"x")
+    record = client.data_to_send()
+    inc.write(record)
+    assert sobj.read(10) == b"x"
+    block = 16
+    mac = LEGACY_SUITES[suite].mac_length
+    padded = (1 + mac + 1 + block - 1) // block * block if not etm else block
+    explicit = 0 if version == ProtocolVersion.TLSv1_0 else block
+    assert len(record) == 5 + explicit + padded + (mac if etm else 0)
 
     # records of every padding length, and one that spans several records
     for size in range(1, 40):
@@ -278,6 +300,7 @@ def test_dhe_our_client_against_openssl_server(
     pem_dir: Path, tmp_path: Path, suite: CipherSuite, name: str, group: ffdhe.DhGroup
 ) -> None:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.keylog_filename = str(tmp_path / "keylog")
     ctx.load_cert_chain(pem_dir / "rsa.crt", pem_dir / "rsa.key")
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_ciphers(f"{DHE_NAMES[suite]}:@SECLEVEL=0")
@@ -304,6 +327,9 @@ def test_dhe_our_client_against_openssl_server(
         if isinstance(e, events.HandshakeMessageReceived) and e.name == "ServerKeyExchange"
     )
     assert ske.fields["key_exchange"] == "dhe" and ske.fields["group_bits"] == group.bits
+    assert openssl_keylog(tmp_path / "keylog") == [
+        e.keylog_line() for e in of_type(evs, events.SecretDerived)
+    ]
     client.send_application_data(b"dhe")
     inc.write(client.data_to_send())
     assert sobj.read(100) == b"dhe"
