@@ -10,8 +10,9 @@ from typing import Final
 #: What a modern client avoids by refusing each legacy host, by what the host allows.
 LESSONS: Final = {
     "tls1.0": "TLS 1.0 chains each CBC record's IV from the last ciphertext block, which an "
-    "attacker sees before choosing the next plaintext (BEAST), checks no padding bytes in "
-    "practice (POODLE against TLS), and derives keys with MD5 and SHA-1",
+    "attacker sees before choosing the next plaintext (BEAST), leaves its CBC padding to "
+    "each stack to check (POODLE against the ones that did not), and derives keys with MD5 "
+    "and SHA-1",
     "tls1.1": "TLS 1.1 fixed BEAST with explicit IVs but still has only MAC-then-encrypt CBC "
     "suites (Lucky Thirteen, padding oracles) and the MD5/SHA-1 PRF; browsers dropped it in 2020",
     "cbc": "CBC with MAC-then-encrypt must decrypt and judge the padding before the MAC can be "

@@ -166,12 +166,21 @@ def _server_hello(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
             "that session (abbreviated handshake: no certificate, no key exchange)"
         )
     kx = {KeyExchange.RSA: "RSA key transport", KeyExchange.ECDHE: "ECDHE key exchange"}
-    how = kx.get(ctx.kind)
-    return (
-        f"the server picks TLS 1.2 and {suite}"
+    how = "finite-field DHE" if str(suite).startswith("TLS_DHE_") else kx.get(ctx.kind)
+    version = str(f.get("selected_version") or "TLSv1.2").replace("TLSv", "TLS ")
+    text = (
+        f"the server picks {version} and {suite}"
         + (f" ({how})" if how else "")
         + (" and sends its random and a session id")
     )
+    if "_CBC_" in str(suite) or "_RC4_" in str(suite):
+        etm = f.get("encrypt_then_mac")
+        text += "; records are protected with HMAC, " + (
+            "encrypt-then-MAC (RFC 7366)"
+            if etm
+            else "MAC-then-encrypt (the padding is read before the MAC can be checked)"
+        )
+    return text
 
 
 def _certificate(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
@@ -196,6 +205,13 @@ def _certificate_status(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
 
 
 def _server_key_exchange(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
+    if f.get("key_exchange") == "dhe":
+        return (
+            f"the server sends a finite-field group of its own choosing "
+            f"({f.get('group_bits', '?')}-bit modulus) and its ephemeral public value "
+            f"({f.get('public_size', '?')} B), signed with its certificate's private key "
+            f"({f.get('signature_scheme', '?')}); the client must judge the group itself"
+        )
     return (
         f"the server sends its ephemeral {f.get('group', '')} public key "
         f"({f.get('public_size', '?')} B), signed with its certificate's private key "
