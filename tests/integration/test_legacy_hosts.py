@@ -234,12 +234,11 @@ LEGACY_SCENARIOS = (
     "downgrade-to-tls10",
     "cbc-padding-tamper",
     "cbc-mac-tamper",
-    "host-tls-v1-0",
-    "host-cbc",
-    "host-dh480",
-    "host-3des",
-    "host-rc4",
-    "host-mozilla-old",
+    *(
+        f"host-{h.name.removesuffix('.tlssim.test')}"
+        for h in vhosts.VIRTUAL_HOSTS
+        if h.versions or h.lesson
+    ),
 )
 
 
