@@ -23,6 +23,7 @@ from tlssim.tls import (
     ProtocolVersion,
     events,
 )
+from tlssim.tls.config import ClientAuth
 from tlssim.tls.constants import DOWNGRADE_TLS11, DOWNGRADE_TLS12
 from tlssim.tls.messages import ClientHello
 
@@ -175,3 +176,25 @@ def test_a_default_server_refuses_cbc_and_tls10() -> None:
     assert of_type(sev, events.AlertSent) == [
         events.AlertSent(AlertLevel.fatal, AlertDescription.protocol_version)
     ]
+
+
+def test_below_tls12_a_required_client_certificate_fails_and_an_optional_one_is_not_asked() -> None:
+    for required, alert in ((True, AlertDescription.handshake_failure), (False, None)):
+        client, server = make_pair(
+            "rsa",
+            client_kw={"versions": (V.TLSv1_0,), "cipher_suites": (CBC,)},
+            server_kw={
+                "versions": (V.TLSv1_0,),
+                "cipher_suites": (CBC,),
+                "client_auth": lambda sni, required=required: ClientAuth(required=required),
+            },
+        )
+        client.start()
+        cev, sev = pump(client, server)
+        if alert is None:
+            assert of_type(cev, events.HandshakeComplete)
+            assert "CertificateRequest" not in [
+                e.name for e in sev if isinstance(e, events.HandshakeMessageSent)
+            ]
+        else:
+            assert of_type(sev, events.AlertSent) == [events.AlertSent(AlertLevel.fatal, alert)]

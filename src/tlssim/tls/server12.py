@@ -174,6 +174,12 @@ class ServerTls12(Handshake):
         )
         if self._config.client_auth is not None:
             self._client_auth = self._config.client_auth(offer.server_name)
+        if self._client_auth is not None and self.protocol < _TLS12:
+            # no TLS 1.0/1.1 CertificateVerify here (MD5+SHA-1): a required certificate
+            # cannot be had, an optional one is not asked for
+            if self._client_auth.required:
+                raise HandshakeFailure("client certificates need TLS 1.2 or better here")
+            self._client_auth = None
         # asking for a certificate means a full handshake: a resumption would skip it
         cached = self._find_session(offer) if self._client_auth is None else None
         if cached is not None:
@@ -362,6 +368,8 @@ class ServerTls12(Handshake):
             if suite.key_exchange == "rsa":
                 return suite, certified, None, None
             if self.protocol < _TLS12:  # no scheme to choose: MD5+SHA-1 (RSA) or SHA-1
+                if isinstance(key, ed25519.Ed25519PrivateKey):
+                    continue  # Ed25519 signs in TLS 1.2 and 1.3 only
                 legacy = legacy_scheme(key)
                 if suite.key_exchange == "dhe":
                     return suite, certified, legacy, None
