@@ -1,11 +1,21 @@
 """What our client demands of a server's own DH group (Logjam, small subgroups, composite
-moduli), engine to engine; the groups are the legacy hosts' (``tlssim.tls.ffdhe``)."""
+moduli), engine to engine; the groups are the legacy hosts' (``tlssim.tls.ffdhe``). And
+RFC 7919: a server holding a named group takes one the client lists."""
 
 from __future__ import annotations
 
 import pytest
 
-from tlssim.tls import AlertDescription, AlertLevel, CipherSuite, ProtocolVersion, events, ffdhe
+from tlssim.tls import (
+    AlertDescription,
+    AlertLevel,
+    CipherSuite,
+    NamedGroup,
+    ProtocolVersion,
+    events,
+    ffdhe,
+)
+from tlssim.tls.tls12 import TLS12_SUITES
 
 from .tlshelpers import make_pair, of_type, pump
 
@@ -70,3 +80,46 @@ def test_the_groups_are_what_they_say() -> None:
     sub = ffdhe.RFC5114_2048_224
     assert not ffdhe.is_safe_prime(sub.p)
     assert ffdhe.COMPOSITE_2048.bits == 2048 and ffdhe.COMPOSITE_2048.p % 3 == 0
+
+
+def test_rfc7919_the_server_takes_a_group_the_client_lists() -> None:
+    c, s = make_pair(
+        "rsa",
+        client_kw={
+            "versions": TLS12,
+            "cipher_suites": (DHE,),
+            "supported_groups": (NamedGroup.x25519, NamedGroup.ffdhe3072),
+        },
+        server_kw={"versions": TLS12, "cipher_suites": (DHE,)},
+    )
+    c.start()
+    cev, sev = pump(c, s)
+    assert of_type(sev, events.HandshakeComplete)[0].key_exchange == "ffdhe3072"
+    assert of_type(cev, events.HandshakeComplete)[0].key_exchange == "dhe3072"
+
+
+def test_rfc7919_no_common_group_means_no_dhe_suite() -> None:
+    c, s = make_pair(
+        "rsa",
+        client_kw={
+            "versions": TLS12,
+            "cipher_suites": (DHE, CipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256),
+            "supported_groups": (NamedGroup.x25519, 0x0102),  # ffdhe4096, which we lack
+        },
+        server_kw={"versions": TLS12, "cipher_suites": (DHE, *TLS12_SUITES)},
+    )
+    c.start()
+    cev, _ = pump(c, s)
+    done = of_type(cev, events.HandshakeComplete)[0]
+    assert done.cipher_suite == CipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+
+
+def test_rfc7919_negotiation_rules() -> None:
+    named = (int(NamedGroup.ffdhe2048), int(NamedGroup.ffdhe3072))
+    assert ffdhe.negotiate(ffdhe.FFDHE2048, ()) is ffdhe.FFDHE2048
+    assert ffdhe.negotiate(ffdhe.FFDHE2048, (int(NamedGroup.x25519),)) is ffdhe.FFDHE2048
+    assert ffdhe.negotiate(ffdhe.FFDHE2048, named[::-1]) is ffdhe.FFDHE2048  # ours first
+    assert ffdhe.negotiate(ffdhe.FFDHE2048, named[1:]) is ffdhe.FFDHE3072
+    assert ffdhe.negotiate(ffdhe.FFDHE2048, (0x0104,)) is None
+    # a legacy host's own group: the list is ignored, as servers before RFC 7919 did
+    assert ffdhe.negotiate(ffdhe.LAB_480, named) is ffdhe.LAB_480

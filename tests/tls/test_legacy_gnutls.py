@@ -24,6 +24,7 @@ from tlssim.tls import (
     CipherSuite,
     ClientConfig,
     ClientConnection,
+    NamedGroup,
     ProtocolVersion,
     ServerConfig,
     ServerConnection,
@@ -181,7 +182,7 @@ def test_gnutls_client_against_our_server(
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    done = subprocess.run(
+    proc = subprocess.Popen(
         [
             GNUTLS_CLI or "gnutls-cli",
             "127.0.0.1",
@@ -196,7 +197,115 @@ def test_gnutls_client_against_our_server(
             "--priority",
             priority(suite, version),
         ],
-        input="hello over a legacy suite\n",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    # stdin stays open until the echo is back: gnutls-cli closes on EOF
+    proc.stdin.write("hello over a legacy suite\n")
+    proc.stdin.flush()
+    lines = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "hello over a legacy suite" in line:
+            break
+    proc.stdin.close()
+    proc.wait(20)
+    assert proc.stderr is not None
+    rest, err = proc.stdout.read(), proc.stderr.read()
+    proc.stdout.close()
+    proc.stderr.close()
+    thread.join(10)
+    listener.close()
+    out = "".join(lines) + rest + err
+    assert any("hello over a legacy suite" in line for line in lines), out
+    complete = of_type(seen, events.HandshakeComplete)
+    assert len(complete) == 1 and complete[0].cipher_suite == suite, out
+    assert complete[0].version == version
+    cipher = "3DES-CBC" if "3DES" in suite.name else "ARCFOUR-128"
+    assert f"({cipher})" in out, out
+
+
+# -- RFC 7919: the group named in supported_groups --------------------------------------
+
+DHE = S.TLS_DHE_RSA_WITH_AES_128_CBC_SHA
+DHE_PRIORITY = "NONE:+VERS-TLS1.2:+DHE-RSA:+AES-128-CBC:+SHA1:+COMP-NULL:+SIGN-ALL:+GROUP-FFDHE3072"
+
+
+def test_rfc7919_our_client_gets_the_group_it_lists_from_gnutls(pem_dir: Path) -> None:
+    client = ClientConnection(
+        ClientConfig(
+            server_name=HOST,
+            entropy=counter_entropy(),
+            versions=(ProtocolVersion.TLSv1_2,),
+            cipher_suites=(DHE,),
+            supported_groups=(NamedGroup.ffdhe3072,),
+        )
+    )
+    with (
+        gnutls_server(pem_dir, DHE_PRIORITY) as port,
+        socket.create_connection(("127.0.0.1", port), 10) as sock,
+    ):
+        sock.settimeout(10)
+        evs = client.start()
+        while not of_type(evs, events.HandshakeComplete):
+            new = _pump(client, sock)
+            assert not of_type(new, events.ConnectionClosed), new
+            evs += new
+    ske = next(
+        e
+        for e in evs
+        if isinstance(e, events.HandshakeMessageReceived) and e.name == "ServerKeyExchange"
+    )
+    assert ske.fields["group_bits"] == 3072
+    assert of_type(evs, events.HandshakeComplete)[0].key_exchange == "dhe3072"
+
+
+def test_rfc7919_our_server_takes_the_group_gnutls_lists(pem_dir: Path) -> None:
+    server = ServerConnection(
+        ServerConfig(
+            entropy=counter_entropy(b"server"),
+            certificate_selector=selector_for(pki().keys["rsa"]),
+            versions=(ProtocolVersion.TLSv1_2,),
+            cipher_suites=(DHE,),
+        )
+    )
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    seen: list[events.Event] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(10)
+            while not of_type(seen, events.ConnectionClosed):
+                data = conn.recv(65536)
+                seen.extend(server.receive_data(data))
+                out = server.data_to_send()
+                if out:
+                    conn.sendall(out)
+                if not data:
+                    return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    done = subprocess.run(
+        [
+            GNUTLS_CLI or "gnutls-cli",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--insecure",
+            "--priority",
+            DHE_PRIORITY,
+        ],
+        input="",
         capture_output=True,
         text=True,
         timeout=30,
@@ -204,9 +313,5 @@ def test_gnutls_client_against_our_server(
     thread.join(10)
     listener.close()
     out = done.stdout + done.stderr
-    assert "hello over a legacy suite" in done.stdout, out
     complete = of_type(seen, events.HandshakeComplete)
-    assert len(complete) == 1 and complete[0].cipher_suite == suite, out
-    assert complete[0].version == version
-    cipher = "3DES-CBC" if "3DES" in suite.name else "ARCFOUR-128"
-    assert f"({cipher})" in out, out
+    assert len(complete) == 1 and complete[0].key_exchange == "ffdhe3072", out

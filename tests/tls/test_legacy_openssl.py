@@ -284,14 +284,15 @@ def _read_dh_pem(pem: bytes) -> tuple[int, int]:
     return values[0], values[1]
 
 
-def test_ffdhe2048_is_openssls() -> None:
+@pytest.mark.parametrize("group", [ffdhe.FFDHE2048, ffdhe.FFDHE3072], ids=lambda g: g.name)
+def test_the_rfc7919_groups_are_openssls(group: ffdhe.DhGroup) -> None:
     done = subprocess.run(
-        ["openssl", "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt", "group:ffdhe2048"],
+        ["openssl", "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt", f"group:{group.name}"],
         capture_output=True,
         check=True,
     )
-    assert _read_dh_pem(done.stdout) == (ffdhe.FFDHE2048.p, ffdhe.FFDHE2048.g)
-    assert ffdhe.is_safe_prime(ffdhe.FFDHE2048.p) and ffdhe.is_safe_prime(ffdhe.OAKLEY_GROUP2.p)
+    assert _read_dh_pem(done.stdout) == (group.p, group.g)
+    assert ffdhe.is_safe_prime(group.p)
 
 
 @pytest.mark.parametrize(("name", "group"), DH_CASES, ids=[c[0] for c in DH_CASES])

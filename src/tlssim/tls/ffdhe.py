@@ -19,7 +19,7 @@ import functools
 import hashlib
 from dataclasses import dataclass
 
-from tlssim.tls.constants import AlertDescription
+from tlssim.tls.constants import AlertDescription, NamedGroup
 from tlssim.tls.errors import IllegalParameter, TLSError
 
 _FFDHE2048_P = int(
@@ -63,6 +63,21 @@ _RFC5114_2048_224_Q = int(
     16,
 )
 
+_FFDHE3072_P = int(
+    "ffffffffffffffffadf85458a2bb4a9aafdc5620273d3cf1d8b9c583ce2d3695"
+    "a9e13641146433fbcc939dce249b3ef97d2fe363630c75d8f681b202aec4617a"
+    "d3df1ed5d5fd65612433f51f5f066ed0856365553ded1af3b557135e7f57c935"
+    "984f0c70e0e68b77e2a689daf3efe8721df158a136ade73530acca4f483a797a"
+    "bc0ab182b324fb61d108a94bb2c8e3fbb96adab760d7f4681d4f42a3de394df4"
+    "ae56ede76372bb190b07a7c8ee0a6d709e02fce1cdf7e2ecc03404cd28342f61"
+    "9172fe9ce98583ff8e4f1232eef28183c3fe3b1b4c6fad733bb5fcbc2ec22005"
+    "c58ef1837d1683b2c6f34a26c1b2effa886b4238611fcfdcde355b3b6519035b"
+    "bc34f4def99c023861b46fc9d6e6c9077ad91d2691f7f7ee598cb0fac186d91c"
+    "aefe130985139270b4130c93bc437944f4fd4452e2d74dd364f2e21e71f54bff"
+    "5cae82ab9c9df69ee86d2bc522363a0dabc521979b0deada1dbf9a42d5c4484e"
+    "0abcd06bfa53ddef3c1b20ee3fd59d7c25e41d2b66c62e37ffffffffffffffff",
+    16,
+)
 _OAKLEY2_P = int(
     "ffffffffffffffffc90fdaa22168c234c4c6628b80dc1cd129024e088a67cc74"
     "020bbea63b139b22514a08798e3404ddef9519b3cd3a431b302b0a6df25f1437"
@@ -91,8 +106,11 @@ class DhGroup:
         return self.p.bit_length()
 
 
-#: RFC 7919 ffdhe2048 (its named group code point is 0x0100).
+#: RFC 7919 ffdhe2048 and ffdhe3072 (named groups 0x0100 and 0x0101).
 FFDHE2048 = DhGroup("ffdhe2048", _FFDHE2048_P, 2)
+FFDHE3072 = DhGroup("ffdhe3072", _FFDHE3072_P, 2)
+#: The RFC 7919 groups by their supported_groups code point.
+NAMED_DH_GROUPS = {NamedGroup.ffdhe2048: FFDHE2048, NamedGroup.ffdhe3072: FFDHE3072}
 #: RFC 2409 Oakley group 2: the 1024-bit prime most servers shared, the one Logjam's
 #: precomputation targets.
 OAKLEY_GROUP2 = DhGroup("modp1024", _OAKLEY2_P, 2)
@@ -106,11 +124,31 @@ COMPOSITE_2048 = DhGroup("composite-2048", (_FFDHE2048_P >> 2) * 3 | 1, 2)
 
 #: The groups a host may name (``HostPolicy.dh_group``).
 DH_GROUPS = {
-    g.name: g for g in (FFDHE2048, OAKLEY_GROUP2, LAB_480, RFC5114_2048_224, COMPOSITE_2048)
+    g.name: g
+    for g in (FFDHE2048, FFDHE3072, OAKLEY_GROUP2, LAB_480, RFC5114_2048_224, COMPOSITE_2048)
 }
+
+#: Safe primes the client recognises without testing them (RFC 7919 and RFC 2409 groups;
+#: tests/tls check that each is one).
+_KNOWN_SAFE_PRIMES = frozenset({FFDHE2048.p, FFDHE3072.p, OAKLEY_GROUP2.p})
 
 #: The smallest modulus our client accepts by default (NIST SP 800-57, RFC 7919's floor).
 DEFAULT_MIN_DH_BITS = 2048
+
+
+def negotiate(configured: DhGroup, client_groups: tuple[int, ...]) -> DhGroup | None:
+    """The group for a DHE suite (RFC 7919 4): a server holding an RFC 7919 group uses one
+    the client lists, the configured one first, and none (no DHE suite) when the client
+    lists RFC 7919 groups but none of ours; a client listing none takes the configured
+    group. A server with a group of its own (a legacy host) ignores the list, as servers
+    from before RFC 7919 did."""
+    offered = [NAMED_DH_GROUPS[NamedGroup(g)] for g in client_groups if g in NAMED_DH_GROUPS]
+    listed_any = any(0x0100 <= g <= 0x01FF for g in client_groups)
+    if configured not in NAMED_DH_GROUPS.values() or not listed_any:
+        return configured
+    if configured in offered:
+        return configured
+    return offered[0] if offered else None
 
 
 @functools.lru_cache(maxsize=32)
@@ -153,11 +191,12 @@ def check_server_group(p: int, g: int, ys: int, min_bits: int) -> None:
             f"server DH group of {p.bit_length()} bits, below {min_bits} (Logjam)",
             AlertDescription.insufficient_security,
         )
-    if not _probably_prime(p):
-        raise IllegalParameter("server DH modulus is not prime")
     q = (p - 1) // 2
-    if not _probably_prime(q):
-        raise IllegalParameter("server DH modulus is not a safe prime (small subgroups)")
+    if p not in _KNOWN_SAFE_PRIMES:  # a named group is known good; any other is tested
+        if not _probably_prime(p):
+            raise IllegalParameter("server DH modulus is not prime")
+        if not _probably_prime(q):
+            raise IllegalParameter("server DH modulus is not a safe prime (small subgroups)")
     if not 1 < g < p - 1 or not 1 < ys < p - 1 or pow(ys, q, p) != 1:
         raise IllegalParameter("server DH value outside the prime-order subgroup")
 

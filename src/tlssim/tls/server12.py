@@ -37,7 +37,8 @@ from tlssim.tls.extensions import (
     encode_replica,
     index_extensions,
 )
-from tlssim.tls.ffdhe import DhShare
+from tlssim.tls.ffdhe import DhGroup, DhShare
+from tlssim.tls.ffdhe import negotiate as negotiate_dh
 from tlssim.tls.hello_extensions import HelloExtensions
 from tlssim.tls.keyexchange import ECDHE_GROUPS, KeyShare, host_groups
 from tlssim.tls.keys12 import Tls12Keys, refuse_renegotiation
@@ -126,6 +127,8 @@ class ServerTls12(Handshake):
         self._ecdhe: _Ecdhe | None = None
         #: ... for DHE: our share and the scheme we signed with.
         self._dhe: DhShare | None = None
+        #: The group of a DHE suite (RFC 7919 negotiation, or the configured one).
+        self._dh_group: DhGroup | None = None
         self._dhe_scheme: SignatureScheme | None = None
         #: What we ask of the client (None: nothing).
         self._client_auth: ClientAuth | None = None
@@ -244,7 +247,9 @@ class ServerTls12(Handshake):
         self, certified: CertifiedKey, scheme: SignatureScheme, server_random: bytes
     ) -> None:
         """ServerDHParams in our group (RFC 5246 7.4.3), signed like ECDHE's."""
-        core, group = self._core, self._config.dh_group
+        core, group = self._core, self._dh_group
+        if group is None:  # _choose takes a DHE suite only with a group
+            raise InternalError("DHE without a group")
         share = self._dhe = DhShare(group, self._config.entropy(32))
         p = group.p.to_bytes((group.bits + 7) // 8, "big")
         g = group.g.to_bytes((group.g.bit_length() + 7) // 8, "big")
@@ -362,7 +367,10 @@ class ServerTls12(Handshake):
             config.supported_groups, config.groups_for_server_name, offer.server_name
         )
         groups = [NamedGroup(g) for g in accepted if g in ECDHE_GROUPS and g in offer.groups]
+        dh_group = self._dh_group = negotiate_dh(config.dh_group, tuple(offer.groups))
         for suite in candidates:
+            if suite.key_exchange == "dhe" and dh_group is None:
+                continue  # RFC 7919 4: the client lists RFC 7919 groups, none of ours
             if not _auth_fits(key, suite.authentication):
                 continue
             if suite.key_exchange == "rsa":
