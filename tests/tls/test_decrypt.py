@@ -279,3 +279,57 @@ def test_corrupted_record_after_the_handshake_is_not_blamed_on_the_key() -> None
     with pytest.raises(OfflineDecryptionError, match="corrupted") as info:
         decrypt_session(c2s, bytes(corrupted), rsa_key())
     assert not isinstance(info.value, WrongKeyError)
+
+
+LEGACY = [
+    (CipherSuite.TLS_RSA_WITH_AES_128_CBC_SHA, ProtocolVersion.TLSv1_0, False),
+    (CipherSuite.TLS_RSA_WITH_AES_256_CBC_SHA, ProtocolVersion.TLSv1_1, True),
+    (CipherSuite.TLS_RSA_WITH_AES_128_CBC_SHA256, ProtocolVersion.TLSv1_2, False),
+    (CipherSuite.TLS_RSA_WITH_AES_256_CBC_SHA256, ProtocolVersion.TLSv1_2, True),
+    (CipherSuite.TLS_RSA_WITH_3DES_EDE_CBC_SHA, ProtocolVersion.TLSv1_2, True),
+    (CipherSuite.TLS_RSA_WITH_RC4_128_SHA, ProtocolVersion.TLSv1_0, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("suite", "version", "etm"), LEGACY, ids=[f"{s.name}-{v.label}-{e}" for s, v, e in LEGACY]
+)
+def test_legacy_rsa_key_transport_decrypts_with_the_server_key(
+    suite: CipherSuite, version: ProtocolVersion, etm: bool
+) -> None:
+    """The static-rsa lesson: CBC or RC4, TLS 1.0 to 1.2, MAC-then-encrypt or not, the
+    server's key opens every recorded record."""
+    client = ClientConnection(
+        ClientConfig(
+            server_name=HOST,
+            entropy=counter_entropy(b"c"),
+            versions=(version,),
+            cipher_suites=(suite,),
+            encrypt_then_mac=etm,
+        )
+    )
+    server = ServerConnection(
+        ServerConfig(
+            entropy=counter_entropy(b"s"),
+            certificate_selector=selector_for(pki().keys["rsa"]),
+            versions=(version,),
+            cipher_suites=(suite,),
+        )
+    )
+    c2s, s2c = record(client, server)
+    session = decrypt_session(c2s, s2c, rsa_key())
+    assert session.version == version and session.cipher_suite == suite
+    assert joined(session.client_application_data) == b"".join(CLIENT_SAYS)
+    assert list(session.server_application_data) == SERVER_SAYS
+
+
+def test_dhe_is_forward_secret() -> None:
+    suite = CipherSuite.TLS_DHE_RSA_WITH_AES_128_GCM_SHA256
+    pair = make_pair(
+        "rsa",
+        client_kw={"versions": TLS12, "cipher_suites": (suite,)},
+        server_kw={"cipher_suites": (suite,)},
+    )
+    c2s, s2c = record(*pair)
+    with pytest.raises(ForwardSecrecyError, match="ephemeral"):
+        decrypt_session(c2s, s2c, rsa_key())

@@ -17,6 +17,7 @@ from tlssim import rpcutil
 from tlssim.cli.errors import CliError, Exit, run_guarded
 from tlssim.cli.services import SERVICE_NAMES
 from tlssim.client.request import (
+    ALLOW_LEGACY_ENABLES,
     USABLE_GROUPS,
     USABLE_SIGNATURE_SCHEMES,
     USABLE_SUITES,
@@ -70,7 +71,17 @@ def _parser() -> argparse.ArgumentParser:
     hs.add_argument(
         "--no-sni", action="store_true", help="send no server_name extension (still verify it)"
     )
-    hs.add_argument("--tls", choices=["1.2", "1.3"], default="", help="TLS version (default any)")
+    hs.add_argument(
+        "--tls",
+        choices=["1.2", "1.3", "1.1", "1.0"],
+        default="",
+        help="TLS version (default 1.3 or 1.2; 1.1 and 1.0 need --allow-legacy)",
+    )
+    hs.add_argument(
+        "--allow-legacy",
+        action="store_true",
+        help="for a lesson, also offer " + ALLOW_LEGACY_ENABLES,
+    )
     hs.add_argument("--kx", choices=["rsa", "ecdhe"], default="", help="key exchange")
     hs.add_argument(
         "--cipher",
@@ -373,7 +384,10 @@ async def _handshake(args: argparse.Namespace) -> int:
         client_cert=client_cert,
         client_cert_pem=cert_pem,
         client_key_pem=key_pem,
+        allow_legacy=args.allow_legacy,
     )
+    if args.allow_legacy:
+        print(f"--allow-legacy: offering {ALLOW_LEGACY_ENABLES}", file=sys.stderr)
     address = ep.Endpoints.from_env().client
     async with rpcutil.open_channel(address) as channel:
         stub = client_pb2_grpc.TlsClientStub(channel)

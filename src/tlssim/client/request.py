@@ -23,7 +23,7 @@ from tlssim.tls.config import DEFAULT_TLS12_CIPHER_SUITES, DEFAULT_TLS13_CIPHER_
 from tlssim.tls.keyexchange import ECDHE_GROUPS, SUPPORTED_GROUPS
 from tlssim.tls.keyschedule import TLS13_SUITES
 from tlssim.tls.signatures import SUPPORTED_SCHEMES
-from tlssim.tls.tls12 import TLS12_SUITES
+from tlssim.tls.tls12 import LEGACY_SUITES, TLS12_SUITES
 from tlssim.topology.endpoints import split_host_port
 
 # The name sent and verified when the request names none: the lab's valid host.
@@ -35,7 +35,19 @@ VERSIONS: Final = {
     "": (ProtocolVersion.TLSv1_3, ProtocolVersion.TLSv1_2),
     "1.3": (ProtocolVersion.TLSv1_3,),
     "1.2": (ProtocolVersion.TLSv1_2,),
+    # with allow_legacy only
+    "1.1": (ProtocolVersion.TLSv1_1,),
+    "1.0": (ProtocolVersion.TLSv1_0,),
 }
+#: What allow_legacy adds to an offer of both versions: TLS 1.1 and 1.0 below them.
+LEGACY_VERSIONS: Final = (ProtocolVersion.TLSv1_1, ProtocolVersion.TLSv1_0)
+#: What allow_legacy enables, as the CLI says it.
+ALLOW_LEGACY_ENABLES: Final = (
+    "TLS 1.1 and 1.0 (BEAST, the MD5/SHA-1 PRF), CBC suites with MAC-then-encrypt or "
+    "encrypt_then_mac (POODLE, Lucky Thirteen), 3DES (Sweet32), RC4 (its biases), "
+    "finite-field DHE (Logjam) and RSA key transport (no forward secrecy, ROBOT): offered "
+    "after the modern choices, for a lesson only"
+)
 
 
 # What a request may name: only what the engine can actually use. The CLI offers the same.
@@ -43,6 +55,8 @@ USABLE_SUITES: Final = {
     ProtocolVersion.TLSv1_3: tuple(TLS13_SUITES),
     ProtocolVersion.TLSv1_2: tuple(TLS12_SUITES),
 }
+#: With allow_legacy: every suite below TLS 1.3 the engine runs.
+LEGACY_USABLE_SUITES: Final = tuple(TLS12_SUITES) + tuple(LEGACY_SUITES)
 USABLE_GROUPS: Final = tuple(SUPPORTED_GROUPS)
 USABLE_SIGNATURE_SCHEMES: Final = tuple(SignatureScheme(s) for s in SUPPORTED_SCHEMES)
 # Bounds on what a caller controls (a DNS name is at most 253 characters).
@@ -151,20 +165,28 @@ def client_cert_mode(request: Any) -> tuple[str, str]:
 
 def client_config(request: Any, target: Target) -> ClientConfig:
     """The engine's configuration for a HandshakeRequest."""
+    legacy = request.allow_legacy
     if request.tls_version not in VERSIONS:
         raise BadRequest(f"TLS version {request.tls_version!r} is not supported; use 1.2 or 1.3")
     if request.key_exchange not in ("", "ecdhe", "rsa"):
         raise BadRequest(f"key exchange {request.key_exchange!r}: use rsa or ecdhe")
     versions = VERSIONS[request.tls_version]
+    if max(versions) < ProtocolVersion.TLSv1_2 and not legacy:
+        raise BadRequest(
+            f"TLS {request.tls_version} is refused by default (BEAST, POODLE, the MD5/SHA-1 "
+            "PRF); add --allow-legacy for a lesson"
+        )
+    if legacy and request.tls_version in ("", "1.2"):
+        versions += LEGACY_VERSIONS
     if request.key_exchange == "rsa":
         if versions == (ProtocolVersion.TLSv1_3,):
             raise BadRequest("RSA key transport exists only in TLS 1.2; use --tls 1.2")
-        versions = (ProtocolVersion.TLSv1_2,)
+        versions = tuple(v for v in versions if v <= ProtocolVersion.TLSv1_2)
     kwargs: dict[str, Any] = {"versions": versions}
     kwargs["cipher_suites"] = (
-        _chosen_suites(request.cipher_suites, versions)
+        _chosen_suites(request.cipher_suites, versions, legacy)
         if request.cipher_suites
-        else _suites_for(versions, request.key_exchange)
+        else _suites_for(versions, request.key_exchange, legacy)
     )
     if request.groups:
         groups = _usable(NamedGroup, request.groups, USABLE_GROUPS, "group")
@@ -246,16 +268,28 @@ def _usable(enum: Any, names: Any, usable: tuple[Any, ...], what: str) -> tuple[
     return tuple(chosen)
 
 
-def _chosen_suites(names: Any, versions: tuple[ProtocolVersion, ...]) -> tuple[CipherSuite, ...]:
-    """The named suites; each must belong to a version on offer."""
+def _chosen_suites(
+    names: Any, versions: tuple[ProtocolVersion, ...], legacy: bool = False
+) -> tuple[CipherSuite, ...]:
+    """The named suites; each must belong to a version on offer (legacy ones with
+    allow_legacy only)."""
     every = tuple(
         s for v in (ProtocolVersion.TLSv1_3, ProtocolVersion.TLSv1_2) for s in USABLE_SUITES[v]
     )
+    if legacy:
+        every += tuple(LEGACY_SUITES)
+    elif any(n in CipherSuite.__members__ and CipherSuite[n] in LEGACY_SUITES for n in names):
+        raise BadRequest(
+            "CBC and 3DES suites are refused by default (POODLE, Lucky Thirteen, Sweet32); "
+            "add --allow-legacy for a lesson"
+        )
     suites = _usable(CipherSuite, names, every, "cipher suite")
     for suite in suites:
-        if not any(suite in USABLE_SUITES[v] for v in versions):
+        if suite in LEGACY_SUITES and any(v <= ProtocolVersion.TLSv1_2 for v in versions):
+            continue
+        if not any(suite in USABLE_SUITES[v] for v in versions if v in USABLE_SUITES):
             other = next(v for v in USABLE_SUITES if suite in USABLE_SUITES[v])
-            offered = [s.name for v in versions for s in USABLE_SUITES[v]]
+            offered = [s.name for v in versions for s in USABLE_SUITES.get(v, ())]
             raise BadRequest(
                 f"{suite.name} is a {other.label} suite; for {versions[0].label} use one "
                 f"of {', '.join(offered)}"
@@ -264,14 +298,21 @@ def _chosen_suites(names: Any, versions: tuple[ProtocolVersion, ...]) -> tuple[C
 
 
 def _suites_for(
-    versions: tuple[ProtocolVersion, ...], key_exchange: str
+    versions: tuple[ProtocolVersion, ...], key_exchange: str, legacy: bool = False
 ) -> tuple[CipherSuite, ...]:
-    """The default suites for these versions, narrowed to one TLS 1.2 key exchange if asked."""
+    """The default suites for these versions, narrowed to one TLS 1.2 key exchange if asked.
+
+    RSA key transport (no forward secrecy) is offered only when asked for (``rsa``) or with
+    allow_legacy, which also adds the CBC and 3DES suites after the AEAD ones."""
     suites: tuple[CipherSuite, ...] = ()
     if ProtocolVersion.TLSv1_3 in versions and key_exchange != "rsa":
         suites += DEFAULT_TLS13_CIPHER_SUITES
-    if ProtocolVersion.TLSv1_2 in versions:
+    if any(v <= ProtocolVersion.TLSv1_2 for v in versions):
         rsa_kx = tuple(s for s in DEFAULT_TLS12_CIPHER_SUITES if s.name.startswith("TLS_RSA_"))
         ecdhe = tuple(s for s in DEFAULT_TLS12_CIPHER_SUITES if s not in rsa_kx)
-        suites += {"rsa": rsa_kx, "ecdhe": ecdhe}.get(key_exchange, ecdhe + rsa_kx)
+        if legacy:
+            rsa_kx += tuple(s for s in LEGACY_SUITES if s.name.startswith("TLS_RSA_"))
+            ecdhe += tuple(s for s in LEGACY_SUITES if not s.name.startswith("TLS_RSA_"))
+        default = ecdhe + rsa_kx if legacy else ecdhe
+        suites += {"rsa": rsa_kx, "ecdhe": ecdhe}.get(key_exchange, default)
     return suites

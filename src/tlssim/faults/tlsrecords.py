@@ -214,9 +214,10 @@ def _split_hello(record: Record) -> _Hello:
     return _Hello(record.raw[:HEADER_SIZE], msg_type, bytearray(msg[:pos]), extensions, trailer)
 
 
-def remove_tls13(record: Record) -> Record:
-    """A ClientHello record without 0x0304 in supported_versions (the extension goes if
-    nothing else is left in it); every length field is fixed."""
+def remove_tls13(record: Record, ceiling: int = TLS13 - 1) -> Record:
+    """A ClientHello record without 0x0304 (or, with ``ceiling``, every version above it)
+    in supported_versions (the extension goes if nothing else is left in it); every length
+    field is fixed."""
     hello = _split_hello(record)
     if hello.msg_type != HandshakeType.client_hello:
         raise HelloRewriteError("not a ClientHello")
@@ -224,7 +225,7 @@ def remove_tls13(record: Record) -> Record:
     for ext_type, data in hello.extensions:
         if ext_type == ExtensionType.supported_versions:
             versions = [data[i : i + 2] for i in range(1, len(data) - 1, 2)]
-            rest = [v for v in versions if int.from_bytes(v, "big") != TLS13]
+            rest = [v for v in versions if int.from_bytes(v, "big") <= ceiling]
             if not rest:
                 continue
             data = bytes([2 * len(rest)]) + b"".join(rest)

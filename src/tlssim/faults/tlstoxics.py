@@ -51,6 +51,8 @@ _CODE_KEYS = frozenset(
 )
 # Replays on connections of their own, running (referenced so they are not collected).
 _REPLAYS: set[asyncio.Future[None]] = set()
+# What tls_downgrade may leave a ClientHello with: the best version kept.
+_DOWNGRADE_TO = {"1.2": 0x0303, "1.1": 0x0302, "1.0": 0x0301}
 # Numeric attributes that may be negative.
 _SIGNED_KEYS = frozenset({"flip_byte", "value"})
 
@@ -385,13 +387,22 @@ class TlsReplayToxic(TlsToxic):
 
 @register_toxic("tls_downgrade")
 class TlsDowngradeToxic(TlsToxic):
-    """Removes TLS 1.3 from the ClientHello's supported_versions (put it on upstream)."""
+    """Removes TLS 1.3 from the ClientHello's supported_versions (put it on upstream); with
+    `to` ("1.1" or "1.0"), every version above that one as well."""
 
-    defaults = MappingProxyType({**SELECTOR_DEFAULTS, "handshake_type": "client_hello"})
+    defaults = MappingProxyType(
+        {**SELECTOR_DEFAULTS, "handshake_type": "client_hello", "to": "1.2"}
+    )
+
+    @classmethod
+    def validate(cls, attributes: Mapping[str, AttrValue]) -> None:
+        super().validate(attributes)
+        if str(attributes["to"]) not in _DOWNGRADE_TO:
+            raise BadRequestError(f"attribute 'to' must be one of {', '.join(_DOWNGRADE_TO)}")
 
     def on_selected(self, record: Record) -> None:
         try:
-            self.send(remove_tls13(record).raw)
+            self.send(remove_tls13(record, _DOWNGRADE_TO[str(self.attr("to"))]).raw)
         except HelloRewriteError as exc:
             log.warning("%s: tls_downgrade left the record: %s", self.link.connection_id, exc)
             self.send(record.raw)

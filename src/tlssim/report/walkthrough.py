@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tlssim.report.model import ChainEntry, Direction, Report, Step
+from tlssim.topology import vhosts
 
 # The client's own check of the chain. Reports before it was renamed say
 # "CertificateVerification", which read like the CertificateVerify message.
@@ -50,6 +51,8 @@ class Context:
     chain: tuple[ChainEntry, ...]
     #: TLS 1.2: both hellos carried extended_master_secret (RFC 7627).
     ems: bool = False
+    #: For one of the lab's legacy hosts: why a modern client refuses it.
+    lesson: str = ""
 
     @classmethod
     def of(cls, report: Report) -> Context:
@@ -75,12 +78,24 @@ class Context:
             resumed=resumed,
             chain=report.chain,
             ems=not tls13 and bool(hello.get("extended_master_secret")),
+            lesson=_lesson(report.server_name),
         )
 
     @property
     def data_key(self) -> str:
         """The key that protects application data."""
         return "application key" if self.tls13 else "session key"
+
+
+def _lesson(server_name: str | None) -> str:
+    host = vhosts.find(server_name) if server_name else None
+    return host.lesson if host is not None else ""
+
+
+#: Alerts that end a handshake with a legacy host our client does not go along with.
+_REFUSALS = frozenset(
+    {"protocol_version", "handshake_failure", "insufficient_security", "illegal_parameter"}
+)
 
 
 def display_name(step: Step) -> str:
@@ -154,12 +169,21 @@ def _server_hello(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
             "that session (abbreviated handshake: no certificate, no key exchange)"
         )
     kx = {KeyExchange.RSA: "RSA key transport", KeyExchange.ECDHE: "ECDHE key exchange"}
-    how = kx.get(ctx.kind)
-    return (
-        f"the server picks TLS 1.2 and {suite}"
+    how = "finite-field DHE" if str(suite).startswith("TLS_DHE_") else kx.get(ctx.kind)
+    version = str(f.get("selected_version") or "TLSv1.2").replace("TLSv", "TLS ")
+    text = (
+        f"the server picks {version} and {suite}"
         + (f" ({how})" if how else "")
         + (" and sends its random and a session id")
     )
+    if "_CBC_" in str(suite) or "_RC4_" in str(suite):
+        etm = f.get("encrypt_then_mac")
+        text += "; records are protected with HMAC, " + (
+            "encrypt-then-MAC (RFC 7366)"
+            if etm
+            else "MAC-then-encrypt (the padding is read before the MAC can be checked)"
+        )
+    return text
 
 
 def _certificate(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
@@ -192,6 +216,13 @@ def _certificate_status(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
 
 
 def _server_key_exchange(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
+    if f.get("key_exchange") == "dhe":
+        return (
+            f"the server sends a finite-field group of its own choosing "
+            f"({f.get('group_bits', '?')}-bit modulus) and its ephemeral public value "
+            f"({f.get('public_size', '?')} B), signed with its certificate's private key "
+            f"({f.get('signature_scheme', '?')}); the client must judge the group itself"
+        )
     return (
         f"the server sends its ephemeral {f.get('group', '')} public key "
         f"({f.get('public_size', '?')} B), signed with its certificate's private key "
@@ -315,6 +346,8 @@ def _alert(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
     text = f"FATAL ALERT {description} from the {_side(step)}: the connection ends here"
     if description == "handshake_failure" and step.direction is Direction.RECEIVED:
         text += f" ({_REFUSED_OFFER})"
+    if ctx.lesson and description in _REFUSALS:
+        text += f". Why a modern client does not go there: {ctx.lesson}"
     return text
 
 
@@ -328,7 +361,10 @@ _REFUSED_OFFER = (
 
 
 def _complete(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
-    return f"handshake complete: application data flows under the {ctx.data_key}s"
+    text = f"handshake complete: application data flows under the {ctx.data_key}s"
+    if ctx.lesson:
+        text += f" (a legacy host, reached for a lesson: {ctx.lesson})"
+    return text
 
 
 def _fixed(text: str) -> Any:

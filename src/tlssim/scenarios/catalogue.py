@@ -48,7 +48,7 @@ def _host_scenarios() -> tuple[Scenario, ...]:
             expect=(
                 Expect(ok=True)
                 if host.expected == "success"
-                else Expect(ok=False, alert=host.expected, sent_by="client")
+                else Expect(ok=False, alert=host.expected, sent_by=host.alert_from)
             ),
         )
         for host in vhosts.VIRTUAL_HOSTS
@@ -219,6 +219,31 @@ HANDSHAKE_FAULTS: tuple[Scenario, ...] = (
         description="TLS 1.3 is stripped from the ClientHello: the client sees the sentinel",
         faults=(Fault("client_server", toxic("tls_downgrade", "upstream")),),
         expect=Expect(ok=False, alert="illegal_parameter", sent_by="client"),
+    ),
+    Scenario(
+        name="downgrade-to-tls10",
+        description="a client allowing legacy offers TLS 1.3 down to 1.0; a man in the middle "
+        "leaves only TLS 1.0: the server (Mozilla's old profile) ends its random with "
+        "DOWNGRD\\x00 and the client aborts",
+        faults=(Fault("client_server", toxic("tls_downgrade", "upstream", to="1.0")),),
+        request={"server_name": "mozilla-old.tlssim.test", "allow_legacy": True},
+        expect=Expect(ok=False, alert="illegal_parameter", sent_by="client"),
+    ),
+    Scenario(
+        name="cbc-padding-tamper",
+        description="POODLE-style: one bit flipped in the server's CBC record changes its "
+        "padding length byte (MAC-then-encrypt): bad_record_mac, as for any other tampering",
+        faults=(Fault("client_server", tamper(content_type="application_data", flip_byte=-17)),),
+        request={"server_name": "cbc.tlssim.test", "allow_legacy": True},
+        expect=Expect(ok=False, alert="bad_record_mac", sent_by="client"),
+    ),
+    Scenario(
+        name="cbc-mac-tamper",
+        description="one bit flipped in the MAC of the server's CBC record: bad_record_mac, "
+        "the same alert as a bad padding (no padding oracle)",
+        faults=(Fault("client_server", tamper(content_type="application_data", flip_byte=-40)),),
+        request={"server_name": "cbc.tlssim.test", "allow_legacy": True},
+        expect=Expect(ok=False, alert="bad_record_mac", sent_by="client"),
     ),
 )
 

@@ -51,8 +51,10 @@ from tlssim.telemetry import metrics
 from tlssim.telemetry.traces import TraceLog
 from tlssim.tls import (
     CertifiedKey,
+    CipherSuite,
     HandshakeFailure,
     NamedGroup,
+    ProtocolVersion,
     ServerConfig,
     ServerConnection,
     SessionCache,
@@ -61,7 +63,8 @@ from tlssim.tls import (
     events,
 )
 from tlssim.tls.anti_replay import EarlyDataSettings
-from tlssim.tls.config import ClientAuth
+from tlssim.tls.config import DEFAULT_CIPHER_SUITES, ClientAuth, HostPolicy
+from tlssim.tls.ffdhe import DH_GROUPS
 from tlssim.tls.signatures import key_supports
 from tlssim.topology import vhosts
 from tlssim.topology.endpoints import split_host_port
@@ -305,6 +308,9 @@ class ConnectionHost:
     def groups(self, server_name: str | None) -> tuple[NamedGroup, ...] | None:
         return host_groups(self.host(server_name))
 
+    def policy(self, server_name: str | None) -> HostPolicy | None:
+        return host_policy(self.host(server_name))
+
     def client_auth(self, server_name: str | None) -> ClientAuth | None:
         return self._client_auth(self.host(server_name))
 
@@ -319,6 +325,19 @@ def host_groups(host: vhosts.VirtualHost | None) -> tuple[NamedGroup, ...] | Non
     if host is None or not host.groups:
         return None
     return tuple(NamedGroup[g] for g in host.groups)
+
+
+def host_policy(host: vhosts.VirtualHost | None) -> HostPolicy | None:
+    """The versions and suites a host allows instead of the server's (the legacy hosts)."""
+    if host is None or not (host.versions or host.cipher_suites):
+        return None
+    return HostPolicy(
+        versions=tuple(ProtocolVersion[v] for v in host.versions)
+        or (ProtocolVersion.TLSv1_3, ProtocolVersion.TLSv1_2),
+        cipher_suites=tuple(CipherSuite[s] for s in host.cipher_suites) or DEFAULT_CIPHER_SUITES,
+        encrypt_then_mac=host.encrypt_then_mac,
+        dh_group=DH_GROUPS[host.dh_group] if host.dh_group else None,
+    )
 
 
 def _says_revoked(staple: bytes) -> bool:
@@ -425,6 +444,7 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
                 ticket_key=self._ticket_key,
                 client_auth=host.client_auth,
                 groups_for_server_name=host.groups,
+                host_policy=host.policy,
                 early_data=self._early_data,
                 replica=self.replica,
             )

@@ -102,10 +102,12 @@ class CertificateRequest12:
     authorities: tuple[bytes, ...] = ()
 
     @classmethod
-    def parse(cls, body: bytes) -> CertificateRequest12:
+    def parse(cls, body: bytes, with_schemes: bool = True) -> CertificateRequest12:
+        """TLS 1.0 and 1.1 requests have no supported_signature_algorithms
+        (``with_schemes`` False): no scheme then fits, and our client sends no certificate."""
         r = Reader(body)
         types = tuple(r.vector(1, 1))
-        schemes = r.uint16_list(2, 2)
+        schemes = r.uint16_list(2, 2) if with_schemes else ()
         authorities = _read_authorities(r)
         r.expect_end()
         return cls(certificate_types=types, schemes=schemes, authorities=authorities)

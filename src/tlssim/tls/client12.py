@@ -46,13 +46,17 @@ from tlssim.tls.errors import (
     UnsupportedExtension,
 )
 from tlssim.tls.extensions import decode_replica
+from tlssim.tls.ffdhe import DhGroup, DhShare, check_server_group
 from tlssim.tls.keyexchange import ECDHE_GROUPS, KeyShare
 from tlssim.tls.keys12 import Tls12Keys, refuse_renegotiation
+from tlssim.tls.legacy_signatures import legacy_verify
+from tlssim.tls.legacy_signatures import scheme_for as legacy_scheme
 from tlssim.tls.messages import CertificateVerify, ServerHello
 from tlssim.tls.messages12 import (
     Certificate12,
     CertificateStatus,
     ClientKeyExchange,
+    DheServerKeyExchange,
     ServerHelloDone,
     ServerKeyExchange,
 )
@@ -60,7 +64,7 @@ from tlssim.tls.negotiated import Negotiated, key_exchange_name
 from tlssim.tls.sessions import Session
 from tlssim.tls.signatures import PublicKey, sign, verify
 from tlssim.tls.states import CHANGE_CIPHER_SPEC, Handshake, Table, Tls12State, step
-from tlssim.tls.tls12 import TLS12_SUITES, master_secret
+from tlssim.tls.tls12 import ALL_TLS12_SUITES
 from tlssim.tls.versions import client_check_downgrade
 
 S, M = Tls12State, HandshakeType
@@ -74,6 +78,7 @@ _SH12_ALLOWED = {
     ExtensionType.extended_master_secret,
     ExtensionType.ec_point_formats,
     ExtensionType.tlssim_replica,
+    ExtensionType.encrypt_then_mac,
 }
 
 
@@ -91,9 +96,15 @@ class ClientTls12(Handshake):
     version = ProtocolVersion.TLSv1_2
 
     def __init__(
-        self, core: ConnectionCore, offer: ClientOffer, hello: tuple[ServerHello, dict[int, bytes]]
+        self,
+        core: ConnectionCore,
+        offer: ClientOffer,
+        hello: tuple[ServerHello, dict[int, bytes]],
+        protocol: ProtocolVersion = ProtocolVersion.TLSv1_2,
     ) -> None:
         self.state = S.WAIT_SH
+        #: The version the server chose: TLS 1.2, or 1.1 / 1.0 when we offered them.
+        self.protocol = protocol
         self._core = core
         self._offer = offer
         self._config = offer.config
@@ -110,6 +121,8 @@ class ClientTls12(Handshake):
         #: From the ServerKeyExchange on (None: RSA key transport, or a resumption).
         self._share: _ServerShare | None = None
         self._request: CertificateRequest12 | None = None
+        #: DHE: the server's group, its public value and the scheme it signed them with.
+        self._dhe: tuple[DhGroup, bytes, SignatureScheme] | None = None
         self._server_replica: str | None = None
 
     @property
@@ -127,9 +140,19 @@ class ClientTls12(Handshake):
     def on_server_hello(self, body: bytes, raw: bytes) -> Tls12State:
         sh, exts = self._first_hello
         core, config = self._core, self._config
-        client_check_downgrade(sh.random, ProtocolVersion.TLSv1_2, self._offer.versions)
-        if sh.cipher_suite not in config.cipher_suites or sh.cipher_suite not in TLS12_SUITES:
+        client_check_downgrade(sh.random, self.protocol, self._offer.versions)
+        if sh.cipher_suite not in self._offer.suites or sh.cipher_suite not in ALL_TLS12_SUITES:
             raise IllegalParameter("server chose a cipher suite we did not offer")
+        suite = ALL_TLS12_SUITES[CipherSuite(sh.cipher_suite)]
+        if suite.min_version > self.protocol:
+            raise IllegalParameter(f"{suite.suite.name} is not for {self.protocol.label}")
+        etm = ExtensionType.encrypt_then_mac in exts
+        if etm and ExtensionType.encrypt_then_mac not in self._offer.sent_extensions:
+            raise UnsupportedExtension("encrypt_then_mac answered but not sent")
+        if etm and exts[ExtensionType.encrypt_then_mac]:
+            raise DecodeError("encrypt_then_mac with a body")
+        if etm and not suite.is_cbc:  # RFC 7366 3: never with an AEAD suite
+            raise IllegalParameter("encrypt_then_mac with a suite that is not CBC")
         if sh.legacy_compression_method != 0:
             raise IllegalParameter("non-null compression")
         for etype in exts:
@@ -151,22 +174,23 @@ class ClientTls12(Handshake):
             raise DecodeError("extended_master_secret with a body")
         self._ems = ems is not None
         core.peer_hello_seen = True
-        suite = TLS12_SUITES[CipherSuite(sh.cipher_suite)]
-        self._keys_or_none = keys = Tls12Keys(core, suite, sh.random)
+        self._keys_or_none = keys = Tls12Keys(core, suite, sh.random, self.protocol, etm)
         self._server_session_id = sh.legacy_session_id_echo
         self._staple_expected = ExtensionType.status_request in exts
         core.transcript.start(suite)
         session = config.session
         resumed = (
             session is not None
-            and session.version == ProtocolVersion.TLSv1_2
+            and session.version == self.protocol
             and bool(session.session_id)
             and sh.legacy_session_id_echo == session.session_id
         )
         fields = server_hello_fields(sh, exts, None)
-        fields["selected_version"] = ProtocolVersion.TLSv1_2.label
+        fields["selected_version"] = self.protocol.label
         fields["extended_master_secret"] = self._ems
         fields["resumed"] = resumed
+        if suite.aead is None:
+            fields["encrypt_then_mac"] = etm
         core.received(raw, "ServerHello", fields)
         if session is None or not resumed:
             return S.WAIT_CERT
@@ -213,7 +237,7 @@ class ClientTls12(Handshake):
         """Hand the chain to the caller; the key exchange decides what comes next."""
         self._core.events.append(ev.CertificateReceived(self._leaf[0], staple))
         self._core.pause()
-        return S.WAIT_SKE if self._keys.suite.key_exchange == "ecdhe" else S.WAIT_SHD
+        return S.WAIT_SHD if self._keys.suite.key_exchange == "rsa" else S.WAIT_SKE
 
     def on_certificate_status(self, body: bytes, raw: bytes) -> Tls12State:
         status = CertificateStatus.parse(body)
@@ -233,16 +257,15 @@ class ClientTls12(Handshake):
 
     def on_server_key_exchange(self, body: bytes, raw: bytes) -> None:
         config, keys = self._config, self._keys
-        ske = ServerKeyExchange.parse(body)
+        if keys.suite.key_exchange == "dhe":
+            self._on_dhe_key_exchange(body, raw)
+            return
+        ske = ServerKeyExchange.parse(body, self.protocol >= ProtocolVersion.TLSv1_2)
         if ske.group not in config.supported_groups or ske.group not in ECDHE_GROUPS:
             raise IllegalParameter("ServerKeyExchange for a group we did not offer")
-        if ske.algorithm not in config.signature_schemes:
-            raise IllegalParameter("ServerKeyExchange signed with a scheme we did not offer")
         signed = self._core.client_random + keys.server_random + ske.params
-        verify(self._leaf[1], ske.algorithm, ske.signature, signed, tls12=True)
-        share = self._share = _ServerShare(
-            NamedGroup(ske.group), ske.public, SignatureScheme(ske.algorithm)
-        )
+        scheme = self._check_signature(ske.algorithm, ske.signature, signed)
+        share = self._share = _ServerShare(NamedGroup(ske.group), ske.public, scheme)
         self._core.received(
             raw,
             "ServerKeyExchange",
@@ -254,10 +277,46 @@ class ClientTls12(Handshake):
             },
         )
 
+    def _check_signature(
+        self, algorithm: int | None, signature: bytes, signed: bytes
+    ) -> SignatureScheme:
+        """The ServerKeyExchange signature: a scheme we offered (TLS 1.2), or MD5+SHA-1 /
+        SHA-1 by the key's type (TLS 1.0/1.1, no algorithm field)."""
+        key = self._leaf[1]
+        if algorithm is None:
+            legacy_verify(key, signature, signed)
+            return legacy_scheme(key)
+        if algorithm not in self._config.signature_schemes:
+            raise IllegalParameter("ServerKeyExchange signed with a scheme we did not offer")
+        verify(key, algorithm, signature, signed, tls12=True)
+        return SignatureScheme(algorithm)
+
+    def _on_dhe_key_exchange(self, body: bytes, raw: bytes) -> None:
+        """ServerDHParams: the signature first, then what we demand of the group."""
+        config, keys = self._config, self._keys
+        ske = DheServerKeyExchange.parse(body, self.protocol >= ProtocolVersion.TLSv1_2)
+        signed = self._core.client_random + keys.server_random + ske.params
+        scheme = self._check_signature(ske.algorithm, ske.signature, signed)
+        p, g = int.from_bytes(ske.p, "big"), int.from_bytes(ske.g, "big")
+        self._core.received(
+            raw,
+            "ServerKeyExchange",
+            {
+                "key_exchange": "dhe",
+                "group_bits": p.bit_length(),
+                "public_size": len(ske.public),
+                "signature_scheme": scheme.name,
+            },
+        )
+        check_server_group(p, g, int.from_bytes(ske.public, "big"), config.min_dh_bits)
+        self._dhe = (DhGroup(f"dhe{p.bit_length()}", p, g), ske.public, scheme)
+
     def on_certificate_request(self, body: bytes, raw: bytes) -> None:
         if self._request is not None:
             raise UnexpectedMessage("a second CertificateRequest")
-        request = self._request = CertificateRequest12.parse(body)
+        request = self._request = CertificateRequest12.parse(
+            body, self.protocol >= ProtocolVersion.TLSv1_2
+        )
         fields = request_fields(request.schemes, request.authorities)
         fields["certificate_types"] = list(request.certificate_types)
         self._core.received(raw, "CertificateRequest", fields)
@@ -269,19 +328,32 @@ class ClientTls12(Handshake):
         core.received(raw, "ServerHelloDone", {})
         signer = self._send_client_certificate()
         suite = keys.suite
-        if suite.key_exchange == "ecdhe":
+        if suite.key_exchange == "dhe":
+            if self._dhe is None:
+                raise InternalError("DHE without a ServerKeyExchange")
+            group, server_public, _ = self._dhe
+            mine = DhShare(group, config.entropy(32))
+            premaster = mine.exchange(server_public)
+            cke = ClientKeyExchange(key_exchange="dhe", exchange_keys=mine.public)
+            fields: dict[str, object] = {
+                "key_exchange": "dhe",
+                "group_bits": group.bits,
+                "public_size": len(mine.public),
+            }
+        elif suite.key_exchange == "ecdhe":
             if self._share is None:  # the table takes ServerHelloDone after it, for ECDHE
                 raise InternalError("ECDHE without a ServerKeyExchange")
             ours = KeyShare(self._share.group, config.entropy)
             premaster = ours.exchange(self._share.public)
             cke = ClientKeyExchange(key_exchange="ecdhe", exchange_keys=ours.public)
-            fields: dict[str, object] = {
+            fields = {
                 "key_exchange": "ecdhe",
                 "group": self._share.group.name,
                 "public_size": len(ours.public),
             }
         else:
-            premaster = ProtocolVersion.TLSv1_2.to_bytes(2, "big") + config.entropy(46)
+            # the version we offered (ClientHello.legacy_version), not the one negotiated
+            premaster = self._offer.legacy_version.to_bytes(2, "big") + config.entropy(46)
             leaf_key = self._leaf[1]
             if not isinstance(leaf_key, rsa.RSAPublicKey):  # on_certificate checked it fits
                 raise InternalError("RSA key transport without an RSA key")
@@ -293,12 +365,10 @@ class ClientTls12(Handshake):
                 "encrypted_size": len(encrypted),
             }
         core.send_handshake(cke.serialize(), "ClientKeyExchange", fields)
-        session_hash = core.transcript.digest() if self._ems else None
+        master = keys.master_secret(premaster, self._ems)
         if signer is not None:
             self._send_certificate_verify(*signer)
-        keys.set_master(
-            master_secret(suite, premaster, core.client_random, keys.server_random, session_hash)
-        )
+        keys.set_master(master)
         keys.send_change_cipher_spec()
         keys.send_finished()
 
@@ -341,12 +411,15 @@ class ClientTls12(Handshake):
             keys.send_finished()
         group = None if share is None else share.group
         key_exchange = key_exchange_name(group, self._resumed_from)
+        dhe = self._dhe
+        if dhe is not None and not resumed:
+            key_exchange = dhe[0].name
         core.complete(
             Negotiated(
-                version=self.version,
+                version=self.protocol,
                 cipher_suite=keys.suite.suite,
                 group=group,
-                signature_scheme=None if share is None else share.scheme,
+                signature_scheme=share.scheme if share is not None else dhe and dhe[2],
                 server_name=self._config.server_name,
                 key_exchange=key_exchange,
                 extended_master_secret=self._ems,
@@ -356,7 +429,7 @@ class ClientTls12(Handshake):
         )
         if self._server_session_id and not resumed:
             session = Session(
-                version=ProtocolVersion.TLSv1_2,
+                version=self.protocol,
                 cipher_suite=keys.suite.suite,
                 secret=keys.master,
                 server_name=self._config.server_name,

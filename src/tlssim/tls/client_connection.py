@@ -54,7 +54,9 @@ class ClientConnection(Endpoint):
         version = client_check_version(exts, self._offer.versions, sh.legacy_version)
         if version == ProtocolVersion.TLSv1_3:
             return ClientTls13(self._core, self._offer, (sh, exts))
-        return ClientTls12(self._core, self._offer, (sh, exts))
+        if version < ProtocolVersion.TLSv1_2:
+            self._core.records.version = version.to_bytes(2, "big")
+        return ClientTls12(self._core, self._offer, (sh, exts), version)
 
     # -- public API -----------------------------------------------------------------
 

@@ -34,12 +34,13 @@ from tlssim.tls.tickets import (
     encode_psk_modes,
     truncated_hello,
 )
-from tlssim.tls.tls12 import TLS12_SUITES
+from tlssim.tls.tls12 import ALL_TLS12_SUITES
 from tlssim.tls.versions import check_enabled
 
 _RENEGOTIATION_INFO_EMPTY = b"\x00"
 _EC_POINT_FORMATS_UNCOMPRESSED = b"\x01\x00"
 PSK_MODES = Extension(ExtensionType.psk_key_exchange_modes, encode_psk_modes((PSK_DHE_KE,)))
+_FALLBACK = (CipherSuite.TLS_FALLBACK_SCSV,)
 
 
 class ClientOffer:
@@ -49,17 +50,28 @@ class ClientOffer:
         self.config = config
         self.versions = check_enabled(config.versions)
         self.tls13 = ProtocolVersion.TLSv1_3 in self.versions
-        self.tls12 = ProtocolVersion.TLSv1_2 in self.versions
+        #: TLS 1.2, or TLS 1.1 / 1.0 when configured: they share the TLS 1.2 handshake.
+        self.tls12 = any(v <= ProtocolVersion.TLSv1_2 for v in self.versions)
+        #: ClientHello.legacy_version: the best version below TLS 1.3 we offer (TLS 1.2
+        #: when we offer only TLS 1.3, RFC 8446 4.1.2).
+        self.legacy_version = max(
+            (v for v in self.versions if v <= ProtocolVersion.TLSv1_2),
+            default=ProtocolVersion.TLSv1_2,
+        )
         if self.tls13:
             for group in config.key_share_groups:
                 if group not in SUPPORTED_GROUPS or group not in config.supported_groups:
                     raise ValueError(f"cannot send a key share for {group!r}")
-        if any(s not in TLS13_SUITES and s not in TLS12_SUITES for s in config.cipher_suites):
-            raise ValueError("cipher_suites must be TLS 1.3 or TLS 1.2 AEAD suites")
+        if any(s not in TLS13_SUITES and s not in ALL_TLS12_SUITES for s in config.cipher_suites):
+            raise ValueError("cipher_suites must be TLS 1.3 or TLS 1.2 suites")
         self.suites = tuple(
             s
             for s in config.cipher_suites
-            if (self.tls13 and s in TLS13_SUITES) or (self.tls12 and s in TLS12_SUITES)
+            if (self.tls13 and s in TLS13_SUITES) or (self.tls12 and s in ALL_TLS12_SUITES)
+        )
+        #: RFC 7366, asked for when a CBC suite is offered.
+        self.encrypt_then_mac = config.encrypt_then_mac and any(
+            s in ALL_TLS12_SUITES and ALL_TLS12_SUITES[s].is_cbc for s in self.suites
         )
         if not self.suites:
             if not self.tls12:
@@ -105,7 +117,7 @@ class ClientOffer:
         session = self.config.session
         if (
             session is not None
-            and session.version == ProtocolVersion.TLSv1_2
+            and session.version <= ProtocolVersion.TLSv1_2
             and self.tls12
             and session.session_id
         ):
@@ -142,6 +154,8 @@ class ClientOffer:
                 Extension(ExtensionType.extended_master_secret, b""),
                 Extension(ExtensionType.renegotiation_info, _RENEGOTIATION_INFO_EMPTY),
             ]
+            if self.encrypt_then_mac:
+                exts.append(Extension(ExtensionType.encrypt_then_mac, b""))
         if self.tls13:
             exts += [
                 Extension(ExtensionType.supported_versions, encode_client_versions(self.versions)),
@@ -162,9 +176,10 @@ class ClientOffer:
             # 4.2.10: never after a HelloRetryRequest; pre_shared_key still comes last
             exts.append(early_data.INDICATION)
         ch = ClientHello(
+            legacy_version=self.legacy_version,
             random=core.client_random,
             legacy_session_id=self.session_id,
-            cipher_suites=self.suites,
+            cipher_suites=self.suites + _FALLBACK if cfg.fallback_scsv else self.suites,
             extensions=tuple(exts),
         )
         session = self.psk_session

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from tlssim.tls.anti_replay import EarlyDataSettings
 from tlssim.tls.constants import CipherSuite, NamedGroup, ProtocolVersion, SignatureScheme
+from tlssim.tls.ffdhe import DEFAULT_MIN_DH_BITS, FFDHE2048, DhGroup
 from tlssim.tls.sessions import Session, SessionCache
 from tlssim.tls.signatures import PrivateKey
 from tlssim.tls.tickets import DEFAULT_TICKET_LIFETIME
@@ -60,6 +61,20 @@ DEFAULT_SIGNATURE_SCHEMES = (
 )
 
 Entropy = Callable[[int], bytes]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostPolicy:
+    """What one virtual host allows instead of the server's configuration: its versions
+    (best first), its cipher suites in preference order, and whether it grants RFC 7366
+    encrypt_then_mac. A legacy host names TLS 1.0/1.1 or CBC suites here; the server's
+    other hosts stay modern."""
+
+    versions: tuple[ProtocolVersion, ...]
+    cipher_suites: tuple[CipherSuite, ...]
+    encrypt_then_mac: bool = True
+    #: The finite-field group of its DHE suites (None: the server's).
+    dh_group: DhGroup | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,6 +146,17 @@ class ClientConfig:
     #: client that wants a ticket must: RFC 8446 4.2.9 lets a server send no
     #: NewSessionTicket to a client that offered no mode (Go, NSS, Java and tlslite-ng don't).
     offer_psk_modes: bool = False
+    #: RFC 7507: TLS_FALLBACK_SCSV, for a client that retries with lower ``versions`` after
+    #: a failed attempt (a server that has a better version then aborts:
+    #: inappropriate_fallback, and the downgrade fails).
+    fallback_scsv: bool = False
+    #: DHE suites (when offered): the smallest server modulus accepted; the group must
+    #: also be a safe prime and the server's value in its prime-order subgroup
+    #: (``ffdhe.check_server_group``).
+    min_dh_bits: int = DEFAULT_MIN_DH_BITS
+    #: RFC 7366: offered with any CBC suite (the legacy suites are offered only when named
+    #: in ``cipher_suites``); False keeps MAC-then-encrypt.
+    encrypt_then_mac: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -192,3 +218,10 @@ class ServerConfig:
     early_data: EarlyDataSettings | None = None
     #: This server's replica name, told to a client that sends tlssim_replica.
     replica: str | None = None
+    #: RFC 7366 for a CBC suite when the client asks; False keeps MAC-then-encrypt.
+    encrypt_then_mac: bool = True
+    #: The group of DHE suites (RFC 5246 ServerDHParams): RFC 7919 ffdhe2048 by default.
+    dh_group: DhGroup = FFDHE2048
+    #: What one SNI allows when it differs from this configuration (None: the same): a
+    #: legacy host's versions and suites (see ``HostPolicy``).
+    host_policy: Callable[[str | None], HostPolicy | None] | None = None

@@ -4,13 +4,15 @@ Given the raw bytes each side sent (exactly what went over the wire) and the ser
 long-term private key, ``decrypt_session`` replays what a passive eavesdropper who later
 steals that key can do:
 
-- TLS 1.2 with RSA key transport: the client sent the premaster secret encrypted to the
-  server's certificate key in ClientKeyExchange. Decrypt it (PKCS#1 v1.5), derive the master
+- TLS 1.2 (or 1.1 and 1.0, with their PRF; AEAD, CBC or RC4 records, MAC-then-encrypt or
+  encrypt-then-MAC as the ServerHello said) with RSA key transport: the client sent the
+  premaster secret encrypted to the server's certificate key in ClientKeyExchange.
+  Decrypt it (PKCS#1 v1.5), derive the master
   secret (RFC 5246 8.1, or RFC 7627's extended master secret over the session hash of the
   handshake up to ClientKeyExchange), the key block, and open every record after
   ChangeCipherSpec in both directions. Both Finished messages are checked, so a result is
   never garbage.
-- TLS 1.2 ECDHE and every TLS 1.3 session: the keys came from an (EC)DHE exchange whose
+- TLS 1.2 ECDHE or DHE and every TLS 1.3 session: the keys came from an (EC)DHE exchange whose
   ephemeral private keys never went over the wire and were discarded after the handshake;
   the server's long-term key only signed the exchange. ``ForwardSecrecyError`` says so.
 
@@ -19,6 +21,7 @@ Record protection and key derivation are the engine's own (``record``, ``tls12``
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -40,9 +43,9 @@ from tlssim.tls.errors import TLSError
 from tlssim.tls.extensions import decode_uint16, index_extensions
 from tlssim.tls.messages import ClientHello, ServerHello, parse_alert
 from tlssim.tls.messages12 import Certificate12, ClientKeyExchange
-from tlssim.tls.record import RecordLayer, Tls12RecordProtection
+from tlssim.tls.record import RecordLayer, Tls12CbcProtection, Tls12RecordProtection
 from tlssim.tls.signatures import PrivateKey
-from tlssim.tls.tls12 import TLS12_SUITES, Tls12Suite, key_block, master_secret, verify_data
+from tlssim.tls.tls12 import ALL_TLS12_SUITES, Tls12Suite, key_block, master_secret, verify_data
 
 
 class OfflineDecryptionError(ValueError):
@@ -189,7 +192,7 @@ class _Stream:
             raise OfflineDecryptionError(f"expected {what} from the {self.sender}, got {got}")
         return raw
 
-    def start_decrypting(self, protection: Tls12RecordProtection) -> None:
+    def start_decrypting(self, protection: Tls12RecordProtection | Tls12CbcProtection) -> None:
         if not self.ccs_seen:
             raise OfflineDecryptionError(
                 f"the recording ends before the {self.sender}'s ChangeCipherSpec"
@@ -216,16 +219,18 @@ def _tls13_message(sh: ServerHello) -> str:
 
 
 def _version_of(sh: ServerHello) -> ProtocolVersion:
-    """TLS 1.3 (a HelloRetryRequest, or supported_versions) or TLS 1.2 (legacy_version)."""
+    """TLS 1.3 (a HelloRetryRequest, or supported_versions) or TLS 1.2, 1.1, 1.0
+    (legacy_version)."""
     exts = index_extensions(sh.extensions)
     body = exts.get(ExtensionType.supported_versions)
     if sh.is_hello_retry_request or (
         body is not None and decode_uint16(body) == ProtocolVersion.TLSv1_3
     ):
         return ProtocolVersion.TLSv1_3
-    if body is not None or sh.legacy_version != ProtocolVersion.TLSv1_2:
-        raise OfflineDecryptionError("the recording is neither TLS 1.2 nor TLS 1.3")
-    return ProtocolVersion.TLSv1_2
+    legacy = (ProtocolVersion.TLSv1_2, ProtocolVersion.TLSv1_1, ProtocolVersion.TLSv1_0)
+    if body is not None or sh.legacy_version not in legacy:
+        raise OfflineDecryptionError("the recording is not TLS 1.3, 1.2, 1.1 or 1.0")
+    return ProtocolVersion(sh.legacy_version)
 
 
 def _check_key(leaf_der: bytes, private_key: PrivateKey) -> rsa.RSAPrivateKey:
@@ -244,7 +249,10 @@ def _check_key(leaf_der: bytes, private_key: PrivateKey) -> rsa.RSAPrivateKey:
     return private_key
 
 
-def _digest(suite: Tls12Suite, messages: list[bytes]) -> bytes:
+def _digest(suite: Tls12Suite, messages: list[bytes], version: int = 0x0303) -> bytes:
+    if version < 0x0303:  # TLS 1.0/1.1: MD5 + SHA-1
+        joined = b"".join(messages)
+        return hashlib.md5(joined).digest() + hashlib.sha1(joined).digest()
     h = hashes.Hash(suite.hash_algorithm())
     for message in messages:
         h.update(message)
@@ -273,12 +281,14 @@ def decrypt_session(
         raise OfflineDecryptionError(f"malformed hello: {exc}") from exc
     if version == ProtocolVersion.TLSv1_3:
         raise ForwardSecrecyError(_tls13_message(sh))
-    suite = next((s for c, s in TLS12_SUITES.items() if c == sh.cipher_suite), None)
+    suite = next((s for c, s in ALL_TLS12_SUITES.items() if c == sh.cipher_suite), None)
     if suite is None:
         raise OfflineDecryptionError(f"unsupported cipher suite 0x{sh.cipher_suite:04x}")
-    if suite.key_exchange == "ecdhe":
+    if suite.key_exchange in ("ecdhe", "dhe"):
         raise ForwardSecrecyError(_ECDHE_MESSAGE.format(suite=suite.suite.name))
-    ems = ExtensionType.extended_master_secret in index_extensions(sh.extensions)
+    sh_exts = index_extensions(sh.extensions)
+    ems = ExtensionType.extended_master_secret in sh_exts
+    etm = ExtensionType.encrypt_then_mac in sh_exts and suite.is_cbc
 
     # server flight: Certificate, [CertificateStatus], ServerHelloDone
     transcript = [ch_raw, sh_raw]
@@ -318,14 +328,23 @@ def decrypt_session(
     if client.next_message() is not None or not client.ccs_seen:
         raise OfflineDecryptionError("expected the client's ChangeCipherSpec after its key")
     premaster = _decrypt_premaster(key, encrypted, ch.legacy_version)
-    session_hash = _digest(suite, transcript) if ems else None
-    master = master_secret(suite, premaster, ch.random, sh.random, session_hash)
-    kb = key_block(suite, master, ch.random, sh.random)
+    session_hash = _digest(suite, transcript, version) if ems else None
+    master = master_secret(suite, premaster, ch.random, sh.random, session_hash, version)
+    kb = key_block(suite, master, ch.random, sh.random, version)
+
+    def protection(
+        key: bytes, iv: bytes, mac_key: bytes
+    ) -> Tls12RecordProtection | Tls12CbcProtection:
+        if suite.aead is None:
+            return Tls12CbcProtection(suite, key, iv, mac_key, version, etm)
+        return Tls12RecordProtection(suite, key, iv)
 
     # client Finished, under the client write key
-    client.start_decrypting(Tls12RecordProtection(suite, kb.client_write_key, kb.client_write_iv))
+    client.start_decrypting(
+        protection(kb.client_write_key, kb.client_write_iv, kb.client_write_mac_key)
+    )
     client_finished = client.expect(HandshakeType.finished, "an encrypted Finished")
-    expected = verify_data(suite, master, True, _digest(suite, transcript))
+    expected = verify_data(suite, master, True, _digest(suite, transcript, version), version)
     if client_finished[4:] != expected:
         raise WrongKeyError("the client's Finished does not verify under the recovered keys")
     client.keys_verified = True
@@ -334,16 +353,19 @@ def decrypt_session(
     # anything the server sent before its ChangeCipherSpec (a NewSessionTicket), its Finished
     while (raw := server.next_message()) is not None:
         transcript.append(raw)
-    server.start_decrypting(Tls12RecordProtection(suite, kb.server_write_key, kb.server_write_iv))
+    server.start_decrypting(
+        protection(kb.server_write_key, kb.server_write_iv, kb.server_write_mac_key)
+    )
     server_finished = server.expect(HandshakeType.finished, "an encrypted Finished")
-    if server_finished[4:] != verify_data(suite, master, False, _digest(suite, transcript)):
+    server_digest = _digest(suite, transcript, version)
+    if server_finished[4:] != verify_data(suite, master, False, server_digest, version):
         raise WrongKeyError("the server's Finished does not verify under the recovered keys")
     server.keys_verified = True
 
     client.drain()
     server.drain()
     return DecryptedSession(
-        version=ProtocolVersion.TLSv1_2,
+        version=version,
         cipher_suite=suite.suite,
         extended_master_secret=ems,
         client_random=ch.random,

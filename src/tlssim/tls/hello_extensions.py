@@ -86,6 +86,7 @@ class HelloExtensions:
     ec_point_formats: bytes | None
     early_data: bool = False
     post_handshake_auth: bool = False
+    encrypt_then_mac: bool = False
 
 
 def decode_hello_extensions(hello: ClientHello) -> HelloExtensions:
@@ -113,4 +114,5 @@ def decode_hello_extensions(hello: ClientHello) -> HelloExtensions:
         ec_point_formats=get(E.ec_point_formats, _point_formats),  # RFC 8422
         early_data=bool(get(E.early_data, _flag)),  # 4.2.10
         post_handshake_auth=bool(get(E.post_handshake_auth, _flag)),  # 4.2.6
+        encrypt_then_mac=bool(get(E.encrypt_then_mac, _empty)),  # RFC 7366
     )

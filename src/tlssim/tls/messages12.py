@@ -78,7 +78,8 @@ class ServerKeyExchange:
     msg_type: ClassVar[HandshakeType] = HandshakeType.server_key_exchange
     group: int
     public: bytes
-    algorithm: int
+    #: None in TLS 1.0/1.1, which have no SignatureAndHashAlgorithm field.
+    algorithm: int | None
     signature: bytes
 
     @property
@@ -86,13 +87,13 @@ class ServerKeyExchange:
         return ecdh_params(self.group, self.public)
 
     @classmethod
-    def parse(cls, body: bytes) -> ServerKeyExchange:
+    def parse(cls, body: bytes, with_algorithm: bool = True) -> ServerKeyExchange:
         r = Reader(body)
         if r.uint8() != NAMED_CURVE:
             raise IllegalParameter("only named curves are supported")
         group = r.uint16()
         public = r.vector(1, 1)
-        algorithm = r.uint16()
+        algorithm = r.uint16() if with_algorithm else None
         signature = r.vector(2, 1)
         r.expect_end()
         return cls(group=group, public=public, algorithm=algorithm, signature=signature)
@@ -100,7 +101,47 @@ class ServerKeyExchange:
     def serialize(self) -> bytes:
         w = Writer()
         w.raw(self.params)
-        w.uint16(self.algorithm)
+        if self.algorithm is not None:
+            w.uint16(self.algorithm)
+        w.vector(2, self.signature)
+        return frame(self.msg_type, w.getvalue())
+
+
+def dh_params(p: bytes, g: bytes, public: bytes) -> bytes:
+    """ServerDHParams (RFC 5246 7.4.3): dh_p, dh_g, dh_Ys, each with a 2-byte length."""
+    return b"".join(len(v).to_bytes(2, "big") + v for v in (p, g, public))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DheServerKeyExchange:
+    """Finite-field DHE parameters signed with the certificate key (RFC 5246 7.4.3)."""
+
+    msg_type: ClassVar[HandshakeType] = HandshakeType.server_key_exchange
+    p: bytes
+    g: bytes
+    public: bytes
+    #: None in TLS 1.0/1.1, which have no SignatureAndHashAlgorithm field.
+    algorithm: int | None
+    signature: bytes
+
+    @property
+    def params(self) -> bytes:
+        return dh_params(self.p, self.g, self.public)
+
+    @classmethod
+    def parse(cls, body: bytes, with_algorithm: bool = True) -> DheServerKeyExchange:
+        r = Reader(body)
+        p, g, public = r.vector(2, 1), r.vector(2, 1), r.vector(2, 1)
+        algorithm = r.uint16() if with_algorithm else None
+        signature = r.vector(2, 1)
+        r.expect_end()
+        return cls(p=p, g=g, public=public, algorithm=algorithm, signature=signature)
+
+    def serialize(self) -> bytes:
+        w = Writer()
+        w.raw(self.params)
+        if self.algorithm is not None:
+            w.uint16(self.algorithm)
         w.vector(2, self.signature)
         return frame(self.msg_type, w.getvalue())
 
@@ -135,7 +176,8 @@ class HelloRequest:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClientKeyExchange:
-    """ECDHE: the client's point (1-byte length). RSA: EncryptedPreMasterSecret (2-byte)."""
+    """ECDHE: the client's point (1-byte length). RSA: EncryptedPreMasterSecret, DHE: dh_Yc
+    (2-byte)."""
 
     msg_type: ClassVar[HandshakeType] = HandshakeType.client_key_exchange
     key_exchange: str

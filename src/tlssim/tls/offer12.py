@@ -14,6 +14,7 @@ class Offer12:
     __slots__ = (
         "asks_replica",
         "ec_point_formats",
+        "encrypt_then_mac",
         "extended_master_secret",
         "groups",
         "hello",
@@ -47,3 +48,4 @@ class Offer12:
             or CipherSuite.TLS_EMPTY_RENEGOTIATION_INFO_SCSV in hello.cipher_suites
         )
         self.ec_point_formats = exts.ec_point_formats is not None
+        self.encrypt_then_mac = exts.encrypt_then_mac

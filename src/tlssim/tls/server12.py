@@ -37,16 +37,22 @@ from tlssim.tls.extensions import (
     encode_replica,
     index_extensions,
 )
+from tlssim.tls.ffdhe import DhGroup, DhShare
+from tlssim.tls.ffdhe import negotiate as negotiate_dh
 from tlssim.tls.hello_extensions import HelloExtensions
 from tlssim.tls.keyexchange import ECDHE_GROUPS, KeyShare, host_groups
 from tlssim.tls.keys12 import Tls12Keys, refuse_renegotiation
+from tlssim.tls.legacy_signatures import legacy_sign
+from tlssim.tls.legacy_signatures import scheme_for as legacy_scheme
 from tlssim.tls.messages import CertificateVerify, ClientHello, ServerHello
 from tlssim.tls.messages12 import (
     Certificate12,
     CertificateStatus,
     ClientKeyExchange,
+    DheServerKeyExchange,
     ServerHelloDone,
     ServerKeyExchange,
+    dh_params,
     ecdh_params,
 )
 from tlssim.tls.negotiated import Negotiated, key_exchange_name
@@ -64,7 +70,7 @@ from tlssim.tls.signatures import (
     verify,
 )
 from tlssim.tls.states import CHANGE_CIPHER_SPEC, Handshake, Table, Tls12State, step
-from tlssim.tls.tls12 import TLS12_SUITES, Tls12Suite, master_secret
+from tlssim.tls.tls12 import ALL_TLS12_SUITES, Tls12Suite
 from tlssim.tls.versions import downgrade_random
 
 S, M = Tls12State, HandshakeType
@@ -75,6 +81,7 @@ _RSA_SCHEMES = _RULES["rsa"]
 _ECDSA_SCHEMES = frozenset().union(*(v for k, v in _RULES.items() if k != "rsa"))
 _ECDSA_ANY_CURVE = _RULES["secp256r1"]
 _UNCOMPRESSED = b"\x01\x00"  # ec_point_formats: [uncompressed]
+_TLS12 = ProtocolVersion.TLSv1_2
 
 
 def _tls13_names(scheme: SignatureScheme) -> tuple[SignatureScheme, ...]:
@@ -108,8 +115,12 @@ class ServerTls12(Handshake):
         core: ConnectionCore,
         config: ServerConfig,
         hello: tuple[ClientHello, HelloExtensions],
+        protocol: ProtocolVersion = ProtocolVersion.TLSv1_2,
     ) -> None:
         self.state = S.WAIT_CH
+        #: The version negotiated: TLS 1.2, or 1.1 / 1.0 on a host that allows them (this
+        #: class runs all three; the core treats them alike).
+        self.protocol = protocol
         self._core = core
         self._config = config
         #: The ClientHello the facade parsed to choose this version.
@@ -124,6 +135,11 @@ class ServerTls12(Handshake):
         self._certified_or_none: CertifiedKey | None = None
         #: Our ServerKeyExchange (None: RSA key transport, or a resumption).
         self._ecdhe: _Ecdhe | None = None
+        #: ... for DHE: our share and the scheme we signed with.
+        self._dhe: DhShare | None = None
+        #: The group of a DHE suite (RFC 7919 negotiation, or the configured one).
+        self._dh_group: DhGroup | None = None
+        self._dhe_scheme: SignatureScheme | None = None
         #: What we ask of the client (None: nothing).
         self._client_auth: ClientAuth | None = None
         #: The client's certificate key (None: it sent no certificate, or was not asked).
@@ -171,6 +187,12 @@ class ServerTls12(Handshake):
         )
         if self._config.client_auth is not None:
             self._client_auth = self._config.client_auth(offer.server_name)
+        if self._client_auth is not None and self.protocol < _TLS12:
+            # no TLS 1.0/1.1 CertificateVerify here (MD5+SHA-1): a required certificate
+            # cannot be had, an optional one is not asked for
+            if self._client_auth.required:
+                raise HandshakeFailure("client certificates need TLS 1.2 or better here")
+            self._client_auth = None
         # asking for a certificate means a full handshake: a resumption would skip it
         cached = self._find_session(offer) if self._client_auth is None else None
         if cached is not None:
@@ -182,13 +204,13 @@ class ServerTls12(Handshake):
     def _full_handshake(self, offer: Offer12, raw: bytes) -> None:
         """ServerHello, Certificate, [CertificateStatus], [ServerKeyExchange], ServerHelloDone."""
         core, config = self._core, self._config
-        suite, certified, signed_group = self._choose(offer)
+        suite, certified, scheme, group = self._choose(offer)
         self._certified_or_none = certified
         core.transcript.add(raw)
         core.transcript.start(suite)
         entropy = config.entropy
-        server_random = downgrade_random(entropy(32), ProtocolVersion.TLSv1_2, config.versions)
-        self._keys_or_none = keys = Tls12Keys(core, suite, server_random)
+        server_random = downgrade_random(entropy(32), self.protocol, config.versions)
+        self._keys_or_none = keys = self._new_keys(offer, suite, server_random)
         cacheable = config.session_cache is not None and self._client_auth is None
         self._session_id = entropy(32) if cacheable else b""
         staple = certified.ocsp_response if offer.status_request else None
@@ -205,15 +227,16 @@ class ServerTls12(Handshake):
                 "CertificateStatus",
                 {"status_type": "ocsp", "ocsp_response_size": len(staple)},
             )
-        if signed_group is not None:  # ECDHE
-            scheme, group = signed_group
+        if scheme is not None and group is None:  # DHE
+            self._send_dhe_key_exchange(certified, scheme, server_random)
+        if scheme is not None and group is not None:  # ECDHE
             share = KeyShare(group, entropy)
             self._ecdhe = _Ecdhe(share, scheme)
             params = ecdh_params(group, share.public)
             signed = core.client_random + server_random + params
-            signature = sign(certified.private_key, scheme, signed)
+            signature, algorithm = self._sign(certified, scheme, signed)
             ske = ServerKeyExchange(
-                group=group, public=share.public, algorithm=scheme, signature=signature
+                group=group, public=share.public, algorithm=algorithm, signature=signature
             )
             core.send_handshake(
                 ske.serialize(),
@@ -229,6 +252,48 @@ class ServerTls12(Handshake):
             self._send_certificate_request(self._client_auth)
         core.send_handshake(ServerHelloDone().serialize(), "ServerHelloDone", {})
         core.flush_handshake()
+
+    def _send_dhe_key_exchange(
+        self, certified: CertifiedKey, scheme: SignatureScheme, server_random: bytes
+    ) -> None:
+        """ServerDHParams in our group (RFC 5246 7.4.3), signed like ECDHE's."""
+        core, group = self._core, self._dh_group
+        if group is None:  # _choose takes a DHE suite only with a group
+            raise InternalError("DHE without a group")
+        share = self._dhe = DhShare(group, self._config.entropy(32))
+        p = group.p.to_bytes((group.bits + 7) // 8, "big")
+        g = group.g.to_bytes((group.g.bit_length() + 7) // 8, "big")
+        params = dh_params(p, g, share.public)
+        signed = core.client_random + server_random + params
+        signature, algorithm = self._sign(certified, scheme, signed)
+        self._dhe_scheme = scheme
+        ske = DheServerKeyExchange(
+            p=p, g=g, public=share.public, algorithm=algorithm, signature=signature
+        )
+        core.send_handshake(
+            ske.serialize(),
+            "ServerKeyExchange",
+            {
+                "key_exchange": "dhe",
+                "group": group.name,
+                "group_bits": group.bits,
+                "public_size": len(share.public),
+                "signature_scheme": scheme.name,
+            },
+        )
+
+    def _sign(
+        self, certified: CertifiedKey, scheme: SignatureScheme, signed: bytes
+    ) -> tuple[bytes, SignatureScheme | None]:
+        """The ServerKeyExchange signature and the algorithm field (none before TLS 1.2)."""
+        if self.protocol < _TLS12:
+            return legacy_sign(certified.private_key, signed), None
+        return sign(certified.private_key, scheme, signed), scheme
+
+    def _new_keys(self, offer: Offer12, suite: Tls12Suite, server_random: bytes) -> Tls12Keys:
+        """Keys for the suite chosen; encrypt_then_mac when a CBC suite and both sides want it."""
+        etm = suite.is_cbc and offer.encrypt_then_mac and self._config.encrypt_then_mac
+        return Tls12Keys(self._core, suite, server_random, self.protocol, etm)
 
     def _send_certificate_request(self, ask: ClientAuth) -> None:
         schemes = tuple(s for s in self._config.signature_schemes if s in SUPPORTED_SCHEMES_TLS12)
@@ -253,27 +318,36 @@ class ServerTls12(Handshake):
             exts.append(Extension(ExtensionType.tlssim_replica, encode_replica(replica)))
         if offer.ec_point_formats and keys.suite.key_exchange == "ecdhe":
             exts.append(Extension(ExtensionType.ec_point_formats, _UNCOMPRESSED))
+        if keys.encrypt_then_mac:
+            exts.append(Extension(ExtensionType.encrypt_then_mac, b""))
         sh = ServerHello(
+            legacy_version=self.protocol,
             random=keys.server_random,
             legacy_session_id_echo=self._session_id,
             cipher_suite=keys.suite.suite,
             extensions=tuple(exts),
         )
         fields = server_hello_fields(sh, index_extensions(sh.extensions), None)
-        fields["selected_version"] = ProtocolVersion.TLSv1_2.label
+        fields["selected_version"] = self.protocol.label
         fields["extended_master_secret"] = self._ems
         fields["resumed"] = resumed
+        if keys.suite.aead is None:
+            fields["encrypt_then_mac"] = keys.encrypt_then_mac
         self._core.send_handshake(sh.serialize(), "ServerHello", fields)
 
     def _choose(
         self, offer: Offer12
-    ) -> tuple[Tls12Suite, CertifiedKey, tuple[SignatureScheme, NamedGroup] | None]:
-        """Suite, certificate, and for ECDHE the signature scheme and group, in server
-        preference order."""
+    ) -> tuple[Tls12Suite, CertifiedKey, SignatureScheme | None, NamedGroup | None]:
+        """Suite, certificate, and for (EC)DHE the signature scheme (and the ECDHE group), in
+        server preference order."""
         config = self._config
         offered = offer.hello.cipher_suites
         candidates = [
-            TLS12_SUITES[s] for s in config.cipher_suites if s in TLS12_SUITES and s in offered
+            ALL_TLS12_SUITES[s]
+            for s in config.cipher_suites
+            if s in ALL_TLS12_SUITES
+            and s in offered
+            and ALL_TLS12_SUITES[s].min_version <= self.protocol
         ]
         if not candidates:
             raise HandshakeFailure("no common cipher suite")
@@ -304,11 +378,23 @@ class ServerTls12(Handshake):
             config.supported_groups, config.groups_for_server_name, offer.server_name
         )
         groups = [NamedGroup(g) for g in accepted if g in ECDHE_GROUPS and g in offer.groups]
+        dh_group = self._dh_group = negotiate_dh(config.dh_group, tuple(offer.groups))
         for suite in candidates:
+            if suite.key_exchange == "dhe" and dh_group is None:
+                continue  # RFC 7919 4: the client lists RFC 7919 groups, none of ours
             if not _auth_fits(key, suite.authentication):
                 continue
             if suite.key_exchange == "rsa":
-                return suite, certified, None
+                return suite, certified, None, None
+            if self.protocol < _TLS12:  # no scheme to choose: MD5+SHA-1 (RSA) or SHA-1
+                if isinstance(key, ed25519.Ed25519PrivateKey):
+                    continue  # Ed25519 signs in TLS 1.2 and 1.3 only
+                legacy = legacy_scheme(key)
+                if suite.key_exchange == "dhe":
+                    return suite, certified, legacy, None
+                if groups:
+                    return suite, certified, legacy, groups[0]
+                continue
             scheme = next(
                 (
                     s
@@ -317,8 +403,10 @@ class ServerTls12(Handshake):
                 ),
                 None,
             )
+            if suite.key_exchange == "dhe" and scheme is not None:
+                return suite, certified, scheme, None
             if groups and scheme is not None:
-                return suite, certified, (scheme, groups[0])
+                return suite, certified, scheme, groups[0]
         raise HandshakeFailure("no offered cipher suite fits the certificate, groups and schemes")
 
     # -- resumption -----------------------------------------------------------------------
@@ -331,7 +419,7 @@ class ServerTls12(Handshake):
         session = cache.get(session_id)
         if (
             session is None
-            or session.version != ProtocolVersion.TLSv1_2
+            or session.version != self.protocol
             or session.cipher_suite not in self._config.cipher_suites
             or session.server_name != offer.server_name
         ):
@@ -352,13 +440,11 @@ class ServerTls12(Handshake):
         """ServerHello echoing the session id, then ChangeCipherSpec and our Finished."""
         core, config = self._core, self._config
         self._resumed_from = session
-        suite = TLS12_SUITES[session.cipher_suite]
+        suite = ALL_TLS12_SUITES[session.cipher_suite]
         core.transcript.add(raw)
         core.transcript.start(suite)
-        server_random = downgrade_random(
-            config.entropy(32), ProtocolVersion.TLSv1_2, config.versions
-        )
-        self._keys_or_none = keys = Tls12Keys(core, suite, server_random)
+        server_random = downgrade_random(config.entropy(32), self.protocol, config.versions)
+        self._keys_or_none = keys = self._new_keys(offer, suite, server_random)
         self._session_id = session.session_id
         self._send_server_hello(offer, keys, False)
         keys.set_master(session.secret)
@@ -400,12 +486,21 @@ class ServerTls12(Handshake):
         core, keys = self._core, self._keys
         suite = keys.suite
         cke = ClientKeyExchange.parse(body, suite.key_exchange)
-        if suite.key_exchange == "ecdhe":
+        if suite.key_exchange == "dhe":
+            if self._dhe is None:
+                raise InternalError("DHE without our ServerKeyExchange")
+            premaster = self._dhe.exchange(cke.exchange_keys)
+            fields: dict[str, object] = {
+                "key_exchange": "dhe",
+                "group": self._dhe.group.name,
+                "public_size": len(cke.exchange_keys),
+            }
+        elif suite.key_exchange == "ecdhe":
             if self._ecdhe is None:  # an ECDHE suite's flight carried our ServerKeyExchange
                 raise InternalError("ECDHE without our ServerKeyExchange")
             share = self._ecdhe.share
             premaster = share.exchange(cke.exchange_keys)
-            fields: dict[str, object] = {
+            fields = {
                 "key_exchange": "ecdhe",
                 "group": share.group.name,
                 "public_size": len(cke.exchange_keys),
@@ -418,10 +513,7 @@ class ServerTls12(Handshake):
                 "encrypted_size": len(cke.exchange_keys),
             }
         core.received(raw, "ClientKeyExchange", fields)
-        session_hash = core.transcript.digest() if self._ems else None
-        keys.set_master(
-            master_secret(suite, premaster, core.client_random, keys.server_random, session_hash)
-        )
+        keys.set_master(keys.master_secret(premaster, self._ems))
         return S.WAIT_CCS if self._client_key_or_none is None else S.WAIT_CV
 
     def _rsa_premaster(self, encrypted: bytes) -> bytes:
@@ -454,16 +546,18 @@ class ServerTls12(Handshake):
         keys.check_finished(body, raw)
         group = None if ecdhe is None else ecdhe.share.group
         key_exchange = key_exchange_name(group, self._resumed_from)
+        if self._dhe is not None and self._resumed_from is None:
+            key_exchange = self._dhe.group.name
         if self._resumed_from is None:
             keys.send_change_cipher_spec()
             keys.send_finished()
             self._store_session(keys, key_exchange)
         self._core.complete(
             Negotiated(
-                version=self.version,
+                version=self.protocol,
                 cipher_suite=keys.suite.suite,
                 group=group,
-                signature_scheme=None if ecdhe is None else ecdhe.scheme,
+                signature_scheme=self._dhe_scheme if ecdhe is None else ecdhe.scheme,
                 server_name=self._server_name,
                 key_exchange=key_exchange,
                 extended_master_secret=self._ems,
@@ -477,7 +571,7 @@ class ServerTls12(Handshake):
             return
         cache.put(
             Session(
-                version=ProtocolVersion.TLSv1_2,
+                version=self.protocol,
                 cipher_suite=keys.suite.suite,
                 secret=keys.master,
                 server_name=self._server_name,

@@ -7,6 +7,8 @@ takes every message through its transition table.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tlssim.tls import events as ev
 from tlssim.tls.anti_replay import MAX_EARLY_DATA_LIMIT
 from tlssim.tls.config import ClientAuth, ServerConfig
@@ -21,7 +23,7 @@ from tlssim.tls.server12 import ServerTls12
 from tlssim.tls.server13 import ServerTls13
 from tlssim.tls.states import Handshake, message_name
 from tlssim.tls.tickets import MAX_TICKET_LIFETIME
-from tlssim.tls.tls12 import TLS12_SUITES
+from tlssim.tls.tls12 import ALL_TLS12_SUITES
 from tlssim.tls.versions import check_enabled, server_check_fallback, server_select_version
 
 
@@ -33,9 +35,9 @@ class ServerConnection(Endpoint):
     def __init__(self, config: ServerConfig) -> None:
         check_enabled(config.versions)
         if not config.cipher_suites or any(
-            s not in TLS13_SUITES and s not in TLS12_SUITES for s in config.cipher_suites
+            s not in TLS13_SUITES and s not in ALL_TLS12_SUITES for s in config.cipher_suites
         ):
-            raise ValueError("cipher_suites must be TLS 1.3 or TLS 1.2 AEAD suites")
+            raise ValueError("cipher_suites must be TLS 1.3 or TLS 1.2 suites")
         if config.ticket_key is not None and len(config.ticket_key) != 32:
             raise ValueError("ticket_key must be 32 bytes")
         if not 0 < config.ticket_lifetime <= MAX_TICKET_LIFETIME:
@@ -59,14 +61,32 @@ class ServerConnection(Endpoint):
         hello = ClientHello.parse(body)
         exts = decode_hello_extensions(hello)
         self.offered_server_name = exts.server_name
+        config = self._host_config(exts.server_name)
         version = server_select_version(
-            exts.supported_versions, hello.legacy_version, self.config.versions
+            exts.supported_versions, hello.legacy_version, config.versions
         )
-        server_check_fallback(hello.cipher_suites, version, self.config.versions)
+        server_check_fallback(hello.cipher_suites, version, config.versions)
         core.peer_hello_seen = True
         if version == ProtocolVersion.TLSv1_3:
-            return ServerTls13(core, self.config, (hello, exts))
-        return ServerTls12(core, self.config, (hello, exts))
+            return ServerTls13(core, config, (hello, exts))
+        if version < ProtocolVersion.TLSv1_2:
+            core.records.version = version.to_bytes(2, "big")
+        return ServerTls12(core, config, (hello, exts), version)
+
+    def _host_config(self, server_name: str | None) -> ServerConfig:
+        """The configuration with the SNI's host policy applied (a legacy host's versions
+        and suites), or as it is."""
+        config = self.config
+        policy = config.host_policy(server_name) if config.host_policy is not None else None
+        if policy is None:
+            return config
+        return replace(
+            config,
+            versions=check_enabled(policy.versions),
+            cipher_suites=policy.cipher_suites,
+            encrypt_then_mac=policy.encrypt_then_mac,
+            dh_group=policy.dh_group or config.dh_group,
+        )
 
     # -- public API -----------------------------------------------------------------
 

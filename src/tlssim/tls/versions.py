@@ -8,6 +8,11 @@
 - A TLS 1.3-capable server that negotiates TLS 1.2 ends ServerHello.random with DOWNGRD\\x01;
   a TLS 1.3-capable client that lands on TLS 1.2 and sees it aborts (illegal_parameter).
 - A hello whose legacy_version is 0x0300 (SSL 3.0) or less aborts (protocol_version, D.5).
+- TLS 1.1 and 1.0 are implemented for the lessons and legacy hosts that enable them; a
+  client without supported_versions offers legacy_version and everything below it; a
+  server enabling TLS 1.2 or better that negotiates them ends ServerHello.random with
+  DOWNGRD\x00. A server enabling only TLS 1.1 or 1.0 behaves as servers of that time did:
+  it ignores supported_versions and answers with its best version (the client refuses).
 - TLS_FALLBACK_SCSV from a client that settles below our best version aborts
   (inappropriate_fallback, RFC 7507 3).
 """
@@ -26,7 +31,14 @@ from tlssim.tls.errors import IllegalParameter, ProtocolVersionError, TLSError
 from tlssim.tls.extensions import decode_uint16
 
 #: Versions this engine can run, best first.
-IMPLEMENTED_VERSIONS = (ProtocolVersion.TLSv1_3, ProtocolVersion.TLSv1_2)
+IMPLEMENTED_VERSIONS = (
+    ProtocolVersion.TLSv1_3,
+    ProtocolVersion.TLSv1_2,
+    ProtocolVersion.TLSv1_1,
+    ProtocolVersion.TLSv1_0,
+)
+#: What runs unless configured otherwise: TLS 1.1 and 1.0 only when named.
+MODERN_VERSIONS = (ProtocolVersion.TLSv1_3, ProtocolVersion.TLSv1_2)
 
 
 def check_enabled(versions: tuple[ProtocolVersion, ...]) -> tuple[ProtocolVersion, ...]:
@@ -44,12 +56,15 @@ def server_select_version(
     """The version a server picks from a ClientHello (its decoded supported_versions)."""
     _check_legacy_version(legacy_version)
     body = supported_versions
+    if max(enabled) < ProtocolVersion.TLSv1_2:
+        # a server from before TLS 1.3 (a legacy host) knows no supported_versions: it
+        # answers legacy_version with the best version it has below it (RFC 5246 E.1),
+        # and a modern client refuses that ServerHello (protocol_version)
+        body = None
     if body is not None:
         offered: tuple[int, ...] = body
-    elif legacy_version >= ProtocolVersion.TLSv1_2:
-        offered = (ProtocolVersion.TLSv1_2,)
-    else:
-        offered = ()
+    else:  # legacy_version and every version below it (RFC 5246 E.1)
+        offered = tuple(v for v in IMPLEMENTED_VERSIONS[1:] if v <= legacy_version)
     for version in IMPLEMENTED_VERSIONS:
         if version in enabled and version in offered:
             return version
@@ -67,9 +82,10 @@ def client_check_version(
     _check_legacy_version(legacy_version)
     body = extensions.get(ExtensionType.supported_versions)
     if body is None:
-        if legacy_version == ProtocolVersion.TLSv1_2 and ProtocolVersion.TLSv1_2 in offered:
-            return ProtocolVersion.TLSv1_2
-        if ProtocolVersion.TLSv1_2 in offered:
+        below = tuple(v for v in offered if v <= ProtocolVersion.TLSv1_2)
+        if legacy_version in below:
+            return ProtocolVersion(legacy_version)
+        if below:
             raise ProtocolVersionError("server selected a version we do not support")
         raise ProtocolVersionError("server selected a version below TLS 1.3")
     selected = decode_uint16(body)
@@ -101,6 +117,8 @@ def downgrade_random(
     """ServerHello.random with the downgrade sentinel when it applies (4.1.3)."""
     if ProtocolVersion.TLSv1_3 in enabled and negotiated == ProtocolVersion.TLSv1_2:
         return random[:24] + DOWNGRADE_TLS12
+    if max(enabled) >= ProtocolVersion.TLSv1_2 and negotiated < ProtocolVersion.TLSv1_2:
+        return random[:24] + DOWNGRADE_TLS11
     return random
 
 

@@ -10,6 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from tlssim.topology.lessons import (
+    DHE_RSA,
+    INTERMEDIATE_TLS12,
+    LEGACY_RSA_CBC,
+    LESSONS,
+    OLD_TLS12,
+    TLS13_SUITES,
+)
+
 DEFAULT_HOST: Final = "valid.tlssim.test"
 # Not a ca profile: the server signs this host's certificate with its own key.
 SELF_SIGNED: Final = "self-signed"
@@ -33,7 +42,12 @@ class OpensslOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.verify_error is None and self.server_alert is None and self.client_alert is None
+        return (
+            self.verify_error is None
+            and self.server_alert is None
+            and self.client_alert is None
+            and self.alert is None
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +63,23 @@ class VirtualHost:
     client_auth: str = ""
     #: The key exchange groups the host accepts (empty: the server's defaults).
     groups: tuple[str, ...] = ()
+    #: The protocol versions the host allows, best first, as ProtocolVersion names
+    #: ("TLSv1_0"); empty: the server's (TLS 1.3 and 1.2). A host allowing only TLS 1.1 or
+    #: below answers as servers of that time did: with its own version, whatever is offered.
+    versions: tuple[str, ...] = ()
+    #: The cipher suites the host allows, in its preference order (IANA names); empty: the
+    #: server's. Legacy suites (CBC, 3DES) are reachable only on hosts that name them.
+    cipher_suites: tuple[str, ...] = ()
+    #: Grants RFC 7366 encrypt_then_mac to a client asking for it with a CBC suite.
+    encrypt_then_mac: bool = True
+    #: Who sends the alert in ``expected``: "client" (ours refuses what the host sent) or
+    #: "server" (the host refuses our client's offer, which holds nothing it allows).
+    alert_from: str = "client"
+    #: Why a modern client does not go there: the attack the refusal avoids (the story).
+    lesson: str = ""
+    #: The finite-field group of its DHE suites, a ``tlssim.tls.ffdhe.DH_GROUPS`` name
+    #: (empty: the server's, RFC 7919 ffdhe2048).
+    dh_group: str = ""
 
 
 _OK = OpensslOutcome()
@@ -64,6 +95,30 @@ _SHA1_REFUSED = OpensslOutcome(
     note="refused at OpenSSL's default security level; `openssl verify` alone accepts it",
 )
 _MLDSA_CHAIN = "under the ML-DSA-65 intermediate and ML-DSA-87 root"
+
+#: The system's OpenSSL 3.0 at its default security level (1) still speaks TLS 1.0/1.1
+#: and offers AES-CBC with RSA key transport; at level 2 (some distributions) it refuses.
+_OPENSSL_OLD_TLS = OpensslOutcome(
+    note="OpenSSL 3.0 at security level 1 still offers TLS 1.0/1.1, CBC and RSA key transport"
+)
+#: Neither OpenSSL 3.0 nor 4 has a 3DES or RC4 suite left (GnuTLS still does).
+_OPENSSL_HAS_NONE = OpensslOutcome(
+    server_alert="handshake_failure", note="OpenSSL 3.0 offers no such suite at all"
+)
+#: OpenSSL 3.0's client at its default security level takes no DH group under 2048 bits
+#: ("dh key too small") and none under 512 at all ("modulus too small"); it checks neither
+#: that p is a safe prime nor that it is a prime.
+_OPENSSL_DH = {
+    "dh480": OpensslOutcome(
+        alert="illegal_parameter", note="bad dh value: modulus too small (DH_check_params)"
+    ),
+    "dh1024": OpensslOutcome(
+        alert="handshake_failure", note="dh key too small (at @SECLEVEL=0: success)"
+    ),
+    "dh2048": _OK,
+    "dh-small-subgroup": OpensslOutcome(note="OpenSSL does not ask for a safe prime"),
+    "dh-composite": OpensslOutcome(note="OpenSSL does not check that p is prime"),
+}
 
 VIRTUAL_HOSTS: tuple[VirtualHost, ...] = (
     VirtualHost(
@@ -260,6 +315,175 @@ VIRTUAL_HOSTS: tuple[VirtualHost, ...] = (
         "names under permitted.tlssim.test",
         expected="bad_certificate",
         openssl=OpensslOutcome(47, "permitted subtree violation", "certificate_unknown"),
+    ),
+    # -- legacy protocols and ciphers (issue 27): reachable only on these hosts ------------
+    VirtualHost(
+        "tls-v1-0.tlssim.test",
+        ("rsa2048",),
+        certificate="RSA-2048; TLS 1.0 only (AES-CBC with HMAC-SHA1, RSA key transport)",
+        expected="handshake_failure",
+        alert_from="server",
+        versions=("TLSv1_0",),
+        cipher_suites=LEGACY_RSA_CBC,
+        lesson=LESSONS["tls1.0"],
+        openssl=_OPENSSL_OLD_TLS,
+    ),
+    VirtualHost(
+        "tls-v1-1.tlssim.test",
+        ("rsa2048",),
+        certificate="RSA-2048; TLS 1.1 only (AES-CBC with HMAC-SHA1, RSA key transport)",
+        expected="handshake_failure",
+        alert_from="server",
+        versions=("TLSv1_1",),
+        cipher_suites=LEGACY_RSA_CBC,
+        lesson=LESSONS["tls1.1"],
+        openssl=_OPENSSL_OLD_TLS,
+    ),
+    VirtualHost(
+        "cbc.tlssim.test",
+        ("ecdsa-p256", "rsa2048"),
+        certificate="ECDSA P-256 and RSA-2048; TLS 1.2 with AES-CBC suites only, "
+        "MAC-then-encrypt (no encrypt_then_mac)",
+        expected="handshake_failure",
+        alert_from="server",
+        versions=("TLSv1_2",),
+        cipher_suites=(
+            "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
+            "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+            "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384",
+            "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384",
+            "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+            "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+            "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+            "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+        ),
+        encrypt_then_mac=False,
+        lesson=LESSONS["cbc"],
+        openssl=OpensslOutcome(note="OpenSSL 3.0 still offers CBC suites by default"),
+    ),
+    VirtualHost(
+        "3des.tlssim.test",
+        ("rsa2048",),
+        certificate="RSA-2048; TLS 1.2 with 3DES-CBC suites only (RSA and ECDHE-RSA)",
+        expected="handshake_failure",
+        alert_from="server",
+        versions=("TLSv1_2",),
+        cipher_suites=("TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA", "TLS_RSA_WITH_3DES_EDE_CBC_SHA"),
+        lesson=LESSONS["3des"],
+        openssl=_OPENSSL_HAS_NONE,
+    ),
+    VirtualHost(
+        "rc4.tlssim.test",
+        ("rsa2048",),
+        certificate="RSA-2048; TLS 1.2 with RC4-128 suites only (RSA and ECDHE-RSA)",
+        expected="handshake_failure",
+        alert_from="server",
+        versions=("TLSv1_2",),
+        cipher_suites=("TLS_ECDHE_RSA_WITH_RC4_128_SHA", "TLS_RSA_WITH_RC4_128_SHA"),
+        lesson=LESSONS["rc4"],
+        openssl=_OPENSSL_HAS_NONE,
+    ),
+    VirtualHost(
+        "static-rsa.tlssim.test",
+        ("rsa2048",),
+        certificate="RSA-2048; TLS 1.2 with RSA key transport only (AES-GCM, no ECDHE)",
+        expected="handshake_failure",
+        alert_from="server",
+        versions=("TLSv1_2",),
+        cipher_suites=(
+            "TLS_RSA_WITH_AES_128_GCM_SHA256",
+            "TLS_RSA_WITH_AES_256_GCM_SHA384",
+            "TLS_RSA_WITH_AES_128_CBC_SHA",
+        ),
+        lesson=LESSONS["static-rsa"],
+        openssl=OpensslOutcome(note="OpenSSL 3.0 still offers RSA key transport by default"),
+    ),
+    VirtualHost(
+        "dh480.tlssim.test",
+        ("rsa2048",),
+        certificate="RSA-2048; TLS 1.2 with DHE-RSA suites only, in a 480-bit group (a "
+        "safe prime generated for the lab)",
+        expected="handshake_failure",
+        alert_from="server",
+        versions=("TLSv1_2",),
+        cipher_suites=DHE_RSA,
+        dh_group="lab-480",
+        lesson=LESSONS["dh-small"],
+        openssl=_OPENSSL_DH["dh480"],
+    ),
+    VirtualHost(
+        "dh1024.tlssim.test",
+        ("rsa2048",),
+        certificate="RSA-2048; TLS 1.2 with DHE-RSA suites only, in the 1024-bit Oakley "
+        "group 2 (RFC 2409), the common prime Logjam targets",
+        expected="handshake_failure",
+        alert_from="server",
+        versions=("TLSv1_2",),
+        cipher_suites=DHE_RSA,
+        dh_group="modp1024",
+        lesson=LESSONS["dh-small"],
+        openssl=_OPENSSL_DH["dh1024"],
+    ),
+    VirtualHost(
+        "dh2048.tlssim.test",
+        ("rsa2048",),
+        certificate="RSA-2048; TLS 1.2 with DHE-RSA suites only, in RFC 7919 ffdhe2048",
+        expected="handshake_failure",
+        alert_from="server",
+        versions=("TLSv1_2",),
+        cipher_suites=DHE_RSA,
+        dh_group="ffdhe2048",
+        lesson=LESSONS["dhe"],
+        openssl=_OPENSSL_DH["dh2048"],
+    ),
+    VirtualHost(
+        "dh-small-subgroup.tlssim.test",
+        ("rsa2048",),
+        certificate="RSA-2048; TLS 1.2 with DHE-RSA suites only, in the RFC 5114 2048-bit "
+        "group with a 224-bit subgroup (not a safe prime)",
+        expected="handshake_failure",
+        alert_from="server",
+        versions=("TLSv1_2",),
+        cipher_suites=DHE_RSA,
+        dh_group="rfc5114-2048-224",
+        lesson=LESSONS["dh-subgroup"],
+        openssl=_OPENSSL_DH["dh-small-subgroup"],
+    ),
+    VirtualHost(
+        "dh-composite.tlssim.test",
+        ("rsa2048",),
+        certificate="RSA-2048; TLS 1.2 with DHE-RSA suites only, in a 2048-bit composite modulus",
+        expected="handshake_failure",
+        alert_from="server",
+        versions=("TLSv1_2",),
+        cipher_suites=DHE_RSA,
+        dh_group="composite-2048",
+        lesson=LESSONS["dh-composite"],
+        openssl=_OPENSSL_DH["dh-composite"],
+    ),
+    VirtualHost(
+        "mozilla-modern.tlssim.test",
+        certificate="ECDSA P-256; Mozilla's modern configuration: TLS 1.3 only",
+        versions=("TLSv1_3",),
+        cipher_suites=TLS13_SUITES,
+        groups=("x25519", "secp256r1"),
+    ),
+    VirtualHost(
+        "mozilla-intermediate.tlssim.test",
+        certificate="ECDSA P-256; Mozilla's intermediate configuration: TLS 1.3 and 1.2 "
+        "with (EC)DHE and AEAD suites (ffdhe2048)",
+        versions=("TLSv1_3", "TLSv1_2"),
+        cipher_suites=TLS13_SUITES + INTERMEDIATE_TLS12,
+        groups=("x25519", "secp256r1"),
+    ),
+    VirtualHost(
+        "mozilla-old.tlssim.test",
+        ("rsa2048",),
+        certificate="RSA-2048; Mozilla's old configuration: TLS 1.3 down to 1.0, AEAD then "
+        "CBC and 3DES suites (below TLS 1.2, RSA key transport only)",
+        versions=("TLSv1_3", "TLSv1_2", "TLSv1_1", "TLSv1_0"),
+        cipher_suites=TLS13_SUITES + OLD_TLS12,
+        openssl=OpensslOutcome(note="TLS 1.3, as for any modern client"),
     ),
 )
 
