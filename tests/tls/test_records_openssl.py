@@ -149,3 +149,14 @@ def test_records_match_openssl_trace(tmp_path: Path, version: str) -> None:
         assert ours == theirs[sender][: len(ours)], text
         assert len(ours) == len(theirs[sender]), text
     assert all(r.protected_by or r.type_name != "ApplicationData" for r in records)
+    # Fields both print: each Finished's verify_data, the CertificateVerify's algorithm,
+    # the tickets' lifetime hints.
+    fields = [(m.name, m.fields) for r in records for m in r.messages]
+    raw = trace.read_text(errors="replace")
+    theirs_verify = {v.lower() for v in re.findall(r"verify_data \(len=\d+\): (\w+)", raw)}
+    ours_verify = {str(f["verify_data"]) for n, f in fields if n == "Finished"}
+    assert ours_verify == theirs_verify and len(ours_verify) == 2
+    for algorithm in re.findall(r"Signature Algorithm: (\w+) \(0x", raw):
+        assert any(f.get("signature_algorithm") == algorithm for _, f in fields), algorithm
+    for hint in re.findall(r"ticket_lifetime_hint=(\d+)", raw):
+        assert any(f.get("ticket_lifetime_hint") == int(hint) for _, f in fields), hint

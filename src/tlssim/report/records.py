@@ -14,19 +14,32 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from cryptography import x509
+
 from tlssim.tls.constants import (
     CipherSuite,
     ContentType,
     ExtensionType,
     HandshakeType,
+    NamedGroup,
     ProtocolVersion,
+    SignatureScheme,
     name_of,
 )
 from tlssim.tls.describe import client_hello_fields, server_hello_fields
 from tlssim.tls.errors import TLSError
 from tlssim.tls.extensions import Extension, decode_uint16, index_extensions
 from tlssim.tls.keyschedule import TLS13_SUITES, next_traffic_secret
-from tlssim.tls.messages import ClientHello, ServerHello, parse_alert
+from tlssim.tls.messages import (
+    Certificate,
+    CertificateVerify,
+    ClientHello,
+    EncryptedExtensions,
+    NewSessionTicket,
+    ServerHello,
+    parse_alert,
+)
+from tlssim.tls.messages12 import Certificate12, CertificateStatus, ServerKeyExchange
 from tlssim.tls.record import RecordProtection, Tls12RecordProtection
 from tlssim.tls.tls12 import TLS12_SUITES, key_block
 
@@ -128,7 +141,22 @@ def _extensions(extensions: tuple[Extension, ...]) -> tuple[tuple[str, int], ...
     return tuple((name_of(ExtensionType, e.type), len(e.data)) for e in extensions)
 
 
-def _message(raw: bytes) -> Message:
+def _subject(der: bytes) -> str:
+    try:
+        return x509.load_der_x509_certificate(der).subject.rfc4514_string()
+    except ValueError:
+        return "(not a certificate)"
+
+
+def _chain_fields(chain: list[bytes]) -> dict[str, object]:
+    return {
+        "certificates": len(chain),
+        "subjects": [_subject(der) for der in chain],
+        "sizes": [len(der) for der in chain],
+    }
+
+
+def _message(raw: bytes, tls13: bool = True) -> Message:
     msg_type, body = raw[0], raw[4:]
     name = _camel(msg_type)
     fields: dict[str, object] = {}
@@ -147,6 +175,45 @@ def _message(raw: bytes) -> Message:
             if sh.is_hello_retry_request:
                 name = "HelloRetryRequest"
             extensions = _extensions(sh.extensions)
+        elif msg_type == HandshakeType.encrypted_extensions:
+            extensions = _extensions(EncryptedExtensions.parse(body).extensions)
+        elif msg_type == HandshakeType.certificate and tls13:
+            cert = Certificate.parse(body)
+            fields = {"context": cert.request_context.hex()} | _chain_fields(
+                [e.cert_data for e in cert.entries]
+            )
+        elif msg_type == HandshakeType.certificate:
+            fields = _chain_fields(list(Certificate12.parse(body).chain))
+        elif msg_type == HandshakeType.certificate_verify:
+            cv = CertificateVerify.parse(body)
+            fields = {
+                "signature_algorithm": name_of(SignatureScheme, cv.algorithm),
+                "signature_length": len(cv.signature),
+            }
+        elif msg_type == HandshakeType.server_key_exchange:
+            ske = ServerKeyExchange.parse(body)
+            fields = {
+                "named_group": name_of(NamedGroup, ske.group),
+                "public_length": len(ske.public),
+                "signature_algorithm": name_of(SignatureScheme, ske.algorithm),
+                "signature_length": len(ske.signature),
+            }
+        elif msg_type == HandshakeType.certificate_status:
+            fields = {"ocsp_response_length": len(CertificateStatus.parse(body).ocsp_response)}
+        elif msg_type == HandshakeType.new_session_ticket and tls13:
+            ticket = NewSessionTicket.parse(body)
+            fields = {
+                "ticket_lifetime_hint": ticket.ticket_lifetime,
+                "ticket_age_add": ticket.ticket_age_add,
+                "ticket_nonce": ticket.ticket_nonce.hex(),
+                "ticket_length": len(ticket.ticket),
+            }
+            extensions = _extensions(ticket.extensions)
+        elif msg_type == HandshakeType.new_session_ticket:
+            fields = {
+                "ticket_lifetime_hint": int.from_bytes(body[:4], "big"),
+                "ticket_length": int.from_bytes(body[4:6], "big"),
+            }
         elif msg_type == HandshakeType.finished:
             fields = {"verify_data": body.hex()}
     except (TLSError, ValueError, IndexError):
@@ -160,6 +227,7 @@ class _Direction:
 
     def __init__(self, sender: str) -> None:
         self.sender = sender
+        self.tls13 = True
         self.hs = bytearray()
         #: (label, protection) still to try, the current one first
         self.keys: list[tuple[str, RecordProtection | Tls12RecordProtection]] = []
@@ -173,7 +241,7 @@ class _Direction:
             length = int.from_bytes(self.hs[1:4], "big")
             if len(self.hs) < 4 + length:
                 break
-            out.append(_message(bytes(self.hs[: 4 + length])))
+            out.append(_message(bytes(self.hs[: 4 + length]), self.tls13))
             del self.hs[: 4 + length]
         return tuple(out)
 
@@ -206,6 +274,8 @@ def records_of(
     secrets = _secrets(keylog)
     session = _session(client_to_server, server_to_client)
     directions = {CLIENT: _Direction(CLIENT), SERVER: _Direction(SERVER)}
+    for direction in directions.values():
+        direction.tls13 = session.version == ProtocolVersion.TLSv1_3
     if session.version == ProtocolVersion.TLSv1_3 and session.suite in TLS13_SUITES:
         params = TLS13_SUITES[CipherSuite(session.suite)]
         for sender, labels in _TLS13_SECRETS.items():
