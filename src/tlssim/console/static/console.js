@@ -68,16 +68,15 @@ function wantedKinds() {
 function renderEvents() {
   const kinds = wantedKinds();
   const known = new Set([...document.querySelectorAll("#filters input")].map(i => i.value));
-  const list = document.getElementById("events");
-  list.innerHTML = events
-    .filter(e => kinds.has(e.kind) || !known.has(e.kind))
-    .slice(0, 200)
-    .map(e => `<li class="${text(e.kind)}"><b>${text(clock(e.time))}</b> ${text(e.text)}</li>`)
-    .join("");
-  const folded = document.getElementById("ocsp-folded");
-  folded.textContent = kinds.has("ocsp")
-    ? `${ocspAnswers} OCSP answers in all (the latest listed)`
-    : `${ocspAnswers} OCSP answers folded (tick "OCSP answers" to list the latest)`;
+  const shown = events.filter(e => kinds.has(e.kind) || !known.has(e.kind)).slice(0, 200);
+  const item = e => `<li class="${text(e.kind)}"><b>${text(clock(e.time))}</b> ${text(e.text)}</li>`;
+  // The OCSP answers, unless asked for one by one, are one line: how many, and the latest.
+  const latest = events.find(e => e.kind === "ocsp");
+  const folded = kinds.has("ocsp") || !latest ? "" :
+    `<li class="ocsp folded" id="ocsp-folded"><b>${ocspAnswers} OCSP answers</b> folded ` +
+    `(tick "OCSP answers" to list them); the latest, ${text(clock(latest.time))}: ` +
+    `${text(latest.text)}</li>`;
+  document.getElementById("events").innerHTML = folded + shown.map(item).join("");
 }
 
 function showEvent(e, fresh) {
