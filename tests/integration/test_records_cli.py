@@ -4,7 +4,12 @@ ones opened and named by the traffic secret that protected them; the same record
 
 from __future__ import annotations
 
+import json
 import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -80,3 +85,25 @@ def test_the_html_page_lists_the_records(stack: LocalStack, tmp_path: Path) -> N
     assert "server handshake traffic secret" in html
     # the secrets opened the records; they are not in the page
     assert not re.search(r"TRAFFIC_SECRET\w* [0-9a-f]{64}", html)
+
+
+def test_the_console_detail_lists_the_records_without_a_secret(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    done = stack.tlssim("handshake", "--html", str(tmp_path / "page.html"), "--json")
+    assert done.returncode == 0, done.stderr
+    trace_id = json.loads(done.stdout)["trace_id"]
+    url = f"{stack.console_url}/api/handshakes/{urllib.parse.quote(trace_id)}"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as reply:
+                detail = json.load(reply)
+            break
+        except urllib.error.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    assert "Records on the wire" in detail["html"]
+    assert "client application traffic secret" in detail["html"]
+    assert not re.search(r"[0-9a-f]{64} [0-9a-f]{64}", detail["html"])

@@ -12,7 +12,7 @@ from typing import Any
 from tlssim.diagrams.sequence import Sequence, sequence_of
 from tlssim.diagrams.svg import render_svg
 from tlssim.report.model import Report
-from tlssim.report.records import Record, records_of
+from tlssim.report.records import records_of, to_dicts
 from tlssim.report.walkthrough import key_schedule
 
 
@@ -77,13 +77,21 @@ def diagram_fragment(report: Report) -> str:
 
 
 def _records(report: Report) -> str:
-    """Every record both ways (``tlssim handshake --records``), when the report holds the
-    bytes and the key log."""
-    if report.capture is None:
+    """Every record both ways (``tlssim handshake --records``), when the report holds them
+    decoded or holds the bytes and the key log."""
+    records: list[dict[str, Any]]
+    if report.records is not None:
+        records = list(report.records)
+    elif report.capture is not None:
+        records = to_dicts(
+            records_of(
+                report.capture.client_to_server,
+                report.capture.server_to_client,
+                report.keylog or (),
+            )
+        )
+    else:
         return ""
-    records = records_of(
-        report.capture.client_to_server, report.capture.server_to_client, report.keylog or ()
-    )
     rows = "".join(_record_row(r) for r in records)
     return (
         '<h2>Records on the wire</h2><table class="records"><tr><th>#</th><th>from</th>'
@@ -92,23 +100,26 @@ def _records(report: Report) -> str:
     )
 
 
-def _record_row(r: Record) -> str:
+def _record_row(r: dict[str, Any]) -> str:
     contents = "".join(
-        f"<details><summary>{escape(m.name)}, length {m.length}</summary>"
+        f"<details><summary>{escape(str(m['name']))}, length {m['length']}</summary>"
         + "".join(
-            f"<div><b>{escape(k)}</b>: {escape(_shown(v))}</div>" for k, v in m.fields.items()
+            f"<div><b>{escape(str(k))}</b>: {escape(_shown(v))}</div>"
+            for k, v in m["fields"].items()
         )
         + "".join(
-            f"<div>extension {escape(name)}, length {length}</div>" for name, length in m.extensions
+            f"<div>extension {escape(str(name))}, length {length}</div>"
+            for name, length in m["extensions"]
         )
-        + f"<div><code>{escape(m.head_hex)}</code></div></details>"
-        for m in r.messages
-    ) or escape(r.note)
+        + f"<div><code>{escape(str(m['hex']))}</code></div></details>"
+        for m in r["messages"]
+    ) or escape(str(r["note"]))
+    sender = "client" if r["sender"] == "client" else "server"
     return (
-        f'<tr class="{r.sender}"><td>{r.index}</td><td>{r.sender}</td>'
-        f"<td>{escape(r.type_name)} ({r.content_type})<br><code>{r.header_hex}</code></td>"
-        f"<td>{r.length}</td><td>{escape(r.protected_by)}</td>"
-        f"<td>{escape(r.inner_name)}</td><td>{contents}</td></tr>"
+        f'<tr class="{sender}"><td>{int(r["index"])}</td><td>{sender}</td>'
+        f"<td>{escape(str(r['content_type']))}<br><code>{escape(str(r['header']))}</code></td>"
+        f"<td>{int(r['length'])}</td><td>{escape(str(r['protected_by']))}</td>"
+        f"<td>{escape(str(r['inner_type']))}</td><td>{contents}</td></tr>"
     )
 
 
