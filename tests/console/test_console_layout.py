@@ -107,6 +107,15 @@ def test_ocsp_answers_never_push_out_a_revocation() -> None:
     assert kinds.count("ocsp") <= 20
 
 
+def test_the_page_arrives_with_the_state_inside_it(console_url: str) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(console_url + "/", timeout=5) as reply:
+        page = reply.read().decode()
+    inside = page.split('id="initial-state">', 1)[1].split("</script>", 1)[0]
+    assert '"trace-229"' in inside and '"ocsp_answers": 230' in inside
+
+
 @pytest.mark.parametrize("width", [1280, 800])
 def test_the_first_screen_holds_list_and_events_and_a_click_shows_the_detail(
     console_url: str, width: int, tmp_path: Path
