@@ -166,6 +166,12 @@ def _parser() -> argparse.ArgumentParser:
         help="append the session secrets in NSS key log format (default $SSLKEYLOGFILE)",
     )
     hs.add_argument("--capture", metavar="FILE", help="save both directions' bytes (JSON)")
+    hs.add_argument(
+        "--records",
+        action="store_true",
+        help="print every TLS record both ways, as openssl s_client -trace does: types, "
+        "lengths, decoded messages, and the traffic secret of each protected record",
+    )
     hs.add_argument("--json", action="store_true", help="print the report as one JSON document")
     hs.add_argument("--mermaid", action="store_true", help="print a Mermaid sequence diagram")
     hs.add_argument("--html", metavar="FILE", help="write the diagram as one HTML page")
@@ -373,8 +379,8 @@ async def _handshake(args: argparse.Namespace) -> int:
         no_status_request=args.no_staple,
         chase_aia=args.chase_aia,
         resume=args.resume,
-        keylog=bool(args.keylog),
-        capture=bool(args.capture),
+        keylog=bool(args.keylog) or args.records or bool(args.html),
+        capture=bool(args.capture) or args.records or bool(args.html),
         tcp_address=args.tcp,
         ca_pem=ca_pem,
         clock_skew_seconds=args.clock_skew,
@@ -399,12 +405,20 @@ async def _handshake(args: argparse.Namespace) -> int:
     if capture is not None:
         with capture:
             capture.write(json.dumps(report.to_dict().get("capture", {})) + "\n")
-        report = dataclasses.replace(report, capture=None)
     if args.html:
         from tlssim.diagrams.page import html_page
 
         Path(args.html).write_text(html_page(report))
-    if args.mermaid:
+    wire, secrets = report.capture, report.keylog or ()
+    # The bytes and secrets fetched for the records view stay out of the printed report.
+    report = dataclasses.replace(
+        report, capture=None, keylog=report.keylog if args.keylog else None
+    )
+    if args.records and wire is not None:
+        from tlssim.report.records import records_of, render_records
+
+        print(render_records(records_of(wire.client_to_server, wire.server_to_client, secrets)))
+    elif args.mermaid:
         from tlssim.diagrams.mermaid import mermaid
 
         print(mermaid(report))
@@ -420,6 +434,9 @@ def _refuse_conflicts(args: argparse.Namespace) -> None:
     """Options that make no sense together are refused, not silently ignored."""
     if args.mermaid and args.json:
         raise CliError("--mermaid and --json each print the whole output: choose one")
+    if args.records and (args.mermaid or args.json):
+        chosen = "--mermaid" if args.mermaid else "--json"
+        raise CliError(f"--records and {chosen} each print the whole output: choose one")
     if args.client_key and args.client_cert in ("", "auto", "none"):
         raise CliError("--client-key FILE goes with --client-cert FILE (the chain it signs for)")
 

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from tlssim import web as tweb
 from tlssim.console.state import LabState
-from tlssim.diagrams.page import diagram_fragment
+from tlssim.diagrams.page import diagram_fragment, script_json
 from tlssim.report.story import render
 
 STATE = web.AppKey("state", LabState)
@@ -110,8 +110,17 @@ async def _openapi(request: web.Request) -> web.Response:
     return tweb.json_response(200, openapi_document())
 
 
+_INITIAL = '<script type="application/json" id="initial-state">{}</script>'
+
+
 async def _page(request: web.Request) -> web.Response:
-    return web.Response(text=_static("tlssim.console", "console.html"), content_type="text/html")
+    """The page with the lab's state inside it, so that it draws at once, not after a
+    request or the stream."""
+    snapshot = script_json(request.app[STATE].snapshot())
+    page = _static("tlssim.console", "console.html").replace(
+        _INITIAL, _INITIAL.replace("{}", snapshot)
+    )
+    return web.Response(text=page, content_type="text/html")
 
 
 async def _health(request: web.Request) -> web.Response:

@@ -16,6 +16,30 @@ from tlssim.telemetry.feed import Feed
 
 MAX_HANDSHAKES = 200
 MAX_EVENTS = 200
+#: OCSP answers come by the hundred (every staple refresh): they are kept apart, fewer, and
+#: counted, so that they never push a revocation or a fault change out of the events.
+FOLDED_KIND = "ocsp"
+MAX_FOLDED = 20
+_HYBRID_GROUPS = frozenset({"X25519MLKEM768", "SecP256r1MLKEM768", "SecP384r1MLKEM1024"})
+_PQ_GROUPS = frozenset({"MLKEM512", "MLKEM768", "MLKEM1024"})
+
+
+def group_family(group: str | None) -> str:
+    """classical, hybrid PQ (ML-KEM with an ECDH share) or PQ (ML-KEM alone)."""
+    if not group:
+        return "-"
+    if group in _HYBRID_GROUPS:
+        return "hybrid PQ"
+    if group in _PQ_GROUPS:
+        return "PQ"
+    return "classical"
+
+
+def _early_data(report: Report) -> str:
+    early = report.early_data
+    if early is None or not early.requested:
+        return "-"
+    return "accepted" if early.accepted else "rejected"
 
 
 @dataclass
@@ -52,6 +76,9 @@ class Handshake:
             "version": r.version or "-",
             "suite": r.cipher_suite or "-",
             "group": r.key_exchange or "-",
+            "group_family": group_family(r.key_exchange),
+            "resumed": r.resumed,
+            "early_data": _early_data(r),
             "ms": r.timings.total_ms,
             "seen_by": [n for n, x in (("client", self.client), ("server", self.server)) if x],
             # which client and server replica took part (null where the report does not say)
@@ -63,6 +90,8 @@ class Handshake:
 class LabState:
     handshakes: OrderedDict[str, Handshake] = field(default_factory=OrderedDict)
     events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_EVENTS))
+    folded: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_FOLDED))
+    folded_count: int = 0
     changes: Feed[dict[str, Any]] = field(default_factory=lambda: Feed(size=512))
     _untraced: int = 0
 
@@ -79,14 +108,20 @@ class LabState:
 
     def lab_event(self, kind: str, text: str) -> None:
         event = {"time": time.time(), "kind": kind, "text": text}
-        self.events.appendleft(event)
+        if kind == FOLDED_KIND:
+            self.folded.appendleft(event)
+            self.folded_count += 1
+        else:
+            self.events.appendleft(event)
         self.changes.publish({"type": "event", "event": event})
 
     def snapshot(self) -> dict[str, Any]:
         return {
             "sequence": self.changes.sequence,
             "handshakes": [h.summary() for h in reversed(self.handshakes.values())],
-            "events": list(self.events),
+            # newest first; the OCSP answers only the latest few of them
+            "events": sorted([*self.events, *self.folded], key=lambda e: -e["time"]),
+            "ocsp_answers": self.folded_count,
         }
 
     def _new_id(self) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from tlssim.diagrams.sequence import Sequence, sequence_of
 from tlssim.diagrams.svg import render_svg
 from tlssim.report.model import Report
+from tlssim.report.records import records_of, to_dicts
 from tlssim.report.walkthrough import key_schedule
 
 
@@ -71,7 +72,59 @@ def diagram_fragment(report: Report) -> str:
         parts.append(f'<p class="keys"><b>keys:</b> {escape(schedule)}</p>')
     parts.append(_chain(report))
     parts.append(_checks(report))
+    parts.append(_records(report))
     return "\n".join(parts)
+
+
+def _records(report: Report) -> str:
+    """Every record both ways (``tlssim handshake --records``), when the report holds them
+    decoded or holds the bytes and the key log."""
+    records: list[dict[str, Any]]
+    if report.records is not None:
+        records = list(report.records)
+    elif report.capture is not None:
+        records = to_dicts(
+            records_of(
+                report.capture.client_to_server,
+                report.capture.server_to_client,
+                report.keylog or (),
+            )
+        )
+    else:
+        return ""
+    rows = "".join(_record_row(r) for r in records)
+    return (
+        '<h2>Records on the wire</h2><table class="records"><tr><th>#</th><th>from</th>'
+        "<th>type</th><th>length</th><th>protected by</th><th>inner type</th>"
+        f"<th>contents</th></tr>{rows}</table>"
+    )
+
+
+def _record_row(r: dict[str, Any]) -> str:
+    contents = "".join(
+        f"<details><summary>{escape(str(m['name']))}, length {m['length']}</summary>"
+        + "".join(
+            f"<div><b>{escape(str(k))}</b>: {escape(_shown(v))}</div>"
+            for k, v in m["fields"].items()
+        )
+        + "".join(
+            f"<div>extension {escape(str(name))}, length {length}</div>"
+            for name, length in m["extensions"]
+        )
+        + f"<div><code>{escape(str(m['hex']))}</code></div></details>"
+        for m in r["messages"]
+    ) or escape(str(r["note"]))
+    sender = "client" if r["sender"] == "client" else "server"
+    return (
+        f'<tr class="{sender}"><td>{int(r["index"])}</td><td>{sender}</td>'
+        f"<td>{escape(str(r['content_type']))}<br><code>{escape(str(r['header']))}</code></td>"
+        f"<td>{int(r['length'])}</td><td>{escape(str(r['protected_by']))}</td>"
+        f"<td>{escape(str(r['inner_type']))}</td><td>{contents}</td></tr>"
+    )
+
+
+def _shown(value: object) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _chain(report: Report) -> str:

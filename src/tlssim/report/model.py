@@ -181,6 +181,9 @@ class Report:
     authenticated_as: str | None = None
     replicas: Replicas | None = None  # when a replica named itself
     wire: Wire | None = None  # when a connection was made
+    # Every record both ways, decoded (report.records.to_dicts): what a watcher of the
+    # client service gets of a capture, with no secret and no raw byte beyond the headers.
+    records: tuple[dict[str, Any], ...] | None = None
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -270,6 +273,8 @@ def to_dict(report: Report) -> dict[str, Any]:
         out["authenticated_as"] = report.authenticated_as
     if report.wire is not None:
         out["wire"] = _plain(report.wire)
+    if report.records is not None:
+        out["records"] = list(report.records)
     return out
 
 
@@ -365,6 +370,7 @@ def from_dict(d: Mapping[str, Any]) -> Report:
         if replicas is None
         else Replicas(client=replicas.get("client"), server=replicas.get("server")),
         wire=None if wire is None else Wire(**wire),
+        records=None if d.get("records") is None else tuple(d["records"]),
     )
 
 

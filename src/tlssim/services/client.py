@@ -30,6 +30,7 @@ from tlssim.clock import Clock, SkewedClock
 from tlssim.net.transport import GrpcClientTransport, TcpTransport, Transport
 from tlssim.pki.verify import ChainVerifier
 from tlssim.report.model import Report
+from tlssim.report.records import records_of, to_dicts
 from tlssim.rpc.v1 import (
     ca_pb2,
     ca_pb2_grpc,
@@ -152,8 +153,22 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
 
     def _publish(self, report: Report, report_json: str) -> None:
         if report.keylog is not None or report.capture is not None:
-            # Secrets and raw bytes stay with whoever asked for the handshake.
-            report_json = dataclasses.replace(report, keylog=None, capture=None).to_json()
+            # Secrets and raw bytes stay with whoever asked for the handshake; watchers get
+            # the records they opened, decoded.
+            records = None
+            if report.keylog is not None and report.capture is not None:
+                records = tuple(
+                    to_dicts(
+                        records_of(
+                            report.capture.client_to_server,
+                            report.capture.server_to_client,
+                            report.keylog,
+                        )
+                    )
+                )
+            report_json = dataclasses.replace(
+                report, keylog=None, capture=None, records=records
+            ).to_json()
         self.reports.publish(report_json)
 
     async def handshake(self, plan: Plan, verifier: ChainVerifier) -> Report:
