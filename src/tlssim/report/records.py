@@ -195,7 +195,12 @@ def _message(raw: bytes, tls13: bool = True) -> Message:
             fields = {
                 "named_group": name_of(NamedGroup, ske.group),
                 "public_length": len(ske.public),
-                "signature_algorithm": name_of(SignatureScheme, ske.algorithm),
+                # TLS 1.0 and 1.1 name no algorithm: MD5+SHA-1 (RSA) or SHA-1 (ECDSA)
+                "signature_algorithm": (
+                    "(implied by the version)"
+                    if ske.algorithm is None
+                    else name_of(SignatureScheme, ske.algorithm)
+                ),
                 "signature_length": len(ske.signature),
             }
         elif msg_type == HandshakeType.certificate_status:
