@@ -587,7 +587,15 @@ def _tlslite(target: Target) -> Outcome:
             conn.close()
             return Outcome(True)
     except Exception as exc:  # tlslite raises its own classes and plain ones alike
-        return Outcome(False, normalise(f"{type(exc).__name__}: {exc}"))
+        return Outcome(False, normalise(f"{type(exc).__name__}: {_text_of(exc)}"))
+
+
+def _text_of(exc: BaseException) -> str:
+    """An exception's message; some of tlslite's cannot make one (their __str__ fails)."""
+    try:
+        return str(exc)
+    except Exception:
+        return ""
 
 
 def _tlslite_version() -> str:
