@@ -613,57 +613,57 @@ def _tlslite_installed() -> bool:
 
 
 BOTH = ("1.3", "1.2")
-ED25519 = frozenset({"ed25519"})
+ED25519_DHE = frozenset({"ed25519", "dhe"})
 
 CLIENT_PEERS: tuple[ClientPeer, ...] = (
     ClientPeer(
         "openssl", "openssl", "OpenSSL 3.0, `openssl s_client -verify_return_error`", BOTH,
         "-status (prints the staple's status; s_client refuses nothing for it)",
-        _openssl, _openssl_version, ED25519,
+        _openssl, _openssl_version, ED25519_DHE,
     ),
     ClientPeer(
         "pyopenssl", "", "OpenSSL 4 through pyOpenSSL, verifying the chain and name", BOTH,
         "an OCSP callback that requires a good stapled answer",
-        _pyopenssl, _pyopenssl_version, ED25519 | {"mlkem", "mldsa"},
+        _pyopenssl, _pyopenssl_version, ED25519_DHE | {"mlkem", "mldsa"},
     ),
     ClientPeer(
         "gnutls", "gnutls-cli", "GnuTLS, `gnutls-cli --x509cafile`", BOTH,
         "--ocsp (asks the responder the certificate names)",
-        _gnutls, _gnutls_version, ED25519,
+        _gnutls, _gnutls_version, ED25519_DHE,
     ),
     ClientPeer(
         "nss", "tstclnt", "NSS, `tstclnt -Q` with a certutil database", BOTH,
         "-T -O -F (request a staple, require fresh status; this path checks no host name)",
-        _nss, _nss_version,
+        _nss, _nss_version, frozenset({"dhe"}),
     ),
     ClientPeer(
         "botan", "botan", "Botan 2, `botan tls_client` (TLS 1.2 only)", ("1.2",), "",
-        _botan, _botan_version,
+        _botan, _botan_version, frozenset({"dhe"}),
     ),
     ClientPeer(
         "go", "tlssim-go-peer", "Go crypto/tls (the peer program in tlssim/interop)", BOTH, "",
-        _go, _go_version, ED25519,
+        _go, _go_version, frozenset({"ed25519"}),
     ),
     ClientPeer(
         "java", "java", "Java's JSSE (the peer program in tlssim/interop)", BOTH,
         "PKIX revocation checking with stapled OCSP (checkRevocation, status_request)",
-        _java, _java_version, ED25519,
+        _java, _java_version, ED25519_DHE,
     ),
     ClientPeer(
         "tlslite", "", "tlslite-ng (pure Python; no X.509 path validation)", BOTH, "",
-        _tlslite, _tlslite_version, ED25519,
+        _tlslite, _tlslite_version, ED25519_DHE,
     ),
     ClientPeer(
         "python-ssl", "", "Python's ssl, `create_default_context(cafile=...)`", BOTH, "",
-        _python_ssl, _python_ssl_version, ED25519,
+        _python_ssl, _python_ssl_version, ED25519_DHE,
     ),
     ClientPeer(
         "curl", "curl", "curl (OpenSSL inside), `curl --cacert --resolve`", BOTH,
-        "--cert-status (requires a good stapled answer)", _curl, _curl_version, ED25519,
+        "--cert-status (requires a good stapled answer)", _curl, _curl_version, ED25519_DHE,
     ),
     ClientPeer(
         "wget", "wget", "wget (GnuTLS inside), `wget --ca-certificate`", BOTH, "",
-        _wget, _wget_version, ED25519,
+        _wget, _wget_version, ED25519_DHE,
     ),
 )  # fmt: skip
 

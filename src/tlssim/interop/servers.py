@@ -178,17 +178,19 @@ def _nss(creds: Credentials, port: int, version: str) -> list[str]:
             ["pk12util", "-i", str(p12), "-d", f"sql:{db}", "-W", ""], capture_output=True
         )
     v = "tls1.3:tls1.3" if version == "1.3" else "tls1.2:tls1.2"
-    return ["selfserv", "-d", f"sql:{db}", "-n", "peer", "-p", str(port), "-V", v]
+    # -u: session tickets, without which selfserv resumes no TLS 1.3 session
+    return ["selfserv", "-d", f"sql:{db}", "-n", "peer", "-p", str(port), "-V", v, "-u"]
 
 
 _TLSLITE_SERVER = """
-import socket, sys
+import os, socket, sys
 from tlslite.api import HandshakeSettings, SessionCache, TLSConnection, X509CertChain, parsePEMKey
 cache = SessionCache()
 chain = X509CertChain(); chain.parsePemList(open(sys.argv[1]).read())
 key = parsePEMKey(open(sys.argv[2]).read(), private=True)
 settings = HandshakeSettings()
 settings.minVersion = settings.maxVersion = (3, 4) if sys.argv[4] == "1.3" else (3, 3)
+settings.ticketKeys = [os.urandom(32)]  # TLS 1.3 tickets: none without a key
 s = socket.create_server(("127.0.0.1", int(sys.argv[3])))
 while True:
     raw, _ = s.accept()
