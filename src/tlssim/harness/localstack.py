@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tlssim.report.model import Report
+
 STARTUP_TIMEOUT_S = 90
 # The services that serve Prometheus metrics, each on its own port.
 METRICS_SERVICES = ("ca", "ocsp", "server", "client", "faults")
@@ -100,6 +102,28 @@ class LocalStack:
             timeout=timeout,
             check=False,
         )
+
+    def handshake(
+        self,
+        *args: str,
+        ok: bool | None = None,
+        timeout: float = 60,
+        env: dict[str, str] | None = None,
+    ) -> Report:
+        """Runs `tlssim handshake --json ARGS` against this stack and returns its report,
+        having checked that the exit code says what the report says (0: ok, 1: not) and,
+        when `ok` is given, that the handshake succeeded (True) or failed (False)."""
+        done = self.tlssim("handshake", "--json", *args, timeout=timeout, env=env)
+        if not done.stdout.startswith("{"):
+            raise AssertionError(f"no report (exit {done.returncode}):\n{done.stderr}")
+        report = Report.from_json(done.stdout)
+        if done.returncode != (0 if report.ok else 1):
+            raise AssertionError(f"exit {done.returncode} for ok={report.ok}:\n{done.stderr}")
+        if ok is not None and report.ok is not ok:
+            raise AssertionError(
+                f"expected ok={ok}, got alert {report.alert} error {report.error}\n{done.stdout}"
+            )
+        return report
 
     def logs(self) -> str:
         return self.log.read_text(errors="replace")
