@@ -15,7 +15,6 @@ from cryptography.hazmat.primitives import serialization
 
 from tests.integration.conftest import LocalStack, running_stack
 from tests.integration.test_client_auth import (
-    _wait_listening,
     _write,
     bundle,
     ca,
@@ -23,9 +22,11 @@ from tests.integration.test_client_auth import (
     needs_openssl,
     steps,
 )
+from tests.peers import openssl_client, wait_listening
 from tlssim.harness.localstack import free_ports
 from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, credential_path
 from tlssim.pki.keys import build_csr, generate_private_key, private_key_to_pem
+from tlssim.report.model import Direction, EarlyData
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -40,18 +41,14 @@ def test_our_client_sends_early_data_and_the_server_takes_it(
 ) -> None:
     keylog = tmp_path / "keys.log"
     report = handshake(stack, "--resume", "--early-data", EARLY, "--keylog", str(keylog))
-    assert report["ok"], report
-    assert report["early_data"] == {
-        "requested": len(EARLY),
-        "sent": len(EARLY),
-        "accepted": True,
-        "reason": "",
-        "resent": False,
-    }
-    sent = steps(report, "sent")
+    assert report.ok, report
+    assert report.early_data == EarlyData(
+        requested=len(EARLY), sent=len(EARLY), accepted=True, reason="", resent=False
+    )
+    sent = steps(report, Direction.SENT)
     assert sent.index("EarlyData") < sent.index("EndOfEarlyData") < sent.index("Finished")
     # the echo is the early data, then the application data
-    assert report["application_data"]["echoed"] == report["application_data"]["sent"]
+    assert report.application_data.echoed == report.application_data.sent
     labels = [line.split()[0] for line in keylog.read_text().splitlines()]
     assert labels.count("CLIENT_EARLY_TRAFFIC_SECRET") == 1
     story = stack.tlssim("handshake", "--resume", "--early-data", EARLY).stdout
@@ -65,21 +62,8 @@ def test_early_data_needs_resume(stack: LocalStack) -> None:
 
 
 def s_client(port: int, *extra: str, data: str = "") -> str:
-    done = subprocess.run(
-        [
-            "openssl",
-            "s_client",
-            "-connect",
-            f"127.0.0.1:{port}",
-            "-servername",
-            "valid.tlssim.test",
-            "-tls1_3",
-            *extra,
-        ],
-        input=data,
-        capture_output=True,
-        text=True,
-        timeout=30,
+    done = openssl_client(
+        ("127.0.0.1", port), *extra, server_name="valid.tlssim.test", version="1.3", stdin=data
     )
     return done.stdout + done.stderr
 
@@ -175,7 +159,7 @@ def test_our_client_early_data_against_openssl_s_server(
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_listening(port, server)
+        wait_listening(port, server)
         report = handshake(
             stack,
             "--tcp",
@@ -187,8 +171,8 @@ def test_our_client_early_data_against_openssl_s_server(
             "--ca-file",
             str(bundle),
         )
-        assert report["ok"], report
-        assert report["early_data"]["accepted"], report["early_data"]
+        assert report.ok, report
+        assert report.early_data is not None and report.early_data.accepted, report.early_data
     finally:
         server.terminate()
         server.wait(timeout=10)
