@@ -4,7 +4,6 @@ and could not learn, and why a run failed."""
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import time
@@ -17,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.integration.conftest import LocalStack
 from tlssim.pki.throwaway import make_ca, make_leaf
+from tlssim.report.revocation import RevocationStatus
 
 pytestmark = pytest.mark.integration
 
@@ -89,11 +89,9 @@ def plain_server(foreign_pki: Path) -> Iterator[int]:
     yield from _s_server(foreign_pki)
 
 
-def _handshake(
-    stack: LocalStack, port: int, folder: Path, *args: str
-) -> subprocess.CompletedProcess[str]:
-    return stack.tlssim(
-        "handshake",
+def _args(port: int, folder: Path, *args: str) -> tuple[str, ...]:
+    """Our client against the foreign server on `port`, trusting its CA."""
+    return (
         "--tcp",
         f"127.0.0.1:{port}",
         "--ca-file",
@@ -101,21 +99,27 @@ def _handshake(
         "--server-name",
         NAME,
         *args,
-        env=stack.env | {"COLUMNS": "200"},
+    )
+
+
+def _handshake(
+    stack: LocalStack, port: int, folder: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """The story, 200 columns wide."""
+    return stack.tlssim(
+        "handshake", *_args(port, folder, *args), env=stack.env | {"COLUMNS": "200"}
     )
 
 
 def test_no_ocsp_responder_or_crl_is_said_and_the_lab_responder_not_asked(
     stack: LocalStack, foreign_pki: Path, plain_server: int
 ) -> None:
-    soft = _handshake(stack, plain_server, foreign_pki, "--no-echo", "--json")
-    assert soft.returncode == 0, soft.stdout + soft.stderr
-    report = json.loads(soft.stdout)
+    report = stack.handshake(*_args(plain_server, foreign_pki, "--no-echo"), ok=True)
     # The lab's responder knows nothing of this certificate: it is not asked.
-    assert not [c for c in report["checks"] if c["name"].startswith("ocsp/")], report["checks"]
-    assert report["revocation"]["status"] == "unavailable"
-    assert report["revocation"]["detail"] == NO_LOCATION
-    assert any(NO_LOCATION in w and w.startswith("soft-fail") for w in report["warnings"])
+    assert not [c for c in report.checks if c.name.startswith("ocsp/")], report.checks
+    assert report.revocation.status == RevocationStatus.UNAVAILABLE
+    assert report.revocation.detail == NO_LOCATION
+    assert any(NO_LOCATION in w and w.startswith("soft-fail") for w in report.warnings)
 
     hard = _handshake(stack, plain_server, foreign_pki, "--no-echo", "--revocation", "hard")
     assert hard.returncode == 1, hard.stdout + hard.stderr
