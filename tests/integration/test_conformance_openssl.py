@@ -9,29 +9,13 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import LocalStack
+from tests.peers import openssl_client
 
 pytestmark = pytest.mark.integration
 
 
 def s_client(stack: LocalStack, bundle: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            "openssl",
-            "s_client",
-            "-connect",
-            "{}:{}".format(*stack.server_tcp),
-            "-servername",
-            "valid.tlssim.test",
-            "-CAfile",
-            str(bundle),
-            *args,
-        ],
-        input="",
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    return openssl_client(stack.server_tcp, *args, server_name="valid.tlssim.test", ca_file=bundle)
 
 
 @pytest.fixture
