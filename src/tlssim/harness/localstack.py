@@ -138,8 +138,8 @@ def handshake_report(done: subprocess.CompletedProcess[str], ok: bool | None = N
     """The report `tlssim handshake --json` printed, once its exit code is seen to say what
     the report says (0: ok, 1: not) and, when `ok` is given, the handshake to have succeeded
     (True) or failed (False); AssertionError otherwise."""
-    if not done.stdout.startswith("{"):
-        raise AssertionError(f"no report (exit {done.returncode}):\n{done.stderr}")
+    if not done.stdout.lstrip().startswith("{"):
+        raise AssertionError(f"no report (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
     report = Report.from_json(done.stdout)
     if done.returncode != (0 if report.ok else 1):
         raise AssertionError(f"exit {done.returncode} for ok={report.ok}:\n{done.stderr}")
