@@ -154,15 +154,6 @@ def test_revoked_and_expired_client_certificates(
 # -- OpenSSL ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def bundle(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    done = stack.tlssim("ca", "bundle")
-    assert done.returncode == 0, done.stderr
-    path = tmp_path_factory.mktemp("mtls") / "bundle.pem"
-    path.write_text(done.stdout)
-    return path
-
-
 def s_client(stack: LocalStack, bundle: Path, *extra: str) -> str:
     done = openssl_client(
         stack.server_tcp,

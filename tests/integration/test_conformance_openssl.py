@@ -18,13 +18,6 @@ def s_client(stack: LocalStack, bundle: Path, *args: str) -> subprocess.Complete
     return openssl_client(stack.server_tcp, *args, server_name="valid.tlssim.test", ca_file=bundle)
 
 
-@pytest.fixture
-def bundle(stack: LocalStack, tmp_path: Path) -> Path:
-    path = tmp_path / "bundle.pem"
-    path.write_text(stack.tlssim("ca", "bundle").stdout)
-    return path
-
-
 def test_encrypted_extensions_list_our_groups_when_the_client_has_not_our_first(
     stack: LocalStack, bundle: Path
 ) -> None:

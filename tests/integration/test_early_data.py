@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives import serialization
 from tests.integration.conftest import LocalStack, running_stack
 from tests.integration.test_client_auth import (
     _write,
-    bundle,
     ca,
     handshake,
     needs_openssl,
@@ -31,7 +30,7 @@ from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
-__all__ = ["bundle", "ca"]  # fixtures shared with the mutual TLS tests
+__all__ = ["ca"]  # a fixture shared with the mutual TLS tests
 
 EARLY = "GET /early HTTP/1.1"
 

@@ -142,12 +142,10 @@ def test_our_tls12_client_certificate_verify_with_a_p256_key_and_only_sha384_ask
 
 
 def test_openssl_client_offering_only_ecdsa_sha384_to_our_server(
-    stack: LocalStack, tmp_path: Path
+    stack: LocalStack, bundle: Path
 ) -> None:
     """Our server picks its P-256 certificate for a TLS 1.2 client that signs nothing but
     ecdsa_secp384r1_sha384, and signs its ServerKeyExchange with it."""
-    bundle = tmp_path / "bundle.pem"
-    bundle.write_text(stack.tlssim("ca", "bundle").stdout)
     host, port = stack.server_tcp
     done = run_client(
         "openssl",
@@ -211,14 +209,12 @@ NSS_RUNS = 30
 
 
 def test_nss_tstclnt_finishes_every_tls12_handshake_with_our_server(
-    stack: LocalStack, tmp_path: Path
+    stack: LocalStack, bundle: Path, tmp_path: Path
 ) -> None:
     """30 handshakes, none past 5 s. tstclnt's -O (synchronous certificate check): with its
     default asynchronous check, -Q misses the end of a handshake whose last flight was
     already read while the check completed, and polls forever (against OpenSSL's server
     too); docs/interop.md shows the trace."""
-    bundle = tmp_path / "bundle.pem"
-    bundle.write_text(stack.tlssim("ca", "bundle").stdout)
     host, port = stack.server_tcp
     with nss_db(tmp_path / "nssdb", bundle) as db:
         command = ["tstclnt", "-h", host, "-p", str(port), "-a", "valid.tlssim.test"]

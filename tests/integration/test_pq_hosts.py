@@ -36,15 +36,6 @@ PQ_HOSTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def bundle(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    done = stack.tlssim("ca", "bundle")
-    assert done.returncode == 0, done.stderr
-    path = tmp_path_factory.mktemp("pq") / "bundle.pem"
-    path.write_text(done.stdout)
-    return path
-
-
 def _blocking(call: Callable[[], T], sock: socket.socket) -> T:
     """Runs a pyOpenSSL call on a socket with a timeout (non-blocking underneath)."""
     for _ in range(100):

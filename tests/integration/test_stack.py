@@ -38,16 +38,6 @@ def test_the_json_report_follows_the_schema(stack: LocalStack, args: tuple[str, 
     assert Report.from_json(done.stdout).to_json(indent=2) == done.stdout.rstrip("\n")
 
 
-@pytest.fixture(scope="module")
-def bundle(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    done = stack.tlssim("ca", "bundle")
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("-----BEGIN CERTIFICATE-----")
-    path = tmp_path_factory.mktemp("bundle") / "bundle.pem"
-    path.write_text(done.stdout)
-    return path
-
-
 def test_tls13_handshake_through_the_services(stack: LocalStack) -> None:
     report = stack.handshake("--server-name", "valid.tlssim.test", ok=True)
     assert report.version == "TLSv1.3"

@@ -89,9 +89,7 @@ def test_rsa_key_exchange_refused_for_tls13(stack: LocalStack) -> None:
         ("ECDHE-ECDSA-AES128-GCM-SHA256", "ecdsa-p256.tlssim.test"),
     ],
 )
-def test_openssl_s_client_tls12(stack: LocalStack, tmp_path: Path, cipher: str, host: str) -> None:
-    bundle = tmp_path / "bundle.pem"
-    bundle.write_text(stack.tlssim("ca", "bundle").stdout)
+def test_openssl_s_client_tls12(stack: LocalStack, bundle: Path, cipher: str, host: str) -> None:
     done = openssl_client(
         stack.server_tcp,
         *("-cipher", cipher, "-status"),

@@ -44,15 +44,6 @@ def sent_by(report: Report) -> Party:
     return report.alert.sent_by
 
 
-@pytest.fixture(scope="module")
-def bundle(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    done = stack.tlssim("ca", "bundle")
-    assert done.returncode == 0, done.stderr
-    path = tmp_path_factory.mktemp("vhosts") / "bundle.pem"
-    path.write_text(done.stdout)
-    return path
-
-
 @pytest.mark.parametrize("host", sorted(HOSTS))
 def test_our_client(stack: LocalStack, host: str) -> None:
     report = handshake(stack, "--server-name", host)
