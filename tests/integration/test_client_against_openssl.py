@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tests.integration.conftest import LocalStack
+from tests.peers import ServerPeer
 from tlssim.pki.throwaway import make_ca, make_leaf
 from tlssim.report.model import ApplicationData, Report
 from tlssim.report.revocation import RevocationStatus
@@ -211,37 +211,11 @@ def test_no_echo_against_openssl_s_server(
     """`openssl s_server` prints what it gets and answers nothing: --no-echo finishes at once."""
     _, ca_file = openssl_server
     folder = ca_file.parent
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            "openssl",
-            "s_server",
-            "-quiet",
-            "-accept",
-            f"127.0.0.1:{port}",
-            "-cert",
-            str(folder / "leaf.pem"),
-            "-key",
-            str(folder / "key.pem"),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
+    command = ["openssl", "s_server", "-quiet", "-accept", "127.0.0.1:{port}"]
+    command += ["-cert", str(folder / "leaf.pem"), "-key", str(folder / "key.pem")]
+    with ServerPeer("openssl", command, tmp_path / "s_server.log") as server:
         started = time.monotonic()
-        report = handshake(stack, port, ca_file, "--no-echo", "--revocation", "off")
+        report = handshake(stack, server.port, ca_file, "--no-echo", "--revocation", "off")
         took = time.monotonic() - started
-    finally:
-        server.kill()
-        server.wait()
     assert report.application_data.echoed == 0
     assert took < 5  # no wait for an echo that never comes

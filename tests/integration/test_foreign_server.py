@@ -4,9 +4,7 @@ and could not learn, and why a run failed."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.integration.conftest import LocalStack
+from tests.peers import ServerPeer
 from tlssim.pki.throwaway import make_ca, make_leaf
 from tlssim.report.revocation import RevocationStatus
 
@@ -42,51 +41,25 @@ def foreign_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def _s_server(folder: Path, *flags: str) -> Iterator[int]:
-    """`openssl s_server` on a free loopback port, its standard input held open and silent."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            "openssl",
-            "s_server",
-            "-quiet",
-            *flags,
-            "-accept",
-            f"127.0.0.1:{port}",
-            "-cert",
-            str(folder / "leaf.pem"),
-            "-key",
-            str(folder / "key.pem"),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
-        yield port
-    finally:
-        server.kill()
-        server.wait()
+def _s_server(folder: Path, name: str, *flags: str) -> Iterator[int]:
+    """`openssl s_server` on a free loopback port, its standard input held open and silent;
+    its output in `folder`/`name`.log."""
+    command = ["openssl", "s_server", "-quiet", *flags, "-accept", "127.0.0.1:{port}"]
+    command += ["-cert", str(folder / "leaf.pem"), "-key", str(folder / "key.pem")]
+    with ServerPeer("openssl", command, folder / f"{name}.log") as server:
+        yield server.port
 
 
 @pytest.fixture(scope="module")
 def web_server(foreign_pki: Path) -> Iterator[int]:
     """`s_server -www`: answers any request with an HTTP status page."""
-    yield from _s_server(foreign_pki, "-www")
+    yield from _s_server(foreign_pki, "web", "-www")
 
 
 @pytest.fixture(scope="module")
 def plain_server(foreign_pki: Path) -> Iterator[int]:
     """`s_server`: prints what it gets, answers nothing."""
-    yield from _s_server(foreign_pki)
+    yield from _s_server(foreign_pki, "plain")
 
 
 def _args(port: int, folder: Path, *args: str) -> tuple[str, ...]:
