@@ -5,7 +5,6 @@ failure ends in the server's alert; OpenSSL as the client and as the server."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tests.integration.conftest import LocalStack
-from tests.peers import openssl_client, wait_listening
-from tlssim.harness.localstack import free_ports
+from tests.peers import ServerPeer, openssl_client
 from tlssim.pki import throwaway
 from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, credential_path
 from tlssim.pki.keys import build_csr, generate_private_key, private_key_to_pem
@@ -64,6 +62,25 @@ def enrolled_files(
     )
     chain = [x509.load_der_x509_certificate(d) for d in issued.chain_der]
     return _write(where / profile, chain, private_key_to_pem(key))
+
+
+def server_certificate_files(
+    stack: LocalStack, ca: ca_pb2_grpc.CertificateAuthorityStub, where: Path
+) -> tuple[Path, Path]:
+    """A server certificate for valid.tlssim.test, issued with the server's credential, as
+    PEM (for OpenSSL's server)."""
+    key = generate_private_key()
+    csr = build_csr(key, "valid.tlssim.test", ("valid.tlssim.test",))
+    token = credential_path(stack.data_dir / "ca", "server").read_text().strip()
+    issued = ca.IssueCertificate(
+        ca_pb2.IssueCertificateRequest(
+            csr_der=csr.public_bytes(serialization.Encoding.DER), profile="server"
+        ),
+        metadata=((ENROLLMENT_TOKEN_METADATA_KEY, token),),
+        timeout=10,
+    )
+    chain = [x509.load_der_x509_certificate(d) for d in issued.chain_der]
+    return _write(where / "server", chain, private_key_to_pem(key))
 
 
 def _pem(certs: list[x509.Certificate]) -> bytes:
@@ -217,46 +234,12 @@ def test_our_client_against_openssl_s_server_verify(
     version: str,
 ) -> None:
     """s_server -Verify 1 asks for and requires a certificate; ours verifies against our CA."""
-    key = generate_private_key()
-    csr = build_csr(key, "valid.tlssim.test", ("valid.tlssim.test",))
-    token = credential_path(stack.data_dir / "ca", "server").read_text().strip()
-    issued = ca.IssueCertificate(
-        ca_pb2.IssueCertificateRequest(
-            csr_der=csr.public_bytes(serialization.Encoding.DER), profile="server"
-        ),
-        metadata=((ENROLLMENT_TOKEN_METADATA_KEY, token),),
-        timeout=10,
-    )
-    chain = [x509.load_der_x509_certificate(d) for d in issued.chain_der]
-    server_cert, server_key = _write(tmp_path / "server", chain, private_key_to_pem(key))
-    (port,) = free_ports(1)
-    server = subprocess.Popen(
-        [
-            OPENSSL or "openssl",
-            "s_server",
-            "-accept",
-            f"127.0.0.1:{port}",
-            "-cert",
-            str(server_cert),
-            "-key",
-            str(server_key),
-            "-cert_chain",
-            str(server_cert.with_suffix(".chain")),
-            "-Verify",
-            "1",
-            "-verify_return_error",
-            "-CAfile",
-            str(bundle),
-            "-www",
-            "-quiet",
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_listening(port, server)
-        common = ("--tcp", f"127.0.0.1:{port}", "--tls", version, "--no-echo")
+    server_cert, server_key = server_certificate_files(stack, ca, tmp_path)
+    command = ["openssl", "s_server", "-accept", "127.0.0.1:{port}", "-cert", str(server_cert)]
+    command += ["-key", str(server_key), "-cert_chain", str(server_cert.with_suffix(".chain"))]
+    command += ["-Verify", "1", "-verify_return_error", "-CAfile", str(bundle), "-www", "-quiet"]
+    with ServerPeer("openssl", command, tmp_path / "s_server.log", stdin_eof=True) as server:
+        common = ("--tcp", server.address, "--tls", version, "--no-echo")
         # With --tcp the client presents the lab's identity only when told to.
         report = handshake(stack, *common, "--client-cert", "auto")
         assert report.ok, report
@@ -268,6 +251,3 @@ def test_our_client_against_openssl_s_server_verify(
         refused = handshake(stack, *common, "--client-cert", "none")
         assert not refused.ok
         assert refused.alert is not None and refused.alert.sent_by == Party.SERVER, refused
-    finally:
-        server.terminate()
-        server.wait(timeout=10)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +18,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.integration.conftest import LocalStack
-from tests.peers import wait_listening
-from tlssim.harness.localstack import free_ports
+from tests.peers import ServerPeer
 from tlssim.pki.admin import ADMIN_TOKEN_METADATA_KEY
 from tlssim.pki.authority import issuer_id
 from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, credential_path
@@ -126,33 +124,14 @@ def test_a_forged_staple_for_a_revoked_certificate_is_rejected(
     (tmp_path / "chain.pem").write_bytes(_pem(intermediate))
     (tmp_path / "key.pem").write_bytes(private_key_to_pem(key))
     (tmp_path / "forged.der").write_bytes(forged_good_staple(leaf, intermediate))
-    (port,) = free_ports(1)
-    impostor = subprocess.Popen(
-        [
-            OPENSSL or "openssl",
-            "s_server",
-            "-accept",
-            f"127.0.0.1:{port}",
-            "-cert",
-            str(tmp_path / "leaf.pem"),
-            "-key",
-            str(tmp_path / "key.pem"),
-            "-cert_chain",
-            str(tmp_path / "chain.pem"),
-            "-status_file",
-            str(tmp_path / "forged.der"),
-            "-www",
-            "-quiet",
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_listening(port, impostor)
+    command = ["openssl", "s_server", "-accept", "127.0.0.1:{port}"]
+    command += ["-cert", str(tmp_path / "leaf.pem"), "-key", str(tmp_path / "key.pem")]
+    command += ["-cert_chain", str(tmp_path / "chain.pem")]
+    command += ["-status_file", str(tmp_path / "forged.der"), "-www", "-quiet"]
+    with ServerPeer("openssl", command, tmp_path / "impostor.log", stdin_eof=True) as impostor:
         for version in ("1.3", "1.2"):
             report = stack.handshake(
-                *("--tcp", f"127.0.0.1:{port}", "--server-name", HOST, "--tls", version),
+                *("--tcp", impostor.address, "--server-name", HOST, "--tls", version),
                 *("--revocation", "hard"),
                 ok=False,
             )
@@ -166,6 +145,3 @@ def test_a_forged_staple_for_a_revoked_certificate_is_rejected(
                 c.name == "ocsp/responder" and c.source == "staple" and not c.ok
                 for c in report.checks
             ), report.checks
-    finally:
-        impostor.terminate()
-        impostor.wait(timeout=10)
