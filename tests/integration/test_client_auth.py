@@ -83,6 +83,14 @@ def server_certificate_files(
     return _write(where / "server", chain, private_key_to_pem(key))
 
 
+def other_ca_files(where: Path) -> tuple[Path, Path]:
+    """A client certificate for CLIENT_NAME from a CA that is not ours, as PEM."""
+    other_ca, other_key = throwaway.make_ca("Someone Else's CA")
+    key = generate_private_key()
+    leaf = throwaway.make_leaf(other_ca, other_key, CLIENT_NAME, key)
+    return _write(where / "other", [leaf, other_ca], private_key_to_pem(key))
+
+
 def _pem(certs: list[x509.Certificate]) -> bytes:
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
 
@@ -128,10 +136,7 @@ def test_the_optional_host_accepts_none(stack: LocalStack) -> None:
 
 
 def test_a_certificate_from_another_ca_is_unknown_ca(stack: LocalStack, tmp_path: Path) -> None:
-    other_ca, other_key = throwaway.make_ca("Someone Else's CA")
-    key = generate_private_key()
-    leaf = throwaway.make_leaf(other_ca, other_key, CLIENT_NAME, key)
-    cert, key_file = _write(tmp_path / "other", [leaf, other_ca], private_key_to_pem(key))
+    cert, key_file = other_ca_files(tmp_path)
     report = handshake(
         stack, "--server-name", REQUIRED, "--client-cert", str(cert), "--client-key", str(key_file)
     )

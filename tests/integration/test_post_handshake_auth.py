@@ -15,16 +15,14 @@ from cryptography.hazmat.primitives import serialization
 
 from tests.integration.conftest import LocalStack
 from tests.integration.test_client_auth import (
-    _write,
     ca,
     enrolled_files,
     handshake,
     needs_openssl,
+    other_ca_files,
     server_alert,
     steps,
 )
-from tlssim.pki import throwaway
-from tlssim.pki.keys import generate_private_key, private_key_to_pem
 from tlssim.pki.policy import CLIENT_NAME
 from tlssim.report.model import Direction
 from tlssim.rpc.v1 import ca_pb2_grpc
@@ -74,10 +72,7 @@ def test_no_certificate_is_certificate_required_from_the_server(stack: LocalStac
 
 
 def test_a_certificate_from_another_ca_is_unknown_ca(stack: LocalStack, tmp_path: Path) -> None:
-    other_ca, other_key = throwaway.make_ca("Someone Else's CA")
-    key = generate_private_key()
-    leaf = throwaway.make_leaf(other_ca, other_key, CLIENT_NAME, key)
-    cert, key_file = _write(tmp_path / "other", [leaf, other_ca], private_key_to_pem(key))
+    cert, key_file = other_ca_files(tmp_path)
     report = handshake(
         stack, "--data", PRIVATE, "--client-cert", str(cert), "--client-key", str(key_file)
     )
