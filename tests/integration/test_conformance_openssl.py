@@ -37,36 +37,16 @@ def test_tls12_session_offered_without_its_cipher_suite_is_illegal_parameter(
     """A known session id offered without that session's suite is refused (OpenSSL:
     'required cipher missing'), never resumed or silently replaced by a full handshake."""
     session = tmp_path / "session.pem"
+    tls12 = ("-tls1_2", "-no_ticket", "-cipher")
     first = s_client(
-        stack,
-        bundle,
-        "-tls1_2",
-        "-no_ticket",
-        "-cipher",
-        "ECDHE-ECDSA-AES128-GCM-SHA256",
-        "-sess_out",
-        str(session),
+        stack, bundle, *tls12, "ECDHE-ECDSA-AES128-GCM-SHA256", "-sess_out", str(session)
     )
     assert "Verify return code: 0 (ok)" in first.stdout, first.stdout + first.stderr
     again = s_client(
-        stack,
-        bundle,
-        "-tls1_2",
-        "-no_ticket",
-        "-cipher",
-        "ECDHE-ECDSA-AES256-GCM-SHA384",
-        "-sess_in",
-        str(session),
+        stack, bundle, *tls12, "ECDHE-ECDSA-AES256-GCM-SHA384", "-sess_in", str(session)
     )
     assert "alert illegal parameter" in again.stderr, again.stdout + again.stderr
     resumed = s_client(
-        stack,
-        bundle,
-        "-tls1_2",
-        "-no_ticket",
-        "-cipher",
-        "ECDHE-ECDSA-AES128-GCM-SHA256",
-        "-sess_in",
-        str(session),
+        stack, bundle, *tls12, "ECDHE-ECDSA-AES128-GCM-SHA256", "-sess_in", str(session)
     )
     assert "Reused, TLSv1.2" in resumed.stdout, resumed.stdout + resumed.stderr
