@@ -4,7 +4,8 @@ Each peer is a program from a Debian package that ``scripts/bootstrap.sh`` insta
 root, with apt). A test asks for one with ``need(name)``: it is installed here the same way
 when it is missing and we may, and the test skips only when it is missing and cannot be.
 ``ServerPeer`` starts a peer's server on a free loopback port and waits until it listens;
-``run_client`` runs a peer's client with a deadline; ``version(name)`` says which release
+``run_client`` runs a peer's client with a deadline, ``openssl_client`` OpenSSL's
+``s_client`` with the usual flags; ``version(name)`` says which release
 answered, for the test's output and an interop table. ``PeerPki`` writes throwaway
 credentials for the peers: a CA and a P-256 leaf for ``peer.test``.
 """
@@ -200,6 +201,42 @@ def run_client(
         out, _ = process.communicate()
         code = None
     return ClientResult(code, out.decode(errors="replace"), time.monotonic() - started)
+
+
+def openssl_client(
+    address: tuple[str, int] | str,
+    *extra: str,
+    server_name: str | None = None,
+    ca_file: Path | None = None,
+    verify: bool = False,
+    verify_hostname: str | None = None,
+    version: str | None = None,
+    stdin: str = "",
+    timeout_s: float = 30,
+) -> subprocess.CompletedProcess[str]:
+    """``openssl s_client -connect HOST:PORT`` with the usual flags: ``-servername``,
+    ``-CAfile``, ``-verify_return_error`` (``verify``), ``-verify_hostname``, a version flag
+    (``version``: "1.3" or "1.2"), then ``extra``; ``stdin`` is what it reads and sends."""
+    host_port = address if isinstance(address, str) else "{}:{}".format(*address)
+    command = ["openssl", "s_client", "-connect", host_port]
+    if server_name is not None:
+        command += ["-servername", server_name]
+    if ca_file is not None:
+        command += ["-CAfile", str(ca_file)]
+    if verify:
+        command.append("-verify_return_error")
+    if verify_hostname is not None:
+        command += ["-verify_hostname", verify_hostname]
+    if version is not None:
+        command.append({"1.3": "-tls1_3", "1.2": "-tls1_2"}[version])
+    return subprocess.run(
+        [*command, *extra],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
 
 
 @dataclass(frozen=True)

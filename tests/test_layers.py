@@ -36,7 +36,7 @@ LAYERS: Mapping[str, frozenset[str]] = {
     "net": frozenset({"tls"}),
     "telemetry": frozenset(),
     "faults": frozenset({"tls"}),
-    "harness": frozenset(),
+    "harness": frozenset({"report"}),
     # the client, and the readers and runners of reports
     "client": frozenset({"tls", "pki", "report", "net", "telemetry"}),
     "diagrams": frozenset({"report"}),

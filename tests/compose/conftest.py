@@ -11,7 +11,6 @@ Environment:
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -137,17 +136,6 @@ class Stack:
     ) -> subprocess.CompletedProcess[str]:
         """Run `tlssim` inside a service's container (`compose exec -T`)."""
         return self.run("exec", "-T", service, "tlssim", *args, check=False, timeout=timeout)
-
-
-def handshake_report(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    """The JSON report that `tlssim handshake --json` printed (its exit code says ok/failed)."""
-    assert done.returncode in (0, 1), f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    try:
-        report: dict[str, Any] = json.loads(done.stdout)
-    except json.JSONDecodeError as exc:
-        raise AssertionError(f"not a JSON report: {exc}\n{done.stdout}\n{done.stderr}") from exc
-    assert report["ok"] is (done.returncode == 0), "exit code and report disagree"
-    return report
 
 
 @pytest.fixture(scope="package")

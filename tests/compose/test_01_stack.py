@@ -11,10 +11,11 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from tlssim.harness.localstack import handshake_report
 from tlssim.pki.keys import build_csr, generate_private_key
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc
 
-from .conftest import HOST_ENDPOINTS, LONG_RUNNING, ROOT, Stack, handshake_report
+from .conftest import HOST_ENDPOINTS, LONG_RUNNING, ROOT, Stack
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(1200)]
 
@@ -56,18 +57,18 @@ def test_every_link_goes_through_the_faults_proxy(stack: Stack) -> None:
 
 def test_handshake_from_the_host_through_the_published_client_port(stack: Stack) -> None:
     report = handshake_report(stack.host_tlssim("handshake", "--server-name", VALID, "--json"))
-    assert report["ok"] is True, report.get("alert")
-    assert report["server_name"] == VALID
-    assert report["version"] in ("TLSv1.2", "TLSv1.3")
-    assert report["chain"], "no certificate chain in the report"
+    assert report.ok is True, report.alert
+    assert report.server_name == VALID
+    assert report.version in ("TLSv1.2", "TLSv1.3")
+    assert report.chain, "no certificate chain in the report"
 
 
 def test_handshake_from_inside_the_client_container(stack: Stack) -> None:
     report = handshake_report(
         stack.exec_tlssim("client", "handshake", "--server-name", VALID, "--json")
     )
-    assert report["ok"] is True, report.get("alert")
-    assert report["alert"] is None
+    assert report.ok is True, report.alert
+    assert report.alert is None
 
 
 def test_trust_bundle_from_the_host(stack: Stack) -> None:

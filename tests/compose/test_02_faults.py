@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from .conftest import Stack, handshake_report
+from tlssim.harness.localstack import handshake_report
+from tlssim.report.model import Report
+from tlssim.report.revocation import RevocationStatus
+
+from .conftest import Stack
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(600)]
 
@@ -41,7 +44,7 @@ def responder_stopped(stack: Stack) -> Iterator[None]:
         stack.wait_healthy(("ocsp",))
 
 
-def _handshake(stack: Stack, policy: str) -> dict[str, Any]:
+def _handshake(stack: Stack, policy: str) -> Report:
     return handshake_report(
         stack.exec_tlssim(
             "client",
@@ -60,16 +63,17 @@ def test_soft_fail_passes_with_a_warning_when_the_responder_is_down(
     stack: Stack, responder_stopped: None
 ) -> None:
     report = _handshake(stack, "soft")
-    assert report["ok"] is True, report.get("alert")
-    assert report["revocation"]["status"] == "unavailable"
-    assert any("soft-fail" in w for w in report["warnings"]), report["warnings"]
+    assert report.ok is True, report.alert
+    assert report.revocation.status == RevocationStatus.UNAVAILABLE
+    assert any("soft-fail" in w for w in report.warnings), report.warnings
 
 
 def test_hard_fail_fails_when_the_responder_is_down(stack: Stack, responder_stopped: None) -> None:
     report = _handshake(stack, "hard")
-    assert report["ok"] is False
-    assert report["revocation"]["status"] == "unavailable"
-    assert report["alert"]["description"] == "certificate_unknown"
+    assert report.ok is False
+    assert report.revocation.status == RevocationStatus.UNAVAILABLE
+    assert report.alert is not None
+    assert report.alert.description == "certificate_unknown"
 
 
 def test_a_disabled_link_fails_the_handshake_and_comes_back(stack: Stack) -> None:
@@ -82,4 +86,4 @@ def test_a_disabled_link_fails_the_handshake_and_comes_back(stack: Stack) -> Non
     report = handshake_report(
         stack.exec_tlssim("client", "handshake", "--server-name", VALID, "--json")
     )
-    assert report["ok"] is True
+    assert report.ok is True

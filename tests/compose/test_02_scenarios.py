@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from tlssim.harness.localstack import handshake_report
 from tlssim.scenarios import SCENARIOS
 
-from .conftest import Stack, handshake_report
+from .conftest import Stack
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(900)]
 
@@ -27,12 +28,13 @@ def test_pausing_the_responder_container(stack: Stack) -> None:
     assert paused.returncode == 0, paused.stderr
     try:
         report = handshake_report(stack.host_tlssim(*live))
-        assert report["ok"] is False
-        assert report["alert"]["description"] == "certificate_unknown"
+        assert report.ok is False
+        assert report.alert is not None
+        assert report.alert.description == "certificate_unknown"
     finally:
         unpaused = stack.host_tlssim("faults", "container", "unpause", "ocsp")
         assert unpaused.returncode == 0, unpaused.stderr
-    assert handshake_report(stack.host_tlssim(*live))["ok"] is True
+    assert handshake_report(stack.host_tlssim(*live)).ok is True
 
 
 def test_disconnecting_the_server_from_the_network(stack: Stack) -> None:
@@ -40,9 +42,9 @@ def test_disconnecting_the_server_from_the_network(stack: Stack) -> None:
     assert done.returncode == 0, done.stderr
     try:
         report = handshake_report(stack.host_tlssim("handshake", "--json"))
-        assert report["ok"] is False and report["error"], report
+        assert report.ok is False and report.error, report
     finally:
         back = stack.host_tlssim("faults", "container", "connect", "server")
         assert back.returncode == 0, back.stderr
     stack.wait_healthy(("server",))
-    assert handshake_report(stack.host_tlssim("handshake", "--json"))["ok"] is True
+    assert handshake_report(stack.host_tlssim("handshake", "--json")).ok is True

@@ -31,6 +31,17 @@ def running_stack(tmp: Path, **settings: str) -> Iterator[LocalStack]:
         pytest.fail(str(exc))
 
 
+@pytest.fixture(scope="module")
+def bundle(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared stack's trust anchors (`tlssim ca bundle`) as a PEM file."""
+    done = stack.tlssim("ca", "bundle")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("-----BEGIN CERTIFICATE-----"), done.stdout
+    path = tmp_path_factory.mktemp("bundle") / "bundle.pem"
+    path.write_text(done.stdout)
+    return path
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """One stack shared by the tests that leave it as they found it."""

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +14,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tests.integration.conftest import LocalStack
+from tests.peers import ServerPeer
 from tlssim.pki.throwaway import make_ca, make_leaf
+from tlssim.report.model import ApplicationData, Report
+from tlssim.report.revocation import RevocationStatus
 
 pytestmark = pytest.mark.integration
 
@@ -65,6 +66,16 @@ class EchoServer:
         self.listener.close()
 
 
+def handshake(stack: LocalStack, port: int, ca_file: Path, *extra: str) -> Report:
+    """Our client against a server on 127.0.0.1:`port` for NAME, trusting `ca_file`: it
+    must succeed."""
+    return stack.handshake(
+        *("--tcp", f"127.0.0.1:{port}", "--ca-file", str(ca_file), "--server-name", NAME),
+        *extra,
+        ok=True,
+    )
+
+
 @pytest.fixture(scope="module", params=["ecdsa", "rsa"])
 def openssl_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -99,30 +110,17 @@ def test_our_client_with_an_openssl_server(
     stack: LocalStack, openssl_server: tuple[EchoServer, Path], group: str, suite: str
 ) -> None:
     server, ca_file = openssl_server
-    done = stack.tlssim(
-        "handshake",
-        "--json",
-        "--tcp",
-        f"127.0.0.1:{server.port}",
-        "--ca-file",
-        str(ca_file),
-        "--server-name",
-        NAME,
-        "--group",
-        group,
-        "--cipher",
-        suite,
-        "--revocation",
-        "off",
-        "--data",
-        "hello openssl",
+    report = handshake(
+        stack,
+        server.port,
+        ca_file,
+        *("--group", group, "--cipher", suite, "--revocation", "off"),
+        *("--data", "hello openssl"),
     )
-    report = json.loads(done.stdout)
-    assert done.returncode == 0, report
-    assert report["version"] == "TLSv1.3"
-    assert report["cipher_suite"] == suite
-    assert report["key_exchange"] == group
-    assert report["application_data"] == {"sent": 13, "echoed": 13}
+    assert report.version == "TLSv1.3"
+    assert report.cipher_suite == suite
+    assert report.key_exchange == group
+    assert report.application_data == ApplicationData(sent=13, echoed=13)
     assert (server.seen[-1][1] or ("",))[0] == suite
 
 
@@ -130,22 +128,9 @@ def test_soft_fail_without_a_staple_or_a_responder_for_this_ca(
     stack: LocalStack, openssl_server: tuple[EchoServer, Path]
 ) -> None:
     server, ca_file = openssl_server
-    done = stack.tlssim(
-        "handshake",
-        "--json",
-        "--tcp",
-        f"127.0.0.1:{server.port}",
-        "--ca-file",
-        str(ca_file),
-        "--server-name",
-        NAME,
-        "--revocation",
-        "soft",
-    )
-    report = json.loads(done.stdout)
-    assert done.returncode == 0, report
-    assert report["revocation"]["status"] in ("unknown", "unavailable")
-    assert report["warnings"], report
+    report = handshake(stack, server.port, ca_file, "--revocation", "soft")
+    assert report.revocation.status in (RevocationStatus.UNKNOWN, RevocationStatus.UNAVAILABLE)
+    assert report.warnings, report
 
 
 @pytest.mark.parametrize(
@@ -168,26 +153,11 @@ def test_our_client_with_an_openssl_server_tls12(
     server, ca_file = openssl_server
     if request.node.callspec.params["openssl_server"] != needs:
         pytest.skip(f"{suite} needs an {needs} certificate")
-    done = stack.tlssim(
-        "handshake",
-        "--json",
-        "--tcp",
-        f"127.0.0.1:{server.port}",
-        "--ca-file",
-        str(ca_file),
-        "--server-name",
-        NAME,
-        "--tls",
-        "1.2",
-        "--cipher",
-        suite,
-        "--revocation",
-        "off",
+    report = handshake(
+        stack, server.port, ca_file, "--tls", "1.2", "--cipher", suite, "--revocation", "off"
     )
-    report = json.loads(done.stdout)
-    assert done.returncode == 0, (report["alert"], report["error"], report["steps"][-3:])
-    assert report["version"] == "TLSv1.2"
-    assert report["cipher_suite"] == suite
+    assert report.version == "TLSv1.2"
+    assert report.cipher_suite == suite
     assert server.seen[-1][0] == "TLSv1.2"
 
 
@@ -241,51 +211,11 @@ def test_no_echo_against_openssl_s_server(
     """`openssl s_server` prints what it gets and answers nothing: --no-echo finishes at once."""
     _, ca_file = openssl_server
     folder = ca_file.parent
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            "openssl",
-            "s_server",
-            "-quiet",
-            "-accept",
-            f"127.0.0.1:{port}",
-            "-cert",
-            str(folder / "leaf.pem"),
-            "-key",
-            str(folder / "key.pem"),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
+    command = ["openssl", "s_server", "-quiet", "-accept", "127.0.0.1:{port}"]
+    command += ["-cert", str(folder / "leaf.pem"), "-key", str(folder / "key.pem")]
+    with ServerPeer("openssl", command, tmp_path / "s_server.log") as server:
         started = time.monotonic()
-        done = stack.tlssim(
-            "handshake",
-            "--json",
-            "--no-echo",
-            "--tcp",
-            f"127.0.0.1:{port}",
-            "--ca-file",
-            str(ca_file),
-            "--server-name",
-            NAME,
-            "--revocation",
-            "off",
-        )
+        report = handshake(stack, server.port, ca_file, "--no-echo", "--revocation", "off")
         took = time.monotonic() - started
-    finally:
-        server.kill()
-        server.wait()
-    report = json.loads(done.stdout)
-    assert done.returncode == 0, report
-    assert report["application_data"]["echoed"] == 0
+    assert report.application_data.echoed == 0
     assert took < 5  # no wait for an echo that never comes

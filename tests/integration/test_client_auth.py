@@ -4,14 +4,9 @@ failure ends in the server's alert; OpenSSL as the client and as the server."""
 
 from __future__ import annotations
 
-import json
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
@@ -19,11 +14,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tests.integration.conftest import LocalStack
-from tlssim.harness.localstack import free_ports
+from tests.peers import ServerPeer, openssl_client
 from tlssim.pki import throwaway
 from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, credential_path
 from tlssim.pki.keys import build_csr, generate_private_key, private_key_to_pem
 from tlssim.pki.policy import CLIENT_NAME
+from tlssim.report.model import Alert, Direction, Party, Report
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -34,16 +30,16 @@ REQUIRED = "client-auth.tlssim.test"
 OPTIONAL = "client-auth-optional.tlssim.test"
 
 
-def handshake(stack: LocalStack, *args: str) -> dict[str, Any]:
-    done = stack.tlssim("handshake", "--json", "--revocation", "hard", *args)
-    assert done.stdout, done.stderr
-    report: dict[str, Any] = json.loads(done.stdout)
-    assert done.returncode == (0 if report["ok"] else 1), report
-    return report
+def handshake(stack: LocalStack, *args: str) -> Report:
+    return stack.handshake("--revocation", "hard", *args)
 
 
-def steps(report: dict[str, Any], direction: str) -> list[str]:
-    return [s["name"] for s in report["steps"] if s["direction"] == direction]
+def steps(report: Report, direction: Direction) -> list[str]:
+    return [s.name for s in report.steps if s.direction == direction]
+
+
+def server_alert(description: str) -> Alert:
+    return Alert(level="fatal", description=description, sent_by=Party.SERVER)
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +64,33 @@ def enrolled_files(
     return _write(where / profile, chain, private_key_to_pem(key))
 
 
+def server_certificate_files(
+    stack: LocalStack, ca: ca_pb2_grpc.CertificateAuthorityStub, where: Path
+) -> tuple[Path, Path]:
+    """A server certificate for valid.tlssim.test, issued with the server's credential, as
+    PEM (for OpenSSL's server)."""
+    key = generate_private_key()
+    csr = build_csr(key, "valid.tlssim.test", ("valid.tlssim.test",))
+    token = credential_path(stack.data_dir / "ca", "server").read_text().strip()
+    issued = ca.IssueCertificate(
+        ca_pb2.IssueCertificateRequest(
+            csr_der=csr.public_bytes(serialization.Encoding.DER), profile="server"
+        ),
+        metadata=((ENROLLMENT_TOKEN_METADATA_KEY, token),),
+        timeout=10,
+    )
+    chain = [x509.load_der_x509_certificate(d) for d in issued.chain_der]
+    return _write(where / "server", chain, private_key_to_pem(key))
+
+
+def other_ca_files(where: Path) -> tuple[Path, Path]:
+    """A client certificate for CLIENT_NAME from a CA that is not ours, as PEM."""
+    other_ca, other_key = throwaway.make_ca("Someone Else's CA")
+    key = generate_private_key()
+    leaf = throwaway.make_leaf(other_ca, other_key, CLIENT_NAME, key)
+    return _write(where / "other", [leaf, other_ca], private_key_to_pem(key))
+
+
 def _pem(certs: list[x509.Certificate]) -> bytes:
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
 
@@ -85,14 +108,14 @@ def _write(base: Path, chain: list[x509.Certificate], key_pem: bytes) -> tuple[P
 @pytest.mark.parametrize("version", ["1.3", "1.2"])
 def test_our_client_presents_its_enrolled_certificate(stack: LocalStack, version: str) -> None:
     report = handshake(stack, "--server-name", REQUIRED, "--tls", version)
-    assert report["ok"], report
-    assert "CertificateRequest" in steps(report, "received")
-    sent = steps(report, "sent")
+    assert report.ok, report
+    assert "CertificateRequest" in steps(report, Direction.RECEIVED)
+    sent = steps(report, Direction.SENT)
     assert "Certificate" in sent and "CertificateVerify" in sent
     certificate = next(
-        s for s in report["steps"] if s["direction"] == "sent" and s["name"] == "Certificate"
+        s for s in report.steps if s.direction == Direction.SENT and s.name == "Certificate"
     )
-    assert certificate["fields"]["certificates"] >= 2  # leaf and intermediate
+    assert certificate.fields["certificates"] >= 2  # leaf and intermediate
     assert f"client certificate CN={CLIENT_NAME}" in stack.logs()
 
 
@@ -103,24 +126,21 @@ def test_no_certificate_is_refused_by_the_server(
     stack: LocalStack, version: str, alert: str
 ) -> None:
     report = handshake(stack, "--server-name", REQUIRED, "--tls", version, "--client-cert", "none")
-    assert report["alert"] == {"level": "fatal", "description": alert, "sent_by": "server"}
+    assert report.alert == server_alert(alert)
 
 
 def test_the_optional_host_accepts_none(stack: LocalStack) -> None:
     report = handshake(stack, "--server-name", OPTIONAL, "--client-cert", "none")
-    assert report["ok"], report
-    assert "CertificateRequest" in steps(report, "received")
+    assert report.ok, report
+    assert "CertificateRequest" in steps(report, Direction.RECEIVED)
 
 
 def test_a_certificate_from_another_ca_is_unknown_ca(stack: LocalStack, tmp_path: Path) -> None:
-    other_ca, other_key = throwaway.make_ca("Someone Else's CA")
-    key = generate_private_key()
-    leaf = throwaway.make_leaf(other_ca, other_key, CLIENT_NAME, key)
-    cert, key_file = _write(tmp_path / "other", [leaf, other_ca], private_key_to_pem(key))
+    cert, key_file = other_ca_files(tmp_path)
     report = handshake(
         stack, "--server-name", REQUIRED, "--client-cert", str(cert), "--client-key", str(key_file)
     )
-    assert report["alert"] == {"level": "fatal", "description": "unknown_ca", "sent_by": "server"}
+    assert report.alert == server_alert("unknown_ca")
 
 
 @pytest.mark.parametrize(
@@ -148,45 +168,23 @@ def test_revoked_and_expired_client_certificates(
         "--client-key",
         str(key),
     )
-    assert report["alert"] == {"level": "fatal", "description": alert, "sent_by": "server"}
-    logged = [
-        line for line in stack.logs().splitlines() if f"trace_id={report['trace_id']}" in line
-    ]
+    assert report.alert == server_alert(alert)
+    logged = [line for line in stack.logs().splitlines() if f"trace_id={report.trace_id}" in line]
     assert any(f"client certificate CN={CLIENT_NAME}: {alert}" in line for line in logged), logged
 
 
 # -- OpenSSL ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def bundle(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    done = stack.tlssim("ca", "bundle")
-    assert done.returncode == 0, done.stderr
-    path = tmp_path_factory.mktemp("mtls") / "bundle.pem"
-    path.write_text(done.stdout)
-    return path
-
-
 def s_client(stack: LocalStack, bundle: Path, *extra: str) -> str:
-    _, port = stack.server_tcp
-    done = subprocess.run(
-        [
-            OPENSSL or "openssl",
-            "s_client",
-            "-connect",
-            f"127.0.0.1:{port}",
-            "-servername",
-            REQUIRED,
-            "-CAfile",
-            str(bundle),
-            "-verify_return_error",
-            "-msg",
-            *extra,
-        ],
-        input="Q\n",
-        capture_output=True,
-        text=True,
-        timeout=30,
+    done = openssl_client(
+        stack.server_tcp,
+        "-msg",
+        *extra,
+        server_name=REQUIRED,
+        ca_file=bundle,
+        verify=True,
+        stdin="Q\n",
     )
     return done.stdout + done.stderr
 
@@ -231,18 +229,6 @@ def test_openssl_client_without_a_certificate_gets_the_alert(
     assert "certificate required" in out.lower() or "certificate_required" in out, out
 
 
-def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "openssl s_server exited"
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail("openssl s_server did not listen")
-
-
 @needs_openssl
 @pytest.mark.parametrize("version", ["1.3", "1.2"])
 def test_our_client_against_openssl_s_server_verify(
@@ -253,57 +239,20 @@ def test_our_client_against_openssl_s_server_verify(
     version: str,
 ) -> None:
     """s_server -Verify 1 asks for and requires a certificate; ours verifies against our CA."""
-    key = generate_private_key()
-    csr = build_csr(key, "valid.tlssim.test", ("valid.tlssim.test",))
-    token = credential_path(stack.data_dir / "ca", "server").read_text().strip()
-    issued = ca.IssueCertificate(
-        ca_pb2.IssueCertificateRequest(
-            csr_der=csr.public_bytes(serialization.Encoding.DER), profile="server"
-        ),
-        metadata=((ENROLLMENT_TOKEN_METADATA_KEY, token),),
-        timeout=10,
-    )
-    chain = [x509.load_der_x509_certificate(d) for d in issued.chain_der]
-    server_cert, server_key = _write(tmp_path / "server", chain, private_key_to_pem(key))
-    (port,) = free_ports(1)
-    server = subprocess.Popen(
-        [
-            OPENSSL or "openssl",
-            "s_server",
-            "-accept",
-            f"127.0.0.1:{port}",
-            "-cert",
-            str(server_cert),
-            "-key",
-            str(server_key),
-            "-cert_chain",
-            str(server_cert.with_suffix(".chain")),
-            "-Verify",
-            "1",
-            "-verify_return_error",
-            "-CAfile",
-            str(bundle),
-            "-www",
-            "-quiet",
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_listening(port, server)
-        common = ("--tcp", f"127.0.0.1:{port}", "--tls", version, "--no-echo")
+    server_cert, server_key = server_certificate_files(stack, ca, tmp_path)
+    command = ["openssl", "s_server", "-accept", "127.0.0.1:{port}", "-cert", str(server_cert)]
+    command += ["-key", str(server_key), "-cert_chain", str(server_cert.with_suffix(".chain"))]
+    command += ["-Verify", "1", "-verify_return_error", "-CAfile", str(bundle), "-www", "-quiet"]
+    with ServerPeer("openssl", command, tmp_path / "s_server.log", stdin_eof=True) as server:
+        common = ("--tcp", server.address, "--tls", version, "--no-echo")
         # With --tcp the client presents the lab's identity only when told to.
         report = handshake(stack, *common, "--client-cert", "auto")
-        assert report["ok"], report
-        assert "CertificateVerify" in steps(report, "sent")
+        assert report.ok, report
+        assert "CertificateVerify" in steps(report, Direction.SENT)
         refused = handshake(stack, *common)
-        assert "CertificateVerify" not in steps(refused, "sent")
-        assert not refused["ok"]
-        assert refused["alert"]["sent_by"] == "server", refused
+        assert "CertificateVerify" not in steps(refused, Direction.SENT)
+        assert not refused.ok
+        assert refused.alert is not None and refused.alert.sent_by == Party.SERVER, refused
         refused = handshake(stack, *common, "--client-cert", "none")
-        assert not refused["ok"]
-        assert refused["alert"]["sent_by"] == "server", refused
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+        assert not refused.ok
+        assert refused.alert is not None and refused.alert.sent_by == Party.SERVER, refused

@@ -9,36 +9,13 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import LocalStack
+from tests.peers import openssl_client
 
 pytestmark = pytest.mark.integration
 
 
 def s_client(stack: LocalStack, bundle: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            "openssl",
-            "s_client",
-            "-connect",
-            "{}:{}".format(*stack.server_tcp),
-            "-servername",
-            "valid.tlssim.test",
-            "-CAfile",
-            str(bundle),
-            *args,
-        ],
-        input="",
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-
-
-@pytest.fixture
-def bundle(stack: LocalStack, tmp_path: Path) -> Path:
-    path = tmp_path / "bundle.pem"
-    path.write_text(stack.tlssim("ca", "bundle").stdout)
-    return path
+    return openssl_client(stack.server_tcp, *args, server_name="valid.tlssim.test", ca_file=bundle)
 
 
 def test_encrypted_extensions_list_our_groups_when_the_client_has_not_our_first(
@@ -60,36 +37,16 @@ def test_tls12_session_offered_without_its_cipher_suite_is_illegal_parameter(
     """A known session id offered without that session's suite is refused (OpenSSL:
     'required cipher missing'), never resumed or silently replaced by a full handshake."""
     session = tmp_path / "session.pem"
+    tls12 = ("-tls1_2", "-no_ticket", "-cipher")
     first = s_client(
-        stack,
-        bundle,
-        "-tls1_2",
-        "-no_ticket",
-        "-cipher",
-        "ECDHE-ECDSA-AES128-GCM-SHA256",
-        "-sess_out",
-        str(session),
+        stack, bundle, *tls12, "ECDHE-ECDSA-AES128-GCM-SHA256", "-sess_out", str(session)
     )
     assert "Verify return code: 0 (ok)" in first.stdout, first.stdout + first.stderr
     again = s_client(
-        stack,
-        bundle,
-        "-tls1_2",
-        "-no_ticket",
-        "-cipher",
-        "ECDHE-ECDSA-AES256-GCM-SHA384",
-        "-sess_in",
-        str(session),
+        stack, bundle, *tls12, "ECDHE-ECDSA-AES256-GCM-SHA384", "-sess_in", str(session)
     )
     assert "alert illegal parameter" in again.stderr, again.stdout + again.stderr
     resumed = s_client(
-        stack,
-        bundle,
-        "-tls1_2",
-        "-no_ticket",
-        "-cipher",
-        "ECDHE-ECDSA-AES128-GCM-SHA256",
-        "-sess_in",
-        str(session),
+        stack, bundle, *tls12, "ECDHE-ECDSA-AES128-GCM-SHA256", "-sess_in", str(session)
     )
     assert "Reused, TLSv1.2" in resumed.stdout, resumed.stdout + resumed.stderr

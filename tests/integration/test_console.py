@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import LocalStack
+from tests.peers import openssl_client
 from tlssim.harness.browser import need_chromium, webdriver
 
 pytestmark = pytest.mark.integration
@@ -19,24 +19,13 @@ APPEARS_WITHIN_S = 2.0
 
 
 def _openssl_handshake(stack: LocalStack, bundle: Path) -> None:
-    done = subprocess.run(
-        [
-            "openssl",
-            "s_client",
-            "-connect",
-            "{}:{}".format(*stack.server_tcp),
-            "-servername",
-            "ecdsa-p256.tlssim.test",
-            "-CAfile",
-            str(bundle),
-            "-verify_return_error",
-            "-brief",
-        ],
-        input="console\n",
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+    done = openssl_client(
+        stack.server_tcp,
+        "-brief",
+        server_name="ecdsa-p256.tlssim.test",
+        ca_file=bundle,
+        verify=True,
+        stdin="console\n",
     )
     assert "Verification: OK" in done.stderr, done.stderr
 

@@ -7,7 +7,6 @@ run here says why in SKIPPED.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -50,16 +49,14 @@ def docs_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]
 
 
 def _substitutions(stack: LocalStack, folder: Path) -> dict[str, str]:
-    report = json.loads(
-        stack.tlssim("handshake", "--json", "--server-name", "ed25519.tlssim.test").stdout
-    )
+    report = stack.handshake("--server-name", "ed25519.tlssim.test")
     host, port = stack.server_tcp
     bundle = stack.tlssim("ca", "bundle").stdout
     for name in ("ca.pem", "bundle.pem"):  # what the docs call the trust anchors
         (folder / name).write_text(bundle)
     return {
-        "SERIAL": report["chain"][0]["serial"],
-        "TRACE_ID": report["trace_id"],
+        "SERIAL": report.chain[0].serial,
+        "TRACE_ID": report.trace_id,
         "127.0.0.1:4433": f"{host}:{port}",
         "127.0.0.1:8443": f"{host}:{port}",
         "example.test": "valid.tlssim.test",

@@ -7,7 +7,6 @@ and the client keep running.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,7 +16,6 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
@@ -26,11 +24,13 @@ from cryptography.hazmat.primitives import serialization
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tlssim.clock import SystemClock
-from tlssim.harness.localstack import stack_env
+from tlssim.harness.localstack import handshake_report, stack_env
 from tlssim.pki import build_ocsp_request, check_ocsp_response
 from tlssim.pki.admin import ADMIN_TOKEN_METADATA_KEY
 from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, credential_path, read_token
 from tlssim.pki.keys import build_csr, generate_private_key
+from tlssim.report.model import Report
+from tlssim.report.revocation import RevocationSource, RevocationStatus
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc, ocsp_pb2, ocsp_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -105,11 +105,8 @@ class Services:
             check=False,
         )
 
-    def handshake(self, *args: str) -> dict[str, Any]:
-        done = self.tlssim("handshake", "--json", "--server-name", HOST, *args)
-        assert done.stdout, done.stderr
-        report: dict[str, Any] = json.loads(done.stdout)
-        return report
+    def handshake(self, *args: str) -> Report:
+        return handshake_report(self.tlssim("handshake", "--json", "--server-name", HOST, *args))
 
 
 @pytest.fixture
@@ -140,8 +137,8 @@ def test_acknowledged_revocations_survive_kill_9_of_ca_and_responder(
 ) -> None:
     env = services.env
     before = services.handshake("--revocation", "hard")
-    assert before["ok"], before
-    host_serial = before["chain"][0]["serial"]
+    assert before.ok, before
+    host_serial = before.chain[0].serial
 
     done = services.tlssim("ca", "revoke", host_serial, "--reason", "keyCompromise")
     assert done.returncode == 0, done.stderr
@@ -192,19 +189,20 @@ def test_acknowledged_revocations_survive_kill_9_of_ca_and_responder(
     deadline = time.monotonic() + 5
     while True:
         live = services.handshake("--revocation", "hard", "--no-staple")
-        assert live["alert"] is not None, live
-        assert live["alert"]["description"] == "certificate_revoked"
-        if live["revocation"]["source"] == "ocsp" or time.monotonic() > deadline:
+        assert live.alert is not None, live
+        assert live.alert.description == "certificate_revoked"
+        if live.revocation.source == RevocationSource.OCSP or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    assert live["revocation"]["source"] == "ocsp"
+    assert live.revocation.source == RevocationSource.OCSP
     # And the server's next staple says so too.
     deadline = time.monotonic() + 15
     while True:
         stapled = services.handshake("--revocation", "hard")
-        if stapled["revocation"]["status"] == "revoked":
+        if stapled.revocation.status == RevocationStatus.REVOKED:
             break
-        assert time.monotonic() < deadline, stapled["revocation"]
+        assert time.monotonic() < deadline, stapled.revocation
         time.sleep(0.5)
-    assert stapled["revocation"]["source"] == "staple"
-    assert stapled["alert"]["description"] == "certificate_revoked"
+    assert stapled.revocation.source == RevocationSource.STAPLE
+    assert stapled.alert is not None
+    assert stapled.alert.description == "certificate_revoked"

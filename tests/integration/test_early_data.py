@@ -10,27 +10,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from tests.integration.conftest import LocalStack, running_stack
 from tests.integration.test_client_auth import (
-    _wait_listening,
-    _write,
-    bundle,
     ca,
     handshake,
     needs_openssl,
+    server_certificate_files,
     steps,
 )
-from tlssim.harness.localstack import free_ports
-from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, credential_path
-from tlssim.pki.keys import build_csr, generate_private_key, private_key_to_pem
-from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc
+from tests.peers import ServerPeer, openssl_client
+from tlssim.report.model import Direction, EarlyData
+from tlssim.rpc.v1 import ca_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
-__all__ = ["bundle", "ca"]  # fixtures shared with the mutual TLS tests
+__all__ = ["ca"]  # a fixture shared with the mutual TLS tests
 
 EARLY = "GET /early HTTP/1.1"
 
@@ -40,18 +35,14 @@ def test_our_client_sends_early_data_and_the_server_takes_it(
 ) -> None:
     keylog = tmp_path / "keys.log"
     report = handshake(stack, "--resume", "--early-data", EARLY, "--keylog", str(keylog))
-    assert report["ok"], report
-    assert report["early_data"] == {
-        "requested": len(EARLY),
-        "sent": len(EARLY),
-        "accepted": True,
-        "reason": "",
-        "resent": False,
-    }
-    sent = steps(report, "sent")
+    assert report.ok, report
+    assert report.early_data == EarlyData(
+        requested=len(EARLY), sent=len(EARLY), accepted=True, reason="", resent=False
+    )
+    sent = steps(report, Direction.SENT)
     assert sent.index("EarlyData") < sent.index("EndOfEarlyData") < sent.index("Finished")
     # the echo is the early data, then the application data
-    assert report["application_data"]["echoed"] == report["application_data"]["sent"]
+    assert report.application_data.echoed == report.application_data.sent
     labels = [line.split()[0] for line in keylog.read_text().splitlines()]
     assert labels.count("CLIENT_EARLY_TRAFFIC_SECRET") == 1
     story = stack.tlssim("handshake", "--resume", "--early-data", EARLY).stdout
@@ -65,21 +56,8 @@ def test_early_data_needs_resume(stack: LocalStack) -> None:
 
 
 def s_client(port: int, *extra: str, data: str = "") -> str:
-    done = subprocess.run(
-        [
-            "openssl",
-            "s_client",
-            "-connect",
-            f"127.0.0.1:{port}",
-            "-servername",
-            "valid.tlssim.test",
-            "-tls1_3",
-            *extra,
-        ],
-        input=data,
-        capture_output=True,
-        text=True,
-        timeout=30,
+    done = openssl_client(
+        ("127.0.0.1", port), *extra, server_name="valid.tlssim.test", version="1.3", stdin=data
     )
     return done.stdout + done.stderr
 
@@ -126,23 +104,6 @@ def test_openssl_early_data_is_accepted_once(stack: LocalStack, tmp_path: Path) 
     assert "0-RTT rejected (replay: this ticket's early data was accepted before)" in logs
 
 
-def _server_certificate(
-    stack: LocalStack, ca: ca_pb2_grpc.CertificateAuthorityStub, where: Path
-) -> tuple[Path, Path]:
-    key = generate_private_key()
-    csr = build_csr(key, "valid.tlssim.test", ("valid.tlssim.test",))
-    token = credential_path(stack.data_dir / "ca", "server").read_text().strip()
-    issued = ca.IssueCertificate(
-        ca_pb2.IssueCertificateRequest(
-            csr_der=csr.public_bytes(serialization.Encoding.DER), profile="server"
-        ),
-        metadata=((ENROLLMENT_TOKEN_METADATA_KEY, token),),
-        timeout=10,
-    )
-    chain = [x509.load_der_x509_certificate(d) for d in issued.chain_der]
-    return _write(where / "server", chain, private_key_to_pem(key))
-
-
 @needs_openssl
 def test_our_client_early_data_against_openssl_s_server(
     stack: LocalStack,
@@ -150,48 +111,19 @@ def test_our_client_early_data_against_openssl_s_server(
     bundle: Path,
     tmp_path: Path,
 ) -> None:
-    cert, key = _server_certificate(stack, ca, tmp_path)
-    (port,) = free_ports(1)
+    cert, key = server_certificate_files(stack, ca, tmp_path)
     output = tmp_path / "s_server.out"
     # s_server reads its stdin: a pipe kept open keeps it serving (it prints what it gets)
-    with output.open("w") as out:
-        server = subprocess.Popen(
-            [
-                "openssl",
-                "s_server",
-                "-accept",
-                f"127.0.0.1:{port}",
-                "-cert",
-                str(cert),
-                "-key",
-                str(key),
-                "-cert_chain",
-                str(cert.with_suffix(".chain")),
-                "-tls1_3",
-                "-early_data",
-            ],
-            stdin=subprocess.PIPE,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_listening(port, server)
+    command = ["openssl", "s_server", "-accept", "127.0.0.1:{port}", "-cert", str(cert)]
+    command += ["-key", str(key), "-cert_chain", str(cert.with_suffix(".chain"))]
+    with ServerPeer("openssl", [*command, "-tls1_3", "-early_data"], output) as server:
         report = handshake(
             stack,
-            "--tcp",
-            f"127.0.0.1:{port}",
-            "--no-echo",
-            "--resume",
-            "--early-data",
-            "hello from 0-RTT",
-            "--ca-file",
-            str(bundle),
+            *("--tcp", server.address, "--no-echo", "--resume"),
+            *("--early-data", "hello from 0-RTT", "--ca-file", str(bundle)),
         )
-        assert report["ok"], report
-        assert report["early_data"]["accepted"], report["early_data"]
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+        assert report.ok, report
+        assert report.early_data is not None and report.early_data.accepted, report.early_data
     printed = output.read_text()
     # s_server prints the early data itself (unbuffered) and its own lines (buffered)
     assert "Early data received:" in printed and "hello from 0-RTT" in printed, printed

@@ -4,10 +4,7 @@ and could not learn, and why a run failed."""
 
 from __future__ import annotations
 
-import json
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +13,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.integration.conftest import LocalStack
+from tests.peers import ServerPeer
 from tlssim.pki.throwaway import make_ca, make_leaf
+from tlssim.report.revocation import RevocationStatus
 
 pytestmark = pytest.mark.integration
 
@@ -42,58 +41,30 @@ def foreign_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def _s_server(folder: Path, *flags: str) -> Iterator[int]:
-    """`openssl s_server` on a free loopback port, its standard input held open and silent."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            "openssl",
-            "s_server",
-            "-quiet",
-            *flags,
-            "-accept",
-            f"127.0.0.1:{port}",
-            "-cert",
-            str(folder / "leaf.pem"),
-            "-key",
-            str(folder / "key.pem"),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
-        yield port
-    finally:
-        server.kill()
-        server.wait()
+def _s_server(folder: Path, name: str, *flags: str) -> Iterator[int]:
+    """`openssl s_server` on a free loopback port, its standard input held open and silent;
+    its output in `folder`/`name`.log."""
+    command = ["openssl", "s_server", "-quiet", *flags, "-accept", "127.0.0.1:{port}"]
+    command += ["-cert", str(folder / "leaf.pem"), "-key", str(folder / "key.pem")]
+    with ServerPeer("openssl", command, folder / f"{name}.log") as server:
+        yield server.port
 
 
 @pytest.fixture(scope="module")
 def web_server(foreign_pki: Path) -> Iterator[int]:
     """`s_server -www`: answers any request with an HTTP status page."""
-    yield from _s_server(foreign_pki, "-www")
+    yield from _s_server(foreign_pki, "web", "-www")
 
 
 @pytest.fixture(scope="module")
 def plain_server(foreign_pki: Path) -> Iterator[int]:
     """`s_server`: prints what it gets, answers nothing."""
-    yield from _s_server(foreign_pki)
+    yield from _s_server(foreign_pki, "plain")
 
 
-def _handshake(
-    stack: LocalStack, port: int, folder: Path, *args: str
-) -> subprocess.CompletedProcess[str]:
-    return stack.tlssim(
-        "handshake",
+def _args(port: int, folder: Path, *args: str) -> tuple[str, ...]:
+    """Our client against the foreign server on `port`, trusting its CA."""
+    return (
         "--tcp",
         f"127.0.0.1:{port}",
         "--ca-file",
@@ -101,21 +72,27 @@ def _handshake(
         "--server-name",
         NAME,
         *args,
-        env=stack.env | {"COLUMNS": "200"},
+    )
+
+
+def _handshake(
+    stack: LocalStack, port: int, folder: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """The story, 200 columns wide."""
+    return stack.tlssim(
+        "handshake", *_args(port, folder, *args), env=stack.env | {"COLUMNS": "200"}
     )
 
 
 def test_no_ocsp_responder_or_crl_is_said_and_the_lab_responder_not_asked(
     stack: LocalStack, foreign_pki: Path, plain_server: int
 ) -> None:
-    soft = _handshake(stack, plain_server, foreign_pki, "--no-echo", "--json")
-    assert soft.returncode == 0, soft.stdout + soft.stderr
-    report = json.loads(soft.stdout)
+    report = stack.handshake(*_args(plain_server, foreign_pki, "--no-echo"), ok=True)
     # The lab's responder knows nothing of this certificate: it is not asked.
-    assert not [c for c in report["checks"] if c["name"].startswith("ocsp/")], report["checks"]
-    assert report["revocation"]["status"] == "unavailable"
-    assert report["revocation"]["detail"] == NO_LOCATION
-    assert any(NO_LOCATION in w and w.startswith("soft-fail") for w in report["warnings"])
+    assert not [c for c in report.checks if c.name.startswith("ocsp/")], report.checks
+    assert report.revocation.status == RevocationStatus.UNAVAILABLE
+    assert report.revocation.detail == NO_LOCATION
+    assert any(NO_LOCATION in w and w.startswith("soft-fail") for w in report.warnings)
 
     hard = _handshake(stack, plain_server, foreign_pki, "--no-echo", "--revocation", "hard")
     assert hard.returncode == 1, hard.stdout + hard.stderr

@@ -6,11 +6,7 @@ ca, and a staple signed by a key the ca never certified does not fool a hard-fai
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +18,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.integration.conftest import LocalStack
-from tlssim.harness.localstack import free_ports
+from tests.peers import ServerPeer
 from tlssim.pki.admin import ADMIN_TOKEN_METADATA_KEY
 from tlssim.pki.authority import issuer_id
 from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, credential_path
@@ -88,18 +84,6 @@ def ca(stack: LocalStack) -> Iterator[ca_pb2_grpc.CertificateAuthorityStub]:
         yield ca_pb2_grpc.CertificateAuthorityStub(channel)
 
 
-def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "openssl s_server exited"
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail("openssl s_server did not listen")
-
-
 @pytest.mark.skipif(OPENSSL is None, reason="openssl not installed")
 def test_a_forged_staple_for_a_revoked_certificate_is_rejected(
     stack: LocalStack, ca: ca_pb2_grpc.CertificateAuthorityStub, tmp_path: Path
@@ -140,54 +124,24 @@ def test_a_forged_staple_for_a_revoked_certificate_is_rejected(
     (tmp_path / "chain.pem").write_bytes(_pem(intermediate))
     (tmp_path / "key.pem").write_bytes(private_key_to_pem(key))
     (tmp_path / "forged.der").write_bytes(forged_good_staple(leaf, intermediate))
-    (port,) = free_ports(1)
-    impostor = subprocess.Popen(
-        [
-            OPENSSL or "openssl",
-            "s_server",
-            "-accept",
-            f"127.0.0.1:{port}",
-            "-cert",
-            str(tmp_path / "leaf.pem"),
-            "-key",
-            str(tmp_path / "key.pem"),
-            "-cert_chain",
-            str(tmp_path / "chain.pem"),
-            "-status_file",
-            str(tmp_path / "forged.der"),
-            "-www",
-            "-quiet",
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_listening(port, impostor)
+    command = ["openssl", "s_server", "-accept", "127.0.0.1:{port}"]
+    command += ["-cert", str(tmp_path / "leaf.pem"), "-key", str(tmp_path / "key.pem")]
+    command += ["-cert_chain", str(tmp_path / "chain.pem")]
+    command += ["-status_file", str(tmp_path / "forged.der"), "-www", "-quiet"]
+    with ServerPeer("openssl", command, tmp_path / "impostor.log", stdin_eof=True) as impostor:
         for version in ("1.3", "1.2"):
-            done = stack.tlssim(
-                "handshake",
-                "--json",
-                "--tcp",
-                f"127.0.0.1:{port}",
-                "--server-name",
-                HOST,
-                "--tls",
-                version,
-                "--revocation",
-                "hard",
+            report = stack.handshake(
+                *("--tcp", impostor.address, "--server-name", HOST, "--tls", version),
+                *("--revocation", "hard"),
+                ok=False,
             )
-            report = json.loads(done.stdout)
-            assert done.returncode != 0, report
-            assert report["alert"]["description"] in (
+            assert report.alert is not None, report
+            assert report.alert.description in (
                 "certificate_revoked",
                 "bad_certificate_status_response",
             ), report
             # The forged staple did arrive, and its signer was not accepted.
             assert any(
-                c["name"] == "ocsp/responder" and c.get("source") == "staple" and not c["ok"]
-                for c in report["checks"]
-            ), report["checks"]
-    finally:
-        impostor.terminate()
-        impostor.wait(timeout=10)
+                c.name == "ocsp/responder" and c.source == "staple" and not c.ok
+                for c in report.checks
+            ), report.checks

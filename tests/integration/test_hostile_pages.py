@@ -5,7 +5,6 @@ failed TCP handshake sent (as text), saying "(no SNI)" only when there was none.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import LocalStack
+from tests.peers import openssl_client
 from tlssim.harness.browser import need_chromium, webdriver
 
 pytestmark = pytest.mark.integration
@@ -49,14 +49,7 @@ def _state(stack: LocalStack) -> dict[str, Any]:
 
 
 def _openssl(stack: LocalStack, *args: str) -> None:
-    subprocess.run(
-        ["openssl", "s_client", "-connect", "{}:{}".format(*stack.server_tcp), *args],
-        input="",
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    openssl_client(stack.server_tcp, *args)
 
 
 def test_the_console_shows_a_hostile_name_and_its_diagram(stack: LocalStack) -> None:

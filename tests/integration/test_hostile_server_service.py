@@ -8,7 +8,6 @@ the RFC asks for, sent by the client.
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from tests.tls.hostile import (
     split_records,
 )
 from tests.tls.tlshelpers import HOST, counter_entropy, pki, selector_for
+from tlssim.report.model import Alert, Party
 from tlssim.tls import CipherSuite, ProtocolVersion, ServerConfig, ServerConnection
 from tlssim.tls.constants import DOWNGRADE_TLS12
 from tlssim.tls.extensions import Extension
@@ -162,21 +162,11 @@ def test_client_service_reports_the_alert_it_sent(
     stack: LocalStack, hostile: tuple[HostileServer, str], ca_file: Path
 ) -> None:
     server, alert = hostile
-    done = stack.tlssim(
-        "handshake",
-        "--json",
-        "--tcp",
-        f"127.0.0.1:{server.port}",
-        "--ca-file",
-        str(ca_file),
-        "--server-name",
-        HOST,
-        "--revocation",
-        "off",
+    report = stack.handshake(
+        *("--tcp", f"127.0.0.1:{server.port}", "--ca-file", str(ca_file)),
+        *("--server-name", HOST, "--revocation", "off"),
+        ok=False,
     )
-    report = json.loads(done.stdout)
-    assert done.returncode == 1, report
-    assert report["ok"] is False
-    assert report["alert"] == {"level": "fatal", "description": alert, "sent_by": "client"}
+    assert report.alert == Alert(level="fatal", description=alert, sent_by=Party.CLIENT)
     server.stop()
     assert server.received, "the client's alert reached the server"

@@ -47,11 +47,11 @@ def test_every_service_counts_what_it_did(json_stack: LocalStack) -> None:
     for _ in range(GOOD_HANDSHAKES):
         done = stack.tlssim("handshake", "--server-name", "valid.tlssim.test")
         assert done.returncode == 0, done.stdout + done.stderr
-    refused = stack.tlssim(
-        "handshake", "--server-name", "revoked.tlssim.test", "--revocation", "hard", "--json"
+    refused = stack.handshake(
+        "--server-name", "revoked.tlssim.test", "--revocation", "hard", ok=False
     )
-    assert refused.returncode != 0
-    alert = json.loads(refused.stdout)["alert"]["description"]
+    assert refused.alert is not None
+    alert = refused.alert.description
     added = stack.tlssim("faults", "add", "client_ocsp", "latency", "latency=1")
     assert added.returncode == 0, added.stderr
     try:
@@ -86,9 +86,7 @@ def test_every_service_counts_what_it_did(json_stack: LocalStack) -> None:
 
 
 def test_services_log_one_json_object_per_line(json_stack: LocalStack) -> None:
-    done = json_stack.tlssim("handshake", "--server-name", "valid.tlssim.test", "--json")
-    assert done.returncode == 0, done.stderr
-    trace = json.loads(done.stdout)["trace_id"]
+    trace = json_stack.handshake("--server-name", "valid.tlssim.test", ok=True).trace_id
     lines = json_stack.logs().splitlines()
     logged: dict[str, list[dict[str, str]]] = {}
     for service in (*METRICS_SERVICES, "console"):

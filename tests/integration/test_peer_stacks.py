@@ -10,9 +10,8 @@ handed to any server that asked; and NSS's client hanging against our server in 
 
 from __future__ import annotations
 
-import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from tests.peers import (
     version,
 )
 from tlssim.client.run import SERVER_CLOSED_BEFORE_DATA
+from tlssim.report.model import Direction, Report
 
 pytestmark = pytest.mark.integration
 
@@ -39,32 +39,28 @@ def peer_pki(tmp_path_factory: pytest.TempPathFactory) -> PeerPki:
     return PeerPki.create(tmp_path_factory.mktemp("peer-pki"))
 
 
-def _handshake(
-    stack: LocalStack, peer: ServerPeer, pki: PeerPki, *extra: str
-) -> subprocess.CompletedProcess[str]:
-    return stack.tlssim(
-        "handshake",
-        "--tcp",
-        peer.address,
-        "--ca-file",
-        str(pki.ca),
-        "--server-name",
-        PEER_HOST,
-        "--revocation",
-        "off",
-        "--no-echo",
-        *extra,
+def _args(address: str, pki: PeerPki, *extra: str) -> tuple[str, ...]:
+    """Our client against a peer's server at ``address``, trusting the peers' CA."""
+    return (
+        *("--tcp", address, "--ca-file", str(pki.ca)),
+        *("--server-name", PEER_HOST, "--revocation", "off", "--no-echo", *extra),
     )
 
 
-def _report(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr
-    report: dict[str, Any] = json.loads(done.stdout)
-    return report
+def _handshake(
+    stack: LocalStack, peer: ServerPeer, pki: PeerPki, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    """The story of a handshake with the peer."""
+    return stack.tlssim("handshake", *_args(peer.address, pki, *extra))
 
 
-def _sent(report: dict[str, Any], name: str) -> list[dict[str, Any]]:
-    return [s["fields"] for s in report["steps"] if s["name"] == name and s["direction"] == "sent"]
+def _report(stack: LocalStack, peer: ServerPeer, pki: PeerPki, *extra: str) -> Report:
+    """The report of a handshake with the peer."""
+    return stack.handshake(*_args(peer.address, pki, *extra))
+
+
+def _sent(report: Report, name: str) -> list[Mapping[str, Any]]:
+    return [s.fields for s in report.steps if s.name == name and s.direction == Direction.SENT]
 
 
 # -- 1. a server that closes right after its Finished -------------------------------------------
@@ -82,24 +78,22 @@ def test_openssl_server_closing_right_after_its_finished_tls12(
     for story in (True, False):
         with ServerPeer("openssl", command, tmp_path / "s_server.log", stdin_eof=True) as peer:
             relay = HoldUntilAlert(peer.port)
-            done = stack.tlssim(
-                "handshake",
-                *("--tcp", relay.address, "--ca-file", str(peer_pki.ca)),
-                *("--server-name", PEER_HOST, "--revocation", "off", "--no-echo"),
-                *("--tls", "1.2", *(() if story else ("--json",))),
-            )
+            args = _args(relay.address, peer_pki, "--tls", "1.2")
+            if story:
+                done = stack.tlssim("handshake", *args)
+            else:
+                report = stack.handshake(*args, ok=False)  # exit 1
             relay.stop()
         assert relay.held_flushes == 1  # Finished and close_notify went in one write
-        assert "Traceback" not in done.stderr and "internal error" not in done.stderr
-        assert done.returncode == 1, done.stdout + done.stderr
         if story:
+            assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+            assert done.returncode == 1, done.stdout + done.stderr
             assert SERVER_CLOSED_BEFORE_DATA in " ".join(done.stdout.split())
             assert "echo:" not in done.stdout  # no data went, none came back
         else:
-            report = _report(done)
-            assert report["version"] == "TLSv1.2", report  # the handshake completed
-            assert report["error"] == SERVER_CLOSED_BEFORE_DATA
-            assert report["application_data"]["sent"] == 0
+            assert report.version == "TLSv1.2", report  # the handshake completed
+            assert report.error == SERVER_CLOSED_BEFORE_DATA
+            assert report.application_data.sent == 0
 
 
 # -- 2. TLS 1.2 ECDSA schemes fix the hash, not the curve ----------------------------------------
@@ -110,10 +104,10 @@ def test_botan_server_signs_its_key_exchange_p384_style_with_a_p256_key(
 ) -> None:
     command = ["botan", "tls_server", str(peer_pki.cert), str(peer_pki.key), "--port={port}"]
     with ServerPeer("botan", command, tmp_path / "botan.log") as peer:
-        report = _report(_handshake(stack, peer, peer_pki, "--json"))
-    assert report["ok"], (version("botan"), report["alert"], report["error"])
-    assert report["version"] == "TLSv1.2"
-    assert report["signature_scheme"] == "ecdsa_secp384r1_sha384"
+        report = _report(stack, peer, peer_pki)
+    assert report.ok, (version("botan"), report.alert, report.error)
+    assert report.version == "TLSv1.2"
+    assert report.signature_scheme == "ecdsa_secp384r1_sha384"
 
 
 def test_openssl_server_signing_only_ecdsa_sha384_with_a_p256_key(
@@ -122,9 +116,9 @@ def test_openssl_server_signing_only_ecdsa_sha384_with_a_p256_key(
     command = ["openssl", "s_server", "-accept", "{port}", "-quiet", "-sigalgs", "ECDSA+SHA384"]
     command += ["-cert", str(peer_pki.cert), "-key", str(peer_pki.key)]
     with ServerPeer("openssl", command, tmp_path / "s_server.log") as peer:
-        report = _report(_handshake(stack, peer, peer_pki, "--tls", "1.2", "--json"))
-    assert report["ok"], (report["alert"], report["error"])
-    assert report["signature_scheme"] == "ecdsa_secp384r1_sha384"
+        report = _report(stack, peer, peer_pki, "--tls", "1.2")
+    assert report.ok, (report.alert, report.error)
+    assert report.signature_scheme == "ecdsa_secp384r1_sha384"
 
 
 def test_our_tls12_client_certificate_verify_with_a_p256_key_and_only_sha384_asked(
@@ -135,29 +129,23 @@ def test_our_tls12_client_certificate_verify_with_a_p256_key_and_only_sha384_ask
     command += ["-client_sigalgs", "ECDSA+SHA384", "-CAfile", str(peer_pki.ca)]
     command += ["-cert", str(peer_pki.cert), "-key", str(peer_pki.key)]
     with ServerPeer("openssl", command, tmp_path / "s_server.log") as peer:
-        done = _handshake(
+        report = _report(
             stack,
             peer,
             peer_pki,
-            "--json",
-            "--client-cert",
-            str(peer_pki.client_cert),
-            "--client-key",
-            str(peer_pki.client_key),
+            *("--client-cert", str(peer_pki.client_cert)),
+            *("--client-key", str(peer_pki.client_key)),
         )
-        report = _report(done)
-    assert report["ok"], (report["alert"], report["error"], peer.output())
+    assert report.ok, (report.alert, report.error, peer.output())
     assert _sent(report, "CertificateVerify") == [{"signature_scheme": "ecdsa_secp384r1_sha384"}]
     assert "CN = client.peer.test" in peer.output() or "client.peer.test" in peer.output()
 
 
 def test_openssl_client_offering_only_ecdsa_sha384_to_our_server(
-    stack: LocalStack, tmp_path: Path
+    stack: LocalStack, bundle: Path
 ) -> None:
     """Our server picks its P-256 certificate for a TLS 1.2 client that signs nothing but
     ecdsa_secp384r1_sha384, and signs its ServerKeyExchange with it."""
-    bundle = tmp_path / "bundle.pem"
-    bundle.write_text(stack.tlssim("ca", "bundle").stdout)
     host, port = stack.server_tcp
     done = run_client(
         "openssl",
@@ -192,9 +180,9 @@ def gnutls_serv(
 def test_tcp_sends_an_empty_certificate_to_gnutls_by_default(
     stack: LocalStack, peer_pki: PeerPki, gnutls_serv: ServerPeer
 ) -> None:
-    report = _report(_handshake(stack, gnutls_serv, peer_pki, "--json"))
-    assert report["ok"], (version("gnutls-serv"), report["alert"], report["error"])
-    assert any(s["name"] == "CertificateRequest" for s in report["steps"])
+    report = _report(stack, gnutls_serv, peer_pki)
+    assert report.ok, (version("gnutls-serv"), report.alert, report.error)
+    assert any(s.name == "CertificateRequest" for s in report.steps)
     (cert,) = _sent(report, "Certificate")
     assert cert["certificates"] == 0
     assert "outside the lab" in cert["why"]
@@ -207,9 +195,8 @@ def test_tcp_sends_an_empty_certificate_to_gnutls_by_default(
 def test_tcp_with_client_cert_auto_presents_the_lab_identity_to_gnutls(
     stack: LocalStack, peer_pki: PeerPki, gnutls_serv: ServerPeer
 ) -> None:
-    done = _handshake(stack, gnutls_serv, peer_pki, "--json", "--client-cert", "auto")
-    report = _report(done)
-    assert report["ok"], (report["alert"], report["error"])
+    report = _report(stack, gnutls_serv, peer_pki, "--client-cert", "auto")
+    assert report.ok, (report.alert, report.error)
     (cert,) = _sent(report, "Certificate")
     assert cert["certificates"] >= 1
     assert "--client-cert auto" in cert["why"]
@@ -222,14 +209,12 @@ NSS_RUNS = 30
 
 
 def test_nss_tstclnt_finishes_every_tls12_handshake_with_our_server(
-    stack: LocalStack, tmp_path: Path
+    stack: LocalStack, bundle: Path, tmp_path: Path
 ) -> None:
     """30 handshakes, none past 5 s. tstclnt's -O (synchronous certificate check): with its
     default asynchronous check, -Q misses the end of a handshake whose last flight was
     already read while the check completed, and polls forever (against OpenSSL's server
     too); docs/interop.md shows the trace."""
-    bundle = tmp_path / "bundle.pem"
-    bundle.write_text(stack.tlssim("ca", "bundle").stdout)
     host, port = stack.server_tcp
     with nss_db(tmp_path / "nssdb", bundle) as db:
         command = ["tstclnt", "-h", host, "-p", str(port), "-a", "valid.tlssim.test"]

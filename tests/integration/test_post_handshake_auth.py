@@ -15,42 +15,42 @@ from cryptography.hazmat.primitives import serialization
 
 from tests.integration.conftest import LocalStack
 from tests.integration.test_client_auth import (
-    _write,
-    bundle,
     ca,
     enrolled_files,
     handshake,
     needs_openssl,
+    other_ca_files,
+    server_alert,
     steps,
 )
-from tlssim.pki import throwaway
-from tlssim.pki.keys import generate_private_key, private_key_to_pem
 from tlssim.pki.policy import CLIENT_NAME
+from tlssim.report.model import Direction
 from tlssim.rpc.v1 import ca_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
-__all__ = ["bundle", "ca"]  # fixtures shared with the mutual TLS tests
+__all__ = ["ca"]  # a fixture shared with the mutual TLS tests
 
 PRIVATE = "GET /private HTTP/1.1"
 
 
 def test_our_client_is_asked_after_the_handshake_and_named(stack: LocalStack) -> None:
     report = handshake(stack, "--data", PRIVATE)
-    assert report["ok"], report
-    assert report["authenticated_as"].startswith(f"CN={CLIENT_NAME}"), report
-    names = [s["name"] for s in report["steps"]]
+    assert report.ok, report
+    assert report.authenticated_as is not None
+    assert report.authenticated_as.startswith(f"CN={CLIENT_NAME}"), report
+    names = [s.name for s in report.steps]
     done = names.index("HandshakeComplete")
     request = names.index("CertificateRequest")
     assert request > done  # after the handshake, not in it
-    after = [(s["name"], s["direction"]) for s in report["steps"][request:]]
+    after = [(s.name, s.direction) for s in report.steps[request:]]
     assert after[:4] == [
         ("CertificateRequest", "received"),
         ("Certificate", "sent"),
         ("CertificateVerify", "sent"),
         ("Finished", "sent"),
     ]
-    context = report["steps"][request]["fields"]["request_context"]
+    context = report.steps[request].fields["request_context"]
     assert len(bytes.fromhex(context)) == 8
     story = stack.tlssim("handshake", "--data", PRIVATE).stdout
     assert "authenticated after the handshake: CN=" in story, story
@@ -58,32 +58,25 @@ def test_our_client_is_asked_after_the_handshake_and_named(stack: LocalStack) ->
 
 def test_other_paths_are_not_asked(stack: LocalStack) -> None:
     report = handshake(stack, "--data", "GET /public HTTP/1.1")
-    assert report["ok"] and report.get("authenticated_as") is None
-    assert "CertificateRequest" not in steps(report, "received")
+    assert report.ok and report.authenticated_as is None
+    assert "CertificateRequest" not in steps(report, Direction.RECEIVED)
 
 
 def test_no_certificate_is_certificate_required_from_the_server(stack: LocalStack) -> None:
     report = handshake(stack, "--data", PRIVATE, "--client-cert", "none")
-    assert report["alert"] == {
-        "level": "fatal",
-        "description": "certificate_required",
-        "sent_by": "server",
-    }
+    assert report.alert == server_alert("certificate_required")
     # The server's alert is the reason, not a missing echo.
-    assert report["error"] is None and not report["ok"], report
+    assert report.error is None and not report.ok, report
     story = stack.tlssim("handshake", "--data", PRIVATE, "--client-cert", "none").stdout
     assert "echo did not match" not in story and "certificate_required" in story, story
 
 
 def test_a_certificate_from_another_ca_is_unknown_ca(stack: LocalStack, tmp_path: Path) -> None:
-    other_ca, other_key = throwaway.make_ca("Someone Else's CA")
-    key = generate_private_key()
-    leaf = throwaway.make_leaf(other_ca, other_key, CLIENT_NAME, key)
-    cert, key_file = _write(tmp_path / "other", [leaf, other_ca], private_key_to_pem(key))
+    cert, key_file = other_ca_files(tmp_path)
     report = handshake(
         stack, "--data", PRIVATE, "--client-cert", str(cert), "--client-key", str(key_file)
     )
-    assert report["alert"] == {"level": "fatal", "description": "unknown_ca", "sent_by": "server"}
+    assert report.alert == server_alert("unknown_ca")
 
 
 @pytest.mark.parametrize(
@@ -101,13 +94,14 @@ def test_revoked_and_expired_certificates_end_in_the_servers_alert(
     report = handshake(
         stack, "--data", PRIVATE, "--client-cert", str(cert), "--client-key", str(key)
     )
-    assert report["alert"] == {"level": "fatal", "description": alert, "sent_by": "server"}
+    assert report.alert == server_alert(alert)
 
 
 def test_tls12_has_no_post_handshake_authentication(stack: LocalStack) -> None:
     report = handshake(stack, "--data", PRIVATE, "--tls", "1.2")
-    assert report["ok"], report
-    assert report["authenticated_as"].startswith("nobody (TLS 1.2")
+    assert report.ok, report
+    assert report.authenticated_as is not None
+    assert report.authenticated_as.startswith("nobody (TLS 1.2")
 
 
 def openssl_private(stack: LocalStack, *extra: str) -> str:

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import select
 import socket
 import threading
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 from cryptography import x509
@@ -23,6 +22,8 @@ from OpenSSL._util import lib as openssl_lib
 
 from tests.integration.conftest import LocalStack
 from tlssim.pki.crl import check_crl, crl_urls
+from tlssim.report.model import Alert, Party, Report
+from tlssim.report.revocation import RevocationSource, RevocationStatus
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
@@ -33,15 +34,6 @@ PQ_HOSTS = {
     "mldsa65.tlssim.test": mldsa.MLDSA65PublicKey,
     "pq.tlssim.test": ec.EllipticCurvePublicKey,
 }
-
-
-@pytest.fixture(scope="module")
-def bundle(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    done = stack.tlssim("ca", "bundle")
-    assert done.returncode == 0, done.stderr
-    path = tmp_path_factory.mktemp("pq") / "bundle.pem"
-    path.write_text(done.stdout)
-    return path
 
 
 def _blocking(call: Callable[[], T], sock: socket.socket) -> T:
@@ -55,11 +47,8 @@ def _blocking(call: Callable[[], T], sock: socket.socket) -> T:
     raise AssertionError("no progress")
 
 
-def handshake(stack: LocalStack, *args: str) -> dict[str, Any]:
-    done = stack.tlssim("handshake", "--json", "--revocation", "hard", *args)
-    assert done.stdout, done.stderr
-    report: dict[str, Any] = json.loads(done.stdout)
-    return report
+def handshake(stack: LocalStack, *args: str) -> Report:
+    return stack.handshake("--revocation", "hard", *args)
 
 
 def test_the_bundle_carries_the_classical_and_the_mldsa_root(bundle: Path) -> None:
@@ -99,38 +88,39 @@ def test_openssl4_default_client_gets_the_hybrid_and_verifies(
 @pytest.mark.parametrize("host", ["mldsa44.tlssim.test", "mldsa65.tlssim.test"])
 def test_our_client_verifies_the_mldsa_hosts(stack: LocalStack, host: str) -> None:
     report = handshake(stack, "--server-name", host)
-    assert report["ok"], (report["error"], report["alert"], report["checks"])
-    assert report["signature_scheme"] == host.split(".")[0]
-    assert report["key_exchange"] == "X25519MLKEM768"
-    assert report["revocation"]["status"] == "good" and report["revocation"]["source"] == "staple"
-    assert len(report["chain"]) == 2
+    assert report.ok, (report.error, report.alert, report.checks)
+    assert report.signature_scheme == host.split(".")[0]
+    assert report.key_exchange == "X25519MLKEM768"
+    assert report.revocation.status == RevocationStatus.GOOD
+    assert report.revocation.source == RevocationSource.STAPLE
+    assert len(report.chain) == 2
 
 
 def test_tls12_refuses_an_mldsa_host_with_handshake_failure(stack: LocalStack) -> None:
     report = handshake(stack, "--server-name", "mldsa65.tlssim.test", "--tls", "1.2")
-    assert not report["ok"]
-    assert report["alert"] == {
-        "level": "fatal",
-        "description": "handshake_failure",
-        "sent_by": "server",
-    }
+    assert not report.ok
+    assert report.alert == Alert(
+        level="fatal", description="handshake_failure", sent_by=Party.SERVER
+    )
 
 
 @pytest.mark.parametrize("args", [("--group", "x25519"), ("--tls", "1.2")], ids=["x25519", "tls12"])
 def test_the_pq_host_refuses_classical_key_exchange(stack: LocalStack, args: tuple[str]) -> None:
     report = handshake(stack, "--server-name", "pq.tlssim.test", *args)
-    assert not report["ok"]
-    assert report["alert"]["description"] == "handshake_failure"
-    assert report["alert"]["sent_by"] == "server"
+    assert not report.ok
+    assert report.alert is not None
+    assert report.alert.description == "handshake_failure"
+    assert report.alert.sent_by == Party.SERVER
     for group in ("SecP256r1MLKEM768", "MLKEM768"):
         chosen = handshake(stack, "--server-name", "pq.tlssim.test", "--group", group)
-        assert chosen["ok"] and chosen["key_exchange"] == group, chosen
+        assert chosen.ok and chosen.key_exchange == group, chosen
 
 
 def test_live_ocsp_and_crl_for_the_mldsa_chain(stack: LocalStack, bundle: Path) -> None:
     live = handshake(stack, "--server-name", "mldsa65.tlssim.test", "--no-staple")
-    assert live["ok"], live
-    assert live["revocation"]["status"] == "good" and live["revocation"]["source"] == "ocsp"
+    assert live.ok, live
+    assert live.revocation.status == RevocationStatus.GOOD
+    assert live.revocation.source == RevocationSource.OCSP
 
     leaf, intermediate = _presented_chain(stack, bundle, "mldsa44.tlssim.test")
     assert isinstance(intermediate.public_key(), mldsa.MLDSA65PublicKey)
@@ -205,9 +195,7 @@ def test_our_client_over_tcp_against_an_openssl4_mldsa65_server(
     server = threading.Thread(target=serve, daemon=True)
     server.start()
     try:
-        done = stack.tlssim(
-            "handshake",
-            "--json",
+        report = stack.handshake(
             "--tcp",
             f"127.0.0.1:{port}",
             "--server-name",
@@ -218,11 +206,10 @@ def test_our_client_over_tcp_against_an_openssl4_mldsa65_server(
             group,
             "--no-echo",
         )
-        report = json.loads(done.stdout)
     finally:
         server.join(timeout=10)
         listener.close()
-    assert report["ok"], (report["error"], report["alert"], report["checks"])
-    assert report["key_exchange"] == group
-    assert report["signature_scheme"] == "mldsa65"
+    assert report.ok, (report.error, report.alert, report.checks)
+    assert report.key_exchange == group
+    assert report.signature_scheme == "mldsa65"
     assert served == [group]

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tlssim.report.revocation import RevocationStatus
+
 from .conftest import LocalStack, running_stack
 
 FEED_MAX_AGE_S = 4.0  # TEST_SETTINGS in conftest.py
@@ -53,27 +55,20 @@ def test_a_revocation_reaches_every_responder_and_staple(tmp_path: Path) -> None
         assert cut["staple"]["last_stale_good_s"] is None or cut["staple"]["last_stale_good_s"] < 1
 
         # The host is served valid again afterwards, with new certificates.
-        after = stack.tlssim("handshake", "--json", "--revocation", "hard", timeout=60)
-        report = json.loads(after.stdout)
-        assert report["ok"], after.stdout
-        assert report["revocation"]["status"] == "good"
+        report = stack.handshake("--revocation", "hard", ok=True)
+        assert report.revocation.status == RevocationStatus.GOOD
 
 
 def test_reports_name_the_client_and_server_replicas(stack: LocalStack) -> None:
     env = {**stack.env}
-    done = stack.tlssim("handshake", "--json", env=env)
-    report = json.loads(done.stdout)
-    assert report["ok"], done.stdout
-    replicas = report["replicas"]
-    assert replicas["client"] and replicas["server"]
-    served = stack.tlssim("handshake", "--resume", "--json", env=env)
-    assert json.loads(served.stdout)["replicas"] == replicas
+    replicas = stack.handshake(env=env, ok=True).replicas
+    assert replicas is not None and replicas.client and replicas.server
+    assert stack.handshake("--resume", env=env).replicas == replicas
     story = stack.tlssim("handshake", env=env)
-    assert f"server replica {replicas['server']}" in story.stdout, story.stdout
+    assert f"server replica {replicas.server}" in story.stdout, story.stdout
     # A handshake that fails on the certificate still says which replica served it.
-    revoked = stack.tlssim("handshake", "--json", "--server-name", "revoked.tlssim.test", env=env)
-    refused = json.loads(revoked.stdout)
-    assert not refused["ok"] and refused["replicas"] == replicas
+    refused = stack.handshake("--server-name", "revoked.tlssim.test", env=env, ok=False)
+    assert refused.replicas == replicas
 
 
 @pytest.mark.parametrize(

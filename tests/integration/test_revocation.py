@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from tests.integration.conftest import LocalStack, running_stack
+from tlssim.report.model import Alert, Party, Report
+from tlssim.report.revocation import RevocationSource, RevocationStatus
 
 pytestmark = pytest.mark.integration
 
@@ -25,48 +25,41 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         yield started
 
 
-def handshake(stack: LocalStack, *args: str) -> dict[str, Any]:
-    done = stack.tlssim("handshake", "--json", "--server-name", HOST, *args)
-    report: dict[str, Any] = json.loads(done.stdout)
-    assert done.returncode == (0 if report["ok"] else 1)
-    return report
+def handshake(stack: LocalStack, *args: str) -> Report:
+    return stack.handshake("--server-name", HOST, *args)
 
 
 def test_live_ocsp_without_a_staple(own_stack: LocalStack) -> None:
     report = handshake(own_stack, "--no-staple", "--revocation", "hard")
-    assert report["ok"], report
-    assert report["revocation"]["source"] == "ocsp"
-    assert report["revocation"]["status"] == "good"
+    assert report.ok, report
+    assert report.revocation.source == RevocationSource.OCSP
+    assert report.revocation.status == RevocationStatus.GOOD
 
 
 def test_revoking_fails_the_next_handshakes(own_stack: LocalStack) -> None:
     before = handshake(own_stack, "--revocation", "hard")
-    assert before["ok"] and before["revocation"]["source"] == "staple"
-    serial = before["chain"][0]["serial"]
+    assert before.ok and before.revocation.source == RevocationSource.STAPLE
+    serial = before.chain[0].serial
 
     done = own_stack.tlssim("ca", "revoke", serial, "--reason", "keyCompromise")
     assert done.returncode == 0, done.stderr
     revoked_at = time.monotonic()
 
     live = handshake(own_stack, "--no-staple", "--revocation", "hard")
-    assert live["alert"] == {
-        "level": "fatal",
-        "description": "certificate_revoked",
-        "sent_by": "client",
-    }
-    assert live["revocation"]["status"] == "revoked"
+    assert live.alert == Alert(
+        level="fatal", description="certificate_revoked", sent_by=Party.CLIENT
+    )
+    assert live.revocation.status == RevocationStatus.REVOKED
 
     while True:
         stapled = handshake(own_stack, "--revocation", "hard")
-        if stapled["alert"] is not None:
+        if stapled.alert is not None:
             break
         assert time.monotonic() - revoked_at < FRESHNESS_BOUND_S, "staple still says good"
         time.sleep(0.5)
-    assert stapled["alert"]["description"] == "certificate_revoked"
-    assert stapled["revocation"] == stapled["revocation"] | {
-        "source": "staple",
-        "status": "revoked",
-    }
+    assert stapled.alert.description == "certificate_revoked"
+    assert stapled.revocation.source == RevocationSource.STAPLE
+    assert stapled.revocation.status == RevocationStatus.REVOKED
 
 
 def test_ca_list_shows_issued_and_revoked_certificates(stack: LocalStack) -> None:

@@ -16,40 +16,40 @@ from tlssim.report.model import Report, load_schema
 pytestmark = pytest.mark.integration
 
 
-def handshake(stack: LocalStack, *args: str) -> dict[str, Any]:
-    done = stack.tlssim("handshake", "--json", *args)
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_a_resumed_report_follows_the_schema(stack: LocalStack, version: str) -> None:
+    done = stack.tlssim("handshake", "--json", "--tls", version, "--resume")
     assert done.stdout, done.stderr
-    report: dict[str, Any] = json.loads(done.stdout)
-    assert done.returncode == (0 if report["ok"] else 1)
-    jsonschema.validate(report, load_schema())
+    document: dict[str, Any] = json.loads(done.stdout)
+    jsonschema.validate(document, load_schema())
     assert Report.from_json(done.stdout).to_json(indent=2) == done.stdout.rstrip("\n")
-    return report
 
 
 def test_tls12_session_id_resumption_shows_the_shorter_flight(stack: LocalStack) -> None:
-    report = handshake(stack, "--server-name", "rsa2048.tlssim.test", "--tls", "1.2", "--resume")
-    assert report["ok"], report
-    assert report["resumed"] is True
-    assert report["first_handshake"]["resumed"] is False
-    assert "Certificate" in report["first_handshake"]["steps"]
-    names = [s["name"] for s in report["steps"]]
+    report = stack.handshake(
+        "--server-name", "rsa2048.tlssim.test", "--tls", "1.2", "--resume", ok=True
+    )
+    assert report.resumed is True
+    first = report.first_handshake
+    assert first is not None and first.resumed is False
+    assert "Certificate" in first.steps
+    names = [s.name for s in report.steps]
     assert "Certificate" not in names and "ClientKeyExchange" not in names
     assert names[:2] == ["ClientHello", "ServerHello"]
 
 
 def test_keylog_file_in_nss_format(stack: LocalStack, tmp_path: Path) -> None:
     keylog = tmp_path / "keys.log"
-    report = handshake(stack, "--tls", "1.2", "--keylog", str(keylog))
-    assert report["ok"], report
-    hello = next(s for s in report["steps"] if s["name"] == "ClientHello")
+    report = stack.handshake("--tls", "1.2", "--keylog", str(keylog), ok=True)
+    hello = next(s for s in report.steps if s.name == "ClientHello")
     lines = keylog.read_text().splitlines()
     assert len(lines) == 1
     label, client_random, secret = lines[0].split()
     assert label == "CLIENT_RANDOM"
-    assert client_random == hello["fields"]["random"]
+    assert client_random == hello.fields["random"]
     assert re.fullmatch("[0-9a-f]{96}", secret)
 
-    handshake(stack, "--tls", "1.3", "--keylog", str(keylog))
+    stack.handshake("--tls", "1.3", "--keylog", str(keylog))
     labels = [line.split()[0] for line in keylog.read_text().splitlines()[1:]]
     assert set(labels) >= {
         "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
@@ -61,20 +61,19 @@ def test_keylog_file_in_nss_format(stack: LocalStack, tmp_path: Path) -> None:
 
 def test_capture_holds_both_directions(stack: LocalStack, tmp_path: Path) -> None:
     capture = tmp_path / "capture.json"
-    report = handshake(stack, "--tls", "1.2", "--capture", str(capture))
-    assert report["ok"]
+    report = stack.handshake("--tls", "1.2", "--capture", str(capture), ok=True)
     recorded = json.loads(capture.read_text())
     sent, received = (bytes.fromhex(recorded[k]) for k in ("client_to_server", "server_to_client"))
     assert sent[:1] == b"\x16" and received[:1] == b"\x16"  # both start with a handshake record
-    hello = next(s for s in report["steps"] if s["name"] == "ClientHello")
-    assert len(sent) > hello["size"]
+    hello = next(s for s in report.steps if s.name == "ClientHello")
+    assert len(sent) > hello.size
 
 
 def test_tls13_ticket_resumption_skips_the_certificate(stack: LocalStack) -> None:
-    report = handshake(stack, "--tls", "1.3", "--resume")
-    assert report["ok"], report
-    assert report["resumed"] is True and report["version"] == "TLSv1.3"
-    assert "NewSessionTicket" in report["first_handshake"]["steps"]
-    names = [s["name"] for s in report["steps"]]
+    report = stack.handshake("--tls", "1.3", "--resume", ok=True)
+    assert report.resumed is True and report.version == "TLSv1.3"
+    assert report.first_handshake is not None
+    assert "NewSessionTicket" in report.first_handshake.steps
+    names = [s.name for s in report.steps]
     assert "Certificate" not in names and "CertificateVerify" not in names
-    assert report["key_exchange"] == "X25519MLKEM768"  # psk_dhe_ke: the default hybrid again
+    assert report.key_exchange == "X25519MLKEM768"  # psk_dhe_ke: the default hybrid again

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -14,50 +13,48 @@ import jsonschema
 import pytest
 
 from tests.integration.conftest import LocalStack
-from tlssim.report.model import Report, load_schema
+from tests.peers import openssl_client
+from tlssim.report.model import Alert, Party, Report, load_schema
+from tlssim.report.revocation import RevocationSource, RevocationStatus
 
 pytestmark = pytest.mark.integration
 
 
-def handshake(stack: LocalStack, *args: str) -> tuple[int, dict[str, Any]]:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--server-name", "valid.tlssim.test"),
+        ("--server-name", "nobody.tlssim.test"),
+        ("--clock-skew", str(400 * 86400)),
+        ("--no-staple", "--revocation", "hard"),
+    ],
+)
+def test_the_json_report_follows_the_schema(stack: LocalStack, args: tuple[str, ...]) -> None:
     done = stack.tlssim("handshake", "--json", *args)
     assert done.stdout, done.stderr
-    report: dict[str, Any] = json.loads(done.stdout)
-    jsonschema.validate(report, load_schema())
+    document: dict[str, Any] = json.loads(done.stdout)
+    jsonschema.validate(document, load_schema())
     # The CLI prints the typed report again: the JSON is the one it was sent, unchanged.
     assert Report.from_json(done.stdout).to_json(indent=2) == done.stdout.rstrip("\n")
-    return done.returncode, report
-
-
-@pytest.fixture(scope="module")
-def bundle(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    done = stack.tlssim("ca", "bundle")
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("-----BEGIN CERTIFICATE-----")
-    path = tmp_path_factory.mktemp("bundle") / "bundle.pem"
-    path.write_text(done.stdout)
-    return path
 
 
 def test_tls13_handshake_through_the_services(stack: LocalStack) -> None:
-    code, report = handshake(stack, "--server-name", "valid.tlssim.test")
-    assert code == 0, report
-    assert report["ok"] is True
-    assert report["version"] == "TLSv1.3"
-    assert report["alert"] is None
-    assert report["target"].startswith("grpc://")
-    assert len(report["chain"]) >= 2
-    assert report["chain"][0]["subject"].endswith("CN=valid.tlssim.test") or (
-        "valid.tlssim.test" in report["chain"][0]["subject"]
+    report = stack.handshake("--server-name", "valid.tlssim.test", ok=True)
+    assert report.version == "TLSv1.3"
+    assert report.alert is None
+    assert report.target.startswith("grpc://")
+    assert len(report.chain) >= 2
+    assert report.chain[0].subject.endswith("CN=valid.tlssim.test") or (
+        "valid.tlssim.test" in report.chain[0].subject
     )
-    assert report["revocation"]["status"] == "good"
-    assert report["revocation"]["source"] == "staple"
-    assert report["key_exchange"] == "X25519MLKEM768"  # the hybrid, offered by default
-    names = [s["name"] for s in report["steps"]]
+    assert report.revocation.status == RevocationStatus.GOOD
+    assert report.revocation.source == RevocationSource.STAPLE
+    assert report.key_exchange == "X25519MLKEM768"  # the hybrid, offered by default
+    names = [s.name for s in report.steps]
     for expected in ("ClientHello", "ServerHello", "Certificate", "CertificateVerify", "Finished"):
         assert expected in names
     assert names.index("ClientHello") < names.index("ServerHello") < names.index("Certificate")
-    assert all(c["ok"] for c in report["checks"]), report["checks"]
+    assert all(c.ok for c in report.checks), report.checks
 
 
 def test_story_follows_the_walkthrough(stack: LocalStack) -> None:
@@ -96,18 +93,16 @@ def test_story_follows_the_walkthrough(stack: LocalStack) -> None:
     ],
 )
 def test_key_types_and_groups(stack: LocalStack, host: str, group: str, scheme: str) -> None:
-    code, report = handshake(stack, "--server-name", host, "--group", group)
-    assert code == 0, report
-    assert report["key_exchange"] == group
-    assert report["signature_scheme"] == scheme
+    report = stack.handshake("--server-name", host, "--group", group, ok=True)
+    assert report.key_exchange == group
+    assert report.signature_scheme == scheme
 
 
 def test_valid_host_presents_rsa_to_a_client_without_ecdsa(stack: LocalStack) -> None:
-    code, report = handshake(
-        stack, "--server-name", "valid.tlssim.test", "--sigalg", "rsa_pss_rsae_sha256"
+    report = stack.handshake(
+        "--server-name", "valid.tlssim.test", "--sigalg", "rsa_pss_rsae_sha256", ok=True
     )
-    assert code == 0, report
-    assert report["signature_scheme"] == "rsa_pss_rsae_sha256"
+    assert report.signature_scheme == "rsa_pss_rsae_sha256"
 
 
 def test_untrusted_anchor_fails_with_unknown_ca(stack: LocalStack, tmp_path: Path) -> None:
@@ -118,23 +113,23 @@ def test_untrusted_anchor_fails_with_unknown_ca(stack: LocalStack, tmp_path: Pat
     other_root, _ = make_ca("Some Other Root")
     anchor = tmp_path / "other.pem"
     anchor.write_bytes(other_root.public_bytes(serialization.Encoding.PEM))
-    code, report = handshake(stack, "--server-name", "valid.tlssim.test", "--ca-file", str(anchor))
-    assert code == 1
-    assert report["ok"] is False
-    assert report["alert"] == {"level": "fatal", "description": "unknown_ca", "sent_by": "client"}
+    report = stack.handshake(
+        "--server-name", "valid.tlssim.test", "--ca-file", str(anchor), ok=False
+    )
+    assert report.alert == Alert(level="fatal", description="unknown_ca", sent_by=Party.CLIENT)
 
 
 def test_clock_skew_makes_the_certificate_expired(stack: LocalStack) -> None:
-    code, report = handshake(stack, "--clock-skew", str(400 * 86400))
-    assert code == 1
-    assert report["alert"]["description"] == "certificate_expired"
+    report = stack.handshake("--clock-skew", str(400 * 86400), ok=False)
+    assert report.alert is not None
+    assert report.alert.description == "certificate_expired"
 
 
 def test_unknown_server_name_gets_an_alert_from_the_server(stack: LocalStack) -> None:
-    code, report = handshake(stack, "--server-name", "nobody.tlssim.test")
-    assert code == 1
-    assert report["alert"]["sent_by"] == "server"
-    assert report["alert"]["description"] == "unrecognized_name"
+    report = stack.handshake("--server-name", "nobody.tlssim.test", ok=False)
+    assert report.alert is not None
+    assert report.alert.sent_by == Party.SERVER
+    assert report.alert.description == "unrecognized_name"
 
 
 def test_python_ssl_client_verifies_our_server(stack: LocalStack, bundle: Path) -> None:
@@ -163,32 +158,15 @@ def test_python_ssl_client_verifies_our_server(stack: LocalStack, bundle: Path) 
 def test_openssl_s_client_against_our_tcp_port(
     stack: LocalStack, bundle: Path, suite: str, group: str, host: str
 ) -> None:
-    addr = "{}:{}".format(*stack.server_tcp)
-    done = subprocess.run(
-        [
-            "openssl",
-            "s_client",
-            "-connect",
-            addr,
-            "-servername",
-            host,
-            "-CAfile",
-            str(bundle),
-            "-verify_return_error",
-            "-verify_hostname",
-            host,
-            "-tls1_3",
-            "-ciphersuites",
-            suite,
-            "-groups",
-            group,
-            "-status",
-        ],
-        input="hello\n",
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+    done = openssl_client(
+        stack.server_tcp,
+        *("-ciphersuites", suite, "-groups", group, "-status"),
+        server_name=host,
+        ca_file=bundle,
+        verify=True,
+        verify_hostname=host,
+        version="1.3",
+        stdin="hello\n",
     )
     out = done.stdout
     assert "Verify return code: 0 (ok)" in out, out + done.stderr
@@ -197,9 +175,7 @@ def test_openssl_s_client_against_our_tcp_port(
 
 
 def test_one_trace_id_across_the_services(stack: LocalStack) -> None:
-    code, report = handshake(stack, "--no-staple", "--revocation", "hard")
-    assert code == 0, report
-    trace = report["trace_id"]
+    trace = stack.handshake("--no-staple", "--revocation", "hard", ok=True).trace_id
     deadline = time.monotonic() + 5
     while True:
         lines = [line for line in stack.logs().splitlines() if f"[trace {trace}]" in line]
@@ -214,7 +190,6 @@ def test_a_w3c_traceparent_names_the_handshakes_trace(stack: LocalStack) -> None
     """A caller that speaks only W3C Trace Context: its trace id runs through the services."""
     import grpc
 
-    from tlssim.report.model import Report
     from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
 
     trace = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -12,6 +12,7 @@ import pytest
 
 from tests.integration.conftest import LocalStack
 from tlssim.harness.localstack import stack_env
+from tlssim.report.wirecost import handshake_cost
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,25 +77,24 @@ def test_every_record_on_the_wire_is_counted_and_the_compatibility_records_shown
     """The bytes the story gives are those that travelled (as --capture saved them), and
     TLS 1.3's compatibility change_cipher_spec records are steps of their own."""
     capture = tmp_path / "capture.json"
-    done = at_80_columns(stack, "handshake", "--json", "--capture", str(capture))
-    report = json.loads(done.stdout)
-    assert report["ok"], report
+    report = stack.handshake("--capture", str(capture), ok=True)
     saved = json.loads(capture.read_text())
     sent, received = (bytes.fromhex(saved[k]) for k in ("client_to_server", "server_to_client"))
-    wire = report["wire"]
-    assert wire["sent_bytes"] == len(sent) and wire["received_bytes"] == len(received)
+    wire = report.wire
+    assert wire is not None
+    assert wire.sent_bytes == len(sent) and wire.received_bytes == len(received)
     # more than the handshake messages alone: record headers, AEAD tags, data, alerts
-    assert wire["sent_bytes"] > report["cost"]["sent_bytes"]
-    assert wire["sent_records"] == len(_record_types(sent))
-    assert wire["received_records"] == len(_record_types(received))
+    assert wire.sent_bytes > handshake_cost(report.steps).sent
+    assert wire.sent_records == len(_record_types(sent))
+    assert wire.received_records == len(_record_types(received))
     change_cipher_spec = 20
     assert change_cipher_spec in _record_types(sent) and change_cipher_spec in _record_types(
         received
     )
     compat = [
-        (s["direction"], s["size"])
-        for s in report["steps"]
-        if s["name"] == "ChangeCipherSpec" and s["fields"].get("compatibility")
+        (s.direction, s.size)
+        for s in report.steps
+        if s.name == "ChangeCipherSpec" and s.fields.get("compatibility")
     ]
     assert compat == [("received", 1), ("sent", 1)]
 

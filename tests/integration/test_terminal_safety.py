@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.integration.conftest import LocalStack
+from tests.peers import openssl_client
 from tlssim.harness.localstack import free_ports
 from tlssim.pki.throwaway import make_ca
 from tlssim.terminal import UNSAFE
@@ -139,13 +140,7 @@ def test_a_hostile_sni_sent_over_tcp_is_traced_and_told_escaped(stack: LocalStac
     """A TLS client sends a name with control characters; the server refuses it, and
     `tlssim trace` of that connection shows the name it sent, escaped."""
     sni = f"{TITLE_AND_CLEAR}\u202e.tcp.test".encode("latin-1", "ignore").decode()
-    subprocess.run(
-        ["openssl", "s_client", "-connect", "{}:{}".format(*stack.server_tcp), "-servername", sni],
-        input="",
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
+    openssl_client(stack.server_tcp, server_name=sni)
     trace_id = _traced_with_host(stack, sni)
     done = stack.tlssim("trace", trace_id)
     said = _nothing_raw(done)

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.integration.conftest import LocalStack
+from tests.peers import openssl_client
+from tlssim.report.revocation import RevocationSource
 
 pytestmark = pytest.mark.integration
-
-
-def handshake(stack: LocalStack, *args: str) -> dict[str, Any]:
-    done = stack.tlssim("handshake", "--json", *args)
-    assert done.stdout, done.stderr
-    report: dict[str, Any] = json.loads(done.stdout)
-    assert done.returncode == (0 if report["ok"] else 1)
-    return report
 
 
 @pytest.mark.parametrize(
@@ -32,12 +23,11 @@ def handshake(stack: LocalStack, *args: str) -> dict[str, Any]:
     ],
 )
 def test_tls12_key_exchanges(stack: LocalStack, host: str, kx: str, suite: str) -> None:
-    report = handshake(stack, "--server-name", host, "--tls", "1.2", "--kx", kx)
-    assert report["ok"], report
-    assert report["version"] == "TLSv1.2"
-    assert report["cipher_suite"] == suite
-    assert report["key_exchange"] == ("rsa" if kx == "rsa" else "x25519")
-    assert report["revocation"]["source"] == "staple"
+    report = stack.handshake("--server-name", host, "--tls", "1.2", "--kx", kx, ok=True)
+    assert report.version == "TLSv1.2"
+    assert report.cipher_suite == suite
+    assert report.key_exchange == ("rsa" if kx == "rsa" else "x25519")
+    assert report.revocation.source == RevocationSource.STAPLE
 
 
 @pytest.mark.parametrize(
@@ -48,11 +38,10 @@ def test_tls12_key_exchanges(stack: LocalStack, host: str, kx: str, suite: str) 
     ],
 )
 def test_tls12_other_suites(stack: LocalStack, suite: str) -> None:
-    report = handshake(
-        stack, "--server-name", "rsa2048.tlssim.test", "--tls", "1.2", "--cipher", suite
+    report = stack.handshake(
+        "--server-name", "rsa2048.tlssim.test", "--tls", "1.2", "--cipher", suite, ok=True
     )
-    assert report["ok"], report
-    assert report["cipher_suite"] == suite
+    assert report.cipher_suite == suite
 
 
 def test_rsa_story_names_the_walkthrough_steps_in_order(stack: LocalStack) -> None:
@@ -80,8 +69,8 @@ def test_rsa_story_names_the_walkthrough_steps_in_order(stack: LocalStack) -> No
 
 
 def test_version_negotiation_picks_tls13_when_both_are_offered(stack: LocalStack) -> None:
-    report = handshake(stack, "--server-name", "valid.tlssim.test")
-    assert report["version"] == "TLSv1.3"
+    report = stack.handshake("--server-name", "valid.tlssim.test")
+    assert report.version == "TLSv1.3"
 
 
 def test_rsa_key_exchange_refused_for_tls13(stack: LocalStack) -> None:
@@ -100,32 +89,16 @@ def test_rsa_key_exchange_refused_for_tls13(stack: LocalStack) -> None:
         ("ECDHE-ECDSA-AES128-GCM-SHA256", "ecdsa-p256.tlssim.test"),
     ],
 )
-def test_openssl_s_client_tls12(stack: LocalStack, tmp_path: Path, cipher: str, host: str) -> None:
-    bundle = tmp_path / "bundle.pem"
-    bundle.write_text(stack.tlssim("ca", "bundle").stdout)
-    done = subprocess.run(
-        [
-            "openssl",
-            "s_client",
-            "-connect",
-            "{}:{}".format(*stack.server_tcp),
-            "-servername",
-            host,
-            "-CAfile",
-            str(bundle),
-            "-verify_return_error",
-            "-verify_hostname",
-            host,
-            "-tls1_2",
-            "-cipher",
-            cipher,
-            "-status",
-        ],
-        input="hello\n",
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+def test_openssl_s_client_tls12(stack: LocalStack, bundle: Path, cipher: str, host: str) -> None:
+    done = openssl_client(
+        stack.server_tcp,
+        *("-cipher", cipher, "-status"),
+        server_name=host,
+        ca_file=bundle,
+        verify=True,
+        verify_hostname=host,
+        version="1.2",
+        stdin="hello\n",
     )
     assert "Verify return code: 0 (ok)" in done.stdout, done.stdout + done.stderr
     assert f"Cipher is {cipher}" in done.stdout, done.stdout

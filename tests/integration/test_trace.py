@@ -24,13 +24,6 @@ pytestmark = pytest.mark.integration
 CLIENTS = "clients.tlssim.test:50054"
 
 
-def _handshake(stack: LocalStack, *args: str) -> dict[str, Any]:
-    done = stack.tlssim("handshake", "--json", *args)
-    assert done.returncode in (0, 1), done.stderr
-    report: dict[str, Any] = json.loads(done.stdout)
-    return report
-
-
 def _trace(
     stack: LocalStack, trace_id: str, wanted: frozenset[tuple[str, str]] = frozenset()
 ) -> list[dict[str, Any]]:
@@ -47,9 +40,7 @@ def _trace(
 
 
 def test_a_handshake_trace_holds_every_services_events_in_time_order(stack: LocalStack) -> None:
-    report = _handshake(stack, "--server-name", "valid.tlssim.test")
-    assert report["ok"]
-    trace_id = report["trace_id"]
+    trace_id = stack.handshake("--server-name", "valid.tlssim.test", ok=True).trace_id
     events = _trace(stack, trace_id)
 
     own = [e for e in events if e["trace_id"] == trace_id]
@@ -81,13 +72,13 @@ def test_a_handshake_trace_holds_every_services_events_in_time_order(stack: Loca
 
 
 def test_the_timeline_fits_80_columns_and_names_each_service(stack: LocalStack) -> None:
-    report = _handshake(stack, "--server-name", "ecdsa-p256.tlssim.test")
+    report = stack.handshake("--server-name", "ecdsa-p256.tlssim.test")
     story = stack.tlssim("handshake", "--server-name", "ecdsa-p256.tlssim.test")
     assert "trace " in story.stdout  # the story names the trace it ran under
-    done = stack.tlssim("trace", report["trace_id"], env=stack.env | {"COLUMNS": "80"})
+    done = stack.tlssim("trace", report.trace_id, env=stack.env | {"COLUMNS": "80"})
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith(f"trace {report['trace_id']}")
+    assert lines[0].startswith(f"trace {report.trace_id}")
     assert all(len(line) <= 80 for line in lines), lines
     for service in ("client", "server", "ocsp"):
         assert any(f"  {service} " in line for line in lines), (service, lines)
@@ -98,23 +89,21 @@ def test_a_live_check_and_the_crl_fallback_reach_the_responder_and_the_ca(
     stack: LocalStack,
 ) -> None:
     # No staple: the client asks the responder itself (a live answer in the same trace).
-    report = _handshake(stack, "--server-name", "valid.tlssim.test", "--no-staple")
-    events = _trace(stack, report["trace_id"], frozenset({("ocsp", "OCSP answer")}))
+    report = stack.handshake("--server-name", "valid.tlssim.test", "--no-staple")
+    events = _trace(stack, report.trace_id, frozenset({("ocsp", "OCSP answer")}))
     live = [e for e in events if e["service"] == "ocsp" and e["name"] == "OCSP answer"]
     assert any(e["details"]["source"] == "live" for e in live), events
-    assert all(
-        e["trace_id"] == report["trace_id"] for e in live if e["details"]["source"] == "live"
-    )
+    assert all(e["trace_id"] == report.trace_id for e in live if e["details"]["source"] == "live")
 
     # With the client's link to the responder down, the client falls back to the CRL: the
     # responder's HTTP front serves it, fetched from the ca (now or by a linked earlier trace).
     assert stack.tlssim("faults", "disable", "client_ocsp").returncode == 0
     try:
-        report = _handshake(stack, "--server-name", "valid.tlssim.test", "--no-staple")
+        report = stack.handshake("--server-name", "valid.tlssim.test", "--no-staple")
     finally:
         assert stack.tlssim("faults", "enable", "client_ocsp").returncode == 0
     crl = frozenset({("ocsp", "CRL served"), ("ca", "CRL served")})
-    events = _trace(stack, report["trace_id"], crl)
+    events = _trace(stack, report.trace_id, crl)
     names = {(e["service"], e["name"]) for e in events}
     assert ("ocsp", "CRL served") in names, events
     assert ("ca", "CRL served") in names, events

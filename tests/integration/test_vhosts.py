@@ -4,13 +4,11 @@ responder."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography import x509
@@ -19,6 +17,10 @@ from cryptography.x509.oid import AuthorityInformationAccessOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from tests.integration.conftest import LocalStack
+from tests.peers import openssl_client
+from tlssim.pki.checks import Check
+from tlssim.report.model import Party, Report
+from tlssim.report.revocation import RevocationSource, RevocationStatus
 from tlssim.topology import vhosts
 
 pytestmark = pytest.mark.integration
@@ -29,72 +31,63 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 HOSTS = {h.name: h for h in vhosts.VIRTUAL_HOSTS}
 
 
-def handshake(stack: LocalStack, *args: str) -> dict[str, Any]:
-    done = stack.tlssim("handshake", "--json", "--revocation", "hard", *args)
-    assert done.stdout, done.stderr
-    report: dict[str, Any] = json.loads(done.stdout)
-    assert done.returncode == (0 if report["ok"] else 1), report
-    return report
+def handshake(stack: LocalStack, *args: str) -> Report:
+    return stack.handshake("--revocation", "hard", *args)
 
 
-def outcome(report: dict[str, Any]) -> str:
-    if report["ok"]:
+def outcome(report: Report) -> str:
+    if report.ok:
         return "success"
-    assert report["alert"] is not None, report
-    return str(report["alert"]["description"])
+    assert report.alert is not None, report
+    return report.alert.description
 
 
-@pytest.fixture(scope="module")
-def bundle(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    done = stack.tlssim("ca", "bundle")
-    assert done.returncode == 0, done.stderr
-    path = tmp_path_factory.mktemp("vhosts") / "bundle.pem"
-    path.write_text(done.stdout)
-    return path
+def sent_by(report: Report) -> Party:
+    assert report.alert is not None, report
+    return report.alert.sent_by
 
 
 @pytest.mark.parametrize("host", sorted(HOSTS))
 def test_our_client(stack: LocalStack, host: str) -> None:
     report = handshake(stack, "--server-name", host)
-    assert outcome(report) == HOSTS[host].expected, report["checks"]
-    if not report["ok"]:
-        assert report["alert"]["sent_by"] == HOSTS[host].alert_from
+    assert outcome(report) == HOSTS[host].expected, report.checks
+    if not report.ok:
+        assert sent_by(report) == Party(HOSTS[host].alert_from)
 
 
 def test_no_sni_gets_the_valid_host(stack: LocalStack) -> None:
     report = handshake(stack, "--no-sni")
-    assert report["ok"], report
-    assert report["chain"][0]["subject"].endswith(f"CN={vhosts.DEFAULT_HOST}")
+    assert report.ok, report
+    assert report.chain[0].subject.endswith(f"CN={vhosts.DEFAULT_HOST}")
 
 
 def test_no_sni_still_verifies_the_name_given(stack: LocalStack) -> None:
     """Without SNI the server presents its default host's certificate; the client checks it
     against the name it was given, never against the server's default."""
     report = handshake(stack, "--no-sni", "--server-name", "other.test")
-    assert report["server_name"] is None
-    hello = next(s for s in report["steps"] if s["name"] == "ClientHello")
-    assert "server_name" not in hello["fields"], hello
-    assert report["chain"][0]["subject"].endswith(f"CN={vhosts.DEFAULT_HOST}")
+    assert report.server_name is None
+    hello = next(s for s in report.steps if s.name == "ClientHello")
+    assert "server_name" not in hello.fields, hello
+    assert report.chain[0].subject.endswith(f"CN={vhosts.DEFAULT_HOST}")
     assert outcome(report) == "bad_certificate"
-    assert report["alert"]["sent_by"] == "client"
-    hostname = next(c for c in report["checks"] if c["name"] == "hostname")
-    assert not hostname["ok"] and hostname["detail"].startswith("other.test does not match")
+    assert sent_by(report) == Party.CLIENT
+    hostname = next(c for c in report.checks if c.name == "hostname")
+    assert not hostname.ok and hostname.detail.startswith("other.test does not match")
 
     report = handshake(stack, "--no-sni", "--server-name", vhosts.DEFAULT_HOST)
-    assert report["ok"], report
-    assert report["server_name"] is None
+    assert report.ok, report
+    assert report.server_name is None
 
 
 def test_revoked_host_is_revoked_by_every_source(stack: LocalStack) -> None:
     stapled = handshake(stack, "--server-name", "revoked.tlssim.test")
-    assert (
-        stapled["revocation"] | {"status": "revoked", "source": "staple"} == (stapled["revocation"])
-    )
+    assert stapled.revocation.status == RevocationStatus.REVOKED, stapled.revocation
+    assert stapled.revocation.source == RevocationSource.STAPLE, stapled.revocation
     live = handshake(stack, "--server-name", "revoked.tlssim.test", "--no-staple")
     assert outcome(live) == "certificate_revoked"
-    assert live["revocation"]["source"] == "ocsp"
+    assert live.revocation.source == RevocationSource.OCSP
     off = handshake(stack, "--server-name", "revoked.tlssim.test", "--revocation", "off")
-    assert off["ok"], off
+    assert off.ok, off
 
 
 def test_must_staple_without_a_staple(stack: LocalStack) -> None:
@@ -106,51 +99,51 @@ def test_must_staple_without_a_staple(stack: LocalStack) -> None:
     report = handshake(
         stack, "--server-name", "must-staple.tlssim.test", "--no-staple", "--revocation", "off"
     )
-    assert report["ok"], report
+    assert report.ok, report
 
 
 def test_long_chain_checks_every_intermediate(stack: LocalStack) -> None:
     report = handshake(stack, "--server-name", "long-chain.tlssim.test")
-    assert len(report["chain"]) == 4  # leaf and three intermediates
-    statuses = [(c["position"], c["status"]) for c in report["revocation"]["certificates"]]
+    assert len(report.chain) == 4  # leaf and three intermediates
+    statuses = [(c.position, c.status) for c in report.revocation.certificates or ()]
     assert statuses == [(0, "good"), (1, "good"), (2, "good"), (3, "good")]
-    names = {c["name"] for c in report["checks"]}
+    names = {c.name for c in report.checks}
     assert {"revocation/leaf", "revocation/intermediate-3"} <= names
 
 
-def _check(report: dict[str, Any], name: str) -> dict[str, Any]:
-    return next(c for c in report["checks"] if c["name"] == name)
+def _check(report: Report, name: str) -> Check:
+    return next(c for c in report.checks if c.name == name)
 
 
 def test_aia_chain_is_completed_only_when_asked(stack: LocalStack) -> None:
     report = handshake(stack, "--server-name", "aia-chain.tlssim.test")
     assert outcome(report) == "unknown_ca"
-    assert not any(c["name"].startswith("aia/") for c in report["checks"])
+    assert not any(c.name.startswith("aia/") for c in report.checks)
     report = handshake(stack, "--server-name", "aia-chain.tlssim.test", "--chase-aia")
-    assert report["ok"], report["checks"]
-    assert len(report["chain"]) == 1  # what the server sent: the leaf alone
+    assert report.ok, report.checks
+    assert len(report.chain) == 1  # what the server sent: the leaf alone
     fetched = _check(report, "aia/1")
-    assert fetched["ok"] and "CN=tlssim Intermediate CA" in fetched["detail"], fetched
+    assert fetched.ok and "CN=tlssim Intermediate CA" in fetched.detail, fetched
     # over HTTP, from the responder's port as the ca writes it (through the faults proxy)
-    assert re.search(r"from http://127\.0\.0\.1:\d+/ca/[0-9a-f]{40}\.crt,", fetched["detail"])
-    statuses = [(c["position"], c["status"]) for c in report["revocation"]["certificates"]]
+    assert re.search(r"from http://127\.0\.0\.1:\d+/ca/[0-9a-f]{40}\.crt,", fetched.detail)
+    statuses = [(c.position, c.status) for c in report.revocation.certificates or ()]
     assert statuses == [(0, "good"), (1, "good")]
 
 
 def test_cross_signed_path_ends_at_the_root_that_has_not_expired(stack: LocalStack) -> None:
     report = handshake(stack, "--server-name", "cross-signed.tlssim.test")
-    assert report["ok"], report["checks"]
+    assert report.ok, report.checks
     # as sent: the expired root's certificate of the intermediate first
-    issuers = [c["issuer"] for c in report["chain"][1:]]
+    issuers = [c.issuer for c in report.chain[1:]]
     assert issuers == ["CN=tlssim Old Root CA,O=tlssim", "CN=tlssim Cross Root CA,O=tlssim"]
-    detail = _check(report, "signature/chain")["detail"]
+    detail = _check(report, "signature/chain").detail
     assert detail == "3 certificates up to CN=tlssim Cross Root CA,O=tlssim", detail
 
 
 @pytest.mark.parametrize("host", ["sha1-leaf.tlssim.test", "sha1-intermediate.tlssim.test"])
 def test_sha1_story_says_why(stack: LocalStack, host: str) -> None:
     report = handshake(stack, "--server-name", host)
-    detail = _check(report, "signature/chain")["detail"]
+    detail = _check(report, "signature/chain").detail
     assert "signed with SHA-1" in detail and "collisions" in detail, detail
     story = stack.tlssim("handshake", "--server-name", host)
     assert story.returncode == 1 and "SHA-1 collisions" in story.stdout, story.stdout
@@ -169,44 +162,31 @@ def test_each_key_signs_with_its_scheme(
     stack: LocalStack, host: str, scheme: str, version: str
 ) -> None:
     report = handshake(stack, "--server-name", host, "--tls", version)
-    assert report["ok"], report["checks"]
-    assert (report["version"], report["signature_scheme"]) == (f"TLSv{version}", scheme)
+    assert report.ok, report.checks
+    assert (report.version, report.signature_scheme) == (f"TLSv{version}", scheme)
 
 
 def test_ten_thousand_sans_exceed_what_our_client_reads(stack: LocalStack) -> None:
     report = handshake(stack, "--server-name", "10000-sans.tlssim.test")
-    assert outcome(report) == "illegal_parameter" and report["alert"]["sent_by"] == "client"
+    assert outcome(report) == "illegal_parameter" and sent_by(report) == Party.CLIENT
     # refused while reading the Certificate message: nothing was verified
-    assert report["chain"] == [] and report["checks"] == [], report
+    assert report.chain == () and report.checks == (), report
     many = handshake(stack, "--server-name", "1000-sans.tlssim.test")
-    assert many["ok"] and many["chain"][0]["subject"].endswith("CN=1000-sans.tlssim.test")
+    assert many.ok and many.chain[0].subject.endswith("CN=1000-sans.tlssim.test")
 
 
 # -- OpenSSL ------------------------------------------------------------------------------
 
 
 def s_client(stack: LocalStack, host: str, bundle: Path, *extra: str) -> str:
-    _, port = stack.server_tcp
-    done = subprocess.run(
-        [
-            OPENSSL or "openssl",
-            "s_client",
-            "-connect",
-            f"127.0.0.1:{port}",
-            "-servername",
-            host,
-            "-CAfile",
-            str(bundle),
-            "-verify_return_error",
-            "-verify_hostname",
-            host,
-            "-msg",
-            *extra,
-        ],
-        input="",
-        capture_output=True,
-        text=True,
-        timeout=30,
+    done = openssl_client(
+        stack.server_tcp,
+        "-msg",
+        *extra,
+        server_name=host,
+        ca_file=bundle,
+        verify=True,
+        verify_hostname=host,
     )
     return done.stdout + done.stderr
 

@@ -1,8 +1,13 @@
-"""Drive Python's ssl (OpenSSL) through MemoryBIO against our engine."""
+"""Drive Python's ssl (OpenSSL) through MemoryBIO against our engine, and our engine's
+server over a real socket for one connection (for the openssl command)."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import ssl
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from tlssim.tls import ClientConnection, ServerConnection, State, events
@@ -77,3 +82,30 @@ def drive_openssl_client(
         if reply:
             inc.write(reply)
     raise AssertionError("handshake did not finish")
+
+
+def _serve_once(srv: ServerConnection, listener: socket.socket) -> None:
+    conn, _ = listener.accept()
+    with conn:
+        conn.settimeout(10)
+        while not srv.closed:
+            data = conn.recv(65536)
+            srv.receive_data(data)
+            out = srv.data_to_send()
+            if out:
+                conn.sendall(out)
+            if not data:
+                break
+
+
+@contextlib.contextmanager
+def served_once(srv: ServerConnection) -> Iterator[tuple[str, int]]:
+    """Our server `srv` on a loopback port for one connection (in a thread): yields the
+    address; on leaving, waits (up to 10 s) for that connection to end."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        thread = threading.Thread(target=_serve_once, args=(srv, listener), daemon=True)
+        thread.start()
+        yield listener.getsockname()
+        thread.join(10)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import ssl
-import subprocess
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
+from tests.peers import openssl_client
 from tlssim.tls import (
     AlertDescription,
     AlertLevel,
@@ -32,7 +30,7 @@ from tlssim.tls.keyschedule import TLS13_SUITES
 from tlssim.tls.messages import ClientHello
 from tlssim.tls.record import RecordProtection
 
-from .sslhelpers import drive_our_client, write_pem_dir
+from .sslhelpers import drive_our_client, served_once, write_pem_dir
 from .tlshelpers import HOST, counter_entropy, make_pair, multi_selector, of_type, pki, pump
 
 TLS12 = (ProtocolVersion.TLSv1_2,)
@@ -148,20 +146,6 @@ def test_our_client_offering_only_pkcs1_against_openssl(pem_dir: Path) -> None:
     assert [d.signature_scheme for d in done] == [SignatureScheme.rsa_pkcs1_sha256]
 
 
-def _serve_once(srv: ServerConnection, listener: socket.socket) -> None:
-    conn, _ = listener.accept()
-    with conn:
-        conn.settimeout(10)
-        while not srv.closed:
-            data = conn.recv(65536)
-            srv.receive_data(data)
-            out = srv.data_to_send()
-            if out:
-                conn.sendall(out)
-            if not data:
-                break
-
-
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 @pytest.mark.parametrize("cipher", ["ECDHE-RSA-AES128-GCM-SHA256", "AES128-GCM-SHA256"])
 def test_openssl_client_with_sigalgs_rsa_sha256_against_our_server(
@@ -169,38 +153,19 @@ def test_openssl_client_with_sigalgs_rsa_sha256_against_our_server(
 ) -> None:
     """RFC 5246 7.4.1.4.1: ``openssl s_client -sigalgs RSA+SHA256`` (PKCS#1 only) succeeds."""
     srv = server()
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(1)
-        port = listener.getsockname()[1]
-        thread = threading.Thread(target=_serve_once, args=(srv, listener), daemon=True)
-        thread.start()
-        result = subprocess.run(
-            [
-                "openssl",
-                "s_client",
-                "-connect",
-                f"127.0.0.1:{port}",
-                "-servername",
-                HOST,
-                "-tls1_2",
-                "-sigalgs",
-                "RSA+SHA256",
-                "-cipher",
-                cipher,
-                "-CAfile",
-                str(pem_dir / "ca.pem"),
-                "-verify_return_error",
-            ],
-            input=b"",
-            capture_output=True,
-            timeout=20,
-            check=False,
+    with served_once(srv) as address:
+        result = openssl_client(
+            address,
+            *("-sigalgs", "RSA+SHA256", "-cipher", cipher),
+            server_name=HOST,
+            ca_file=pem_dir / "ca.pem",
+            verify=True,
+            version="1.2",
+            timeout_s=20,
         )
-        thread.join(10)
-    assert srv.negotiated is not None, result.stdout.decode() + result.stderr.decode()
+    assert srv.negotiated is not None, result.stdout + result.stderr
     assert srv.negotiated.cipher_suite in (ECDHE_RSA, RSA_KX)
-    assert b"Verify return code: 0 (ok)" in result.stdout
+    assert "Verify return code: 0 (ok)" in result.stdout
 
 
 # -- B. RFC 6066 3: server_name with an empty list ----------------------------------------

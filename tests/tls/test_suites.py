@@ -14,13 +14,13 @@ import shutil
 import socket
 import ssl
 import subprocess
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
+from tests.peers import openssl_client
 from tlssim.harness.localstack import free_ports
 from tlssim.tls import (
     AlertDescription,
@@ -40,7 +40,7 @@ from tlssim.tls.keyschedule import TLS13_SUITES
 from tlssim.tls.messages import ClientHello
 from tlssim.tls.tls12 import TLS12_SUITES
 
-from .sslhelpers import drive_openssl_client, write_pem_dir
+from .sslhelpers import drive_openssl_client, served_once, write_pem_dir
 from .tlshelpers import HOST, counter_entropy, make_pair, of_type, pki, pump, selector_for
 
 TLS12 = (ProtocolVersion.TLSv1_2,)
@@ -87,53 +87,22 @@ def test_sha384_suites_use_the_sha384_prf() -> None:
     )
 
 
-def _serve_once(srv: ServerConnection, listener: socket.socket) -> None:
-    conn, _ = listener.accept()
-    with conn:
-        conn.settimeout(10)
-        while not srv.closed:
-            data = conn.recv(65536)
-            srv.receive_data(data)
-            out = srv.data_to_send()
-            if out:
-                conn.sendall(out)
-            if not data:
-                break
-
-
 @needs_openssl
 @pytest.mark.parametrize("suite", list(NEW_SUITES))
 def test_openssl_s_client_negotiates_each_new_suite(pem_dir: Path, suite: CipherSuite) -> None:
     srv = our_server(kind_for(suite))
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(1)
-        port = listener.getsockname()[1]
-        thread = threading.Thread(target=_serve_once, args=(srv, listener), daemon=True)
-        thread.start()
-        result = subprocess.run(
-            [
-                "openssl",
-                "s_client",
-                "-connect",
-                f"127.0.0.1:{port}",
-                "-servername",
-                HOST,
-                "-tls1_2",
-                "-cipher",
-                NEW_SUITES[suite],
-                "-CAfile",
-                str(pem_dir / "ca.pem"),
-                "-verify_return_error",
-            ],
-            input=b"",
-            capture_output=True,
-            timeout=20,
-            check=False,
+    with served_once(srv) as address:
+        result = openssl_client(
+            address,
+            *("-cipher", NEW_SUITES[suite]),
+            server_name=HOST,
+            ca_file=pem_dir / "ca.pem",
+            verify=True,
+            version="1.2",
+            timeout_s=20,
         )
-        thread.join(10)
-    out = result.stdout.decode()
-    assert srv.negotiated is not None, out + result.stderr.decode()
+    out = result.stdout
+    assert srv.negotiated is not None, out + result.stderr
     assert srv.negotiated.cipher_suite == suite
     assert f"Cipher is {NEW_SUITES[suite]}" in out
     assert "Verify return code: 0 (ok)" in out

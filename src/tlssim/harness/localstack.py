@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tlssim.report.model import Report
+
 STARTUP_TIMEOUT_S = 90
 # The services that serve Prometheus metrics, each on its own port.
 METRICS_SERVICES = ("ca", "ocsp", "server", "client", "faults")
@@ -107,6 +109,18 @@ class LocalStack:
             check=False,
         )
 
+    def handshake(
+        self,
+        *args: str,
+        ok: bool | None = None,
+        timeout: float = 60,
+        env: dict[str, str] | None = None,
+    ) -> Report:
+        """Runs `tlssim handshake --json ARGS` against this stack and returns its report
+        (`handshake_report`: the exit code and `ok` checked)."""
+        done = self.tlssim("handshake", "--json", *args, timeout=timeout, env=env)
+        return handshake_report(done, ok=ok)
+
     def logs(self) -> str:
         return self.log.read_text(errors="replace")
 
@@ -124,6 +138,22 @@ class LocalStack:
             if parent == self.process.pid and argv[-3:-1] == [b"serve", name.encode()]:
                 return int(proc.name)
         raise LookupError(f"no running {name} service under pid {self.process.pid}")
+
+
+def handshake_report(done: subprocess.CompletedProcess[str], ok: bool | None = None) -> Report:
+    """The report `tlssim handshake --json` printed, once its exit code is seen to say what
+    the report says (0: ok, 1: not) and, when `ok` is given, the handshake to have succeeded
+    (True) or failed (False); AssertionError otherwise."""
+    if not done.stdout.lstrip().startswith("{"):
+        raise AssertionError(f"no report (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
+    report = Report.from_json(done.stdout)
+    if done.returncode != (0 if report.ok else 1):
+        raise AssertionError(f"exit {done.returncode} for ok={report.ok}:\n{done.stderr}")
+    if ok is not None and report.ok is not ok:
+        raise AssertionError(
+            f"expected ok={ok}, got alert {report.alert} error {report.error}\n{done.stdout}"
+        )
+    return report
 
 
 @contextlib.contextmanager
