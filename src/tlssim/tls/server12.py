@@ -395,13 +395,15 @@ class ServerTls12(Handshake):
                 if groups:
                     return suite, certified, legacy, groups[0]
                 continue
-            scheme = next(
-                (
-                    s
-                    for s in offer.schemes
-                    if s in config.signature_schemes and key_supports(key, s, tls12=True)
-                ),
-                None,
+            usable = [
+                s
+                for s in offer.schemes
+                if s in config.signature_schemes and key_supports(key, s, tls12=True)
+            ]
+            # TLS 1.2 lets an ECDSA key sign with any ECDSA scheme; the one named for the
+            # key's own curve (its hash as strong as the curve) comes first when offered
+            scheme = next((s for s in usable if key_supports(key, s)), None) or next(
+                iter(usable), None
             )
             if suite.key_exchange == "dhe" and scheme is not None:
                 return suite, certified, scheme, None
