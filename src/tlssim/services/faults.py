@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 
 from tlssim.clock import Clock
-from tlssim.faults import FaultsServer, load_config
+from tlssim.faults import FaultsError, FaultsServer, load_config
 from tlssim.faults.budget import ConnectionBudget
 from tlssim.faults.registry import UpstreamPolicy
 from tlssim.services import runtime
-from tlssim.services.settings import FaultsSettings
+from tlssim.services.settings import FaultsSettings, SettingsError
 from tlssim.telemetry import metrics
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,12 @@ async def serve(settings: FaultsSettings, clock: Clock | None = None) -> None:
         ),
         http_hosts=settings.http_hosts,
     )
-    await server.start(initial)
+    try:
+        await server.start(initial)
+    except FaultsError as exc:
+        # a proxy of the configuration file the API would refuse: say so in one line
+        await server.close()
+        raise SettingsError(f"TLSSIM_FAULTS_CONFIG {settings.config}: {exc}") from None
     toxics = metrics.Reading(
         "tlssim_fault_toxics",
         "fault toxics active now, by type and link (proxy)",

@@ -190,6 +190,9 @@ def run_service(name: str, entry: ServiceEntry, env: Mapping[str, str]) -> int:
         # Key material and databases the service writes are for its own user alone.
         os.umask(0o077)
         asyncio.run(until_signalled(entry.serve(config, SystemClock())))
+    except st.SettingsError as exc:  # found while starting (a configuration file's content)
+        log.error("%s cannot start: %s", name, exc)
+        return 2
     except OSError as exc:
         log.error("%s cannot start: %s", name, exc)
         return 1
