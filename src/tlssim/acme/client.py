@@ -86,7 +86,10 @@ async def obtain(directory_url: str, bundle_pem: str, name: str, http01_port: in
     app.router.add_get("/.well-known/acme-challenge/{token}", respond)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", http01_port).start()
+    # Every interface, as certbot's and lego's standalone modes listen: under compose the
+    # validator comes from a container through the host gateway, not from loopback. The
+    # port is open only while this order is validated.
+    await web.TCPSite(runner, None, http01_port).start()
     context = ssl.create_default_context(cadata=bundle_pem)
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as http:
