@@ -193,6 +193,9 @@ RACY: dict[tuple[str, str, str], str] = {
     ("nss", "client-auth.tlssim.test", "1.3"): (
         "connected or refused: SSL_ERROR_RX_CERTIFICATE_REQUIRED_ALERT (race)"
     ),
+    ("java", "client-auth.tlssim.test", "1.3"): (
+        "refused: certificate_required, or a write on the closed socket (race)"
+    ),
     ("botan", "client-auth.tlssim.test", "1.2"): (
         "refused: handshake_failure, or a write on the closed socket (race)"
     ),
