@@ -10,7 +10,14 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from tlssim.tls import ClientConnection, ServerConnection, State, events
+from tlssim.tls import (
+    AlertDescription,
+    AlertLevel,
+    ClientConnection,
+    ServerConnection,
+    State,
+    events,
+)
 
 from .tlshelpers import pki
 
@@ -109,3 +116,22 @@ def served_once(srv: ServerConnection) -> Iterator[tuple[str, int]]:
         thread.start()
         yield listener.getsockname()
         thread.join(10)
+
+
+def bulk_and_close_with_openssl(
+    client: ClientConnection, sobj: ssl.SSLObject, inc: ssl.MemoryBIO, out: ssl.MemoryBIO
+) -> list[events.Event]:
+    """After a handshake through memory BIOs: OpenSSL sends 18 kB to our client, our client
+    closes, OpenSSL answers close_notify; the events of our client's last read."""
+    sobj.write(b"hello from OpenSSL" * 1000)
+    got = client.receive_data(out.read())
+    data = b"".join(e.data for e in got if isinstance(e, events.ApplicationDataReceived))
+    assert data == b"hello from OpenSSL" * 1000
+    client.close()
+    inc.write(client.data_to_send())
+    with contextlib.suppress(ssl.SSLWantReadError):
+        sobj.unwrap()
+    tail = client.receive_data(out.read())
+    close_notify = events.AlertReceived(AlertLevel.warning, AlertDescription.close_notify)
+    assert close_notify in tail
+    return tail

@@ -13,7 +13,6 @@ records' sizes with what each version's IV and padding rules give.
 from __future__ import annotations
 
 import base64
-import contextlib
 import ssl
 import subprocess
 import warnings
@@ -22,8 +21,6 @@ from pathlib import Path
 import pytest
 
 from tlssim.tls import (
-    AlertDescription,
-    AlertLevel,
     CipherSuite,
     ClientConfig,
     ClientConnection,
@@ -35,7 +32,12 @@ from tlssim.tls import (
 )
 from tlssim.tls.tls12 import LEGACY_SUITES
 
-from .sslhelpers import drive_openssl_client, drive_our_client, write_pem_dir
+from .sslhelpers import (
+    bulk_and_close_with_openssl,
+    drive_openssl_client,
+    drive_our_client,
+    write_pem_dir,
+)
 from .tlshelpers import HOST, counter_entropy, of_type, pki, selector_for
 
 #: SSL_OP_NO_ENCRYPT_THEN_MAC (Python's ssl has no name for it).
@@ -179,17 +181,7 @@ def test_our_client_against_openssl_server(
         client.send_application_data(bytes(range(size)))
         inc.write(client.data_to_send())
         assert sobj.read(1024) == bytes(range(size))
-    sobj.write(b"hello from OpenSSL" * 1000)
-    got = client.receive_data(out.read())
-    data = b"".join(e.data for e in of_type(got, events.ApplicationDataReceived))
-    assert data == b"hello from OpenSSL" * 1000
-
-    client.close()
-    inc.write(client.data_to_send())
-    with contextlib.suppress(ssl.SSLWantReadError):
-        sobj.unwrap()
-    tail = client.receive_data(out.read())
-    assert events.AlertReceived(AlertLevel.warning, AlertDescription.close_notify) in tail
+    bulk_and_close_with_openssl(client, sobj, inc, out)
 
 
 @pytest.mark.parametrize("etm", [True, False], ids=["EtM", "MtE"])

@@ -22,7 +22,12 @@ from tlssim.tls import (
     events,
 )
 
-from .sslhelpers import drive_openssl_client, drive_our_client, write_pem_dir
+from .sslhelpers import (
+    bulk_and_close_with_openssl,
+    drive_openssl_client,
+    drive_our_client,
+    write_pem_dir,
+)
 from .tlshelpers import HOST, counter_entropy, of_type, pki, protocol_messages, selector_for
 
 SUITES = [
@@ -93,17 +98,7 @@ def test_our_client_against_openssl_server(
     client.send_application_data(b"hello from tlssim")
     inc.write(client.data_to_send())
     assert sobj.read(1024) == b"hello from tlssim"
-    sobj.write(b"hello from OpenSSL" * 1000)
-    got = client.receive_data(out.read())
-    data = b"".join(e.data for e in of_type(got, events.ApplicationDataReceived))
-    assert data == b"hello from OpenSSL" * 1000
-
-    client.close()
-    inc.write(client.data_to_send())
-    with contextlib.suppress(ssl.SSLWantReadError):
-        sobj.unwrap()
-    tail = client.receive_data(out.read())
-    assert events.AlertReceived(AlertLevel.warning, AlertDescription.close_notify) in tail
+    tail = bulk_and_close_with_openssl(client, sobj, inc, out)
     assert isinstance(tail[-1], events.ConnectionClosed)
 
 

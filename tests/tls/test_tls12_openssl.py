@@ -9,15 +9,12 @@ are selected with ``set_ciphers(<OpenSSL name>)`` and ``maximum_version = TLSv1_
 
 from __future__ import annotations
 
-import contextlib
 import ssl
 from pathlib import Path
 
 import pytest
 
 from tlssim.tls import (
-    AlertDescription,
-    AlertLevel,
     CipherSuite,
     ClientConfig,
     ClientConnection,
@@ -28,7 +25,12 @@ from tlssim.tls import (
 )
 from tlssim.tls.tls12 import TLS12_SUITES
 
-from .sslhelpers import drive_openssl_client, drive_our_client, write_pem_dir
+from .sslhelpers import (
+    bulk_and_close_with_openssl,
+    drive_openssl_client,
+    drive_our_client,
+    write_pem_dir,
+)
 from .tlshelpers import HOST, counter_entropy, of_type, pki, selector_for
 
 OPENSSL_NAMES = {
@@ -104,17 +106,7 @@ def test_our_client_against_openssl_server(
     client.send_application_data(b"hello from tlssim")
     inc.write(client.data_to_send())
     assert sobj.read(1024) == b"hello from tlssim"
-    sobj.write(b"hello from OpenSSL" * 1000)
-    got = client.receive_data(out.read())
-    data = b"".join(e.data for e in of_type(got, events.ApplicationDataReceived))
-    assert data == b"hello from OpenSSL" * 1000
-
-    client.close()
-    inc.write(client.data_to_send())
-    with contextlib.suppress(ssl.SSLWantReadError):
-        sobj.unwrap()
-    tail = client.receive_data(out.read())
-    assert events.AlertReceived(AlertLevel.warning, AlertDescription.close_notify) in tail
+    bulk_and_close_with_openssl(client, sobj, inc, out)
 
 
 @pytest.mark.parametrize("suite", list(OPENSSL_NAMES))
