@@ -107,3 +107,48 @@ def test_the_console_detail_lists_the_records_without_a_secret(
     assert "Records on the wire" in detail["html"]
     assert "client application traffic secret" in detail["html"]
     assert not re.search(r"[0-9a-f]{64} [0-9a-f]{64}", detail["html"])
+
+
+def _blocks(text: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(sender, content type, handshake message names) of each record, in printed order."""
+    out = []
+    for block in text.split("\n\n"):
+        sender = re.search(r"Record #\d+ \((\w+)\)", block)
+        ctype = re.search(r"Content Type = (\w+)", block)
+        if sender and ctype:
+            names = tuple(re.findall(r"^    (\w+), Length=\d+", block, flags=re.M))
+            out.append((sender.group(1), ctype.group(1), names))
+    return out
+
+
+@pytest.mark.parametrize("columns", [60, 120])
+@pytest.mark.parametrize("tls", ["1.3", "1.2"])
+def test_records_come_in_wire_order_and_fit_the_terminal(
+    stack: LocalStack, tls: str, columns: int
+) -> None:
+    done = stack.tlssim(
+        "handshake", "--tls", tls, "--records", env=stack.env | {"COLUMNS": str(columns)}
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(len(line) for line in lines) <= columns, done.stdout
+    blocks = _blocks(done.stdout)
+    senders = [sender for sender, _, _ in blocks]
+    finished = [sender for sender, _, names in blocks if "Finished" in names]
+    assert senders[0] == "client" and senders[1] == "server", senders
+    if tls == "1.3":
+        # The server's flight, its Finished included, before the client's Finished.
+        assert finished == ["server", "client"], blocks
+    else:
+        assert finished == ["client", "server"], blocks
+        ccs = [at for at, (_, ctype, _) in enumerate(blocks) if ctype == "ChangeCipherSpec"]
+        assert [blocks[at][0] for at in ccs] == ["client", "server"], blocks
+        for at in ccs:  # each side's ChangeCipherSpec right before its Finished
+            assert blocks[at + 1][0] == blocks[at][0] and "Finished" in blocks[at + 1][2]
+        key_exchange = next(at for at, b in enumerate(blocks) if "ClientKeyExchange" in b[2])
+        assert ccs[0] == key_exchange + 1, blocks
+    # The hex of the ClientHello is all there, wrapped a byte at a time.
+    hello = done.stdout.split("ClientHello, Length=", 1)[1].split("\n\n", 1)[0]
+    digits = re.search(r"bytes:((?:\n? +[0-9a-f]+)+)\.\.\.", hello)
+    assert digits is not None, hello
+    assert len(re.sub(r"\s", "", digits.group(1))) == 128, hello

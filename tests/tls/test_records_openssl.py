@@ -44,9 +44,12 @@ def _credentials(tmp: Path) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
-def _handshake(port: int, version: ProtocolVersion) -> tuple[bytes, bytes, list[str]]:
+Order = list[tuple[str, int]]
+
+
+def _handshake(port: int, version: ProtocolVersion) -> tuple[bytes, bytes, list[str], Order]:
     """Our engine's handshake, 12 bytes of application data and a close_notify; both
-    directions' bytes and the key log."""
+    directions' bytes, the key log, and the order the chunks crossed in."""
     client = ClientConnection(
         ClientConfig(
             server_name=NAME,
@@ -57,9 +60,11 @@ def _handshake(port: int, version: ProtocolVersion) -> tuple[bytes, bytes, list[
         )
     )
     sent, received = bytearray(), bytearray()
+    order: Order = []
     evs = client.start()
     with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
         sent += client.data_to_send()
+        order.append(("client", len(sent)))
         conn.sendall(sent)
         while True:
             try:
@@ -69,6 +74,7 @@ def _handshake(port: int, version: ProtocolVersion) -> tuple[bytes, bytes, list[
             if not data:
                 break
             received += data
+            order.append(("server", len(data)))
             evs += client.receive_data(data)
             while client.awaiting_certificate_decision:
                 evs += client.accept_certificate()
@@ -77,19 +83,22 @@ def _handshake(port: int, version: ProtocolVersion) -> tuple[bytes, bytes, list[
                 client.send_application_data(b"hello openss")
             if out := client.data_to_send():
                 sent += out
+                order.append(("client", len(out)))
                 conn.sendall(out)
         client.close()
         if out := client.data_to_send():
             sent += out
+            order.append(("client", len(out)))
             conn.sendall(out)
         time.sleep(0.3)
     keylog = [e.keylog_line() for e in evs if isinstance(e, events.SecretDerived)]
-    return bytes(sent), bytes(received), keylog
+    return bytes(sent), bytes(received), keylog, order
 
 
 def _openssl_trace(text: str) -> dict[str, list[Summary]]:
-    """s_server's records: 'Received Record' are the client's, 'Sent Record' the server's."""
-    out: dict[str, list[Summary]] = {"client": [], "server": []}
+    """s_server's records: 'Received Record' are the client's, 'Sent Record' the server's;
+    under "both", all of them in the order the server printed them."""
+    out: dict[str, list[Summary]] = {"client": [], "server": [], "both": []}
     blocks = re.split(r"(Sent|Received) Record\n", text)
     for who, body in zip(blocks[1::2], blocks[2::2], strict=True):
         ctype = re.search(r"Content Type = (\w+) \((\d+)\)", body)
@@ -98,15 +107,15 @@ def _openssl_trace(text: str) -> dict[str, list[Summary]]:
         assert ctype and length
         names = tuple(re.findall(r"^    (\w+), Length=\d+", body, flags=re.M))
         sender = "client" if who == "Received" else "server"
-        out[sender].append(
-            (
-                sender,
-                ctype.group(1),
-                int(length.group(1)),
-                inner.group(1) if inner else "",
-                names,
-            )
+        summary = (
+            sender,
+            ctype.group(1),
+            int(length.group(1)),
+            inner.group(1) if inner else "",
+            names,
         )
+        out[sender].append(summary)
+        out["both"].append(summary)
     return out
 
 
@@ -137,18 +146,38 @@ def test_records_match_openssl_trace(tmp_path: Path, version: str) -> None:
             deadline = time.monotonic() + 10
             while "ACCEPT" not in trace.read_text() and time.monotonic() < deadline:
                 time.sleep(0.05)
-            sent, received, keylog = _handshake(port, wanted)
+            sent, received, keylog, order = _handshake(port, wanted)
         finally:
             server.kill()
             server.wait()
     theirs = _openssl_trace(trace.read_text(errors="replace"))
-    records = records_of(sent, received, keylog)
-    text = render_records(records)
+    records = records_of(sent, received, keylog, order)
+    text = render_records(records, width=100)
     for sender in ("client", "server"):
         ours = _ours(records, sender)
         assert ours == theirs[sender][: len(ours)], text
         assert len(ours) == len(theirs[sender]), text
     assert all(r.protected_by or r.type_name != "ApplicationData" for r in records)
+    # Both directions in one order: up to the client's Finished the handshake is lock-step,
+    # so the server's view (OpenSSL's trace) and the client's (ours) list the same records
+    # in the same order; after it each side may see the other's next flight first.
+    both = [(r.sender, r.type_name, r.length, r.inner_name, tuple(m.name for m in r.messages))
+            for r in records]  # fmt: skip
+    client_finished = next(
+        at for at, s in enumerate(both) if s[0] == "client" and "Finished" in s[4]
+    )
+    assert both[: client_finished + 1] == theirs["both"][: client_finished + 1], text
+    finished = [s[0] for s in both if "Finished" in s[4]]
+    # TLS 1.3: the server finishes first; TLS 1.2 (full handshake): the client does.
+    assert finished == (["server", "client"] if version == "1.3" else ["client", "server"])
+    for width in (60, 120):
+        _assert_fits(render_records(records, width=width), records, width)
+    ccs = [at for at, s in enumerate(both) if s[1] == "ChangeCipherSpec"]
+    if version == "1.2":
+        # Each side's ChangeCipherSpec comes right before its Finished.
+        for at in ccs:
+            assert "Finished" in both[at + 1][4] and both[at + 1][0] == both[at][0], text
+        assert [both[at][0] for at in ccs] == ["client", "server"], text
     # Fields both print: each Finished's verify_data, the CertificateVerify's algorithm,
     # the tickets' lifetime hints.
     fields = [(m.name, m.fields) for r in records for m in r.messages]
@@ -160,3 +189,19 @@ def test_records_match_openssl_trace(tmp_path: Path, version: str) -> None:
         assert any(f.get("signature_algorithm") == algorithm for _, f in fields), algorithm
     for hint in re.findall(r"ticket_lifetime_hint=(\d+)", raw):
         assert any(f.get("ticket_lifetime_hint") == int(hint) for _, f in fields), hint
+
+
+def _assert_fits(text: str, records: list[Record], width: int) -> None:
+    """Every line within `width`; nothing cut: each message's hex, name and extension names
+    are all there, whole."""
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= width, text
+    assert max(len(line) for line in lines) > width - 12, text  # the width is used
+    hex_runs = re.findall(r"bytes:((?:\n? +[0-9a-f]+(?:\.\.\.)?)+)", text)
+    shown = {run.replace("\n", "").replace(" ", "").removesuffix("...") for run in hex_runs}
+    for record in records:
+        for message in record.messages:
+            assert message.head_hex in shown, (message.name, text)
+            assert f"{message.name}, Length={message.length}" in text
+            for name, length in message.extensions:
+                assert f"extension_type={name}, length={length}" in text.replace("\n", " "), name

@@ -417,7 +417,8 @@ async def _handshake(args: argparse.Namespace) -> int:
     if args.records and wire is not None:
         from tlssim.report.records import records_of, render_records
 
-        print(render_records(records_of(wire.client_to_server, wire.server_to_client, secrets)))
+        records = records_of(wire.client_to_server, wire.server_to_client, secrets, wire.order)
+        print(render_records(records))
     elif args.mermaid:
         from tlssim.diagrams.mermaid import mermaid
 

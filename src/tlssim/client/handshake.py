@@ -154,7 +154,11 @@ async def _connect_once(
         run=run,
         decided=decisions[-1] if decisions else None,
         capture=Capture(
-            client_to_server=bytes(transport.sent), server_to_client=bytes(transport.received)
+            client_to_server=bytes(transport.sent),
+            server_to_client=bytes(transport.received),
+            order=tuple(
+                ("client" if way == "sent" else "server", size) for way, size in transport.order
+            ),
         )
         if plan.capture
         else None,

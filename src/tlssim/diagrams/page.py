@@ -88,6 +88,7 @@ def _records(report: Report) -> str:
                 report.capture.client_to_server,
                 report.capture.server_to_client,
                 report.keylog or (),
+                report.capture.order,
             )
         )
     else:

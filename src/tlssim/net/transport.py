@@ -139,20 +139,26 @@ class TcpTransport:
 
 
 class RecordingTransport:
-    """Wraps a transport and keeps every byte in each direction, exactly as it travelled."""
+    """Wraps a transport and keeps every byte in each direction, exactly as it travelled,
+    and the order the chunks crossed in: ("sent" or "received", byte count) each."""
 
     def __init__(self, inner: Transport) -> None:
         self._inner = inner
         self.sent = bytearray()
         self.received = bytearray()
+        self.order: list[tuple[str, int]] = []
 
     async def send(self, data: bytes) -> None:
         self.sent += data
+        if data:
+            self.order.append(("sent", len(data)))
         await self._inner.send(data)
 
     async def receive(self) -> bytes:
         data = await self._inner.receive()
         self.received += data
+        if data:
+            self.order.append(("received", len(data)))
         return data
 
     async def finish(self) -> None:

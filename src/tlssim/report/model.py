@@ -103,10 +103,12 @@ class ApplicationData:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Capture:
-    """Both directions' raw bytes, for offline decryption (`tlssim decrypt`)."""
+    """Both directions' raw bytes, for offline decryption (`tlssim decrypt`), and the order
+    they crossed the wire in: (sender, byte count) per chunk, "client" or "server"."""
 
     client_to_server: bytes
     server_to_client: bytes
+    order: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -256,6 +258,8 @@ def to_dict(report: Report) -> dict[str, Any]:
             "client_to_server": report.capture.client_to_server.hex(),
             "server_to_client": report.capture.server_to_client.hex(),
         }
+        if report.capture.order:
+            out["capture"]["order"] = [list(chunk) for chunk in report.capture.order]
     if report.replicas is not None:
         out["replicas"] = _plain(report.replicas)
     if (first := report.first_handshake) is not None:
@@ -353,6 +357,7 @@ def from_dict(d: Mapping[str, Any]) -> Report:
         else Capture(
             client_to_server=bytes.fromhex(capture["client_to_server"]),
             server_to_client=bytes.fromhex(capture["server_to_client"]),
+            order=tuple((str(who), int(n)) for who, n in capture.get("order", ())),
         ),
         first_handshake=None
         if first is None

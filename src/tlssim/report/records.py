@@ -11,11 +11,13 @@ block of the master secret (``CLIENT_RANDOM``), both checked by the AEAD tag.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import bisect
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
 
+from tlssim.report.fit import terminal_width, wrap
 from tlssim.tls.constants import (
     CipherSuite,
     ContentType,
@@ -273,9 +275,15 @@ class _Session:
 
 
 def records_of(
-    client_to_server: bytes, server_to_client: bytes, keylog: Iterable[str] = ()
+    client_to_server: bytes,
+    server_to_client: bytes,
+    keylog: Iterable[str] = (),
+    order: Sequence[tuple[str, int]] = (),
 ) -> list[Record]:
-    """Both directions' records, the client's first then the server's, each in order."""
+    """Both directions' records in the one order they crossed the wire, as `order` (the
+    capture's chunks: sender and byte count, in turn) tells it: a record crossed with the
+    chunk that carried its last byte. Without `order`, the client's records first, then the
+    server's, each in order."""
     secrets = _secrets(keylog)
     session = _session(client_to_server, server_to_client)
     directions = {CLIENT: _Direction(CLIENT), SERVER: _Direction(SERVER)}
@@ -307,12 +315,38 @@ def records_of(
                 "server write key (TLS 1.2 key block)",
                 Tls12RecordProtection(suite, kb.server_write_key, kb.server_write_iv),
             )
-    out: list[Record] = []
+    # Each direction is opened in its own order (keys follow one another within a
+    # direction); then both are merged by when each record crossed.
+    crossed: list[tuple[int, Record]] = []
     for sender, stream in ((CLIENT, client_to_server), (SERVER, server_to_client)):
         direction = directions[sender]
+        chunk_of = _chunks(sender, order)
+        end = 0
         for index, (header, payload) in enumerate(_split(stream), start=1):
-            out.append(_record(session, direction, index, header, payload))
-    return out
+            end += len(header) + len(payload)
+            crossed.append((chunk_of(end), _record(session, direction, index, header, payload)))
+    if not order:
+        return [record for _, record in crossed]
+    return [record for _, record in sorted(crossed, key=lambda pair: pair[0])]
+
+
+def _chunks(sender: str, order: Sequence[tuple[str, int]]) -> Callable[[int], int]:
+    """For a byte offset of `sender`'s stream, the number of the chunk (in `order`) that
+    carried it; past the recorded chunks, the end."""
+    ends: list[int] = []
+    numbers: list[int] = []
+    total = 0
+    for number, (who, size) in enumerate(order):
+        if who == sender:
+            total += size
+            ends.append(total)
+            numbers.append(number)
+
+    def chunk_of(end: int) -> int:
+        at = bisect.bisect_left(ends, end)
+        return numbers[at] if at < len(numbers) else len(order)
+
+    return chunk_of
 
 
 def _session(client_to_server: bytes, server_to_client: bytes) -> _Session:
@@ -440,35 +474,80 @@ def to_dicts(records: Iterable[Record]) -> list[dict[str, object]]:
     ]
 
 
-def render_records(records: Iterable[Record]) -> str:
-    """The records as text, in the shape of ``openssl s_client -trace``."""
+def render_records(records: Iterable[Record], width: int | None = None) -> str:
+    """The records as text, in the shape of ``openssl s_client -trace``, every line within
+    `width` columns (the terminal's by default): long values wrap under themselves, hex
+    wraps a whole byte at a time, and nothing is cut."""
+    width = width or terminal_width()
     lines: list[str] = []
+
+    def add(text: str, indent: int, hanging: int = 2) -> None:
+        lines.extend(_fit(text, width, indent, hanging))
+
     for r in records:
-        lines.append(
-            f"{'Sent' if r.sender == CLIENT else 'Received'} Record #{r.index} ({r.sender})"
-        )
+        add(f"{'Sent' if r.sender == CLIENT else 'Received'} Record #{r.index} ({r.sender})", 0)
         lines.append("Header:")
-        lines.append(f"  Version = {r.version_name}")
-        lines.append(f"  Content Type = {r.type_name} ({r.content_type})")
-        lines.append(f"  Length = {r.length}")
-        lines.append(f"  Bytes = {r.header_hex}")
+        add(f"Version = {r.version_name}", 2)
+        add(f"Content Type = {r.type_name} ({r.content_type})", 2)
+        add(f"Length = {r.length}", 2)
+        lines.extend(_hex("Bytes = ", r.header_hex, "", width, 2))
         if r.protected_by:
-            lines.append(f"  Protected by = {r.protected_by}")
+            add(f"Protected by = {r.protected_by}", 2)
         if r.inner_type is not None:
-            lines.append(f"  Inner Content Type = {r.inner_name} ({r.inner_type})")
+            add(f"Inner Content Type = {r.inner_name} ({r.inner_type})", 2)
         if r.plaintext_length is not None:
-            lines.append(f"  Plaintext Length = {r.plaintext_length}")
+            add(f"Plaintext Length = {r.plaintext_length}", 2)
         if r.note:
-            lines.append(f"  {r.note}")
+            label, _, data = r.note.partition(": ")
+            if label == "application data":
+                more = "..." if data.endswith("...") else ""
+                lines.extend(_hex(f"{label}: ", data.removesuffix("..."), more, width, 2))
+            else:
+                add(r.note, 2)
         for m in r.messages:
-            lines.append(f"    {m.name}, Length={m.length}")
+            add(f"{m.name}, Length={m.length}", 4)
             for key, value in m.fields.items():
                 shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-                lines.append(f"      {key}: {shown}")
+                if key == "verify_data" or (len(shown) > 16 and _is_hex(shown)):
+                    lines.extend(_hex(f"{key}: ", shown, "", width, 6))
+                else:
+                    add(f"{key}: {shown}", 6, 4)
             if m.extensions:
-                lines.append(f"      extensions ({len(m.extensions)}):")
+                add(f"extensions ({len(m.extensions)}):", 6)
                 for name, length in m.extensions:
-                    lines.append(f"        extension_type={name}, length={length}")
-            lines.append(f"      bytes: {m.head_hex}{'...' if m.length + 4 > _HEX_LIMIT else ''}")
+                    add(f"extension_type={name}, length={length}", 8)
+            more = "..." if m.length + 4 > _HEX_LIMIT else ""
+            lines.extend(_hex("bytes: ", m.head_hex, more, width, 6))
         lines.append("")
     return "\n".join(lines)
+
+
+def _is_hex(text: str) -> bool:
+    return len(text) % 2 == 0 and all(c in "0123456789abcdef" for c in text)
+
+
+def _fit(text: str, width: int, indent: int, hanging: int) -> list[str]:
+    """`text` wrapped at its indentation; when a word (a name) does not fit there, the
+    indentation gives way rather than the word."""
+    longest = max((len(word) for word in text.split()), default=0)
+    indent = max(0, min(indent, width - longest))
+    hanging = max(0, min(hanging, width - indent - longest))
+    return wrap(text, width, indent=indent, hanging=hanging)
+
+
+def _hex(label: str, digits: str, more: str, width: int, indent: int) -> list[str]:
+    """`label` and hex `digits`, wrapped a whole byte at a time: on the label's line when
+    it fits, else under it, two columns further in."""
+    if indent + len(label) + len(digits) + len(more) <= width:
+        return [f"{' ' * indent}{label}{digits}{more}"]
+    under = indent + 2
+    per_line = max(2, (width - under) // 2 * 2)
+    lines = [f"{' ' * indent}{label.rstrip()}"]
+    for at in range(0, len(digits), per_line):
+        lines.append(f"{' ' * under}{digits[at : at + per_line]}")
+    if more:
+        if len(lines[-1]) + len(more) <= width:
+            lines[-1] += more
+        else:
+            lines.append(f"{' ' * under}{more}")
+    return lines

@@ -163,6 +163,7 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
                             report.capture.client_to_server,
                             report.capture.server_to_client,
                             report.keylog,
+                            report.capture.order,
                         )
                     )
                 )
