@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 
@@ -94,6 +94,7 @@ def _decide(
         server_name=host,
         revocation=RevocationPolicy(policy),
         clock=clock,
+        lab_roots=frozenset(authority.trusted_roots()),
         fetch_ocsp=services.fetch_ocsp,
         fetch_crl=services.fetch_crl,
         status_cache=cache or StatusCache(ttl_s=0),
@@ -260,6 +261,7 @@ def test_a_certificate_damaged_in_flight_is_a_bad_certificate(services: Services
         server_name="valid.tlssim.test",
         revocation=RevocationPolicy.HARD,
         clock=clock,
+        lab_roots=frozenset(authority.trusted_roots()),
         fetch_ocsp=services.fetch_ocsp,
         fetch_crl=services.fetch_crl,
     )
@@ -296,6 +298,7 @@ def test_a_certificate_naming_no_responder_or_crl_is_not_asked_about(
             server_name="foreign.example.test",
             revocation=RevocationPolicy(policy),
             clock=clock,
+            lab_roots=frozenset(),
             fetch_ocsp=never,
             fetch_crl=no_crl,
         ).decide(
@@ -362,3 +365,191 @@ def test_a_fetched_certificate_that_is_not_the_issuer_does_not_help(services: Se
     alert, decision = _decide(services, (leaf,), fetch_issuer=wrong)
     assert alert is AlertDescription.unknown_ca
     assert [c.name for c in decision.checks if c.name.startswith("aia/")] == ["aia/1", "aia/2"]
+
+
+FOREIGN_OCSP = "http://ocsp.foreign.example.test/"
+FOREIGN_CRL = "http://crl.foreign.example.test/root.crl"
+
+
+@dataclass
+class ForeignCa:
+    """A CA the lab did not make, whose leaf names its own OCSP responder and CRL."""
+
+    root: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+    leaf: x509.Certificate
+    revoked: bool = False
+    ocsp_up: bool = True
+    asked: list[str] = field(default_factory=list)  # URLs asked, OCSP and CRL
+    #: Set: the OCSP answers are signed with this key, not the issuer's.
+    ocsp_key: ec.EllipticCurvePrivateKey | None = None
+
+    @classmethod
+    def create(cls) -> ForeignCa:
+        root, key = make_ca("Foreign Root With Pointers")
+        plain = make_leaf(
+            root, key, "foreign.example.test", ec.generate_private_key(ec.SECP256R1())
+        )
+        builder = x509.CertificateBuilder(
+            issuer_name=plain.issuer,
+            subject_name=plain.subject,
+            public_key=plain.public_key(),
+            serial_number=plain.serial_number,
+            not_valid_before=plain.not_valid_before_utc,
+            not_valid_after=plain.not_valid_after_utc,
+            extensions=list(plain.extensions),
+        )
+        builder = builder.add_extension(
+            x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        x509.oid.AuthorityInformationAccessOID.OCSP,
+                        x509.UniformResourceIdentifier(FOREIGN_OCSP),
+                    )
+                ]
+            ),
+            critical=False,
+        ).add_extension(
+            x509.CRLDistributionPoints(
+                [
+                    x509.DistributionPoint(
+                        [x509.UniformResourceIdentifier(FOREIGN_CRL)], None, None, None
+                    )
+                ]
+            ),
+            critical=False,
+        )
+        return cls(root, key, builder.sign(key, hashes.SHA256()))
+
+    async def fetch_ocsp_url(self, url: str, request_der: bytes) -> bytes:
+        self.asked.append(url)
+        if not self.ocsp_up:
+            raise ConnectionError("connection refused")
+        request = ocsp.load_der_ocsp_request(request_der)
+        now = dt.datetime.now(dt.UTC)
+        builder = ocsp.OCSPResponseBuilder().add_response(
+            cert=self.leaf,
+            issuer=self.root,
+            algorithm=hashes.SHA1(),
+            cert_status=ocsp.OCSPCertStatus.REVOKED if self.revoked else ocsp.OCSPCertStatus.GOOD,
+            this_update=now - dt.timedelta(minutes=1),
+            next_update=now + dt.timedelta(hours=1),
+            revocation_time=now - dt.timedelta(hours=1) if self.revoked else None,
+            revocation_reason=x509.ReasonFlags.key_compromise if self.revoked else None,
+        )
+        for extension in request.extensions:
+            builder = builder.add_extension(extension.value, critical=extension.critical)
+        if self.ocsp_key is None:
+            builder = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, self.root)
+            return builder.sign(self.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+        # The issuer's name on another key: an impostor.
+        impostor = make_ca(self.root.subject.rfc4514_string()[3:])[0]
+        impostor = x509.load_der_x509_certificate(
+            x509.CertificateBuilder(
+                issuer_name=self.root.subject,
+                subject_name=self.root.subject,
+                public_key=self.ocsp_key.public_key(),
+                serial_number=impostor.serial_number,
+                not_valid_before=impostor.not_valid_before_utc,
+                not_valid_after=impostor.not_valid_after_utc,
+            )
+            .sign(self.ocsp_key, hashes.SHA256())
+            .public_bytes(serialization.Encoding.DER)
+        )
+        builder = builder.responder_id(ocsp.OCSPResponderEncoding.NAME, impostor)
+        return builder.sign(self.ocsp_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+    async def fetch_crl(self, url: str) -> bytes:
+        self.asked.append(url)
+        now = dt.datetime.now(dt.UTC)
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.root.subject)
+            .last_update(now - dt.timedelta(minutes=1))
+            .next_update(now + dt.timedelta(hours=1))
+        )
+        if self.revoked:
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(self.leaf.serial_number)
+                .revocation_date(now - dt.timedelta(hours=1))
+                .build()
+            )
+        return builder.sign(self.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+    def decide(self, policy: str = "hard") -> Decision:
+        async def lab_responder(request_der: bytes) -> bytes:
+            raise AssertionError("the lab's responder was asked about a foreign certificate")
+
+        clock = SystemClock()
+        return asyncio.run(
+            CertificatePolicy(
+                verifier=ChainVerifier((self.root,), clock),
+                server_name="foreign.example.test",
+                revocation=RevocationPolicy(policy),
+                clock=clock,
+                lab_roots=frozenset(make_ca("The Lab's Root")[:1]),
+                fetch_ocsp=lab_responder,
+                fetch_ocsp_url=self.fetch_ocsp_url,
+                fetch_crl=self.fetch_crl,
+            ).decide(
+                events.CertificateReceived(
+                    chain=(self.leaf.public_bytes(serialization.Encoding.DER),),
+                    ocsp_response=None,
+                )
+            )
+        )
+
+
+@pytest.mark.parametrize("revoked", [False, True])
+def test_a_foreign_certificate_is_asked_about_at_the_ocsp_url_it_names(revoked: bool) -> None:
+    foreign = ForeignCa.create()
+    foreign.revoked = revoked
+    decided = foreign.decide()
+    assert foreign.asked == [FOREIGN_OCSP]
+    assert decided.revocation.source == "ocsp"
+    assert decided.revocation.location == FOREIGN_OCSP
+    assert decided.revocation.status == ("revoked" if revoked else "good")
+    assert decided.alert == (AlertDescription.certificate_revoked if revoked else None)
+    assert FOREIGN_OCSP in (decided.revocation.detail or "")
+    names = {c.name: c for c in decided.checks}
+    assert names["ocsp/responder"].detail == "signed by the issuing CA"
+    assert names["ocsp/nonce"].ok
+
+
+@pytest.mark.parametrize(("policy", "alert"), [("hard", "certificate_unknown"), ("soft", None)])
+def test_a_foreign_certificate_falls_back_to_the_crl_it_names(
+    policy: str, alert: str | None
+) -> None:
+    foreign = ForeignCa.create()
+    foreign.ocsp_up = False
+    decided = foreign.decide(policy)
+    assert foreign.asked == [FOREIGN_OCSP, FOREIGN_CRL]
+    assert decided.revocation.source == "crl"
+    assert decided.revocation.location == FOREIGN_CRL
+    assert decided.revocation.status == "good" and decided.alert is None
+    foreign.revoked = True
+    assert foreign.decide(policy).alert is AlertDescription.certificate_revoked
+
+    # Neither answers: the policy decides, and says which responder it could not reach.
+    async def down(url: str) -> bytes:
+        foreign.asked.append(url)
+        raise TimeoutError("no answer within 2 s")
+
+    foreign.fetch_crl = down  # type: ignore[method-assign]
+    decided = foreign.decide(policy)
+    assert (decided.alert.name if decided.alert else None) == alert
+    assert decided.revocation.status == "unavailable"
+    assert f"responder unavailable at {FOREIGN_OCSP}" in (decided.revocation.detail or "")
+
+
+def test_a_foreign_answer_signed_by_another_key_is_refused_and_the_crl_asked() -> None:
+    foreign = ForeignCa.create()
+    foreign.ocsp_key = ec.generate_private_key(ec.SECP256R1())  # not the issuer's key
+    foreign.revoked = True
+    decided = foreign.decide("hard")
+    failed = [c for c in decided.checks if not c.ok]
+    assert [c.name for c in failed] == ["ocsp/signature", "revocation/leaf"], decided.checks
+    assert foreign.asked == [FOREIGN_OCSP, FOREIGN_CRL]
+    assert decided.revocation.source == "crl"
+    assert decided.alert is AlertDescription.certificate_revoked

@@ -11,6 +11,12 @@ every certificate of the verified path below the trust anchor:
   CRL from the certificate's CRL distribution point (HttpCrlFetcher, with a short timeout),
   checked against the issuer's signature and the client's clock.
 
+"The responder" is the lab's own (over gRPC) only for a path that ends at one of the lab's
+roots (`lab_roots`): it knows nothing of other certificates. A certificate from elsewhere is
+asked about where it says: the OCSP URL of its AIA, over HTTP POST (HttpOcspFetcher: a size
+and a time limit, off the event loop), its answer checked the same way (signed by the issuer
+or a delegated responder with id-kp-OCSPSigning, CertID, thisUpdate/nextUpdate, our nonce).
+
 When asked to (`fetch_issuer`, off by default as in OpenSSL), a chain that leads to no
 trust anchor is completed as browsers do: the issuer's certificate is fetched from the AIA
 caIssuers URL of the last certificate (HttpIssuerFetcher: http, a size and a time limit),
@@ -43,8 +49,10 @@ from tlssim.client.status import (
     CertificateStatus,
     CrlFetcher,
     HttpCrlFetcher,
+    HttpOcspFetcher,
     IssuerFetcher,
     OcspFetcher,
+    OcspUrlFetcher,
     StatusCache,
 )
 from tlssim.clock import Clock, monotonic_ms
@@ -57,6 +65,8 @@ from tlssim.pki.verify import (
     check_ocsp_response,
 )
 from tlssim.report.revocation import (
+    LAB_RESPONDER,
+    STAPLED,
     CertificateRevocation,
     Revocation,
     RevocationPolicy,
@@ -84,7 +94,11 @@ class CertificatePolicy:
     server_name: str  # the name the certificate must hold
     revocation: RevocationPolicy
     clock: Clock
+    #: The lab's roots: a path that ends at one is the lab's, and `fetch_ocsp` (the lab's
+    #: responder) answers for it; any other is asked about at the URLs it names.
+    lab_roots: frozenset[x509.Certificate]
     fetch_ocsp: OcspFetcher
+    fetch_ocsp_url: OcspUrlFetcher = field(default_factory=HttpOcspFetcher)
     fetch_crl: CrlFetcher = field(default_factory=HttpCrlFetcher)
     status_cache: StatusCache = field(default_factory=StatusCache)
     #: Set: a chain without a path to a trust anchor is completed from AIA caIssuers URLs.
@@ -233,10 +247,11 @@ async def _check_revocation(
         )
         return _unavailable(policy, revocation, (), "no issuer certificate")
     pairs = list(itertools.pairwise(path))
+    lab = path[-1] in policy.lab_roots
     statuses = await asyncio.gather(
-        _leaf_status(policy, staple, *pairs[0]),
+        _leaf_status(policy, lab, staple, *pairs[0]),
         *(
-            _intermediate_status(policy, position, cert, issuer)
+            _intermediate_status(policy, lab, position, cert, issuer)
             for position, (cert, issuer) in enumerate(pairs[1:], start=1)
         ),
     )
@@ -257,9 +272,11 @@ async def _check_revocation(
                 status=s.status,
                 source=s.source,
                 detail=s.detail,
+                location=s.location,
             )
             for s in statuses
         ),
+        location=deciding.location,
     )
     leaf = statuses[0]
     checks = (
@@ -320,6 +337,7 @@ def _source_of(check: Check, leaf_source: RevocationSource | None) -> str:
 
 async def _leaf_status(
     policy: CertificatePolicy,
+    lab: bool,
     staple: bytes | None,
     leaf: x509.Certificate,
     issuer: x509.Certificate,
@@ -334,6 +352,7 @@ async def _leaf_status(
             detail=outcome.detail,
             checks=tuple(outcome.checks),
             alert=_BAD_STATUS if outcome.alert == _BAD_STATUS else None,
+            location=STAPLED,
         )
     if _must_staple(leaf):
         return CertificateStatus(
@@ -344,18 +363,22 @@ async def _leaf_status(
             detail="the certificate requires a stapled OCSP response (must-staple) and none came",
             alert=_BAD_STATUS,
         )
-    return await _live_status(policy, 0, leaf, issuer)
+    return await _live_status(policy, lab, 0, leaf, issuer)
 
 
 async def _intermediate_status(
-    policy: CertificatePolicy, position: int, cert: x509.Certificate, issuer: x509.Certificate
+    policy: CertificatePolicy,
+    lab: bool,
+    position: int,
+    cert: x509.Certificate,
+    issuer: x509.Certificate,
 ) -> CertificateStatus:
     cached = policy.status_cache.get(cert)
     if cached is not None:
         return dataclasses.replace(
             cached, position=position, detail=f"{cached.detail} (cached)", alert=None
         )
-    status = await _live_status(policy, position, cert, issuer)
+    status = await _live_status(policy, lab, position, cert, issuer)
     valid_for_s = (
         None
         if status.next_update is None
@@ -366,23 +389,36 @@ async def _intermediate_status(
 
 
 async def _live_status(
-    policy: CertificatePolicy, position: int, cert: x509.Certificate, issuer: x509.Certificate
+    policy: CertificatePolicy,
+    lab: bool,
+    position: int,
+    cert: x509.Certificate,
+    issuer: x509.Certificate,
 ) -> CertificateStatus:
     """The responder's answer; when it has none, the CRL's. A certificate that names no OCSP
-    responder is not asked about (the lab's responder knows only the lab's certificates)."""
+    responder is not asked about; one outside the lab is asked at the URL it names, never
+    the lab's responder (which knows only the lab's certificates)."""
     nonce = os.urandom(16)
     failed_checks: tuple[Check, ...] = ()
-    if not ocsp_urls(cert):
+    responders = ocsp_urls(cert)
+    location = ""
+    if not responders:
         if not crl_urls(cert):
             return CertificateStatus(
                 position=position, cert=cert, status=_UNAVAILABLE, source=None, detail=NO_LOCATION
             )
         why = "the certificate names no OCSP responder"
     else:
+        location = LAB_RESPONDER if lab else responders[0]
+        request = build_ocsp_request(cert, issuer, nonce)
         try:
-            answer = await policy.fetch_ocsp(build_ocsp_request(cert, issuer, nonce))
+            if lab:
+                answer = await policy.fetch_ocsp(request)
+            else:
+                answer = await policy.fetch_ocsp_url(location, request)
         except Exception as exc:  # the responder is down, slow or unreachable
-            why = f"responder unavailable: {exc or type(exc).__name__}"
+            where = "" if lab else f" at {location}"
+            why = f"responder unavailable{where}: {exc or type(exc).__name__}"
         else:
             outcome = check_ocsp_response(answer, cert, issuer, policy.clock.now(), nonce=nonce)
             if outcome.status != _UNAVAILABLE:
@@ -391,11 +427,12 @@ async def _live_status(
                     cert=cert,
                     status=RevocationStatus(outcome.status),
                     source=RevocationSource.OCSP,
-                    detail=outcome.detail,
+                    detail=outcome.detail if lab else f"{outcome.detail} (OCSP {location})",
                     checks=tuple(outcome.checks),
                     next_update=outcome.next_update,
+                    location=location,
                 )
-            why = f"responder: {outcome.detail}"
+            why = f"responder: {outcome.detail}" if lab else f"{location}: {outcome.detail}"
             failed_checks = tuple(outcome.checks)
     unavailable = CertificateStatus(
         position=position,
@@ -404,6 +441,7 @@ async def _live_status(
         source=RevocationSource.OCSP,
         detail=f"{why}; the certificate names no CRL",
         checks=failed_checks,
+        location=location,
     )
     urls = crl_urls(cert)
     if not urls:
@@ -415,16 +453,19 @@ async def _live_status(
             unavailable,
             source=RevocationSource.CRL,
             detail=f"{why}; CRL {urls[0]} unavailable: {exc or type(exc).__name__}",
+            location=urls[0],
         )
     outcome = check_crl(crl_der, cert, issuer, policy.clock.now())
+    fallback = "CRL fallback" if lab else f"CRL {urls[0]}"
     return CertificateStatus(
         position=position,
         cert=cert,
         status=RevocationStatus(outcome.status),
         source=RevocationSource.CRL,
-        detail=f"{outcome.detail} (CRL fallback; {why})",
+        detail=f"{outcome.detail} ({fallback}; {why})",
         checks=(*failed_checks, *outcome.checks),
         next_update=outcome.next_update,
+        location=urls[0],
     )
 
 

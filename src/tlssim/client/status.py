@@ -18,8 +18,10 @@ from tlssim import rpcutil
 from tlssim.pki.checks import Check
 from tlssim.report.revocation import RevocationSource, RevocationStatus
 
-# Sends an OCSP request (DER) to the responder and returns its answer (DER), or raises.
+# Sends an OCSP request (DER) to the lab's responder and returns its answer (DER), or raises.
 OcspFetcher = Callable[[bytes], Awaitable[bytes]]
+# Sends an OCSP request (DER) to the responder URL a certificate names, or raises.
+OcspUrlFetcher = Callable[[str, bytes], Awaitable[bytes]]
 # Fetches a CRL (DER) from its distribution point URL, or raises.
 CrlFetcher = Callable[[str], Awaitable[bytes]]
 # Fetches an issuer's certificate (DER or PEM) from an AIA caIssuers URL, or raises.
@@ -28,6 +30,10 @@ IssuerFetcher = Callable[[str], Awaitable[bytes]]
 CRL_TIMEOUT_S: Final = 2.0
 STATUS_CACHE_S: Final = 5.0
 MAX_CRL_BYTES: Final = 4 * 1024 * 1024
+#: An OCSP response is a few kilobytes, its responder's certificate included.
+MAX_OCSP_BYTES: Final = 64 * 1024
+OCSP_REQUEST: Final = "application/ocsp-request"
+OCSP_RESPONSE: Final = "application/ocsp-response"
 #: A CA certificate is a few kilobytes (an ML-DSA-87 one under 8 KiB).
 MAX_ISSUER_BYTES: Final = 64 * 1024
 MAX_CACHED: Final = 1024
@@ -46,6 +52,49 @@ def _http_get(url: str, timeout: float, limit: int = MAX_CRL_BYTES, what: str = 
     if len(body) > limit:
         raise ValueError(f"the {what} at {url} is larger than {limit} bytes")
     return body
+
+
+def _http_post_ocsp(url: str, request_der: bytes, timeout: float) -> bytes:
+    request = urllib.request.Request(
+        url,
+        data=request_der,
+        method="POST",
+        headers={"Content-Type": OCSP_REQUEST, "Accept": OCSP_RESPONSE},
+    )
+    if trace_id := rpcutil.trace_id_var.get():
+        request.add_header(rpcutil.TRACE_METADATA_KEY, trace_id)
+        request.add_header(rpcutil.TRACEPARENT_KEY, rpcutil.traceparent(trace_id))
+    with _DIRECT.open(request, timeout=timeout) as answer:
+        kind = answer.headers.get_content_type()
+        body: bytes = answer.read(MAX_OCSP_BYTES + 1)
+    if len(body) > MAX_OCSP_BYTES:
+        raise ValueError(f"the OCSP answer from {url} is larger than {MAX_OCSP_BYTES} bytes")
+    if kind != OCSP_RESPONSE:
+        raise ValueError(f"{url} answered {kind}, not {OCSP_RESPONSE}")
+    return body
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HttpOcspFetcher:
+    """POSTs an OCSP request to the responder URL a certificate names (RFC 6960 A.1, the
+    form every responder accepts), at most MAX_OCSP_BYTES back, giving up after
+    `timeout_s`; the blocking exchange runs in a worker thread, off the event loop."""
+
+    timeout_s: float = CRL_TIMEOUT_S
+
+    async def __call__(self, url: str, request_der: bytes) -> bytes:
+        if not url.startswith("http://"):
+            raise ValueError(f"OCSP responder {url!r} is not an http URL")
+        try:
+            return await asyncio.wait_for(
+                asyncio.to_thread(_http_post_ocsp, url, request_der, self.timeout_s),
+                self.timeout_s + 0.5,
+            )
+        except (TimeoutError, urllib.error.URLError) as exc:
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            if isinstance(reason, TimeoutError):
+                raise TimeoutError(f"no answer within {self.timeout_s:g} s") from exc
+            raise
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -94,6 +143,8 @@ class CertificateStatus:
     checks: tuple[Check, ...] = ()  # the checks behind the answer
     alert: str | None = None  # set for a bad staple or a missing must-staple staple
     next_update: dt.datetime | None = None
+    #: Who answered: the lab's responder, a URL the certificate names, or the staple.
+    location: str = ""
 
     @property
     def label(self) -> str:

@@ -293,6 +293,8 @@ def _revocation(r: Revocation) -> dict[str, Any]:
         out["detail"] = r.detail
     if r.checked_ms is not None:
         out["checked_ms"] = r.checked_ms
+    if r.location:
+        out["location"] = r.location
     if r.certificates is not None:
         out["certificates"] = [_plain(c) for c in r.certificates]
     return out
@@ -407,7 +409,9 @@ def _revocation_from(r: Mapping[str, Any]) -> Revocation:
                 status=RevocationStatus(c["status"]),
                 source=None if c["source"] is None else RevocationSource(c["source"]),
                 detail=c["detail"],
+                location=c.get("location", ""),
             )
             for c in certificates
         ),
+        location=r.get("location", ""),
     )

@@ -6,6 +6,11 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+#: Where answers about the lab's own certificates come from (over gRPC).
+LAB_RESPONDER = "the lab's OCSP responder"
+#: An answer the server stapled to its certificate.
+STAPLED = "stapled by the server"
+
 
 class RevocationPolicy(enum.StrEnum):
     """hard: no status, no handshake; soft: accept with a warning; off: check nothing."""
@@ -39,6 +44,8 @@ class CertificateRevocation:
     status: RevocationStatus
     source: RevocationSource | None
     detail: str
+    #: Who answered: LAB_RESPONDER, the URL the certificate names, or STAPLED.
+    location: str = ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -51,6 +58,7 @@ class Revocation:
     detail: str | None = None
     checked_ms: float | None = None
     certificates: tuple[CertificateRevocation, ...] | None = None
+    location: str = ""  # of the certificate that decided
 
 
 # Before any certificate is decided on (the connection failed, or a resumed session).

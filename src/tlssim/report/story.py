@@ -182,7 +182,7 @@ def _summary(report: Report, width: int) -> list[str]:
     revocation = report.revocation
     if revocation.policy is not RevocationPolicy.OFF:
         found = (
-            f" from {revocation.source}"
+            f" from {revocation.source}{_where(revocation.location)}"
             if revocation.source
             else f": {revocation.detail}"
             if revocation.detail
@@ -193,3 +193,10 @@ def _summary(report: Report, width: int) -> list[str]:
     for warning in report.warnings:
         out += wrap(f"warning: {warning}", width, hanging=9)
     return out
+
+
+def _where(location: str) -> str:
+    """Who answered: a URL the certificate names, or the lab's responder, or the staple."""
+    if not location:
+        return ""
+    return f" at {location}" if "://" in location else f" ({location})"

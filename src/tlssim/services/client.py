@@ -24,6 +24,7 @@ from tlssim.client.status import (
     STATUS_CACHE_S,
     HttpCrlFetcher,
     HttpIssuerFetcher,
+    HttpOcspFetcher,
     StatusCache,
 )
 from tlssim.clock import Clock, SkewedClock
@@ -91,9 +92,12 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         self._ca = ca_pb2_grpc.CertificateAuthorityStub(self._ca_channel)
         self._ocsp = ocsp_pb2_grpc.OcspResponderStub(self._ocsp_channel)
         self._verifiers: dict[str, ChainVerifier] = {}
+        # The lab's roots: only paths to them are asked about at the lab's responder.
+        self._lab_roots: frozenset[x509.Certificate] | None = None
         # Shared by every handshake: intermediates' answers, and how CRLs are fetched.
         self._status_cache = StatusCache(ttl_s=status_cache_s)
         self._fetch_crl = HttpCrlFetcher(timeout_s=crl_timeout_s)
+        self._fetch_ocsp_url = HttpOcspFetcher(timeout_s=OCSP_TIMEOUT_S)
         self._fetch_issuer = HttpIssuerFetcher(timeout_s=crl_timeout_s)
         # Each report once built, as watchers see it (WatchReports): JSON, made once.
         self.reports: Feed[str] = Feed()
@@ -111,14 +115,26 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         for channel in (*self._server_channels, self._ca_channel, self._ocsp_channel):
             await channel.close()
 
+    async def _trust_bundle(self) -> frozenset[x509.Certificate]:
+        """The lab's roots, from the ca, once (raises AioRpcError when it cannot answer)."""
+        if self._lab_roots is None:
+            reply = await self._ca.GetTrustBundle(ca_pb2.GetTrustBundleRequest(), timeout=5)
+            self._lab_roots = frozenset(x509.load_pem_x509_certificates(reply.pem.encode()))
+        return self._lab_roots
+
+    async def lab_roots(self) -> frozenset[x509.Certificate]:
+        """The lab's roots; none while the ca cannot say (then every certificate is asked
+        about at the URLs it names: the lab's own name the responder's HTTP front)."""
+        try:
+            return await self._trust_bundle()
+        except grpc.aio.AioRpcError:
+            return frozenset()
+
     async def _verifier(self, ca_pem: str) -> ChainVerifier:
         """One verifier per trust store, built once (building it is the expensive part)."""
         if not ca_pem:
             if "" not in self._verifiers:
-                reply = await self._ca.GetTrustBundle(ca_pb2.GetTrustBundleRequest(), timeout=5)
-                self._verifiers[""] = ChainVerifier(
-                    x509.load_pem_x509_certificates(reply.pem.encode())
-                )
+                self._verifiers[""] = ChainVerifier(list(await self._trust_bundle()))
             return self._verifiers[""]
         if ca_pem not in self._verifiers:
             try:
@@ -184,7 +200,9 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
             server_name=plan.target.verify_name,
             revocation=plan.revocation,
             clock=clock,
+            lab_roots=await self.lab_roots(),
             fetch_ocsp=self._fetch_ocsp,
+            fetch_ocsp_url=self._fetch_ocsp_url,
             fetch_crl=self._fetch_crl,
             status_cache=self._status_cache,
             fetch_issuer=self._fetch_issuer if plan.chase_aia else None,
