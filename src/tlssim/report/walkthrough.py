@@ -8,12 +8,68 @@ key exchange this handshake used; verdicts come only from the checks the client 
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from tlssim.report.model import ChainEntry, Direction, Report, Step
 from tlssim.topology import vhosts
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A formula or fact the story states, and the clause that says so. Every claim has a
+    row in docs/conformance.md (by its id) and a test that recomputes it from a handshake."""
+
+    id: str
+    clause: str
+
+
+CLAIMS: Final = {
+    c.id: c
+    for c in (
+        Claim("tls13-key-share", "RFC 8446 4.2.8"),
+        Claim("tls13-ecdhe", "RFC 8446 7.4"),
+        Claim("tls13-hello-retry", "RFC 8446 4.1.4, 4.4.1"),
+        Claim("tls13-encrypted-extensions", "RFC 8446 4.3.1"),
+        Claim("tls13-handshake-secret", "RFC 8446 7.1"),
+        Claim("tls13-early-secret", "RFC 8446 7.1, 4.6.1"),
+        Claim("tls13-psk-binder", "RFC 8446 4.2.11.2"),
+        Claim("tls13-application-secret", "RFC 8446 7.1"),
+        Claim("tls13-certificate-verify", "RFC 8446 4.4.3"),
+        Claim("tls13-finished", "RFC 8446 4.4.4"),
+        Claim("tls13-ticket", "RFC 8446 4.6.1"),
+        Claim("tls13-early-data", "RFC 8446 2.3, 4.2.10"),
+        Claim("tls13-end-of-early-data", "RFC 8446 4.5"),
+        Claim("tls13-compatibility-ccs", "RFC 8446 D.4"),
+        Claim("tls12-rsa-premaster", "RFC 5246 7.4.7.1"),
+        Claim("tls12-ecdhe-premaster", "RFC 8422 5.10"),
+        Claim("tls12-server-key-exchange", "RFC 8422 5.4"),
+        Claim("tls12-master-secret", "RFC 5246 8.1"),
+        Claim("tls12-extended-master-secret", "RFC 7627 4"),
+        Claim("tls12-key-block", "RFC 5246 6.3"),
+        Claim("tls12-change-cipher-spec", "RFC 5246 7.1"),
+        Claim("tls12-finished", "RFC 5246 7.4.9"),
+        Claim("tls12-resumption", "RFC 5246 7.3"),
+        Claim("status-request", "RFC 6066 8; RFC 8446 4.4.2.1"),
+        Claim("ocsp-response", "RFC 6960 4.2.2.2"),
+        Claim("chain-validation", "RFC 5280 6.1; RFC 6125 6"),
+    )
+}
+_CITE = re.compile(r"\u27e6([a-z0-9-]+)\u27e7")
+
+
+def _cite(claim: str) -> str:
+    """A mark for `claim` in a sentence; explain() turns it into its clause."""
+    if claim not in CLAIMS:
+        raise KeyError(claim)
+    return f"\u27e6{claim}\u27e7"
+
+
+def _resolve(text: str) -> str:
+    return _CITE.sub(lambda m: f" [{CLAIMS[m.group(1)].clause}]", text)
+
 
 # The client's own check of the chain. Reports before it was renamed say
 # "CertificateVerification", which read like the CertificateVerify message.
@@ -128,7 +184,17 @@ def _join(values: Any) -> str:
 
 
 def explain(step: Step, ctx: Context) -> str:
-    """One or two sentences on `step`, for this handshake."""
+    """One or two sentences on `step`, for this handshake, each claim followed by the
+    clause that states it ([RFC 8446 4.4.4])."""
+    return _resolve(_marked(step, ctx))
+
+
+def cited(step: Step, ctx: Context) -> tuple[str, ...]:
+    """The ids of the claims explain() makes about `step` (keys of CLAIMS)."""
+    return tuple(_CITE.findall(_marked(step, ctx)))
+
+
+def _marked(step: Step, ctx: Context) -> str:
     f: Mapping[str, Any] = step.fields
     explainer = _EXPLAINERS.get(step.name)
     if explainer is not None:
@@ -136,7 +202,8 @@ def explain(step: Step, ctx: Context) -> str:
     if step.name in CHAIN_VALIDATION_NAMES:
         return (
             "the client checks the chain: signatures up to a trusted root, validity dates, "
-            "the host name, then revocation"
+            f"the host name{_cite('chain-validation')}, then revocation (the staple, else "
+            f"the OCSP responder or the CRL the certificate names){_cite('ocsp-response')}"
         )
     return ""
 
@@ -147,9 +214,16 @@ def _client_hello(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
         text += f" ({_join(versions)})"
     text += ", cipher suites and a random"
     if shares := f.get("key_share"):
-        text += f", and key shares for {_join(shares)}: its ephemeral public keys, sent ahead"
+        text += (
+            f", and key shares for {_join(shares)}: its ephemeral public keys, sent ahead"
+            + _cite("tls13-key-share")
+        )
     if "pre_shared_key" in f.get("extensions", ()):
-        text += "; it offers a ticket from an earlier session (pre_shared_key)"
+        text += (
+            "; it offers a ticket from an earlier session (pre_shared_key) with a binder: "
+            "HMAC over the ClientHello up to the binders, under a key from the ticket's PSK, "
+            'binder key = Derive-Secret(early secret, "res binder", "")' + _cite("tls13-psk-binder")
+        )
     elif ctx.resumed and not ctx.tls13 and f.get("session_id"):
         text += "; it asks to resume an earlier session by its session id"
     return text
@@ -161,12 +235,14 @@ def _server_hello(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
         text = (
             f"the server picks TLS 1.3 and {suite} and sends its random and its key share "
             f"({ctx.group}): both sides can now compute the (EC)DHE shared secret"
+            + _cite("tls13-ecdhe")
         )
         return text + ("; it accepts the ticket (PSK)" if ctx.resumed else "")
     if ctx.resumed:
         return (
             f"the server picks {suite}, sends its random and echoes the session id: it resumes "
             "that session (abbreviated handshake: no certificate, no key exchange)"
+            + _cite("tls12-resumption")
         )
     kx = {KeyExchange.RSA: "RSA key transport", KeyExchange.ECDHE: "ECDHE key exchange"}
     how = "finite-field DHE" if str(suite).startswith("TLS_DHE_") else kx.get(ctx.kind)
@@ -203,15 +279,20 @@ def _certificate(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
     if ctx.tls13:
         text += "; encrypted with the server's handshake key"
     if f.get("ocsp_staple"):
-        text += f"; with a stapled OCSP response ({f.get('ocsp_staple_size', '?')} B)"
+        text += (
+            f"; with a stapled OCSP response ({f.get('ocsp_staple_size', '?')} B) in the leaf's "
+            f"status_request extension{_cite('status-request')}"
+        )
     return text
 
 
 def _certificate_status(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
     size = f.get("ocsp_response_size", step.size)
     return (
-        f"the server staples an OCSP response ({size} B) about its certificate, signed by "
-        "the OCSP responder; what it says is checked in the certificate check"
+        f"the server staples an OCSP response ({size} B) about its certificate, as the "
+        f"client's status_request asked{_cite('status-request')}, signed by the issuing CA "
+        f"or a responder it delegated (id-kp-OCSPSigning){_cite('ocsp-response')}; what it "
+        "says is checked in the certificate check"
     )
 
 
@@ -226,21 +307,26 @@ def _server_key_exchange(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
     return (
         f"the server sends its ephemeral {f.get('group', '')} public key "
         f"({f.get('public_size', '?')} B), signed with its certificate's private key "
-        f"({f.get('signature_scheme', '?')}): the key comes from the certificate's holder"
+        f"({f.get('signature_scheme', '?')}) over client random + server random + the "
+        "curve and the key: the key comes from the certificate's holder, for this handshake"
+        + _cite("tls12-server-key-exchange")
     )
 
 
 def _client_key_exchange(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
     if f.get("key_exchange") == "rsa" or ctx.kind is KeyExchange.RSA:
         return (
-            "the client picks a random premaster secret and sends it as an encrypted "
-            f"premaster secret ({f.get('encrypted_size', '?')} B) under the RSA public key "
+            "the client picks a premaster secret (the version it offered, 2 bytes, then 46 "
+            "random bytes) and sends it as an encrypted premaster secret "
+            f"({f.get('encrypted_size', '?')} B, PKCS #1 v1.5) under the RSA public key "
             "in the server's certificate: only the private key's holder can read it"
+            + _cite("tls12-rsa-premaster")
         )
     return (
         f"the client sends its ephemeral {f.get('group', '')} public key "
         f"({f.get('public_size', '?')} B); each side combines its own private key with the "
         "other's public key: the premaster secret is the ECDH shared secret, never sent"
+        + _cite("tls12-ecdhe-premaster")
     )
 
 
@@ -250,7 +336,7 @@ def _secret(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
         if ctx.resumed:
             return (
                 "no new premaster secret: the session keys come from the resumed session's "
-                "master secret and the two new randoms"
+                "master secret and the two new randoms" + _cite("tls12-resumption")
             )
         source = {
             KeyExchange.RSA: "the premaster secret the client sent encrypted",
@@ -258,54 +344,74 @@ def _secret(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
         }.get(ctx.kind, "the premaster secret")
         if ctx.ems:
             return (
-                f'master secret = PRF({source}, "extended master secret", session hash) '
-                "(RFC 7627): the session hash covers every handshake message up to the "
-                "ClientKeyExchange, binding the master secret to this very handshake; both "
-                "sides derive the session keys from the premaster secret that way, then one "
-                "key per direction (PRF with both randoms), protecting Finished and "
-                "application data"
+                f'master secret = PRF({source}, "extended master secret", session hash)'
+                f"{_cite('tls12-extended-master-secret')}: the session hash covers every "
+                "handshake message up to the ClientKeyExchange, binding the master secret "
+                "to this very handshake; both sides derive the session keys from the "
+                'premaster secret that way, then key block = PRF(master secret, "key '
+                'expansion", server random + client random), one key per direction'
+                f"{_cite('tls12-key-block')}, protecting Finished and application data"
             )
         return (
-            f'master secret = PRF({source}, "master secret", client random + server random): '
-            "both sides derive the session keys from the premaster secret, one key per "
-            "direction, protecting Finished and application data"
+            f'master secret = PRF({source}, "master secret", client random + server random)'
+            f"{_cite('tls12-master-secret')}: both sides derive the session keys from the "
+            'premaster secret, key block = PRF(master secret, "key expansion", server random '
+            f"+ client random), one key per direction{_cite('tls12-key-block')}, protecting "
+            "Finished and application data"
         )
     if label == "CLIENT_HANDSHAKE_TRAFFIC_SECRET":
         psk = "the PSK and " if ctx.resumed else ""
         return (
             f"handshake keys derived with HKDF from {psk}the (EC)DHE shared secret "
-            f"({ctx.group}) and the hellos: they protect everything after ServerHello up "
-            "to both Finished messages"
+            f"({ctx.group}) and the hellos: handshake secret = HKDF-Extract(Derive-Secret("
+            'early secret, "derived", ""), shared secret), client/server handshake traffic '
+            'secret = Derive-Secret(handshake secret, "c hs traffic"/"s hs traffic", '
+            f"ClientHello..ServerHello){_cite('tls13-handshake-secret')}; they protect "
+            "everything after ServerHello up to both Finished messages"
         )
     if label == "CLIENT_EARLY_TRAFFIC_SECRET":
         return (
             "the client's early (0-RTT) key, derived with HKDF from the ticket's PSK and the "
-            "ClientHello alone: no fresh key exchange, so no forward secrecy for 0-RTT data"
+            "ClientHello alone: early secret = HKDF-Extract(0, PSK), client early traffic "
+            'secret = Derive-Secret(early secret, "c e traffic", ClientHello)'
+            f"{_cite('tls13-early-secret')}: no fresh key exchange, so no forward secrecy "
+            "for 0-RTT data"
         )
     if label == "CLIENT_TRAFFIC_SECRET_0":
         return (
             "application keys derived with HKDF from the master secret and the transcript "
-            "up to the server's Finished: they protect application data and tickets"
+            "up to the server's Finished: master secret = HKDF-Extract(Derive-Secret("
+            'handshake secret, "derived", ""), 0), client/server application traffic secret '
+            '= Derive-Secret(master secret, "c ap traffic"/"s ap traffic", ClientHello..'
+            f"server Finished){_cite('tls13-application-secret')}; they protect application "
+            "data and tickets"
         )
     return f"{label} derived"
 
 
 def _change_cipher_spec(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
     if ctx.tls13:
-        return "a compatibility record without meaning in TLS 1.3 (for middleboxes)"
-    return f"from its next record on, the {_side(step)} encrypts with its session key"
+        return "a compatibility record without meaning in TLS 1.3 (for middleboxes)" + _cite(
+            "tls13-compatibility-ccs"
+        )
+    return f"from its next record on, the {_side(step)} encrypts with its session key" + _cite(
+        "tls12-change-cipher-spec"
+    )
 
 
 def _finished(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
     side = _side(step)
     if ctx.tls13:
         return (
-            f"encrypted with the {side}'s handshake key: an HMAC over the transcript with a "
-            f"key from the {side}'s handshake secret, proving it saw the same messages"
+            f"encrypted with the {side}'s handshake key: verify_data = HMAC(finished_key, "
+            f"transcript hash), finished_key = HKDF-Expand-Label({side} handshake traffic "
+            f'secret, "finished", "", hash length){_cite("tls13-finished")}, proving it saw '
+            "the same messages"
         )
     return (
         f"encrypted with the {side}'s session key: verify_data = PRF(master secret, "
-        "transcript hash): both sides hold the same keys and saw the same messages"
+        f'"{side} finished", hash of the handshake messages so far), its first 12 bytes'
+        f"{_cite('tls12-finished')}: both sides hold the same keys and saw the same messages"
     )
 
 
@@ -374,11 +480,14 @@ def _fixed(text: str) -> Any:
 _EXPLAINERS: dict[str, Any] = {
     "ClientHello": _client_hello,
     "HelloRetryRequest": _fixed(
-        "the server wants a key share for another group: the client sends a new ClientHello"
+        "the server wants a key share for another group: the client sends a new ClientHello; "
+        "the transcript now starts with message_hash, the hash of the first ClientHello"
+        + _cite("tls13-hello-retry")
     ),
     "ServerHello": _server_hello,
     "EncryptedExtensions": _fixed(
-        "the first message under the server's handshake key: the extensions that no key depends on"
+        "the first message under the server's handshake key: the extensions that no key "
+        "depends on" + _cite("tls13-encrypted-extensions")
     ),
     "Certificate": _certificate,
     "CertificateStatus": _certificate_status,
@@ -389,22 +498,30 @@ _EXPLAINERS: dict[str, Any] = {
     "ChangeCipherSpec": _change_cipher_spec,
     "CertificateVerify": lambda step, f, ctx: (
         "the server signs the transcript with its certificate's private key "
-        f"({f.get('signature_scheme', '?')}): proof that it holds that key"
+        f'({f.get("signature_scheme", "?")}): 64 spaces, "TLS 1.3, server '
+        'CertificateVerify", a zero byte, then the transcript hash up to its Certificate'
+        f"{_cite('tls13-certificate-verify')}: proof that it holds that key"
     ),
     "Finished": _finished,
     "NewSessionTicket": lambda step, f, ctx: (
         f"a ticket for resuming this session later (valid {f.get('ticket_lifetime', '?')} s), "
         "under the server's application key"
+        + (
+            ': its PSK = HKDF-Expand-Label(resumption master secret, "resumption", '
+            f"ticket_nonce, hash length){_cite('tls13-ticket')}"
+            if ctx.tls13
+            else ""
+        )
     ),
     "EarlyData": lambda step, f, ctx: (
         f"0-RTT: {step.size} bytes of application data right behind the ClientHello, under "
         "the client's early key, before the server answered: whoever copies this flight "
-        "can send it again (replay)"
+        f"can send it again (replay){_cite('tls13-early-data')}"
     ),
     "EarlyDataAnswer": _early_data_answer,
     "EndOfEarlyData": _fixed(
         "the last message under the early key: 0-RTT data ends here, the handshake key "
-        "protects what follows"
+        "protects what follows" + _cite("tls13-end-of-early-data")
     ),
     "CertificateRequest": lambda step, f, ctx: (
         "the server asks for the client's certificate"
@@ -423,6 +540,15 @@ _EXPLAINERS: dict[str, Any] = {
 
 def key_schedule(report: Report) -> str:
     """Where the secrets come from and which keys protect what, for the whole handshake."""
+    return _resolve(_key_schedule(report))
+
+
+def key_schedule_cited(report: Report) -> tuple[str, ...]:
+    """The ids of the claims key_schedule() makes."""
+    return tuple(_CITE.findall(_key_schedule(report)))
+
+
+def _key_schedule(report: Report) -> str:
     ctx = Context.of(report)
     if ctx.kind is KeyExchange.UNKNOWN or report.version is None:
         return ""  # no keys were derived for application data
@@ -430,23 +556,29 @@ def key_schedule(report: Report) -> str:
         psk = "the ticket's PSK + " if ctx.resumed else ""
         return (
             f"{psk}(EC)DHE shared secret ({ctx.group}) -> HKDF -> handshake keys "
-            "(EncryptedExtensions .. Finished) -> master secret -> application keys "
-            "(application data, tickets)"
+            f"(EncryptedExtensions .. Finished){_cite('tls13-handshake-secret')} -> master "
+            f"secret -> application keys (application data, tickets)"
+            f"{_cite('tls13-application-secret')}"
         )
     if ctx.resumed:
         return (
             "no key exchange: the resumed session's master secret + the new randoms -> "
-            "session keys (Finished, application data)"
+            f"session keys (Finished, application data){_cite('tls12-resumption')}"
         )
     premaster = (
         "premaster secret chosen by the client, sent encrypted to the server's RSA key"
+        + _cite("tls12-rsa-premaster")
         if ctx.kind is KeyExchange.RSA
         else f"premaster secret = ECDH shared secret of both ephemeral {ctx.group} keys"
+        + _cite("tls12-ecdhe-premaster")
     )
     master = (
         "master secret (PRF over the session hash of the handshake so far: extended master "
-        "secret, RFC 7627)"
+        f"secret){_cite('tls12-extended-master-secret')}"
         if ctx.ems
-        else "master secret (PRF with both randoms)"
+        else f"master secret (PRF with both randoms){_cite('tls12-master-secret')}"
     )
-    return f"{premaster} -> {master} -> session keys (Finished, application data)"
+    return (
+        f"{premaster} -> {master} -> session keys (Finished, application data)"
+        f"{_cite('tls12-key-block')}"
+    )
