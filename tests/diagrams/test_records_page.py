@@ -15,13 +15,17 @@ import jsonschema
 from tests.diagrams.reports import load
 from tests.tls.tlshelpers import HOST, pki, selector_for
 from tlssim.diagrams.page import diagram_fragment
-from tlssim.report.model import Report
+from tlssim.report.model import Capture, Report
 from tlssim.report.records import records_of, render_records, to_dicts
 from tlssim.tls import ClientConfig, ClientConnection, ServerConfig, ServerConnection, events
 
 
-def _recorded() -> tuple[bytes, bytes, list[str]]:
-    """An in-memory TLS 1.3 handshake with application data: the bytes each side sent."""
+def _recorded(
+    order: list[tuple[str, int]] | None = None,
+) -> tuple[bytes, bytes, list[str]]:
+    """An in-memory TLS 1.3 handshake with application data: the bytes each side sent (and,
+    into `order`, each chunk's sender and size as they crossed)."""
+    order = [] if order is None else order
     client = ClientConnection(ClientConfig(server_name=HOST, entropy=os.urandom))
     server = ServerConnection(
         ServerConfig(entropy=os.urandom, certificate_selector=selector_for(pki().keys["ecdsa"]))
@@ -32,10 +36,12 @@ def _recorded() -> tuple[bytes, bytes, list[str]]:
         out = client.data_to_send()
         sent += out
         if out:
+            order.append(("client", len(out)))
             server.receive_data(out)
         back = server.data_to_send()
         received += back
         if back:
+            order.append(("server", len(back)))
             new = client.receive_data(back)
             while client.awaiting_certificate_decision:
                 new += client.accept_certificate()
@@ -43,6 +49,7 @@ def _recorded() -> tuple[bytes, bytes, list[str]]:
     client.send_application_data(b"hello")
     out = client.data_to_send()
     sent += out
+    order.append(("client", len(out)))
     server.receive_data(out)
     keylog = [e.keylog_line() for e in evs if isinstance(e, events.SecretDerived)]
     return bytes(sent), bytes(received), keylog
@@ -66,3 +73,26 @@ def test_records_travel_in_the_report_and_the_page_lists_them() -> None:
     assert "Records on the wire" in page
     assert "server handshake traffic secret" in page
     assert re.search(r"<summary>EncryptedExtensions, length \d+</summary>", page)
+
+
+def test_the_page_lists_the_records_in_wire_order() -> None:
+    order: list[tuple[str, int]] = []
+    sent, received, keylog = _recorded(order)
+    capture = Capture(client_to_server=sent, server_to_client=received, order=tuple(order))
+    report = dataclasses.replace(load("tls13"), capture=capture, keylog=tuple(keylog))
+    back = Report.from_json(report.to_json())
+    assert back.capture is not None and back.capture.order == tuple(order)
+    page = diagram_fragment(back)
+    names = re.findall(r"<summary>(\w+), length \d+</summary>", page)
+    # The server's flight, its Finished included, before the client's Finished.
+    assert names[:7] == [
+        "ClientHello",
+        "ServerHello",
+        "EncryptedExtensions",
+        "Certificate",
+        "CertificateVerify",
+        "Finished",
+        "Finished",
+    ], names
+    senders = re.findall(r'<tr class="(client|server)">', page)
+    assert senders[:2] == ["client", "server"], senders
