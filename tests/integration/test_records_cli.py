@@ -106,6 +106,11 @@ def test_the_console_detail_lists_the_records_without_a_secret(
             time.sleep(0.2)
     assert "Records on the wire" in detail["html"]
     assert "client application traffic secret" in detail["html"]
+    # In wire order: the server's Finished before the client's.
+    names = re.findall(r"<summary>(\w+), length \d+</summary>", detail["html"])
+    assert names[:2] == ["ClientHello", "ServerHello"], names
+    finished = [at for at, name in enumerate(names) if name == "Finished"]
+    assert len(finished) == 2 and names.index("CertificateVerify") < finished[0], names
     assert not re.search(r"[0-9a-f]{64} [0-9a-f]{64}", detail["html"])
 
 
