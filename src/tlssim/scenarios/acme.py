@@ -334,10 +334,10 @@ FAULTS: Final = (
     AcmeFault(
         name="acme-retry-after",
         description="the ACME service asks for Retry-After: 3 on pending and processing "
-        "resources (validation takes 1 s): the client waits it out each time, and gets its "
-        "certificate",
-        faults={"retry_after_s": 3, "validation_delay_s": 1.0},
-        expect=AcmeExpect(issued=True, waits_for_s=3),
+        "resources (validation takes 4 s): the client waits it out after answering the "
+        "challenge and after polling the pending authorization, and gets its certificate",
+        faults={"retry_after_s": 3, "validation_delay_s": 4.0},
+        expect=AcmeExpect(issued=True, polls_at_least=1, waits_for_s=3),
     ),
     AcmeFault(
         name="acme-validation-connection-reset",

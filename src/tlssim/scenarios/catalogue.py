@@ -398,6 +398,8 @@ ACME_FAULTS: tuple[Scenario, ...] = tuple(
         description=f"{fault.description} (expected: {fault.expect.describe()})",
         procedure=fault.procedure,
         expect=Expect(ok=fault.expect.issued),
+        # What the client went through (retries, polls, waits) is worth reading on a pass.
+        measures=True,
     )
     for fault in acme.FAULTS
 )
