@@ -80,6 +80,7 @@ def test_updates_the_settings_would_refuse_are_malformed(tmp_path: Path) -> None
             {"retry_after_s": 86401},
             {"validation_delay_s": 3601},
             {"validation_delay_s": True},
+            {"finalize_delay_s": float("inf")},
             {"no_such_fault": 1},
             [1, 2],
         ):
@@ -91,6 +92,7 @@ def test_updates_the_settings_would_refuse_are_malformed(tmp_path: Path) -> None
             "retry_after_s": 0,
             "validation_delay_s": 0.0,
             "validation_fail": 0.0,
+            "finalize_delay_s": 0.0,
             "refused_nonces": 0,
             "failed_validations": 0,
         }
@@ -155,9 +157,13 @@ def test_the_settings_set_the_faults_at_start_and_name_the_admin_token(tmp_path:
     from tlssim.services import settings as st
     from tlssim.services.acme_settings import AcmeSettings
 
-    env = {"TLSSIM_DATA_DIR": str(tmp_path), "TLSSIM_ACME_VALIDATION_FAIL": "0.25"}
+    env = {
+        "TLSSIM_DATA_DIR": str(tmp_path),
+        "TLSSIM_ACME_VALIDATION_FAIL": "0.25",
+        "TLSSIM_ACME_FINALIZE_DELAY_S": "2",
+    }
     settings = AcmeSettings.from_env(env)
-    assert settings.faults.validation_fail == 0.25
+    assert (settings.faults.validation_fail, settings.faults.finalize_delay_s) == (0.25, 2.0)
     assert (settings.admin_token, settings.ca_data_dir) == ("", tmp_path / "ca")
     assert AcmeSettings.from_env(env | {"TLSSIM_ADMIN_TOKEN": "x"}).admin_token == "x"
     try:
@@ -172,3 +178,30 @@ def test_the_settings_set_the_faults_at_start_and_name_the_admin_token(tmp_path:
     (tmp_path / "ca" / "admin-token").write_text("from-the-file\n")
     assert admin_token(env) == "from-the-file"
     assert admin_token(env | {"TLSSIM_ADMIN_TOKEN": "set"}) == "set"
+
+
+def test_a_slow_finalization_leaves_the_order_processing_then_valid(tmp_path: Path) -> None:
+    async def body(lab: Lab) -> None:
+        client = lab.client()
+        await client.register()
+        order = await client.order(("dns", "slowly.tlssim.test"))
+        order_url = str(order.headers["Location"])
+        authz_url = order.json()["authorizations"][0]
+        authz = (await client.post(authz_url, None)).json()
+        challenge = next(c for c in authz["challenges"] if c["type"] == "http-01")
+        lab.responder.answers[challenge["token"]] = client.key_authorization(challenge["token"])
+        await client.post(challenge["url"], {})
+        ready = await client.wait(order_url, ("ready", "invalid"))
+        await control(lab, {"finalize_delay_s": 0.5, "retry_after_s": 2})
+        csr = b64(csr_for(["slowly.tlssim.test"]))
+        finalized = await client.post(ready["finalize"], {"csr": csr})
+        assert finalized.status == 200
+        assert finalized.json()["status"] == "processing"
+        assert finalized.headers["Retry-After"] == "2"
+        assert "certificate" not in finalized.json()
+        valid = await client.wait(order_url, ("valid", "invalid"))
+        assert valid["status"] == "valid" and valid["certificate"]
+        chain = await client.post(valid["certificate"], None)
+        assert chain.body.startswith(b"-----BEGIN CERTIFICATE-----")
+
+    run(tmp_path, body)

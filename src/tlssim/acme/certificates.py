@@ -3,6 +3,7 @@ order, the authority issues, and the chain is downloaded as PEM."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
@@ -37,13 +38,33 @@ class Certificates:
         check_csr(csr_der, order)
         trace_id_var.set(order.trace_id)
         order.status = "processing"
+        if delay_s := core.faults.finalize_delay_s:
+            # The finalize fault: the order stays processing (with Retry-After) while the
+            # issuance waits, as a CA that issues in the background answers (RFC 8555 7.4).
+            core.start(self._issue_later(order, csr_der, delay_s))
+            return self.orders.response(request, order)
         try:
-            chain, serial = await core.issuer.issue(
-                csr_der, int(core.policy.lifetime.total_seconds())
-            )
+            await self._issue(order, csr_der)
         except AcmeProblem as problem:
             order.status, order.error = "invalid", problem
             raise
+        return self.orders.response(request, order)
+
+    async def _issue_later(self, order: Order, csr_der: bytes, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        try:
+            await self._issue(order, csr_der)
+        except AcmeProblem as problem:
+            order.status, order.error = "invalid", problem
+        except Exception:
+            log.exception("issuance for order %s crashed", order.id)
+            order.status = "invalid"
+            order.error = AcmeProblem("serverInternal", "issuance failed unexpectedly")
+
+    async def _issue(self, order: Order, csr_der: bytes) -> None:
+        """Has the authority issue for the order's CSR; the order becomes valid."""
+        core = self.core
+        chain, serial = await core.issuer.issue(csr_der, int(core.policy.lifetime.total_seconds()))
         leaf = x509.load_der_x509_certificate(chain[0])
         ari = ari_cert_id(leaf)
         state = core.state
@@ -64,7 +85,6 @@ class Certificates:
             {"order": order.id, "serial": serial, "identifiers": names},
             trace_id=order.trace_id,
         )
-        return self.orders.response(request, order)
 
     async def certificate(self, request: web.Request) -> web.Response:
         req = await self.core.verify(request)

@@ -1,6 +1,7 @@
 """Misbehaviour on purpose (docs/acme.md, "Faults on purpose"): refused nonces, slow or
-failing validations, a longer Retry-After. Set at start (TLSSIM_ACME_* settings) and
-changed at run time through the admin control (`/admin/faults`, the admin token)."""
+failing validations, a slow finalization, a longer Retry-After. Set at start (the
+TLSSIM_ACME_* settings) and changed at run time through the admin control (`/admin/faults`,
+the admin token)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ class Faults:
     retry_after_s: int = 1
     #: Share of validations that fail after connecting (incorrectResponse), spread evenly.
     validation_fail: float = 0.0
+    #: Seconds a finalized order stays processing before the authority issues (0: at once).
+    finalize_delay_s: float = 0.0
 
     def document(self, validation_delay_s: float) -> dict[str, Any]:
         return {
@@ -31,12 +34,13 @@ class Faults:
             "retry_after_s": self.retry_after_s,
             "validation_delay_s": validation_delay_s,
             "validation_fail": self.validation_fail,
+            "finalize_delay_s": self.finalize_delay_s,
         }
 
 
 def changed(faults: Faults, delay_s: float, update: object) -> tuple[Faults, float]:
     """The faults and validation delay after an admin update (a JSON object naming any of
-    the four); malformed when a name or a value is not one the settings would take."""
+    the five); malformed when a name or a value is not one the settings would take."""
     if not isinstance(update, dict):
         raise AcmeProblem.malformed("the faults are a JSON object")
     unknown = set(update) - set(faults.document(delay_s))
@@ -46,6 +50,10 @@ def changed(faults: Faults, delay_s: float, update: object) -> tuple[Faults, flo
     for name in ("nonce_reject", "validation_fail"):
         if name in update:
             values[name] = _number(update[name], name, 1.0)
+    if "finalize_delay_s" in update:
+        values["finalize_delay_s"] = _number(
+            update["finalize_delay_s"], "finalize_delay_s", MAX_DELAY_S
+        )
     if "retry_after_s" in update:
         value = update["retry_after_s"]
         if not isinstance(value, int) or isinstance(value, bool):

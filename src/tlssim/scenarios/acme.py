@@ -31,7 +31,13 @@ Handshake = Callable[[dict[str, Any]], Awaitable[Report]]
 Procedure = Callable[[FaultsApi, Endpoints, Handshake], Awaitable[tuple[bool, str]]]
 
 # The service's faults a scenario may set, and what they are put back to.
-FAULT_NAMES: Final = ("nonce_reject", "retry_after_s", "validation_delay_s", "validation_fail")
+FAULT_NAMES: Final = (
+    "nonce_reject",
+    "retry_after_s",
+    "validation_delay_s",
+    "validation_fail",
+    "finalize_delay_s",
+)
 
 
 async def _bundle(endpoints: Endpoints) -> str:
@@ -97,8 +103,10 @@ class AcmeExpect:
     polls_at_least: int = 0
     #: ... and saw the validation settle no sooner than this.
     validation_at_least_s: float = 0.0
-    #: A Retry-After of this many seconds was given, and every one was waited out.
+    #: A Retry-After of this many seconds was given (by each of `waits_on`, when named), and
+    #: every one was waited out.
     waits_for_s: int = 0
+    waits_on: tuple[str, ...] = ()
     #: The service refused at least one nonce (a real client's run).
     nonces_refused: bool = False
     #: Words the real client's output must contain.
@@ -128,7 +136,8 @@ class AcmeExpect:
         if self.validation_at_least_s:
             parts.append(f"validation took at least {self.validation_at_least_s:g} s")
         if self.waits_for_s:
-            parts.append(f"waited at least Retry-After {self.waits_for_s} s each time asked")
+            on = f" ({', '.join(self.waits_on)})" if self.waits_on else ""
+            parts.append(f"waited at least Retry-After {self.waits_for_s} s each time asked{on}")
         if self.says:
             parts.append(f"the client says {self.says!r}")
         return "; ".join(parts)
@@ -219,9 +228,11 @@ def judge(expect: AcmeExpect, seen: Observed) -> list[str]:
         if lab.validation_s < expect.validation_at_least_s:
             wrong.append(f"validation in {lab.validation_s:.2f} s")
         if expect.waits_for_s:
-            asked = [w for w in lab.waits if w.asked_s == expect.waits_for_s]
-            if not asked or any(w.waited_s < w.asked_s for w in lab.waits):
-                wrong.append("Retry-After not given or not waited out")
+            asked = {w.resource for w in lab.waits if w.asked_s == expect.waits_for_s}
+            if not asked or not set(expect.waits_on) <= asked:
+                wrong.append(f"Retry-After {expect.waits_for_s} s not given by each")
+            if any(w.waited_s < w.asked_s for w in lab.waits):
+                wrong.append("a Retry-After not waited out")
     run = seen.run
     if run is not None and expect.says and expect.says not in run.output:
         wrong.append(f"{run.client} does not say {expect.says!r}: {run.output[-300:]!r}")
@@ -334,10 +345,16 @@ FAULTS: Final = (
     AcmeFault(
         name="acme-retry-after",
         description="the ACME service asks for Retry-After: 3 on pending and processing "
-        "resources (validation takes 4 s): the client waits it out after answering the "
-        "challenge and after polling the pending authorization, and gets its certificate",
-        faults={"retry_after_s": 3, "validation_delay_s": 4.0},
-        expect=AcmeExpect(issued=True, polls_at_least=1, waits_for_s=3),
+        "resources (validation takes 4 s, issuance 1 s after finalize): the client waits it "
+        "out after answering the challenge, polling the pending authorization and "
+        "finalizing, and gets its certificate",
+        faults={"retry_after_s": 3, "validation_delay_s": 4.0, "finalize_delay_s": 1.0},
+        expect=AcmeExpect(
+            issued=True,
+            polls_at_least=1,
+            waits_for_s=3,
+            waits_on=("challenge", "authorization", "finalize"),
+        ),
     ),
     AcmeFault(
         name="acme-validation-connection-reset",

@@ -75,6 +75,7 @@ class AcmeSettings:
                 nonce_reject=_fraction_or_seconds(e, "TLSSIM_ACME_NONCE_REJECT", 1.0),
                 retry_after_s=e.integer("TLSSIM_ACME_RETRY_AFTER_S", 1, 0, 86400),
                 validation_fail=_fraction_or_seconds(e, "TLSSIM_ACME_VALIDATION_FAIL", 1.0),
+                finalize_delay_s=_fraction_or_seconds(e, "TLSSIM_ACME_FINALIZE_DELAY_S", 3600.0),
             ),
         )
 

@@ -592,6 +592,11 @@ ACME_SETTINGS: Final = tuple(
             "share of validations refused after connecting, as incorrectResponse (0 to 1, a fault)",
         ),
         (
+            "TLSSIM_ACME_FINALIZE_DELAY_S",
+            "0",
+            "seconds a finalized order stays processing before the ca issues (a fault)",
+        ),
+        (
             "TLSSIM_ACME_RETRY_AFTER_S",
             "1",
             "Retry-After seconds on pending and processing orders, authorizations, challenges",
