@@ -239,7 +239,10 @@ class Lab:
 
 @contextlib.asynccontextmanager
 async def running_lab(
-    data_dir: Path, policy: AcmePolicy | None = None, faults: Faults | None = None
+    data_dir: Path,
+    policy: AcmePolicy | None = None,
+    faults: Faults | None = None,
+    admin_token: str = "",
 ) -> AsyncIterator[Lab]:
     """The ACME server over plain HTTP on a free loopback port, an http-01 responder on
     another, and a real Authority behind it."""
@@ -258,6 +261,7 @@ async def running_lab(
         policy or AcmePolicy(),
         Validator(http01_port=http01_port, timeout_s=5),
         faults=faults or Faults(retry_after_s=0),
+        admin=(lambda presented: presented == admin_token) if admin_token else None,
     )
     runner = web.AppRunner(server.app())
     await runner.setup()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Final
 
+from tlssim.pki.admin import ADMIN_TOKEN_FILE
 from tlssim.topology import endpoints as ep
 
 ACME_PORT: Final = 14000
@@ -21,3 +23,14 @@ def client_view(env: Mapping[str, str] | None = None) -> tuple[str, int]:
     address = e.get("TLSSIM_ACME_ADDR", "").strip() or f"{host}:{ACME_PORT}"
     port = e.get("TLSSIM_ACME_HTTP_PORT", "").strip()
     return f"https://{address}/directory", int(port) if port.isdigit() else HTTP01_PORT
+
+
+def admin_token(env: Mapping[str, str] | None = None) -> str:
+    """The deployment's admin token, as the command line finds it: TLSSIM_ADMIN_TOKEN, else
+    the local ca's admin-token file (empty when neither)."""
+    e = os.environ if env is None else env
+    if token := e.get("TLSSIM_ADMIN_TOKEN", "").strip():
+        return token
+    state = e.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    path = Path(e.get("TLSSIM_DATA_DIR") or Path(state) / "tlssim") / "ca" / ADMIN_TOKEN_FILE
+    return path.read_text(encoding="ascii").strip() if path.exists() else ""

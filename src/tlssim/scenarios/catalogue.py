@@ -9,6 +9,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 
 from tlssim.pki import throwaway
+from tlssim.scenarios import acme
 from tlssim.scenarios.model import Expect, Fault, Scenario
 from tlssim.topology import vhosts
 
@@ -389,6 +390,20 @@ ACME_VALIDATION: tuple[Scenario, ...] = (
     ),
 )
 
+# Faults of the ACME service itself, and a toxic on its validation link; the expected
+# outcome of each is an acme.AcmeExpect, checked by its procedure.
+ACME_FAULTS: tuple[Scenario, ...] = tuple(
+    Scenario(
+        name=fault.name,
+        description=f"{fault.description} (expected: {fault.expect.describe()})",
+        procedure=fault.procedure,
+        expect=Expect(ok=fault.expect.issued),
+        # What the client went through (retries, polls, waits) is worth reading on a pass.
+        measures=True,
+    )
+    for fault in acme.FAULTS
+)
+
 SCENARIOS: tuple[Scenario, ...] = (
     _host_scenarios()
     + _latency_scenarios()
@@ -401,4 +416,5 @@ SCENARIOS: tuple[Scenario, ...] = (
     + AIA_CHASE
     + (CA_DOWN_AT_SERVER_START, REPLAYED_0RTT)
     + ACME_VALIDATION
+    + ACME_FAULTS
 )

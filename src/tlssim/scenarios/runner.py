@@ -169,6 +169,7 @@ PROCEDURES = {
     "replayed_0rtt": replay.replayed_0rtt,
     "acme_validation_link_slow": acme.validation_link_slow,
     "acme_validation_link_down": acme.validation_link_down,
+    **acme.PROCEDURES,
 }
 
 

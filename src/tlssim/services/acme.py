@@ -27,7 +27,12 @@ from tlssim import rpcutil
 from tlssim.acme.problems import AcmeProblem
 from tlssim.acme.server import AcmeServer
 from tlssim.clock import Clock
-from tlssim.pki.enrollment import ENROLLMENT_TOKEN_METADATA_KEY, CredentialMissing, read_token
+from tlssim.pki.enrollment import (
+    ENROLLMENT_TOKEN_METADATA_KEY,
+    AdminToken,
+    CredentialMissing,
+    read_token,
+)
 from tlssim.pki.profiles import ACME_PROFILE
 from tlssim.rpc.v1 import ca_pb2, ca_pb2_grpc
 from tlssim.services import runtime
@@ -161,8 +166,14 @@ async def serve(settings: AcmeSettings, clock: Clock) -> None:
     channel = rpcutil.open_channel(settings.ca, traced=False)
     issuer = CaIssuer(channel, settings.enrollment_token_file)
     traces = TraceLog("acme")
+    admin = AdminToken(settings.ca_data_dir, settings.admin_token)
     server = AcmeServer(
-        issuer, settings.policy, settings.validator, faults=settings.faults, traces=traces
+        issuer,
+        settings.policy,
+        settings.validator,
+        faults=settings.faults,
+        traces=traces,
+        admin=admin.matches,
     )
     runner = web.AppRunner(server.app(), handle_signals=False, access_log=None)
     try:

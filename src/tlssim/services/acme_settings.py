@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Final
 
 from tlssim.acme.addresses import ACME_GRPC_PORT, ACME_PORT
+from tlssim.acme.faults import Faults
 from tlssim.acme.policy import AcmePolicy, IpNetwork, parse_resolve
-from tlssim.acme.server import Faults
 from tlssim.acme.validation import Validator
 from tlssim.services import settings as st
 from tlssim.topology import endpoints as ep
@@ -29,6 +29,10 @@ class AcmeSettings:
     grpc_listen: str
     ca: str
     enrollment_token_file: Path
+    # The admin token that may change the faults at run time (the ca's, followed as the
+    # ca follows it): configured, else the ca's admin-token file in ca_data_dir.
+    admin_token: str
+    ca_data_dir: Path
     policy: AcmePolicy
     validator: Validator
     faults: Faults
@@ -44,6 +48,8 @@ class AcmeSettings:
             grpc_listen=e.listen("TLSSIM_LISTEN", grpc_own),
             ca=e.endpoints().ca,
             enrollment_token_file=_token_file(e),
+            admin_token=e.text("TLSSIM_ADMIN_TOKEN"),
+            ca_data_dir=e.data_dir() / "ca",
             policy=AcmePolicy(
                 zones=_zones(e.text("TLSSIM_ACME_ZONES", "tlssim.test")),
                 ip_networks=_networks(e.text("TLSSIM_ACME_IP_NETWORKS", "127.0.0.0/8,::1/128")),
@@ -68,6 +74,8 @@ class AcmeSettings:
             faults=Faults(
                 nonce_reject=_fraction_or_seconds(e, "TLSSIM_ACME_NONCE_REJECT", 1.0),
                 retry_after_s=e.integer("TLSSIM_ACME_RETRY_AFTER_S", 1, 0, 86400),
+                validation_fail=_fraction_or_seconds(e, "TLSSIM_ACME_VALIDATION_FAIL", 1.0),
+                finalize_delay_s=_fraction_or_seconds(e, "TLSSIM_ACME_FINALIZE_DELAY_S", 3600.0),
             ),
         )
 

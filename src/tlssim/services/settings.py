@@ -514,8 +514,8 @@ ENROLLMENT_TOKEN_FILE: Final = Setting(
 )
 
 # The ACME service's own settings (docs/acme.md), read by services/acme_settings.py; it
-# also reads TLSSIM_CA_ADDR, TLSSIM_LISTEN, TLSSIM_DATA_DIR, TLSSIM_ENROLLMENT_TOKEN_FILE and
-# the log settings.
+# also reads TLSSIM_CA_ADDR, TLSSIM_LISTEN, TLSSIM_DATA_DIR, TLSSIM_ENROLLMENT_TOKEN_FILE,
+# TLSSIM_ADMIN_TOKEN (for its faults control) and the log settings.
 ACME_SETTINGS: Final = tuple(
     _text(name, "", meaning, ("acme",), shown=shown)
     for name, shown, meaning in (
@@ -585,6 +585,16 @@ ACME_SETTINGS: Final = tuple(
             "TLSSIM_ACME_VALIDATION_DELAY_S",
             "0",
             "seconds each validation waits before it connects (a fault)",
+        ),
+        (
+            "TLSSIM_ACME_VALIDATION_FAIL",
+            "0",
+            "share of validations refused after connecting, as incorrectResponse (0 to 1, a fault)",
+        ),
+        (
+            "TLSSIM_ACME_FINALIZE_DELAY_S",
+            "0",
+            "seconds a finalized order stays processing before the ca issues (a fault)",
         ),
         (
             "TLSSIM_ACME_RETRY_AFTER_S",
