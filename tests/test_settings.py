@@ -221,3 +221,59 @@ def test_the_faults_limits_and_the_web_host_names_are_read_and_checked() -> None
     assert st.ConsoleSettings.from_env({"TLSSIM_HTTP_HOSTS": "*"}).http_hosts is None
     with pytest.raises(st.SettingsError, match="TLSSIM_FAULTS_MAX_CONNECTIONS"):
         st.FaultsSettings.from_env({"TLSSIM_FAULTS_MAX_CONNECTIONS": "0"})
+
+
+#: Addresses with no port, a port that is not one, or one out of range.
+NOT_HOST_PORT = ["noport", "host:", ":8080", "host:0", "host:65536", "host:http", "[::1]"]
+
+
+@pytest.mark.parametrize("bad", NOT_HOST_PORT)
+@pytest.mark.parametrize("setting", st.ADDRESSES, ids=lambda s: s.name)
+def test_an_address_that_is_not_host_port_is_refused_in_one_line_by_name(
+    setting: st.Setting[str], bad: str
+) -> None:
+    with pytest.raises(st.SettingsError) as refused:
+        setting.get({setting.name: bad}, setting.services[0])
+    assert str(refused.value) == (
+        f"{setting.name}: expected HOST:PORT with a port from 1 to 65535, got {bad!r}"
+    )
+
+
+@pytest.mark.parametrize("setting", st.ADDRESSES, ids=lambda s: s.name)
+def test_a_host_port_address_is_taken_as_given(setting: st.Setting[str]) -> None:
+    for good in ("ca:1", "10.0.0.7:65535", "[::1]:50051"):
+        assert setting.get({setting.name: good}, setting.services[0]) == good
+
+
+def test_every_address_variable_is_checked() -> None:
+    """Every documented HOST:PORT variable is one of the checked addresses (the ACME
+    service's two are read by acme_addresses, and by the ACME service's own settings)."""
+    named = {v.name for v in st.VARIABLES if v.name.endswith(("_ADDR", "_API"))}
+    acme = {"TLSSIM_ACME_ADDR", "TLSSIM_ACME_GRPC_ADDR"}
+    assert named == {s.name for s in st.ADDRESSES} | acme
+    for variable in sorted(acme):
+        with pytest.raises(st.SettingsError, match=f"^{variable}: expected HOST:PORT"):
+            st.acme_addresses({variable: "noport"})
+    assert st.acme_addresses({"TLSSIM_HOST": "lab"}) == ("lab:14000", "lab:50055")
+
+
+@pytest.mark.parametrize("service", sorted(st.SETTINGS_CLASSES))
+def test_a_service_refuses_a_bad_address_it_reads_by_its_name(service: str) -> None:
+    """Also the service's own address, whose port it binds (once reported as TLSSIM_LISTEN)."""
+    settings_class = st.SETTINGS_CLASSES[service]
+    read = {st.setting_of(settings_class, f.name) for f in dataclasses.fields(settings_class)}
+    own = {"faults": "TLSSIM_FAULTS_API", "console": "TLSSIM_CONSOLE_ADDR"}
+    names = {s.name for s in read if s in st.ADDRESSES} | {
+        own.get(service, f"TLSSIM_{service.upper()}_ADDR")
+    }
+    for name in sorted(names):
+        with pytest.raises(st.SettingsError, match=f"^{name}: expected HOST:PORT"):
+            settings_class.from_env({name: "noport"})  # type: ignore[attr-defined]
+
+
+def test_the_command_line_takes_the_faults_api_as_a_url_too() -> None:
+    assert st.faults_api_url({}) == "127.0.0.1:8474"
+    assert st.faults_api_url({"TLSSIM_FAULTS_API": "http://[::1]:8474/"}) == "http://[::1]:8474/"
+    for bad in ("http://faults/", "ftp://faults:21", "faults"):
+        with pytest.raises(st.SettingsError, match=r"^TLSSIM_FAULTS_API: expected HOST:PORT"):
+            st.faults_api_url({"TLSSIM_FAULTS_API": bad})

@@ -23,7 +23,13 @@ from tlssim.client.request import (
     USABLE_SUITES,
 )
 from tlssim.pki.reasons import REVOCATION_REASONS
-from tlssim.services.settings import FEED_MAX_AGE_S
+from tlssim.services.settings import (
+    CA_ADDR,
+    CLIENT_ADDR,
+    FEED_MAX_AGE_S,
+    SERVER_ADDR,
+    check_address,
+)
 from tlssim.terminal import guarded_output
 from tlssim.tls import ProtocolVersion
 from tlssim.topology import endpoints as ep
@@ -374,10 +380,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 async def _health(args: argparse.Namespace) -> int:
-    try:
-        ep.split_host_port(args.address)
-    except ValueError as exc:
-        raise CliError(f"health: {exc}") from None
+    check_address("health ADDRESS", args.address)
     if not await rpcutil.is_serving(args.address, timeout=2.0):
         raise CliError(
             f"{args.address} does not answer the gRPC health check as SERVING", Exit.UNAVAILABLE
@@ -429,7 +432,7 @@ async def _handshake(args: argparse.Namespace) -> int:
     )
     if args.allow_legacy:
         print(f"--allow-legacy: offering {ALLOW_LEGACY_ENABLES}", file=sys.stderr)
-    address = ep.Endpoints.from_env().client
+    address = CLIENT_ADDR.get(os.environ)
     async with rpcutil.open_channel(address) as channel:
         stub = client_pb2_grpc.TlsClientStub(channel)
         result = await stub.RunHandshake(request, timeout=30)
@@ -518,7 +521,7 @@ async def _ca(args: argparse.Namespace) -> int:
     if args.ca_command == "rotate-credentials":
         return _rotate_credentials(args)
 
-    address = ep.Endpoints.from_env().ca
+    address = CA_ADDR.get(os.environ)
     async with rpcutil.open_channel(address) as channel:
         stub = ca_pb2_grpc.CertificateAuthorityStub(channel)
         if args.ca_command == "bundle":
@@ -639,7 +642,7 @@ async def _server(args: argparse.Namespace) -> int:
         )
     if not Path(args.output).resolve().parent.is_dir():
         raise CliError(f"{args.output}: no such directory", Exit.FILE)
-    async with rpcutil.open_channel(ep.Endpoints.from_env().server) as channel:
+    async with rpcutil.open_channel(SERVER_ADDR.get(os.environ)) as channel:
         reply = await server_pb2_grpc.LabKeysStub(channel).ExportHostKey(
             server_pb2.ExportHostKeyRequest(host=args.host, key_type=args.key_type),
             timeout=10,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from tlssim.services.settings.acme import ACME_SETTINGS
+from tlssim.services.settings.acme import ACME_SETTINGS, acme_addresses
 from tlssim.services.settings.ca import CaSettings
 from tlssim.services.settings.client import ClientSettings
 from tlssim.services.settings.console import ConsoleSettings
@@ -37,8 +37,16 @@ from tlssim.services.settings.ocsp import FEED_MAX_AGE_S, OcspSettings
 from tlssim.services.settings.page import VARIABLES, markdown
 from tlssim.services.settings.server import ServerSettings
 from tlssim.services.settings.shared import (
+    ADDRESSES,
+    CA_ADDR,
+    CLIENT_ADDR,
+    FAULTS_API,
     METRICS_ADDRS,
+    OCSP_ADDR,
+    SERVER_ADDR,
+    SERVER_TCP_ADDR,
     console_address,
+    faults_api_url,
     log_format,
     log_level,
 )
@@ -46,10 +54,17 @@ from tlssim.services.settings.up import UP_HEALTH_FAIL_DEFAULT_S, UP_HEALTH_FAIL
 
 __all__ = [
     "ACME_SETTINGS",
+    "ADDRESSES",
+    "CA_ADDR",
+    "CLIENT_ADDR",
+    "FAULTS_API",
     "FEED_MAX_AGE_S",
     "METRICS_ADDRS",
     "METRICS_PORTS",
+    "OCSP_ADDR",
     "REQUIRED",
+    "SERVER_ADDR",
+    "SERVER_TCP_ADDR",
     "SETTINGS_CLASSES",
     "UP_HEALTH_FAIL_DEFAULT_S",
     "UP_HEALTH_FAIL_S",
@@ -63,9 +78,11 @@ __all__ = [
     "ServerSettings",
     "Setting",
     "SettingsError",
+    "acme_addresses",
     "check_address",
     "console_address",
     "default_data_dir",
+    "faults_api_url",
     "log_format",
     "log_level",
     "markdown",

@@ -1,10 +1,15 @@
-"""The ACME service's own declarations (docs/acme.md), read by services/acme_settings.py."""
+"""The ACME service's own declarations (docs/acme.md), read by services/acme_settings.py, and
+its addresses as the command line reads them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
+from tlssim.acme.addresses import ACME_GRPC_PORT, ACME_PORT
+from tlssim.services.settings.declaring import Environment
 from tlssim.services.settings.declaring import text as _text
+from tlssim.topology import endpoints as ep
 
 # The ACME service's own settings (docs/acme.md), read by services/acme_settings.py; it
 # also reads TLSSIM_CA_ADDR, TLSSIM_LISTEN, TLSSIM_DATA_DIR, TLSSIM_ENROLLMENT_TOKEN_FILE and
@@ -86,3 +91,14 @@ ACME_SETTINGS: Final = tuple(
         ),
     )
 )
+
+
+def acme_addresses(env: Mapping[str, str]) -> tuple[str, str]:
+    """Where the ACME service answers HTTPS and gRPC, as the command line finds it (each
+    checked as HOST:PORT, by default on $TLSSIM_HOST)."""
+    e = Environment(env)
+    host = e.text("TLSSIM_HOST", ep.DEFAULT_HOST)
+    return (
+        e.address("TLSSIM_ACME_ADDR", f"{host}:{ACME_PORT}"),
+        e.address("TLSSIM_ACME_GRPC_ADDR", f"{host}:{ACME_GRPC_PORT}"),
+    )

@@ -124,6 +124,12 @@ class Environment:
     def endpoints(self) -> ep.Endpoints:
         return ep.Endpoints.from_env(dict(self._env))
 
+    def address(self, variable: str, default: str) -> str:
+        """HOST:PORT from `variable` (`default` when unset), refused unless it is one."""
+        value = self.text(variable, default)
+        check_address(variable, value)
+        return value
+
     def listen(self, variable: str, own_address: str) -> str:
         """Where a service binds: the explicit variable, else the port of its own address."""
         if explicit := self.text(variable):
@@ -137,22 +143,24 @@ class Environment:
 
     def metrics_address(self, service: str) -> str:
         host = self.text("TLSSIM_HOST", ep.DEFAULT_HOST)
-        return self.text(metrics_variable(service), f"{host}:{METRICS_PORTS[service]}")
+        return self.address(metrics_variable(service), f"{host}:{METRICS_PORTS[service]}")
 
     def metrics_listen(self, service: str) -> str:
-        own = self.metrics_address(service)
-        check_address(metrics_variable(service), own)
-        return self.listen("TLSSIM_METRICS_LISTEN", own)
+        return self.listen("TLSSIM_METRICS_LISTEN", self.metrics_address(service))
 
 
 def check_address(variable: str, address: str) -> tuple[str, int]:
-    """(host, port) of HOST:PORT, or a SettingsError that names `variable`."""
+    """(host, port) of HOST:PORT, or a SettingsError that names `variable` (an environment
+    variable or a command-line argument) and the form it wants: the one check of every
+    address tlssim is given."""
     try:
         host, port = ep.split_host_port(address)
-    except ValueError as exc:
-        raise SettingsError(f"{variable}: {exc}") from None
-    if not 0 < port < 65536:
-        raise SettingsError(f"{variable}: port {port} is out of range")
+    except ValueError:
+        host, port = "", 0
+    if not host or not 0 < port < 65536:
+        raise SettingsError(
+            f"{variable}: expected HOST:PORT with a port from 1 to 65535, got {address!r}"
+        )
     return host, port
 
 

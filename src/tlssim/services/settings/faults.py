@@ -94,7 +94,7 @@ FAULTS_MAX_CONNECTIONS_PER_PROXY: Final = integer(
 def _reserved(e: Environment, _: str) -> tuple[str, ...]:
     """The lab's own HTTP surfaces: the faults API, the console, every metrics port."""
     return (
-        e.endpoints().faults_api,
+        FAULTS_API.read(e, "faults"),
         CONSOLE_ADDR.read(e, "console"),
         *(e.metrics_address(service) for service in METRICS_PORTS),
     )

@@ -27,6 +27,7 @@ from tlssim.services.settings.shared import (
     METRICS_LISTEN,
     OCSP_ADDR,
     REPLICA,
+    SERVER_TCP_ADDR,
     ca_folder,
 )
 
@@ -50,7 +51,7 @@ TCP_LISTEN: Final = Setting(
     default="$TLSSIM_LISTEN_HOST and the port of $TLSSIM_SERVER_TCP_ADDR",
     meaning="where the TLS server binds TLS over TCP",
     services=("server",),
-    read=lambda e, _: e.listen("TLSSIM_TCP_LISTEN", e.endpoints().server_tcp),
+    read=lambda e, service: e.listen("TLSSIM_TCP_LISTEN", SERVER_TCP_ADDR.read(e, service)),
 )
 STAPLE_REFRESH_S: Final = seconds(
     "TLSSIM_STAPLE_REFRESH_S",

@@ -13,6 +13,7 @@ from tlssim.services.settings.declaring import (
     Environment,
     Setting,
     SettingsError,
+    check_address,
     metrics_variable,
     text,
 )
@@ -27,16 +28,15 @@ CONSOLE_PORT = 8000
 
 def _own_address(e: Environment, service: str) -> str:
     """The address `service` is reached at, whose port it binds by default."""
-    if service == "console":
-        return CONSOLE_ADDR.read(e, service)
-    own = e.endpoints()
-    return {
-        "ca": own.ca,
-        "ocsp": own.ocsp,
-        "server": own.server,
-        "client": own.client,
-        "faults": own.faults_api,
+    own = {
+        "ca": CA_ADDR,
+        "ocsp": OCSP_ADDR,
+        "server": SERVER_ADDR,
+        "client": CLIENT_ADDR,
+        "faults": FAULTS_API,
+        "console": CONSOLE_ADDR,
     }[service]
+    return own.read(e, service)
 
 
 def _enrollment_token_file(e: Environment, identity: str) -> Path:
@@ -69,26 +69,17 @@ def _log_format(e: Environment, _: str) -> str:
     return value
 
 
-def _address(name: str, default: str, meaning: str, services: tuple[str, ...]) -> Setting[str]:
-    """One of the addresses `endpoints.Endpoints` reads (its default on $TLSSIM_HOST)."""
+def _address(
+    name: str, port: int, meaning: str, services: tuple[str, ...], *, shown: str = ""
+) -> Setting[str]:
+    """A service's HOST:PORT, by default on $TLSSIM_HOST; anything else is refused."""
     return Setting(
         name=name,
-        default=default,
+        default=shown or f"$TLSSIM_HOST:{port}",
         meaning=meaning,
         services=services,
-        read=lambda e, _: getattr(e.endpoints(), _ENDPOINT_FIELDS[name]),
+        read=lambda e, _: e.address(name, f"{e.text('TLSSIM_HOST', ep.DEFAULT_HOST)}:{port}"),
     )
-
-
-_ENDPOINT_FIELDS: Final = {
-    "TLSSIM_CA_ADDR": "ca",
-    "TLSSIM_OCSP_ADDR": "ocsp",
-    "TLSSIM_OCSP_URL": "ocsp_url",
-    "TLSSIM_SERVER_ADDR": "server",
-    "TLSSIM_SERVER_TCP_ADDR": "server_tcp",
-    "TLSSIM_CLIENT_ADDR": "client",
-    "TLSSIM_FAULTS_API": "faults_api",
-}
 
 
 def _metrics_address(service: str, port: int) -> Setting[str]:
@@ -104,43 +95,44 @@ def _metrics_address(service: str, port: int) -> Setting[str]:
 HOST: Final = text("TLSSIM_HOST", ep.DEFAULT_HOST, "host of every default address below", ALL)
 CA_ADDR: Final = _address(
     "TLSSIM_CA_ADDR",
-    f"$TLSSIM_HOST:{ep.CA_PORT}",
+    ep.CA_PORT,
     "where the ca answers gRPC",
     ("ca", "ocsp", "server", "client"),
 )
 OCSP_ADDR: Final = _address(
     "TLSSIM_OCSP_ADDR",
-    f"$TLSSIM_HOST:{ep.OCSP_GRPC_PORT}",
+    ep.OCSP_GRPC_PORT,
     "where the responder answers gRPC",
     ("ocsp", "server", "client"),
 )
-OCSP_URL: Final = _address(
-    "TLSSIM_OCSP_URL",
-    f"http://$TLSSIM_HOST:{ep.OCSP_HTTP_PORT}",
-    "OCSP and CRL URL written into certificates; the responder's HTTP front",
-    ("ca", "ocsp"),
+OCSP_URL: Final = Setting(
+    name="TLSSIM_OCSP_URL",
+    default=f"http://$TLSSIM_HOST:{ep.OCSP_HTTP_PORT}",
+    meaning="OCSP and CRL URL written into certificates; the responder's HTTP front",
+    services=("ca", "ocsp"),
+    read=lambda e, _: e.endpoints().ocsp_url,
 )
 SERVER_ADDR: Final = _address(
     "TLSSIM_SERVER_ADDR",
-    f"$TLSSIM_HOST:{ep.SERVER_GRPC_PORT}",
+    ep.SERVER_GRPC_PORT,
     "where the TLS server answers gRPC",
     ("server", "client"),
 )
 SERVER_TCP_ADDR: Final = _address(
     "TLSSIM_SERVER_TCP_ADDR",
-    f"$TLSSIM_HOST:{ep.SERVER_TCP_PORT}",
+    ep.SERVER_TCP_PORT,
     "where the TLS server accepts TLS over TCP",
     ("server",),
 )
 CLIENT_ADDR: Final = _address(
     "TLSSIM_CLIENT_ADDR",
-    f"$TLSSIM_HOST:{ep.CLIENT_GRPC_PORT}",
+    ep.CLIENT_GRPC_PORT,
     "where the client service answers gRPC",
     ("client",),
 )
 FAULTS_API: Final = _address(
     "TLSSIM_FAULTS_API",
-    f"$TLSSIM_HOST:{ep.FAULTS_API_PORT}",
+    ep.FAULTS_API_PORT,
     "the faults REST API, HOST:PORT (the command line also takes http://HOST:PORT)",
     ("faults",),
 )
@@ -227,7 +219,7 @@ CONSOLE_ADDR: Final = Setting(
     default=f"$TLSSIM_HOST:{CONSOLE_PORT}",
     meaning="where the console serves its web page (the console binds it: TLSSIM_LISTEN)",
     services=("console",),
-    read=lambda e, _: e.text(
+    read=lambda e, _: e.address(
         "TLSSIM_CONSOLE_ADDR", f"{e.text('TLSSIM_HOST', ep.DEFAULT_HOST)}:{CONSOLE_PORT}"
     ),
 )
@@ -248,6 +240,19 @@ ENROLLMENT_TOKEN_FILE: Final = Setting(
     read=lambda e, service: _enrollment_token_file(e, service),
 )
 
+#: Every HOST:PORT a service of the lab is reached at, each refused unless it is one (the
+#: ACME service's: acme.acme_addresses).
+ADDRESSES: Final = (
+    CA_ADDR,
+    OCSP_ADDR,
+    SERVER_ADDR,
+    SERVER_TCP_ADDR,
+    CLIENT_ADDR,
+    FAULTS_API,
+    CONSOLE_ADDR,
+    *METRICS_ADDRS,
+)
+
 
 def ca_folder(e: Environment, _: str) -> Path:
     """The ca's own folder in the data directory (the ca's and the server's reading)."""
@@ -256,6 +261,24 @@ def ca_folder(e: Environment, _: str) -> Path:
 
 def console_address(env: Mapping[str, str]) -> str:
     return CONSOLE_ADDR.get(env, "console")
+
+
+def faults_api_url(env: Mapping[str, str]) -> str:
+    """The faults API as the command line takes it: HOST:PORT, or http://HOST:PORT."""
+    raw = env.get("TLSSIM_FAULTS_API", "").strip()
+    scheme, found, rest = raw.partition("://")
+    if not found:
+        return FAULTS_API.get(env)
+    try:
+        if scheme not in ("http", "https"):
+            raise SettingsError(scheme)
+        check_address("TLSSIM_FAULTS_API", rest.split("/")[0])
+    except SettingsError:
+        raise SettingsError(
+            "TLSSIM_FAULTS_API: expected HOST:PORT or http://HOST:PORT with a port from 1 to "
+            f"65535, got {raw!r}"
+        ) from None
+    return raw
 
 
 def log_level(env: Mapping[str, str]) -> str:
