@@ -81,7 +81,14 @@ TABLE = [
         Exit.USAGE,
         "is a TLSv1.3 suite",
     ),
-    Row(["handshake", "--tcp", "127.0.0.1:99999"], NO_ENV, Exit.USAGE, "out of range"),
+    Row(
+        ["handshake", "--tcp", "127.0.0.1:99999"],
+        NO_ENV,
+        Exit.USAGE,
+        f"--tcp: {WANT}, got '127.0.0.1:99999'",
+        DOWN,
+    ),
+    Row(["handshake", "--tcp", "tls.example"], NO_ENV, Exit.USAGE, f"--tcp: {WANT}", DOWN),
     Row(
         ["handshake", "--tcp", "127.0.0.1:{free}", "--no-echo"],
         NO_ENV,

@@ -394,6 +394,8 @@ async def _handshake(args: argparse.Namespace) -> int:
     from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
 
     _refuse_conflicts(args)
+    if args.tcp:
+        check_address("--tcp", args.tcp)
     ca_pem = _trust_anchors(args.ca_file) if args.ca_file else ""
     client_cert, cert_pem, key_pem = args.client_cert, "", ""
     if client_cert not in ("", "auto", "none"):

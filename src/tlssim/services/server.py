@@ -484,13 +484,17 @@ class LabKeysServicer(server_pb2_grpc.LabKeysServicer):
         self._admin = admin
         self._replica = replica
 
-    async def ExportHostKey(self, request: Any, context: Any) -> Any:
+    async def _require_admin(self, context: Any, action: str) -> None:
+        """Ends the call as PERMISSION_DENIED unless it presents the admin token."""
         metadata = dict(context.invocation_metadata() or ())
         if not self._admin.matches(metadata.get(ADMIN_TOKEN_METADATA_KEY)):
             await context.abort(
                 grpc.StatusCode.PERMISSION_DENIED,
-                f"exporting a key needs the deployment's admin token in {ADMIN_TOKEN_METADATA_KEY}",
+                f"{action} needs the deployment's admin token in {ADMIN_TOKEN_METADATA_KEY}",
             )
+
+    async def ExportHostKey(self, request: Any, context: Any) -> Any:
+        await self._require_admin(context, "exporting a key")
         held = self._certificates.held(str(request.host)[:253], str(request.key_type)[:32])
         if held is None:
             return await context.abort(
@@ -516,12 +520,7 @@ class LabKeysServicer(server_pb2_grpc.LabKeysServicer):
         )
 
     async def RenewHostCertificate(self, request: Any, context: Any) -> Any:
-        metadata = dict(context.invocation_metadata() or ())
-        if not self._admin.matches(metadata.get(ADMIN_TOKEN_METADATA_KEY)):
-            await context.abort(
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"renewing a certificate needs the admin token in {ADMIN_TOKEN_METADATA_KEY}",
-            )
+        await self._require_admin(context, "renewing a certificate")
         try:
             serials = await self._certificates.renew(str(request.host)[:253])
         except LookupError as exc:

@@ -29,9 +29,13 @@ HTTP_LISTEN: Final = Setting(
     services=("ocsp",),
     read=lambda e, _: e.listen("TLSSIM_HTTP_LISTEN", _http_netloc(e.endpoints().ocsp_url)),
 )
+# The responder answers tryLater rather than a possibly stale "good" once it has heard
+# nothing from the ca's status feed (no event, no heartbeat; the ca sends one every 2 s)
+# for this long: the bound on how stale a "good" answer can be.
+FEED_MAX_AGE_DEFAULT_S: Final = 10.0
 FEED_MAX_AGE_S: Final = seconds(
     "TLSSIM_FEED_MAX_AGE_S",
-    10.0,
+    FEED_MAX_AGE_DEFAULT_S,
     "seconds without news from the ca after which the responder answers tryLater",
     ("ocsp",),
 )
