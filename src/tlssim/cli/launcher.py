@@ -423,8 +423,9 @@ async def run_up(data_dir: str | None) -> int:
     e = ep.Endpoints.from_env(env)
     try:
         health_fail_s = UP_HEALTH_FAIL_S.get(env)
-        for address in ADDRESSES:
-            address.get(env)
+        # Every address refused here, in one line naming it, rather than by a child later.
+        for setting in ADDRESSES:
+            setting.get(env)
         acme_addresses(env)
     except ValueError as exc:
         print(f"tlssim up failed: {exc}", file=sys.stderr)
