@@ -69,13 +69,11 @@ def _log_format(e: Environment, _: str) -> str:
     return value
 
 
-def _address(
-    name: str, port: int, meaning: str, services: tuple[str, ...], *, shown: str = ""
-) -> Setting[str]:
+def _address(name: str, port: int, meaning: str, services: tuple[str, ...]) -> Setting[str]:
     """A service's HOST:PORT, by default on $TLSSIM_HOST; anything else is refused."""
     return Setting(
         name=name,
-        default=shown or f"$TLSSIM_HOST:{port}",
+        default=f"$TLSSIM_HOST:{port}",
         meaning=meaning,
         services=services,
         read=lambda e, _: e.address(name, f"{e.text('TLSSIM_HOST', ep.DEFAULT_HOST)}:{port}"),
