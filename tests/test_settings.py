@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import pkgutil
 import re
 import subprocess
 import sys
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tlssim.services import settings as st
+from tlssim.services.settings import server as server_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "tlssim"
@@ -49,8 +52,10 @@ def test_each_variable_is_declared_once() -> None:
 
 
 def test_every_declared_setting_is_listed() -> None:
-    declared = [v for v in vars(st).values() if isinstance(v, st.Setting)]
-    declared += [*st.METRICS_ADDRS, *st.ACME_SETTINGS]
+    declared = [*st.METRICS_ADDRS, *st.ACME_SETTINGS]
+    for module in pkgutil.iter_modules(st.__path__, f"{st.__name__}."):
+        found = vars(importlib.import_module(module.name)).values()
+        declared += [v for v in found if isinstance(v, st.Setting)]
     assert {id(v) for v in declared} == {id(v) for v in st.VARIABLES}
 
 
@@ -67,10 +72,10 @@ def test_every_field_comes_from_a_setting_its_service_is_documented_to_read() ->
 
 def test_a_field_default_is_its_setting_default() -> None:
     server = st.ServerSettings.from_env({})
-    assert server.early_data_max == st.EARLY_DATA_MAX.value == 16384
-    assert st.EARLY_DATA_MAX.default == "16384"
-    assert (server.staple_refresh_s, st.STAPLE_REFRESH_S.default) == (5.0, "5")
-    assert server.anti_replay is True and st.ANTI_REPLAY.default == "on"
+    assert server.early_data_max == server_settings.EARLY_DATA_MAX.value == 16384
+    assert server_settings.EARLY_DATA_MAX.default == "16384"
+    assert (server.staple_refresh_s, server_settings.STAPLE_REFRESH_S.default) == (5.0, "5")
+    assert server.anti_replay is True and server_settings.ANTI_REPLAY.default == "on"
     fields = {f.name: f for f in dataclasses.fields(st.ServerSettings)}
     assert fields["early_data_max"].default == 16384
     assert fields["staple_refresh_s"].default == 5.0
@@ -90,7 +95,7 @@ def test_a_documented_default_reads_as_the_default(setting: st.Setting[object]) 
 
 
 def test_services_read_the_environment_only_through_settings() -> None:
-    allowed = {SRC / "services" / "settings.py"}
+    allowed = set((SRC / "services" / "settings").glob("*.py"))
     offenders = [
         str(path.relative_to(ROOT))
         for folder in ("services", "pki", "tls", "faults", "net", "scenarios")
@@ -216,3 +221,59 @@ def test_the_faults_limits_and_the_web_host_names_are_read_and_checked() -> None
     assert st.ConsoleSettings.from_env({"TLSSIM_HTTP_HOSTS": "*"}).http_hosts is None
     with pytest.raises(st.SettingsError, match="TLSSIM_FAULTS_MAX_CONNECTIONS"):
         st.FaultsSettings.from_env({"TLSSIM_FAULTS_MAX_CONNECTIONS": "0"})
+
+
+#: Addresses with no port, a port that is not one, or one out of range.
+NOT_HOST_PORT = ["noport", "host:", ":8080", "host:0", "host:65536", "host:http", "[::1]"]
+
+
+@pytest.mark.parametrize("bad", NOT_HOST_PORT)
+@pytest.mark.parametrize("setting", st.ADDRESSES, ids=lambda s: s.name)
+def test_an_address_that_is_not_host_port_is_refused_in_one_line_by_name(
+    setting: st.Setting[str], bad: str
+) -> None:
+    with pytest.raises(st.SettingsError) as refused:
+        setting.get({setting.name: bad}, setting.services[0])
+    assert str(refused.value) == (
+        f"{setting.name}: expected HOST:PORT with a port from 1 to 65535, got {bad!r}"
+    )
+
+
+@pytest.mark.parametrize("setting", st.ADDRESSES, ids=lambda s: s.name)
+def test_a_host_port_address_is_taken_as_given(setting: st.Setting[str]) -> None:
+    for good in ("ca:1", "10.0.0.7:65535", "[::1]:50051"):
+        assert setting.get({setting.name: good}, setting.services[0]) == good
+
+
+def test_every_address_variable_is_checked() -> None:
+    """Every documented HOST:PORT variable is one of the checked addresses (the ACME
+    service's two are read by acme_addresses, and by the ACME service's own settings)."""
+    named = {v.name for v in st.VARIABLES if v.name.endswith(("_ADDR", "_API"))}
+    acme = {"TLSSIM_ACME_ADDR", "TLSSIM_ACME_GRPC_ADDR"}
+    assert named == {s.name for s in st.ADDRESSES} | acme
+    for variable in sorted(acme):
+        with pytest.raises(st.SettingsError, match=f"^{variable}: expected HOST:PORT"):
+            st.acme_addresses({variable: "noport"})
+    assert st.acme_addresses({"TLSSIM_HOST": "lab"}) == ("lab:14000", "lab:50055")
+
+
+@pytest.mark.parametrize("service", sorted(st.SETTINGS_CLASSES))
+def test_a_service_refuses_a_bad_address_it_reads_by_its_name(service: str) -> None:
+    """Also the service's own address, whose port it binds (once reported as TLSSIM_LISTEN)."""
+    settings_class = st.SETTINGS_CLASSES[service]
+    read = {st.setting_of(settings_class, f.name) for f in dataclasses.fields(settings_class)}
+    own = {"faults": "TLSSIM_FAULTS_API", "console": "TLSSIM_CONSOLE_ADDR"}
+    names = {s.name for s in read if s in st.ADDRESSES} | {
+        own.get(service, f"TLSSIM_{service.upper()}_ADDR")
+    }
+    for name in sorted(names):
+        with pytest.raises(st.SettingsError, match=f"^{name}: expected HOST:PORT"):
+            settings_class.from_env({name: "noport"})  # type: ignore[attr-defined]
+
+
+def test_the_command_line_takes_the_faults_api_as_a_url_too() -> None:
+    assert st.faults_api_url({}) == "127.0.0.1:8474"
+    assert st.faults_api_url({"TLSSIM_FAULTS_API": "http://[::1]:8474/"}) == "http://[::1]:8474/"
+    for bad in ("http://faults/", "ftp://faults:21", "faults"):
+        with pytest.raises(st.SettingsError, match=r"^TLSSIM_FAULTS_API: expected HOST:PORT"):
+            st.faults_api_url({"TLSSIM_FAULTS_API": bad})

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import json
 import logging
 import os
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from tlssim import rpcutil
 from tlssim.client.run import ClientRun, run_client
-from tlssim.faults import FaultsServer, GrpcRelayProxy, ProxySpec
+from tlssim.faults import ConflictError, FaultsServer, GrpcRelayProxy, ProxySpec
 from tlssim.net.drive import serve_connection
 from tlssim.net.transport import GrpcClientTransport, GrpcServerTransport
 from tlssim.rpc.v1 import server_pb2_grpc
@@ -342,5 +344,19 @@ def test_calls_in_flight_when_a_toxic_arrives_finish() -> None:
         await relay.proxy.settle()
         results = await asyncio.gather(*running)
         assert all(r.completed and r.echoed == b"x" * 20_000 for r in results)
+
+    run(with_relay(body))
+
+
+def test_moving_a_relay_onto_a_taken_address_is_refused_and_it_stays_where_it_was() -> None:
+    async def body(relay: Relay) -> None:
+        with socket.create_server(("127.0.0.1", 0)) as taken:
+            before = relay.proxy.spec
+            moved = dataclasses.replace(before, listen=f"127.0.0.1:{taken.getsockname()[1]}")
+            with pytest.raises(ConflictError):
+                await relay.proxy.update(moved)
+        assert relay.proxy.spec == before
+        result = await relay.handshake(b"still here")
+        handshake_ms(result)
 
     run(with_relay(body))

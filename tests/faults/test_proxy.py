@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+import socket
 
 import pytest
 
-from tlssim.faults import ProxySpec
+from tlssim.faults import ConflictError, ProxySpec
 
 from .helpers import Bench, round_trip, run, toxic, with_bench
 
@@ -217,3 +219,19 @@ def test_seeded_jitter_is_repeatable() -> None:
     second = run(sample(42))
     assert all(abs(a - b) < 0.06 for a, b in zip(first, second, strict=True)), (first, second)
     assert max(first) - min(first) > 0.06  # jitter really varies the delay
+
+
+def test_moving_a_proxy_onto_a_taken_address_is_refused_and_it_stays_where_it_was() -> None:
+    async def body(bench: Bench) -> None:
+        with socket.create_server(("127.0.0.1", 0)) as taken:
+            before = bench.proxy.spec
+            moved = dataclasses.replace(before, listen=f"127.0.0.1:{taken.getsockname()[1]}")
+            with pytest.raises(ConflictError):
+                await bench.proxy.update(moved)
+        assert bench.proxy.spec == before
+        reader, writer = await bench.connect()
+        data, _ = await round_trip(reader, writer, b"still here")
+        assert data == b"still here"
+        writer.close()
+
+    run(with_bench(body))

@@ -33,6 +33,7 @@ class Row(NamedTuple):
 
 NO_ENV: dict[str, str] = {}
 DOWN = False  # the row runs with every service pointed at ports where nothing listens
+WANT = "expected HOST:PORT with a port from 1 to 65535"  # what a bad address is told
 
 TABLE = [
     # handshake
@@ -80,7 +81,14 @@ TABLE = [
         Exit.USAGE,
         "is a TLSv1.3 suite",
     ),
-    Row(["handshake", "--tcp", "127.0.0.1:99999"], NO_ENV, Exit.USAGE, "out of range"),
+    Row(
+        ["handshake", "--tcp", "127.0.0.1:99999"],
+        NO_ENV,
+        Exit.USAGE,
+        f"--tcp: {WANT}, got '127.0.0.1:99999'",
+        DOWN,
+    ),
+    Row(["handshake", "--tcp", "tls.example"], NO_ENV, Exit.USAGE, f"--tcp: {WANT}", DOWN),
     Row(
         ["handshake", "--tcp", "127.0.0.1:{free}", "--no-echo"],
         NO_ENV,
@@ -181,7 +189,13 @@ TABLE = [
         "127.0.0.1:",
         DOWN,
     ),
-    Row(["health", "localhost"], NO_ENV, Exit.USAGE, "expected HOST:PORT, got 'localhost'", DOWN),
+    Row(
+        ["health", "localhost"],
+        NO_ENV,
+        Exit.USAGE,
+        "health ADDRESS: expected HOST:PORT with a port from 1 to 65535, got 'localhost'",
+        DOWN,
+    ),
     # decrypt
     Row(
         ["decrypt", "{tmp}/not-pem.txt", "--key", "{tmp}/not-pem.txt"],
@@ -196,6 +210,88 @@ TABLE = [
         NO_ENV,
         Exit.USAGE,
         "revokes every certificate of valid.tlssim.test",
+        DOWN,
+    ),
+    # an address that is not HOST:PORT, wherever it is read: named, with the form it wants
+    *(
+        Row(
+            ["trace", "0123456789abcdef"],
+            {variable: "noport"},
+            Exit.USAGE,
+            f"{variable}: {WANT}",
+            DOWN,
+        )
+        for variable in (
+            "TLSSIM_CLIENT_ADDR",
+            "TLSSIM_SERVER_ADDR",
+            "TLSSIM_OCSP_ADDR",
+            "TLSSIM_CA_ADDR",
+            "TLSSIM_ACME_GRPC_ADDR",
+        )
+    ),
+    Row(
+        ["handshake"],
+        {"TLSSIM_CLIENT_ADDR": "127.0.0.1:99999"},
+        Exit.USAGE,
+        f"TLSSIM_CLIENT_ADDR: {WANT}, got '127.0.0.1:99999'",
+        DOWN,
+    ),
+    Row(["ca", "bundle"], {"TLSSIM_CA_ADDR": "ca"}, Exit.USAGE, f"TLSSIM_CA_ADDR: {WANT}", DOWN),
+    Row(
+        ["faults", "list"],
+        {"TLSSIM_FAULTS_API": "http://faults/"},
+        Exit.USAGE,
+        "TLSSIM_FAULTS_API: expected HOST:PORT or http://HOST:PORT",
+        DOWN,
+    ),
+    Row(
+        ["load", "--count", "1"],
+        {"TLSSIM_CLIENT_ADDR": "client:"},
+        Exit.USAGE,
+        f"TLSSIM_CLIENT_ADDR: {WANT}",
+        DOWN,
+    ),
+    Row(["load", "--tcp", "localhost", "--insecure"], NO_ENV, Exit.USAGE, f"--tcp: {WANT}", DOWN),
+    Row(
+        ["server", "export-key", "valid.tlssim.test", "-o", "{tmp}/key.pem"],
+        {"TLSSIM_SERVER_ADDR": "server:0"},
+        Exit.USAGE,
+        f"TLSSIM_SERVER_ADDR: {WANT}",
+        DOWN,
+    ),
+    Row(
+        ["propagation", "--host", "valid.tlssim.test", "--responder", "ocsp"],
+        NO_ENV,
+        Exit.USAGE,
+        f"--responder: {WANT}",
+        DOWN,
+    ),
+    Row(
+        ["propagation", "--host", "valid.tlssim.test", "--server", "127.0.0.1:1,server"],
+        NO_ENV,
+        Exit.USAGE,
+        f"--server: {WANT}",
+        DOWN,
+    ),
+    Row(
+        ["propagation", "--host", "valid.tlssim.test"],
+        {"TLSSIM_SERVER_TCP_ADDR": "localhost"},
+        Exit.USAGE,
+        f"TLSSIM_SERVER_TCP_ADDR: {WANT}",
+        DOWN,
+    ),
+    Row(
+        ["serve", "console"],
+        {"TLSSIM_CONSOLE_ADDR": "localhost:http"},
+        Exit.USAGE,
+        f"tlssim serve console: TLSSIM_CONSOLE_ADDR: {WANT}",
+        DOWN,
+    ),
+    Row(
+        ["serve", "faults"],
+        {"TLSSIM_SERVER_METRICS_ADDR": "metrics"},
+        Exit.USAGE,
+        f"tlssim serve faults: TLSSIM_SERVER_METRICS_ADDR: {WANT}",
         DOWN,
     ),
     # usage anywhere

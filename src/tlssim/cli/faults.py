@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 
 from tlssim.cli.errors import CliError, Exit
 from tlssim.faults import containers
 from tlssim.faults.rest_client import FaultsApi, FaultsApiError
-from tlssim.topology import endpoints as ep
+from tlssim.services.settings import faults_api_url
 
 
 def toxic_kinds() -> dict[str, tuple[str, ...]]:
@@ -62,7 +63,7 @@ def run_faults(args: argparse.Namespace) -> int:
         for name, attributes in toxic_kinds().items():
             print(f"{name:<22} {' '.join(f'{a}=' for a in attributes) or '(no attributes)'}")
         return Exit.OK
-    api = FaultsApi(ep.Endpoints.from_env().faults_api)
+    api = FaultsApi(faults_api_url(os.environ))
     try:
         _call_api(api, args)
     except FaultsApiError as exc:

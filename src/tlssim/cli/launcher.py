@@ -15,10 +15,12 @@ from tlssim.faults.rest_client import FaultsApi, FaultsApiError
 from tlssim.pki.enrollment import IDENTITIES, credential_path
 from tlssim.rpcutil import is_serving
 from tlssim.services.settings import (
+    ADDRESSES,
     METRICS_PORTS,
     UP_HEALTH_FAIL_DEFAULT_S,
     UP_HEALTH_FAIL_S,
     Environment,
+    acme_addresses,
     console_address,
     default_data_dir,
 )
@@ -391,10 +393,7 @@ async def _start_all(stack: Stack, e: ep.Endpoints) -> None:
 
 def acme_service(env: dict[str, str]) -> LocalService:
     """The ACME service: HTTPS for clients, gRPC for its health (docs/acme.md)."""
-    where = Environment(env)
-    host = where.text("TLSSIM_HOST", ep.DEFAULT_HOST)
-    https = where.text("TLSSIM_ACME_ADDR", f"{host}:14000")
-    grpc_address = where.text("TLSSIM_ACME_GRPC_ADDR", f"{host}:50055")
+    https, grpc_address = acme_addresses(env)
     return LocalService("acme", grpc_address, f"ACME (RFC 8555)        https://{https}/directory")
 
 
@@ -424,6 +423,10 @@ async def run_up(data_dir: str | None) -> int:
     e = ep.Endpoints.from_env(env)
     try:
         health_fail_s = UP_HEALTH_FAIL_S.get(env)
+        # Every address refused here, in one line naming it, rather than by a child later.
+        for setting in ADDRESSES:
+            setting.get(env)
+        acme_addresses(env)
     except ValueError as exc:
         print(f"tlssim up failed: {exc}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import signal
 import ssl
@@ -18,7 +19,7 @@ from tlssim.cli.errors import CliError, Exit
 from tlssim.load import summary
 from tlssim.load.run import DEFAULT_TIMEOUT_S, Attempt, Plan, Tally, run, validate
 from tlssim.load.targets import client_context, grpc_attempt, reachable, tcp_attempt
-from tlssim.topology import endpoints as ep
+from tlssim.services.settings import CLIENT_ADDR, check_address
 
 PROGRESS_EVERY_S = 0.5
 ERASE_LINE = "\r\033[K"  # back to the start of the line and erase it
@@ -81,9 +82,7 @@ def run_load(args: argparse.Namespace) -> int:
 async def _load(args: argparse.Namespace) -> int:
     plan = _plan(args)
     if args.tcp:
-        host, _, port = args.tcp.rpartition(":")
-        if not host or not port.isdigit():
-            raise CliError(f"--tcp {args.tcp!r}: give HOST:PORT")
+        host, port = check_address("--tcp", args.tcp)
         if not (args.ca_file or args.insecure):
             raise CliError("--tcp needs --ca-file FILE (the trust anchors) or --insecure")
         if args.no_staple or args.revocation != "soft":
@@ -94,9 +93,9 @@ async def _load(args: argparse.Namespace) -> int:
             ctx = client_context(args.ca_file, args.insecure, args.tls)
         except ssl.SSLError:
             raise CliError(f"{args.ca_file}: no PEM certificates in it", Exit.FILE) from None
-        if not await reachable(host.strip("[]"), int(port), PROBE_TIMEOUT_S):
+        if not await reachable(host, port, PROBE_TIMEOUT_S):
             raise CliError(f"nothing accepts connections at {args.tcp}", Exit.UNAVAILABLE)
-        attempt = tcp_attempt(host.strip("[]"), int(port), args.server_name, ctx)
+        attempt = tcp_attempt(host, port, args.server_name, ctx)
         return await _drive(args, plan, attempt, f"tcp://{args.tcp}")
     return await _through_client_service(args, plan)
 
@@ -104,7 +103,7 @@ async def _load(args: argparse.Namespace) -> int:
 async def _through_client_service(args: argparse.Namespace, plan: Plan) -> int:
     from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
 
-    address = ep.Endpoints.from_env().client
+    address = CLIENT_ADDR.get(os.environ)
     if not await rpcutil.is_serving(address, timeout=PROBE_TIMEOUT_S):
         raise CliError(
             f"the client service at {address} is not answering; start the stack with "

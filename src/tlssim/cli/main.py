@@ -23,7 +23,13 @@ from tlssim.client.request import (
     USABLE_SUITES,
 )
 from tlssim.pki.reasons import REVOCATION_REASONS
-from tlssim.services.settings import FEED_MAX_AGE_S
+from tlssim.services.settings import (
+    CA_ADDR,
+    CLIENT_ADDR,
+    FEED_MAX_AGE_S,
+    SERVER_ADDR,
+    check_address,
+)
 from tlssim.terminal import guarded_output
 from tlssim.tls import ProtocolVersion
 from tlssim.topology import endpoints as ep
@@ -53,6 +59,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
+    _add_process_parsers(sub)
+    _add_handshake_parser(sub)
+    _add_trace_parser(sub)
+
+    from tlssim.cli.load import add_parser as add_load_parser
+
+    add_load_parser(sub)
+
+    from tlssim.cli.propagation import add_parser as add_propagation_parser
+
+    add_propagation_parser(sub)
+
+    from tlssim.cli.interop import add_parser as add_interop_parser
+
+    add_interop_parser(sub)
+    _add_ca_parser(sub)
+    _add_server_parser(sub)
+    _add_decrypt_parser(sub)
+    _add_scenarios_parser(sub)
+    _add_faults_parser(sub)
+    _debug_everywhere(parser)
+    return parser
+
+
+def _add_process_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """up, serve and health: the commands that run or probe the services."""
     up = sub.add_parser("up", help="start every service as a local process and stay in front")
     up.add_argument(
         "--data-dir", help="where the ca keeps its state (default ~/.local/state/tlssim)"
@@ -64,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     health = sub.add_parser("health", help="exit 0 when HOST:PORT answers the gRPC health check")
     health.add_argument("address")
 
+
+def _add_handshake_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`tlssim handshake` and its options."""
     hs = sub.add_parser("handshake", help="ask the client service to run one handshake")
     hs.add_argument(
         "--server-name", default="", help="SNI and name to verify (default valid.tlssim.test)"
@@ -176,24 +211,18 @@ def _parser() -> argparse.ArgumentParser:
     hs.add_argument("--mermaid", action="store_true", help="print a Mermaid sequence diagram")
     hs.add_argument("--html", metavar="FILE", help="write the diagram as one HTML page")
 
+
+def _add_trace_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`tlssim trace ID`."""
     trace = sub.add_parser(
         "trace", help="one handshake's events from every service, as one timeline"
     )
     trace.add_argument("trace_id", metavar="ID", help="the trace id a handshake report shows")
     trace.add_argument("--json", action="store_true", help="print the events as JSON")
 
-    from tlssim.cli.load import add_parser as add_load_parser
 
-    add_load_parser(sub)
-
-    from tlssim.cli.propagation import add_parser as add_propagation_parser
-
-    add_propagation_parser(sub)
-
-    from tlssim.cli.interop import add_parser as add_interop_parser
-
-    add_interop_parser(sub)
-
+def _add_ca_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`tlssim ca`: bundle, list, revoke, rotate-credentials."""
     ca = sub.add_parser("ca", help="talk to the certificate authority")
     ca_sub = ca.add_subparsers(dest="ca_command", required=True)
     ca_sub.add_parser("bundle", help="print the trust anchors as PEM")
@@ -222,6 +251,10 @@ def _parser() -> argparse.ArgumentParser:
         help="server, ocsp, client or admin (default: all of them)",
     )
     rotate.add_argument("--data-dir", help="the ca's state directory (default: $TLSSIM_DATA_DIR)")
+
+
+def _add_server_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`tlssim server`: the TLS server's lab-only operations."""
     lab = sub.add_parser("server", help="the TLS server's lab-only operations")
     lab_sub = lab.add_subparsers(dest="server_command", required=True)
     export = lab_sub.add_parser(
@@ -231,12 +264,19 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("host", help="a virtual host, e.g. rsa2048.tlssim.test")
     export.add_argument("--key-type", default="", help="e.g. rsa2048, ecdsa-p256 (default: first)")
     export.add_argument("-o", "--output", required=True, help="where to write the key (0600)")
+
+
+def _add_decrypt_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`tlssim decrypt`."""
     decrypt = sub.add_parser(
         "decrypt", help="decrypt a captured TLS 1.2 RSA session with the server's private key"
     )
     decrypt.add_argument("capture", help="a file written by `tlssim handshake --capture`")
     decrypt.add_argument("--key", required=True, help="the server's private key (PEM)")
 
+
+def _add_scenarios_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`tlssim scenarios`: list and run."""
     scenarios = sub.add_parser("scenarios", help="the fault scenario catalogue")
     s_sub = scenarios.add_subparsers(dest="scenarios_command", required=True)
     s_sub.add_parser("list", help="name and description of every scenario")
@@ -245,6 +285,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--all", action="store_true", help="run the whole catalogue")
     run.add_argument("--json", action="store_true", help="print a JSON list of results")
 
+
+def _add_faults_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`tlssim faults`: the links, their toxics and the containers."""
     faults = sub.add_parser("faults", help="put faults on the links between services")
     f_sub = faults.add_subparsers(dest="faults_command", required=True)
     f_sub.add_parser("list", help="every link's proxy, its state and its toxics")
@@ -279,8 +322,6 @@ def _parser() -> argparse.ArgumentParser:
         choices=["kill", "pause", "unpause", "restart", "stop", "start", "disconnect", "connect"],
     )
     container.add_argument("service")
-    _debug_everywhere(parser)
-    return parser
 
 
 def _debug_everywhere(parser: argparse.ArgumentParser) -> None:
@@ -339,10 +380,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 async def _health(args: argparse.Namespace) -> int:
-    try:
-        ep.split_host_port(args.address)
-    except ValueError as exc:
-        raise CliError(f"health: {exc}") from None
+    check_address("health ADDRESS", args.address)
     if not await rpcutil.is_serving(args.address, timeout=2.0):
         raise CliError(
             f"{args.address} does not answer the gRPC health check as SERVING", Exit.UNAVAILABLE
@@ -356,6 +394,8 @@ async def _handshake(args: argparse.Namespace) -> int:
     from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
 
     _refuse_conflicts(args)
+    if args.tcp:
+        check_address("--tcp", args.tcp)
     ca_pem = _trust_anchors(args.ca_file) if args.ca_file else ""
     client_cert, cert_pem, key_pem = args.client_cert, "", ""
     if client_cert not in ("", "auto", "none"):
@@ -394,7 +434,7 @@ async def _handshake(args: argparse.Namespace) -> int:
     )
     if args.allow_legacy:
         print(f"--allow-legacy: offering {ALLOW_LEGACY_ENABLES}", file=sys.stderr)
-    address = ep.Endpoints.from_env().client
+    address = CLIENT_ADDR.get(os.environ)
     async with rpcutil.open_channel(address) as channel:
         stub = client_pb2_grpc.TlsClientStub(channel)
         result = await stub.RunHandshake(request, timeout=30)
@@ -484,7 +524,7 @@ async def _ca(args: argparse.Namespace) -> int:
     if args.ca_command == "rotate-credentials":
         return _rotate_credentials(args)
 
-    address = ep.Endpoints.from_env().ca
+    address = CA_ADDR.get(os.environ)
     async with rpcutil.open_channel(address) as channel:
         stub = ca_pb2_grpc.CertificateAuthorityStub(channel)
         if args.ca_command == "bundle":
@@ -605,7 +645,7 @@ async def _server(args: argparse.Namespace) -> int:
         )
     if not Path(args.output).resolve().parent.is_dir():
         raise CliError(f"{args.output}: no such directory", Exit.FILE)
-    async with rpcutil.open_channel(ep.Endpoints.from_env().server) as channel:
+    async with rpcutil.open_channel(SERVER_ADDR.get(os.environ)) as channel:
         reply = await server_pb2_grpc.LabKeysStub(channel).ExportHostKey(
             server_pb2.ExportHostKeyRequest(host=args.host, key_type=args.key_type),
             timeout=10,

@@ -9,15 +9,15 @@ import json
 import math
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from tlssim.cli.errors import CliError, Exit
 from tlssim.faults.rest_client import FaultsApi, FaultsApiError
 from tlssim.pki.ocsp_responder import DEFAULT_RESPONSE_VALIDITY
 from tlssim.propagation import run as prop
+from tlssim.services import settings as st
 from tlssim.services.ca import HEARTBEAT_INTERVAL_S
-from tlssim.services.settings import OcspSettings, ServerSettings
-from tlssim.topology import endpoints as ep
 from tlssim.topology.vhosts import DEFAULT_HOST
 
 
@@ -98,15 +98,15 @@ def run_propagation(args: argparse.Namespace, admin_token: str) -> int:
     host = _chosen_host(args)
     if not admin_token:
         raise CliError("no admin token: set TLSSIM_ADMIN_TOKEN", Exit.REFUSED)
-    endpoints = ep.Endpoints.from_env()
-    replicas = _replicas(args, endpoints)
-    faults = FaultsApi(endpoints.faults_api)
+    env = os.environ
+    replicas = _replicas(args, env)
+    faults = FaultsApi(st.faults_api_url(env))
 
     async def set_link(enabled: bool) -> None:
         await faults.acall("POST", f"/proxies/{prop.RESPONDERS_LINK}", {"enabled": enabled})
 
     run = prop.Run(
-        ca=endpoints.ca,
+        ca=st.CA_ADDR.get(env),
         replicas=replicas,
         host=host,
         admin_token=admin_token,
@@ -122,7 +122,7 @@ def run_propagation(args: argparse.Namespace, admin_token: str) -> int:
         flush=True,
     )
     try:
-        outcome, load = asyncio.run(_under_load(run, args.load, endpoints.client))
+        outcome, load = asyncio.run(_under_load(run, args.load, st.CLIENT_ADDR.get(env)))
     except FaultsApiError as exc:
         raise CliError(str(exc), Exit.UNAVAILABLE) from None
     document = figures(outcome)
@@ -164,15 +164,19 @@ async def _under_load(
     return outcome, summary.as_dict(plan, tally, f"grpc://{client_address}")
 
 
-def _replicas(args: argparse.Namespace, endpoints: ep.Endpoints) -> prop.Replicas:
-    found = prop.resolve_replicas(endpoints.ocsp, endpoints.server, endpoints.server_tcp)
+def _replicas(args: argparse.Namespace, env: Mapping[str, str]) -> prop.Replicas:
+    for address in args.responder or ():
+        st.check_address("--responder", address)
+    pairs = [s.split(",", 1) for s in args.server or ()]
+    if any(len(p) != 2 for p in pairs):
+        raise CliError("--server wants GRPC_ADDRESS,TCP_ADDRESS", Exit.USAGE)
+    for address in (a for pair in pairs for a in pair):
+        st.check_address("--server", address)
+    found = prop.resolve_replicas(
+        st.OCSP_ADDR.get(env), st.SERVER_ADDR.get(env), st.SERVER_TCP_ADDR.get(env)
+    )
     responders = tuple(args.responder or found.responders)
-    servers = found.servers
-    if args.server:
-        pairs = [s.split(",", 1) for s in args.server]
-        if any(len(p) != 2 for p in pairs):
-            raise CliError("--server wants GRPC_ADDRESS,TCP_ADDRESS", Exit.USAGE)
-        servers = tuple((g, t) for g, t in pairs)
+    servers = tuple((g, t) for g, t in pairs) or found.servers
     return prop.Replicas(responders=responders, servers=servers)
 
 
@@ -205,8 +209,8 @@ def _round(value: float | None) -> float | None:
 def bounds() -> dict[str, Any]:
     """The freshness bounds, from the settings the services read (this environment's)."""
     env = dict(os.environ)
-    feed_max_age = OcspSettings.from_env(env).feed_max_age_s
-    staple_refresh = ServerSettings.from_env(env).staple_refresh_s
+    feed_max_age = st.OcspSettings.from_env(env).feed_max_age_s
+    staple_refresh = st.ServerSettings.from_env(env).staple_refresh_s
     return {
         "feed_heartbeat_s": HEARTBEAT_INTERVAL_S,
         "feed_max_age_s": feed_max_age,

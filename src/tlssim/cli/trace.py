@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from tlssim import rpcutil
 from tlssim.cli.errors import CliError, Exit
 from tlssim.report.fit import terminal_width, wrap
 from tlssim.rpc.v1 import trace_pb2, trace_pb2_grpc
+from tlssim.services import settings as st
 from tlssim.telemetry.traces import TraceEvent
 from tlssim.topology import endpoints as ep
 
@@ -38,18 +39,16 @@ class Gathered:
     unreachable: tuple[str, ...]  # "service at HOST:PORT (why)"
 
 
-def services(e: ep.Endpoints) -> dict[str, str]:
-    """The services that keep trace events, by name, at their own addresses."""
-    return {"client": e.client, "server": e.server, "ocsp": e.ocsp, "ca": e.ca}
-
-
-def acme_service() -> dict[str, str]:
-    """The ACME service's gRPC address (its orders, validations and issuances)."""
-    from tlssim.services.settings import Environment
-
-    where = Environment(dict(os.environ))
-    host = where.text("TLSSIM_HOST", ep.DEFAULT_HOST)
-    return {"acme": where.text("TLSSIM_ACME_GRPC_ADDR", f"{host}:50055")}
+def services(env: Mapping[str, str]) -> dict[str, str]:
+    """The services that keep trace events, by name, at their own addresses (the ACME
+    service's: its orders, validations and issuances)."""
+    return {
+        "client": st.CLIENT_ADDR.get(env),
+        "server": st.SERVER_ADDR.get(env),
+        "ocsp": st.OCSP_ADDR.get(env),
+        "ca": st.CA_ADDR.get(env),
+        "acme": st.acme_addresses(env)[1],
+    }
 
 
 async def _ask(address: str, trace_ids: Iterable[str]) -> list[TraceEvent]:
@@ -174,7 +173,7 @@ def as_json(gathered: Gathered) -> str:
 async def run_trace(trace_id: str, json_output: bool) -> int:
     if not rpcutil.is_trace_id(trace_id):
         raise CliError(f"not a trace id: {trace_id[:80]!r} ({rpcutil.TRACE_ID_RULE})")
-    where = services(ep.Endpoints.from_env()) | acme_service()
+    where = services(os.environ)
     gathered = await gather(trace_id.lower(), where)
     # The ACME service is asked too, where it runs; a stack without it is still complete.
     gathered = dataclasses.replace(

@@ -379,13 +379,7 @@ class GrpcRelayProxy(Proxy):
             raise BadRequestError("a proxy cannot be renamed")
         if (spec.listen, spec.upstream) != (self._spec.listen, self._spec.upstream):
             await self.stop()
-            old, self._spec = self._spec, spec
-            try:
-                await self.start()
-            except ConflictError:
-                self._spec = old
-                await self.start()
-                raise
+            await self._start_as(spec)
             return
         self._spec = spec
         if not spec.enabled:

@@ -219,6 +219,10 @@ class Proxy:
         restart = (spec.listen, spec.upstream) != (self._spec.listen, self._spec.upstream)
         if restart or not spec.enabled:
             await self.stop()
+        await self._start_as(spec)
+
+    async def _start_as(self, spec: ProxySpec) -> None:
+        """Starts with `spec`; when its address is taken, starts again as it was and raises."""
         old, self._spec = self._spec, spec
         try:
             await self.start()

@@ -37,6 +37,7 @@ from tlssim.services import runtime
 from tlssim.services.backoff import Backoff, until_done
 from tlssim.services.ocsp_http import OcspHttpFront
 from tlssim.services.settings import OcspSettings
+from tlssim.services.settings.ocsp import FEED_MAX_AGE_DEFAULT_S
 from tlssim.telemetry import metrics
 from tlssim.telemetry.traces import TraceLog
 from tlssim.topology.endpoints import split_host_port
@@ -49,10 +50,6 @@ SERVICE_NAME: Final = "tlssim.rpc.v1.OcspResponder"
 # for the feed before answering "unknown".
 UNKNOWN_GRACE_S: Final = 0.3
 CA_CALL_TIMEOUT_S: Final = 5.0
-# The responder answers tryLater rather than a possibly stale "good" once it has heard
-# nothing from the ca's status feed (no event, no heartbeat; the ca sends one every 2 s)
-# for this long: the bound on how stale a "good" answer can be.
-FEED_MAX_AGE_S: Final = 10.0
 # How long a request for an issuer being enrolled right now waits for its responder key.
 ENROLL_WAIT_S: Final = 2.0
 RENEWAL_CHECK_S: Final = 3600.0
@@ -68,7 +65,7 @@ class ResponderState:
         table: StatusTable,
         enroll_issuer: Callable[[x509.Certificate], Awaitable[ServedIssuer]] | None = None,
         *,
-        feed_max_age_s: float = FEED_MAX_AGE_S,
+        feed_max_age_s: float = FEED_MAX_AGE_DEFAULT_S,
     ) -> None:
         self.responder = responder
         self.table = table

@@ -484,13 +484,17 @@ class LabKeysServicer(server_pb2_grpc.LabKeysServicer):
         self._admin = admin
         self._replica = replica
 
-    async def ExportHostKey(self, request: Any, context: Any) -> Any:
+    async def _require_admin(self, context: Any, action: str) -> None:
+        """Ends the call as PERMISSION_DENIED unless it presents the admin token."""
         metadata = dict(context.invocation_metadata() or ())
         if not self._admin.matches(metadata.get(ADMIN_TOKEN_METADATA_KEY)):
             await context.abort(
                 grpc.StatusCode.PERMISSION_DENIED,
-                f"exporting a key needs the deployment's admin token in {ADMIN_TOKEN_METADATA_KEY}",
+                f"{action} needs the deployment's admin token in {ADMIN_TOKEN_METADATA_KEY}",
             )
+
+    async def ExportHostKey(self, request: Any, context: Any) -> Any:
+        await self._require_admin(context, "exporting a key")
         held = self._certificates.held(str(request.host)[:253], str(request.key_type)[:32])
         if held is None:
             return await context.abort(
@@ -516,12 +520,7 @@ class LabKeysServicer(server_pb2_grpc.LabKeysServicer):
         )
 
     async def RenewHostCertificate(self, request: Any, context: Any) -> Any:
-        metadata = dict(context.invocation_metadata() or ())
-        if not self._admin.matches(metadata.get(ADMIN_TOKEN_METADATA_KEY)):
-            await context.abort(
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"renewing a certificate needs the admin token in {ADMIN_TOKEN_METADATA_KEY}",
-            )
+        await self._require_admin(context, "renewing a certificate")
         try:
             serials = await self._certificates.renew(str(request.host)[:253])
         except LookupError as exc:
@@ -538,6 +537,59 @@ class ServerWatchServicer(server_pb2_grpc.ServerWatchServicer):
             yield server_pb2.ServedConnection(sequence=number, summary_json=served.summary_json())
 
 
+async def _enrolled_hosts(
+    settings: ServerSettings,
+    clock: Clock,
+    ca_stub: Any,
+    ocsp_stub: Any,
+    traces: TraceLog,
+) -> HostCertificates:
+    """Every virtual host's keys, enrolled with the ca (retried until it answers) and
+    stapled."""
+    certificates = HostCertificates(
+        ca_stub, ocsp_stub, clock, credential=settings.enrollment_token_file, traces=traces
+    )
+    certificates.generate_keys()
+    await until_done(
+        certificates.enroll_all,
+        f"enroll with the ca at {settings.ca}",
+        log,
+        Backoff(STARTUP_RETRY_S),
+    )
+    await certificates.refresh_staples()
+    return certificates
+
+
+async def _client_certificate_judge(
+    ca_stub: Any, ocsp_stub: Any, clock: Clock
+) -> ClientCertificateJudge:
+    """What decides on a client's certificate: the ca's trust anchors, and the responder."""
+    bundle = await ca_stub.GetTrustBundle(ca_pb2.GetTrustBundleRequest(), timeout=10)
+
+    async def fetch_ocsp(request_der: bytes) -> bytes:
+        reply = await ocsp_stub.Check(ocsp_pb2.OcspCheckRequest(request_der=request_der), timeout=5)
+        return bytes(reply.response_der)
+
+    roots = tuple(x509.load_pem_x509_certificates(bundle.pem.encode()))
+    return ClientCertificateJudge(roots, fetch_ocsp, clock)
+
+
+def _registrar(
+    settings: ServerSettings, servicer: TlsServerServicer, certificates: HostCertificates
+) -> Callable[[grpc.aio.Server], None]:
+    """What puts the server's gRPC services on its gRPC server."""
+
+    def register(server: grpc.aio.Server) -> None:
+        server_pb2_grpc.add_TlsServerServicer_to_server(servicer, server)
+        watch = ServerWatchServicer(servicer.served)
+        server_pb2_grpc.add_ServerWatchServicer_to_server(watch, server)
+        admin = AdminToken(settings.ca_data_dir, settings.admin_token)
+        lab_keys = LabKeysServicer(certificates, admin, settings.replica)
+        server_pb2_grpc.add_LabKeysServicer_to_server(lab_keys, server)
+
+    return register
+
+
 async def serve(settings: ServerSettings, clock: Clock) -> None:
     """Enrolls every virtual host with the ca, then serves gRPC and TCP until cancelled."""
     ca_channel = rpcutil.open_channel(settings.ca)
@@ -546,35 +598,12 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
     feed: asyncio.Task[None] | None = None
     traces = TraceLog("server")
     try:
-        certificates = HostCertificates(
-            ca_pb2_grpc.CertificateAuthorityStub(ca_channel),
-            ocsp_pb2_grpc.OcspResponderStub(ocsp_channel),
-            clock,
-            credential=settings.enrollment_token_file,
-            traces=traces,
-        )
-        certificates.generate_keys()
-        await until_done(
-            certificates.enroll_all,
-            f"enroll with the ca at {settings.ca}",
-            log,
-            Backoff(STARTUP_RETRY_S),
-        )
-        await certificates.refresh_staples()
         ca_stub = ca_pb2_grpc.CertificateAuthorityStub(ca_channel)
         ocsp_stub = ocsp_pb2_grpc.OcspResponderStub(ocsp_channel)
-        bundle = await ca_stub.GetTrustBundle(ca_pb2.GetTrustBundleRequest(), timeout=10)
-
-        async def fetch_ocsp(request_der: bytes) -> bytes:
-            reply = await ocsp_stub.Check(
-                ocsp_pb2.OcspCheckRequest(request_der=request_der), timeout=5
-            )
-            return bytes(reply.response_der)
-
-        roots = tuple(x509.load_pem_x509_certificates(bundle.pem.encode()))
+        certificates = await _enrolled_hosts(settings, clock, ca_stub, ocsp_stub, traces)
         servicer = TlsServerServicer(
             certificates,
-            ClientCertificateJudge(roots, fetch_ocsp, clock),
+            await _client_certificate_judge(ca_stub, ocsp_stub, clock),
             traces,
             early_data_max=settings.early_data_max,
             anti_replay=settings.anti_replay,
@@ -604,14 +633,7 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
                 )
             )
 
-        def register(server: grpc.aio.Server) -> None:
-            server_pb2_grpc.add_TlsServerServicer_to_server(servicer, server)
-            watch = ServerWatchServicer(servicer.served)
-            server_pb2_grpc.add_ServerWatchServicer_to_server(watch, server)
-            admin = AdminToken(settings.ca_data_dir, settings.admin_token)
-            lab_keys = LabKeysServicer(certificates, admin, settings.replica)
-            server_pb2_grpc.add_LabKeysServicer_to_server(lab_keys, server)
-
+        register = _registrar(settings, servicer, certificates)
         exposed = metrics.Metrics(servicer.metrics.sources())
         async with (
             runtime.grpc_server(settings.listen, SERVICE_NAME, register, MAX_REQUEST_BYTES, traces),
