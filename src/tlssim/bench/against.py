@@ -36,7 +36,9 @@ class Figure:
     higher_is_better: bool
 
 
-_ENGINE = re.compile(r"^  (?P<label>\S.*?) \[cpu\]\s+(?P<ours>\d+)\s+(?P<base>\d+|-)")
+_ENGINE = re.compile(
+    r"^  (?P<label>\S.*?) \[cpu\]\s+(?P<ours>\d+)\s+(?P<base>\d+|-)\s+(?P<ratio>[\d.]+x|-)"
+)
 _TCP = re.compile(r"^  (?P<server>[\w-]+)\s+(?P<rate>\d+)\s+[\d.]+\s+(?P<cpu>[\d.]+) ms")
 _TCP_THREADS = re.compile(r"\((?P<threads>\d+) threads?")
 _STACK_RATE = re.compile(r"^  (?P<label>\S.*?)\s+(?P<level>\d+) in flight:\s+(?P<rate>\d+) hand")
@@ -57,10 +59,11 @@ def parse(text: str) -> list[Figure]:
     for line in text.splitlines():
         if header := _HEADER.match(line):
             section = SECTION_NAMES.get(header["number"], "")
-            if threads := _TCP_THREADS.search(line):
-                tcp_threads = f", {threads['threads']} thread" + (
-                    "s" if threads["threads"] != "1" else ""
-                )
+        # "(8 threads" on the section's header (older trees) or above each table
+        if section == "tcp" and (threads := _TCP_THREADS.search(line)):
+            count = threads["threads"]
+            tcp_threads = f", {count} thread" + ("s" if count != "1" else "")
+        if header:
             continue
         figures.extend(_figures_of(section, tcp_threads, line))
     return figures
@@ -71,6 +74,9 @@ def _figures_of(section: str, tcp_threads: str, line: str) -> Iterable[Figure]:
         yield Figure(f"{section}: {m['label']}", float(m["ours"]), "µs CPU", False)
         if m["base"] != "-":
             yield Figure(f"{section}: {m['label']} (OpenSSL)", float(m["base"]), "µs CPU", False)
+            # Measured side by side in one process: the ratio shrugs off the machine's drift.
+            ratio = float(m["ratio"].rstrip("x"))
+            yield Figure(f"{section}: {m['label']}, tlssim/OpenSSL", ratio, "ratio", False)
     elif section == "tcp" and (m := _TCP.match(line)):
         name = f"tcp: {m['server']}{tcp_threads}"
         yield Figure(name, float(m["rate"]), "hs/s", True)
