@@ -39,10 +39,13 @@ class EnginePair:
     what: str  # the handshake measured, in words
 
 
-def engine_pair(report_json: str, pki: BenchPKI, n: int) -> EnginePair:
-    """Our two engines doing the stack's handshake (as its report describes it) in memory."""
+def engine_pair(
+    report_json: str, pki: BenchPKI, n: int, group: NamedGroup | None = None
+) -> EnginePair:
+    """Our two engines doing the stack's handshake (as its report describes it, or in
+    `group`) in memory."""
     report = Report.from_json(report_json)
-    group = NamedGroup[report.key_exchange or "x25519"]
+    group = group or NamedGroup[report.key_exchange or "x25519"]
     staple = handshake_cost(report.steps).ocsp_staple
     base = pki.keys["ecdsa"]
     certified = CertifiedKey(

@@ -19,6 +19,7 @@ import cryptography
 import grpc
 
 from tlssim.bench import against, ceiling, certs, clients, engine, floor, pq, stack, tcp
+from tlssim.tls import NamedGroup
 
 SECTIONS = ("engine", "tcp", "stack", "clients", "pq")
 
@@ -132,6 +133,9 @@ def bench_stack(
             direct_pids = pids | {"client": client_pid}
             _measure("direct (no relay)", direct, direct_pids, n, seconds, levels, rows)
             report_json = asyncio.run(stack.one_report(direct))
+            # What the default hybrid group costs the distributed path, in the same run.
+            x25519 = ("x25519",)
+            _measure("direct, x25519", direct, direct_pids, n, seconds, levels, rows, x25519)
         # The capacity model's check: a second server replica on the same two cores (a new
         # client service, so that its connections spread over both).
         with (
@@ -144,7 +148,11 @@ def bench_stack(
     with floor.running_floor(report_json, tmp) as (address, floor_pids):
         _measure(FLOOR, address, floor_pids, n, seconds, levels, rows)
     _print_cpu(rows)
-    _print_ceiling(rows, ceiling.engine_pair(report_json, pki, max(30, n // 2)))
+    pairs = {
+        group: ceiling.engine_pair(report_json, pki, max(30, n // 2), group)
+        for group in (None, NamedGroup.x25519)
+    }
+    _print_ceiling(rows, pairs)
 
 
 class CpuRow(NamedTuple):
@@ -166,10 +174,11 @@ def _measure(
     seconds: float,
     levels: tuple[int, ...],
     rows: list[CpuRow],
+    groups: tuple[str, ...] = (),
 ) -> None:
     """Sequential latency (n handshakes), then each level of concurrency with the CPU each
     process spent."""
-    lat = asyncio.run(stack.sequential(address, label, n))
+    lat = asyncio.run(stack.sequential(address, label, n, groups))
     # The floor's handshake_ms is its first exchange: a handshake's share of gRPC time.
     hs = "/".join(f"{x:.2f}" for x in lat.handshake_ms)
     rpc = "/".join(f"{x:.2f}" for x in lat.rpc_ms)
@@ -177,7 +186,7 @@ def _measure(
     for level in levels:
         meter = stack.CpuMeter(pids)
         meter.start()
-        thr = asyncio.run(stack.concurrent(address, label, level, seconds))
+        thr = asyncio.run(stack.concurrent(address, label, level, seconds, groups))
         meter.stop()
         notes = f", {thr.failures} failed" if thr.failures else ""
         if "server-2" in pids:
@@ -194,12 +203,15 @@ def _cpu_ms(done: float, used: dict[str, float]) -> float:
     return 1000 * sum(used.values()) / max(done, 1)
 
 
-def _print_ceiling(rows: list[CpuRow], pair: ceiling.EnginePair) -> None:
+def _print_ceiling(rows: list[CpuRow], pairs: dict[NamedGroup | None, ceiling.EnginePair]) -> None:
     """Each distributed row against what the machine allows at the same concurrency."""
     floors = {r.level: _cpu_ms(r.done, r.used) for r in rows if r.label == FLOOR}
     cores = os.cpu_count() or 1
-    print(f"\n  Ceiling: the gRPC floor's CPU per handshake + the engine pair's ({pair.what})")
-    print(f"  engine pair {pair.cpu_ms:.2f} ms CPU per handshake, {cores} cores")
+    print("\n  Ceiling: the gRPC floor's CPU per handshake + the engine pair's, on every core")
+    for group, pair in pairs.items():
+        rows_of = "the x25519 rows" if group else "the other rows"
+        print(f"  engine pair for {rows_of}: {pair.cpu_ms:.2f} ms CPU ({pair.what})")
+    print(f"  {cores} cores")
     print(
         f"  {'path':<22} {'':>4} {'hs/s':>7} {'ceiling':>8} {'of it':>6}"
         f" {'CPU ms':>7} {'floor+eng':>10} {'x':>6}   goal"
@@ -207,6 +219,7 @@ def _print_ceiling(rows: list[CpuRow], pair: ceiling.EnginePair) -> None:
     for label, level, done, used, rate in rows:
         if label == FLOOR or level not in floors:
             continue
+        pair = pairs[NamedGroup.x25519 if "x25519" in label else None]
         top = ceiling.Ceiling(floors[level], pair.cpu_ms, cores)
         cpu = _cpu_ms(done, used)
         goal = ">= 0.65, <= 1.4x" if label.startswith("relay") else ">= 0.75, <= 1.4x"
