@@ -48,6 +48,10 @@ _STACK_LATENCY = re.compile(
 _STACK_CPU = re.compile(
     r"^  (?P<label>\S.*?)\s+(?P<level>\d+)(?:\s+[\d.]+)*\s+(?P<total>[\d.]+)\s+->"
 )
+_STACK_TCP = re.compile(
+    r"^  server service TCP, (?P<threads>\d+) threads?\s+(?P<rate>\d+) hs/s.*?"
+    r"server CPU (?P<cpu>[\d.]+) ms.*?s_server (?P<base>\d+) hs/s\s+(?P<ratio>[\d.]+)x"
+)
 _CLIENT = re.compile(r"^  (?P<client>\S.*?)\s+(?P<ms>[\d.]+) ms")
 _HEADER = re.compile(r"^(?P<number>\d)\. ")
 
@@ -82,7 +86,12 @@ def _figures_of(section: str, tcp_threads: str, line: str) -> Iterable[Figure]:
         yield Figure(name, float(m["rate"]), "hs/s", True)
         yield Figure(f"{name}, server CPU", float(m["cpu"]), "ms/hs", False)
     elif section == "stack":
-        if m := _STACK_CPU.match(line):
+        if m := _STACK_TCP.match(line):
+            name = f"stack: server service TCP, {m['threads']} thread(s)"
+            yield Figure(name, float(m["rate"]), "hs/s", True)
+            yield Figure(f"{name}, server CPU", float(m["cpu"]), "ms/hs", False)
+            yield Figure(f"{name}, tlssim/s_server", float(m["ratio"]), "ratio", True)
+        elif m := _STACK_CPU.match(line):
             yield Figure(
                 f"stack: {m['label']}, {m['level']}, CPU", float(m["total"]), "ms/hs", False
             )
