@@ -26,7 +26,7 @@ PRINTED = """\
   (8 threads)                 hs/s   p50 ms  server CPU/hs  vs best OpenSSL
   tlssim                            406    17.61        0.98 ms             73%   goal >= 80%
 3. Distributed path: RunHandshake on the client service over one gRPC channel
-  server service TCP, 1 thread 283 hs/s p50 3.10 ms server CPU 1.83 ms openssl s_server 430 hs/s 0.66x
+  server service TCP, 1 thread 283 hs/s p50 3.1 ms server CPU 1.83 ms s_server 430 hs/s 0.66x
   direct (no relay)                  2.94/3.46/8.73        6.24/8.35/16.54
   direct (no relay)       16 in flight:     214 handshakes/s (RPC p50 65.3 ms)
   path                         client  server    ocsp      ca  faults console   bench   total
