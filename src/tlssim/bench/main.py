@@ -84,6 +84,10 @@ def bench_engine(pki: certs.BenchPKI, n: int, goals: list[Goal]) -> None:
             ratio = r.ours.cpu_us / r.openssl.cpu_us
             goals.append(Goal(f"engine, {r.case}: tlssim / OpenSSL 3", ratio, 1.0, False))
         _row("    [wall]", f"{r.ours.wall_us:.0f}", f"{r.openssl.wall_us:.0f}", "")
+        if "1.3" in r.case and not r.chain_check:
+            # What this row's Python costs: its cryptographic calls with nothing between.
+            alone = engine.measure(engine.tls13_crypto_calls(pki), n)
+            _row("  its crypto calls alone [cpu]", f"{alone.cpu_us:.0f}", "-", "-")
 
 
 def bench_tcp(
