@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmarks tlssim against OpenSSL and tlslite-ng; see docs/performance.md.
 
-python scripts/bench.py [--quick] [--only engine|tcp|stack|clients|pq ...]
+python scripts/bench.py [--quick] [--only engine|tcp|stack|clients|pq ...] [--against REV]
 """
 
 import sys

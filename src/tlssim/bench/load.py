@@ -1,10 +1,10 @@
 """Handshake load from OpenSSL clients (Python ``ssl``), in its own process:
 
-    python -m tlssim.bench.load PORT SECONDS THREADS
+    python -m tlssim.bench.load PORT SECONDS THREADS [SERVER_NAME]
 
 Each thread loops: connect, full TLS 1.3 handshake (no certificate check, no session
-resumption), send 4 bytes, read the echo, close. Prints one JSON line: the handshakes
-completed in the measured window (after a short warm-up), failures, and latencies.
+resumption), send a line, read it back (echoed or reversed), close. Prints one JSON line: the
+handshakes completed in the measured window (after a short warm-up), failures, and latencies.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import time
 from tlssim.bench.certs import HOST
 
 WARMUP_S = 0.5
+# One line: `openssl s_server -rev` answers a line at a time (reversed), the others echo.
+PING = b"ping\n"
 
 
 def client_context() -> ssl.SSLContext:
@@ -29,13 +31,13 @@ def client_context() -> ssl.SSLContext:
     return ctx
 
 
-def one_handshake(ctx: ssl.SSLContext, port: int) -> None:
+def one_handshake(ctx: ssl.SSLContext, port: int, server_name: str = HOST) -> None:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with ctx.wrap_socket(sock, server_hostname=HOST) as tls:
-            tls.sendall(b"ping")
+        with ctx.wrap_socket(sock, server_hostname=server_name) as tls:
+            tls.sendall(PING)
             got = b""
-            while len(got) < 4:
+            while len(got) < len(PING):
                 chunk = tls.recv(64)
                 if not chunk:
                     raise ConnectionError("closed before the echo")
@@ -44,6 +46,7 @@ def one_handshake(ctx: ssl.SSLContext, port: int) -> None:
 
 def main() -> None:
     port, seconds, threads = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+    server_name = sys.argv[4] if len(sys.argv) > 4 else HOST
     ctx = client_context()
     start = time.monotonic() + WARMUP_S
     stop = start + seconds
@@ -54,7 +57,7 @@ def main() -> None:
     def worker(i: int) -> None:
         while (now := time.monotonic()) < stop:
             try:
-                one_handshake(ctx, port)
+                one_handshake(ctx, port, server_name)
             except (OSError, ssl.SSLError):
                 failures[i] += 1
                 continue

@@ -43,8 +43,10 @@ class PqCase:
     group: NamedGroup
 
 
+#: The classical handshake: the engine section's TLS 1.3 case, here against OpenSSL 4.
+CLASSICAL = "ECDSA P-256, x25519"
 CASES = (
-    PqCase("ECDSA P-256, x25519", "ecdsa", NamedGroup.x25519),
+    PqCase(CLASSICAL, "ecdsa", NamedGroup.x25519),
     PqCase("ECDSA P-256, X25519MLKEM768", "ecdsa", NamedGroup.X25519MLKEM768),
     PqCase("ML-DSA-44, X25519MLKEM768", "mldsa44", NamedGroup.X25519MLKEM768),
     PqCase("ML-DSA-65, X25519MLKEM768", "mldsa65", NamedGroup.X25519MLKEM768),

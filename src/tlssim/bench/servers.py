@@ -1,21 +1,27 @@
 """TLS echo servers for the TCP benchmark, each run in its own process:
 
-    python -m tlssim.bench.servers {tlssim|openssl-asyncio|openssl-threads} PORT PKI_DIR
+    python -m tlssim.bench.servers {tlssim|openssl-asyncio|openssl-threads|openssl-s_server}
+        PORT PKI_DIR
 
 ``tlssim`` is our engine behind a plain asyncio TCP listener, exactly as services/server.py
-serves TCP (serve_connection over a TcpTransport). The other two are Python ``ssl``
-(OpenSSL) servers. All serve the ECDSA P-256 certificate, send no session tickets, echo
-application data and print "ready" once listening.
+serves TCP (serve_connection over a TcpTransport). The next two are Python ``ssl``
+(OpenSSL) servers, and ``openssl-s_server`` is OpenSSL's own command (``-rev``: each line
+comes back reversed). All serve the ECDSA P-256 certificate, send no session tickets, answer
+application data and print "ready" once listening ("ready PID" when another process serves).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import socket
 import socketserver
 import ssl
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tlssim.bench import certs
@@ -23,7 +29,7 @@ from tlssim.net.drive import serve_connection
 from tlssim.net.transport import READ_SIZE, TcpTransport
 from tlssim.tls import CertifiedKey, ServerConfig, ServerConnection, SignatureScheme
 
-KINDS = ("tlssim", "openssl-asyncio", "openssl-threads")
+KINDS = ("tlssim", "openssl-asyncio", "openssl-threads", "openssl-s_server")
 
 
 def openssl_server_context(pki: certs.BenchPKI) -> ssl.SSLContext:
@@ -96,6 +102,23 @@ def serve_openssl_threads(port: int, pki: certs.BenchPKI) -> None:
         server.serve_forever()
 
 
+def serve_s_server(port: int, pki: certs.BenchPKI) -> None:
+    """`openssl s_server` in a child process; says "ready PID" once it accepts."""
+    argv = ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-quiet", "-rev"]
+    argv += ["-cert", str(pki.cert_file("ecdsa")), "-key", str(pki.key_file("ecdsa"))]
+    argv += ["-num_tickets", "0", "-naccept", "1000000"]
+    quiet = subprocess.DEVNULL  # -quiet still reports each connection
+    child = subprocess.Popen(argv, stdin=quiet, stdout=quiet, stderr=quiet)
+    deadline = time.monotonic() + 10
+    while child.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            print(f"ready {child.pid}", flush=True)
+            break
+        time.sleep(0.05)
+    signal.signal(signal.SIGTERM, lambda *_: child.terminate())
+    child.wait()
+
+
 def main() -> None:
     kind, port, directory = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
     pki = certs.load(directory)
@@ -105,6 +128,8 @@ def main() -> None:
         asyncio.run(serve_openssl_asyncio(port, pki))
     elif kind == "openssl-threads":
         serve_openssl_threads(port, pki)
+    elif kind == "openssl-s_server":
+        serve_s_server(port, pki)
     else:
         raise SystemExit(f"unknown server {kind!r}; one of {', '.join(KINDS)}")
 

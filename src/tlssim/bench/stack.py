@@ -18,7 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,11 +181,12 @@ class _Answer:
     server_replica: str | None
 
 
-async def _one(stub: client_pb2_grpc.TlsClientAsyncStub) -> _Answer:
+async def _one(stub: client_pb2_grpc.TlsClientAsyncStub, groups: Sequence[str] = ()) -> _Answer:
     started = time.perf_counter()
-    reply = await stub.RunHandshake(
-        client_pb2.HandshakeRequest(server_name=SERVER_NAME, tls_version="1.3"), timeout=15
+    request = client_pb2.HandshakeRequest(
+        server_name=SERVER_NAME, tls_version="1.3", groups=list(groups)
     )
+    reply = await stub.RunHandshake(request, timeout=15)
     rpc_ms = (time.perf_counter() - started) * 1000
     report = Report.from_json(reply.report_json)
     replica = report.replicas.server if report.replicas else None
@@ -203,14 +204,15 @@ async def one_report(address: str) -> str:
         return str(reply.report_json)
 
 
-async def sequential(address: str, label: str, n: int) -> Latency:
+async def sequential(address: str, label: str, n: int, groups: Sequence[str] = ()) -> Latency:
+    """`n` handshakes one after another (`groups`: offered instead of the default)."""
     async with grpc.aio.insecure_channel(address) as channel:
         stub = client_pb2_grpc.TlsClientStub(channel)
         for _ in range(10):
-            await _one(stub)  # warm up (trust bundle, channels, intermediate status cache)
+            await _one(stub, groups)  # warm up (trust bundle, channels, intermediate status)
         handshake, rpc = [], []
         for _ in range(n):
-            answer = await _one(stub)
+            answer = await _one(stub, groups)
             if not answer.ok:
                 raise RuntimeError(f"handshake failed through {label}")
             handshake.append(answer.handshake_ms)
@@ -218,10 +220,12 @@ async def sequential(address: str, label: str, n: int) -> Latency:
     return Latency(label, n, _percentiles(handshake), _percentiles(rpc))
 
 
-async def concurrent(address: str, label: str, concurrency: int, seconds: float) -> Throughput:
+async def concurrent(
+    address: str, label: str, concurrency: int, seconds: float, groups: Sequence[str] = ()
+) -> Throughput:
     async with grpc.aio.insecure_channel(address) as channel:
         stub = client_pb2_grpc.TlsClientStub(channel)
-        await _one(stub)
+        await _one(stub, groups)
         stop = time.perf_counter() + seconds
         done, failures, second = 0, 0, 0
         rpc: list[float] = []
@@ -230,7 +234,7 @@ async def concurrent(address: str, label: str, concurrency: int, seconds: float)
             nonlocal done, failures, second
             while time.perf_counter() < stop:
                 try:
-                    answer = await _one(stub)
+                    answer = await _one(stub, groups)
                 except grpc.aio.AioRpcError:
                     failures += 1
                     continue

@@ -39,6 +39,24 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def load_port(
+    port: int, pid: int, seconds: float, threads: int, server_name: str | None = None
+) -> tuple[dict[str, float], float]:
+    """OpenSSL clients' load on a listening port: their figures, and the CPU seconds the
+    serving process `pid` spent meanwhile."""
+    argv = [sys.executable, "-m", "tlssim.bench.load", str(port), str(seconds), str(threads)]
+    cpu0 = _cpu_seconds(pid)
+    load = subprocess.run(
+        argv + ([server_name] if server_name else []),
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    )
+    figures: dict[str, float] = json.loads(load.stdout)
+    return figures, _cpu_seconds(pid) - cpu0
+
+
 def measure_server(kind: str, pki: BenchPKI, seconds: float, threads: int) -> RateResult:
     port = free_port()
     server = subprocess.Popen(
@@ -48,23 +66,16 @@ def measure_server(kind: str, pki: BenchPKI, seconds: float, threads: int) -> Ra
     )
     try:
         assert server.stdout is not None
-        if server.stdout.readline().strip() != "ready":
+        ready = server.stdout.readline().split()
+        if not ready or ready[0] != "ready":
             raise RuntimeError(f"the {kind} server did not start")
-        cpu0 = _cpu_seconds(server.pid)
-        load = subprocess.run(
-            [sys.executable, "-m", "tlssim.bench.load", str(port), str(seconds), str(threads)],
-            capture_output=True,
-            text=True,
-            timeout=seconds + 60,
-            check=True,
-        )
-        cpu = _cpu_seconds(server.pid) - cpu0
-        figures = json.loads(load.stdout)
+        serving = int(ready[1]) if len(ready) > 1 else server.pid  # "ready PID": a child serves
+        figures, cpu = load_port(port, serving, seconds, threads)
     finally:
         server.terminate()
         server.wait(timeout=10)
     return RateResult(
-        kind, figures["handshakes"] / seconds, figures["failures"], figures["p50_ms"], cpu
+        kind, figures["handshakes"] / seconds, int(figures["failures"]), figures["p50_ms"], cpu
     )
 
 

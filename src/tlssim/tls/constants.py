@@ -202,8 +202,14 @@ class KeyUpdateRequest(IntEnum):
 
 def name_of(enum_type: type[IntEnum], value: int) -> str:
     """The RFC name of a code point, or ``"0x...."`` for values we do not know."""
-    member = enum_type._value2member_map_.get(value)
-    return member.name if member is not None else f"0x{value:04x}"
+    names = _NAMES.get(enum_type)
+    if names is None:  # once per enum: a member's .name is a descriptor call each time
+        names = _NAMES[enum_type] = {int(m): m.name for m in enum_type}
+    name = names.get(value)
+    return name if name is not None else f"0x{value:04x}"
+
+
+_NAMES: dict[type[IntEnum], dict[int, str]] = {}
 
 
 #: ServerHello.random of a HelloRetryRequest (RFC 8446 section 4.1.3).

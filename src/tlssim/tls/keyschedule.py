@@ -54,18 +54,21 @@ def hkdf_expand_label(
     params: SuiteParams, secret: bytes, label: bytes, context: bytes, length: int
 ) -> bytes:
     """HKDF-Expand-Label(Secret, Label, Context, Length) from RFC 8446 section 7.1."""
-    full_label = b"tls13 " + label
-    info = (
-        length.to_bytes(2, "big")
-        + bytes([len(full_label)])
-        + full_label
-        + bytes([len(context)])
-        + context
-    )
+    prefix = _LABEL_PREFIXES.get((label, length))
+    if prefix is None:  # a handshake uses about a dozen (label, length) pairs, each often
+        full_label = b"tls13 " + label
+        prefix = length.to_bytes(2, "big") + bytes([len(full_label)]) + full_label
+        if len(_LABEL_PREFIXES) < 256:
+            _LABEL_PREFIXES[(label, length)] = prefix
+    info = prefix + bytes([len(context)]) + context
     if length <= params.hash_length:
         # HKDF-Expand with a single output block: T(1) = HMAC(PRK, info | 0x01) (RFC 5869)
         return hmac.digest(secret, info + b"\x01", params.hash_name)[:length]
     return HKDFExpand(params.hash_algorithm(), length, info).derive(secret)
+
+
+#: HkdfLabel's length and label fields, by (label, length).
+_LABEL_PREFIXES: dict[tuple[bytes, int], bytes] = {}
 
 
 def derive_secret(

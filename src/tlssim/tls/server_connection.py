@@ -26,6 +26,8 @@ from tlssim.tls.tickets import MAX_TICKET_LIFETIME
 from tlssim.tls.tls12 import ALL_TLS12_SUITES
 from tlssim.tls.versions import check_enabled, server_check_fallback, server_select_version
 
+_KNOWN_SUITES = frozenset(TLS13_SUITES) | frozenset(ALL_TLS12_SUITES)
+
 
 class ServerConnection(Endpoint):
     """The server side: waits for a ClientHello, then answers in one flight."""
@@ -34,9 +36,7 @@ class ServerConnection(Endpoint):
 
     def __init__(self, config: ServerConfig) -> None:
         check_enabled(config.versions)
-        if not config.cipher_suites or any(
-            s not in TLS13_SUITES and s not in ALL_TLS12_SUITES for s in config.cipher_suites
-        ):
+        if not config.cipher_suites or not _KNOWN_SUITES.issuperset(config.cipher_suites):
             raise ValueError("cipher_suites must be TLS 1.3 or TLS 1.2 suites")
         if config.ticket_key is not None and len(config.ticket_key) != 32:
             raise ValueError("ticket_key must be 32 bytes")

@@ -137,16 +137,29 @@ def is_supported_public_key(key: object) -> TypeGuard[PublicKey]:
 
 
 def key_kind(key: PrivateKey | PublicKey) -> str:
+    """ "rsa", "ed25519", an EC curve's name or an ML-DSA scheme's; "" for none of them."""
+    kind = _KIND_OF_TYPE.get(type(key))
+    if kind is None:  # the isinstance checks go through ABCs: once per key class
+        kind = _KIND_OF_TYPE[type(key)] = _kind_of_type(key)
+    if kind == "ec":
+        return str(key.curve.name)  # type: ignore[union-attr]
+    return kind
+
+
+def _kind_of_type(key: PrivateKey | PublicKey) -> str:
     if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
         return "rsa"
     if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
         return "ed25519"
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
-        return str(key.curve.name)
+        return "ec"
     for private, public, scheme in _MLDSA_KINDS:
         if isinstance(key, private | public):
             return scheme.name
     return ""  # a key no scheme here fits
+
+
+_KIND_OF_TYPE: dict[type, str] = {}
 
 
 def key_supports(key: PrivateKey | PublicKey, scheme: int, tls12: bool = False) -> bool:
