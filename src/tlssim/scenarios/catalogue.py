@@ -149,6 +149,14 @@ REVOCATION_PATH: tuple[Scenario, ...] = (
         expect=Expect(ok=True, revocation="unavailable", warning=True),
     ),
     Scenario(
+        name="responder-down-must-staple",
+        description="the responder (OCSP and CRLs) is unreachable; the must-staple host "
+        "staples the answer it holds: a client that takes the staple needs no responder",
+        faults=RESPONDER_DOWN,
+        request={"server_name": "must-staple.tlssim.test", "revocation": "hard"},
+        expect=Expect(ok=True, revocation="good", revocation_source="staple"),
+    ),
+    Scenario(
         name="responder-slow-hard-fail",
         description="the responder answers after the client's 2 s timeouts",
         faults=(Fault("client_ocsp", latency(3000)), Fault("ocsp_http", latency(3000))),

@@ -812,6 +812,8 @@ class ServerSettings:
     # The admin token that may export a lab host's key (the ca's, followed like the ca does).
     admin_token: str = _field(ADMIN_TOKEN)
     ca_data_dir: Path = _field(DATA_DIR, _ca_folder)
+    # Where `tlssim interop` leaves the client fingerprints the server names stacks by.
+    data_dir: Path = _field(DATA_DIR)
     metrics_listen: str = _field(METRICS_LISTEN)
     #: 0-RTT: what tickets allow (0: none), and whether a ticket's early data is taken once.
     early_data_max: int = _field(EARLY_DATA_MAX)
