@@ -239,9 +239,7 @@ def _parser() -> argparse.ArgumentParser:
 
     scenarios = sub.add_parser("scenarios", help="the fault scenario catalogue")
     s_sub = scenarios.add_subparsers(dest="scenarios_command", required=True)
-    s_sub.add_parser(
-        "list", help="name and description of every scenario (and which take --peer)"
-    )
+    s_sub.add_parser("list", help="name and description of every scenario (and which take --peer)")
     run = s_sub.add_parser("run", help="run scenarios against the running stack")
     run.add_argument("names", nargs="*", metavar="NAME")
     run.add_argument("--all", action="store_true", help="run the whole catalogue")

@@ -13,6 +13,7 @@ src/tlssim/interop/client_fingerprints.json`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -49,7 +50,7 @@ NAMES = {
 
 
 def display_name(peer: str, version: str) -> str:
-    """"GnuTLS 3.7.9" from the peer's name and its version line ("gnutls-cli 3.7.9")."""
+    """ "GnuTLS 3.7.9" from the peer's name and its version line ("gnutls-cli 3.7.9")."""
     number = re.search(r"\d+(?:\.\d+)+", version)
     template = NAMES.get(peer, peer + " {v}")
     if number is None:
@@ -77,10 +78,9 @@ def capture(peer: ClientPeer, version: str, revocation: bool, ca_file: Path) -> 
         port = listener.getsockname()[1]
         reader = threading.Thread(target=_first_hello, args=(listener, seen), daemon=True)
         reader.start()
-        try:
+        # the peer fails to connect (we hang up): only what it sent first matters
+        with contextlib.suppress(Exception):
             peer.run(Target(f"127.0.0.1:{port}", SERVER_NAME, ca_file, version, revocation))
-        except Exception:  # the peer's failure to connect is expected: we hung up
-            pass
         reader.join(CAPTURE_TIMEOUT_S)
     hello = client_hello_in(seen[0]) if seen else None
     return fingerprint(hello) if hello is not None else None
@@ -128,9 +128,7 @@ def record(
         if found is not None:
             case = f"TLS {version}" + (" with its revocation options" if revocation else "")
             prints = entry["fingerprints"]
-            prints.setdefault(found.digest, {"text": found.text, "cases": []})["cases"].append(
-                case
-            )
+            prints.setdefault(found.digest, {"text": found.text, "cases": []})["cases"].append(case)
         if progress is not None:
             progress(done, len(todo), f"fingerprint of {peer.name} TLS {version}")
     return {"peers": table}

@@ -107,7 +107,6 @@ def can_move_clock(peer: ClientPeer) -> bool:
     return peer.program not in _CLOCK_FIXED and shutil.which("faketime") is not None
 
 
-
 def _run(
     argv: Sequence[str],
     *,

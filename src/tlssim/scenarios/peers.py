@@ -98,8 +98,7 @@ EXPECTED: dict[str, dict[str, PeerExpect]] = {
         "botan": PeerExpect(
             True,
             "OCSP response has expired",
-            "tls_client prints the validation result and completes the handshake whatever "
-            "it says",
+            "tls_client prints the validation result and completes the handshake whatever it says",
         ),
         "java": PeerExpect(
             True,
@@ -153,8 +152,7 @@ def choose_peer(scenario: Scenario, name: str) -> ClientPeer:
     if not takes_peers(scenario):
         with_peers = ", ".join(EXPECTED)
         raise ValueError(
-            f"scenario {scenario.name} runs with our client only (these take --peer: "
-            f"{with_peers})"
+            f"scenario {scenario.name} runs with our client only (these take --peer: {with_peers})"
         )
     available = peers_for(scenario)
     for peer in available:
