@@ -351,9 +351,8 @@ def log_connection(transport: str, conn: ServerConnection, client: ClientName) -
     if conn.negotiated is not None:
         n = conn.negotiated
         log.info(
-            "%s handshake from %s for %s: %s %s %s%s%s%s",
+            "%s handshake for %s: %s %s %s%s%s%s (client: %s)",
             transport,
-            client.name,
             n.server_name or "(no SNI)",
             n.version.label,
             n.cipher_suite.name,
@@ -361,15 +360,16 @@ def log_connection(transport: str, conn: ServerConnection, client: ClientName) -
             " resumed" if n.resumed else "",
             _early_data_note(conn),
             f", ended by {conn.error.alert.name}" if conn.error else "",
+            client.name,
         )
     else:
         why = conn.error.alert.name if conn.error else "the client went away"
         log.info(
-            "%s handshake from %s failed: %s%s",
+            "%s handshake failed: %s%s (client: %s)",
             transport,
-            client.name,
             why,
             _early_data_note(conn),
+            client.name,
         )
 
 
