@@ -18,13 +18,13 @@ function rowHtml(h) {
   const family = h.group_family || "-";
   const early = h.early_data || "-";
   const client = h.client || "-";
+  const clientTitle = h.fingerprint ? `${client}, fingerprint ${h.fingerprint}` : client;
   return `<td>${text(clock(h.started))}</td><td>${text(h.host)}</td>` +
-    `<td class="client" title="${text(h.fingerprint ? `${client}, fingerprint ${h.fingerprint}` : client)}">` +
-    `${text(client)}</td>` +
     `<td class="${h.ok ? "ok" : "failed"} outcome" title="${text(outcome)}">${text(outcome)}</td>` +
     `<td>${text(h.version)}</td>` +
     `<td class="${family.includes("PQ") ? "pq" : ""}">${text(family)}</td>` +
-    `<td>${h.resumed ? "resumed" : "-"}</td><td>${text(early)}</td><td>${text(h.group)}</td>` +
+    `<td>${h.resumed ? "resumed" : "-"}</td><td>${text(early)}</td>` +
+    `<td class="client" title="${text(clientTitle)}">${text(client)}</td><td>${text(h.group)}</td>` +
     `<td>${Number(h.ms).toFixed(1)}</td><td>${text(h.suite)}</td><td>${text(h.source)}</td>`;
 }
 
