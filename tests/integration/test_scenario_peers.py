@@ -21,8 +21,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 #: CI installs every peer (and faketime): there a missing one fails instead of skipping.
 REQUIRE_PEERS = os.environ.get("TLSSIM_REQUIRE_PEERS") == "1"
 SCENARIOS = ("responder-down-must-staple", "stale-staple", "tamper-server-hello")
-#: Peers that start quickly (no JVM): each runs every scenario above.
-PEERS = ("gnutls", "openssl", "nss", "curl", "go", "python-ssl")
+#: Every peer but Java (a JVM is slow to start): each runs every scenario it takes.
+PEERS = tuple(p.name for p in CLIENT_PEERS if p.name != "java")
 
 
 def _runnable(scenario: str, peer: str) -> bool:

@@ -151,10 +151,18 @@ REVOCATION_PATH: tuple[Scenario, ...] = (
     Scenario(
         name="responder-down-must-staple",
         description="the responder (OCSP and CRLs) is unreachable; the must-staple host "
-        "staples the answer it holds: a client that takes the staple needs no responder",
+        "staples its leaf's answer, but a staple covers the leaf only: the intermediate's "
+        "status needs the responder, and hard-fail refuses",
         faults=RESPONDER_DOWN,
         request={"server_name": "must-staple.tlssim.test", "revocation": "hard"},
-        expect=Expect(ok=True, revocation="good", revocation_source="staple"),
+        # past the client's cache of the intermediate's status (TLSSIM_STATUS_CACHE_S, 5 s)
+        hold_s=6,
+        expect=Expect(
+            ok=False,
+            alert="certificate_unknown",
+            sent_by="client",
+            failed_check="responder unavailable",
+        ),
     ),
     Scenario(
         name="responder-slow-hard-fail",
