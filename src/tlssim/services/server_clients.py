@@ -5,6 +5,8 @@ the name to show, its fingerprints).
 The table is read from the state directory (`client-fingerprints.json`, written by a local
 `tlssim interop` run), else from the committed default in `tlssim/interop/`; it is read
 again when the file changes, so a matrix run names its peers without a server restart.
+Only a foreign client costs a look at the file (a stat): our own is known by its
+extension.
 """
 
 from __future__ import annotations
@@ -85,4 +87,5 @@ class ClientNames:
                     log.warning("client fingerprints in %s not read: %s", path, exc)
                     self._names = {}
             return self._names
-        return {}
+        self._loaded, self._names = None, {}
+        return self._names
