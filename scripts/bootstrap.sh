@@ -25,13 +25,14 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   fi
 fi
 # Other TLS stacks as peers (tlssim interop, tests/peers.py): GnuTLS, NSS's tools, Botan,
-# Go and a JDK (for the Go and Java peers below), curl, wget, socat; and the ACME clients
+# Go and a JDK (for the Go and Java peers below), curl, wget, socat, faketime (a peer's
+# clock ahead, for `tlssim scenarios run stale-staple --peer`); and the ACME clients
 # certbot and lego, and Pebble (ACME tests and benchmark). One apt-get for whatever is
 # missing, as root; elsewhere the tests that need a missing one skip.
 missing=()
 for pair in gnutls-serv:gnutls-bin tstclnt:libnss3-tools certutil:libnss3-tools botan:botan \
   selfserv:libnss3-tools pk12util:libnss3-tools go:golang-go javac:openjdk-17-jdk-headless \
-  socat:socat curl:curl wget:wget certbot:certbot lego:lego pebble:pebble; do
+  socat:socat curl:curl wget:wget certbot:certbot lego:lego pebble:pebble faketime:faketime; do
   if ! command -v "${pair%%:*}" >/dev/null 2>&1; then
     case " ${missing[*]-} " in *" ${pair#*:} "*) ;; *) missing+=("${pair#*:}") ;; esac
   fi

@@ -41,7 +41,7 @@ LAYERS: Mapping[str, frozenset[str]] = {
     "client": frozenset({"tls", "pki", "report", "net", "telemetry"}),
     "diagrams": frozenset({"report"}),
     "load": frozenset({"report"}),
-    "scenarios": frozenset({"pki", "report", "faults", "harness", "acme"}),
+    "scenarios": frozenset({"pki", "report", "faults", "harness", "acme", "interop"}),
     "propagation": frozenset({"tls", "pki", "net", "client"}),
     "interop": frozenset({"tls", "pki"}),
     "acme": frozenset({"pki", "telemetry"}),

@@ -138,7 +138,7 @@ def test_the_first_screen_holds_list_and_events_and_a_click_shows_the_detail(
         assert "200 handshakes" in browser.find_element(By.ID, "counts").text
 
         headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#handshakes th")]
-        assert {"kx family", "resumed", "0-RTT"} <= set(headers), headers
+        assert {"kx family", "resumed", "0-RTT", "client"} <= set(headers), headers
         cells = browser.execute_script(
             "return [...document.querySelectorAll('tr.handshake')].map("
             "r => [...r.cells].map(c => c.textContent))"

@@ -85,6 +85,27 @@ def test_the_client_report_and_the_server_view_make_one_row() -> None:
     asyncio.run(scenario())
 
 
+def test_a_row_names_the_client_stack() -> None:
+    report = load("tls13")
+    server = dataclasses.replace(report, chain=(), checks=(), trace_id="")
+    state = LabState()
+    state.server_view(
+        {
+            "transport": "TCP",
+            "peer": "127.0.0.1:2",
+            "client": "GnuTLS 3.7.9",
+            "fingerprint": "2c2d61140cfff5b0",
+            "report": server.to_dict(),
+        }
+    )
+    state.server_view({"transport": "TCP", "peer": "127.0.0.1:3", "report": server.to_dict()})
+    state.client_report(dataclasses.replace(report, trace_id="ours"))
+    ours, unnamed, gnutls = state.snapshot()["handshakes"]
+    assert (gnutls["client"], gnutls["fingerprint"]) == ("GnuTLS 3.7.9", "2c2d61140cfff5b0")
+    assert unnamed["client"] == "-"  # a server that did not say
+    assert ours["client"] == "tlssim"
+
+
 def test_fault_changes_are_told_as_events() -> None:
     before = {"client_ocsp": _link_state({"enabled": True, "toxics": []})}
     latency = {"name": "latency_downstream", "type": "latency", "attributes": {"latency": 100}}

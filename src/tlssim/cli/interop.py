@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 from dataclasses import asdict
@@ -12,8 +13,8 @@ from pathlib import Path
 
 from tlssim import rpcutil
 from tlssim.cli.errors import CliError, Exit
-from tlssim.interop import matrix, servers
-from tlssim.interop.peers import CLIENT_PEERS, installed
+from tlssim.interop import fingerprints, matrix, servers
+from tlssim.interop.peers import CLIENT_PEERS, ClientPeer, installed
 from tlssim.topology import endpoints as ep
 
 ROLES = ("client", "server", "both")
@@ -34,6 +35,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     out.add_argument("--json", action="store_true", help="every cell as JSON")
     out.add_argument("--markdown", action="store_true", help="docs/interop.md as it is committed")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument(
+        "--fingerprints",
+        default="",
+        metavar="PATH",
+        help="where the client role records each peer's ClientHello fingerprints, by which "
+        "the server names the stacks that connect (default: client-fingerprints.json in the "
+        "state directory, which the local server reads)",
+    )
 
 
 def _names(text: str) -> list[str]:
@@ -93,6 +102,7 @@ def run_interop(args: argparse.Namespace) -> int:
             client_cells = matrix.run_client_matrix(
                 client_peers, cases, address, bundle, progress=progress
             )
+            _record_fingerprints(client_peers, bundle, args.fingerprints, progress, args.quiet)
         if args.role in ("server", "both"):
             server_peers = [
                 p
@@ -131,6 +141,28 @@ def run_interop(args: argparse.Namespace) -> int:
             f"client, {unexplained} of them unexplained\n"
         )
     return Exit.OK
+
+
+def _record_fingerprints(
+    peers: list[ClientPeer],
+    bundle: Path,
+    where: str,
+    progress: matrix.Progress | None,
+    quiet: bool,
+) -> None:
+    """Each peer's ClientHello fingerprints, merged into the table at `where`."""
+    from tlssim.services.settings import default_data_dir
+
+    path = Path(where) if where else default_data_dir(os.environ) / fingerprints.FILE_NAME
+    table = fingerprints.record(peers, bundle, progress)
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        old = {}
+    fingerprints.save(fingerprints.merged(old, table), path)
+    if not quiet:
+        count = sum(len(p["fingerprints"]) for p in table["peers"].values())
+        sys.stderr.write(f"{count} client fingerprints of {len(peers)} peers in {path}\n")
 
 
 def document(client_cells: list[matrix.Cell], server_cells: list[servers.ServerCell]) -> str:

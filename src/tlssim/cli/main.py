@@ -279,11 +279,19 @@ def _add_scenarios_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
     """`tlssim scenarios`: list and run."""
     scenarios = sub.add_parser("scenarios", help="the fault scenario catalogue")
     s_sub = scenarios.add_subparsers(dest="scenarios_command", required=True)
-    s_sub.add_parser("list", help="name and description of every scenario")
+    s_sub.add_parser("list", help="name and description of every scenario (and which take --peer)")
     run = s_sub.add_parser("run", help="run scenarios against the running stack")
     run.add_argument("names", nargs="*", metavar="NAME")
     run.add_argument("--all", action="store_true", help="run the whole catalogue")
     run.add_argument("--json", action="store_true", help="print a JSON list of results")
+    run.add_argument(
+        "--peer",
+        default="",
+        metavar="PEER",
+        help="run the scenario with another stack's client instead of ours (a peer of "
+        "`tlssim interop`: openssl, gnutls, nss, ...); `tlssim scenarios list` marks the "
+        "scenarios that take one",
+    )
 
 
 def _add_faults_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -592,11 +600,15 @@ def admin_token() -> str:
 
 async def _scenarios(args: argparse.Namespace) -> int:
     from tlssim.scenarios import SCENARIOS, ScenarioResult, run_scenarios
+    from tlssim.scenarios import peers as scenario_peers
 
     if args.scenarios_command == "list":
         from tlssim.report.fit import terminal_width, two_columns
 
-        rows = [(s.name, s.description) for s in SCENARIOS]
+        rows = [
+            (s.name, s.description + (" [--peer]" if scenario_peers.takes_peers(s) else ""))
+            for s in SCENARIOS
+        ]
         print("\n".join(two_columns(rows, terminal_width())))
         return EXIT_OK
     by_name = {s.name: s for s in SCENARIOS}
@@ -608,13 +620,23 @@ async def _scenarios(args: argparse.Namespace) -> int:
             f"unknown scenario(s): {', '.join(unknown)}; `tlssim scenarios list` names them"
         )
     chosen = list(SCENARIOS) if args.all else [by_name[n] for n in args.names]
+    peer_of = {}
+    if args.peer:
+        if args.all:
+            raise CliError("--peer runs named scenarios (`tlssim scenarios list` marks them)")
+        try:
+            peer_of = {s.name: scenario_peers.choose_peer(s, args.peer) for s in chosen}
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
 
     def progress(result: ScenarioResult) -> None:
         if not args.json:
             from tlssim.report.fit import terminal_width, wrap
 
             mark = "PASS" if result.passed else "FAIL"
-            lines = wrap(f"{mark}  {result.name}", terminal_width())
+            peer = result.details.get("peer")
+            with_peer = f" with {peer} ({result.details['peer_version']})" if peer else ""
+            lines = wrap(f"{mark}  {result.name}{with_peer}", terminal_width())
             lines += wrap(f"expected {result.expected}", terminal_width(), indent=6, hanging=9)
             if not result.passed or result.measured:
                 first, *more = result.actual.split("\n")
@@ -624,7 +646,16 @@ async def _scenarios(args: argparse.Namespace) -> int:
             print("\n".join(lines), flush=True)
 
     feed_max_age_s = FEED_MAX_AGE_S.get(os.environ)
-    results = await run_scenarios(chosen, ep.Endpoints.from_env(), progress, feed_max_age_s)
+    if peer_of:
+        results = []
+        for scenario in chosen:
+            result = await scenario_peers.run_with_peer(
+                scenario, peer_of[scenario.name], ep.Endpoints.from_env()
+            )
+            progress(result)
+            results.append(result)
+    else:
+        results = await run_scenarios(chosen, ep.Endpoints.from_env(), progress, feed_max_age_s)
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:

@@ -52,6 +52,10 @@ class Handshake:
     server: Report | None = None
     transport: str = ""  # how it reached the server: TCP or gRPC
     peer: str = ""
+    #: The client stack as the server named it from its ClientHello ("GnuTLS 3.7.9",
+    #: "tlssim", "unknown client (fingerprint ...)"); "" when the server did not say.
+    client_stack: str = ""
+    fingerprint: str = ""
 
     @property
     def report(self) -> Report:
@@ -81,6 +85,8 @@ class Handshake:
             "early_data": _early_data(r),
             "ms": r.timings.total_ms,
             "seen_by": [n for n, x in (("client", self.client), ("server", self.server)) if x],
+            "client": self.client_stack or ("tlssim" if self.client is not None else "-"),
+            "fingerprint": self.fingerprint,
             # which client and server replica took part (null where the report does not say)
             "replicas": None if r.replicas is None else dataclasses.asdict(r.replicas),
         }
@@ -104,6 +110,8 @@ class LabState:
         report = Report.from_dict(summary["report"])
         row = self._row(report.trace_id or self._new_id(), summary.get("started"))
         row.server, row.transport, row.peer = report, summary["transport"], summary["peer"]
+        row.client_stack = str(summary.get("client") or "")
+        row.fingerprint = str(summary.get("fingerprint") or "")
         self._changed(row)
 
     def lab_event(self, kind: str, text: str) -> None:

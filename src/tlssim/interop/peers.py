@@ -9,6 +9,7 @@ a peer whose program is missing says so and is skipped.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import re
 import shutil
@@ -84,6 +85,27 @@ class ClientPeer:
 
 # -- helpers -------------------------------------------------------------------------------
 
+#: Seconds a peer program's clock runs ahead (libfaketime), within `clock_ahead`.
+_CLOCK_AHEAD_S: contextvars.ContextVar[int] = contextvars.ContextVar("clock_ahead_s", default=0)
+#: The programs libfaketime cannot move: Go reads the clock without libc, and the
+#: in-process peers share this process's clock.
+_CLOCK_FIXED = {"tlssim-go-peer", ""}
+
+
+@contextlib.contextmanager
+def clock_ahead(seconds: int) -> Iterator[None]:
+    """Peer programs run within this block see a clock `seconds` ahead (faketime)."""
+    token = _CLOCK_AHEAD_S.set(seconds)
+    try:
+        yield
+    finally:
+        _CLOCK_AHEAD_S.reset(token)
+
+
+def can_move_clock(peer: ClientPeer) -> bool:
+    """Whether `clock_ahead` reaches the peer: a program linked with libc, and faketime."""
+    return peer.program not in _CLOCK_FIXED and shutil.which("faketime") is not None
+
 
 def _run(
     argv: Sequence[str],
@@ -93,6 +115,9 @@ def _run(
     timeout: float = TIMEOUT_S,
 ) -> tuple[int, str]:
     """(exit code, stdout and stderr); -1 when the program ran past `timeout`."""
+    if ahead := _CLOCK_AHEAD_S.get():
+        # a JVM waits on the monotonic clock: only the wall clock moves
+        argv = ["env", "FAKETIME_DONT_FAKE_MONOTONIC=1", "faketime", "-f", f"+{ahead}s", *argv]
     try:
         done = subprocess.run(
             list(argv),
@@ -550,7 +575,9 @@ def _pyopenssl(target: Target) -> Outcome:
         return Outcome(False, "timed out")
     except SSL.Error as exc:
         status = seen.get("status", "")
-        reason = str(exc.args[0][-1][-1]) if exc.args and exc.args[0] else str(exc)
+        # an SSL.Error carries OpenSSL's error queue; a SysCallError (errno, text)
+        queue = exc.args[0] if exc.args and isinstance(exc.args[0], list) else None
+        reason = str(queue[-1][-1]) if queue else str(exc)
         if "verify" in seen:
             reason = seen["verify"]
         elif status and "ocsp" in reason.lower():

@@ -150,6 +150,22 @@ REVOCATION_PATH: tuple[Scenario, ...] = (
         expect=Expect(ok=True, revocation="unavailable", warning=True),
     ),
     Scenario(
+        name="responder-down-must-staple",
+        description="the responder (OCSP and CRLs) is unreachable; the must-staple host "
+        "staples its leaf's answer, but a staple covers the leaf only: the intermediate's "
+        "status needs the responder, and hard-fail refuses",
+        faults=RESPONDER_DOWN,
+        request={"server_name": "must-staple.tlssim.test", "revocation": "hard"},
+        # past the client's cache of the intermediate's status (TLSSIM_STATUS_CACHE_S, 5 s)
+        hold_s=6,
+        expect=Expect(
+            ok=False,
+            alert="certificate_unknown",
+            sent_by="client",
+            failed_check="responder unavailable",
+        ),
+    ),
+    Scenario(
         name="responder-slow-hard-fail",
         description="the responder answers after the client's 2 s timeouts",
         faults=(Fault("client_ocsp", latency(3000)), Fault("ocsp_http", latency(3000))),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tlssim import rpcutil
@@ -30,6 +30,8 @@ class ScenarioResult:
     expected: str
     actual: str
     measured: bool = False  # the actual outcome is a measurement, shown even on a pass
+    #: More to say in JSON: with a peer, the peer, its version and what it said.
+    details: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +39,7 @@ class ScenarioResult:
             "passed": self.passed,
             "expected": self.expected,
             "actual": self.actual,
+            **self.details,
         }
 
 

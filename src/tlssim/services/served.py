@@ -65,6 +65,9 @@ class ServedConnection:
     trace_id: str
     conn: ObservedServerConnection
     replica: str | None = None  # the server replica that served it
+    #: The client stack, named from its ClientHello ("GnuTLS 3.7.9", "tlssim", ...).
+    client: str = ""
+    fingerprint: str = ""  # the ClientHello's fingerprint (tlssim.tls.fingerprint)
 
     def summary_json(self) -> str:
         return json.dumps(
@@ -73,6 +76,8 @@ class ServedConnection:
                 "transport": self.transport,
                 "peer": self.peer,
                 "started": self.conn.started_wall,
+                "client": self.client,
+                "fingerprint": self.fingerprint,
                 "report": server_view(self).to_dict(),
             }
         )

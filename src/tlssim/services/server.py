@@ -45,6 +45,7 @@ from tlssim.services.client_auth import (
 )
 from tlssim.services.handshake_metrics import HandshakeMetrics
 from tlssim.services.served import ConnectionFeed, ObservedServerConnection, ServedConnection
+from tlssim.services.server_clients import ClientName, ClientNames
 from tlssim.services.server_feed import follow_revocations
 from tlssim.services.settings import ServerSettings
 from tlssim.telemetry import metrics
@@ -345,12 +346,12 @@ def _says_revoked(staple: bytes) -> bool:
     return bool(response.certificate_status == ocsp.OCSPCertStatus.REVOKED)
 
 
-def log_connection(transport: str, conn: ServerConnection) -> None:
+def log_connection(transport: str, conn: ServerConnection, client: ClientName) -> None:
     """One line per connection, carrying the trace id of the call it belongs to."""
     if conn.negotiated is not None:
         n = conn.negotiated
         log.info(
-            "%s handshake for %s: %s %s %s%s%s%s",
+            "%s handshake for %s: %s %s %s%s%s%s (client: %s)",
             transport,
             n.server_name or "(no SNI)",
             n.version.label,
@@ -359,10 +360,17 @@ def log_connection(transport: str, conn: ServerConnection) -> None:
             " resumed" if n.resumed else "",
             _early_data_note(conn),
             f", ended by {conn.error.alert.name}" if conn.error else "",
+            client.name,
         )
     else:
         why = conn.error.alert.name if conn.error else "the client went away"
-        log.info("%s handshake failed: %s%s", transport, why, _early_data_note(conn))
+        log.info(
+            "%s handshake failed: %s%s (client: %s)",
+            transport,
+            why,
+            _early_data_note(conn),
+            client.name,
+        )
 
 
 def _early_data_note(conn: ServerConnection) -> str:
@@ -374,9 +382,15 @@ def _early_data_note(conn: ServerConnection) -> str:
     return ""
 
 
-def trace_connection(traces: TraceLog, transport: str, conn: ObservedServerConnection) -> None:
+def trace_connection(
+    traces: TraceLog, transport: str, conn: ObservedServerConnection, client: ClientName
+) -> None:
     """The connection's outcome as a trace event, timed from its start."""
-    details: dict[str, Any] = {"transport": transport}
+    details: dict[str, Any] = {
+        "transport": transport,
+        "client": client.name,
+        "fingerprint": client.fingerprint,
+    }
     if conn.negotiated is not None:
         n = conn.negotiated
         details |= {
@@ -407,8 +421,11 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
         anti_replay: bool = True,
         replica: str | None = None,
         ticket_key: bytes | None = None,
+        client_names: ClientNames | None = None,
     ) -> None:
         self._certificates = certificates
+        #: Names the stack behind each ClientHello (the table `tlssim interop` records).
+        self.client_names = client_names or ClientNames(())
         self.traces = traces
         #: This replica's name, told to clients that ask (tlssim_replica).
         self.replica = replica
@@ -460,18 +477,27 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
                 conn, GrpcServerTransport(context), self.judge, self.post_handshake_ask
             )
         finally:
-            log_connection("gRPC", conn)
-            trace_connection(self.traces, "gRPC", conn)
-            self.metrics.count_connection(conn)
-            self.served.publish(
-                ServedConnection(
-                    transport="gRPC",
-                    peer=context.peer(),
-                    trace_id=trace_id,
-                    conn=conn,
-                    replica=self.replica,
-                )
+            self.finished("gRPC", context.peer(), trace_id, conn)
+
+    def finished(
+        self, transport: str, peer: str, trace_id: str, conn: ObservedServerConnection
+    ) -> None:
+        """A connection ended: its log line, trace event, metrics and feed entry."""
+        client = self.client_names.name(conn.client_hello)
+        log_connection(transport, conn, client)
+        trace_connection(self.traces, transport, conn, client)
+        self.metrics.count_connection(conn)
+        self.served.publish(
+            ServedConnection(
+                transport=transport,
+                peer=peer,
+                trace_id=trace_id,
+                conn=conn,
+                replica=self.replica,
+                client=client.name,
+                fingerprint=client.fingerprint,
             )
+        )
 
 
 class LabKeysServicer(server_pb2_grpc.LabKeysServicer):
@@ -609,6 +635,7 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
             anti_replay=settings.anti_replay,
             replica=settings.replica or None,
             ticket_key=settings.ticket_key,
+            client_names=ClientNames.for_data_dir(settings.data_dir),
         )
         if not settings.anti_replay:
             log.warning("0-RTT anti-replay is OFF: replayed early data will be accepted")
@@ -622,16 +649,9 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
                 await serve_connection(conn, transport, servicer.judge, servicer.post_handshake_ask)
             finally:
                 await transport.close()
-            log_connection("TCP", conn)
-            trace_connection(traces, "TCP", conn)
-            servicer.metrics.count_connection(conn)
             peer = writer.get_extra_info("peername")
             where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-            servicer.served.publish(
-                ServedConnection(
-                    transport="TCP", peer=where, trace_id="", conn=conn, replica=servicer.replica
-                )
-            )
+            servicer.finished("TCP", where, "", conn)
 
         register = _registrar(settings, servicer, certificates)
         exposed = metrics.Metrics(servicer.metrics.sources())

@@ -50,6 +50,8 @@ class ServerConnection(Endpoint):
         #: The server_name the ClientHello carried, known even when the handshake then
         #: fails (an unknown or refused name); None without the extension.
         self.offered_server_name: str | None = None
+        #: The ClientHello itself (which stack sent it: `tlssim.tls.fingerprint`).
+        self.client_hello: ClientHello | None = None
         self._core = ConnectionCore(config.entropy, False, self._select_version)
 
     def _select_version(self, msg_type: int, body: bytes, raw: bytes) -> Handshake:
@@ -61,6 +63,7 @@ class ServerConnection(Endpoint):
         hello = ClientHello.parse(body)
         exts = decode_hello_extensions(hello)
         self.offered_server_name = exts.server_name
+        self.client_hello = hello
         config = self._host_config(exts.server_name)
         version = server_select_version(
             exts.supported_versions, hello.legacy_version, config.versions

@@ -17,11 +17,14 @@ function rowHtml(h) {
   const outcome = h.ok ? "OK" : h.outcome.replace(/^FAILED\s+/, "FAILED: ");
   const family = h.group_family || "-";
   const early = h.early_data || "-";
+  const client = h.client || "-";
+  const clientTitle = h.fingerprint ? `${client}, fingerprint ${h.fingerprint}` : client;
   return `<td>${text(clock(h.started))}</td><td>${text(h.host)}</td>` +
     `<td class="${h.ok ? "ok" : "failed"} outcome" title="${text(outcome)}">${text(outcome)}</td>` +
     `<td>${text(h.version)}</td>` +
     `<td class="${family.includes("PQ") ? "pq" : ""}">${text(family)}</td>` +
-    `<td>${h.resumed ? "resumed" : "-"}</td><td>${text(early)}</td><td>${text(h.group)}</td>` +
+    `<td>${h.resumed ? "resumed" : "-"}</td><td>${text(early)}</td>` +
+    `<td class="client" title="${text(clientTitle)}">${text(client)}</td><td>${text(h.group)}</td>` +
     `<td>${Number(h.ms).toFixed(1)}</td><td>${text(h.suite)}</td><td>${text(h.source)}</td>`;
 }
 
@@ -95,7 +98,7 @@ async function openHandshake(id, scroll = true) {
   if (!reply.ok) { detail.textContent = await reply.text(); return; }
   const h = await reply.json();
   detail.innerHTML = `<div class="detail-head"><h2>${text(h.summary.host)} from ` +
-    `${text(h.summary.source)}</h2><button type="button" id="back">back to the list</button></div>` +
+    `${text(h.summary.client)}, ${text(h.summary.source)}</h2><button type="button" id="back">back to the list</button></div>` +
     h.html + `<h2>The story</h2><pre>${text(h.story)}</pre>`;
   tlssimWireDiagram(detail);
   document.getElementById("back").addEventListener("click", () => window.scrollTo(0, 0));

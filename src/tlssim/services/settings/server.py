@@ -96,6 +96,8 @@ class ServerSettings:
     # The admin token that may export a lab host's key (the ca's, followed like the ca does).
     admin_token: str = from_setting(ADMIN_TOKEN)
     ca_data_dir: Path = from_setting(DATA_DIR, ca_folder)
+    # Where `tlssim interop` leaves the client fingerprints the server names stacks by.
+    data_dir: Path = from_setting(DATA_DIR)
     metrics_listen: str = from_setting(METRICS_LISTEN)
     #: 0-RTT: what tickets allow (0: none), and whether a ticket's early data is taken once.
     early_data_max: int = from_setting(EARLY_DATA_MAX)
