@@ -160,6 +160,12 @@ def _parser() -> argparse.ArgumentParser:
         "ClientHello (sent again after the handshake if the server rejects it)",
     )
     hs.add_argument(
+        "--key-update",
+        action="store_true",
+        help="TLS 1.3: once connected, send KeyUpdate(update_requested), then the data under "
+        "the new key; the story shows whether the server answered with its own",
+    )
+    hs.add_argument(
         "--keylog",
         metavar="FILE",
         default=os.environ.get("SSLKEYLOGFILE", ""),
@@ -391,6 +397,7 @@ async def _handshake(args: argparse.Namespace) -> int:
         client_cert_pem=cert_pem,
         client_key_pem=key_pem,
         allow_legacy=args.allow_legacy,
+        key_update=args.key_update,
     )
     if args.allow_legacy:
         print(f"--allow-legacy: offering {ALLOW_LEGACY_ENABLES}", file=sys.stderr)
@@ -437,6 +444,8 @@ def _refuse_conflicts(args: argparse.Namespace) -> None:
     if args.records and (args.mermaid or args.json):
         chosen = "--mermaid" if args.mermaid else "--json"
         raise CliError(f"--records and {chosen} each print the whole output: choose one")
+    if args.key_update and args.tls not in ("", "1.3"):
+        raise CliError(f"--key-update is TLS 1.3 only: KeyUpdate does not exist in TLS {args.tls}")
     if args.client_key and args.client_cert in ("", "auto", "none"):
         raise CliError("--client-key FILE goes with --client-cert FILE (the chain it signs for)")
 
