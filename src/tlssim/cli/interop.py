@@ -7,13 +7,17 @@ import asyncio
 import json
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
+
+import grpc
 
 from tlssim import rpcutil
 from tlssim.cli.errors import CliError, Exit
 from tlssim.interop import matrix, servers
-from tlssim.interop.peers import CLIENT_PEERS, installed
+from tlssim.interop.peers import CLIENT_PEERS, installed, normalise
 from tlssim.topology import endpoints as ep
 
 ROLES = ("client", "server", "both")
@@ -86,9 +90,9 @@ def run_interop(args: argparse.Namespace) -> int:
     client_cells: list[matrix.Cell] = []
     server_cells: list[servers.ServerCell] = []
     with tempfile.TemporaryDirectory(prefix="tlssim-interop-") as tmp:
+        bundle = Path(tmp) / "bundle.pem"
+        bundle.write_text(asyncio.run(_bundle()))
         if args.role in ("client", "both"):
-            bundle = Path(tmp) / "bundle.pem"
-            bundle.write_text(asyncio.run(_bundle()))
             address = ep.Endpoints.from_env().server_tcp
             client_cells = matrix.run_client_matrix(
                 client_peers, cases, address, bundle, progress=progress
@@ -99,8 +103,15 @@ def run_interop(args: argparse.Namespace) -> int:
                 for p in servers.SERVER_PEERS
                 if (not wanted or p.name in wanted) and p.available()
             ]
+            # a peer requiring a client certificate trusts the lab's roots, which issued
+            # the client service's own
+            anchors = servers.classical_anchors(bundle.read_text(), Path(tmp) / "lab-roots.pem")
             server_cells = servers.run_server_matrix(
-                server_peers, Path(tmp) / "pki", progress=progress
+                server_peers,
+                Path(tmp) / "pki",
+                progress=progress,
+                lab_anchors=anchors,
+                client=our_client,
             )
     if args.json:
         print(
@@ -131,6 +142,30 @@ def run_interop(args: argparse.Namespace) -> int:
             f"client, {unexplained} of them unexplained\n"
         )
     return Exit.OK
+
+
+def our_client(args: Sequence[str]) -> dict[str, Any] | str:
+    """`tlssim handshake --json ARGS` in this process: the same request the command sends
+    the client service, without a Python start per cell (the matrix runs hundreds)."""
+    from tlssim.cli.main import handshake_request, parse
+    from tlssim.rpc.v1 import client_pb2_grpc
+
+    try:
+        request = handshake_request(parse(["handshake", "--json", *args]))
+    except CliError as exc:
+        return normalise(f"tlssim: {exc}")
+
+    async def run() -> Any:
+        async with rpcutil.open_channel(ep.Endpoints.from_env().client) as channel:
+            stub = client_pb2_grpc.TlsClientStub(channel)
+            return await stub.RunHandshake(request, timeout=60)
+
+    try:
+        result = asyncio.run(run())
+    except grpc.aio.AioRpcError as exc:
+        return normalise(f"tlssim: {exc.details()}")
+    report: dict[str, Any] = json.loads(result.report_json)
+    return report
 
 
 def document(client_cells: list[matrix.Cell], server_cells: list[servers.ServerCell]) -> str:

@@ -58,7 +58,13 @@ USABLE_SUITES: Final = {
 #: With allow_legacy: every suite below TLS 1.3 the engine runs.
 LEGACY_USABLE_SUITES: Final = tuple(TLS12_SUITES) + tuple(LEGACY_SUITES)
 USABLE_GROUPS: Final = tuple(SUPPORTED_GROUPS)
-USABLE_SIGNATURE_SCHEMES: Final = tuple(SignatureScheme(s) for s in SUPPORTED_SCHEMES)
+USABLE_SIGNATURE_SCHEMES: Final = (
+    *(SignatureScheme(s) for s in SUPPORTED_SCHEMES),
+    # TLS 1.2 ServerKeyExchange only: offering these alone is how a request asks for them
+    SignatureScheme.rsa_pkcs1_sha256,
+    SignatureScheme.rsa_pkcs1_sha384,
+    SignatureScheme.rsa_pkcs1_sha512,
+)
 # Bounds on what a caller controls (a DNS name is at most 253 characters).
 CLIENT_CERT_MODES: Final = ("", "auto", "none", "pem")
 MAX_SERVER_NAME = 253
