@@ -294,7 +294,8 @@ def _nss(target: Target) -> Outcome:
 
 def _nss_version() -> str:
     out = _run(["dpkg-query", "-W", "-f", "${Version}", "libnss3"])[1]
-    return f"NSS {out.split('-')[0].strip()}" if out.strip() else "NSS"
+    # the Debian version without its epoch ("2:3.87.1-1" -> 3.87.1)
+    return f"NSS {out.split('-')[0].split(':')[-1].strip()}" if out.strip() else "NSS"
 
 
 # -- Botan 2: botan tls_client (TLS 1.2) --------------------------------------------------------
