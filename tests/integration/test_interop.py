@@ -13,7 +13,8 @@ from tests.integration.conftest import LocalStack
 from tlssim.interop import matrix, servers
 from tlssim.interop.peers import CLIENT_PEERS, installed
 
-pytestmark = pytest.mark.integration
+# The whole client matrix is some 1,600 runs of other stacks' programs: minutes, not seconds.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "interop.md"
 #: CI installs every peer: there a missing one fails instead of being skipped.
