@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,11 @@ def _progress(quiet: bool) -> matrix.Progress | None:
     return show
 
 
-def run_interop(args: argparse.Namespace) -> int:
+#: `tlssim handshake ARGS` as the request the command sends the client service.
+RequestFor = Callable[[Sequence[str]], Any]
+
+
+def run_interop(args: argparse.Namespace, request_for: RequestFor) -> int:
     try:
         client_peers = [
             p
@@ -111,7 +116,7 @@ def run_interop(args: argparse.Namespace) -> int:
                 Path(tmp) / "pki",
                 progress=progress,
                 lab_anchors=anchors,
-                client=our_client,
+                client=functools.partial(our_client, request_for),
             )
     if args.json:
         print(
@@ -144,14 +149,13 @@ def run_interop(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-def our_client(args: Sequence[str]) -> dict[str, Any] | str:
+def our_client(request_for: RequestFor, args: Sequence[str]) -> dict[str, Any] | str:
     """`tlssim handshake --json ARGS` in this process: the same request the command sends
     the client service, without a Python start per cell (the matrix runs hundreds)."""
-    from tlssim.cli.main import handshake_request, parse
     from tlssim.rpc.v1 import client_pb2_grpc
 
     try:
-        request = handshake_request(parse(["handshake", "--json", *args]))
+        request = request_for(["--json", *args])
     except CliError as exc:
         return normalise(f"tlssim: {exc}")
 

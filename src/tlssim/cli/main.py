@@ -332,7 +332,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "interop":
         from tlssim.cli.interop import run_interop
 
-        return run_interop(args)
+        # the matrix sends our client's requests as `tlssim handshake ARGS` would
+        return run_interop(args, lambda argv: handshake_request(parse(["handshake", *argv])))
     if args.command == "propagation":
         from tlssim.cli.propagation import run_propagation
 
