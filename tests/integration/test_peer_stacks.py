@@ -28,7 +28,7 @@ from tests.peers import (
     run_client,
     version,
 )
-from tlssim.client.run import SERVER_CLOSED_BEFORE_DATA
+from tlssim.client.run import NO_KEY_UPDATE_IN_TLS12, SERVER_CLOSED_BEFORE_DATA
 from tlssim.report.model import Direction, Report
 
 pytestmark = pytest.mark.integration
@@ -271,6 +271,24 @@ def test_key_update_against_openssl_server_then_the_echo_under_new_keys(
     assert report.application_data.echoed == len(PALINDROME)
     assert story.returncode == 0, story.stderr
     assert "KeyUpdate" in story.stdout and "update_requested" in story.stdout
+
+
+def test_key_update_fails_the_run_when_a_server_chooses_tls12(
+    stack: LocalStack, peer_pki: PeerPki, tmp_path: Path
+) -> None:
+    """Both versions offered, the server picks TLS 1.2: no KeyUpdate and no data go, and the
+    report says why (not as a missing echo)."""
+    command = ["openssl", "s_server", "-accept", "{port}", "-tls1_2", "-rev"]
+    command += ["-cert", str(peer_pki.cert), "-key", str(peer_pki.key)]
+    with ServerPeer("openssl", command, tmp_path / "s_server.log") as peer:
+        report = stack.handshake(
+            *("--tcp", peer.address, "--ca-file", str(peer_pki.ca), "--server-name", PEER_HOST),
+            *("--revocation", "off", "--key-update", "--data", PALINDROME),
+            ok=False,
+        )
+    assert report.version == "TLSv1.2"
+    assert report.error == NO_KEY_UPDATE_IN_TLS12
+    assert not [s for s in report.steps if s.name in ("KeyUpdate", "ApplicationData")]
 
 
 def test_key_update_is_refused_for_tls12(stack: LocalStack, peer_pki: PeerPki) -> None:

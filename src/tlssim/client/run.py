@@ -172,6 +172,7 @@ async def _client_loop(
                 elif isinstance(ev, events.HandshakeComplete):
                     if key_update and ev.version != ProtocolVersion.TLSv1_3:
                         run.failure = NO_KEY_UPDATE_IN_TLS12
+                        run.echo_expected = False  # no data went: no echo to miss
                         run.record(conn.close())
                         closing = True
                         continue
