@@ -28,9 +28,11 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tlssim.interop.peers import by_name, new_nss_db, nss_trust
+from tlssim.interop.servers import free_port
 from tlssim.pki.throwaway import make_ca, make_leaf
 
 PEER_HOST = "peer.test"
@@ -38,23 +40,22 @@ PEER_HOST = "peer.test"
 
 @dataclass(frozen=True)
 class Peer:
-    """A peer program: the Debian package that brings it and how it tells its version."""
+    """A peer program: the Debian package that brings it, and the interop peer
+    (``tlssim.interop.peers.CLIENT_PEERS``) whose stack it is, which says its version."""
 
     program: str
     package: str
-    version_command: tuple[str, ...]
+    stack: str
 
 
 PEERS = {
-    "openssl": Peer("openssl", "openssl", ("openssl", "version")),
-    "gnutls-serv": Peer("gnutls-serv", "gnutls-bin", ("gnutls-cli", "--version")),
-    "gnutls-cli": Peer("gnutls-cli", "gnutls-bin", ("gnutls-cli", "--version")),
-    "botan": Peer("botan", "botan", ("botan", "version")),
-    # tstclnt and certutil print no version of their own: the package's is NSS's.
-    "tstclnt": Peer("tstclnt", "libnss3-tools", ("dpkg-query", "-W", "-f=${Version}", "libnss3")),
-    "certutil": Peer("certutil", "libnss3-tools", ("dpkg-query", "-W", "-f=${Version}", "libnss3")),
-    "socat": Peer("socat", "socat", ("socat", "-V")),
-    "go": Peer("go", "golang-go", ("go", "version")),
+    "openssl": Peer("openssl", "openssl", "openssl"),
+    "gnutls-serv": Peer("gnutls-serv", "gnutls-bin", "gnutls"),
+    "gnutls-cli": Peer("gnutls-cli", "gnutls-bin", "gnutls"),
+    "botan": Peer("botan", "botan", "botan"),
+    "tstclnt": Peer("tstclnt", "libnss3-tools", "nss"),
+    "certutil": Peer("certutil", "libnss3-tools", "nss"),
+    "go": Peer("go", "golang-go", "go"),
 }
 
 
@@ -83,22 +84,13 @@ def need(name: str) -> str:
 
 
 def version(name: str) -> str:
-    """The first line the peer's version command prints (e.g. ``gnutls-cli 3.7.9``)."""
-    peer = PEERS[name]
+    """The release of peer ``name``'s stack, as the interop matrix names it (e.g.
+    ``gnutls-cli 3.7.9``, ``NSS 3.87.1``)."""
+    (stack,) = by_name([PEERS[name].stack])
     try:
-        out = subprocess.run(
-            peer.version_command, capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        return stack.version_of() or "unknown"
+    except (OSError, IndexError, subprocess.SubprocessError):
         return "unknown"
-    lines = (out.stdout or out.stderr).strip().splitlines()
-    return f"{peer.program} {lines[0]}" if lines else "unknown"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_listening(port: int, process: subprocess.Popen[bytes], timeout_s: float = 15) -> None:
@@ -310,22 +302,9 @@ def _write(
 @contextlib.contextmanager
 def nss_db(directory: Path, bundle: Path) -> Iterator[Path]:
     """An NSS database (no password) trusting each certificate of ``bundle`` that NSS can
-    read as a CA."""
-    certutil = need("certutil")
-    directory.mkdir(parents=True, exist_ok=True)
-    db = f"sql:{directory}"
-    subprocess.run([certutil, "-N", "-d", db, "--empty-password"], check=True, timeout=30)
-    certs = x509.load_pem_x509_certificates(bundle.read_bytes())
-    # NSS 3.87 knows no ML-DSA: the lab's post-quantum root stays out.
-    classical = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
-    for i, cert in enumerate(c for c in certs if isinstance(c.public_key(), classical)):
-        one = directory / f"ca{i}.pem"
-        one.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        subprocess.run(
-            [certutil, "-A", "-n", f"lab{i}", "-t", "C,,", "-i", str(one), "-d", db],
-            check=True,
-            timeout=30,
-        )
+    read as a CA (the interop matrix's own, ``tlssim.interop.peers``)."""
+    need("certutil")
+    assert nss_trust(new_nss_db(directory), bundle, "C,,") > 0, bundle
     yield directory
 
 

@@ -24,7 +24,8 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import LocalStack
-from tests.peers import ServerPeer, free_port, need
+from tests.peers import ServerPeer, need
+from tlssim.interop.servers import free_port
 from tlssim.report.revocation import RevocationSource, RevocationStatus
 
 pytestmark = pytest.mark.integration

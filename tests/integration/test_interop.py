@@ -13,7 +13,8 @@ from tests.integration.conftest import LocalStack
 from tlssim.interop import matrix, servers
 from tlssim.interop.peers import CLIENT_PEERS, installed
 
-pytestmark = pytest.mark.integration
+# The whole client matrix is some 1,600 runs of other stacks' programs: minutes, not seconds.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "interop.md"
 #: CI installs every peer: there a missing one fails instead of being skipped.
@@ -67,6 +68,15 @@ def test_server_role_matches_the_committed_matrix(stack: LocalStack) -> None:
     observed = {
         (str(c["peer"]), str(c["feature"]), str(c["version"])): str(c["text"]) for c in cells
     }
+    departed = sorted({k[0] for k, text in observed.items() if committed.get(k) != text})
+    for peer in departed:
+        # once more on its own: a loaded machine can time a peer out
+        for cell in _interop(stack, "--role", "server", "--peers", peer)["server_role"]:
+            key = (peer, str(cell["feature"]), str(cell["version"]))
+            if committed.get(key) != observed.get(key):
+                observed[key] = str(cell["text"])
+    # every column of the role, signature schemes and session features alike, is in the table
+    assert {f.name for f in servers.FEATURES} <= {feature for _, feature, _ in committed}
     departures = {
         k: f"committed {committed.get(k)!r}, observed {text!r}"
         for k, text in observed.items()

@@ -28,7 +28,7 @@ from tests.peers import (
     run_client,
     version,
 )
-from tlssim.client.run import SERVER_CLOSED_BEFORE_DATA
+from tlssim.client.run import NO_KEY_UPDATE_IN_TLS12, SERVER_CLOSED_BEFORE_DATA
 from tlssim.report.model import Direction, Report
 
 pytestmark = pytest.mark.integration
@@ -231,3 +231,74 @@ def test_peer_versions_are_known() -> None:
     for name in ("openssl", "gnutls-serv", "botan", "tstclnt"):
         need(name)
         assert version(name) != "unknown", name
+
+
+# -- 5. KeyUpdate against OpenSSL's server -------------------------------------------------------
+
+#: `s_server -rev` sends each line back reversed: a palindrome comes back as it went.
+PALINDROME = "racecar\n"
+
+
+def test_key_update_against_openssl_server_then_the_echo_under_new_keys(
+    stack: LocalStack, peer_pki: PeerPki, tmp_path: Path
+) -> None:
+    """Our KeyUpdate(update_requested), the data under the new key; s_server answers with
+    its own KeyUpdate and sends the line back under its new key."""
+    command = ["openssl", "s_server", "-accept", "{port}", "-tls1_3", "-rev"]
+    command += ["-cert", str(peer_pki.cert), "-key", str(peer_pki.key)]
+    with ServerPeer("openssl", command, tmp_path / "s_server.log") as peer:
+        address = peer.address
+        report = stack.handshake(
+            *("--tcp", address, "--ca-file", str(peer_pki.ca), "--server-name", PEER_HOST),
+            *("--revocation", "off", "--tls", "1.3", "--key-update", "--data", PALINDROME),
+        )
+        story = stack.tlssim(
+            "handshake",
+            *("--tcp", address, "--ca-file", str(peer_pki.ca), "--server-name", PEER_HOST),
+            *("--revocation", "off", "--tls", "1.3", "--key-update", "--data", PALINDROME),
+        )
+    assert report.ok, (report.alert, report.error)
+    order = [(s.name, s.direction) for s in report.steps]
+    sent_update = order.index(("KeyUpdate", Direction.SENT))
+    answer = order.index(("KeyUpdate", Direction.RECEIVED))
+    assert sent_update < order.index(("ApplicationData", Direction.SENT))
+    assert answer < order.index(("ApplicationData", Direction.RECEIVED))
+    updates = {s.direction: s.fields["request"] for s in report.steps if s.name == "KeyUpdate"}
+    assert updates == {
+        Direction.SENT: "update_requested",
+        Direction.RECEIVED: "update_not_requested",
+    }
+    assert report.application_data.echoed == len(PALINDROME)
+    assert story.returncode == 0, story.stderr
+    assert "KeyUpdate" in story.stdout and "update_requested" in story.stdout
+
+
+def test_key_update_fails_the_run_when_a_server_chooses_tls12(
+    stack: LocalStack, peer_pki: PeerPki, tmp_path: Path
+) -> None:
+    """Both versions offered, the server picks TLS 1.2: no KeyUpdate and no data go, and the
+    report says why (not as a missing echo)."""
+    command = ["openssl", "s_server", "-accept", "{port}", "-tls1_2", "-rev"]
+    command += ["-cert", str(peer_pki.cert), "-key", str(peer_pki.key)]
+    with ServerPeer("openssl", command, tmp_path / "s_server.log") as peer:
+        report = stack.handshake(
+            *("--tcp", peer.address, "--ca-file", str(peer_pki.ca), "--server-name", PEER_HOST),
+            *("--revocation", "off", "--key-update", "--data", PALINDROME),
+            ok=False,
+        )
+    assert report.version == "TLSv1.2"
+    assert report.error == NO_KEY_UPDATE_IN_TLS12
+    assert not [s for s in report.steps if s.name in ("KeyUpdate", "ApplicationData")]
+
+
+def test_key_update_is_refused_for_tls12(stack: LocalStack, peer_pki: PeerPki) -> None:
+    done = stack.tlssim(
+        "handshake",
+        *("--tcp", "127.0.0.1:9", "--ca-file", str(peer_pki.ca), "--tls", "1.2"),
+        "--key-update",
+    )
+    assert done.returncode == 2, done
+    assert done.stderr.strip().splitlines() == [
+        "tlssim: --key-update is TLS 1.3 only: KeyUpdate does not exist in TLS 1.2"
+    ]
+    assert not done.stdout

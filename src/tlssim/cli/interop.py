@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
+
+import grpc
 
 from tlssim import rpcutil
 from tlssim.cli.errors import CliError, Exit
 from tlssim.interop import fingerprints, matrix, servers
-from tlssim.interop.peers import CLIENT_PEERS, ClientPeer, installed
+from tlssim.interop.peers import CLIENT_PEERS, ClientPeer, installed, normalise
 from tlssim.topology import endpoints as ep
 
 ROLES = ("client", "server", "both")
@@ -73,7 +78,11 @@ def _progress(quiet: bool) -> matrix.Progress | None:
     return show
 
 
-def run_interop(args: argparse.Namespace) -> int:
+#: `tlssim handshake ARGS` as the request the command sends the client service.
+RequestFor = Callable[[Sequence[str]], Any]
+
+
+def run_interop(args: argparse.Namespace, request_for: RequestFor) -> int:
     try:
         client_peers = [
             p
@@ -95,9 +104,9 @@ def run_interop(args: argparse.Namespace) -> int:
     client_cells: list[matrix.Cell] = []
     server_cells: list[servers.ServerCell] = []
     with tempfile.TemporaryDirectory(prefix="tlssim-interop-") as tmp:
+        bundle = Path(tmp) / "bundle.pem"
+        bundle.write_text(asyncio.run(_bundle()))
         if args.role in ("client", "both"):
-            bundle = Path(tmp) / "bundle.pem"
-            bundle.write_text(asyncio.run(_bundle()))
             address = ep.Endpoints.from_env().server_tcp
             client_cells = matrix.run_client_matrix(
                 client_peers, cases, address, bundle, progress=progress
@@ -109,8 +118,15 @@ def run_interop(args: argparse.Namespace) -> int:
                 for p in servers.SERVER_PEERS
                 if (not wanted or p.name in wanted) and p.available()
             ]
+            # a peer requiring a client certificate trusts the lab's roots, which issued
+            # the client service's own
+            anchors = servers.classical_anchors(bundle.read_text(), Path(tmp) / "lab-roots.pem")
             server_cells = servers.run_server_matrix(
-                server_peers, Path(tmp) / "pki", progress=progress
+                server_peers,
+                Path(tmp) / "pki",
+                progress=progress,
+                lab_anchors=anchors,
+                client=functools.partial(our_client, request_for),
             )
     if args.json:
         print(
@@ -165,6 +181,49 @@ def _record_fingerprints(
         sys.stderr.write(f"{count} client fingerprints of {len(peers)} peers in {path}\n")
 
 
+def our_client(request_for: RequestFor, args: Sequence[str]) -> dict[str, Any] | str:
+    """`tlssim handshake --json ARGS` in this process: the same request the command sends
+    the client service, without a Python start per cell (the matrix runs hundreds)."""
+    from tlssim.rpc.v1 import client_pb2_grpc
+
+    try:
+        request = request_for(["--json", *args])
+    except CliError as exc:
+        return normalise(f"tlssim: {exc}")
+
+    async def run() -> Any:
+        async with rpcutil.open_channel(ep.Endpoints.from_env().client) as channel:
+            stub = client_pb2_grpc.TlsClientStub(channel)
+            return await stub.RunHandshake(request, timeout=60)
+
+    try:
+        result = asyncio.run(run())
+    except grpc.aio.AioRpcError as exc:
+        return normalise(f"tlssim: {exc.details()}")
+    report: dict[str, Any] = json.loads(result.report_json)
+    return report
+
+
+#: How the server role's tables are made, for the page's head.
+SERVER_ROLE = (
+    "In the server role our client (`tlssim handshake --tcp`, through the client service)",
+    "meets each peer's server, started with a throwaway root and a leaf of the key type the",
+    "column needs. A signature scheme's column offers that scheme alone (`--sigalg`); the",
+    "report's negotiated scheme is the cell. `resumption` is a TLS 1.3 ticket (PSK) or a",
+    "TLS 1.2 session id: our client offers no TLS 1.2 session ticket extension (RFC 5077), so",
+    "a TLS 1.2 server resumes it by session id or not at all. `0-RTT` sends early data with",
+    "the resumed ClientHello (`--resume --early-data`). `mTLS` presents the client",
+    "service's certificate (`--client-cert auto`) to a server that requires one chaining to",
+    "the lab's roots. `KeyUpdate` sends KeyUpdate(update_requested), then the data under",
+    'the new key (`--key-update`). `OCSP staple` hands the peer a DER answer "good" for its',
+    "leaf, signed with the throwaway root's key by the lab's own responder code (the leaf is",
+    "not the lab CA's, so the lab's responder cannot answer for it). A peer that echoes gets",
+    "a palindrome line (`openssl s_server -rev` sends each line back reversed) and the echo",
+    "is checked under the new keys or after the client certificate. A cell that was not run",
+    "says who cannot do it and why.",
+)
+
+
 def document(client_cells: list[matrix.Cell], server_cells: list[servers.ServerCell]) -> str:
     """docs/interop.md: the peers and their versions, both roles, the disagreements."""
     versions: dict[str, str] = {}
@@ -174,7 +233,7 @@ def document(client_cells: list[matrix.Cell], server_cells: list[servers.ServerC
         "# Interop: other TLS stacks on the lab's PKI",
         "",
         "Generated by `tlssim interop --markdown > docs/interop.md` against `tlssim up`;",
-        "`tests/interop/test_matrix.py` fails when a peer's outcome departs from this page.",
+        "`tests/integration/test_interop.py` fails when a peer's outcome departs from this page.",
         "Each peer is the program people type, installed by `scripts/bootstrap.sh`. A cell in",
         "**bold** departs from what a careful client (chain, name, validity and revocation",
         "checked) does; each is explained at the end. A careful client refuses a host",
@@ -192,7 +251,7 @@ def document(client_cells: list[matrix.Cell], server_cells: list[servers.ServerC
     lines.append("")
     lines.append(matrix.to_markdown(client_cells, CLIENT_PEERS))
     if server_cells:
-        lines.append(servers.to_markdown(server_cells))
+        lines += [*SERVER_ROLE, "", servers.to_markdown(server_cells)]
     lines += ["## Why cells differ", "", matrix.disagreements_markdown(client_cells), ""]
     if server_cells:
         lines += ["## Why server cells fail", "", servers.disagreements_markdown(server_cells), ""]

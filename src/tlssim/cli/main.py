@@ -195,6 +195,12 @@ def _add_handshake_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
         "ClientHello (sent again after the handshake if the server rejects it)",
     )
     hs.add_argument(
+        "--key-update",
+        action="store_true",
+        help="TLS 1.3: once connected, send KeyUpdate(update_requested), then the data under "
+        "the new key; the story shows whether the server answered with its own",
+    )
+    hs.add_argument(
         "--keylog",
         metavar="FILE",
         default=os.environ.get("SSLKEYLOGFILE", ""),
@@ -375,7 +381,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "interop":
         from tlssim.cli.interop import run_interop
 
-        return run_interop(args)
+        # the matrix sends our client's requests as `tlssim handshake ARGS` would
+        return run_interop(args, lambda argv: handshake_request(parse(["handshake", *argv])))
     if args.command == "propagation":
         from tlssim.cli.propagation import run_propagation
 
@@ -399,47 +406,12 @@ async def _health(args: argparse.Namespace) -> int:
 async def _handshake(args: argparse.Namespace) -> int:
     from tlssim.report.model import Report
     from tlssim.report.story import render
-    from tlssim.rpc.v1 import client_pb2, client_pb2_grpc
+    from tlssim.rpc.v1 import client_pb2_grpc
 
-    _refuse_conflicts(args)
-    if args.tcp:
-        check_address("--tcp", args.tcp)
-    ca_pem = _trust_anchors(args.ca_file) if args.ca_file else ""
-    client_cert, cert_pem, key_pem = args.client_cert, "", ""
-    if client_cert not in ("", "auto", "none"):
-        if not args.client_key:
-            raise CliError("--client-cert FILE needs --client-key FILE")
-        cert_pem = Path(client_cert).read_text()
-        key_pem = Path(args.client_key).read_text()
-        client_cert = "pem"
+    request = handshake_request(args)
     # Output files are opened before the handshake, so a bad path costs no handshake.
     keylog = open(args.keylog, "a") if args.keylog else None  # noqa: SIM115
     capture = open(args.capture, "w") if args.capture else None  # noqa: SIM115
-    request = client_pb2.HandshakeRequest(
-        server_name=args.server_name,
-        no_sni=args.no_sni,
-        tls_version=args.tls,
-        key_exchange=args.kx,
-        cipher_suites=args.cipher,
-        groups=args.group,
-        signature_schemes=args.sigalg,
-        revocation=args.revocation,
-        no_status_request=args.no_staple,
-        chase_aia=args.chase_aia,
-        resume=args.resume,
-        keylog=bool(args.keylog) or args.records or bool(args.html),
-        capture=bool(args.capture) or args.records or bool(args.html),
-        tcp_address=args.tcp,
-        ca_pem=ca_pem,
-        clock_skew_seconds=args.clock_skew,
-        application_data=args.data.encode(),
-        early_data=args.early_data.encode(),
-        no_echo=args.no_echo,
-        client_cert=client_cert,
-        client_cert_pem=cert_pem,
-        client_key_pem=key_pem,
-        allow_legacy=args.allow_legacy,
-    )
     if args.allow_legacy:
         print(f"--allow-legacy: offering {ALLOW_LEGACY_ENABLES}", file=sys.stderr)
     address = CLIENT_ADDR.get(os.environ)
@@ -479,6 +451,55 @@ async def _handshake(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The command line `tlssim ARGV` as the command reads it."""
+    return _parser().parse_args(argv)
+
+
+def handshake_request(args: argparse.Namespace) -> Any:
+    """The client service's HandshakeRequest for `tlssim handshake` ARGS (usage errors
+    refused here, files read), as the command sends it."""
+    from tlssim.rpc.v1 import client_pb2
+
+    _refuse_conflicts(args)
+    if args.tcp:
+        check_address("--tcp", args.tcp)
+    ca_pem = _trust_anchors(args.ca_file) if args.ca_file else ""
+    client_cert, cert_pem, key_pem = args.client_cert, "", ""
+    if client_cert not in ("", "auto", "none"):
+        if not args.client_key:
+            raise CliError("--client-cert FILE needs --client-key FILE")
+        cert_pem = Path(client_cert).read_text()
+        key_pem = Path(args.client_key).read_text()
+        client_cert = "pem"
+    return client_pb2.HandshakeRequest(
+        server_name=args.server_name,
+        no_sni=args.no_sni,
+        tls_version=args.tls,
+        key_exchange=args.kx,
+        cipher_suites=args.cipher,
+        groups=args.group,
+        signature_schemes=args.sigalg,
+        revocation=args.revocation,
+        no_status_request=args.no_staple,
+        chase_aia=args.chase_aia,
+        resume=args.resume,
+        keylog=bool(args.keylog) or args.records or bool(args.html),
+        capture=bool(args.capture) or args.records or bool(args.html),
+        tcp_address=args.tcp,
+        ca_pem=ca_pem,
+        clock_skew_seconds=args.clock_skew,
+        application_data=args.data.encode(),
+        early_data=args.early_data.encode(),
+        no_echo=args.no_echo,
+        client_cert=client_cert,
+        client_cert_pem=cert_pem,
+        client_key_pem=key_pem,
+        allow_legacy=args.allow_legacy,
+        key_update=args.key_update,
+    )
+
+
 def _refuse_conflicts(args: argparse.Namespace) -> None:
     """Options that make no sense together are refused, not silently ignored."""
     if args.mermaid and args.json:
@@ -486,6 +507,8 @@ def _refuse_conflicts(args: argparse.Namespace) -> None:
     if args.records and (args.mermaid or args.json):
         chosen = "--mermaid" if args.mermaid else "--json"
         raise CliError(f"--records and {chosen} each print the whole output: choose one")
+    if args.key_update and args.tls not in ("", "1.3"):
+        raise CliError(f"--key-update is TLS 1.3 only: KeyUpdate does not exist in TLS {args.tls}")
     if args.client_key and args.client_cert in ("", "auto", "none"):
         raise CliError("--client-key FILE goes with --client-cert FILE (the chain it signs for)")
 

@@ -53,7 +53,7 @@ async def run_handshake(
     config = plan.config
     first: FirstHandshake | None = None
     if plan.resume:
-        first_plan = dataclasses.replace(plan, early_data=b"")
+        first_plan = dataclasses.replace(plan, early_data=b"", key_update=False)
         attempt = await _connect_once(first_plan, config, policy, connector)
         if attempt.session is None:
             return _report(
@@ -145,6 +145,7 @@ async def _connect_once(
             started_ms=started,
             expect_echo=plan.expect_echo,
             early_data=plan.early_data,
+            key_update=plan.key_update,
         )
     finally:
         _close_in_background(transport)

@@ -58,7 +58,13 @@ USABLE_SUITES: Final = {
 #: With allow_legacy: every suite below TLS 1.3 the engine runs.
 LEGACY_USABLE_SUITES: Final = tuple(TLS12_SUITES) + tuple(LEGACY_SUITES)
 USABLE_GROUPS: Final = tuple(SUPPORTED_GROUPS)
-USABLE_SIGNATURE_SCHEMES: Final = tuple(SignatureScheme(s) for s in SUPPORTED_SCHEMES)
+USABLE_SIGNATURE_SCHEMES: Final = (
+    *(SignatureScheme(s) for s in SUPPORTED_SCHEMES),
+    # TLS 1.2 ServerKeyExchange only: offering these alone is how a request asks for them
+    SignatureScheme.rsa_pkcs1_sha256,
+    SignatureScheme.rsa_pkcs1_sha384,
+    SignatureScheme.rsa_pkcs1_sha512,
+)
 # Bounds on what a caller controls (a DNS name is at most 253 characters).
 CLIENT_CERT_MODES: Final = ("", "auto", "none", "pem")
 MAX_SERVER_NAME = 253
@@ -111,6 +117,8 @@ class Plan:
     client_cert_why: str = ""
     #: Whether a missing issuer is fetched from the AIA caIssuers URL (off by default).
     chase_aia: bool = False
+    #: TLS 1.3: a KeyUpdate(update_requested) once connected, before the data.
+    key_update: bool = False
 
 
 def plan_for(request: Any) -> Plan:
@@ -139,6 +147,7 @@ def plan_for(request: Any) -> Plan:
         client_cert=client_cert,
         client_cert_why=why,
         chase_aia=request.chase_aia,
+        key_update=request.key_update,
     )
 
 
@@ -248,6 +257,8 @@ def _check_bounds(request: Any) -> None:
         raise BadRequest("early data rides on a resumed session: ask for resume too")
     if request.early_data and request.tls_version == "1.2":
         raise BadRequest("early data (0-RTT) exists only in TLS 1.3")
+    if request.key_update and request.tls_version not in ("", "1.3"):
+        raise BadRequest(f"KeyUpdate exists only in TLS 1.3, not in TLS {request.tls_version}")
     if request.tcp_address:
         try:
             _, port = split_host_port(request.tcp_address)

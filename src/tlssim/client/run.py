@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from tlssim.clock import monotonic_ms
 from tlssim.net.drive import flush
 from tlssim.net.transport import Transport
-from tlssim.tls import AlertDescription, ClientConnection, TLSError, events
+from tlssim.tls import AlertDescription, ClientConnection, ProtocolVersion, TLSError, events
 
 # Decides on the server's certificate: None accepts it, an alert rejects it.
 CertificateDecider = Callable[[events.CertificateReceived], Awaitable[AlertDescription | None]]
@@ -19,6 +19,8 @@ CertificateDecider = Callable[[events.CertificateReceived], Awaitable[AlertDescr
 #: Why a run failed when the server closed cleanly (close_notify) too early.
 SERVER_CLOSED_BEFORE_DATA = "the server closed the connection before any application data"
 SERVER_CLOSED_IN_HANDSHAKE = "the server closed the connection during the handshake"
+#: Why a run asked to update its keys failed when the server chose TLS 1.2.
+NO_KEY_UPDATE_IN_TLS12 = "the server chose TLS 1.2, which has no KeyUpdate (TLS 1.3 only)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,7 @@ async def run_client(
     started_ms: float | None = None,
     expect_echo: bool = True,
     early_data: bytes = b"",
+    key_update: bool = False,
 ) -> ClientRun:
     """Handshakes, sends `application_data`, waits for its echo (unless not `expect_echo`)
     and closes, within a deadline. Times are counted from `started_ms` (monotonic_ms()), by
@@ -110,13 +113,14 @@ async def run_client(
 
     `early_data` (the engine's config sends it in 0-RTT when it can) is echoed before the
     application data; when it did not go in 0-RTT, or the server rejected it, it is sent
-    again as ordinary application data first."""
+    again as ordinary application data first. With `key_update` (TLS 1.3) a
+    KeyUpdate(update_requested) goes first and the data follows under the new key."""
     run = _Recorder(monotonic_ms() if started_ms is None else started_ms)
     run.echo_expected = expect_echo
     try:
         async with asyncio.timeout(deadline_s):
             await _client_loop(
-                conn, transport, decide_certificate, application_data, early_data, run
+                conn, transport, decide_certificate, application_data, early_data, run, key_update
             )
     except TimeoutError:
         run.failure = f"no answer within {deadline_s:g} s"
@@ -137,6 +141,7 @@ async def _client_loop(
     application_data: bytes,
     early_data: bytes,
     run: _Recorder,
+    key_update: bool = False,
 ) -> None:
     run.record(conn.start())
     await flush(conn, transport)
@@ -165,6 +170,14 @@ async def _client_loop(
                     if expected and conn.error is None:
                         run.failure = SERVER_CLOSED_BEFORE_DATA
                 elif isinstance(ev, events.HandshakeComplete):
+                    if key_update and ev.version != ProtocolVersion.TLSv1_3:
+                        run.failure = NO_KEY_UPDATE_IN_TLS12
+                        run.echo_expected = False  # no data went: no echo to miss
+                        run.record(conn.close())
+                        closing = True
+                        continue
+                    if key_update:
+                        run.record(conn.update_keys(request_peer=True))
                     if early_data and not early_taken:
                         conn.send_application_data(early_data)  # 1-RTT after all
                         run.record([ApplicationDataSent(len(early_data))])

@@ -31,6 +31,7 @@ import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLParameters;
 import javax.net.ssl.SSLServerSocket;
 import javax.net.ssl.SSLSocket;
+import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
 
 public final class TlsPeer {
@@ -100,7 +101,7 @@ public final class TlsPeer {
         String pem = Files.readString(Path.of(file));
         String body = pem.replaceAll("-----[A-Z ]+-----", "").replaceAll("\\s", "");
         PKCS8EncodedKeySpec spec = new PKCS8EncodedKeySpec(Base64.getDecoder().decode(body));
-        for (String algorithm : new String[] {"EC", "RSA", "Ed25519"}) {
+        for (String algorithm : new String[] {"EC", "RSA", "Ed25519", "Ed448"}) {
             try {
                 return KeyFactory.getInstance(algorithm).generatePrivate(spec);
             } catch (Exception tryNext) {
@@ -119,12 +120,28 @@ public final class TlsPeer {
         KeyManagerFactory kmf =
                 KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
         kmf.init(store, secret);
+        // a sixth argument: the anchors a client's certificate must chain to (required)
+        boolean needClientAuth = args.length >= 6;
+        TrustManager[] trust = null;
+        if (needClientAuth) {
+            KeyStore anchors = KeyStore.getInstance("PKCS12");
+            anchors.load(null, null);
+            int i = 0;
+            for (Certificate anchor : certificates(args[5])) {
+                anchors.setCertificateEntry("anchor" + i++, anchor);
+            }
+            TrustManagerFactory tmf =
+                    TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+            tmf.init(anchors);
+            trust = tmf.getTrustManagers();
+        }
         SSLContext ctx = SSLContext.getInstance("TLS");
-        ctx.init(kmf.getKeyManagers(), null, null);
+        ctx.init(kmf.getKeyManagers(), trust, null);
         try (SSLServerSocket listener = (SSLServerSocket) ctx.getServerSocketFactory()
                 .createServerSocket(Integer.parseInt(args[1]), 16,
                         java.net.InetAddress.getLoopbackAddress())) {
             listener.setEnabledProtocols(new String[] {protocol(args[4])});
+            listener.setNeedClientAuth(needClientAuth);
             System.out.println("listening " + listener.getLocalPort());
             while (true) {
                 Socket conn = listener.accept();
@@ -156,7 +173,7 @@ public final class TlsPeer {
             System.exit(server(args));
         }
         System.err.println("usage: TlsPeer client HOST:PORT NAME CA.pem 1.3|1.2 [revocation]"
-                + " | server PORT CHAIN.pem KEY.pem 1.3|1.2");
+                + " | server PORT CHAIN.pem KEY.pem 1.3|1.2 [CLIENT-CA.pem]");
         System.exit(2);
     }
 }

@@ -254,34 +254,35 @@ def _gnutls_version() -> str:
 # -- NSS: tstclnt with a certutil database ---------------------------------------------------
 
 
+def new_nss_db(db: Path) -> Path:
+    """An empty NSS database (no password) in `db`."""
+    db.mkdir(parents=True, exist_ok=True)
+    _run(["certutil", "-N", "-d", f"sql:{db}", "--empty-password"])
+    return db
+
+
+def nss_trust(db: Path, bundle: Path, trust: str = "C,,") -> int:
+    """Imports each certificate of the PEM `bundle` that NSS can read (no ML-DSA) into `db`
+    with `trust` ("C,,": server certificates' CA; "T,,": client certificates'); how many."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    classical = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+    certs = x509.load_pem_x509_certificates(bundle.read_bytes())
+    usable = [c for c in certs if isinstance(c.public_key(), classical)]
+    for i, cert in enumerate(usable):
+        one = db / f"anchor{i}.pem"
+        one.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        _run(["certutil", "-A", "-n", f"anchor{i}", "-t", trust, "-i", str(one), "-d", f"sql:{db}"])
+    return len(usable)
+
+
 def _nss_db(ca_file: Path) -> Path:
     """An NSS database beside the bundle that trusts every certificate in it."""
     db = ca_file.parent / f"{ca_file.stem}.nssdb"
     if not (db / "cert9.db").exists():
-        db.mkdir(exist_ok=True)
-        _run(["certutil", "-N", "-d", f"sql:{db}", "--empty-password"])
-        pems = re.findall(
-            r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----",
-            ca_file.read_text(),
-            re.DOTALL,
-        )
-        for i, pem in enumerate(pems):
-            one = db / f"anchor{i}.pem"
-            one.write_text(pem + "\n")
-            _run(
-                [
-                    "certutil",
-                    "-A",
-                    "-n",
-                    f"anchor{i}",
-                    "-t",
-                    "C,,",
-                    "-i",
-                    str(one),
-                    "-d",
-                    f"sql:{db}",
-                ]
-            )
+        nss_trust(new_nss_db(db), ca_file)
     return db
 
 
@@ -318,7 +319,8 @@ def _nss(target: Target) -> Outcome:
 
 def _nss_version() -> str:
     out = _run(["dpkg-query", "-W", "-f", "${Version}", "libnss3"])[1]
-    return f"NSS {out.split('-')[0].strip()}" if out.strip() else "NSS"
+    # the Debian version without its epoch ("2:3.87.1-1" -> 3.87.1)
+    return f"NSS {out.split('-')[0].split(':')[-1].strip()}" if out.strip() else "NSS"
 
 
 # -- Botan 2: botan tls_client (TLS 1.2) --------------------------------------------------------

@@ -1,7 +1,7 @@
 // tlspeer: Go's crypto/tls as an interop peer for tlssim, in both roles.
 //
 //	tlspeer client -connect 127.0.0.1:8443 -servername valid.tlssim.test -cafile bundle.pem [-version 1.3]
-//	tlspeer server -listen 127.0.0.1:4433 -cert leaf.pem -key leaf.key [-version 1.2]
+//	tlspeer server -listen 127.0.0.1:4433 -cert leaf.pem -key leaf.key [-version 1.2] [-clientca anchors.pem] [-ocsp staple.der]
 //
 // The client prints "connected VERSION SUITE" and exits 0, or "error: ..." and exits 1.
 // The server echoes what each connection sends until it closes.
@@ -95,14 +95,32 @@ func server(args []string) int {
 	certFile := fs.String("cert", "", "certificate chain (PEM)")
 	keyFile := fs.String("key", "", "private key (PEM)")
 	version := fs.String("version", "", "1.2 or 1.3 (default both)")
+	clientCA := fs.String("clientca", "", "require a client certificate chaining to these anchors (PEM)")
+	staple := fs.String("ocsp", "", "a DER OCSP response to staple")
 	fs.Parse(args)
 	pair, err := tls.LoadX509KeyPair(*certFile, *keyFile)
 	if err != nil {
 		fmt.Println("error:", err)
 		return 2
 	}
+	if *staple != "" {
+		if pair.OCSPStaple, err = os.ReadFile(*staple); err != nil {
+			fmt.Println("error:", err)
+			return 2
+		}
+	}
 	lo, hi := versions(*version)
 	config := &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: lo, MaxVersion: hi}
+	if *clientCA != "" {
+		pem, err := os.ReadFile(*clientCA)
+		if err != nil {
+			fmt.Println("error:", err)
+			return 2
+		}
+		config.ClientCAs = x509.NewCertPool()
+		config.ClientCAs.AppendCertsFromPEM(pem)
+		config.ClientAuth = tls.RequireAndVerifyClientCert
+	}
 	listener, err := tls.Listen("tcp", *listen, config)
 	if err != nil {
 		fmt.Println("error:", err)

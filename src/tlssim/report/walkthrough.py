@@ -208,6 +208,19 @@ def _marked(step: Step, ctx: Context) -> str:
     return ""
 
 
+def _key_update(step: Step, f: Mapping[str, Any]) -> str:
+    who = "client" if step.direction is Direction.SENT else "server"
+    text = (
+        f"the {who} moves to its next application traffic secret (RFC 8446 4.6.3): what it "
+        "sends from here on is under the new key"
+    )
+    if f.get("request") == "update_requested":
+        text += ", and it asks the other side to update its own"
+    else:
+        text += "; nothing is owed back (update_not_requested)"
+    return text
+
+
 def _client_hello(step: Step, f: Mapping[str, Any], ctx: Context) -> str:
     text = "the client offers its TLS versions"
     if versions := f.get("supported_versions"):
@@ -531,6 +544,7 @@ _EXPLAINERS: dict[str, Any] = {
             else ""
         )
     ),
+    "KeyUpdate": lambda step, f, ctx: _key_update(step, f),
     "HandshakeComplete": _complete,
     "ApplicationData": _application_data,
     "EchoCheck": _echo_check,

@@ -422,6 +422,9 @@ class ClientTls13(Handshake):
     def on_key_update(self, body: bytes, raw: bytes) -> None:
         self._agreed.keys.on_key_update(body, raw)
 
+    def send_key_update(self, request_peer: bool) -> None:
+        self._agreed.keys.send_key_update(request_peer)
+
     def on_post_handshake_request(self, body: bytes, raw: bytes) -> None:
         if ExtensionType.post_handshake_auth not in self._offer.sent_extensions:
             raise UnexpectedMessage("CertificateRequest after the handshake, not offered")

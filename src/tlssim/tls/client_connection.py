@@ -68,3 +68,15 @@ class ClientConnection(Endpoint):
         core.started = True
         self._offer.send_first(core)
         return core.take_events()
+
+    def update_keys(self, request_peer: bool = True) -> list[ev.Event]:
+        """TLS 1.3, once connected: queue a KeyUpdate (4.6.3) and write under the next
+        traffic secret from now on; `request_peer` asks the server to update its own."""
+        core = self._core
+        handshake = core.handshake
+        if core.negotiated is None or core.closed or core.write_closed:
+            raise LocalProtocolError(f"cannot update keys in state {core.state.name}")
+        if not isinstance(handshake, ClientTls13):
+            raise LocalProtocolError("KeyUpdate exists only in TLS 1.3")
+        handshake.send_key_update(request_peer)
+        return core.take_events()

@@ -99,6 +99,20 @@ class Tls13Keys:
 
     # -- KeyUpdate (4.6.3) --------------------------------------------------------------
 
+    def send_key_update(self, request_peer: bool) -> None:
+        """Our KeyUpdate, under the old key; everything we write after it is under the next
+        secret. With `request_peer` the peer owes us its own update before its next data."""
+        core = self._core
+        request = (
+            KeyUpdateRequest.update_requested
+            if request_peer
+            else KeyUpdateRequest.update_not_requested
+        )
+        raw = KeyUpdate(request_update=request).serialize()
+        core.send_post_handshake(raw, "KeyUpdate", {"request": request.name})
+        self.write_application = next_traffic_secret(self.params, self.write_application)
+        self.write_with(self.write_application)
+
     def on_key_update(self, body: bytes, raw: bytes) -> None:
         """New read key; answer with our own update if asked to, once per silence.
 
