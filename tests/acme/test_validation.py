@@ -162,6 +162,9 @@ def test_settings_read_an_eab_file(tmp_path: Path) -> None:
         ("TLSSIM_ACME_HTTP_PORT", "70000"),
         ("TLSSIM_ACME_HTTP_VIA", "nowhere"),
         ("TLSSIM_ACME_EAB_FILE", "/nonexistent/eab"),
+        ("TLSSIM_ACME_ADDR", "noport"),
+        ("TLSSIM_ACME_GRPC_ADDR", "acme:0"),
+        ("TLSSIM_CA_ADDR", "ca"),
     ],
 )
 def test_bad_settings_are_refused_by_name(name: str, value: str) -> None:

@@ -238,6 +238,20 @@ TABLE = [
     ),
     Row(["ca", "bundle"], {"TLSSIM_CA_ADDR": "ca"}, Exit.USAGE, f"TLSSIM_CA_ADDR: {WANT}", DOWN),
     Row(
+        ["scenarios", "run", "--all"],
+        {"TLSSIM_SERVER_TCP_ADDR": "server"},
+        Exit.USAGE,
+        f"TLSSIM_SERVER_TCP_ADDR: {WANT}",
+        DOWN,
+    ),
+    Row(
+        ["interop", "--peers", "openssl"],
+        {"TLSSIM_OCSP_ADDR": "ocsp:0"},
+        Exit.USAGE,
+        f"TLSSIM_OCSP_ADDR: {WANT}",
+        DOWN,
+    ),
+    Row(
         ["faults", "list"],
         {"TLSSIM_FAULTS_API": "http://faults/"},
         Exit.USAGE,

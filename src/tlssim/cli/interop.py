@@ -20,6 +20,7 @@ from tlssim import rpcutil
 from tlssim.cli.errors import CliError, Exit
 from tlssim.interop import fingerprints, matrix, servers
 from tlssim.interop.peers import CLIENT_PEERS, ClientPeer, installed, normalise
+from tlssim.services.settings import checked_endpoints
 from tlssim.topology import endpoints as ep
 
 ROLES = ("client", "server", "both")
@@ -83,6 +84,7 @@ RequestFor = Callable[[Sequence[str]], Any]
 
 
 def run_interop(args: argparse.Namespace, request_for: RequestFor) -> int:
+    checked_endpoints(os.environ)  # a bad address is one line before any peer starts
     try:
         client_peers = [
             p

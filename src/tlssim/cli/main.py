@@ -29,10 +29,10 @@ from tlssim.services.settings import (
     FEED_MAX_AGE_S,
     SERVER_ADDR,
     check_address,
+    checked_endpoints,
 )
 from tlssim.terminal import guarded_output
 from tlssim.tls import ProtocolVersion
-from tlssim.topology import endpoints as ep
 
 EXIT_OK, EXIT_FAILED = Exit.OK, Exit.FAILED
 
@@ -669,16 +669,15 @@ async def _scenarios(args: argparse.Namespace) -> int:
             print("\n".join(lines), flush=True)
 
     feed_max_age_s = FEED_MAX_AGE_S.get(os.environ)
+    endpoints = checked_endpoints(os.environ)
     if peer_of:
         results = []
         for scenario in chosen:
-            result = await scenario_peers.run_with_peer(
-                scenario, peer_of[scenario.name], ep.Endpoints.from_env()
-            )
+            result = await scenario_peers.run_with_peer(scenario, peer_of[scenario.name], endpoints)
             progress(result)
             results.append(result)
     else:
-        results = await run_scenarios(chosen, ep.Endpoints.from_env(), progress, feed_max_age_s)
+        results = await run_scenarios(chosen, endpoints, progress, feed_max_age_s)
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:

@@ -41,12 +41,12 @@ class AcmeSettings:
     def from_env(cls, env: Mapping[str, str]) -> AcmeSettings:
         e = st.Environment(env)
         host = e.text("TLSSIM_HOST", ep.DEFAULT_HOST)
-        own = e.text("TLSSIM_ACME_ADDR", f"{host}:{ACME_PORT}")
-        grpc_own = e.text("TLSSIM_ACME_GRPC_ADDR", f"{host}:{ACME_GRPC_PORT}")
+        own = e.address("TLSSIM_ACME_ADDR", f"{host}:{ACME_PORT}")
+        grpc_own = e.address("TLSSIM_ACME_GRPC_ADDR", f"{host}:{ACME_GRPC_PORT}")
         return cls(
             listen=e.listen("TLSSIM_ACME_LISTEN", own),
             grpc_listen=e.listen("TLSSIM_LISTEN", grpc_own),
-            ca=e.endpoints().ca,
+            ca=st.CA_ADDR.get(env),
             enrollment_token_file=_token_file(e),
             admin_token=e.text("TLSSIM_ADMIN_TOKEN"),
             ca_data_dir=e.data_dir() / "ca",

@@ -279,6 +279,16 @@ def faults_api_url(env: Mapping[str, str]) -> str:
     return raw
 
 
+def checked_endpoints(env: Mapping[str, str]) -> ep.Endpoints:
+    """The services' addresses, each refused in one line that names its variable unless it
+    is HOST:PORT (the faults API also as http://HOST:PORT)."""
+    for setting in (CA_ADDR, OCSP_ADDR, SERVER_ADDR, SERVER_TCP_ADDR, CLIENT_ADDR):
+        setting.get(env)
+    faults_api_url(env)
+    Environment(env).metrics_address("server")
+    return ep.Endpoints.from_env(dict(env))
+
+
 def log_level(env: Mapping[str, str]) -> str:
     return LOG_LEVEL.get(env)
 
