@@ -15,7 +15,7 @@ from tlssim.cli.main import main
         (["--rate", "0"], 2, "--rate must be above 0"),
         (["--concurrency", "100000"], 2, "--concurrency must be 1..512"),
         (["--count", "0"], 2, "--count must be 1..1000000"),
-        (["--tcp", "nohost"], 2, "give HOST:PORT"),
+        (["--tcp", "nohost"], 2, "--tcp: expected HOST:PORT"),
         (["--tcp", "127.0.0.1:1"], 2, "needs --ca-file FILE"),
         (["--tcp", "127.0.0.1:1", "--insecure", "--no-staple"], 2, "not --tcp"),
         (["--tcp", "127.0.0.1:1", "--ca-file", "/nonexistent.pem"], 4, "no such file"),
