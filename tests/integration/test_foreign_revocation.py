@@ -26,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.integration.conftest import LocalStack
 from tests.peers import ServerPeer, need
 from tlssim.interop.servers import free_port
+from tlssim.pki import throwaway
 from tlssim.report.revocation import RevocationSource, RevocationStatus
 
 pytestmark = pytest.mark.integration
@@ -145,25 +146,7 @@ def foreign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForeignPki]:
     need("openssl")
     folder = tmp_path_factory.mktemp("foreign-revocation")
     root_key = ec.generate_private_key(ec.SECP256R1())
-    root = _cert(
-        "Foreign Root With Its Own Responder",
-        root_key,
-        None,
-        root_key,
-        x509.BasicConstraints(ca=True, path_length=None),
-        x509.KeyUsage(
-            digital_signature=True,
-            content_commitment=False,
-            key_encipherment=False,
-            data_encipherment=False,
-            key_agreement=False,
-            key_cert_sign=True,
-            crl_sign=True,
-            encipher_only=False,
-            decipher_only=False,
-        ),
-        x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()),
-    )
+    root = throwaway.make_ca_with_key("Foreign Root With Its Own Responder", root_key)
     responder_key = ec.generate_private_key(ec.SECP256R1())
     responder = _cert(
         "Foreign OCSP Responder",
