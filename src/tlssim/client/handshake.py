@@ -125,7 +125,8 @@ async def _connect_once(
         return decision.alert
 
     try:
-        opened = await asyncio.wait_for(connector.open(), HANDSHAKE_DEADLINE_S)
+        async with asyncio.timeout(HANDSHAKE_DEADLINE_S):  # no task of its own, as wait_for makes
+            opened = await connector.open()
     except (OSError, ValueError, TimeoutError) as exc:
         where = connector.label.split("://", 1)[-1]
         return _Attempt(

@@ -58,6 +58,7 @@ from tlssim.client.status import (
 from tlssim.clock import Clock, monotonic_ms
 from tlssim.pki.checks import Check, failed, passed
 from tlssim.pki.crl import check_crl, crl_urls, ocsp_urls
+from tlssim.pki.names import subject_text
 from tlssim.pki.verify import (
     ChainVerification,
     ChainVerifier,
@@ -267,7 +268,7 @@ async def _check_revocation(
         certificates=tuple(
             CertificateRevocation(
                 position=s.position,
-                subject=s.cert.subject.rfc4514_string(),
+                subject=subject_text(s.cert),
                 serial=format(s.cert.serial_number, "x"),
                 status=s.status,
                 source=s.source,

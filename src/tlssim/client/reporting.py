@@ -11,6 +11,7 @@ from cryptography import x509
 from tlssim.client.decision import Decision
 from tlssim.client.run import ApplicationDataSent, ClientRun
 from tlssim.net.echo import asks_for_certificate, authenticated_in
+from tlssim.pki.names import issuer_text, subject_text
 from tlssim.report.model import (
     Alert,
     ApplicationData,
@@ -239,8 +240,8 @@ def _alert(error: TLSError | None) -> Alert | None:
 
 def _chain_entry(cert: x509.Certificate) -> ChainEntry:
     return ChainEntry(
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
+        subject=subject_text(cert),
+        issuer=issuer_text(cert),
         serial=format(cert.serial_number, "x"),
         not_before=cert.not_valid_before_utc.isoformat(),
         not_after=cert.not_valid_after_utc.isoformat(),

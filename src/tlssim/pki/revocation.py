@@ -17,6 +17,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from tlssim.clock import Clock
 from tlssim.pki.checks import Check, failed, first_alert, passed
 from tlssim.pki.keys import MLDSA_PUBLIC_TYPES, PublicKey, certificate_public_key
+from tlssim.pki.names import subject_text
 from tlssim.pki.ocsp_responder import cert_id_hashes
 
 DEFAULT_SKEW: Final = dt.timedelta(minutes=5)
@@ -181,7 +182,7 @@ def _find_signer(
         return issuer, "signed by the issuing CA"
     for candidate in response.certificates:
         if _is_responder(candidate, response):
-            return candidate, f"delegated responder {candidate.subject.rfc4514_string()}"
+            return candidate, f"delegated responder {subject_text(candidate)}"
     return None, "the responder is neither the issuer nor a certificate in the response"
 
 

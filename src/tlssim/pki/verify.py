@@ -14,6 +14,7 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 
 from tlssim.clock import Clock, SystemClock
 from tlssim.pki.checks import Check, failed, first_alert, passed
+from tlssim.pki.names import subject_text
 from tlssim.pki.revocation import OcspVerification, build_ocsp_request, check_ocsp_response
 
 __all__ = [
@@ -206,7 +207,7 @@ _MAX_CACHED_PATHS = 256
 
 
 def _chain_passed(path: tuple[x509.Certificate, ...]) -> Check:
-    anchor = path[-1].subject.rfc4514_string()
+    anchor = subject_text(path[-1])
     return passed("signature/chain", f"{len(path)} certificates up to {anchor}")
 
 

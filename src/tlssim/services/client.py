@@ -15,7 +15,7 @@ import grpc
 from cryptography import x509
 
 from tlssim import rpcutil
-from tlssim.client.handshake import HANDSHAKE_DEADLINE_S, Connector, run_handshake
+from tlssim.client.handshake import Connector, run_handshake
 from tlssim.client.identity import ClientIdentity
 from tlssim.client.policy import CertificatePolicy
 from tlssim.client.request import BadRequest, Plan, plan_for
@@ -81,7 +81,7 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         # one backend (the faults relay's pass-through, any TCP balancer in front of server
         # replicas) still spreads the handshakes.
         self._server_channels = [
-            rpcutil.open_channel(server_address, own_connection=True)
+            rpcutil.open_channel(server_address, own_connection=True, traced=False)
             for _ in range(SERVER_CONNECTIONS)
         ]
         self._servers = itertools.cycle(
@@ -230,7 +230,9 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         if not tcp_address:
 
             async def through_the_server_service() -> Transport:
-                return GrpcClientTransport(next(self._servers).Connect())
+                # Writes go straight to the call: no interceptor, no request iterator.
+                call = next(self._servers).Connect(metadata=rpcutil.trace_metadata())
+                return GrpcClientTransport(call)
 
             return Connector(
                 label=f"grpc://{self._server_address}", open=through_the_server_service
@@ -238,7 +240,7 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
 
         async def over_tcp() -> Transport:
             host, port = split_host_port(tcp_address)
-            return await asyncio.wait_for(TcpTransport.connect(host, port), HANDSHAKE_DEADLINE_S)
+            return await TcpTransport.connect(host, port)  # within run_handshake's deadline
 
         return Connector(label=f"tcp://{tcp_address}", open=over_tcp)
 
