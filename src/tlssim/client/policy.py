@@ -281,7 +281,7 @@ async def _check_revocation(
     )
     leaf = statuses[0]
     checks = (
-        *(dataclasses.replace(c, source=_source_of(c, leaf.source)) for c in leaf.checks),
+        *(Check(c.name, c.ok, c.detail, c.alert, _source_of(c, leaf.source)) for c in leaf.checks),
         *(
             Check(
                 f"revocation/{s.label.replace(' ', '-')}",

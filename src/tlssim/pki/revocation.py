@@ -202,6 +202,18 @@ def _delegation_problem(
     signer: x509.Certificate, issuer: x509.Certificate, now: dt.datetime
 ) -> str | None:
     """Why a delegated responder may not answer for `issuer`, or None when it may."""
+    problem = _delegation_problem_at_any_time(signer, issuer)
+    if problem is None and not signer.not_valid_before_utc <= now <= signer.not_valid_after_utc:
+        return "the delegated responder certificate is outside its validity period"
+    return problem
+
+
+@functools.lru_cache(maxsize=256)
+def _delegation_problem_at_any_time(
+    signer: x509.Certificate, issuer: x509.Certificate
+) -> str | None:
+    """The delegation's problems that do not depend on the time (cached: a responder
+    certificate is seen again and again)."""
     if not _directly_issued_by(signer, issuer):
         return "the delegated responder certificate was not issued by the certificate's issuer"
     try:
@@ -210,8 +222,6 @@ def _delegation_problem(
         return "the delegated responder certificate has no extendedKeyUsage"
     if ExtendedKeyUsageOID.OCSP_SIGNING not in usages:
         return "the delegated responder certificate lacks the OCSPSigning EKU"
-    if not signer.not_valid_before_utc <= now <= signer.not_valid_after_utc:
-        return "the delegated responder certificate is outside its validity period"
     return None
 
 
