@@ -191,6 +191,10 @@ def bench_stack(
     # The same calls with nothing in them, while the stack is down: what gRPC alone costs.
     with floor.running_floor(report_json, tmp) as (address, floor_pids):
         _measure(FLOOR, address, floor_pids, n, seconds, levels, rows)
+        # gRPC's CPU per call grows as calls get fewer per wake-up: the same calls at the
+        # direct path's own rate say how much of the path's CPU that is.
+        for row in [r for r in rows if r.label == "direct (no relay)"]:
+            _paced_floor(address, floor_pids, row, seconds, rows)
     _print_cpu(rows)
     pairs = {
         group: ceiling.engine_pair(report_json, pki, max(30, n // 2), group)
@@ -230,6 +234,7 @@ class CpuRow(NamedTuple):
 
 
 FLOOR = "gRPC floor (no TLS)"
+FLOOR_PACED = "gRPC floor, paced"
 
 
 def _measure(
@@ -264,6 +269,20 @@ def _measure(
         rows.append(CpuRow(label, level, thr.rate * seconds, meter.used, thr.rate))
 
 
+def _paced_floor(
+    address: str, pids: dict[str, int], like: CpuRow, seconds: float, rows: list[CpuRow]
+) -> None:
+    meter = stack.CpuMeter(pids)
+    meter.start()
+    thr = asyncio.run(stack.concurrent(address, FLOOR_PACED, like.level, seconds, pace=like.rate))
+    meter.stop()
+    print(
+        f"  {FLOOR_PACED:<22} {like.level:>3} in flight: {thr.rate:7.0f} handshakes/s"
+        f" (paced to the direct row's rate; RPC p50 {thr.rpc_p50_ms:.1f} ms)"
+    )
+    rows.append(CpuRow(FLOOR_PACED, like.level, thr.rate * seconds, meter.used, thr.rate))
+
+
 def _cpu_ms(done: float, used: dict[str, float]) -> float:
     """CPU ms per handshake over every process measured."""
     return 1000 * sum(used.values()) / max(done, 1)
@@ -284,8 +303,9 @@ def _print_ceiling(
         f"  {'path':<22} {'':>4} {'hs/s':>7} {'ceiling':>8} {'of it':>6}"
         f" {'CPU ms':>7} {'floor+eng':>10} {'x':>6}   goal"
     )
+    paced = {r.level: _cpu_ms(r.done, r.used) for r in rows if r.label == FLOOR_PACED}
     for label, level, done, used, rate in rows:
-        if label == FLOOR or level not in floors:
+        if label in (FLOOR, FLOOR_PACED) or level not in floors:
             continue
         pair = pairs[NamedGroup.x25519 if "x25519" in label else None]
         top = ceiling.Ceiling(floors[level], pair.cpu_ms, cores)
@@ -303,6 +323,13 @@ def _print_ceiling(
             f"  {label:<22} {level:>4} {rate:7.0f} {top.rate:8.0f} {rate / top.rate:6.2f}"
             f" {cpu:7.2f} {top.per_handshake_ms:10.2f} {cpu / top.per_handshake_ms:5.2f}x   {goal}"
         )
+        if label == "direct (no relay)" and level in paced:
+            at_rate = paced[level] + pair.cpu_ms
+            print(
+                f"  {'':<22} {'':>4} the floor at this row's rate: {paced[level]:.2f} ms"
+                f" (full speed {floors[level]:.2f}); floor + engine {at_rate:.2f} ms,"
+                f" CPU {cpu / at_rate:.2f}x that"
+            )
 
 
 def _print_cpu(rows: list[CpuRow]) -> None:

@@ -221,18 +221,31 @@ async def sequential(address: str, label: str, n: int, groups: Sequence[str] = (
 
 
 async def concurrent(
-    address: str, label: str, concurrency: int, seconds: float, groups: Sequence[str] = ()
+    address: str,
+    label: str,
+    concurrency: int,
+    seconds: float,
+    groups: Sequence[str] = (),
+    *,
+    pace: float | None = None,
 ) -> Throughput:
+    """Up to `concurrency` calls in flight for `seconds`; with `pace`, no more than that
+    many calls start per second (evenly spaced)."""
     async with grpc.aio.insecure_channel(address) as channel:
         stub = client_pb2_grpc.TlsClientStub(channel)
         await _one(stub, groups)
-        stop = time.perf_counter() + seconds
-        done, failures, second = 0, 0, 0
+        begun = time.perf_counter()
+        stop = begun + seconds
+        done, failures, second, slots = 0, 0, 0, 0
         rpc: list[float] = []
 
         async def worker() -> None:
-            nonlocal done, failures, second
+            nonlocal done, failures, second, slots
             while time.perf_counter() < stop:
+                if pace:
+                    slot = begun + slots / pace
+                    slots += 1
+                    await asyncio.sleep(max(0.0, slot - time.perf_counter()))
                 try:
                     answer = await _one(stub, groups)
                 except grpc.aio.AioRpcError:
