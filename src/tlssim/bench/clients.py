@@ -20,7 +20,7 @@ from tlssim.bench.certs import HOST
 from tlssim.bench.load import client_context, one_handshake
 from tlssim.client.run import run_client
 from tlssim.net.transport import TcpTransport
-from tlssim.tls import AlertDescription, ClientConfig, ClientConnection, events
+from tlssim.tls import AlertDescription, ClientConfig, ClientConnection, NamedGroup, events
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,14 @@ def tlslite_client(port: int) -> Callable[[], None] | None:
 
 
 async def _tlssim_loop(port: int, n: int) -> float:
-    config = ClientConfig(server_name=HOST, entropy=os.urandom, request_ocsp=False)
+    # What OpenSSL 3.0's client offers (the baseline): x25519's share alone, no hybrid.
+    config = ClientConfig(
+        server_name=HOST,
+        entropy=os.urandom,
+        request_ocsp=False,
+        supported_groups=(NamedGroup.x25519, NamedGroup.secp256r1),
+        key_share_groups=(NamedGroup.x25519,),
+    )
 
     async def accept(_: events.CertificateReceived) -> AlertDescription | None:
         return None
