@@ -50,7 +50,8 @@ _STACK_CPU = re.compile(
 )
 _STACK_TCP = re.compile(
     r"^  server service TCP, (?P<threads>\d+) threads?\s+(?P<rate>\d+) hs/s.*?"
-    r"server CPU (?P<cpu>[\d.]+) ms.*?s_server (?P<base>\d+) hs/s\s+(?P<ratio>[\d.]+)x"
+    r"server CPU (?P<cpu>[\d.]+) ms.*?s_server (?:\(1 ticket\) )?(?P<base>\d+) hs/s"
+    r"\s+(?P<ratio>[\d.]+)x"
 )
 _CLIENT = re.compile(r"^  (?P<client>\S.*?)\s+(?P<ms>[\d.]+) ms")
 _HEADER = re.compile(r"^(?P<number>\d)\. ")

@@ -30,6 +30,8 @@ from tlssim.net.transport import READ_SIZE, TcpTransport
 from tlssim.tls import CertifiedKey, ServerConfig, ServerConnection, SignatureScheme
 
 KINDS = ("tlssim", "openssl-asyncio", "openssl-threads", "openssl-s_server")
+#: s_server sending one TLS 1.3 session ticket, as the server service does.
+S_SERVER_ONE_TICKET = "openssl-s_server-1-ticket"
 
 
 def openssl_server_context(pki: certs.BenchPKI) -> ssl.SSLContext:
@@ -102,11 +104,11 @@ def serve_openssl_threads(port: int, pki: certs.BenchPKI) -> None:
         server.serve_forever()
 
 
-def serve_s_server(port: int, pki: certs.BenchPKI) -> None:
+def serve_s_server(port: int, pki: certs.BenchPKI, tickets: int = 0) -> None:
     """`openssl s_server` in a child process; says "ready PID" once it accepts."""
     argv = ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-quiet", "-rev"]
     argv += ["-cert", str(pki.cert_file("ecdsa")), "-key", str(pki.key_file("ecdsa"))]
-    argv += ["-num_tickets", "0", "-naccept", "1000000"]
+    argv += ["-num_tickets", str(tickets), "-naccept", "1000000"]
     quiet = subprocess.DEVNULL  # -quiet still reports each connection
     child = subprocess.Popen(argv, stdin=quiet, stdout=quiet, stderr=quiet)
     deadline = time.monotonic() + 10
@@ -130,6 +132,8 @@ def main() -> None:
         serve_openssl_threads(port, pki)
     elif kind == "openssl-s_server":
         serve_s_server(port, pki)
+    elif kind == S_SERVER_ONE_TICKET:
+        serve_s_server(port, pki, tickets=1)
     else:
         raise SystemExit(f"unknown server {kind!r}; one of {', '.join(KINDS)}")
 
