@@ -64,6 +64,32 @@ def test_a_follower_gets_the_held_items_then_the_new_ones() -> None:
     assert asyncio.run(scenario()) == [1, 2, 3]
 
 
+def test_batches_send_a_lone_item_at_once_and_gather_what_follows_it() -> None:
+    async def scenario() -> list[list[int]]:
+        feed: Feed[int] = Feed()
+        batches: list[list[int]] = []
+        first = asyncio.Event()
+
+        async def follow() -> None:
+            async for batch in feed.follow_batches(0, window_s=0.2):
+                batches.append([item for _, item in batch])
+                first.set()
+                if sum(map(len, batches)) == 4:
+                    return
+
+        task = asyncio.create_task(follow())
+        await asyncio.sleep(0)
+        feed.publish(1)
+        # The lone item is not held back for the window (the wait is far shorter).
+        await asyncio.wait_for(first.wait(), 0.1)
+        for n in (2, 3, 4):  # within the window after it: one batch
+            feed.publish(n)
+        await asyncio.wait_for(task, 2)
+        return batches
+
+    assert asyncio.run(scenario()) == [[1], [2, 3, 4]]
+
+
 def test_the_client_report_and_the_server_view_make_one_row() -> None:
     async def scenario() -> None:
         state = LabState()

@@ -51,10 +51,16 @@ WATCHES: dict[str, list[Callable[[grpc.aio.Channel], Any]]] = {
         lambda c: server_pb2_grpc.ServerWatchStub(c).WatchConnections(
             server_pb2.WatchConnectionsRequest(after_sequence=0)
         ),
+        lambda c: server_pb2_grpc.ServerWatchStub(c).WatchConnectionBatches(
+            server_pb2.WatchConnectionsRequest(after_sequence=0)
+        ),
         _trace,
     ],
     "client": [
         lambda c: client_pb2_grpc.TlsClientStub(c).WatchReports(
+            client_pb2.WatchReportsRequest(after_sequence=0)
+        ),
+        lambda c: client_pb2_grpc.TlsClientStub(c).WatchReportBatches(
             client_pb2.WatchReportsRequest(after_sequence=0)
         ),
         _trace,

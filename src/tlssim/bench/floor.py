@@ -81,6 +81,9 @@ class FloorClient(client_pb2_grpc.TlsClientServicer):
     async def WatchReports(self, request: Any, context: Any) -> None:  # type: ignore[override]
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor publishes no reports")
 
+    async def WatchReportBatches(self, request: Any, context: Any) -> None:  # type: ignore[override]
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor publishes no reports")
+
 
 async def _serve(port: int, servicer: Any, add: Any) -> None:
     server = grpc.aio.server()

@@ -124,9 +124,10 @@ async def _connections(state: LabState, address: str, after: list[int]) -> None:
     async with rpcutil.open_channel(address) as channel:
         stub = server_pb2_grpc.ServerWatchStub(channel)
         request = server_pb2.WatchConnectionsRequest(after_sequence=after[0])
-        async for item in stub.WatchConnections(request):
-            after[0] = item.sequence
-            state.server_view(json.loads(item.summary_json))
+        async for batch in stub.WatchConnectionBatches(request):
+            for item in batch.connections:
+                after[0] = item.sequence
+                state.server_view(json.loads(item.summary_json))
 
 
 async def _reports(state: LabState, address: str, after: list[int]) -> None:
@@ -134,9 +135,10 @@ async def _reports(state: LabState, address: str, after: list[int]) -> None:
     async with rpcutil.open_channel(address) as channel:
         stub = client_pb2_grpc.TlsClientStub(channel)
         request = client_pb2.WatchReportsRequest(after_sequence=after[0])
-        async for item in stub.WatchReports(request):
-            after[0] = item.sequence
-            state.client_report(Report.from_json(item.report_json))
+        async for batch in stub.WatchReportBatches(request):
+            for item in batch.reports:
+                after[0] = item.sequence
+                state.client_report(Report.from_json(item.report_json))
 
 
 async def _status(state: LabState, address: str, after: list[int]) -> None:

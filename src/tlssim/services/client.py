@@ -226,6 +226,15 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         async for number, report_json in self.reports.follow(request.after_sequence):
             yield client_pb2.PublishedReport(sequence=number, report_json=report_json)
 
+    async def WatchReportBatches(self, request: Any, context: Any) -> Any:
+        async for batch in self.reports.follow_batches(request.after_sequence):
+            yield client_pb2.PublishedReports(
+                reports=[
+                    client_pb2.PublishedReport(sequence=number, report_json=report_json)
+                    for number, report_json in batch
+                ]
+            )
+
     def _connector(self, tcp_address: str) -> Connector:
         if not tcp_address:
 

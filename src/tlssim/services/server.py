@@ -562,6 +562,15 @@ class ServerWatchServicer(server_pb2_grpc.ServerWatchServicer):
         async for number, served in self._served.follow(request.after_sequence):
             yield server_pb2.ServedConnection(sequence=number, summary_json=served.summary_json())
 
+    async def WatchConnectionBatches(self, request: Any, context: Any) -> Any:
+        async for batch in self._served.follow_batches(request.after_sequence):
+            yield server_pb2.ServedConnections(
+                connections=[
+                    server_pb2.ServedConnection(sequence=number, summary_json=s.summary_json())
+                    for number, s in batch
+                ]
+            )
+
 
 async def _enrolled_hosts(
     settings: ServerSettings,
