@@ -249,13 +249,20 @@ async def _check_revocation(
         return _unavailable(policy, revocation, (), "no issuer certificate")
     pairs = list(itertools.pairwise(path))
     lab = path[-1] in policy.lab_roots
-    statuses = await asyncio.gather(
+    asking = [
         _leaf_status(policy, lab, staple, *pairs[0]),
         *(
             _intermediate_status(policy, lab, position, cert, issuer)
             for position, (cert, issuer) in enumerate(pairs[1:], start=1)
         ),
-    )
+    ]
+    # Concurrently when more than one may wait on a responder; else in turn, without a task
+    # each (a staple, and statuses already cached, are answered at once).
+    waiting = (staple is None) + sum(policy.status_cache.get(c) is None for c, _ in pairs[1:])
+    if waiting > 1:
+        statuses = list(await asyncio.gather(*asking))
+    else:
+        statuses = [await status for status in asking]
     deciding = _deciding(statuses)
     revocation = Revocation(
         policy=policy.revocation,
