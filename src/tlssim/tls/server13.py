@@ -24,7 +24,7 @@ from tlssim.tls.constants import (
     SignatureScheme,
 )
 from tlssim.tls.core import ConnectionCore
-from tlssim.tls.describe import certificate_fields, client_hello_fields, server_hello_fields
+from tlssim.tls.describe import certificate_fields, offered_hello_fields, server_hello_fields
 from tlssim.tls.errors import (
     DecodeError,
     HandshakeFailure,
@@ -532,7 +532,7 @@ class ServerTls13(Handshake):
 
 def _hello_received(raw: bytes, offer: Offer13) -> ev.HandshakeMessageReceived:
     return ev.HandshakeMessageReceived(
-        "ClientHello", len(raw), client_hello_fields(offer.hello, offer.extensions.by_type)
+        "ClientHello", len(raw), offered_hello_fields(offer.hello, offer.extensions)
     )
 
 
