@@ -1,13 +1,12 @@
 """TLS 1.3 key schedule (RFC 8446 section 7): HKDF-Expand-Label, secrets, traffic keys.
 
-HKDF-Extract and single-block HKDF-Expand are one HMAC each (``hmac.digest``, OpenSSL C
-code, several times cheaper than building an HKDFExpand object); longer outputs use
-``cryptography``'s HKDFExpand.
+HKDF-Extract and single-block HKDF-Expand are one HMAC each (``mac.hmac_digest``, several
+times cheaper than building an HKDFExpand object); longer outputs use ``cryptography``'s
+HKDFExpand.
 """
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
@@ -16,6 +15,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from tlssim.tls.constants import CipherSuite, HandshakeType
 from tlssim.tls.errors import LocalProtocolError
+from tlssim.tls.mac import hmac_digest
 from tlssim.tls.tls12 import Tls12Suite
 
 
@@ -30,7 +30,12 @@ class SuiteParams:
     aead: type[AESGCM] | type[ChaCha20Poly1305]
 
     def hash_algorithm(self) -> hashes.HashAlgorithm:
-        return hashes.SHA384() if self.hash_name == "sha384" else hashes.SHA256()
+        return _SHA384 if self.hash_name == "sha384" else _SHA256
+
+
+# Hash algorithm objects hold no state: one of each serves every transcript.
+_SHA256 = hashes.SHA256()
+_SHA384 = hashes.SHA384()
 
 
 TLS13_SUITES: dict[CipherSuite, SuiteParams] = {
@@ -47,7 +52,7 @@ TLS13_SUITES: dict[CipherSuite, SuiteParams] = {
 
 
 def hkdf_extract(hash_name: str, salt: bytes, ikm: bytes) -> bytes:
-    return hmac.digest(salt, ikm, hash_name)
+    return hmac_digest(salt, ikm, hash_name)
 
 
 def hkdf_expand_label(
@@ -60,10 +65,11 @@ def hkdf_expand_label(
         prefix = length.to_bytes(2, "big") + bytes([len(full_label)]) + full_label
         if len(_LABEL_PREFIXES) < 256:
             _LABEL_PREFIXES[(label, length)] = prefix
-    info = prefix + bytes([len(context)]) + context
     if length <= params.hash_length:
         # HKDF-Expand with a single output block: T(1) = HMAC(PRK, info | 0x01) (RFC 5869)
-        return hmac.digest(secret, info + b"\x01", params.hash_name)[:length]
+        info = b"%b%c%b\x01" % (prefix, len(context), context)
+        return hmac_digest(secret, info, params.hash_name)[:length]
+    info = prefix + bytes([len(context)]) + context
     return HKDFExpand(params.hash_algorithm(), length, info).derive(secret)
 
 
@@ -87,7 +93,7 @@ def traffic_key_iv(params: SuiteParams, secret: bytes) -> tuple[bytes, bytes]:
 def finished_verify_data(params: SuiteParams, base_key: bytes, transcript_hash: bytes) -> bytes:
     """verify_data = HMAC(finished_key, Transcript-Hash(...)) (4.4.4)."""
     finished_key = hkdf_expand_label(params, base_key, b"finished", b"", params.hash_length)
-    return hmac.digest(finished_key, transcript_hash, params.hash_name)
+    return hmac_digest(finished_key, transcript_hash, params.hash_name)
 
 
 def resumption_psk(params: SuiteParams, resumption_master: bytes, nonce: bytes) -> bytes:
@@ -100,18 +106,45 @@ def next_traffic_secret(params: SuiteParams, secret: bytes) -> bytes:
     return hkdf_expand_label(params, secret, b"traffic upd", b"", params.hash_length)
 
 
+@dataclass(frozen=True, slots=True)
+class _Fixed:
+    """What the key schedule starts from for one hash, the same for every connection."""
+
+    zeros: bytes
+    empty_hash: bytes
+    #: The early secret without a PSK, and its Derive-Secret(., "derived", "").
+    early_secret: bytes
+    derived: bytes
+
+
+_FIXED: dict[str, _Fixed] = {}
+
+
+def _fixed(params: SuiteParams) -> _Fixed:
+    fixed = _FIXED.get(params.hash_name)
+    if fixed is None:  # once per hash (two of them)
+        zeros = bytes(params.hash_length)
+        empty_hash = hashes.Hash(params.hash_algorithm()).finalize()
+        early_secret = hkdf_extract(params.hash_name, zeros, zeros)
+        derived = derive_secret(params, early_secret, b"derived", empty_hash)
+        fixed = _FIXED[params.hash_name] = _Fixed(zeros, empty_hash, early_secret, derived)
+    return fixed
+
+
 class KeySchedule:
     """Early -> Handshake -> Master secret chain (section 7.1), with an optional PSK."""
 
-    __slots__ = ("_empty_hash", "_zeros", "params", "secret")
+    __slots__ = ("_empty_hash", "_fixed", "_zeros", "params", "secret")
 
     def __init__(self, params: SuiteParams, psk: bytes | None = None) -> None:
+        self._fixed = fixed = _fixed(params)
         self.params = params
-        self._zeros = bytes(params.hash_length)
-        h = hashes.Hash(params.hash_algorithm())
-        self._empty_hash = h.finalize()
-        ikm = self._zeros if psk is None else psk
-        self.secret = hkdf_extract(params.hash_name, self._zeros, ikm)  # early secret
+        self._zeros = fixed.zeros
+        self._empty_hash = fixed.empty_hash
+        if psk is None:
+            self.secret = fixed.early_secret  # early secret
+        else:
+            self.secret = hkdf_extract(params.hash_name, self._zeros, psk)  # early secret
 
     def binder_key(self) -> bytes:
         """The resumption binder_key (from the early secret; call before enter_handshake)."""
@@ -122,6 +155,8 @@ class KeySchedule:
         return derive_secret(self.params, self.secret, b"c e traffic", client_hello_hash)
 
     def _derived(self) -> bytes:
+        if self.secret is self._fixed.early_secret:  # no PSK: known in advance
+            return self._fixed.derived
         return derive_secret(self.params, self.secret, b"derived", self._empty_hash)
 
     def enter_handshake(self, shared_secret: bytes) -> None:
