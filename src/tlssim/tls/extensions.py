@@ -30,11 +30,19 @@ def index_extensions(extensions: tuple[Extension, ...]) -> dict[int, bytes]:
 
 
 def parse_extensions(r: Reader) -> tuple[Extension, ...]:
+    # Read in place (every hello and EncryptedExtensions holds a list of them).
+    data, pos, end = r.span(2)
     exts: list[Extension] = []
-    with r.block(2) as sub:
-        while not sub.eof():
-            etype = sub.uint16()
-            exts.append(Extension(etype, sub.vector(2)))
+    while pos < end:
+        if pos + 4 > end:
+            raise DecodeError("truncated structure")
+        etype = (data[pos] << 8) | data[pos + 1]
+        n = (data[pos + 2] << 8) | data[pos + 3]
+        pos += 4
+        if n > end - pos:
+            raise DecodeError("truncated structure")
+        exts.append(Extension(etype, data[pos : pos + n]))
+        pos += n
     return tuple(exts)
 
 

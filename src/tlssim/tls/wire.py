@@ -61,46 +61,51 @@ class Reader:
         self._pos = pos + n
         return self._data[pos : pos + n]
 
-    def _length(self, length_size: int) -> int:
-        """Reads a ``length_size``-byte length prefix."""
-        pos = self._pos
-        start = pos + length_size
-        if start > self._end:
-            raise DecodeError("truncated structure")
-        self._pos = start
-        return int.from_bytes(self._data[pos:start], "big")
-
     def vector(self, length_size: int, min_len: int = 0, max_len: int | None = None) -> bytes:
         """An opaque ``<min..max>`` vector with a ``length_size``-byte length prefix."""
-        n = self._length(length_size)
+        data, pos, end = self._data, self._pos, self._end
+        start = pos + length_size
+        if start > end:
+            raise DecodeError("truncated structure")
+        n = int.from_bytes(data[pos:start], "big")
         if n < min_len or (max_len is not None and n > max_len):
             raise DecodeError("vector length out of range")
-        start = self._pos
-        if n > self._end - start:
+        if n > end - start:
             raise DecodeError("truncated structure")
         self._pos = start + n
-        return self._data[start : start + n]
+        return data[start : start + n]
+
+    def span(self, length_size: int, min_len: int = 0) -> tuple[bytes, int, int]:
+        """A nested length-prefixed block as (buffer, start, end), for a caller that reads
+        its entries itself and must check it ends exactly at ``end``."""
+        data, pos, end = self._data, self._pos, self._end
+        start = pos + length_size
+        if start > end:
+            raise DecodeError("truncated structure")
+        n = int.from_bytes(data[pos:start], "big")
+        if n < min_len:
+            raise DecodeError("vector too short")
+        if n > end - start:
+            raise DecodeError("truncated structure")
+        self._pos = start + n
+        return data, start, start + n
 
     def block(self, length_size: int, min_len: int = 0) -> _ReadBlock:
         """A nested length-prefixed block that must be consumed exactly."""
-        n = self._length(length_size)
-        if n < min_len:
-            raise DecodeError("vector too short")
-        start = self._pos
-        if n > self._end - start:
-            raise DecodeError("truncated structure")
-        self._pos = start + n
-        return _ReadBlock(self._data, start, start + n)
+        return _ReadBlock(*self.span(length_size, min_len))
 
     def uint16_list(self, length_size: int, min_len: int = 0) -> tuple[int, ...]:
-        n = self._length(length_size)
+        data, pos, end = self._data, self._pos, self._end
+        start = pos + length_size
+        if start > end:
+            raise DecodeError("truncated structure")
+        n = int.from_bytes(data[pos:start], "big")
         if n < min_len or n % 2:
             raise DecodeError("bad uint16 list length")
-        start = self._pos
-        if n > self._end - start:
+        if n > end - start:
             raise DecodeError("truncated structure")
         self._pos = start + n
-        return struct.unpack_from(f">{n // 2}H", self._data, start)
+        return struct.unpack_from(f">{n // 2}H", data, start)
 
     def expect_end(self) -> None:
         if self._pos != self._end:
