@@ -7,7 +7,9 @@ HKDFExpand.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
@@ -85,9 +87,23 @@ def derive_secret(
 
 def traffic_key_iv(params: SuiteParams, secret: bytes) -> tuple[bytes, bytes]:
     """The record protection key and IV for one traffic secret (7.3)."""
-    key = hkdf_expand_label(params, secret, b"key", b"", params.key_length)
-    iv = hkdf_expand_label(params, secret, b"iv", b"", 12)
-    return key, iv
+    key_info = _KEY_INFO.get(params.key_length)
+    if key_info is None:
+        key = hkdf_expand_label(params, secret, b"key", b"", params.key_length)
+    else:
+        key = hmac_digest(secret, key_info, params.hash_name)[: params.key_length]
+    return key, hmac_digest(secret, _IV_INFO, params.hash_name)[:12]
+
+
+def _single_block_info(label: bytes, length: int) -> bytes:
+    """HKDF-Expand's input for one output block of an empty-context HkdfLabel."""
+    full_label = b"tls13 " + label
+    return length.to_bytes(2, "big") + bytes([len(full_label)]) + full_label + b"\x00\x01"
+
+
+# Every traffic key takes these two expansions: their HkdfLabels, made once.
+_KEY_INFO = {n: _single_block_info(b"key", n) for n in (16, 32)}
+_IV_INFO = _single_block_info(b"iv", 12)
 
 
 def finished_verify_data(params: SuiteParams, base_key: bytes, transcript_hash: bytes) -> bytes:
@@ -169,6 +185,18 @@ class KeySchedule:
         return derive_secret(self.params, self.secret, label, transcript_hash)
 
 
+def _new_hash(hash_name: str) -> _Hash:
+    """The transcript's hash: hashlib's, cheaper to make, copy and read than
+    ``cryptography``'s Hash (and ``digest()`` leaves the running hash as it is)."""
+    return hashlib.sha384() if hash_name == "sha384" else hashlib.sha256()
+
+
+class _Hash(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+    def digest(self) -> bytes: ...
+    def copy(self) -> _Hash: ...
+
+
 class Transcript:
     """The running transcript hash; buffers messages until the suite (hash) is known."""
 
@@ -176,7 +204,7 @@ class Transcript:
 
     def __init__(self) -> None:
         self._pending: list[bytes] = []
-        self._hash: hashes.Hash | None = None
+        self._hash: _Hash | None = None
         #: Every message as added: a TLS 1.2 CertificateVerify signs them, not a hash.
         self._messages = bytearray()
 
@@ -192,7 +220,7 @@ class Transcript:
 
     def start(self, params: SuiteParams | Tls12Suite) -> None:
         """Fix the hash function (once the cipher suite is chosen)."""
-        self._hash = hashes.Hash(params.hash_algorithm())
+        self._hash = _new_hash(params.hash_name)
         for message in self._pending:
             self._hash.update(message)
         self._pending.clear()
@@ -200,7 +228,7 @@ class Transcript:
     def replace_with_message_hash(self, params: SuiteParams) -> None:
         """After a HelloRetryRequest: ClientHello1 becomes message_hash(Hash(CH1)) (4.4.1)."""
         ch1_hash = self.digest()
-        self._hash = hashes.Hash(params.hash_algorithm())
+        self._hash = _new_hash(params.hash_name)
         self._hash.update(
             bytes([HandshakeType.message_hash]) + len(ch1_hash).to_bytes(3, "big") + ch1_hash
         )
@@ -208,13 +236,13 @@ class Transcript:
     def digest_with(self, extra: bytes, params: SuiteParams) -> bytes:
         """Hash(transcript so far + ``extra``) without changing it (PSK binders, 4.2.11.2)."""
         if self._hash is None:
-            h = hashes.Hash(params.hash_algorithm())
+            h = _new_hash(params.hash_name)
             for message in self._pending:
                 h.update(message)
         else:
             h = self._hash.copy()
         h.update(extra)
-        return h.finalize()
+        return h.digest()
 
     def fork(self) -> Transcript:
         """A copy that goes on separately (post-handshake authentication, 4.6.2, hashes
@@ -232,4 +260,4 @@ class Transcript:
     def digest(self) -> bytes:
         if self._hash is None:
             raise LocalProtocolError("transcript hash not started")
-        return self._hash.copy().finalize()
+        return self._hash.digest()
