@@ -47,10 +47,10 @@ def parse_extensions(r: Reader) -> tuple[Extension, ...]:
 
 
 def write_extensions(w: Writer, extensions: tuple[Extension, ...]) -> None:
-    with w.block(2):
-        for ext in extensions:
-            w.uint16(ext.type)
-            w.vector(2, ext.data)
+    parts: list[bytes] = []
+    for ext in extensions:
+        parts += (ext.type.to_bytes(2, "big"), len(ext.data).to_bytes(2, "big"), ext.data)
+    w.vector(2, b"".join(parts))
 
 
 def _decode(data: bytes) -> Reader:
