@@ -327,7 +327,8 @@ class ConnectionCore:
         """Queue a handshake message (coalesced into records at the next flush)."""
         self.transcript.add(raw)
         self._hs_out += raw
-        self._report_compat_ccs()
+        if self._compat_ccs_unreported:
+            self._report_compat_ccs()
         self.events.append(ev.HandshakeMessageSent(name, len(raw), fields))
 
     def send_post_handshake(self, raw: bytes, name: str, fields: dict[str, object]) -> None:

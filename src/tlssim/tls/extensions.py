@@ -6,6 +6,7 @@ and are ignored, as the RFC requires. The helpers here turn a raw body into valu
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from tlssim.tls.constants import CertificateStatusType, ExtensionType
@@ -95,6 +96,9 @@ def encode_client_versions(versions: tuple[int, ...]) -> bytes:
 
 
 def decode_client_versions(data: bytes) -> tuple[int, ...]:
+    n = len(data)
+    if n >= 3 and n % 2 and data[0] == n - 1:  # well formed: read in place
+        return struct.unpack_from(f">{n // 2}H", data, 1)
     r = _decode(data)
     versions = r.uint16_list(1, 2)
     r.expect_end()
@@ -106,6 +110,8 @@ def encode_uint16(value: int) -> bytes:
 
 
 def decode_uint16(data: bytes) -> int:
+    if len(data) == 2:
+        return (data[0] << 8) | data[1]
     r = _decode(data)
     v = r.uint16()
     r.expect_end()
@@ -120,6 +126,9 @@ def encode_uint16_list(values: tuple[int, ...]) -> bytes:
 
 
 def decode_uint16_list(data: bytes) -> tuple[int, ...]:
+    n = len(data)
+    if n >= 4 and not n % 2 and (data[0] << 8) | data[1] == n - 2:  # well formed: in place
+        return struct.unpack_from(f">{n // 2 - 1}H", data, 2)
     r = _decode(data)
     values = r.uint16_list(2, 2)
     r.expect_end()
@@ -158,6 +167,8 @@ def encode_server_key_share(group: int, key: bytes) -> bytes:
 
 
 def decode_server_key_share(data: bytes) -> tuple[int, bytes]:
+    if len(data) > 4 and (data[2] << 8) | data[3] == len(data) - 4:  # well formed: in place
+        return (data[0] << 8) | data[1], data[4:]
     r = _decode(data)
     group = r.uint16()
     key = r.vector(2, 1)

@@ -24,7 +24,12 @@ from tlssim.tls.constants import (
     SignatureScheme,
 )
 from tlssim.tls.core import ConnectionCore
-from tlssim.tls.describe import certificate_fields, offered_hello_fields, server_hello_fields
+from tlssim.tls.describe import (
+    certificate_fields,
+    names_of,
+    offered_hello_fields,
+    server_hello_fields,
+)
 from tlssim.tls.errors import (
     DecodeError,
     HandshakeFailure,
@@ -356,7 +361,7 @@ class ServerTls13(Handshake):
         core.send_handshake(
             EncryptedExtensions(extensions=ee_exts).serialize(),
             "EncryptedExtensions",
-            {"extensions": [ExtensionType(e.type).name for e in ee_exts]},
+            {"extensions": names_of(ExtensionType, tuple([e.type for e in ee_exts]))},
         )
         if verdict is not None:
             core.events.append(ev.EarlyDataAnswered(verdict.accepted, verdict.reason))
