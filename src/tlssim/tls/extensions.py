@@ -71,6 +71,15 @@ def encode_server_name(host: str) -> bytes:
 def decode_server_name(data: bytes) -> str | None:
     if not data:
         return None  # the server's empty acknowledgement
+    n = len(data)
+    list_length = (data[0] << 8) | data[1] if n >= 2 else -1
+    name_length = (data[3] << 8) | data[4] if n >= 5 else -1
+    if n >= 6 and data[2] == 0 and list_length == n - 2 and name_length == n - 5:
+        # one host_name, well formed (what every client sends): read in place
+        try:
+            return data[5:].decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise DecodeError("non-ASCII host name") from exc
     r = _decode(data)
     host: str | None = None
     with r.block(2, 1) as sub:
@@ -146,17 +155,38 @@ def encode_client_key_shares(shares: tuple[tuple[int, bytes], ...]) -> bytes:
 
 
 def decode_client_key_shares(data: bytes) -> tuple[tuple[int, bytes], ...]:
-    r = _decode(data)
-    shares: list[tuple[int, bytes]] = []
-    with r.block(2) as sub:
-        while not sub.eof():
-            group = sub.uint16()
-            shares.append((group, sub.vector(2, 1)))
-    r.expect_end()
+    shares = _well_formed_key_shares(data)
+    if shares is None:  # the Reader finds the first fault, for its exact error
+        r = _decode(data)
+        shares = []
+        with r.block(2) as sub:
+            while not sub.eof():
+                group = sub.uint16()
+                shares.append((group, sub.vector(2, 1)))
+        r.expect_end()
     groups = [g for g, _ in shares]
     if len(set(groups)) != len(groups):
         raise IllegalParameter("duplicate key share group")
     return tuple(shares)
+
+
+def _well_formed_key_shares(data: bytes) -> list[tuple[int, bytes]] | None:
+    """KeyShareEntry list read in place, or None at the first fault."""
+    n = len(data)
+    if n < 2 or (data[0] << 8) | data[1] != n - 2:
+        return None
+    shares: list[tuple[int, bytes]] = []
+    pos = 2
+    while pos < n:
+        if pos + 4 > n:
+            return None
+        size = (data[pos + 2] << 8) | data[pos + 3]
+        end = pos + 4 + size
+        if size < 1 or end > n:
+            return None
+        shares.append(((data[pos] << 8) | data[pos + 1], data[pos + 4 : end]))
+        pos = end
+    return shares
 
 
 def encode_server_key_share(group: int, key: bytes) -> bytes:
