@@ -14,10 +14,20 @@ from tlssim.tls.errors import DecodeError, IllegalParameter
 from tlssim.tls.wire import Reader, Writer
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Extension:
     type: int
     data: bytes
+
+    def __init__(self, type: int, data: bytes) -> None:
+        # through the slots' setters: a handshake makes about twenty of these, and a
+        # frozen dataclass's generated __init__ (object.__setattr__) costs nearly twice as much
+        _SET_TYPE(self, type)
+        _SET_DATA(self, data)
+
+
+_SET_TYPE = Extension.__dict__["type"].__set__
+_SET_DATA = Extension.__dict__["data"].__set__
 
 
 def index_extensions(extensions: tuple[Extension, ...]) -> dict[int, bytes]:
