@@ -182,7 +182,8 @@ class KeySchedule:
         self.secret = hkdf_extract(self.params.hash_name, self._derived(), self._zeros)
 
     def derive(self, label: bytes, transcript_hash: bytes) -> bytes:
-        return derive_secret(self.params, self.secret, label, transcript_hash)
+        params = self.params  # Derive-Secret, without one more call
+        return hkdf_expand_label(params, self.secret, label, transcript_hash, params.hash_length)
 
 
 def _new_hash(hash_name: str) -> _Hash:
