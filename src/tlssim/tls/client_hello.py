@@ -190,14 +190,16 @@ class ClientOffer:
                 self.psk_offered = True
         self.sent_extensions = frozenset(e.type for e in ch.extensions)
         raw = ch.serialize()
-        fields = client_hello_fields(  # from the values encoded above, not decoded again
+        # from the values encoded above, not decoded again (an empty one is decoded, and
+        # refused there as before)
+        fields = client_hello_fields(
             ch,
             index_extensions(ch.extensions),
-            versions=self.versions,
-            server_name=cfg.server_name,
-            groups=cfg.supported_groups,
+            versions=self.versions or None,
+            server_name=cfg.server_name or None,
+            groups=cfg.supported_groups or None,
             shares=shares,
-            schemes=cfg.signature_schemes,
+            schemes=cfg.signature_schemes or None,
         )
         core.send_handshake(raw, "ClientHello", fields)
         return raw
