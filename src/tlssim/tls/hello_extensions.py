@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from tlssim.tls.constants import ExtensionType
 from tlssim.tls.errors import DecodeError
@@ -120,14 +119,23 @@ _DECODED: tuple[tuple[int, str, Callable[[bytes], object]], ...] = (
 )
 #: The value of each field when its extension is absent.
 _ABSENT: dict[str, object] = {field: False if field in _FLAGS else None for _, field, _ in _DECODED}
+# Each field is stored through its slot's setter (a frozen dataclass's __init__ with
+# seventeen keyword arguments costs more than the decoding of a typical hello).
+_SETTERS: tuple[
+    tuple[int, Callable[[object, object], None], object, Callable[[bytes], object]], ...
+] = tuple(
+    (etype, HelloExtensions.__dict__[field].__set__, _ABSENT[field], decode)
+    for etype, field, decode in _DECODED
+)
+_SET_BY_TYPE = HelloExtensions.__dict__["by_type"].__set__
 
 
 def decode_hello_extensions(hello: ClientHello) -> HelloExtensions:
     """Every extension we read, decoded; a repeated one is illegal_parameter (RFC 8446 4.2)."""
     by_type = index_extensions(hello.extensions)
-    values: dict[str, Any] = dict(_ABSENT)
-    for etype, field, decode in _DECODED:
+    decoded = object.__new__(HelloExtensions)
+    _SET_BY_TYPE(decoded, by_type)
+    for etype, set_field, absent, decode in _SETTERS:
         body = by_type.get(etype)
-        if body is not None:
-            values[field] = decode(body)
-    return HelloExtensions(by_type=by_type, **values)
+        set_field(decoded, absent if body is None else decode(body))
+    return decoded
