@@ -150,7 +150,10 @@ class ConnectionCore:
             if record is None:
                 break
             content_type, payload = record
-            self._count_empty(payload)
+            if payload:
+                self._empty_records = 0
+            else:
+                self._count_empty(payload)
             if self.hs_in and content_type != ContentType.handshake:
                 raise UnexpectedMessage("handshake message interleaved with another record")
             if content_type == ContentType.handshake:
@@ -186,7 +189,7 @@ class ConnectionCore:
     def _drain_handshake(self) -> None:
         buf = self.hs_in
         while len(buf) >= 4 and not self.paused and not self.closed:
-            length = int.from_bytes(buf[1:4], "big")
+            length = (buf[1] << 16) | (buf[2] << 8) | buf[3]
             if length > MAX_HANDSHAKE_MESSAGE:
                 raise IllegalParameter(
                     f"a handshake message of {length} bytes: larger than the "

@@ -42,11 +42,6 @@ class RecordProtection:
         self._iv = int.from_bytes(iv, "big")
         self.seq = 0
 
-    def _nonce(self) -> bytes:
-        nonce = (self._iv ^ self.seq).to_bytes(12, "big")
-        self.seq += 1
-        return nonce
-
     def seal(self, content_type: int, data: bytes | memoryview) -> bytes:
         """A complete TLSCiphertext record for ``data`` (at most 2^14 bytes)."""
         inner = bytes(data) + bytes((content_type,))
@@ -58,8 +53,10 @@ class RecordProtection:
 
     def open(self, header: bytes, payload: bytes) -> tuple[int, bytes]:
         """Decrypt one record and recover (content type, content) from TLSInnerPlaintext."""
+        seq = self.seq
+        self.seq = seq + 1
         try:
-            inner = self._aead.decrypt(self._nonce(), payload, header)
+            inner = self._aead.decrypt((self._iv ^ seq).to_bytes(12, "big"), payload, header)
         except InvalidTag as exc:
             raise BadRecordMac("record failed authentication") from exc
         end = len(inner)
