@@ -236,7 +236,7 @@ class ClientTls13(Handshake):
             fields["resumed"] = True
         core.received(raw, "ServerHello", fields)
         keys = Tls13Keys(core, params, psk)
-        self._agreed_or_none = _Agreed(keys, NamedGroup(group), resumed=psk is not None)
+        self._agreed_or_none = _Agreed(keys, share.group, resumed=psk is not None)
         keys.enter_handshake(shared)
         keys.read_with(keys.server_handshake)
         if self._config.compatibility_mode:

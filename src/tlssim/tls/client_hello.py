@@ -156,13 +156,11 @@ class ClientOffer:
             ]
             if self.encrypt_then_mac:
                 exts.append(Extension(ExtensionType.encrypt_then_mac, b""))
+        shares = tuple([(g, s.public) for g, s in self.shares.items()])
         if self.tls13:
             exts += [
                 Extension(ExtensionType.supported_versions, encode_client_versions(self.versions)),
-                Extension(
-                    ExtensionType.key_share,
-                    encode_client_key_shares(tuple((g, s.public) for g, s in self.shares.items())),
-                ),
+                Extension(ExtensionType.key_share, encode_client_key_shares(shares)),
             ]
         if cfg.ask_replica:
             exts.append(Extension(ExtensionType.tlssim_replica, b""))
@@ -192,9 +190,18 @@ class ClientOffer:
                 self.psk_offered = True
         self.sent_extensions = frozenset(e.type for e in ch.extensions)
         raw = ch.serialize()
-        core.send_handshake(
-            raw, "ClientHello", client_hello_fields(ch, index_extensions(ch.extensions))
+        # from the values encoded above, not decoded again (an empty one is decoded, and
+        # refused there as before)
+        fields = client_hello_fields(
+            ch,
+            index_extensions(ch.extensions),
+            versions=self.versions or None,
+            server_name=cfg.server_name or None,
+            groups=cfg.supported_groups or None,
+            shares=shares,
+            schemes=cfg.signature_schemes or None,
         )
+        core.send_handshake(raw, "ClientHello", fields)
         return raw
 
     def _with_psk(

@@ -150,7 +150,10 @@ class ConnectionCore:
             if record is None:
                 break
             content_type, payload = record
-            self._count_empty(payload)
+            if payload:
+                self._empty_records = 0
+            else:
+                self._count_empty(payload)
             if self.hs_in and content_type != ContentType.handshake:
                 raise UnexpectedMessage("handshake message interleaved with another record")
             if content_type == ContentType.handshake:
@@ -186,7 +189,7 @@ class ConnectionCore:
     def _drain_handshake(self) -> None:
         buf = self.hs_in
         while len(buf) >= 4 and not self.paused and not self.closed:
-            length = int.from_bytes(buf[1:4], "big")
+            length = (buf[1] << 16) | (buf[2] << 8) | buf[3]
             if length > MAX_HANDSHAKE_MESSAGE:
                 raise IllegalParameter(
                     f"a handshake message of {length} bytes: larger than the "
@@ -327,7 +330,8 @@ class ConnectionCore:
         """Queue a handshake message (coalesced into records at the next flush)."""
         self.transcript.add(raw)
         self._hs_out += raw
-        self._report_compat_ccs()
+        if self._compat_ccs_unreported:
+            self._report_compat_ccs()
         self.events.append(ev.HandshakeMessageSent(name, len(raw), fields))
 
     def send_post_handshake(self, raw: bytes, name: str, fields: dict[str, object]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tlssim.tls.constants import (
@@ -22,7 +23,16 @@ class Event:
     __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
+# The three events of every handshake message and secret (about 25 a handshake) store
+# their fields through the slots' own setters: a frozen dataclass's generated __init__
+# goes through object.__setattr__ for each, which costs nearly twice as much.
+
+
+def _setters(cls: type, *names: str) -> tuple[Callable[[object, object], None], ...]:
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class HandshakeMessageSent(Event):
     """A handshake message we queued; ``fields`` are decoded JSON-serialisable values."""
 
@@ -30,15 +40,25 @@ class HandshakeMessageSent(Event):
     size: int
     fields: dict[str, object] = field(default_factory=dict)
 
+    def __init__(self, name: str, size: int, fields: dict[str, object] | None = None) -> None:
+        _SET_SENT[0](self, name)
+        _SET_SENT[1](self, size)
+        _SET_SENT[2](self, {} if fields is None else fields)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class HandshakeMessageReceived(Event):
     name: str
     size: int
     fields: dict[str, object] = field(default_factory=dict)
 
+    def __init__(self, name: str, size: int, fields: dict[str, object] | None = None) -> None:
+        _SET_RECEIVED[0](self, name)
+        _SET_RECEIVED[1](self, size)
+        _SET_RECEIVED[2](self, {} if fields is None else fields)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class SecretDerived(Event):
     """A traffic secret, labelled as in the NSS key log format (SSLKEYLOGFILE)."""
 
@@ -46,8 +66,18 @@ class SecretDerived(Event):
     client_random: bytes
     secret: bytes
 
+    def __init__(self, label: str, client_random: bytes, secret: bytes) -> None:
+        _SET_SECRET[0](self, label)
+        _SET_SECRET[1](self, client_random)
+        _SET_SECRET[2](self, secret)
+
     def keylog_line(self) -> str:
         return f"{self.label} {self.client_random.hex()} {self.secret.hex()}"
+
+
+_SET_SENT = _setters(HandshakeMessageSent, "name", "size", "fields")
+_SET_RECEIVED = _setters(HandshakeMessageReceived, "name", "size", "fields")
+_SET_SECRET = _setters(SecretDerived, "label", "client_random", "secret")
 
 
 @dataclass(frozen=True, slots=True)

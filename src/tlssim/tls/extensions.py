@@ -6,6 +6,7 @@ and are ignored, as the RFC requires. The helpers here turn a raw body into valu
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from tlssim.tls.constants import CertificateStatusType, ExtensionType
@@ -13,10 +14,20 @@ from tlssim.tls.errors import DecodeError, IllegalParameter
 from tlssim.tls.wire import Reader, Writer
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Extension:
     type: int
     data: bytes
+
+    def __init__(self, type: int, data: bytes) -> None:
+        # through the slots' setters: a handshake makes about twenty of these, and a
+        # frozen dataclass's generated __init__ (object.__setattr__) costs nearly twice as much
+        _SET_TYPE(self, type)
+        _SET_DATA(self, data)
+
+
+_SET_TYPE = Extension.__dict__["type"].__set__
+_SET_DATA = Extension.__dict__["data"].__set__
 
 
 def index_extensions(extensions: tuple[Extension, ...]) -> dict[int, bytes]:
@@ -30,19 +41,27 @@ def index_extensions(extensions: tuple[Extension, ...]) -> dict[int, bytes]:
 
 
 def parse_extensions(r: Reader) -> tuple[Extension, ...]:
+    # Read in place (every hello and EncryptedExtensions holds a list of them).
+    data, pos, end = r.span(2)
     exts: list[Extension] = []
-    with r.block(2) as sub:
-        while not sub.eof():
-            etype = sub.uint16()
-            exts.append(Extension(etype, sub.vector(2)))
+    while pos < end:
+        if pos + 4 > end:
+            raise DecodeError("truncated structure")
+        etype = (data[pos] << 8) | data[pos + 1]
+        n = (data[pos + 2] << 8) | data[pos + 3]
+        pos += 4
+        if n > end - pos:
+            raise DecodeError("truncated structure")
+        exts.append(Extension(etype, data[pos : pos + n]))
+        pos += n
     return tuple(exts)
 
 
 def write_extensions(w: Writer, extensions: tuple[Extension, ...]) -> None:
-    with w.block(2):
-        for ext in extensions:
-            w.uint16(ext.type)
-            w.vector(2, ext.data)
+    parts: list[bytes] = []
+    for ext in extensions:
+        parts += (ext.type.to_bytes(2, "big"), len(ext.data).to_bytes(2, "big"), ext.data)
+    w.vector(2, b"".join(parts))
 
 
 def _decode(data: bytes) -> Reader:
@@ -62,6 +81,15 @@ def encode_server_name(host: str) -> bytes:
 def decode_server_name(data: bytes) -> str | None:
     if not data:
         return None  # the server's empty acknowledgement
+    n = len(data)
+    list_length = (data[0] << 8) | data[1] if n >= 2 else -1
+    name_length = (data[3] << 8) | data[4] if n >= 5 else -1
+    if n >= 6 and data[2] == 0 and list_length == n - 2 and name_length == n - 5:
+        # one host_name, well formed (what every client sends): read in place
+        try:
+            return data[5:].decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise DecodeError("non-ASCII host name") from exc
     r = _decode(data)
     host: str | None = None
     with r.block(2, 1) as sub:
@@ -87,6 +115,9 @@ def encode_client_versions(versions: tuple[int, ...]) -> bytes:
 
 
 def decode_client_versions(data: bytes) -> tuple[int, ...]:
+    n = len(data)
+    if n >= 3 and n % 2 and data[0] == n - 1:  # well formed: read in place
+        return struct.unpack_from(f">{n // 2}H", data, 1)
     r = _decode(data)
     versions = r.uint16_list(1, 2)
     r.expect_end()
@@ -98,6 +129,8 @@ def encode_uint16(value: int) -> bytes:
 
 
 def decode_uint16(data: bytes) -> int:
+    if len(data) == 2:
+        return (data[0] << 8) | data[1]
     r = _decode(data)
     v = r.uint16()
     r.expect_end()
@@ -112,6 +145,9 @@ def encode_uint16_list(values: tuple[int, ...]) -> bytes:
 
 
 def decode_uint16_list(data: bytes) -> tuple[int, ...]:
+    n = len(data)
+    if n >= 4 and not n % 2 and (data[0] << 8) | data[1] == n - 2:  # well formed: in place
+        return struct.unpack_from(f">{n // 2 - 1}H", data, 2)
     r = _decode(data)
     values = r.uint16_list(2, 2)
     r.expect_end()
@@ -129,17 +165,38 @@ def encode_client_key_shares(shares: tuple[tuple[int, bytes], ...]) -> bytes:
 
 
 def decode_client_key_shares(data: bytes) -> tuple[tuple[int, bytes], ...]:
-    r = _decode(data)
-    shares: list[tuple[int, bytes]] = []
-    with r.block(2) as sub:
-        while not sub.eof():
-            group = sub.uint16()
-            shares.append((group, sub.vector(2, 1)))
-    r.expect_end()
+    shares = _well_formed_key_shares(data)
+    if shares is None:  # the Reader finds the first fault, for its exact error
+        r = _decode(data)
+        shares = []
+        with r.block(2) as sub:
+            while not sub.eof():
+                group = sub.uint16()
+                shares.append((group, sub.vector(2, 1)))
+        r.expect_end()
     groups = [g for g, _ in shares]
     if len(set(groups)) != len(groups):
         raise IllegalParameter("duplicate key share group")
     return tuple(shares)
+
+
+def _well_formed_key_shares(data: bytes) -> list[tuple[int, bytes]] | None:
+    """KeyShareEntry list read in place, or None at the first fault."""
+    n = len(data)
+    if n < 2 or (data[0] << 8) | data[1] != n - 2:
+        return None
+    shares: list[tuple[int, bytes]] = []
+    pos = 2
+    while pos < n:
+        if pos + 4 > n:
+            return None
+        size = (data[pos + 2] << 8) | data[pos + 3]
+        end = pos + 4 + size
+        if size < 1 or end > n:
+            return None
+        shares.append(((data[pos] << 8) | data[pos + 1], data[pos + 4 : end]))
+        pos = end
+    return shares
 
 
 def encode_server_key_share(group: int, key: bytes) -> bytes:
@@ -150,6 +207,8 @@ def encode_server_key_share(group: int, key: bytes) -> bytes:
 
 
 def decode_server_key_share(data: bytes) -> tuple[int, bytes]:
+    if len(data) > 4 and (data[2] << 8) | data[3] == len(data) - 4:  # well formed: in place
+        return (data[0] << 8) | data[1], data[4:]
     r = _decode(data)
     group = r.uint16()
     key = r.vector(2, 1)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from tlssim.tls.constants import ExtensionType
 from tlssim.tls.errors import DecodeError
@@ -26,8 +25,6 @@ from tlssim.tls.extensions import (
 from tlssim.tls.messages import ClientHello
 from tlssim.tls.tickets import OfferedPsks, decode_psk_modes
 from tlssim.tls.wire import Reader
-
-T = TypeVar("T")
 
 
 def _server_name(data: bytes) -> str | None:
@@ -67,6 +64,18 @@ def _point_formats(data: bytes) -> bytes:
     return value
 
 
+#: The fields that say whether an extension was sent (False when it was not).
+_FLAGS = frozenset(
+    {
+        "status_request",
+        "extended_master_secret",
+        "early_data",
+        "post_handshake_auth",
+        "encrypt_then_mac",
+    }
+)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HelloExtensions:
     """A ClientHello's extensions: all of them by type, and those we read, decoded."""
@@ -89,30 +98,44 @@ class HelloExtensions:
     encrypt_then_mac: bool = False
 
 
+#: (type, field, decoder) of every extension decoded, in the order they are judged (the first
+#: malformed one decides the alert).
+_DECODED: tuple[tuple[int, str, Callable[[bytes], object]], ...] = (
+    (ExtensionType.server_name, "server_name", _server_name),  # RFC 6066 3
+    (ExtensionType.supported_versions, "supported_versions", decode_client_versions),  # 4.2.1
+    (ExtensionType.supported_groups, "supported_groups", decode_uint16_list),  # 4.2.7
+    (ExtensionType.signature_algorithms, "signature_algorithms", decode_uint16_list),  # 4.2.3
+    (ExtensionType.key_share, "key_share", decode_client_key_shares),  # 4.2.8
+    (ExtensionType.status_request, "status_request", decode_status_request),  # RFC 6066 8
+    (ExtensionType.pre_shared_key, "pre_shared_key", OfferedPsks.decode),  # 4.2.11
+    (ExtensionType.psk_key_exchange_modes, "psk_key_exchange_modes", decode_psk_modes),  # 4.2.9
+    (ExtensionType.cookie, "cookie", decode_cookie),  # 4.2.2
+    (ExtensionType.extended_master_secret, "extended_master_secret", _empty),  # RFC 7627
+    (ExtensionType.renegotiation_info, "renegotiation_info", _opaque8),  # RFC 5746
+    (ExtensionType.ec_point_formats, "ec_point_formats", _point_formats),  # RFC 8422
+    (ExtensionType.early_data, "early_data", _flag),  # 4.2.10
+    (ExtensionType.post_handshake_auth, "post_handshake_auth", _flag),  # 4.2.6
+    (ExtensionType.encrypt_then_mac, "encrypt_then_mac", _empty),  # RFC 7366
+)
+#: The value of each field when its extension is absent.
+_ABSENT: dict[str, object] = {field: False if field in _FLAGS else None for _, field, _ in _DECODED}
+# Each field is stored through its slot's setter (a frozen dataclass's __init__ with
+# seventeen keyword arguments costs more than the decoding of a typical hello).
+_SETTERS: tuple[
+    tuple[int, Callable[[object, object], None], object, Callable[[bytes], object]], ...
+] = tuple(
+    (etype, HelloExtensions.__dict__[field].__set__, _ABSENT[field], decode)
+    for etype, field, decode in _DECODED
+)
+_SET_BY_TYPE = HelloExtensions.__dict__["by_type"].__set__
+
+
 def decode_hello_extensions(hello: ClientHello) -> HelloExtensions:
     """Every extension we read, decoded; a repeated one is illegal_parameter (RFC 8446 4.2)."""
     by_type = index_extensions(hello.extensions)
-
-    def get(etype: ExtensionType, decode: Callable[[bytes], T]) -> T | None:
+    decoded = object.__new__(HelloExtensions)
+    _SET_BY_TYPE(decoded, by_type)
+    for etype, set_field, absent, decode in _SETTERS:
         body = by_type.get(etype)
-        return None if body is None else decode(body)
-
-    E = ExtensionType
-    return HelloExtensions(
-        by_type=by_type,
-        server_name=get(E.server_name, _server_name),  # RFC 6066 3
-        supported_versions=get(E.supported_versions, decode_client_versions),  # 4.2.1
-        supported_groups=get(E.supported_groups, decode_uint16_list),  # 4.2.7
-        signature_algorithms=get(E.signature_algorithms, decode_uint16_list),  # 4.2.3
-        key_share=get(E.key_share, decode_client_key_shares),  # 4.2.8
-        status_request=bool(get(E.status_request, decode_status_request)),  # RFC 6066 8
-        pre_shared_key=get(E.pre_shared_key, OfferedPsks.decode),  # 4.2.11
-        psk_key_exchange_modes=get(E.psk_key_exchange_modes, decode_psk_modes),  # 4.2.9
-        cookie=get(E.cookie, decode_cookie),  # 4.2.2
-        extended_master_secret=bool(get(E.extended_master_secret, _empty)),  # RFC 7627
-        renegotiation_info=get(E.renegotiation_info, _opaque8),  # RFC 5746
-        ec_point_formats=get(E.ec_point_formats, _point_formats),  # RFC 8422
-        early_data=bool(get(E.early_data, _flag)),  # 4.2.10
-        post_handshake_auth=bool(get(E.post_handshake_auth, _flag)),  # 4.2.6
-        encrypt_then_mac=bool(get(E.encrypt_then_mac, _empty)),  # RFC 7366
-    )
+        set_field(decoded, absent if body is None else decode(body))
+    return decoded

@@ -17,6 +17,8 @@ from tlssim.tls.tickets import (
     truncated_hello,
 )
 
+_SCHEMES_BY_VALUE = {int(s): s for s in SignatureScheme}
+
 
 class Offer13:
     """What a TLS 1.3 ClientHello offers, validated once."""
@@ -50,9 +52,8 @@ class Offer13:
         for group, _ in shares:
             if group not in groups:
                 raise IllegalParameter("key share for a group not in supported_groups")
-        self.schemes = tuple(
-            SignatureScheme(s) for s in schemes if s in SignatureScheme._value2member_map_
-        )
+        known = _SCHEMES_BY_VALUE  # the members by value: no Enum call for each
+        self.schemes = tuple([known[s] for s in schemes if s in known])
         self.server_name = exts.server_name
         self.status_request = exts.status_request
         # pre_shared_key (4.2.11): the last extension, and only with psk_key_exchange_modes

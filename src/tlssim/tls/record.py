@@ -42,22 +42,21 @@ class RecordProtection:
         self._iv = int.from_bytes(iv, "big")
         self.seq = 0
 
-    def _nonce(self) -> bytes:
-        nonce = (self._iv ^ self.seq).to_bytes(12, "big")
-        self.seq += 1
-        return nonce
-
     def seal(self, content_type: int, data: bytes | memoryview) -> bytes:
         """A complete TLSCiphertext record for ``data`` (at most 2^14 bytes)."""
-        inner = bytes(data) + bytes([content_type])
-        length = len(inner) + 16
-        header = _OUTER_HEADER + length.to_bytes(2, "big")
-        return header + self._aead.encrypt(self._nonce(), inner, header)
+        inner = bytes(data) + bytes((content_type,))
+        header = _OUTER_HEADER + (len(inner) + 16).to_bytes(2, "big")
+        seq = self.seq
+        self.seq = seq + 1
+        nonce = (self._iv ^ seq).to_bytes(12, "big")
+        return header + self._aead.encrypt(nonce, inner, header)
 
     def open(self, header: bytes, payload: bytes) -> tuple[int, bytes]:
         """Decrypt one record and recover (content type, content) from TLSInnerPlaintext."""
+        seq = self.seq
+        self.seq = seq + 1
         try:
-            inner = self._aead.decrypt(self._nonce(), payload, header)
+            inner = self._aead.decrypt((self._iv ^ seq).to_bytes(12, "big"), payload, header)
         except InvalidTag as exc:
             raise BadRecordMac("record failed authentication") from exc
         end = len(inner)
@@ -413,6 +412,18 @@ class RecordLayer:
 
     def write(self, content_type: int, data: bytes) -> None:
         """Queue ``data`` as one or more records (fragments of at most 2^14 bytes)."""
+        if len(data) <= MAX_PLAINTEXT:  # one record (every handshake flight but the largest)
+            protection = self.write_protection
+            if protection is None:
+                self.outgoing += b"%c%b%b%b" % (
+                    content_type,
+                    self.version,
+                    len(data).to_bytes(2, "big"),
+                    data,
+                )
+            else:
+                self.outgoing += protection.seal(content_type, data)
+            return
         view = memoryview(data)
         protection = self.write_protection
         out = self.outgoing

@@ -30,7 +30,7 @@ from tlssim.tls.constants import (
     SignatureScheme,
 )
 from tlssim.tls.core import ConnectionCore
-from tlssim.tls.describe import client_hello_fields, server_hello_fields
+from tlssim.tls.describe import offered_hello_fields, server_hello_fields
 from tlssim.tls.errors import HandshakeFailure, IllegalParameter, InternalError, TLSError
 from tlssim.tls.extensions import (
     Extension,
@@ -181,9 +181,7 @@ class ServerTls12(Handshake):
         self._server_name = offer.server_name
         self._ems = offer.extended_master_secret
         core.events.append(
-            ev.HandshakeMessageReceived(
-                "ClientHello", len(raw), client_hello_fields(hello, exts.by_type)
-            )
+            ev.HandshakeMessageReceived("ClientHello", len(raw), offered_hello_fields(hello, exts))
         )
         if self._config.client_auth is not None:
             self._client_auth = self._config.client_auth(offer.server_name)

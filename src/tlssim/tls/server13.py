@@ -24,7 +24,12 @@ from tlssim.tls.constants import (
     SignatureScheme,
 )
 from tlssim.tls.core import ConnectionCore
-from tlssim.tls.describe import certificate_fields, client_hello_fields, server_hello_fields
+from tlssim.tls.describe import (
+    certificate_fields,
+    names_of,
+    offered_hello_fields,
+    server_hello_fields,
+)
 from tlssim.tls.errors import (
     DecodeError,
     HandshakeFailure,
@@ -122,6 +127,7 @@ class ServerTls13(Handshake):
         self._agreed_or_none: _Agreed | None = None
         self._client_key_or_none: PublicKey | None = None
         self._server_name: str | None = None
+        self._groups_or_none: tuple[int, ...] | None = None
         #: What we ask of the client in the handshake (None: nothing).
         self._client_auth: ClientAuth | None = None
         self._requested_schemes: tuple[SignatureScheme, ...] = ()
@@ -242,11 +248,14 @@ class ServerTls13(Handshake):
         return S.WAIT_FINISHED if self._client_auth is None else S.WAIT_CERT
 
     def _server_groups(self) -> tuple[int, ...]:
-        config = self._config
-        groups = host_groups(
-            config.supported_groups, config.groups_for_server_name, self._server_name
-        )
-        return tuple(g for g in groups if g in SUPPORTED_GROUPS)
+        groups = self._groups_or_none
+        if groups is None:  # for the SNI of the first ClientHello, asked again for its answer
+            config = self._config
+            for_host = host_groups(
+                config.supported_groups, config.groups_for_server_name, self._server_name
+            )
+            groups = self._groups_or_none = tuple(g for g in for_host if g in SUPPORTED_GROUPS)
+        return groups
 
     def _select_certificate(self, offer: Offer13) -> None:
         config = self._config
@@ -352,7 +361,7 @@ class ServerTls13(Handshake):
         core.send_handshake(
             EncryptedExtensions(extensions=ee_exts).serialize(),
             "EncryptedExtensions",
-            {"extensions": [ExtensionType(e.type).name for e in ee_exts]},
+            {"extensions": names_of(ExtensionType, tuple([e.type for e in ee_exts]))},
         )
         if verdict is not None:
             core.events.append(ev.EarlyDataAnswered(verdict.accepted, verdict.reason))
@@ -532,7 +541,7 @@ class ServerTls13(Handshake):
 
 def _hello_received(raw: bytes, offer: Offer13) -> ev.HandshakeMessageReceived:
     return ev.HandshakeMessageReceived(
-        "ClientHello", len(raw), client_hello_fields(offer.hello, offer.extensions.by_type)
+        "ClientHello", len(raw), offered_hello_fields(offer.hello, offer.extensions)
     )
 
 

@@ -9,7 +9,7 @@ rule per version.
 
 from __future__ import annotations
 
-from typing import TypeGuard
+from typing import TypeGuard, cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -132,21 +132,36 @@ def leaf_public_key(der: bytes) -> PublicKey:
 
 def is_supported_public_key(key: object) -> TypeGuard[PublicKey]:
     """Whether a certificate's key is one this engine can verify handshake signatures with."""
-    classical = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
-    return isinstance(key, classical) or any(isinstance(key, pub) for _, pub, _ in _MLDSA_KINDS)
+    supported = _SUPPORTED_PUBLIC_TYPE.get(type(key))
+    if supported is None:  # the isinstance checks go through ABCs: once per key class
+        classical = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+        supported = isinstance(key, classical) or any(
+            isinstance(key, pub) for _, pub, _ in _MLDSA_KINDS
+        )
+        _SUPPORTED_PUBLIC_TYPE[type(key)] = supported
+    return supported
+
+
+_SUPPORTED_PUBLIC_TYPE: dict[type, bool] = {}
 
 
 def key_kind(key: PrivateKey | PublicKey) -> str:
     """ "rsa", "ed25519", an EC curve's name or an ML-DSA scheme's; "" for none of them."""
-    kind = _KIND_OF_TYPE.get(type(key))
-    if kind is None:  # the isinstance checks go through ABCs: once per key class
-        kind = _KIND_OF_TYPE[type(key)] = _kind_of_type(key)
+    kind = _type_kind(key)
     if kind == "ec":
         return str(key.curve.name)  # type: ignore[union-attr]
     return kind
 
 
-def _kind_of_type(key: PrivateKey | PublicKey) -> str:
+def _type_kind(key: object) -> str:
+    """``_kind_of_type``, judged once per key class (isinstance goes through ABCs)."""
+    kind = _KIND_OF_TYPE.get(type(key))
+    if kind is None:
+        kind = _KIND_OF_TYPE[type(key)] = _kind_of_type(key)
+    return kind
+
+
+def _kind_of_type(key: object) -> str:
     if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
         return "rsa"
     if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
@@ -170,16 +185,30 @@ def key_supports(key: PrivateKey | PublicKey, scheme: int, tls12: bool = False) 
 
 
 def sign(key: PrivateKey, scheme: SignatureScheme, content: bytes) -> bytes:
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        return key.sign(content)
-    if isinstance(key, MldsaPrivateKey):
-        return key.sign(content)  # pure ML-DSA, empty context
-    if isinstance(key, rsa.RSAPrivateKey):
+    kind = _type_kind(key)
+    if kind == "ed25519":
+        return cast(ed25519.Ed25519PrivateKey, key).sign(content)
+    if kind in _MLDSA_NAMES:
+        return cast(MldsaPrivateKey, key).sign(content)  # pure ML-DSA, empty context
+    if kind == "rsa":
+        rsa_key = cast(rsa.RSAPrivateKey, key)
         if scheme in _RSA_PKCS1:
-            return key.sign(content, padding.PKCS1v15(), _RSA_PKCS1[scheme]())
+            return rsa_key.sign(content, padding.PKCS1v15(), _RSA_PKCS1[scheme]())
         h = _RSA_PSS[scheme]()
-        return key.sign(content, padding.PSS(padding.MGF1(h), h.digest_size), h)
-    return key.sign(content, ec.ECDSA(_ECDSA[scheme][1]()))
+        return rsa_key.sign(content, padding.PSS(padding.MGF1(h), h.digest_size), h)
+    return cast(ec.EllipticCurvePrivateKey, key).sign(content, _ecdsa(scheme))
+
+
+def _ecdsa(scheme: int) -> ec.ECDSA:
+    """The ECDSA algorithm object of a scheme (they hold nothing but the hash: made once)."""
+    algorithm = _ECDSA_ALGORITHMS.get(scheme)
+    if algorithm is None:
+        algorithm = _ECDSA_ALGORITHMS[scheme] = ec.ECDSA(_ECDSA[scheme][1]())
+    return algorithm
+
+
+_ECDSA_ALGORITHMS: dict[int, ec.ECDSA] = {}
+_MLDSA_NAMES = frozenset(scheme.name for _, _, scheme in _MLDSA_KINDS)
 
 
 def verify(
@@ -188,15 +217,20 @@ def verify(
     """Raise IllegalParameter for a scheme that does not fit the key, DecryptError if bad."""
     if not key_supports(key, scheme, tls12):
         raise IllegalParameter("signature scheme does not match the certificate key")
+    kind = _type_kind(key)
     try:
-        if isinstance(key, ed25519.Ed25519PublicKey | MldsaPublicKey):
-            key.verify(signature, content)  # they sign the content itself (ML-DSA: no context)
-        elif isinstance(key, rsa.RSAPublicKey) and scheme in _RSA_PKCS1:
-            key.verify(signature, content, padding.PKCS1v15(), _RSA_PKCS1[scheme]())
-        elif isinstance(key, rsa.RSAPublicKey):
+        if kind == "ed25519" or kind in _MLDSA_NAMES:
+            # they sign the content itself (ML-DSA: no context)
+            cast(ed25519.Ed25519PublicKey | MldsaPublicKey, key).verify(signature, content)
+        elif kind == "rsa" and scheme in _RSA_PKCS1:
+            rsa_key = cast(rsa.RSAPublicKey, key)
+            rsa_key.verify(signature, content, padding.PKCS1v15(), _RSA_PKCS1[scheme]())
+        elif kind == "rsa":
             h = _RSA_PSS[scheme]()
-            key.verify(signature, content, padding.PSS(padding.MGF1(h), h.digest_size), h)
+            cast(rsa.RSAPublicKey, key).verify(
+                signature, content, padding.PSS(padding.MGF1(h), h.digest_size), h
+            )
         else:
-            key.verify(signature, content, ec.ECDSA(_ECDSA[scheme][1]()))
+            cast(ec.EllipticCurvePublicKey, key).verify(signature, content, _ecdsa(scheme))
     except InvalidSignature as exc:
         raise DecryptError("handshake signature does not verify") from exc

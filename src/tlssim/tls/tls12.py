@@ -1,6 +1,6 @@
 """TLS 1.2 cipher suites and key derivation (RFC 5246 sections 5, 6.3, 7.4.9, 8.1; RFC 7627).
 
-The PRF is P_hash from section 5, written with ``hmac.digest`` (OpenSSL's HMAC in C).
+The PRF is P_hash from section 5, written with ``mac.hmac_digest``.
 TLS 1.0 and 1.1 use the older PRF (RFC 2246 5): P_MD5 over the first half of the secret
 XORed with P_SHA-1 over the second half, and Finished over MD5 + SHA-1 of the handshake.
 
@@ -11,13 +11,13 @@ that the engine runs only when a configuration names them (a lesson, or a legacy
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from tlssim.tls.constants import CipherSuite
+from tlssim.tls.mac import hmac_digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +144,8 @@ def p_hash(hash_name: str, secret: bytes, seed: bytes, length: int) -> bytes:
     out = bytearray()
     a = seed
     while len(out) < length:
-        a = hmac.digest(secret, a, hash_name)
-        out += hmac.digest(secret, a + seed, hash_name)
+        a = hmac_digest(secret, a, hash_name)
+        out += hmac_digest(secret, a + seed, hash_name)
     return bytes(out[:length])
 
 

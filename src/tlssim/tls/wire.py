@@ -12,14 +12,19 @@ from tlssim.tls.errors import DecodeError
 
 
 class Reader:
-    """Reads from a bytes view; any short read or leftover byte is a decode_error."""
+    """Reads from bytes; any short read or leftover byte is a decode_error.
+
+    Each read indexes the one buffer directly (a nested block shares it, bounded by its
+    own end): a handshake makes over a hundred reads, and a helper call or a memoryview
+    per read cost more than the read itself.
+    """
 
     __slots__ = ("_data", "_end", "_pos")
 
-    def __init__(self, data: bytes | memoryview) -> None:
-        self._data = memoryview(data)
-        self._pos = 0
-        self._end = len(self._data)
+    def __init__(self, data: bytes | memoryview, start: int = 0, end: int | None = None) -> None:
+        self._data = data if type(data) is bytes else bytes(data)
+        self._pos = start
+        self._end = len(self._data) if end is None else end
 
     def remaining(self) -> int:
         return self._end - self._pos
@@ -27,44 +32,80 @@ class Reader:
     def eof(self) -> bool:
         return self._pos >= self._end
 
-    def _take(self, n: int) -> memoryview:
+    def uint8(self) -> int:
+        pos = self._pos
+        if pos >= self._end:
+            raise DecodeError("truncated structure")
+        self._pos = pos + 1
+        return self._data[pos]
+
+    def uint16(self) -> int:
+        pos = self._pos
+        if pos + 2 > self._end:
+            raise DecodeError("truncated structure")
+        self._pos = pos + 2
+        data = self._data
+        return (data[pos] << 8) | data[pos + 1]
+
+    def uint24(self) -> int:
+        pos = self._pos
+        if pos + 3 > self._end:
+            raise DecodeError("truncated structure")
+        self._pos = pos + 3
+        return int.from_bytes(self._data[pos : pos + 3], "big")
+
+    def fixed(self, n: int) -> bytes:
         pos = self._pos
         if n > self._end - pos:
             raise DecodeError("truncated structure")
         self._pos = pos + n
         return self._data[pos : pos + n]
 
-    def uint8(self) -> int:
-        return self._take(1)[0]
-
-    def uint16(self) -> int:
-        return int.from_bytes(self._take(2), "big")
-
-    def uint24(self) -> int:
-        return int.from_bytes(self._take(3), "big")
-
-    def fixed(self, n: int) -> bytes:
-        return bytes(self._take(n))
-
     def vector(self, length_size: int, min_len: int = 0, max_len: int | None = None) -> bytes:
         """An opaque ``<min..max>`` vector with a ``length_size``-byte length prefix."""
-        n = int.from_bytes(self._take(length_size), "big")
+        data, pos, end = self._data, self._pos, self._end
+        start = pos + length_size
+        if start > end:
+            raise DecodeError("truncated structure")
+        n = int.from_bytes(data[pos:start], "big")
         if n < min_len or (max_len is not None and n > max_len):
             raise DecodeError("vector length out of range")
-        return bytes(self._take(n))
+        if n > end - start:
+            raise DecodeError("truncated structure")
+        self._pos = start + n
+        return data[start : start + n]
+
+    def span(self, length_size: int, min_len: int = 0) -> tuple[bytes, int, int]:
+        """A nested length-prefixed block as (buffer, start, end), for a caller that reads
+        its entries itself and must check it ends exactly at ``end``."""
+        data, pos, end = self._data, self._pos, self._end
+        start = pos + length_size
+        if start > end:
+            raise DecodeError("truncated structure")
+        n = int.from_bytes(data[pos:start], "big")
+        if n < min_len:
+            raise DecodeError("vector too short")
+        if n > end - start:
+            raise DecodeError("truncated structure")
+        self._pos = start + n
+        return data, start, start + n
 
     def block(self, length_size: int, min_len: int = 0) -> _ReadBlock:
         """A nested length-prefixed block that must be consumed exactly."""
-        n = int.from_bytes(self._take(length_size), "big")
-        if n < min_len:
-            raise DecodeError("vector too short")
-        return _ReadBlock(self._take(n))
+        return _ReadBlock(*self.span(length_size, min_len))
 
     def uint16_list(self, length_size: int, min_len: int = 0) -> tuple[int, ...]:
-        n = int.from_bytes(self._take(length_size), "big")
+        data, pos, end = self._data, self._pos, self._end
+        start = pos + length_size
+        if start > end:
+            raise DecodeError("truncated structure")
+        n = int.from_bytes(data[pos:start], "big")
         if n < min_len or n % 2:
             raise DecodeError("bad uint16 list length")
-        return struct.unpack(f">{n // 2}H", self._take(n))
+        if n > end - start:
+            raise DecodeError("truncated structure")
+        self._pos = start + n
+        return struct.unpack_from(f">{n // 2}H", data, start)
 
     def expect_end(self) -> None:
         if self._pos != self._end:
