@@ -350,6 +350,8 @@ def _says_revoked(staple: bytes) -> bool:
 
 def log_connection(transport: str, conn: ServerConnection, client: ClientName) -> None:
     """One line per connection, carrying the trace id of the call it belongs to."""
+    if not log.isEnabledFor(logging.INFO):
+        return  # nor the line's parts
     if conn.negotiated is not None:
         n = conn.negotiated
         log.info(
