@@ -73,7 +73,7 @@ class ServedConnection:
     fingerprint: str = ""  # the ClientHello's fingerprint (tlssim.tls.fingerprint)
 
     def summary_json(self) -> str:
-        return json.dumps(
+        return _ENCODER.encode(
             {
                 "observer": "server",
                 "transport": self.transport,
@@ -87,6 +87,9 @@ class ServedConnection:
 
 
 ConnectionFeed = Feed[ServedConnection]
+
+# json.dumps' encoder without its check for cycles (a summary has none): the same text.
+_ENCODER: Final = json.JSONEncoder(check_circular=False)
 
 
 class _Step(NamedTuple):
