@@ -10,8 +10,11 @@ import ssl
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tlssim.interop import fingerprints
 from tlssim.interop.peers import CLIENT_PEERS
+from tlssim.services import server_clients
 from tlssim.services.server_clients import (
     DEFAULT_TABLE,
     FILE_NAME,
@@ -115,3 +118,13 @@ def test_names_of_the_stacks() -> None:
     assert fingerprints.display_name("nss", "NSS") == "NSS"
     merged = fingerprints.merged(table(a=("A", ["1"]), b=("B", ["2"])), table(b=("B2", ["3"])))
     assert {n: e["name"] for n, e in merged["peers"].items()} == {"a": "A", "b": "B2"}
+
+
+def test_the_digests_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_clients, "DIGESTS_KEPT", 3)
+    names = ClientNames(())
+    for i in range(5):
+        names.name(hello((f"p{i}",)))
+    assert len(names._digests) == 3
+    digest = fingerprint(hello(("p0",))).digest  # evicted, worked out again
+    assert names.name(hello(("p0",))).fingerprint == digest

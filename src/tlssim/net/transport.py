@@ -95,7 +95,8 @@ class GrpcServerTransport:
             message = await self._context.read()
             if message is grpc.aio.EOF:
                 return b""
-            await rpcutil.reject_malformed(message, self._context)
+            if isinstance(message, rpcutil.MalformedRequest):  # no coroutine per message
+                await rpcutil.reject_malformed(message, self._context)
             if message.data:
                 return bytes(message.data)
 

@@ -7,6 +7,7 @@ OpenSSL and other real TLS stacks can connect); application data is echoed back.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
 import logging
 import os
@@ -24,7 +25,8 @@ from cryptography.x509 import ocsp
 from tlssim import rpcutil
 from tlssim.clock import Clock, monotonic_ms
 from tlssim.net.drive import serve_connection
-from tlssim.net.transport import GrpcServerTransport, TcpTransport
+from tlssim.net.tcp_server import EngineProtocol
+from tlssim.net.transport import GrpcServerTransport
 from tlssim.net.used_tickets import UsedTickets
 from tlssim.pki import keys
 from tlssim.pki.admin import ADMIN_TOKEN_METADATA_KEY
@@ -348,6 +350,8 @@ def _says_revoked(staple: bytes) -> bool:
 
 def log_connection(transport: str, conn: ServerConnection, client: ClientName) -> None:
     """One line per connection, carrying the trace id of the call it belongs to."""
+    if not log.isEnabledFor(logging.INFO):
+        return  # nor the line's parts
     if conn.negotiated is not None:
         n = conn.negotiated
         log.info(
@@ -478,6 +482,19 @@ class TlsServerServicer(server_pb2_grpc.TlsServerServicer):
             )
         finally:
             self.finished("gRPC", context.peer(), trace_id, conn)
+
+    def tcp_connection(self) -> EngineProtocol:
+        """The protocol of one connection to the TLS-over-TCP port. No trace id comes over
+        TCP: each connection is a trace of its own."""
+        context = contextvars.copy_context()
+        context.run(rpcutil.trace_id_var.set, rpcutil.new_trace_id())
+        conn = self.new_connection()
+
+        def closed(peer: Any) -> None:
+            where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+            self.finished("TCP", where, "", conn)
+
+        return EngineProtocol(conn, context, closed, self.judge, self.post_handshake_ask)
 
     def finished(
         self, transport: str, peer: str, trace_id: str, conn: ObservedServerConnection
@@ -649,19 +666,6 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
         if not settings.anti_replay:
             log.warning("0-RTT anti-replay is OFF: replayed early data will be accepted")
 
-        async def on_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            # No trace id comes over TCP: each connection is a trace of its own.
-            rpcutil.trace_id_var.set(rpcutil.new_trace_id())
-            transport = TcpTransport(reader, writer)
-            conn = servicer.new_connection()
-            try:
-                await serve_connection(conn, transport, servicer.judge, servicer.post_handshake_ask)
-            finally:
-                await transport.close()
-            peer = writer.get_extra_info("peername")
-            where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-            servicer.finished("TCP", where, "", conn)
-
         register = _registrar(settings, servicer, certificates)
         exposed = metrics.Metrics(servicer.metrics.sources())
         async with (
@@ -669,7 +673,8 @@ async def serve(settings: ServerSettings, clock: Clock) -> None:
             metrics.endpoint(settings.metrics_listen, exposed, settings.http_hosts),
         ):
             host, port = split_host_port(settings.tcp_listen)
-            tcp_server = await asyncio.start_server(on_tcp, host, port)
+            loop = asyncio.get_running_loop()
+            tcp_server = await loop.create_server(servicer.tcp_connection, host, port)
             log.info("server ready: gRPC %s, TLS over TCP %s", settings.listen, settings.tcp_listen)
             feed = asyncio.create_task(follow_revocations(ca_stub, certificates), name="ca-feed")
             while True:
