@@ -41,6 +41,9 @@ _RENEGOTIATION_INFO_EMPTY = b"\x00"
 _EC_POINT_FORMATS_UNCOMPRESSED = b"\x01\x00"
 PSK_MODES = Extension(ExtensionType.psk_key_exchange_modes, encode_psk_modes((PSK_DHE_KE,)))
 _FALLBACK = (CipherSuite.TLS_FALLBACK_SCSV,)
+#: A hello's extensions before key_share, by what they encode (see ``_leading_extensions``).
+_LEADING: dict[tuple[object, ...], tuple[Extension, ...]] = {}
+_LEADING_MAX = 64
 
 
 class ClientOffer:
@@ -137,31 +140,10 @@ class ClientOffer:
     def hello(self, core: ConnectionCore) -> bytes:
         """The ClientHello for the current offer, taken into the transcript and reported."""
         cfg = self.config
-        exts: list[Extension] = []
-        if cfg.server_name is not None:
-            exts.append(Extension(ExtensionType.server_name, encode_server_name(cfg.server_name)))
-        exts += [
-            Extension(ExtensionType.supported_groups, encode_uint16_list(cfg.supported_groups)),
-            Extension(
-                ExtensionType.signature_algorithms, encode_uint16_list(cfg.signature_schemes)
-            ),
-        ]
-        if cfg.request_ocsp:
-            exts.append(Extension(ExtensionType.status_request, encode_status_request()))
-        if self.tls12:
-            exts += [
-                Extension(ExtensionType.ec_point_formats, _EC_POINT_FORMATS_UNCOMPRESSED),
-                Extension(ExtensionType.extended_master_secret, b""),
-                Extension(ExtensionType.renegotiation_info, _RENEGOTIATION_INFO_EMPTY),
-            ]
-            if self.encrypt_then_mac:
-                exts.append(Extension(ExtensionType.encrypt_then_mac, b""))
+        exts = list(self._leading_extensions())
         shares = tuple([(g, s.public) for g, s in self.shares.items()])
         if self.tls13:
-            exts += [
-                Extension(ExtensionType.supported_versions, encode_client_versions(self.versions)),
-                Extension(ExtensionType.key_share, encode_client_key_shares(shares)),
-            ]
+            exts.append(Extension(ExtensionType.key_share, encode_client_key_shares(shares)))
         if cfg.ask_replica:
             exts.append(Extension(ExtensionType.tlssim_replica, b""))
         if self.cookie is not None:
@@ -203,6 +185,55 @@ class ClientOffer:
         )
         core.send_handshake(raw, "ClientHello", fields)
         return raw
+
+    def _leading_extensions(self) -> tuple[Extension, ...]:
+        """The extensions before key_share: the same for every hello of a configuration,
+        so encoded once per distinct set of their inputs."""
+        cfg = self.config
+        key: tuple[object, ...] | None = (
+            cfg.server_name,
+            cfg.supported_groups,
+            cfg.signature_schemes,
+            cfg.request_ocsp,
+            self.tls12,
+            self.encrypt_then_mac,
+            self.versions if self.tls13 else None,
+        )
+        try:
+            cached = _LEADING.get(key)  # type: ignore[arg-type]
+        except TypeError:  # a list where the config means a tuple: encoded every time
+            cached = key = None
+        if cached is not None:
+            return cached
+        exts: list[Extension] = []
+        if cfg.server_name is not None:
+            exts.append(Extension(ExtensionType.server_name, encode_server_name(cfg.server_name)))
+        exts += [
+            Extension(ExtensionType.supported_groups, encode_uint16_list(cfg.supported_groups)),
+            Extension(
+                ExtensionType.signature_algorithms, encode_uint16_list(cfg.signature_schemes)
+            ),
+        ]
+        if cfg.request_ocsp:
+            exts.append(Extension(ExtensionType.status_request, encode_status_request()))
+        if self.tls12:
+            exts += [
+                Extension(ExtensionType.ec_point_formats, _EC_POINT_FORMATS_UNCOMPRESSED),
+                Extension(ExtensionType.extended_master_secret, b""),
+                Extension(ExtensionType.renegotiation_info, _RENEGOTIATION_INFO_EMPTY),
+            ]
+            if self.encrypt_then_mac:
+                exts.append(Extension(ExtensionType.encrypt_then_mac, b""))
+        if self.tls13:
+            exts.append(
+                Extension(ExtensionType.supported_versions, encode_client_versions(self.versions))
+            )
+        cached = tuple(exts)
+        if key is not None:
+            if len(_LEADING) >= _LEADING_MAX:
+                _LEADING.clear()
+            _LEADING[key] = cached
+        return cached
 
     def _with_psk(
         self,
