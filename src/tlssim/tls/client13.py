@@ -343,7 +343,9 @@ class ClientTls13(Handshake):
         content = signed_content(SERVER_CONTEXT, self._core.transcript.digest())
         verify(self._leaf_key, cv.algorithm, cv.signature, content)
         self._scheme = member_of(SignatureScheme, cv.algorithm)
-        self._core.received(raw, "CertificateVerify", {"signature_scheme": self._scheme.name})
+        self._core.received(
+            raw, "CertificateVerify", {"signature_scheme": name_of(SignatureScheme, self._scheme)}
+        )
 
     def on_finished(self, body: bytes, raw: bytes) -> None:
         agreed = self._agreed
