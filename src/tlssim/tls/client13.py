@@ -24,6 +24,7 @@ from tlssim.tls.constants import (
     NamedGroup,
     ProtocolVersion,
     SignatureScheme,
+    member_of,
     name_of,
 )
 from tlssim.tls.core import ConnectionCore
@@ -226,7 +227,7 @@ class ClientTls13(Handshake):
         if share is None:
             raise IllegalParameter("server key share for a group we did not send")
         shared = share.exchange(server_public)
-        params = TLS13_SUITES[CipherSuite(sh.cipher_suite)]
+        params = TLS13_SUITES[member_of(CipherSuite, sh.cipher_suite)]
         if self._offer.retry_suite is None:
             core.transcript.start(params)
         psk = self._selected_psk(exts, params)
@@ -341,8 +342,10 @@ class ClientTls13(Handshake):
             raise IllegalParameter("CertificateVerify with a scheme we did not offer")
         content = signed_content(SERVER_CONTEXT, self._core.transcript.digest())
         verify(self._leaf_key, cv.algorithm, cv.signature, content)
-        self._scheme = SignatureScheme(cv.algorithm)
-        self._core.received(raw, "CertificateVerify", {"signature_scheme": self._scheme.name})
+        self._scheme = member_of(SignatureScheme, cv.algorithm)
+        self._core.received(
+            raw, "CertificateVerify", {"signature_scheme": name_of(SignatureScheme, self._scheme)}
+        )
 
     def on_finished(self, body: bytes, raw: bytes) -> None:
         agreed = self._agreed

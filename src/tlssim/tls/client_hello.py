@@ -41,6 +41,9 @@ _RENEGOTIATION_INFO_EMPTY = b"\x00"
 _EC_POINT_FORMATS_UNCOMPRESSED = b"\x01\x00"
 PSK_MODES = Extension(ExtensionType.psk_key_exchange_modes, encode_psk_modes((PSK_DHE_KE,)))
 _FALLBACK = (CipherSuite.TLS_FALLBACK_SCSV,)
+#: A hello's extensions before key_share, by what they encode (see ``_leading_extensions``).
+_LEADING: dict[tuple[object, ...], tuple[Extension, ...]] = {}
+_LEADING_MAX = 64
 
 
 class ClientOffer:
@@ -48,35 +51,31 @@ class ClientOffer:
 
     def __init__(self, config: ClientConfig) -> None:
         self.config = config
-        self.versions = check_enabled(config.versions)
-        self.tls13 = ProtocolVersion.TLSv1_3 in self.versions
-        #: TLS 1.2, or TLS 1.1 / 1.0 when configured: they share the TLS 1.2 handshake.
-        self.tls12 = any(v <= ProtocolVersion.TLSv1_2 for v in self.versions)
-        #: ClientHello.legacy_version: the best version below TLS 1.3 we offer (TLS 1.2
-        #: when we offer only TLS 1.3, RFC 8446 4.1.2).
-        self.legacy_version = max(
-            (v for v in self.versions if v <= ProtocolVersion.TLSv1_2),
-            default=ProtocolVersion.TLSv1_2,
+        key: tuple[object, ...] | None = (
+            config.versions,
+            config.key_share_groups,
+            config.supported_groups,
+            config.cipher_suites,
+            config.encrypt_then_mac,
         )
-        if self.tls13:
-            for group in config.key_share_groups:
-                if group not in SUPPORTED_GROUPS or group not in config.supported_groups:
-                    raise ValueError(f"cannot send a key share for {group!r}")
-        if any(s not in TLS13_SUITES and s not in ALL_TLS12_SUITES for s in config.cipher_suites):
-            raise ValueError("cipher_suites must be TLS 1.3 or TLS 1.2 suites")
-        self.suites = tuple(
-            s
-            for s in config.cipher_suites
-            if (self.tls13 and s in TLS13_SUITES) or (self.tls12 and s in ALL_TLS12_SUITES)
-        )
-        #: RFC 7366, asked for when a CBC suite is offered.
-        self.encrypt_then_mac = config.encrypt_then_mac and any(
-            s in ALL_TLS12_SUITES and ALL_TLS12_SUITES[s].is_cbc for s in self.suites
-        )
-        if not self.suites:
-            if not self.tls12:
-                raise ValueError("cipher_suites must be TLS 1.3 suites")
-            raise ValueError("no cipher suite for the offered versions")
+        try:
+            plan = _PLANS.get(key)  # type: ignore[arg-type]
+        except TypeError:  # a list where the config means a tuple: validated every time
+            plan = key = None
+        if plan is None:
+            plan = _plan(config)
+            if key is not None:
+                if len(_PLANS) >= _PLANS_MAX:
+                    _PLANS.clear()
+                _PLANS[key] = plan
+        (
+            self.versions,
+            self.tls13,
+            self.tls12,
+            self.legacy_version,
+            self.suites,
+            self.encrypt_then_mac,
+        ) = plan
         self.session_id = b""
         self.shares: dict[int, KeyShare] = {}
         #: After a HelloRetryRequest: its cipher suite and cookie (4.1.4).
@@ -137,31 +136,10 @@ class ClientOffer:
     def hello(self, core: ConnectionCore) -> bytes:
         """The ClientHello for the current offer, taken into the transcript and reported."""
         cfg = self.config
-        exts: list[Extension] = []
-        if cfg.server_name is not None:
-            exts.append(Extension(ExtensionType.server_name, encode_server_name(cfg.server_name)))
-        exts += [
-            Extension(ExtensionType.supported_groups, encode_uint16_list(cfg.supported_groups)),
-            Extension(
-                ExtensionType.signature_algorithms, encode_uint16_list(cfg.signature_schemes)
-            ),
-        ]
-        if cfg.request_ocsp:
-            exts.append(Extension(ExtensionType.status_request, encode_status_request()))
-        if self.tls12:
-            exts += [
-                Extension(ExtensionType.ec_point_formats, _EC_POINT_FORMATS_UNCOMPRESSED),
-                Extension(ExtensionType.extended_master_secret, b""),
-                Extension(ExtensionType.renegotiation_info, _RENEGOTIATION_INFO_EMPTY),
-            ]
-            if self.encrypt_then_mac:
-                exts.append(Extension(ExtensionType.encrypt_then_mac, b""))
+        exts = list(self._leading_extensions())
         shares = tuple([(g, s.public) for g, s in self.shares.items()])
         if self.tls13:
-            exts += [
-                Extension(ExtensionType.supported_versions, encode_client_versions(self.versions)),
-                Extension(ExtensionType.key_share, encode_client_key_shares(shares)),
-            ]
+            exts.append(Extension(ExtensionType.key_share, encode_client_key_shares(shares)))
         if cfg.ask_replica:
             exts.append(Extension(ExtensionType.tlssim_replica, b""))
         if self.cookie is not None:
@@ -204,6 +182,55 @@ class ClientOffer:
         core.send_handshake(raw, "ClientHello", fields)
         return raw
 
+    def _leading_extensions(self) -> tuple[Extension, ...]:
+        """The extensions before key_share: the same for every hello of a configuration,
+        so encoded once per distinct set of their inputs."""
+        cfg = self.config
+        key: tuple[object, ...] | None = (
+            cfg.server_name,
+            cfg.supported_groups,
+            cfg.signature_schemes,
+            cfg.request_ocsp,
+            self.tls12,
+            self.encrypt_then_mac,
+            self.versions if self.tls13 else None,
+        )
+        try:
+            cached = _LEADING.get(key)  # type: ignore[arg-type]
+        except TypeError:  # a list where the config means a tuple: encoded every time
+            cached = key = None
+        if cached is not None:
+            return cached
+        exts: list[Extension] = []
+        if cfg.server_name is not None:
+            exts.append(Extension(ExtensionType.server_name, encode_server_name(cfg.server_name)))
+        exts += [
+            Extension(ExtensionType.supported_groups, encode_uint16_list(cfg.supported_groups)),
+            Extension(
+                ExtensionType.signature_algorithms, encode_uint16_list(cfg.signature_schemes)
+            ),
+        ]
+        if cfg.request_ocsp:
+            exts.append(Extension(ExtensionType.status_request, encode_status_request()))
+        if self.tls12:
+            exts += [
+                Extension(ExtensionType.ec_point_formats, _EC_POINT_FORMATS_UNCOMPRESSED),
+                Extension(ExtensionType.extended_master_secret, b""),
+                Extension(ExtensionType.renegotiation_info, _RENEGOTIATION_INFO_EMPTY),
+            ]
+            if self.encrypt_then_mac:
+                exts.append(Extension(ExtensionType.encrypt_then_mac, b""))
+        if self.tls13:
+            exts.append(
+                Extension(ExtensionType.supported_versions, encode_client_versions(self.versions))
+            )
+        cached = tuple(exts)
+        if key is not None:
+            if len(_LEADING) >= _LEADING_MAX:
+                _LEADING.clear()
+            _LEADING[key] = cached
+        return cached
+
     def _with_psk(
         self,
         core: ConnectionCore,
@@ -231,3 +258,45 @@ class ClientOffer:
         transcript_hash = core.transcript.digest_with(truncated, params)
         binder = compute_binder(params, session.secret, transcript_hash)
         return hello(OfferedPsks((identity,), (binder,)))
+
+
+_Plan = tuple[
+    tuple[ProtocolVersion, ...], bool, bool, ProtocolVersion, tuple[CipherSuite, ...], bool
+]
+#: What a configuration offers (see ``_plan``), by the configuration's fields it comes from.
+_PLANS: dict[tuple[object, ...], _Plan] = {}
+_PLANS_MAX = 64
+
+
+def _plan(config: ClientConfig) -> _Plan:
+    """The versions, suites and legacy_version a configuration offers; validated."""
+    versions = check_enabled(config.versions)
+    tls13 = ProtocolVersion.TLSv1_3 in versions
+    # TLS 1.2, or TLS 1.1 / 1.0 when configured: they share the TLS 1.2 handshake.
+    tls12 = any(v <= ProtocolVersion.TLSv1_2 for v in versions)
+    # ClientHello.legacy_version: the best version below TLS 1.3 we offer (TLS 1.2
+    # when we offer only TLS 1.3, RFC 8446 4.1.2).
+    legacy_version = max(
+        (v for v in versions if v <= ProtocolVersion.TLSv1_2),
+        default=ProtocolVersion.TLSv1_2,
+    )
+    if tls13:
+        for group in config.key_share_groups:
+            if group not in SUPPORTED_GROUPS or group not in config.supported_groups:
+                raise ValueError(f"cannot send a key share for {group!r}")
+    if any(s not in TLS13_SUITES and s not in ALL_TLS12_SUITES for s in config.cipher_suites):
+        raise ValueError("cipher_suites must be TLS 1.3 or TLS 1.2 suites")
+    suites = tuple(
+        s
+        for s in config.cipher_suites
+        if (tls13 and s in TLS13_SUITES) or (tls12 and s in ALL_TLS12_SUITES)
+    )
+    # RFC 7366, asked for when a CBC suite is offered.
+    encrypt_then_mac = config.encrypt_then_mac and any(
+        s in ALL_TLS12_SUITES and ALL_TLS12_SUITES[s].is_cbc for s in suites
+    )
+    if not suites:
+        if not tls12:
+            raise ValueError("cipher_suites must be TLS 1.3 suites")
+        raise ValueError("no cipher suite for the offered versions")
+    return versions, tls13, tls12, legacy_version, suites, encrypt_then_mac

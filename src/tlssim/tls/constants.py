@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from enum import IntEnum
+from typing import TypeVar, cast
 
 
 class ContentType(IntEnum):
@@ -210,6 +211,15 @@ def name_of(enum_type: type[IntEnum], value: int) -> str:
 
 
 _NAMES: dict[type[IntEnum], dict[int, str]] = {}
+
+_E = TypeVar("_E", bound=IntEnum)
+
+
+def member_of(enum_type: type[_E], value: int) -> _E:
+    """``enum_type(value)``: a known value's member found without the Enum call's machinery
+    (several times its cost); any other value goes through that call as before."""
+    member = enum_type._value2member_map_.get(value)
+    return cast(_E, member) if member is not None else enum_type(value)
 
 
 #: ServerHello.random of a HelloRetryRequest (RFC 8446 section 4.1.3).

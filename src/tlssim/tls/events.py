@@ -90,7 +90,7 @@ class CertificateReceived(Event):
     ocsp_response: bytes | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class HandshakeComplete(Event):
     version: ProtocolVersion
     cipher_suite: CipherSuite
@@ -101,9 +101,44 @@ class HandshakeComplete(Event):
     #: resumption the original session's ("resumed" if unknown); see ``key_exchange_name``.
     key_exchange: str
     #: True for an abbreviated handshake (TLS 1.2 session id or TLS 1.3 PSK ticket).
-    resumed: bool = False
+    resumed: bool
     #: The server replica that answered, when the client asked for it (tlssim_replica).
-    server_replica: str | None = None
+    server_replica: str | None
+
+    def __init__(
+        self,
+        version: ProtocolVersion,
+        cipher_suite: CipherSuite,
+        group: NamedGroup | None,
+        signature_scheme: SignatureScheme | None,
+        server_name: str | None,
+        key_exchange: str,
+        resumed: bool = False,
+        server_replica: str | None = None,
+    ) -> None:
+        # one a handshake on each side: through the slots' setters as the events above
+        s = _SET_COMPLETE
+        s[0](self, version)
+        s[1](self, cipher_suite)
+        s[2](self, group)
+        s[3](self, signature_scheme)
+        s[4](self, server_name)
+        s[5](self, key_exchange)
+        s[6](self, resumed)
+        s[7](self, server_replica)
+
+
+_SET_COMPLETE = _setters(
+    HandshakeComplete,
+    "version",
+    "cipher_suite",
+    "group",
+    "signature_scheme",
+    "server_name",
+    "key_exchange",
+    "resumed",
+    "server_replica",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric import ec, mlkem, x25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from tlssim.tls.constants import NamedGroup
+from tlssim.tls.constants import NamedGroup, member_of
 from tlssim.tls.errors import IllegalParameter
 
 #: Groups usable for (EC)DHE in TLS 1.2 and 1.3.
@@ -207,5 +207,5 @@ def select_group(
     shares = dict(client_shares)
     for group in tier:
         if group in shares:
-            return NamedGroup(group), shares[group]
-    return NamedGroup(tier[0]), None
+            return member_of(NamedGroup, group), shares[group]
+    return member_of(NamedGroup, tier[0]), None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 
 from tlssim.tls import events as ev
-from tlssim.tls.constants import MAX_KEY_UPDATES, KeyUpdateRequest
+from tlssim.tls.constants import MAX_KEY_UPDATES, HandshakeType, KeyUpdateRequest
 from tlssim.tls.core import ConnectionCore
 from tlssim.tls.errors import DecodeError, DecryptError, UnexpectedMessage
 from tlssim.tls.keyschedule import (
@@ -18,7 +18,7 @@ from tlssim.tls.keyschedule import (
     finished_verify_data,
     next_traffic_secret,
 )
-from tlssim.tls.messages import Finished, KeyUpdate
+from tlssim.tls.messages import KeyUpdate, frame
 from tlssim.tls.record import RecordProtection
 
 
@@ -83,19 +83,21 @@ class Tls13Keys:
 
     def send_finished(self, base_key: bytes) -> None:
         data = finished_verify_data(self.params, base_key, self._core.transcript.digest())
+        # Finished(verify_data=data).serialize(), without the message object
         self._core.send_handshake(
-            Finished(verify_data=data).serialize(), "Finished", {"verify_data": data.hex()}
+            frame(HandshakeType.finished, data), "Finished", {"verify_data": data.hex()}
         )
 
     def check_finished(self, body: bytes, raw: bytes, base_key: bytes, peer: str) -> None:
         """The peer's Finished must verify (decrypt_error otherwise); then it is recorded."""
         if len(body) != self.params.hash_length:  # 4.4.4: Hash.length bytes
             raise DecodeError(f"{peer} Finished of the wrong length for the suite's hash")
-        fin = Finished.parse(body)
+        # the whole body is verify_data (Finished.parse, whose length check the suite's
+        # hash length, 32 or 48, has just made)
         expected = finished_verify_data(self.params, base_key, self._core.transcript.digest())
-        if not hmac.compare_digest(expected, fin.verify_data):
+        if not hmac.compare_digest(expected, body):
             raise DecryptError(f"{peer} Finished does not verify")
-        self._core.received(raw, "Finished", {"verify_data": fin.verify_data.hex()})
+        self._core.received(raw, "Finished", {"verify_data": body.hex()})
 
     # -- KeyUpdate (4.6.3) --------------------------------------------------------------
 

@@ -33,9 +33,30 @@ _HASHES: dict[str, tuple[Callable[[bytes], _Hash], int]] = {
 
 def hmac_digest(key: bytes, msg: bytes, hash_name: str) -> bytes:
     """HMAC(key, msg) with the named hash; the same bytes as ``hmac.digest``."""
-    new, block_size = _HASHES[hash_name]
-    if len(key) > block_size:
-        key = new(key).digest()
-    key = key.ljust(block_size, b"\0")
-    inner = new(key.translate(_IPAD) + msg).digest()
-    return new(key.translate(_OPAD) + inner).digest()
+    global _last
+    last = _last  # read once, written whole: threads see one call's entry or another's
+    if key is last[0] and hash_name is last[1]:
+        # the same key object as the call before (a traffic secret's key then IV, a
+        # secret's successive Derive-Secrets): its padded forms as computed then
+        new = last[2]
+        ikey = last[3]
+        okey = last[4]
+    else:
+        new, block_size = _HASHES[hash_name]
+        padded = new(key).digest() if len(key) > block_size else key
+        padded = padded.ljust(block_size, b"\0")
+        ikey = padded.translate(_IPAD)
+        okey = padded.translate(_OPAD)
+        # bytes only (immutable), held by reference: ``is`` matches no other object
+        _last = (key if type(key) is bytes else None, hash_name, new, ikey, okey)
+    return new(okey + new(ikey + msg).digest()).digest()
+
+
+#: The last call's key, hash name, constructor, and inner and outer padded keys.
+_last: tuple[bytes | None, str, Callable[[bytes], _Hash], bytes, bytes] = (
+    None,
+    "",
+    hashlib.sha256,
+    b"",
+    b"",
+)

@@ -7,6 +7,7 @@ a re-encoding.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -27,15 +28,35 @@ def frame(msg_type: int, body: bytes) -> bytes:
     return bytes([msg_type]) + len(body).to_bytes(3, "big") + body
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, init=False)
 class ClientHello:
     msg_type: ClassVar[HandshakeType] = HandshakeType.client_hello
-    legacy_version: int = 0x0303
+    legacy_version: int
     random: bytes
-    legacy_session_id: bytes = b""
+    legacy_session_id: bytes
     cipher_suites: tuple[int, ...]
-    legacy_compression_methods: bytes = b"\x00"
-    extensions: tuple[Extension, ...] = ()
+    legacy_compression_methods: bytes
+    extensions: tuple[Extension, ...]
+
+    def __init__(
+        self,
+        *,
+        legacy_version: int = 0x0303,
+        random: bytes,
+        legacy_session_id: bytes = b"",
+        cipher_suites: tuple[int, ...],
+        legacy_compression_methods: bytes = b"\x00",
+        extensions: tuple[Extension, ...] = (),
+    ) -> None:
+        # through the slots' setters: a frozen dataclass's generated __init__ goes through
+        # object.__setattr__ for each field, which costs nearly twice as much
+        s = _SET_CLIENT_HELLO
+        s[0](self, legacy_version)
+        s[1](self, random)
+        s[2](self, legacy_session_id)
+        s[3](self, cipher_suites)
+        s[4](self, legacy_compression_methods)
+        s[5](self, extensions)
 
     @classmethod
     def parse(cls, body: bytes) -> ClientHello:
@@ -67,17 +88,35 @@ class ClientHello:
         return frame(self.msg_type, w.getvalue())
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, init=False)
 class ServerHello:
     """ServerHello, or a HelloRetryRequest when ``random`` is the special value."""
 
     msg_type: ClassVar[HandshakeType] = HandshakeType.server_hello
-    legacy_version: int = 0x0303
+    legacy_version: int
     random: bytes
-    legacy_session_id_echo: bytes = b""
+    legacy_session_id_echo: bytes
     cipher_suite: int
-    legacy_compression_method: int = 0
-    extensions: tuple[Extension, ...] = ()
+    legacy_compression_method: int
+    extensions: tuple[Extension, ...]
+
+    def __init__(
+        self,
+        *,
+        legacy_version: int = 0x0303,
+        random: bytes,
+        legacy_session_id_echo: bytes = b"",
+        cipher_suite: int,
+        legacy_compression_method: int = 0,
+        extensions: tuple[Extension, ...] = (),
+    ) -> None:
+        s = _SET_SERVER_HELLO  # as ClientHello's
+        s[0](self, legacy_version)
+        s[1](self, random)
+        s[2](self, legacy_session_id_echo)
+        s[3](self, cipher_suite)
+        s[4](self, legacy_compression_method)
+        s[5](self, extensions)
 
     @property
     def is_hello_retry_request(self) -> bool:
@@ -111,6 +150,30 @@ class ServerHello:
         w.uint8(self.legacy_compression_method)
         write_extensions(w, self.extensions)
         return frame(self.msg_type, w.getvalue())
+
+
+def _setters(cls: type, *names: str) -> tuple[Callable[[object, object], None], ...]:
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
+_SET_CLIENT_HELLO = _setters(
+    ClientHello,
+    "legacy_version",
+    "random",
+    "legacy_session_id",
+    "cipher_suites",
+    "legacy_compression_methods",
+    "extensions",
+)
+_SET_SERVER_HELLO = _setters(
+    ServerHello,
+    "legacy_version",
+    "random",
+    "legacy_session_id_echo",
+    "cipher_suite",
+    "legacy_compression_method",
+    "extensions",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

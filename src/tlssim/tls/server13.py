@@ -22,6 +22,7 @@ from tlssim.tls.constants import (
     NamedGroup,
     ProtocolVersion,
     SignatureScheme,
+    name_of,
 )
 from tlssim.tls.core import ConnectionCore
 from tlssim.tls.describe import (
@@ -393,7 +394,11 @@ class ServerTls13(Handshake):
         cv = CertificateVerify(
             algorithm=scheme, signature=sign(certified.private_key, scheme, content)
         )
-        core.send_handshake(cv.serialize(), "CertificateVerify", {"signature_scheme": scheme.name})
+        core.send_handshake(
+            cv.serialize(),
+            "CertificateVerify",
+            {"signature_scheme": name_of(SignatureScheme, scheme)},
+        )
 
     def _send_certificate_request(self, ask: ClientAuth) -> None:
         schemes = tuple(s for s in self._config.signature_schemes if s in SUPPORTED_SCHEMES)

@@ -26,6 +26,7 @@ from tlssim.tls.constants import (
     CipherSuite,
     ExtensionType,
     ProtocolVersion,
+    member_of,
 )
 from tlssim.tls.errors import IllegalParameter, ProtocolVersionError, TLSError
 from tlssim.tls.extensions import decode_uint16
@@ -91,7 +92,7 @@ def client_check_version(
     selected = decode_uint16(body)
     if selected not in offered or selected < ProtocolVersion.TLSv1_3:
         raise IllegalParameter("server selected a version we did not offer")
-    return ProtocolVersion(selected)
+    return member_of(ProtocolVersion, selected)
 
 
 def _check_legacy_version(legacy_version: int) -> None:
