@@ -6,12 +6,15 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509 import ocsp
+from cryptography.x509.oid import NameOID
 
 from tlssim.clock import FixedClock
 from tlssim.pki.authority import Authority
-from tlssim.pki.errors import InvalidRequest
+from tlssim.pki.errors import InvalidRequest, PkiError
 from tlssim.pki.ocsp_responder import (
     CertStatus,
     OcspResponder,
@@ -37,6 +40,27 @@ def test_csr_with_an_unknown_version_is_an_invalid_request(tmp_path: Path) -> No
     authority = Authority.open(tmp_path / "ca", FixedClock(NOW))
     with pytest.raises(InvalidRequest):
         authority.issue(CSR_VERSION_2, "server")
+
+
+def test_csr_with_an_empty_subject_and_an_empty_first_name_is_no_crash(tmp_path: Path) -> None:
+    """An empty subject is named after the first subjectAltName: an empty DNS name cannot
+    be a CN (1 to 64 characters), so the next usable one is taken, or none."""
+    authority = Authority.open(tmp_path / "ca", FixedClock(NOW))
+    key = ed25519.Ed25519PrivateKey.generate()
+
+    def csr(*names: str) -> bytes:
+        san = x509.SubjectAlternativeName([x509.DNSName(n) for n in names])
+        builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+        signed = builder.add_extension(san, critical=False).sign(key, None)
+        return signed.public_bytes(serialization.Encoding.DER)
+
+    for names, common_name in ((("", "valid.tlssim.test"), "valid.tlssim.test"), (("",), None)):
+        try:
+            leaf = authority.issue(csr(*names), "server").chain[0]
+        except PkiError:
+            continue  # refused is fine; a crash is not
+        cn = leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        assert [a.value for a in cn] == ([common_name] if common_name else [])
 
 
 def test_ocsp_request_with_a_negative_serial_gets_an_answer(tmp_path: Path) -> None:

@@ -457,7 +457,8 @@ def _subject(subject: x509.Name, subject_alt_name: x509.SubjectAlternativeName |
     if len(subject) or subject_alt_name is None:
         return subject
     for name in subject_alt_name:
-        if isinstance(name, x509.DNSName | x509.IPAddress) and len(str(name.value)) <= 64:
+        # A CN holds 1 to 64 characters (RFC 5280's ub-common-name): an empty name is skipped.
+        if isinstance(name, x509.DNSName | x509.IPAddress) and 1 <= len(str(name.value)) <= 64:
             return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, str(name.value))])
     return subject
 
