@@ -107,12 +107,19 @@ def _figures_of(section: str, tcp_threads: str, line: str) -> Iterable[Figure]:
         yield Figure(f"client: {m['client']}", float(m["ms"]), "ms", False)
 
 
+#: The checkout this benchmark belongs to (src/tlssim/bench/ is three levels below it).
+_REPOSITORY = Path(__file__).resolve().parents[3]
+
+
 def install(revision: str, directory: Path) -> Path:
     """REV's package, installed under `directory`; returns what goes on PYTHONPATH."""
     tree, site = directory / "tree", directory / "site"
     tree.mkdir(parents=True)
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", revision], capture_output=True, check=False
+        ["git", "archive", "--format=tar", revision],
+        capture_output=True,
+        check=False,
+        cwd=_REPOSITORY,  # the revision is this checkout's, wherever the bench is run from
     )
     if archive.returncode != 0:
         raise SystemExit(f"--against {revision}: {archive.stderr.decode().strip()}")
