@@ -32,7 +32,8 @@ class Expect:
     alert: str | None = None
     sent_by: str | None = None
     # (report timing key, round trips): the time the faults added to that timing, compared
-    # with the same handshake without them, is this many injected latencies (±40%).
+    # with the same handshake without them (the fastest of three each way), is this many
+    # injected latencies (±40%).
     round_trips: tuple[str, int] | None = None
     revocation: str | None = None
     revocation_source: str | None = None

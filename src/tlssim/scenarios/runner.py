@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tlssim import rpcutil
@@ -21,6 +21,10 @@ RPC_TIMEOUT_S = 30.0
 # A timing scenario passes when the added time is within this many round trips of the
 # expectation: with a 100 ms latency, one round trip is anything from 60 to 140 ms added.
 ROUND_TRIP_TOLERANCE = 0.4
+# Handshakes on each side of a timing comparison; the fastest of each is compared. A busy
+# machine only ever adds time (a health check's burst, a collection): one sample of the
+# baseline 50 ms late made TLS 1.2's two round trips look like 1.5.
+TIMING_SAMPLES = 3
 
 
 @dataclass(frozen=True)
@@ -121,11 +125,13 @@ async def _run_one(
     api: FaultsApi, client: Any, scenario: Scenario, feed_max_age_s: float
 ) -> ScenarioResult:
     expected = scenario.expect.describe()
+    timed = scenario.expect.round_trips
+    samples = TIMING_SAMPLES if timed else 1
     round_trips = None
     try:
         baseline = None
-        if scenario.expect.round_trips is not None:
-            baseline = await _handshake(client, scenario.request)
+        if timed:
+            baseline = _fastest(await _handshakes(client, scenario.request, samples), timed[0])
         for fault in scenario.faults:
             if fault.down:
                 await api.acall("POST", f"/proxies/{fault.link}", {"enabled": False})
@@ -134,20 +140,26 @@ async def _run_one(
         hold_s = scenario.hold_s + (feed_max_age_s if scenario.hold_past_feed_bound else 0)
         if hold_s:
             await asyncio.sleep(hold_s)
-        report = await _handshake(client, scenario.request)
-        if baseline is not None and scenario.expect.round_trips is not None:
-            key = scenario.expect.round_trips[0]
-            round_trips = added_round_trips(key, scenario.rtt_ms, report, baseline)
+        reports = await _handshakes(client, scenario.request, samples)
+        report = reports[0]
+        if baseline is not None and timed:
+            report = _fastest(reports, timed[0])
+            round_trips = added_round_trips(timed[0], scenario.rtt_ms, report, baseline)
     except Exception as exc:  # an infrastructure failure is a failed scenario, not a crash
         return ScenarioResult(scenario.name, False, expected, f"could not run: {exc}")
     finally:
         await api.acall("POST", "/reset")
     actual = describe(report)
     if round_trips is not None:
-        actual += f", {round_trips:.2f} injected round trips longer than without the faults"
-    return ScenarioResult(
-        scenario.name, judge(scenario.expect, report, round_trips), expected, actual
-    )
+        shown = round(round_trips, 2) + 0.0  # never "-0.00"
+        actual += f", {shown:.2f} injected round trips longer than without the faults"
+        actual += f" (fastest of {samples} handshakes each)"
+    outcome = replace(scenario.expect, round_trips=None)
+    differing = [describe(r) for r in reports if r is not report and not judge(outcome, r)]
+    if differing:  # the other samples must end the same way as the one timed
+        actual += "; but also: " + "; ".join(differing)
+    passed = judge(scenario.expect, report, round_trips) and not differing
+    return ScenarioResult(scenario.name, passed, expected, actual)
 
 
 async def _run_procedure(
@@ -174,6 +186,14 @@ PROCEDURES = {
     "acme_validation_link_down": acme.validation_link_down,
     **acme.PROCEDURES,
 }
+
+
+async def _handshakes(client: Any, fields: dict[str, Any], count: int) -> list[Report]:
+    return [await _handshake(client, fields) for _ in range(count)]
+
+
+def _fastest(reports: list[Report], key: str) -> Report:
+    return min(reports, key=lambda r: r.timings.get(key) or 0.0)
 
 
 async def _handshake(client: Any, fields: dict[str, Any]) -> Report:
