@@ -92,9 +92,8 @@ class RequestStream:
     """The request stream of a streaming call, written from outside and taken by gRPC's own
     task: pass `messages()` as the call's request iterator, and `end()` it however the call
     ends (else that task waits for more forever, and asyncio logs it as destroyed while
-    pending). A failed write ends gRPC's task and leaves the call's real status in place
-    (a write made directly on a call the server has just ended can turn the status into
-    INTERNAL). At most `window` messages wait to be sent: `put` waits beyond that."""
+    pending). A failed write ends gRPC's task quietly; read the call's status through
+    `FirstStatus`. At most `window` messages wait to be sent: `put` waits beyond that."""
 
     _END = object()
 
@@ -122,6 +121,55 @@ class RequestStream:
         while (message := await self._queue.get()) is not self._END:
             self._room.release()
             yield message
+
+
+class FirstStatus:
+    """The status a client call ended with, as the server sent it.
+
+    A message written while the server is ending the call fails to go out, and gRPC's
+    Python layer then overwrites the call's status with INTERNAL "Internal error from Core":
+    the server's own status (UNAVAILABLE from a refusing relay, say), which had already
+    arrived, is gone from the call. A done callback runs when the first status is set, so
+    this keeps that one. gRPC offers a status only through a coroutine, which would run too
+    late, so the callback reads it where the call holds it (tests/test_first_status.py
+    notices if a gRPC release moves it); without it, `get` gives what the call says."""
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+        self._kept: tuple[grpc.StatusCode, str] | None = None
+        call.add_done_callback(self._keep)
+
+    def _keep(self, _: Any) -> None:
+        if self._kept is None and (status := _status_held(self._call)) is not None:
+            self._kept = (_STATUS_CODES[status.code()], status.details() or "")
+
+    @property
+    def caught(self) -> bool:
+        """Whether the status was kept as it arrived (False before the call ends, or if a
+        gRPC release no longer holds it where this looks)."""
+        return self._kept is not None
+
+    async def get(self) -> tuple[grpc.StatusCode, str]:
+        """The call's status (waiting for it to end)."""
+        code, details = await self._call.code(), await self._call.details()
+        return self._kept or (code, details or "")
+
+    async def describe(self) -> str:
+        code, details = await self.get()
+        return f"{code.name}: {details}"
+
+
+_STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def _status_held(call: Any) -> Any:
+    """The status object a finished call holds (an intercepted call's inner call's), or None."""
+    task = getattr(call, "_interceptors_task", None)
+    if task is not None:
+        if not task.done() or task.cancelled() or task.exception() is not None:
+            return None
+        call = task.result()
+    return getattr(getattr(call, "_cython_call", None), "_status", None)
 
 
 def _with_trace(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:

@@ -103,13 +103,16 @@ class _CallSource:
 class _CallSink:
     """The upstream call's request stream; a half-close ends it."""
 
-    def __init__(self, call: Any, requests: rpcutil.RequestStream) -> None:
+    def __init__(
+        self, call: Any, status: rpcutil.FirstStatus, requests: rpcutil.RequestStream
+    ) -> None:
         self.call = call
+        self.status = status
         self.requests = requests
 
     async def write(self, data: bytes) -> None:
         if self.call.done():
-            raise ConnectionError(f"upstream call: ended {(await self.call.code()).name}")
+            raise ConnectionError(f"upstream call: ended {(await self.status.get())[0].name}")
         await self.requests.put(server_pb2.TlsBytes(data=data))
 
     async def write_eof(self) -> None:
@@ -158,10 +161,11 @@ class RelayConnection(ConnectionBase):
             metadata=rpcutil.trace_metadata(trace_id),
             timeout=self.context.time_remaining(),
         )
+        status = rpcutil.FirstStatus(self._call)
         downstream_ended = asyncio.Event()
         pump = self.spawn(
             self.pipe(
-                (_ContextSource(self.context), _CallSink(self._call, requests)),
+                (_ContextSource(self.context), _CallSink(self._call, status, requests)),
                 (_CallSource(self._call), _ContextSink(self.context, downstream_ended)),
             )
         )
@@ -171,9 +175,9 @@ class RelayConnection(ConnectionBase):
         finally:
             self.stop_tasks()
             if self._call.done():
-                code = await self._call.code()
+                code, details = await status.get()
                 if code not in (grpc.StatusCode.OK, grpc.StatusCode.CANCELLED):
-                    self.upstream_error = (code, await self._call.details() or "")
+                    self.upstream_error = (code, details)
             requests.end()
             self._call.cancel()
             self.closed.set()

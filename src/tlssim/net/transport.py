@@ -39,15 +39,15 @@ class GrpcClientTransport:
 
     def __init__(self, call: Any) -> None:
         self._call = call
+        # The server's status, even when a write racing its end turned the call's INTERNAL.
+        self._status = rpcutil.FirstStatus(call)
         self._finished = False
 
     async def send(self, data: bytes) -> None:
         try:
             await self._call.write(server_pb2.TlsBytes(data=data))
-        except grpc.aio.AioRpcError as exc:
-            raise ConnectionError(f"{exc.code().name}: {exc.details()}") from None
-        except asyncio.InvalidStateError:
-            raise ConnectionError(await self._status()) from None
+        except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            raise ConnectionError(await self._status.describe()) from None
 
     async def receive(self) -> bytes:
         try:
@@ -57,12 +57,8 @@ class GrpcClientTransport:
                     return b""
                 if message.data:
                     return bytes(message.data)
-        except grpc.aio.AioRpcError as exc:
-            raise ConnectionError(f"{exc.code().name}: {exc.details()}") from None
-
-    async def _status(self) -> str:
-        code = await self._call.code()
-        return f"{code.name}: {await self._call.details()}"
+        except grpc.aio.AioRpcError:
+            raise ConnectionError(await self._status.describe()) from None
 
     async def finish(self) -> None:
         if not self._finished:

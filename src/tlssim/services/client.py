@@ -81,7 +81,9 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         # one backend (the faults relay's pass-through, any TCP balancer in front of server
         # replicas) still spreads the handshakes.
         self._server_channels = [
-            rpcutil.open_channel(server_address, own_connection=True)
+            # Untraced: Connect passes the trace id itself (an intercepted stream leaves a
+            # task of gRPC's pending, and logged, whenever the server ends the call first).
+            rpcutil.open_channel(server_address, own_connection=True, traced=False)
             for _ in range(SERVER_CONNECTIONS)
         ]
         self._servers = itertools.cycle(
@@ -239,9 +241,8 @@ class TlsClientServicer(client_pb2_grpc.TlsClientServicer):
         if not tcp_address:
 
             async def through_the_server_service() -> Transport:
-                # Through the trace interceptor, whose request queue keeps the call's real
-                # status when a write races the server ending it (docs/performance.md).
-                return GrpcClientTransport(next(self._servers).Connect())
+                call = next(self._servers).Connect(metadata=rpcutil.trace_metadata())
+                return GrpcClientTransport(call)
 
             return Connector(
                 label=f"grpc://{self._server_address}", open=through_the_server_service
