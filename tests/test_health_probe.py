@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
 import grpc
+import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from tlssim import health as probe
@@ -136,3 +137,13 @@ def test_the_check_loads_neither_grpc_nor_urllib() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
     )
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_a_malformed_target_is_a_usage_error_not_an_unhealthy_service(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for target in ("nonsense", "host:notaport", "127.0.0.1:99999", "http://nohost/version"):
+        assert probe.main([target]) == 2, target
+        assert "not HOST:PORT" in capsys.readouterr().err
+    assert probe.main(["--restart-after", "soon", "127.0.0.1:9"]) == 2
+    assert probe.main(["[::1]:9"]) == 1  # well formed, nothing answers

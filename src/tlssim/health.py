@@ -1,6 +1,6 @@
 """`python -m tlssim.health [--restart-after SECONDS] HOST:PORT | http://HOST:PORT/PATH`:
 exit 0 when the gRPC service at HOST:PORT answers the standard health check as SERVING (or
-the URL answers 200), 1 otherwise.
+the URL answers 200), 1 otherwise, 2 for a target that is neither form.
 
 Container health checks run it every few seconds in every container, so it is built on the
 socket module alone: importing gRPC (and urllib) cost about 0.3 s of CPU per check, which at
@@ -141,10 +141,9 @@ class _Frames:
 
 def serving(address: str, timeout: float = 2.0) -> bool:
     """Whether the gRPC server at HOST:PORT reports SERVING for the whole server."""
-    host, _, port = address.rpartition(":")
     deadline = time.monotonic() + timeout
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as sock:
+        with socket.create_connection(_endpoint(address), timeout=timeout) as sock:
             sock.sendall(_check_request(address))
             frames = _Frames(sock, deadline)
             body = b""
@@ -170,10 +169,9 @@ def serving(address: str, timeout: float = 2.0) -> bool:
 def answers(url: str, timeout: float = 2.0) -> bool:
     """Whether an HTTP GET of `url` (http:// only) answers 200."""
     netloc, _, path = url.removeprefix("http://").partition("/")
-    host, _, port = netloc.rpartition(":")
     request = f"GET /{path} HTTP/1.1\r\nHost: {netloc}\r\nConnection: close\r\n\r\n"
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as sock:
+        with socket.create_connection(_endpoint(netloc), timeout=timeout) as sock:
             sock.sendall(request.encode())
             head = b""
             while b"\r\n" not in head and len(head) < 1024:
@@ -193,9 +191,16 @@ def healthy(target: str) -> bool:
     return answers(target) if target.startswith("http://") else serving(target)
 
 
+def _endpoint(netloc: str) -> tuple[str, int]:
+    """HOST:PORT (or [V6]:PORT) as a socket address; ValueError if it is not one."""
+    host, colon, port = netloc.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"not HOST:PORT: {netloc!r}")
+    return host.strip("[]"), int(port)
+
+
 def target_port(target: str) -> int:
-    netloc = target.removeprefix("http://").split("/")[0]
-    return int(netloc.rpartition(":")[2])
+    return _endpoint(target.removeprefix("http://").split("/")[0])[1]
 
 
 def listeners(port: int) -> list[int]:
@@ -265,6 +270,11 @@ def main(argv: list[str]) -> int:
         argv = argv[2:]
     if len(argv) != 1:
         print(USAGE, file=sys.stderr)
+        return 2
+    try:
+        target_port(argv[0])
+    except ValueError as exc:
+        print(f"{exc}\n{USAGE}", file=sys.stderr)
         return 2
     return check(argv[0], restart_after)
 
