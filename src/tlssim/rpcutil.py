@@ -336,8 +336,11 @@ async def start_server(
 _CHANNEL_OPTIONS = [
     *_OPTIONS,
     ("grpc.initial_reconnect_backoff_ms", 200),
-    ("grpc.min_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2000),
+    # Despite its name, the least time gRPC gives one connection attempt to get the peer's
+    # SETTINGS (its default 20 s). At 0.2 s a busy or just-started server failed calls with
+    # "timed out before receiving SETTINGS frame"; a refused port still fails at once.
+    ("grpc.min_reconnect_backoff_ms", 5000),
     # A restarted container may come back at a new address: look the name up again within a
     # second of a failed connection (gRPC's default waits 30 s between lookups).
     ("grpc.dns_min_time_between_resolutions_ms", 1000),
