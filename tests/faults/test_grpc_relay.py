@@ -321,7 +321,9 @@ def test_a_link_without_toxics_passes_connections_straight_through() -> None:
 
 def test_a_toxic_reaches_the_very_next_call_on_a_long_lived_channel() -> None:
     async def body(relay: Relay) -> None:
-        # 100 ms: a handshake without the toxic stays well under it on a busy machine.
+        # The very next call is delayed (a lower bound, whatever the machine's load) and the
+        # very next one after removal passes through whole (the relay's own count); its time
+        # is judged on the fastest of three, as a busy machine only adds time.
         for _ in range(15):
             relay.proxy.add_toxic(toxic("latency", "downstream", latency=100))
             await relay.proxy.settle()
@@ -329,8 +331,10 @@ def test_a_toxic_reaches_the_very_next_call_on_a_long_lived_channel() -> None:
             assert relay.proxy.passthrough_connections == 0
             relay.proxy.remove_toxic("latency_downstream")
             await relay.proxy.settle()
-            assert handshake_ms(await relay.handshake()) < 100
+            times = [handshake_ms(await relay.handshake())]
             assert relay.proxy.passthrough_connections == 1
+            times += [handshake_ms(await relay.handshake()) for _ in range(2)]
+            assert min(times) < 100, times
 
     run(with_relay(body))
 
