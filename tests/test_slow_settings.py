@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tlssim import rpcutil
+from tlssim.harness.localstack import free_ports
 
 SLOW_S = 0.6  # well above the 0.2 s the channel once allowed, well below a call's deadline
 
@@ -47,7 +47,7 @@ async def _slow_hello_proxy(upstream_port: int, delay_s: float) -> asyncio.Serve
 
 async def _check_through(delay_s: float) -> int:
     server = rpcutil.create_server()
-    port = _unused_port()
+    port = free_ports(1)[0]
     await rpcutil.start_server(server, f"127.0.0.1:{port}", [])
     proxy = await _slow_hello_proxy(port, delay_s)
     proxy_port = proxy.sockets[0].getsockname()[1]
@@ -67,14 +67,8 @@ def test_a_server_slow_to_send_its_settings_is_waited_for() -> None:
     assert asyncio.run(_check_through(SLOW_S)) == health_pb2.HealthCheckResponse.SERVING
 
 
-def _unused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def _call_nobody() -> grpc.StatusCode:
-    channel = rpcutil.open_channel(f"127.0.0.1:{_unused_port()}")
+    channel = rpcutil.open_channel(f"127.0.0.1:{free_ports(1)[0]}")
     try:
         await health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(service=""), timeout=30
