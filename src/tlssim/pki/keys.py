@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, rsa
 
+from tlssim.pki.enrollment import write_secret
 from tlssim.pki.errors import InvalidRequest
+
+log = logging.getLogger(__name__)
 
 MldsaPrivateKey = mldsa.MLDSA44PrivateKey | mldsa.MLDSA65PrivateKey | mldsa.MLDSA87PrivateKey
 MldsaPublicKey = mldsa.MLDSA44PublicKey | mldsa.MLDSA65PublicKey | mldsa.MLDSA87PublicKey
@@ -62,6 +67,9 @@ _GENERATORS: Final[dict[str, Callable[[], PrivateKey]]] = {
 }
 KEY_TYPES: Final[tuple[str, ...]] = tuple(_GENERATORS)
 DEFAULT_KEY_TYPE: Final = "ecdsa-p256"
+# Key types whose generation takes seconds, with a long tail (RSA-8192: 3 to 23 s here):
+# worth keeping on disk so that a restarted service is ready in seconds, not half a minute.
+SLOW_KEY_TYPES: Final = frozenset({"rsa4096", "rsa8192"})
 
 
 def generate_private_key(key_type: str = DEFAULT_KEY_TYPE) -> PrivateKey:
@@ -72,6 +80,35 @@ def generate_private_key(key_type: str = DEFAULT_KEY_TYPE) -> PrivateKey:
         known = ", ".join(KEY_TYPES)
         raise InvalidRequest(f"unknown key type {key_type!r}; known: {known}") from None
     return generate()
+
+
+def kept_private_key(key_type: str, path: Path) -> PrivateKey:
+    """The key of `key_type` kept at `path`; else a fresh one, kept there (0600) for next time.
+
+    A missing, unreadable, garbled or other-type file gives a fresh key; a key that cannot be
+    kept (a read-only disk) is still returned."""
+    try:
+        key = private_key_from_pem(path.read_bytes())
+        if key_type_name(key) == key_type:
+            return key
+        log.warning(
+            "%s holds a %s key, not %s: generating a new one", path, key_type_name(key), key_type
+        )
+    except FileNotFoundError:
+        pass
+    except (OSError, InvalidRequest) as exc:
+        log.warning("cannot reuse the key at %s (%s): generating a new one", path, exc)
+    key = generate_private_key(key_type)
+    try:
+        write_secret(path, private_key_to_pem(key).decode("ascii").rstrip("\n"))
+    except OSError as exc:
+        log.info(
+            "cannot keep the new %s key at %s (%s); it lasts until the process ends",
+            key_type,
+            path,
+            exc,
+        )
+    return key
 
 
 def key_type_name(key: PrivateKey | PublicKey) -> str:

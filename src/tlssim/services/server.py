@@ -111,6 +111,9 @@ class HostCertificate:
 
 #: Enrollment requests the server keeps in flight to the ca at start.
 ENROLL_IN_FLIGHT = 8
+# Under the data directory: the hosts' slow keys (keys.SLOW_KEY_TYPES), reused at the next
+# start so that a restart is not held up by an RSA-8192 key (certificates are new each start).
+KEY_DIR = "server-keys"
 
 
 class HostCertificates:
@@ -119,9 +122,18 @@ class HostCertificates:
     a rotated credential is picked up)."""
 
     def __init__(
-        self, ca: Any, ocsp_stub: Any, clock: Clock, *, credential: Path, traces: TraceLog
+        self,
+        ca: Any,
+        ocsp_stub: Any,
+        clock: Clock,
+        *,
+        credential: Path,
+        traces: TraceLog,
+        key_dir: Path | None = None,
     ) -> None:
         self._ca = ca
+        # Where keys that take seconds to generate are kept for the next start (None: nowhere).
+        self._key_dir = key_dir
         self._traces = traces
         self._credential = credential
         self._ocsp = ocsp_stub
@@ -138,8 +150,13 @@ class HostCertificates:
         for host in vhosts.VIRTUAL_HOSTS:
             for key_type in host.key_types:
                 self._pending_keys[(host.name, key_type)] = asyncio.ensure_future(
-                    asyncio.to_thread(keys.generate_private_key, key_type)
+                    asyncio.to_thread(self._new_key, host.name, key_type)
                 )
+
+    def _new_key(self, host: str, key_type: str) -> keys.PrivateKey:
+        if self._key_dir is None or key_type not in keys.SLOW_KEY_TYPES:
+            return keys.generate_private_key(key_type)
+        return keys.kept_private_key(key_type, self._key_dir / f"{host}.{key_type}.pem")
 
     async def enroll_all(self) -> None:
         # Several requests in flight: the hosts are many, and each waits on the ca's round trip.
@@ -156,7 +173,7 @@ class HostCertificates:
     async def _enroll(self, host: vhosts.VirtualHost, key_type: str) -> HostCertificate:
         # In a thread: an RSA-8192 key takes seconds, and connections are being served.
         pending = self._pending_keys.pop((host.name, key_type), None)
-        key = await (pending or asyncio.to_thread(keys.generate_private_key, key_type))
+        key = await (pending or asyncio.to_thread(self._new_key, host.name, key_type))
         if host.profile == vhosts.SELF_SIGNED:
             cert = self_signed_certificate(key, host.name, self._clock.now())
             der = cert.public_bytes(keys.Encoding.DER)
@@ -599,7 +616,12 @@ async def _enrolled_hosts(
     """Every virtual host's keys, enrolled with the ca (retried until it answers) and
     stapled."""
     certificates = HostCertificates(
-        ca_stub, ocsp_stub, clock, credential=settings.enrollment_token_file, traces=traces
+        ca_stub,
+        ocsp_stub,
+        clock,
+        credential=settings.enrollment_token_file,
+        traces=traces,
+        key_dir=settings.data_dir / KEY_DIR,
     )
     certificates.generate_keys()
     await until_done(

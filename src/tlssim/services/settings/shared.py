@@ -150,7 +150,10 @@ LISTEN: Final = Setting(
 DATA_DIR: Final = Setting(
     name="TLSSIM_DATA_DIR",
     default="$XDG_STATE_HOME/tlssim (~/.local/state/tlssim)",
-    meaning="state directory; the ca keeps its keys and database in its ca/ folder",
+    meaning=(
+        "state directory; the ca keeps its keys and database in its ca/ folder, the server"
+        " its hosts' slow keys (RSA-4096, RSA-8192) in server-keys/"
+    ),
     services=("ca", "ocsp", "server", "client"),
     read=lambda e, _: e.data_dir(),
 )
